@@ -1,0 +1,17 @@
+"""mobilecost: exact cost, sweeps and latency of MobileNet-style networks.
+
+    >>> import mobilecost
+    >>> c = mobilecost.cost("mobilenet_v1", alpha=0.75, resolution=192)
+    >>> c.macs, c.params
+    (239273472, 2568144)
+"""
+
+from .cost import Counting, KindTotals, LayerCost, NetworkCost, cost, layer_cost
+from .errors import ConfigError, MobilecostError, SpecError
+from .spec import Layer, LayerKind, Spec, build, builtin_names, format_spec, load_spec, parse
+
+__version__ = "0.1.0"
+
+__all__ = ["ConfigError", "Counting", "KindTotals", "Layer", "LayerCost", "LayerKind",
+           "MobilecostError", "NetworkCost", "Spec", "SpecError", "build", "builtin_names",
+           "cost", "format_spec", "layer_cost", "load_spec", "parse"]

@@ -1,0 +1,11 @@
+"""The mobilecost command line: `mobilecost COMMAND --help` for each command."""
+
+from . import analytic  # noqa: F401  (registers the commands)
+from .common import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

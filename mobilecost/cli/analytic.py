@@ -1,0 +1,72 @@
+"""Analytic commands: table1, table2, table3, cost. None of them imports torch or pandas."""
+
+from __future__ import annotations
+
+from .. import tables
+from ..cost import Counting
+from ..report import Format
+from .common import (AlphaOpt, BnOpt, FcBiasOpt, FormatOpt, ResOpt, SpecArg, command, parse_alpha,
+                     render)
+
+
+@command("table1")
+def table1_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
+               fc_bias: FcBiasOpt = False, bn: BnOpt = False,
+               format: FormatOpt = Format.table) -> None:
+    """The architecture as the paper prints Table 1, with Mult-Adds and parameters per layer.
+
+    Example: mobilecost table1 mobilenet_v1 --alpha 0.5 --res 160
+    """
+    render(tables.table1(spec, parse_alpha(alpha), res, Counting(fc_bias, bn)), format)
+
+
+@command("table2")
+def table2_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
+               fc_bias: FcBiasOpt = False, bn: BnOpt = False,
+               format: FormatOpt = Format.table) -> None:
+    """Resources per layer type (% Mult-Adds, % parameters); the paper's values beside for 1.0-224.
+
+    Example: mobilecost table2 --format markdown
+    """
+    render(tables.table2(spec, parse_alpha(alpha), res, Counting(fc_bias, bn)), format)
+
+
+@command("table3")
+def table3_cmd(format: FormatOpt = Format.table) -> None:
+    """The paper's Table 3: one 14×14×512 layer as full, separable, α = 0.75 and ρ = 0.714.
+
+    Example: mobilecost table3 --format csv
+    """
+    render(tables.table3(), format)
+
+
+@command("cost")
+def cost_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
+             fc_bias: FcBiasOpt = False, bn: BnOpt = False, format: FormatOpt = Format.table) -> None:
+    """Totals and the per-layer table of one configuration.
+
+    Example: mobilecost cost mobilenet_v2 --alpha 0.75 --res 192
+    """
+    render(tables.cost_report(spec, parse_alpha(alpha), res, Counting(fc_bias, bn)), format)
+
+
+@command("published")
+def published_cmd(format: FormatOpt = Format.table) -> None:
+    """The paper's printed Mult-Adds and parameters (Tables 4–7, 9) beside the engine's.
+
+    Example: mobilecost published --format markdown
+    """
+    render(tables.published_report(), format)
+
+
+@command("spec")
+def spec_cmd(spec: SpecArg = "mobilenet_v1") -> None:
+    """Print a spec in canonical form (a built-in one, or check a file of your own).
+
+    Example: mobilecost spec mobilenet_v2 > my_net.spec
+    """
+    import sys
+
+    from ..spec import load_spec
+
+    sys.stdout.write(load_spec(spec).format())

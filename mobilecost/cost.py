@@ -1,0 +1,175 @@
+"""The analytic cost engine: Mult-Adds and parameters per layer, as exact integers.
+
+Counting conventions (stated here once; the README repeats them):
+
+* **Mult-Adds** (`macs`) are multiply-accumulates, as in the paper. One FLOP count is
+  2 × Mult-Adds (torch's FlopCounterMode reports FLOPs; fvcore reports Mult-Adds).
+* Only convolutions and fully connected layers have Mult-Adds. Pooling, residual adds,
+  batchnorm and activations are not Mult-Adds and count 0, as in the paper's tables.
+* A convolution with kernel K, input channels M, output channels N, groups g, producing a
+  D_F×D_F output map costs K·K·(M/g)·N·D_F·D_F. That single formula is the paper's
+  equation (2) for a full convolution (g = 1), (4) for a depthwise one (g = M = N) and the
+  1×1 term of (5) for a pointwise one; with α and ρ already applied to M, N and D_F by the spec
+  builder it is equations (6) and (7). A fully connected layer costs M·N.
+* **Parameters** (`params`) count convolution and FC weights. Two switches add the rest:
+  `fc_bias` (the FC layer's N biases) and `batchnorm` (γ and β per channel of each batchnormed
+  convolution; running statistics are buffers, not parameters). The paper's 4.2M for
+  MobileNet 1.0 holds for every setting; Table 2's parameter shares are reproduced best by
+  the default (weights only) — see `mobilecost table2`.
+* Memory traffic per layer is counted in elements (multiply by the dtype's bytes): the input
+  activations read, the output activations written, and the weights read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import cached_property
+
+from .spec import Layer, LayerKind, Spec, build, load_spec, to_fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Counting:
+    """Which parameters count. The default counts conv and FC weights only."""
+
+    fc_bias: bool = False
+    batchnorm: bool = False
+
+
+# --------------------------------------------------------------------------- pure formulas
+
+def conv_macs(kernel: int, in_channels: int, out_channels: int, out_size: int, groups: int = 1) -> int:
+    """K·K·(M/g)·N·D_F·D_F: eq. (2) for g = 1, eq. (4) for depthwise (g = M = N)."""
+    return kernel * kernel * (in_channels // groups) * out_channels * out_size * out_size
+
+
+def conv_params(kernel: int, in_channels: int, out_channels: int, groups: int = 1) -> int:
+    """K·K·(M/g)·N weights."""
+    return kernel * kernel * (in_channels // groups) * out_channels
+
+
+def fc_macs(in_features: int, out_features: int) -> int:
+    return in_features * out_features
+
+
+@dataclass(frozen=True, slots=True)
+class LayerCost:
+    """Cost of one concrete layer."""
+
+    layer: Layer
+    macs: int
+    weight_params: int
+    bias_params: int
+    bn_params: int
+    params: int  # what counts under the Counting in force
+    input_elems: int
+    output_elems: int
+
+    @property
+    def kind(self) -> LayerKind:
+        return self.layer.kind
+
+    @property
+    def weight_elems(self) -> int:
+        """Weights read at inference (batchnorm folded into the convolution)."""
+        return self.weight_params + self.bias_params
+
+    @property
+    def elems_moved(self) -> int:
+        return self.input_elems + self.output_elems + self.weight_elems
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity: Mult-Adds per element moved."""
+        return self.macs / self.elems_moved if self.elems_moved else 0.0
+
+
+def layer_cost(layer: Layer, counting: Counting = Counting()) -> LayerCost:
+    """The cost of one layer, by the formulas above."""
+    k, m, n, d = layer.kernel, layer.in_channels, layer.out_channels, layer.out_size
+    in_elems = layer.in_size * layer.in_size * m
+    out_elems = d * d * n
+    bias = bn = 0
+    if layer.op in ("conv", "dw", "pw"):
+        macs = conv_macs(k, m, n, d, layer.groups)
+        weights = conv_params(k, m, n, layer.groups)
+        bn = 2 * n if layer.bn else 0
+    elif layer.op == "fc":
+        macs = weights = fc_macs(in_elems, n)
+        bias = n if layer.bias else 0
+    elif layer.op == "add":
+        macs = weights = 0
+        in_elems = 2 * out_elems
+    else:  # pooling
+        macs = weights = 0
+    params = weights + (bias if counting.fc_bias else 0) + (bn if counting.batchnorm else 0)
+    return LayerCost(layer, macs, weights, bias, bn, params, in_elems, out_elems)
+
+
+# --------------------------------------------------------------------------- network totals
+
+@dataclass(frozen=True, slots=True)
+class KindTotals:
+    kind: LayerKind
+    layers: int
+    macs: int
+    params: int
+    macs_share: float
+    params_share: float
+
+
+@dataclass(frozen=True)
+class NetworkCost:
+    """Cost of a spec built at one (α, resolution)."""
+
+    spec: str
+    alpha: Fraction
+    resolution: int
+    layers: tuple[LayerCost, ...]
+    counting: Counting = Counting()
+
+    @cached_property
+    def macs(self) -> int:
+        return sum(c.macs for c in self.layers)
+
+    @cached_property
+    def params(self) -> int:
+        return sum(c.params for c in self.layers)
+
+    @property
+    def flops(self) -> int:
+        """FLOPs = 2 × Mult-Adds."""
+        return 2 * self.macs
+
+    @cached_property
+    def activation_elems(self) -> int:
+        """Sum of every layer's output activations (the input image included)."""
+        first = self.layers[0].input_elems if self.layers else 0
+        return first + sum(c.output_elems for c in self.layers)
+
+    @cached_property
+    def peak_activation_elems(self) -> int:
+        """Largest input + output pair of any one layer (what must be live at once)."""
+        return max((c.input_elems + c.output_elems for c in self.layers), default=0)
+
+    def by_kind(self) -> dict[LayerKind, KindTotals]:
+        """Totals and shares per layer kind, in LayerKind order, kinds present only."""
+        out: dict[LayerKind, KindTotals] = {}
+        total_m, total_p = self.macs or 1, self.params or 1
+        for kind in LayerKind:
+            rows = [c for c in self.layers if c.kind is kind]
+            if rows:
+                m, p = sum(c.macs for c in rows), sum(c.params for c in rows)
+                out[kind] = KindTotals(kind, len(rows), m, p, m / total_m, p / total_p)
+        return out
+
+
+def cost(spec: Spec | str, alpha: float | Fraction | str = 1, resolution: int | None = None,
+         counting: Counting = Counting()) -> NetworkCost:
+    """Cost a spec (a Spec, a built-in name or a path) at width α and input resolution."""
+    s = load_spec(spec)
+    a = to_fraction(alpha)
+    layers = build(s, a, resolution)
+    res = s.resolution if resolution is None else resolution
+    return NetworkCost(s.name, a, res, tuple(layer_cost(layer, counting) for layer in layers), counting)

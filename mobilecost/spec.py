@@ -1,0 +1,668 @@
+"""The layer-spec language: parse, format, and build a spec at a width α and a resolution.
+
+A spec is a line-oriented text file describing a network at α = 1. Grammar::
+
+    spec       := line*
+    line       := [statement] ['#' comment]
+    statement  := header | layer | block-open | '}'
+
+    header     := 'name' NAME
+                | 'input' RESOLUTION CH               # base resolution; input channels (write 3! for an image)
+                | 'rounding' 'int' ['min=' N]        # c -> max(min, floor(α·c)): the paper, Keras, TF-slim
+                | 'rounding' 'multiple' N            # c -> nearest multiple of N, not below 90% (MobileNetV2)
+                | 'activation' ACT                   # default activation after conv layers
+
+    layer      := 'conv' K CH [sS] [opts]            # full K×K convolution to CH channels
+                | 'dw'   K    [sS] [opts]            # depthwise K×K convolution, channels unchanged
+                | 'pw'   CH   [sS] [opts]            # pointwise 1×1 convolution to CH channels
+                | 'ir'   CH   [sS] ['t=' T] ['k=' K] # inverted residual (MobileNetV2): pw to T·in,
+                                                     #   dw K×K, linear pw to CH; add when s=1, in=CH
+                | 'avgpool' ('global' | K [sS])      # pooling, no padding; stride defaults to K
+                | 'maxpool' K [sS]
+                | 'fc' CH ['bias=' yes|no]           # fully connected on the flattened input
+
+    block-open := 'repeat' N '{'                     # the body N times
+                | 'residual' '{'                     # the body, then add its input to its output
+
+    CH         := INT       # scales with α by the spec's rounding rule
+                | INT '!'   # fixed: never scales (the number of classes)
+                | INT '+'   # scales with α but never below INT (MobileNetV2's last 1280)
+    sS         := 's' INT   # stride (default 1)
+    opts       := 'act=' (relu | relu6 | none) | 'bn=' (yes | no) | 'pad=' (same | valid)
+    ACT        := relu | relu6 | none
+
+Blocks close with '}' on a line of its own and nest. Convolutions use SAME padding by default,
+so a feature map of side h leaves a stride-s layer with side ceil(h / s); pooling uses none
+(floor((h - k) / s) + 1), and 'avgpool global' averages the whole map to 1×1.
+
+Building a spec at (α, resolution) turns it into a flat tuple of concrete `Layer` records with
+every shape known; the cost engine and the torch backend both start from those records.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from fractions import Fraction
+from importlib import resources
+from pathlib import Path
+from typing import Iterator, Union
+
+from .errors import ConfigError, SpecError
+
+ACTIVATIONS = ("relu", "relu6", "none")
+
+
+class LayerKind(str, Enum):
+    """What a layer is, for cost breakdowns (Table 2's rows)."""
+
+    CONV = "conv"            # full (standard) convolution, kernel > 1
+    DEPTHWISE = "depthwise"  # depthwise convolution
+    POINTWISE = "pointwise"  # 1×1 convolution
+    FC = "fc"                # fully connected
+    POOL = "pool"            # average or max pooling
+    ADD = "add"              # residual addition
+
+    @property
+    def label(self) -> str:
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS = {
+    LayerKind.CONV: "Conv (full)",
+    LayerKind.DEPTHWISE: "Conv DW",
+    LayerKind.POINTWISE: "Conv 1×1",
+    LayerKind.FC: "Fully Connected",
+    LayerKind.POOL: "Pool",
+    LayerKind.ADD: "Add",
+}
+
+
+# --------------------------------------------------------------------------- symbolic spec
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """A channel count written for α = 1, and how it scales."""
+
+    base: int
+    mode: str = "scale"  # "scale" | "fixed" | "atleast"
+
+    def __str__(self) -> str:
+        return f"{self.base}{ {'scale': '', 'fixed': '!', 'atleast': '+'}[self.mode] }"
+
+
+@dataclass(frozen=True, slots=True)
+class Rounding:
+    """How a scaled channel count becomes an integer."""
+
+    rule: str = "int"  # "int": max(min, floor(α·c)); "multiple": nearest multiple of `divisor`
+    divisor: int = 8
+    min: int = 1
+
+    def apply(self, channels: Channels, alpha: Fraction) -> int:
+        if channels.mode == "fixed":
+            return channels.base
+        scale = max(alpha, Fraction(1)) if channels.mode == "atleast" else alpha
+        value = channels.base * scale
+        if self.rule == "int":
+            return max(self.min, int(value))  # int() of a Fraction truncates: floor for value > 0
+        d = self.divisor
+        out = max(d, int(value + Fraction(d, 2)) // d * d)
+        if out < Fraction(9, 10) * value:  # never round down by more than 10%
+            out += d
+        return out
+
+    def __str__(self) -> str:
+        if self.rule == "int":
+            return "int" if self.min == 1 else f"int min={self.min}"
+        return f"multiple {self.divisor}"
+
+
+@dataclass(frozen=True, slots=True)
+class LayerDef:
+    """One layer statement as written in the spec."""
+
+    op: str  # conv | dw | pw | ir | avgpool | maxpool | fc
+    kernel: int = 1  # 0 means global pooling
+    stride: int = 1
+    channels: Channels | None = None
+    act: str | None = None  # None: the spec's default activation
+    bn: bool = True
+    pad: str = "same"
+    expand: int = 6  # ir only
+    bias: bool = True  # fc only
+    line: int = field(default=0, compare=False)
+
+    def __str__(self) -> str:
+        s = f" s{self.stride}" if self.stride != 1 else ""
+        opts = []
+        if self.act is not None:
+            opts.append(f"act={self.act}")
+        if self.op in ("conv", "dw", "pw"):
+            if not self.bn:
+                opts.append("bn=no")
+            if self.pad != "same":
+                opts.append(f"pad={self.pad}")
+        tail = "".join(" " + o for o in opts)
+        if self.op == "conv":
+            return f"conv {self.kernel} {self.channels}{s}{tail}"
+        if self.op == "dw":
+            return f"dw {self.kernel}{s}{tail}"
+        if self.op == "pw":
+            return f"pw {self.channels}{s}{tail}"
+        if self.op == "ir":
+            t = f" t={self.expand}" if self.expand != 6 else ""
+            k = f" k={self.kernel}" if self.kernel != 3 else ""
+            return f"ir {self.channels}{s}{t}{k}{tail}"
+        if self.op in ("avgpool", "maxpool"):
+            if self.kernel == 0:
+                return f"{self.op} global"
+            s = f" s{self.stride}" if self.stride != self.kernel else ""
+            return f"{self.op} {self.kernel}{s}"
+        if self.op == "fc":
+            return f"fc {self.channels}" + ("" if self.bias else " bias=no")
+        raise AssertionError(self.op)
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    count: int
+    body: tuple["Node", ...]
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Residual:
+    body: tuple["Node", ...]
+    line: int = field(default=0, compare=False)
+
+
+Node = Union[LayerDef, Repeat, Residual]
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A network written at α = 1 and its base resolution."""
+
+    name: str
+    resolution: int
+    in_channels: Channels
+    body: tuple[Node, ...]
+    rounding: Rounding = Rounding()
+    activation: str = "relu"
+    source: str = field(default="<spec>", compare=False)
+
+    def build(self, alpha: float | Fraction = 1, resolution: int | None = None) -> tuple["Layer", ...]:
+        """The concrete layers at width `alpha` and input `resolution` (default: the base)."""
+        return build(self, alpha, resolution)
+
+    def resolution_for(self, rho: float) -> int:
+        """The input resolution for a resolution multiplier ρ (rounded to the nearest pixel)."""
+        if not rho > 0:
+            raise ConfigError(f"rho must be > 0, got {rho}")
+        return max(1, round(Fraction(str(rho)) * self.resolution))
+
+    def format(self) -> str:
+        return format_spec(self)
+
+
+# --------------------------------------------------------------------------- concrete layers
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One layer with every shape known (square feature maps, NCHW thinking)."""
+
+    index: int
+    kind: LayerKind
+    op: str  # conv | dw | pw | avgpool | maxpool | fc | add
+    kernel: int
+    stride: int
+    in_size: int
+    in_channels: int
+    out_size: int
+    out_channels: int
+    groups: int = 1
+    act: str = "none"
+    bn: bool = False
+    bias: bool = False
+    padding: int = 0
+    skip_from: int | None = None  # add only: the layer whose input is added to the previous output
+    line: int = 0  # where the layer is written in the spec
+
+    @property
+    def describe(self) -> str:
+        """Type / stride as Table 1 prints it."""
+        name = {"conv": "Conv", "pw": "Conv", "dw": "Conv dw", "fc": "FC", "add": "Add",
+                "avgpool": "Avg Pool", "maxpool": "Max Pool"}[self.op]
+        return f"{name} / s{self.stride}"
+
+    @property
+    def filter_shape(self) -> str:
+        """Filter shape as Table 1 prints it."""
+        k, m, n = self.kernel, self.in_channels, self.out_channels
+        if self.op in ("conv", "pw"):
+            return f"{k}×{k}×{m}×{n}"
+        if self.op == "dw":
+            return f"{k}×{k}×{m} dw"
+        if self.op == "fc":
+            return f"{self.in_size * self.in_size * m}×{n}"
+        if self.op in ("avgpool", "maxpool"):
+            return f"Pool {k}×{k}"
+        return "—"
+
+    @property
+    def input_shape(self) -> str:
+        return f"{self.in_size}×{self.in_size}×{self.in_channels}"
+
+
+def to_fraction(alpha: float | Fraction | str) -> Fraction:
+    """α as an exact fraction of the decimal the user wrote (0.29 -> 29/100, not 0.28999...)."""
+    if isinstance(alpha, Fraction):
+        return alpha
+    try:
+        return Fraction(str(alpha))
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(f"alpha must be a number, got {alpha!r}") from None
+
+
+def build(spec: Spec, alpha: float | Fraction = 1, resolution: int | None = None) -> tuple[Layer, ...]:
+    """Apply α and the resolution to a spec: the layers with their concrete shapes."""
+    a = to_fraction(alpha)
+    if a <= 0:
+        raise ConfigError(f"alpha must be > 0, got {alpha}")
+    res = spec.resolution if resolution is None else resolution
+    if isinstance(res, bool) or not isinstance(res, int) or res < 1:
+        raise ConfigError(f"resolution must be a positive integer, got {res!r}")
+    builder = _Builder(spec, a, res)
+    builder.walk(spec.body)
+    return tuple(builder.layers)
+
+
+class _Builder:
+    def __init__(self, spec: Spec, alpha: Fraction, resolution: int) -> None:
+        self.spec, self.alpha, self.resolution = spec, alpha, resolution
+        self.size, self.channels = resolution, spec.rounding.apply(spec.in_channels, alpha)
+        self.layers: list[Layer] = []
+
+    def where(self, line: int) -> str:
+        return f"{self.spec.source}:{line}" if line else self.spec.source
+
+    def ch(self, c: Channels) -> int:
+        return self.spec.rounding.apply(c, self.alpha)
+
+    def walk(self, nodes: tuple[Node, ...]) -> None:
+        for node in nodes:
+            if isinstance(node, Repeat):
+                for _ in range(node.count):
+                    self.walk(node.body)
+            elif isinstance(node, Residual):
+                self.residual(node.body, node.line)
+            elif node.op == "ir":
+                self.inverted_residual(node)
+            else:
+                self.layer(node)
+
+    def residual(self, body: tuple[Node, ...], line: int) -> None:
+        start, size, channels = len(self.layers), self.size, self.channels
+        self.walk(body)
+        if (self.size, self.channels) != (size, channels):
+            raise ConfigError(
+                f"{self.where(line)}: residual block maps {size}×{size}×{channels} to "
+                f"{self.size}×{self.size}×{self.channels}; an add needs equal shapes")
+        self.emit("add", LayerKind.ADD, 1, 1, channels, skip_from=start, line=line)
+
+    def inverted_residual(self, d: LayerDef) -> None:
+        out = self.ch(d.channels)
+        act = d.act or self.spec.activation
+        hidden = round(self.channels * d.expand)  # torchvision: int(round(inp * expand_ratio))
+        body: list[LayerDef] = []
+        if d.expand != 1:
+            body.append(LayerDef("pw", channels=Channels(hidden, "fixed"), act=act, line=d.line))
+        body.append(LayerDef("dw", kernel=d.kernel, stride=d.stride, act=act, line=d.line))
+        body.append(LayerDef("pw", channels=Channels(out, "fixed"), act="none", line=d.line))
+        if d.stride == 1 and self.channels == out:
+            self.residual(tuple(body), d.line)
+        else:
+            self.walk(tuple(body))
+
+    def layer(self, d: LayerDef) -> None:
+        op = d.op
+        if op in ("conv", "dw", "pw"):
+            out_c = self.channels if op == "dw" else self.ch(d.channels)
+            kind = {"conv": LayerKind.CONV, "dw": LayerKind.DEPTHWISE, "pw": LayerKind.POINTWISE}[op]
+            if op == "conv" and d.kernel == 1:
+                kind, op = LayerKind.POINTWISE, "pw"
+            self.emit(op, kind, d.kernel, d.stride, out_c, pad=d.pad,
+                      groups=self.channels if kind is LayerKind.DEPTHWISE else 1,
+                      act=d.act or self.spec.activation, bn=d.bn, line=d.line)
+        elif op in ("avgpool", "maxpool"):
+            kernel = d.kernel or self.size
+            stride = d.stride if d.kernel else 1
+            self.emit(op, LayerKind.POOL, kernel, stride, self.channels, pad="valid", line=d.line)
+        elif op == "fc":
+            out_c = self.ch(d.channels)
+            self.emit("fc", LayerKind.FC, 1, 1, out_c, bias=d.bias, flatten=True, line=d.line)
+        else:  # pragma: no cover - the parser admits no other op
+            raise AssertionError(op)
+
+    def emit(self, op: str, kind: LayerKind, kernel: int, stride: int, out_c: int, *,
+             pad: str = "same", groups: int = 1, act: str = "none", bn: bool = False,
+             bias: bool = False, skip_from: int | None = None, flatten: bool = False,
+             line: int = 0) -> None:
+        size = self.size
+        if flatten:
+            out_size, padding = 1, 0
+        elif pad == "same":
+            out_size, padding = -(-size // stride), kernel // 2
+        else:
+            out_size, padding = (size - kernel) // stride + 1, 0
+        if out_size < 1 or out_c < 1:
+            what = f"{op} {kernel}×{kernel} s{stride}" if op != "fc" else op
+            raise ConfigError(
+                f"{self.where(line)}: {what} on a {size}×{size} feature map leaves nothing "
+                f"at resolution {self.resolution} (alpha {self.alpha}); use a larger resolution")
+        self.layers.append(Layer(
+            index=len(self.layers), kind=kind, op=op, kernel=kernel, stride=stride,
+            in_size=size, in_channels=self.channels, out_size=out_size, out_channels=out_c,
+            groups=groups, act=act, bn=bn, bias=bias, padding=padding, skip_from=skip_from,
+            line=line))
+        self.size, self.channels = out_size, out_c
+
+
+# --------------------------------------------------------------------------- parser
+
+_TOKEN = re.compile(r"\S+")
+_INT = re.compile(r"[0-9]+")
+_CHANNELS = re.compile(r"([0-9]+)([!+]?)")
+_STRIDE = re.compile(r"s([0-9]+)")
+_LAYER_OPS = ("conv", "dw", "pw", "ir", "avgpool", "maxpool", "fc")
+_HEADERS = ("name", "input", "rounding", "activation")
+_KEYWORDS = _LAYER_OPS + _HEADERS + ("repeat", "residual", "}")
+_YESNO = {"yes": True, "no": False, "true": True, "false": False}
+
+
+@dataclass(slots=True)
+class _Tok:
+    text: str
+    line: int
+    col: int
+
+
+class _Parser:
+    def __init__(self, text: str, source: str) -> None:
+        self.source = source
+        self.headers: dict[str, object] = {}
+        self.lines: list[list[_Tok]] = []
+        for n, raw in enumerate(text.splitlines(), start=1):
+            code = raw.split("#", 1)[0]
+            toks = [_Tok(m.group(), n, m.start() + 1) for m in _TOKEN.finditer(code)]
+            if toks:
+                self.lines.append(toks)
+        self.pos = 0
+
+    def error(self, msg: str, tok: _Tok | None, show: bool = True) -> SpecError:
+        if tok is None:
+            return SpecError(msg, self.source)
+        return SpecError(msg, self.source, tok.line, tok.col, tok.text if show else None)
+
+    def parse(self) -> Spec:
+        body = self.block(None)
+        if "input" not in self.headers:
+            raise SpecError("missing 'input RESOLUTION CHANNELS' line", self.source)
+        if not body:
+            raise SpecError("the spec has no layers", self.source)
+        res, in_c = self.headers["input"]
+        return Spec(
+            name=str(self.headers.get("name", Path(self.source).stem)),
+            resolution=res, in_channels=in_c, body=body,
+            rounding=self.headers.get("rounding", Rounding()),
+            activation=str(self.headers.get("activation", "relu")),
+            source=self.source)
+
+    def block(self, opener: _Tok | None) -> tuple[Node, ...]:
+        nodes: list[Node] = []
+        while self.pos < len(self.lines):
+            toks = self.lines[self.pos]
+            self.pos += 1
+            head = toks[0]
+            kw = head.text
+            if kw == "}":
+                if opener is None:
+                    raise self.error("'}' closes no block", head)
+                self.expect_end(toks, 1)
+                if not nodes:
+                    raise self.error("empty block", opener)
+                return tuple(nodes)
+            if kw in _HEADERS:
+                if opener is not None:
+                    raise self.error(f"'{kw}' must be at the top level, not inside a block", head)
+                self.header(toks)
+            elif kw == "repeat":
+                count = self.int_arg(toks, 1, "repeat count")
+                self.open_brace(toks, 2)
+                nodes.append(Repeat(count, self.block(head), line=head.line))
+            elif kw == "residual":
+                self.open_brace(toks, 1)
+                nodes.append(Residual(self.block(head), line=head.line))
+            elif kw in _LAYER_OPS:
+                nodes.append(self.layer(toks))
+            else:
+                raise self.error(f"unknown layer kind; expected one of {', '.join(_KEYWORDS)}", head)
+        if opener is not None:
+            raise self.error(f"'{opener.text}' block opened here is never closed with '}}'",
+                             opener, show=False)
+        return tuple(nodes)
+
+    # -- helpers
+    def arg(self, toks: list[_Tok], i: int, what: str) -> _Tok:
+        if i >= len(toks):
+            last = toks[-1]
+            raise SpecError(f"'{toks[0].text}' needs {what}", self.source, last.line,
+                            last.col + len(last.text))
+        return toks[i]
+
+    def int_arg(self, toks: list[_Tok], i: int, what: str) -> int:
+        tok = self.arg(toks, i, what)
+        return self.positive(tok, what)
+
+    def positive(self, tok: _Tok, what: str, text: str | None = None) -> int:
+        text = tok.text if text is None else text
+        if not _INT.fullmatch(text) or int(text) < 1:
+            raise self.error(f"{what} must be a positive integer", tok)
+        return int(text)
+
+    def channels(self, toks: list[_Tok], i: int) -> Channels:
+        tok = self.arg(toks, i, "a channel count")
+        m = _CHANNELS.fullmatch(tok.text)
+        if not m or int(m.group(1)) < 1:
+            raise self.error("channel count must be a positive integer, optionally "
+                             "followed by '!' (fixed) or '+' (never below)", tok)
+        return Channels(int(m.group(1)), {"": "scale", "!": "fixed", "+": "atleast"}[m.group(2)])
+
+    def open_brace(self, toks: list[_Tok], i: int) -> None:
+        tok = self.arg(toks, i, "'{' to open its block")
+        if tok.text != "{":
+            raise self.error("expected '{' to open the block", tok)
+        self.expect_end(toks, i + 1)
+
+    def expect_end(self, toks: list[_Tok], i: int) -> None:
+        if i < len(toks):
+            raise self.error(f"unexpected token after '{toks[0].text}'", toks[i])
+
+    def header(self, toks: list[_Tok]) -> None:
+        kw = toks[0]
+        if kw.text in self.headers:
+            raise self.error(f"'{kw.text}' given twice", kw, show=False)
+        if kw.text == "name":
+            tok = self.arg(toks, 1, "a name")
+            if not re.fullmatch(r"[A-Za-z0-9_.\-]+", tok.text):
+                raise self.error("name may hold letters, digits, '_', '-' and '.' only", tok)
+            self.expect_end(toks, 2)
+            self.headers["name"] = tok.text
+        elif kw.text == "input":
+            res = self.int_arg(toks, 1, "input resolution")
+            chans = self.channels(toks, 2)
+            self.expect_end(toks, 3)
+            self.headers["input"] = (res, chans)
+        elif kw.text == "activation":
+            tok = self.arg(toks, 1, "an activation")
+            if tok.text not in ACTIVATIONS:
+                raise self.error(f"activation must be one of {', '.join(ACTIVATIONS)}", tok)
+            self.expect_end(toks, 2)
+            self.headers["activation"] = tok.text
+        else:  # rounding
+            tok = self.arg(toks, 1, "a rule: 'int [min=N]' or 'multiple N'")
+            if tok.text == "int":
+                minimum = 1
+                if len(toks) > 2:
+                    opt = toks[2]
+                    if not opt.text.startswith("min="):
+                        raise self.error("expected 'min=N'", opt)
+                    minimum = self.positive(opt, "min", opt.text[4:])
+                self.expect_end(toks, 3)
+                self.headers["rounding"] = Rounding("int", min=minimum)
+            elif tok.text == "multiple":
+                divisor = self.int_arg(toks, 2, "divisor")
+                self.expect_end(toks, 3)
+                self.headers["rounding"] = Rounding("multiple", divisor=divisor)
+            else:
+                raise self.error("rounding must be 'int' or 'multiple N'", tok)
+
+    def layer(self, toks: list[_Tok]) -> LayerDef:
+        head = toks[0]
+        op = head.text
+        i = 1
+        kernel, channels = 1, None
+        if op == "conv":
+            kernel = self.int_arg(toks, 1, "a kernel size")
+            channels = self.channels(toks, 2)
+            i = 3
+        elif op == "dw":
+            kernel = self.int_arg(toks, 1, "a kernel size")
+            i = 2
+        elif op in ("pw", "ir", "fc"):
+            channels = self.channels(toks, 1)
+            kernel = 3 if op == "ir" else 1
+            i = 2
+        else:  # pooling
+            tok = self.arg(toks, 1, "a kernel size or 'global'")
+            kernel = 0 if tok.text == "global" else self.positive(tok, "pool size")
+            i = 2
+        fields: dict[str, object] = {"op": op, "kernel": kernel, "channels": channels,
+                                     "line": head.line}
+        if op in ("avgpool", "maxpool"):
+            fields["stride"] = kernel or 1
+            fields["pad"] = "valid"
+        allowed = {"conv": {"s", "act", "bn", "pad"}, "dw": {"s", "act", "bn", "pad"},
+                   "pw": {"s", "act", "bn"}, "ir": {"s", "t", "k", "act"},
+                   "avgpool": {"s"}, "maxpool": {"s"}, "fc": {"bias"}}[op]
+        if op in ("avgpool", "maxpool") and kernel == 0:
+            allowed = set()
+        seen: set[str] = set()
+        for tok in toks[i:]:
+            m = _STRIDE.fullmatch(tok.text)
+            key, val = ("s", m.group(1)) if m else (tok.text.split("=", 1) + [None])[:2]
+            if val is None or key not in allowed:
+                opts = ", ".join(sorted("sN" if a == "s" else f"{a}=" for a in allowed)) or "none"
+                raise self.error(f"unexpected argument to '{op}' (options: {opts})", tok)
+            if key in seen:
+                raise self.error(f"'{key}' given twice", tok)
+            seen.add(key)
+            if key == "s":
+                fields["stride"] = self.positive(tok, "stride", val)
+            elif key == "t":
+                fields["expand"] = self.positive(tok, "expansion", val)
+            elif key == "k":
+                fields["kernel"] = self.positive(tok, "kernel size", val)
+            elif key == "act":
+                if val not in ACTIVATIONS:
+                    raise self.error(f"act must be one of {', '.join(ACTIVATIONS)}", tok)
+                fields["act"] = val
+            elif key in ("bn", "bias"):
+                if val not in _YESNO:
+                    raise self.error(f"{key} must be yes or no", tok)
+                fields[key] = _YESNO[val]
+            elif key == "pad":
+                if val not in ("same", "valid"):
+                    raise self.error("pad must be same or valid", tok)
+                fields["pad"] = val
+        d = LayerDef(**fields)
+        if d.pad == "same" and d.op in ("conv", "dw", "ir") and d.kernel % 2 == 0:
+            raise self.error("SAME padding needs an odd kernel size", toks[1])
+        return d
+
+
+def parse(text: str, source: str = "<spec>") -> Spec:
+    """Parse spec text; errors name `source`, the line, the column and the offending token."""
+    return _Parser(text, source).parse()
+
+
+def format_spec(spec: Spec) -> str:
+    """Canonical text of a spec: parse(format_spec(s)) == s."""
+    out = [f"name {spec.name}", f"input {spec.resolution} {spec.in_channels}",
+           f"rounding {spec.rounding}", f"activation {spec.activation}"]
+
+    def emit(nodes: tuple[Node, ...], depth: int) -> None:
+        pad = "  " * depth
+        for node in nodes:
+            if isinstance(node, Repeat):
+                out.append(f"{pad}repeat {node.count} {{")
+                emit(node.body, depth + 1)
+                out.append(f"{pad}}}")
+            elif isinstance(node, Residual):
+                out.append(f"{pad}residual {{")
+                emit(node.body, depth + 1)
+                out.append(f"{pad}}}")
+            else:
+                out.append(pad + str(node))
+
+    emit(spec.body, 0)
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- loading
+
+def builtin_names() -> list[str]:
+    """Names of the specs shipped inside the package."""
+    folder = resources.files("mobilecost") / "specs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".spec"))
+
+
+def load_spec(name_or_path: str | Path | Spec) -> Spec:
+    """A built-in spec by name (`mobilenet_v1`) or a spec file by path."""
+    if isinstance(name_or_path, Spec):
+        return name_or_path
+    text_name = str(name_or_path)
+    builtin = resources.files("mobilecost") / "specs" / f"{text_name}.spec"
+    if "/" not in text_name and not text_name.endswith(".spec") and builtin.is_file():
+        return parse(builtin.read_text(encoding="utf-8"), source=text_name)
+    path = Path(text_name)
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"cannot read spec file: {exc}", text_name) from None
+        return parse(text, source=text_name)
+    if path.exists():
+        raise SpecError("not a spec file (it is a directory)", text_name)
+    if "/" in text_name or path.suffix:
+        raise SpecError("no such spec file", text_name)
+    raise SpecError(f"unknown spec; built-in specs are {', '.join(builtin_names())}, "
+                    f"or give the path of a spec file", text_name)
+
+
+def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
+    """Every layer statement in a spec body, blocks entered once (not repeated)."""
+    for node in nodes:
+        if isinstance(node, (Repeat, Residual)):
+            yield from iter_layer_defs(node.body)
+        else:
+            yield node
+
+
+__all__ = ["Channels", "Layer", "LayerDef", "LayerKind", "Node", "Repeat", "Residual", "Rounding",
+           "Spec", "build", "builtin_names", "format_spec", "iter_layer_defs", "load_spec", "parse",
+           "to_fraction"]
