@@ -1,0 +1,112 @@
+"""The analytic commands, run in-process as a user would run them."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from mobilecost.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+def one_error_line(result):
+    assert result.exit_code == 2, result.output
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_table3_csv_fields_and_values():
+    r = run("table3", "--format", "csv")
+    assert r.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [int(x["macs"]) for x in rows] == [462_422_016, 52_283_392, 29_578_752, 15_091_200]
+    assert {"alpha", "resolution", "macs", "params"} <= set(rows[0])
+
+
+def test_cost_json_totals_equal_layers():
+    r = run("cost", "mobilenet_v1", "--alpha", "0.5", "--res", "160", "--format", "json")
+    assert r.exit_code == 0
+    rows = json.loads(r.stdout)
+    # by hand: every map at 160 is 5/7 of its size at 224, so all but the FC layer (512·1000)
+    # scale by 25/49: (149,497,088 - 512,000)·25/49 + 512,000; Table 9 prints 76 (truncated)
+    assert sum(x["macs"] for x in rows) == (149_497_088 - 512_000) * 25 // 49 + 512_000
+    assert all(x["alpha"] == 0.5 and x["resolution"] == 160 for x in rows)
+
+
+def test_table1_table_and_markdown():
+    r = run("table1")
+    assert r.exit_code == 0 and "3×3×3×32" in r.stdout and "1024×1000" in r.stdout
+    md = run("table1", "--format", "markdown").stdout
+    assert md.startswith("### Table 1") and "| Conv dw / s1 |" in md
+
+
+def test_table2_shows_printed_values():
+    out = run("table2").stdout
+    assert "94.86%" in out and "1.19%" in out and "1.91%" in out and "typo" in out
+
+
+def test_spec_command_prints_canonical_form(tmp_path):
+    out = run("spec", "mobilenet_v2").stdout
+    f = tmp_path / "v2.spec"
+    f.write_text(out)
+    a = run("cost", "mobilenet_v2", "--format", "json").stdout
+    b = run("cost", str(f), "--format", "json").stdout
+    assert json.loads(a) == json.loads(b)
+
+
+def test_every_command_has_help_with_example():
+    for cmd in ("table1", "table2", "table3", "cost", "published", "spec"):
+        r = run(cmd, "--help")
+        assert r.exit_code == 0 and "Example: mobilecost" in r.stdout, cmd
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("cost", "--alpha", "0"), "--alpha must be > 0"),
+    (("cost", "--alpha", "-1"), "--alpha must be > 0"),
+    (("cost", "--alpha", "abc"), "alpha must be a number"),
+    (("cost", "--res", "abc"), "Invalid value for '--res'"),
+    (("cost", "--res", "0"), "resolution must be a positive integer"),
+    (("cost", "mobilenet_v3"), "unknown spec; built-in specs are conv_mobilenet, mobilenet_v1"),
+    (("cost", "missing/net.spec"), "missing/net.spec: no such spec file"),
+    (("table1", "--format", "xml"), "Invalid value for '--format'"),
+])
+def test_bad_input_is_one_line_exit_2(args, needle):
+    assert needle in one_error_line(run(*args))
+
+
+def test_bad_spec_file_names_line_and_token(tmp_path):
+    f = tmp_path / "bad.spec"
+    f.write_text("input 224 3!\nconv 3 32 s2\nconv 3 0\n")
+    line = one_error_line(run("cost", str(f)))
+    assert line == f"error: {f}:3:8: channel count must be a positive integer, optionally " \
+                   "followed by '!' (fixed) or '+' (never below) (got '0')"
+    f.write_text("input 224 3!\nconv 3 32 s2\nsepconv 3 64\n")
+    assert f"{f}:3:1: unknown layer kind" in one_error_line(run("cost", str(f)))
+
+
+def test_feature_map_to_nothing(tmp_path):
+    f = tmp_path / "pool.spec"
+    f.write_text("input 224 3!\nconv 3 32 s2\ndw 3 s2\ndw 3 s2\ndw 3 s2\ndw 3 s2\navgpool 7\nfc 10!\n")
+    assert run("cost", str(f)).exit_code == 0
+    line = one_error_line(run("cost", str(f), "--res", "128"))
+    assert "pool.spec:7: avgpool 7×7 s7 on a 4×4 feature map leaves nothing at resolution 128" in line
+
+
+def test_analytic_commands_do_not_import_torch_or_pandas():
+    code = ("import sys; from mobilecost.cli import main; sys.argv=['mobilecost','table3'];\n"
+            "try: main()\nexcept SystemExit: pass\n"
+            "bad=[m for m in ('torch','pandas','matplotlib') if m in sys.modules]; print('LOADED', bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "LOADED []" in out
