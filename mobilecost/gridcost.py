@@ -1,4 +1,4 @@
-"""The grid engine: every (α, resolution) of a grid at once, exactly equal to `cost()`.
+"""The grid engine (`mobilecost.sweep`): every (α, resolution) of a grid at once, exactly equal to `cost()`.
 
 Channel counts depend only on α and feature-map sizes only on the resolution, so each layer's
 Mult-Adds factor as f_l(α) · g_l(resolution): for a convolution f = K·K·(M/g)·N (the spec built
