@@ -18,6 +18,7 @@ for specs without published points, there is no accuracy rather than a guess.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -69,7 +70,8 @@ def _builtin(name: str) -> Spec:
 def builtin_match(spec: Spec) -> str | None:
     """The built-in spec name that `spec` is (same layers, whatever its file), if any."""
     for name in sorted({p.spec for p in published()}):
-        if spec == _builtin(name):
+        builtin = _builtin(name)
+        if dataclasses.replace(spec, name=builtin.name) == builtin:
             return name
     return None
 

@@ -137,11 +137,27 @@ def sweep_notes(df: "pd.DataFrame") -> list[str]:
 
 
 def write_reports(report: Report, folder: Path, stem: str) -> list[Path]:
+    """CSV, JSON and Markdown of a report, each written atomically."""
     from ..report import to_csv, to_json, to_markdown
 
     return [write_atomic(folder / f"{stem}.csv", to_csv(report)),
             write_atomic(folder / f"{stem}.json", to_json(report)),
             write_atomic(folder / f"{stem}.md", to_markdown(report))]
+
+
+def _writing(folder: Path):
+    """Turn a failed write (disk full, a folder in the way) into one line and exit code 2."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except OSError as exc:
+            where = getattr(exc, "filename2", None) or exc.filename or folder
+            raise MobilecostError(f"cannot write {where}: {exc.strerror or exc}") from None
+
+    return guard()
 
 
 def _status(message: str, big: bool):
@@ -180,7 +196,7 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
     with _status(f"sweeping {len(alphas) * len(resolutions):,} configurations", big):
         df = sweep(s, alphas, resolutions, Counting(fc_bias, bn), max_configs)
     if folder is not None:
-        with _status("writing reports", big):
+        with _status("writing reports", big), _writing(folder):
             written = write_reports(sweep_report(df), folder, f"sweep_{s.name}")
             if plot:
                 from ..plots import sweep_plots
@@ -360,11 +376,12 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
                     f"({len(front)} of {len(df):,}; {budget_text})", columns,
                     frame_rows(front, columns), notes)
     if folder is not None:
-        written = write_reports(report, folder, f"pick_{s.name}")
-        if plot:
-            from ..plots import pareto_plot
+        with _writing(folder):
+            written = write_reports(report, folder, f"pick_{s.name}")
+            if plot:
+                from ..plots import pareto_plot
 
-            written += pareto_plot(df, result, folder / f"pareto_{s.name}")
+                written += pareto_plot(df, result, folder / f"pareto_{s.name}")
         for path in written:
             err_console.print(f"wrote {path}", highlight=False, markup=False)
     render(report, format)
