@@ -38,10 +38,11 @@ def grid_size_error(n_alphas: int, n_res: int, max_configs: int) -> MobilecostEr
     n = n_alphas * n_res
     if n <= max_configs:
         return None
-    gib = n * BYTES_PER_ROW / 2**30
+    mib = n * BYTES_PER_ROW / 2**20
+    size = f"{mib / 1024:,.1f} GiB" if mib >= 1024 else f"{mib:,.1f} MiB"
     return MobilecostError(
         f"the grid has {n:,} configurations ({n_alphas:,} α × {n_res:,} resolutions), about "
-        f"{gib:,.1f} GiB; the limit is {max_configs:,} (raise it with --max-configs, or sweep "
+        f"{size} of memory; the limit is {max_configs:,} (raise it with --max-configs, or sweep "
         f"a coarser grid)")
 
 

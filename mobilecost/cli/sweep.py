@@ -384,10 +384,12 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
                 written += pareto_plot(df, result, folder / f"pareto_{s.name}")
         for path in written:
             err_console.print(f"wrote {path}", highlight=False, markup=False)
-    render(report, format)
-    if result.best is None:
+    if result.best is not None:
+        render(report, format)
+    else:
         cheapest = {b.column: df[b.column].min() for b in budgets}
-        detail = ", ".join(f"the smallest {b.column} on the grid is {format_quantity(int(cheapest[b.column]))}"
-                           for b in budgets)
+        label = {"macs": "Mult-Adds", "params": "parameters"}
+        detail = ", ".join(f"the fewest {label.get(b.column, b.column)} on the grid: "
+                           f"{format_quantity(cheapest[b.column])}" for b in budgets)
         raise fail(f"no configuration with known accuracy meets {budget_text} ({result.feasible:,} "
                    f"within budget; {detail})", 1)
