@@ -87,6 +87,15 @@ def main() -> None:
     t_grid = best_of(lambda: grid_cost(spec, alphas, resolutions), 3)
     t_frame = best_of(lambda: sweep(spec, alphas, resolutions), 3)
 
+    import tracemalloc  # numpy reports its buffers to tracemalloc
+
+    tracemalloc.start()
+    frame = sweep(spec, alphas, resolutions)
+    _, peak_bytes = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    frame_bytes = int(frame.memory_usage(deep=True).sum())
+    del frame
+
     rng = random.Random(0)
     sample = [(rng.choice(alphas), rng.choice(resolutions)) for _ in range(100 if args.quick else 400)]
     t_scalar = best_of(lambda: [cost(spec, a, r).macs for a, r in sample], 3)
@@ -115,6 +124,8 @@ def main() -> None:
           f"configurations")
     print(f"vectorised grid (grid_cost):        {t_grid:8.3f} s  {rate_grid:14,.0f} configs/s")
     print(f"vectorised sweep (DataFrame):       {t_frame:8.3f} s  {rate_frame:14,.0f} configs/s")
+    print(f"memory: peak {peak_bytes / 2**20:,.0f} MiB while sweeping, of which the result "
+          f"DataFrame is {frame_bytes / 2**20:,.0f} MiB")
     print(f"one-configuration engine (cost):    {len(sample)} configs  {rate_scalar:14,.0f} configs/s")
     print(f"fvcore FlopCountAnalysis (torch):   {len(fv_sample)} configs  {rate_fvcore:14,.2f} configs/s"
           f"  (Mult-Adds equal to the sweep's at all of them)")

@@ -28,13 +28,13 @@ GridAlphaOpt = Annotated[str, typer.Option(
                           "or a..b:step.")]
 GridResOpt = Annotated[Optional[str], typer.Option(
     "--res", "-r", help="Resolutions in pixels: a list, a range a..b (step 32) or a..b:step "
-                        f"[default: {DEFAULT_RESOLUTIONS}].")]
+                        f"\\[default: {DEFAULT_RESOLUTIONS}]")]
 RhoOpt = Annotated[Optional[str], typer.Option(
     "--rho", help="Resolution multipliers of the spec's base resolution instead of --res "
                   "(a list or a range, step 0.25).")]
 OutputOpt = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="Write the report files (CSV, JSON, Markdown) into this folder "
-                           f"[default with --plot: {DEFAULT_OUTPUT}/].")]
+                           f"\\[default with --plot: {DEFAULT_OUTPUT}/]")]
 PlotOpt = Annotated[bool, typer.Option("--plot", help="Also write the plots (PNG and SVG).")]
 MaxConfigsOpt = Annotated[int, typer.Option(
     "--max-configs", help="Refuse grids with more configurations than this (memory).")]
@@ -177,8 +177,9 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
               bn: BnOpt = False) -> None:
     """Cost, Mult-Adds shares, activations and accuracy over a grid of α × resolution.
 
-    With no options: the paper's 16 configurations of MobileNet v1 (α 1, 0.75, 0.5, 0.25 ×
-    224, 192, 160, 128). Accuracy is published where it exists, else estimated (and marked so).
+    With no options: the paper's 16 configurations of MobileNet v1
+    (α 1, 0.75, 0.5, 0.25 × resolution 224, 192, 160, 128).
+    Accuracy is published where it exists, else estimated (and marked so).
 
     Example: mobilecost sweep mobilenet_v1 --alpha 0.25..1 --res 128..224 --plot
     """
