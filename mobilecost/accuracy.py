@@ -117,10 +117,12 @@ class AccuracyModel:
         return f"{self.metric} = {c0:.3f} + {c1:.4f}·ln(MACs) {'+' if c2 >= 0 else '-'} {abs(c2):.4f}·(ln α)²"
 
 
-def _design(alpha: "np.ndarray", macs: "np.ndarray") -> "np.ndarray":
+def _design(alpha: "np.ndarray", macs: "np.ndarray", width_term: bool = True) -> "np.ndarray":
+    """Columns 1, ln(MACs), (ln α)²; without the width term, the paper's plain log-linear law."""
     import numpy as np
 
-    return np.column_stack([np.ones_like(macs), np.log(macs), np.log(alpha) ** 2])
+    cols = [np.ones_like(macs), np.log(macs)] + ([np.log(alpha) ** 2] if width_term else [])
+    return np.column_stack(cols)
 
 
 def _points(spec_name: str, metric: str) -> list[tuple[PublishedAccuracy, int, float]]:
@@ -134,14 +136,15 @@ def _points(spec_name: str, metric: str) -> list[tuple[PublishedAccuracy, int, f
     return rows
 
 
-def _fit(rows: Sequence[tuple[PublishedAccuracy, int, float]]) -> tuple[float, float, float]:
+def _fit(rows: Sequence[tuple[PublishedAccuracy, int, float]],
+         width_term: bool = True) -> tuple[float, ...]:
     import numpy as np
 
     a = np.array([float(p.alpha) for p, _, _ in rows])
     m = np.array([float(macs) for _, macs, _ in rows])
     y = np.array([v for _, _, v in rows])
-    coef, *_ = np.linalg.lstsq(_design(a, m), y, rcond=None)
-    return tuple(float(c) for c in coef)  # type: ignore[return-value]
+    coef, *_ = np.linalg.lstsq(_design(a, m, width_term), y, rcond=None)
+    return tuple(float(c) for c in coef)
 
 
 @lru_cache(maxsize=None)
@@ -171,15 +174,17 @@ class LooPoint:
         return self.predicted - self.published
 
 
-def leave_one_out(spec_name: str = "mobilenet_v1", metric: str = "top1") -> list[LooPoint]:
-    """Refit without each checkpoint in turn and predict it."""
+def leave_one_out(spec_name: str = "mobilenet_v1", metric: str = "top1",
+                  width_term: bool = True) -> list[LooPoint]:
+    """Refit without each checkpoint in turn and predict it (width_term=False: the plain
+    log-linear law, for comparison)."""
     import numpy as np
 
     rows = _points(spec_name, metric)
     out = []
     for i, (p, macs, value) in enumerate(rows):
-        coef = _fit(rows[:i] + rows[i + 1:])
-        x = _design(np.array([float(p.alpha)]), np.array([float(macs)]))[0]
+        coef = _fit(rows[:i] + rows[i + 1:], width_term)
+        x = _design(np.array([float(p.alpha)]), np.array([float(macs)]), width_term)[0]
         out.append(LooPoint(p.alpha, p.resolution, macs, value, float(x @ np.array(coef))))
     return out
 

@@ -48,14 +48,17 @@ def test_fit_is_least_squares(metric):
     assert coef[1] > 0 and coef[2] < 0  # more compute helps; narrow networks drop extra
 
 
+@pytest.mark.parametrize("width_term", [True, False])
 @pytest.mark.parametrize("metric", ["top1", "top5"])
-def test_leave_one_out_matches_the_hat_matrix_identity(metric):
+def test_leave_one_out_matches_the_hat_matrix_identity(metric, width_term):
     # For linear least squares the leave-one-out residual is r_i / (1 - h_ii), H = X (XᵀX)⁻¹ Xᵀ.
     x, y = _design_and_targets(metric)
+    if not width_term:
+        x = x[:, :2]  # the paper's plain log-linear law
     h = x @ np.linalg.inv(x.T @ x) @ x.T
     coef = np.linalg.inv(x.T @ x) @ x.T @ y
     expected = -(y - x @ coef) / (1 - np.diag(h))  # predicted - published
-    got = np.array([p.error for p in acc.leave_one_out("mobilenet_v1", metric)])
+    got = np.array([p.error for p in acc.leave_one_out("mobilenet_v1", metric, width_term)])
     assert got == pytest.approx(expected, abs=1e-9)
 
 

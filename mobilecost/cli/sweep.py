@@ -300,8 +300,11 @@ def accuracy_cmd(validate: ValidateOpt = False, format: FormatOpt = Format.table
                      "top5": q.published, "top5_loo": q.predicted, "top5_error": q.error})
     for m, pts in per_metric.items():
         worst = max(pts, key=lambda p: abs(p.error))
+        plain = acc.leave_one_out("mobilenet_v1", m, width_term=False)
         notes.append(f"{m}: leave-one-out RMSE {acc.rmse(pts):.2f} points, largest error "
-                     f"{worst.error:+.2f} at α {format_number(worst.alpha)}, {worst.resolution}")
+                     f"{worst.error:+.2f} at α {format_number(worst.alpha)}, {worst.resolution} "
+                     f"(without the (ln α)² term: RMSE {acc.rmse(plain):.2f}, largest "
+                     f"{max(abs(p.error) for p in plain):.2f})")
     notes.append(f"model: {acc.MODEL_EQUATION}; every prediction comes from a fit to the other 15 points.")
     signed = lambda x: "" if x is None else f"{x:+.2f}"  # noqa: E731
     cols = [Column("alpha", "α", format_number), Column("resolution", "Resolution"),
