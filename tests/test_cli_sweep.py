@@ -33,6 +33,20 @@ def test_default_sweep_is_the_papers_sixteen():
     assert {row["accuracy_source"] for row in rows} == {"published"}
 
 
+def test_fast_csv_equals_the_report_formatter():
+    from fractions import Fraction as F
+
+    import mobilecost
+    from mobilecost.cli.sweep import frame_csv, sweep_report
+    from mobilecost.report import to_csv
+
+    for spec, alphas, res in [("mobilenet_v1", [F(i, 20) for i in range(1, 25)], range(96, 260, 7)),
+                              ("mobilenet_v2", [F(1), F(1, 3)], [224, 97])]:
+        df = mobilecost.sweep(spec, alphas, res)  # published, estimated and empty accuracies
+        report = sweep_report(df)
+        assert frame_csv(df, report.columns) == to_csv(report)
+
+
 def test_ranges_and_rho():
     r = run("sweep", "--alpha", "0.5..1", "--rho", "0.5,1", "--format", "json")
     assert r.exit_code == 0
