@@ -12,7 +12,7 @@ import typer
 
 from ..cost import Counting
 from ..errors import MobilecostError
-from ..report import Column, Format, Report, format_number, millions, percent, plain, write_atomic
+from ..report import Column, Format, Report, format_number, millions, percent, write_atomic
 from .common import BnOpt, FcBiasOpt, FormatOpt, SpecArg, command, err_console, render
 
 if TYPE_CHECKING:
@@ -247,10 +247,11 @@ def formula_cmd(spec: SpecArg = "mobilenet_v1", fc_bias: FcBiasOpt = False, bn: 
     out.write(f"  {f.params.format('params')}\n\n")
     rule = ("int(α·c) rounds channel counts down" if s.rounding.rule == "int"
             else f"channel counts round to multiples of {s.rounding.divisor}")
-    step = format_number(f.alpha_step) if f.alpha_step.denominator == 1 else str(f.alpha_step)
+    step = ("a whole number" if f.alpha_step == 1 else
+            f"a multiple of {format_number(f.alpha_step) if f.alpha_step.denominator == 1 else f.alpha_step}")
     floor = f" and α ≥ {f.min_alpha}" if f.min_alpha > f.alpha_step else ""
     whole = ("whole" if s.rounding.rule == "int" else f"a multiple of {s.rounding.divisor}")
-    out.write(f"Exact where α is a multiple of {step}{floor} (α·c is then {whole} for every scaled "
+    out.write(f"Exact where α is {step}{floor} (α·c is then {whole} for every scaled "
               f"channel count c) and the resolution is a multiple of "
               f"{f.resolution_step} (every feature map is then exactly ρ times its size at "
               f"{s.resolution}). Elsewhere {rule} and SAME padding rounds feature maps up, and "
@@ -314,11 +315,11 @@ def accuracy_cmd(validate: ValidateOpt = False, format: FormatOpt = Format.table
                      "top5": q.published, "top5_loo": q.predicted, "top5_error": q.error})
     for m, pts in per_metric.items():
         worst = max(pts, key=lambda p: abs(p.error))
-        plain = acc.leave_one_out("mobilenet_v1", m, width_term=False)
+        loglin = acc.leave_one_out("mobilenet_v1", m, width_term=False)
         notes.append(f"{m}: leave-one-out RMSE {acc.rmse(pts):.2f} points, largest error "
                      f"{worst.error:+.2f} at α {format_number(worst.alpha)}, {worst.resolution} "
-                     f"(without the (ln α)² term: RMSE {acc.rmse(plain):.2f}, largest "
-                     f"{max(abs(p.error) for p in plain):.2f})")
+                     f"(without the (ln α)² term: RMSE {acc.rmse(loglin):.2f}, largest "
+                     f"{max(abs(p.error) for p in loglin):.2f})")
     notes.append(f"model: {acc.MODEL_EQUATION}; every prediction comes from a fit to the other 15 points.")
     signed = lambda x: "" if x is None else f"{x:+.2f}"  # noqa: E731
     cols = [Column("alpha", "α", format_number), Column("resolution", "Resolution"),
