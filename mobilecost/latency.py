@@ -313,6 +313,7 @@ class Validation:
     method: str  # "leave-one-out" or "held-out"
     predictions: tuple[Prediction, ...]
     calibration: tuple[Point, ...] = ()  # held-out: the points fitted on
+    calibration_fitted_ms: tuple[float, ...] = ()  # and the model's values there
 
     @property
     def model(self) -> ErrorSummary:
@@ -352,7 +353,9 @@ def held_out(points: Sequence[Point], calibration: Sequence[Point], form: str = 
     test = [p for p in points if p.config not in cal]
     if not test:
         raise MobilecostError("nothing left to predict: every measured configuration is in the calibration set")
-    return Validation("held-out", tuple(_predict_held_out(calibration, test, form, dtype)), tuple(calibration))
+    fitted = [p.predicted_ms for p in _predict_held_out(calibration, calibration, form, dtype)]
+    return Validation("held-out", tuple(_predict_held_out(calibration, test, form, dtype)), tuple(calibration),
+                      tuple(fitted))
 
 
 def spread_subset(points: Sequence[Point], n: int) -> list[Point]:
@@ -431,10 +434,10 @@ def plot_validation(validation: Validation, stem: "Path | str", title: str) -> l
                label=f"k·Mult-Adds: {b.within:.0%} within, median {b.median_abs:.1%}")
     ax.scatter(measured, predicted, color="tab:blue", zorder=3,
                label=f"model: {m.within:.0%} within, median {m.median_abs:.1%}, worst {m.worst_abs:.1%}")
-    if validation.calibration:
+    if validation.calibration_fitted_ms:
         cal = [p.latency_ms for p in validation.calibration]
-        ax.scatter(cal, cal, marker="s", facecolors="none", edgecolors="tab:orange", zorder=2,
-                   label=f"calibration points ({len(cal)})")
+        ax.scatter(cal, validation.calibration_fitted_ms, marker="s", facecolors="none", edgecolors="tab:orange",
+                   zorder=2, label=f"calibration points, fitted ({len(cal)})")
     for p in validation.predictions:
         ax.annotate(p.point.config.label.split(" ", 1)[1], (p.point.latency_ms, p.predicted_ms),
                     fontsize=6, xytext=(3, -8), textcoords="offset points", color="tab:blue")
@@ -455,3 +458,16 @@ def plot_validation(validation: Validation, stem: "Path | str", title: str) -> l
         out.append(write_atomic(Path(f"{stem}.{ext}"), buf.getvalue()))
     plt.close(fig)
     return out
+
+
+def parse_latency_ms(text: str) -> float:
+    """A latency budget as written on the command line, in ms: '5ms', '5', '0.5 s', '800us'."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us|µs)?\s*", text)
+    if not m:
+        raise MobilecostError(f"cannot read latency {text!r}; write e.g. 5ms, 0.5s or 800us")
+    value = float(m.group(1)) * {"ms": 1.0, None: 1.0, "s": 1e3, "us": 1e-3, "µs": 1e-3}[m.group(2)]
+    if value <= 0:
+        raise MobilecostError(f"latency must be > 0, got {text!r}")
+    return value

@@ -148,3 +148,14 @@ def test_undetermined_kind_refuses_to_predict():
     assert model.determined[1] is False
     with pytest.raises(MobilecostError, match="without depthwise layers"):
         lt.predict_ms(model, GRID[0])
+
+
+@pytest.mark.parametrize("text,ms", [("5ms", 5.0), ("5", 5.0), ("0.5 s", 500.0), ("800us", 0.8), ("2.5µs", 0.0025)])
+def test_parse_latency(text, ms):
+    assert lt.parse_latency_ms(text) == pytest.approx(ms)
+
+
+@pytest.mark.parametrize("text", ["fast", "5 min", "0ms", "-1ms", ""])
+def test_parse_latency_rejects(text):
+    with pytest.raises(MobilecostError):
+        lt.parse_latency_ms(text)
