@@ -219,7 +219,10 @@ class Target:
 def calibrate(name: str, measurements: Measurements, source: str = "", form: str = "sum") -> Target:
     """Fit a target to measurements (nothing is written)."""
     check_name(name)
-    model = latency.fit(measurements.points, form, measurements.dtype)
+    try:
+        model = latency.fit(measurements.points, form, measurements.dtype)
+    except MobilecostError as exc:
+        raise MobilecostError(f"{source}: {exc}" if source else str(exc)) from None
     errors = [model.predict_ms(p.config) / p.latency_ms - 1 for p in model.points]
     fit_err = latency.ErrorSummary.of(errors)
     loo = None

@@ -211,7 +211,7 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
             raise MobilecostError(f"--calibrate-with: not among target {t.name}'s measured points: "
                                   f"{', '.join(missing)}")
         v = lt.held_out(points, [by_config[c] for c in wanted], t.model.form, t.model.dtype)
-        stem = f"validate_{t.name}_heldout{len(wanted)}"
+        stem = f"validate_{t.name}_with{len(wanted)}"
     elif measurements is not None:
         data = tg.read_measurements(measurements)
         k = lt.fit_macs_baseline(points)
@@ -230,6 +230,11 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
     files = lt.plot_validation(v, out_dir / stem, f"target {t.name} ({t.model.form} model)")
     ratio = b.median_abs / m.median_abs if m.median_abs else float("inf")
     notes = []
+    if measurements is not None:
+        seen = {p.config for p in points}
+        overlap = sum(p.point.config in seen for p in v.predictions)
+        notes.append(f"{overlap} of these {m.n} configurations are among the {len(points)} the target was "
+                     f"fitted on (measured again, not held out)")
     if v.calibration and v.method == "held-out":
         notes.append("calibrated on " + ", ".join(p.config.label for p in v.calibration))
     notes += [f"model: {m.within:.0%} of {m.n} within ±10% of measured, median error {m.median_abs:.1%}, "
