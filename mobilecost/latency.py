@@ -22,7 +22,7 @@ numpy is imported lazily: the analytic commands never load it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -195,7 +195,7 @@ class Fit:
     form: str
     dtype: str
     points: tuple[Point, ...]
-    determined: tuple[bool, ...] = field(default=())  # which coefficients the data could see
+    determined: tuple[bool, ...] = ()  # which coefficients the data could see
 
     def predict_ms(self, config: Config) -> float:
         return predict_ms(self, config)

@@ -212,3 +212,10 @@ def test_validate_option_errors(tmp_path, tdir):
             "--targets-dir", tdir, "-o", out))
     assert "go with --validate" in one_error_line(
         run("predict", "--target", "t", "--calibrate-on", "6", "--targets-dir", tdir))
+
+
+@pytest.mark.parametrize("command", ["calibrate", "targets", "predict"])
+def test_help_has_an_example(command):
+    r = run(command, "--help")
+    assert r.exit_code == 0, r.output
+    assert "Example: mobilecost " + command in r.stdout

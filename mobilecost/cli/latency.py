@@ -6,7 +6,6 @@ import: loading this module costs the analytic commands nothing.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,7 +17,7 @@ from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, 
 
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="A calibrated target's name (see `mobilecost targets`).")]
 TargetsDirOpt = Annotated[Optional[Path], typer.Option(
-    "--targets-dir", help="Where targets are stored [default: $MOBILECOST_TARGETS_DIR, "
+    "--targets-dir", help="Where targets are stored \\[default: $MOBILECOST_TARGETS_DIR, "
                           "else ~/.config/mobilecost/targets].", file_okay=False)]
 
 
@@ -128,7 +127,7 @@ def predict_cmd(
     target: TargetOpt = ...,  # type: ignore[assignment]
     alpha: Annotated[str, typer.Option("--alpha", "-a", help="Width multipliers α, comma-separated.")] = "1",
     res: Annotated[Optional[str], typer.Option(
-        "--res", "-r", help="Resolutions, comma-separated [default: the spec's base resolution].")] = None,
+        "--res", "-r", help="Resolutions, comma-separated \\[default: the spec's base resolution].")] = None,
     batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.")] = 1,
     validate: Annotated[bool, typer.Option(
         "--validate", help="Validate the target instead: leave-one-out over its measured points "
@@ -137,7 +136,7 @@ def predict_cmd(
         "--calibrate-on", help="With --validate: refit on N of the target's points that span its range "
                                "and predict the others.")] = None,
     calibrate_with: Annotated[Optional[str], typer.Option(
-        "--calibrate-with", help="With --validate: refit on these points (α/res[/batch], comma-separated, "
+        "--calibrate-with", help="With --validate: refit on these points (α/resolution or α/resolution/batch, comma-separated, "
                                  "e.g. 1/224,0.25/128) and predict the others.")] = None,
     measurements: Annotated[Optional[Path], typer.Option(
         "--measurements", help="With --validate: predict these measurements with the stored target as it is.",
@@ -249,4 +248,3 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
         Column("measured_latency_ms", "Measured ms", _ms), Column("predicted_latency_ms", "Predicted ms", _ms),
         Column("error", "Error", _signed_pct), Column("baseline_latency_ms", "k·MACs ms", _ms),
         Column("baseline_error", "k·MACs err", _signed_pct)], rows, notes), format)
-    sys.stdout.flush()
