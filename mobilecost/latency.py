@@ -454,7 +454,7 @@ def plot_validation(validation: Validation, stem: "Path | str", title: str) -> l
     out = []
     for ext in ("png", "svg"):
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=120)
+        fig.savefig(buf, format=ext, dpi=120, metadata={"Date": None} if ext == "svg" else None)
         out.append(write_atomic(Path(f"{stem}.{ext}"), buf.getvalue()))
     plt.close(fig)
     return out
