@@ -1,7 +1,7 @@
 """The mobilecost command line: `mobilecost COMMAND --help` for each command."""
 
 from . import analytic  # noqa: F401  (registers the commands)
-from . import sweep  # noqa: F401
+from . import latency, sweep  # noqa: F401
 from .common import app
 
 

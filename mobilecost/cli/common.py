@@ -80,7 +80,7 @@ SpecArg = Annotated[str, typer.Argument(
          "or the path of a spec file.", show_default=True)]
 AlphaOpt = Annotated[str, typer.Option("--alpha", "-a", help="Width multiplier α (> 0).")]
 ResOpt = Annotated[Optional[int], typer.Option(
-    "--res", "-r", help="Input resolution in pixels [default: the spec's base resolution].")]
+    "--res", "-r", help="Input resolution in pixels \\[default: the spec's base resolution].")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 FcBiasOpt = Annotated[bool, typer.Option("--fc-bias", help="Count the FC layer's biases as parameters.")]
 BnOpt = Annotated[bool, typer.Option("--bn", help="Count batchnorm γ and β as parameters.")]

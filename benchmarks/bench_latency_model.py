@@ -1,0 +1,114 @@
+"""Latency model against a Mult-Adds-proportional baseline, on measured CPU latencies.
+
+Calibrate on at most 6 of the 16 measured MobileNet v1 configurations (α 1, 0.75, 0.5, 0.25 ×
+resolution 224, 192, 160, 128, batch 1), predict the other 10, and print side by side, for the
+model and for latency = k·Mult-Adds (k fitted on the same points): the share within ±10% of
+measured, the median and the worst relative error, and the ratio of their errors. Then the
+same by leave-one-out over all 16; and, for each repeat measurement of the grid, how far the
+two measurements differ, the model fitted on one predicting the other (measurement noise
+added to model error), and the held-out test within the repeat alone.
+
+Usage: python benchmarks/bench_latency_model.py [reports/cpu/measured_cpu_grid.csv]
+           [--repeat reports/cpu/measured_cpu_grid_run1.csv ...] [--calibrate-on 6]
+           [--form max] [--plots reports/cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mobilecost import latency as lt  # noqa: E402
+from mobilecost import targets as tg  # noqa: E402
+
+
+def show(title: str, v: lt.Validation) -> None:
+    m, b = v.model, v.baseline
+    print(f"\n{title}")
+    print(f"  {'':28} {'model':>10} {'k·MACs':>10} {'baseline/model':>15}")
+    print(f"  {'within ±10% of measured':28} {m.within:>10.0%} {b.within:>10.0%}")
+    print(f"  {'median |error|':28} {m.median_abs:>10.1%} {b.median_abs:>10.1%} {b.median_abs / m.median_abs:>14.1f}×")
+    print(f"  {'worst |error|':28} {m.worst_abs:>10.1%} {b.worst_abs:>10.1%} {b.worst_abs / m.worst_abs:>14.1f}×")
+
+
+def every_subset(points: list[lt.Point], n: int, form: str) -> None:
+    """The held-out test for every n-point calibration set, not just the spread one."""
+    from itertools import combinations
+
+    shares, base_shares, medians = [], [], []
+    for cal in combinations(points, n):
+        v = lt.held_out(points, list(cal), form)
+        shares.append(v.model.within)
+        base_shares.append(v.baseline.within)
+        medians.append(v.model.median_abs)
+    at_least = sum(s >= 0.9 for s in shares) / len(shares)
+    print(f"\nEvery {n}-point calibration set ({len(shares)} of them), predicting the other {len(points) - n}:")
+    print(f"  share within ±10%: median {statistics.median(shares):.0%}, mean {statistics.mean(shares):.0%} "
+          f"(k·MACs: mean {statistics.mean(base_shares):.0%}); at least 90% for {at_least:.0%} of the sets; "
+          f"median |error| over sets: {statistics.median(medians):.1%}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("measurements", type=Path, nargs="?", default=Path("reports/cpu/measured_cpu_grid.csv"))
+    ap.add_argument("--repeat", type=Path, action="append",
+                    help="another measurement of the same grid (repeatable) "
+                         "[default: reports/cpu/measured_cpu_grid_run1.csv and _run2.csv]")
+    ap.add_argument("--calibrate-on", type=int, default=6)
+    ap.add_argument("--form", default="sum", choices=lt.FORMS)
+    ap.add_argument("--plots", type=Path, default=Path("reports/cpu"))
+    args = ap.parse_args()
+
+    data = tg.read_measurements(args.measurements)
+    points = list(data.points)
+    cal = lt.spread_subset(points, args.calibrate_on)
+    print(f"{args.measurements}: {len(points)} measured configurations, {args.form} model")
+    print("calibrated on: " + ", ".join(p.config.label.split(" ", 1)[1] for p in cal))
+
+    held = lt.held_out(points, cal, args.form)
+    show(f"Held out: fit on {len(cal)}, predict the other {held.model.n}", held)
+    print(f"\n  {'config':12} {'measured':>9} {'model':>9} {'error':>8} {'k·MACs':>9} {'error':>8}")
+    for p in held.predictions:
+        print(f"  {p.point.config.label.split(' ', 1)[1]:12} {p.point.latency_ms:9.3f} {p.predicted_ms:9.3f} "
+              f"{p.error:+8.1%} {p.baseline_ms:9.3f} {p.baseline_error:+8.1%}")
+    fitted = lt.fit(cal, args.form)
+    c = fitted.coefficients
+    print(f"\n  coefficients: dense {1e-6 / c['ms_per_mac_dense']:.1f} GMAC/s, depthwise "
+          + (f"{1e-6 / c['ms_per_mac_depthwise']:.1f} GMAC/s" if c["ms_per_mac_depthwise"] else "0 (unused)")
+          + ", memory " + (f"{1e-6 / c['ms_per_byte']:.1f} GB/s" if c["ms_per_byte"] else "0 (unused)")
+          + f", {1e3 * c['ms_per_layer']:.1f} µs per layer")
+
+    loo = lt.leave_one_out(points, args.form)
+    show(f"Leave-one-out over all {len(points)}", loo)
+
+    files = lt.plot_validation(held, args.plots / f"latency_heldout{len(cal)}",
+                               f"MobileNet v1 on this CPU: fit on {len(cal)}, predict {held.model.n}")
+    files += lt.plot_validation(loo, args.plots / "latency_loo", "MobileNet v1 on this CPU")
+
+    repeats = args.repeat or [Path(f"reports/cpu/measured_cpu_grid_run{i}.csv") for i in (1, 2)]
+    for path in (r for r in repeats if r.is_file()):
+        other = tg.read_measurements(path)
+        model = lt.fit(cal, args.form)
+        k = lt.fit_macs_baseline(cal)
+        cal_configs = {p.config for p in cal}
+        preds = tuple(lt.Prediction(p, lt.predict_ms(model, p.config), k * lt.layer_features(p.config).total_macs)
+                      for p in other.points if p.config not in cal_configs)
+        show(f"Across measurements: fit on {len(cal)} of {args.measurements.name}, predict the other "
+             f"{len(preds)} as measured in {path.name}", lt.Validation("held-out", preds, tuple(cal)))
+        again = {p.config: p.latency_ms for p in other.points}
+        diffs = sorted(abs(again[p.config] / p.latency_ms - 1) for p in points if p.config in again)
+        share = sum(d <= lt.WITHIN for d in diffs) / len(diffs)
+        print(f"  the measurements themselves ({path.name} against {args.measurements.name}): median difference "
+              f"{statistics.median(diffs):.1%}, worst {diffs[-1]:.1%}, {share:.0%} within ±10% of each other")
+        alone = lt.held_out(list(other.points), lt.spread_subset(list(other.points), args.calibrate_on), args.form)
+        show(f"Within {path.name} alone: fit on {args.calibrate_on}, predict the other {alone.model.n}", alone)
+    every_subset(points, args.calibrate_on, args.form)
+    print("\nplots: " + ", ".join(str(f) for f in files))
+
+
+if __name__ == "__main__":
+    main()

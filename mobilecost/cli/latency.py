@@ -1,0 +1,250 @@
+"""Latency commands: calibrate a target from measurements, list targets, predict and validate.
+
+numpy and matplotlib are imported inside the library functions these commands call, never at
+import: loading this module costs the analytic commands nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import MobilecostError
+from ..report import Column, Format, Report, format_number, percent
+from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, render
+
+TargetOpt = Annotated[str, typer.Option("--target", "-t", help="A calibrated target's name (see `mobilecost targets`).")]
+TargetsDirOpt = Annotated[Optional[Path], typer.Option(
+    "--targets-dir", help="Where targets are stored \\[default: $MOBILECOST_TARGETS_DIR, "
+                          "else ~/.config/mobilecost/targets].", file_okay=False)]
+
+
+def _pct(x: object) -> str:
+    return "" if x is None else percent(x, 1)
+
+
+def _signed_pct(x: object) -> str:
+    return "" if x is None else f"{100 * x:+.1f}%"
+
+
+def _ms(x: object) -> str:
+    return "" if x is None else f"{x:.3f}"
+
+
+def _coefficient_notes(target) -> list[str]:
+    c = target.model.coefficients
+
+    def rate(v: float, unit: str) -> str:
+        return f"{1e-6 / v:,.1f} {unit}" if v > 0 else "not used (fitted 0)"
+
+    return [f"dense (conv, pointwise, FC) compute: {rate(c['ms_per_mac_dense'], 'GMAC/s')}",
+            f"depthwise compute: {rate(c['ms_per_mac_depthwise'], 'GMAC/s')}",
+            f"memory: {rate(c['ms_per_byte'], 'GB/s')} ({target.model.dtype})",
+            f"fixed cost per layer: {1e3 * c['ms_per_layer']:.1f} µs"]
+
+
+@command("calibrate")
+def calibrate_cmd(
+    measurements: Annotated[Path, typer.Argument(
+        help="CSV of measured latencies: columns spec, alpha, resolution, batch, latency_ms "
+             "(from `sweep --measure` or any other source).", dir_okay=False)],
+    target: TargetOpt,
+    form: Annotated[str, typer.Option("--form", help="The model: 'sum' (compute + memory per layer) "
+                                                     "or 'max' (the roofline's max).")] = "sum",
+    targets_dir: TargetsDirOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Fit the latency model to measured latencies and store it as a named target.
+
+    Example: mobilecost calibrate reports/cpu/measured_cpu_grid.csv --target my-cpu
+    """
+    from .. import targets as tg
+
+    tg.check_name(target)
+    data = tg.read_measurements(measurements)
+    t = tg.calibrate(target, data, source=str(measurements), form=form)
+    path = tg.save(t, targets_dir)
+    rows = [{"spec": p.config.spec, "alpha": p.config.alpha, "resolution": p.config.resolution,
+             "batch": p.config.batch, "latency_ms": p.latency_ms, "fitted_latency_ms": t.predict_ms(p.config),
+             "error": t.predict_ms(p.config) / p.latency_ms - 1} for p in t.points]
+    notes = _coefficient_notes(t)
+    notes.append(f"fit on {len(t.points)} points: median error {t.fit_median_error:.1%}, "
+                 f"worst {t.fit_worst_error:.1%}")
+    if t.loo_within is not None:
+        notes.append(f"leave-one-out: {t.loo_within:.0%} within ±10%, median {t.loo_median_error:.1%}, "
+                     f"worst {t.loo_worst_error:.1%}")
+    render(Report(f"Target {target}: {form} model fitted to {measurements}", [
+        Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
+        Column("resolution", "Res"), Column("batch", "Batch"),
+        Column("latency_ms", "Measured ms", _ms), Column("fitted_latency_ms", "Fitted ms", _ms),
+        Column("error", "Error", _signed_pct)], rows, notes), format)
+    err_console.print(f"wrote target {target} to {path}", highlight=False, markup=False)
+
+
+@command("targets")
+def targets_cmd(targets_dir: TargetsDirOpt = None, format: FormatOpt = Format.table) -> None:
+    """List the calibrated targets, with how many points each was fitted on and its error.
+
+    Example: mobilecost targets --format json
+    """
+    from .. import targets as tg
+
+    directory = targets_dir or tg.default_dir()
+    rows = []
+    for t in tg.load_all(directory):
+        c = t.model.coefficients
+        rows.append({"target": t.name, "device": t.device, "points": len(t.points), "form": t.model.form,
+                     "dtype": t.model.dtype, "fit_median_error": t.fit_median_error,
+                     "fit_worst_error": t.fit_worst_error, "loo_within_10pct": t.loo_within,
+                     "loo_median_error": t.loo_median_error, "loo_worst_error": t.loo_worst_error,
+                     **c, "source": t.source, "created": t.created})
+    columns = [Column("target", "Target", numeric=False), Column("device", "Device", numeric=False),
+               Column("points", "Points"), Column("form", "Model", numeric=False),
+               Column("dtype", "Dtype", numeric=False),
+               Column("fit_median_error", "Fit median err", _pct), Column("fit_worst_error", "Fit worst err", _pct),
+               Column("loo_within_10pct", "LOO ±10%", _pct), Column("loo_median_error", "LOO median", _pct),
+               Column("loo_worst_error", "LOO worst", _pct)]
+    columns += [Column(k, k, table=False) for k in ("ms_per_mac_dense", "ms_per_mac_depthwise",
+                                                    "ms_per_byte", "ms_per_layer")]
+    columns += [Column("source", "Source", numeric=False, table=False),
+                Column("created", "Created", numeric=False, table=False)]
+    notes = [] if rows else [f"no targets in {directory}; make one with 'mobilecost calibrate'"]
+    render(Report(f"Targets in {directory}", columns, rows, notes), format)
+
+
+def _split(text: str, what: str) -> list[str]:
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise MobilecostError(f"{what} is empty")
+    return items
+
+
+@command("predict")
+def predict_cmd(
+    spec: SpecArg = "mobilenet_v1",
+    target: TargetOpt = ...,  # type: ignore[assignment]
+    alpha: Annotated[str, typer.Option("--alpha", "-a", help="Width multipliers α, comma-separated.")] = "1",
+    res: Annotated[Optional[str], typer.Option(
+        "--res", "-r", help="Resolutions, comma-separated \\[default: the spec's base resolution].")] = None,
+    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.")] = 1,
+    validate: Annotated[bool, typer.Option(
+        "--validate", help="Validate the target instead: leave-one-out over its measured points "
+                           "(or held-out, with --calibrate-on / --calibrate-with / --measurements).")] = False,
+    calibrate_on: Annotated[Optional[int], typer.Option(
+        "--calibrate-on", help="With --validate: refit on N of the target's points that span its range "
+                               "and predict the others.")] = None,
+    calibrate_with: Annotated[Optional[str], typer.Option(
+        "--calibrate-with", help="With --validate: refit on these points (α/resolution or α/resolution/batch, comma-separated, "
+                                 "e.g. 1/224,0.25/128) and predict the others.")] = None,
+    measurements: Annotated[Optional[Path], typer.Option(
+        "--measurements", help="With --validate: predict these measurements with the stored target as it is.",
+        dir_okay=False)] = None,
+    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="With --validate: where the plot goes.",
+                                          file_okay=False)] = Path("reports/latency"),
+    targets_dir: TargetsDirOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Predict latencies on a calibrated target, or validate the target's predictions.
+
+    Example: mobilecost predict mobilenet_v1 --target my-cpu --alpha 0.5,0.35 --res 160,96
+    Example: mobilecost predict --validate --target my-cpu --calibrate-on 6
+    """
+    from .. import latency as lt
+    from .. import targets as tg
+    from ..spec import load_spec
+
+    t = tg.load(target, targets_dir)
+    if validate:
+        _validate(t, calibrate_on, calibrate_with, measurements, out_dir, format)
+        return
+    if calibrate_on is not None or calibrate_with is not None or measurements is not None:
+        raise MobilecostError("--calibrate-on, --calibrate-with and --measurements go with --validate")
+    from .common import parse_alpha
+
+    alphas = [parse_alpha(a) for a in _split(alpha, "--alpha")]
+    if res is None:
+        resolutions = [load_spec(spec).resolution]
+    else:
+        try:
+            resolutions = [int(r) for r in _split(res, "--res")]
+        except ValueError:
+            raise MobilecostError(f"--res must be comma-separated integers, got {res!r}") from None
+    rows = []
+    for a in alphas:
+        for r in resolutions:
+            config = lt.Config(spec, a, r, batch)
+            predicted = t.predict_ms(config)
+            measured = t.measured_ms(config)
+            rows.append({"spec": spec, "alpha": a, "resolution": r, "batch": batch,
+                         "macs": lt.layer_features(config).total_macs, "predicted_latency_ms": predicted,
+                         "measured_latency_ms": measured,
+                         "error": None if measured is None else predicted / measured - 1})
+    notes = [f"target {t.name}: {t.model.form} model fitted on {len(t.points)} points "
+             f"(leave-one-out median error {_pct(t.loo_median_error) or 'n/a'})"]
+    render(Report(f"Predicted latency on {t.name}", [
+        Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
+        Column("resolution", "Res"), Column("batch", "Batch"), Column("macs", "Mult-Adds"),
+        Column("predicted_latency_ms", "Predicted ms", _ms), Column("measured_latency_ms", "Measured ms", _ms),
+        Column("error", "Error", _signed_pct)], rows, notes), format)
+
+
+def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], measurements: Optional[Path],
+              out_dir: Path, format: Format) -> None:
+    from .. import latency as lt
+    from .. import targets as tg
+
+    if sum(x is not None for x in (calibrate_on, calibrate_with, measurements)) > 1:
+        raise MobilecostError("give at most one of --calibrate-on, --calibrate-with and --measurements")
+    check_output_dir(out_dir)
+    points = list(t.points)
+    if calibrate_on is not None:
+        v = lt.held_out(points, lt.spread_subset(points, calibrate_on), t.model.form, t.model.dtype)
+        stem = f"validate_{t.name}_heldout{calibrate_on}"
+    elif calibrate_with is not None:
+        wanted = [lt.parse_alpha_res(x) for x in _split(calibrate_with, "--calibrate-with")]
+        by_config = {p.config: p for p in points}
+        missing = [c.label for c in wanted if c not in by_config]
+        if missing:
+            raise MobilecostError(f"--calibrate-with: not among target {t.name}'s measured points: "
+                                  f"{', '.join(missing)}")
+        v = lt.held_out(points, [by_config[c] for c in wanted], t.model.form, t.model.dtype)
+        stem = f"validate_{t.name}_with{len(wanted)}"
+    elif measurements is not None:
+        data = tg.read_measurements(measurements)
+        k = lt.fit_macs_baseline(points)
+        preds = tuple(lt.Prediction(p, t.predict_ms(p.config), k * lt.layer_features(p.config).total_macs)
+                      for p in data.points)
+        v = lt.Validation("held-out (new measurements)", preds, points)
+        stem = f"validate_{t.name}_{measurements.stem}"
+    else:
+        v = lt.leave_one_out(points, t.model.form, t.model.dtype)
+        stem = f"validate_{t.name}_loo"
+    m, b = v.model, v.baseline
+    rows = [{"spec": p.point.config.spec, "alpha": p.point.config.alpha, "resolution": p.point.config.resolution,
+             "batch": p.point.config.batch, "measured_latency_ms": p.point.latency_ms,
+             "predicted_latency_ms": p.predicted_ms, "error": p.error,
+             "baseline_latency_ms": p.baseline_ms, "baseline_error": p.baseline_error} for p in v.predictions]
+    files = lt.plot_validation(v, out_dir / stem, f"target {t.name} ({t.model.form} model)")
+    ratio = b.median_abs / m.median_abs if m.median_abs else float("inf")
+    notes = []
+    if measurements is not None:
+        seen = {p.config for p in points}
+        overlap = sum(p.point.config in seen for p in v.predictions)
+        notes.append(f"{overlap} of these {m.n} configurations are among the {len(points)} the target was "
+                     f"fitted on (measured again, not held out)")
+    if v.calibration and v.method == "held-out":
+        notes.append("calibrated on " + ", ".join(p.config.label for p in v.calibration))
+    notes += [f"model: {m.within:.0%} of {m.n} within ±10% of measured, median error {m.median_abs:.1%}, "
+              f"worst {m.worst_abs:.1%}",
+              f"Mult-Adds-proportional baseline (k·MACs, fitted on the same points): {b.within:.0%} within ±10%, "
+              f"median error {b.median_abs:.1%}, worst {b.worst_abs:.1%}; "
+              f"median error ratio baseline/model {ratio:.1f}×",
+              "plot: " + ", ".join(str(f) for f in files)]
+    render(Report(f"Validation of target {t.name}: {v.method}", [
+        Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
+        Column("resolution", "Res"), Column("batch", "Batch"),
+        Column("measured_latency_ms", "Measured ms", _ms), Column("predicted_latency_ms", "Predicted ms", _ms),
+        Column("error", "Error", _signed_pct), Column("baseline_latency_ms", "k·MACs ms", _ms),
+        Column("baseline_error", "k·MACs err", _signed_pct)], rows, notes), format)
