@@ -1,6 +1,6 @@
 """The mobilecost command line: `mobilecost COMMAND --help` for each command."""
 
-from . import analytic  # noqa: F401  (registers the commands)
+from . import analytic, torch_cmds  # noqa: F401  (registers the commands)
 from .common import app
 
 
