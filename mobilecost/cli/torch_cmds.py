@@ -50,12 +50,13 @@ def _require_torch() -> None:
 
 
 def _options(batch: int, device: Device, dtype: Dtype, threads: int | None,
-             channels_last: bool, compile: bool, cuda_graphs: bool, min_time: float = 1.0):
+             channels_last: bool, compile: bool, cuda_graphs: bool, min_time: float = 1.0,
+             max_time: float = 10.0):
     from ..torch.timing import MeasureOptions
 
     return MeasureOptions(batch=batch, device=device.value, dtype=dtype.value, threads=threads,
                           channels_last=channels_last, compile=compile, cuda_graphs=cuda_graphs,
-                          min_run_time_s=min_time, max_run_time_s=max(10.0, 10 * min_time))
+                          min_run_time_s=min_time, max_run_time_s=max(min_time, max_time))
 
 
 def _parse_list(text: str, parse: Any, what: str) -> list[Any]:
@@ -151,6 +152,10 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
                 min_time: Annotated[float, typer.Option(
                     "--min-time", min=0.001, help="Seconds of timed runs per configuration, "
                                                   "at least.")] = 1.0,
+                max_time: Annotated[float, typer.Option(
+                    "--max-time", min=0.001, help="Seconds of timed runs per configuration, at "
+                                                  "most (fewer once the IQR is within 10% of "
+                                                  "the median).")] = 10.0,
                 cache_dir: Annotated[Optional[Path], typer.Option(
                     "--cache-dir", help="Measurement cache folder [default: "
                                         "$MOBILECOST_CACHE_DIR or ~/.cache/mobilecost/measure].")] = None,
@@ -178,7 +183,8 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
         check_output_dir(plot_dir)
     from ..torch.timing import GridInterrupted, MeasurementCache, default_cache_dir, measure_grid
 
-    options = _options(batch, device, dtype, threads, channels_last, compile, cuda_graphs, min_time)
+    options = _options(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
+                       min_time, max_time)
     cache = MeasurementCache(cache_dir or default_cache_dir())
     configs = [(a, r) for r in resolutions for a in alphas]
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
