@@ -178,7 +178,9 @@ def _row_base(spec: Spec, alpha: Fraction, resolution: int, options: MeasureOpti
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return (isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text
+            or "can't allocate memory" in text)
 
 
 def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | None,
