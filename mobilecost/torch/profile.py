@@ -10,6 +10,9 @@ over the profiled passes.
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +72,25 @@ class Profile:
         return out
 
 
+@contextmanager
+def _native_stderr_silenced():
+    """Send file descriptor 2 to /dev/null: the profiler's native start/stop log lines
+    ("USDT: ... profiler_start") would otherwise break the progress bar."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def profile_model(model: SpecNet, options: MeasureOptions, passes: int = 10,
                   warmup: int = 3) -> Profile:
     """Profile `passes` forward passes of a built network (after `warmup` untimed ones)."""
@@ -90,11 +112,17 @@ def profile_model(model: SpecNet, options: MeasureOptions, passes: int = 10,
                 model(x)
             if cuda:
                 torch.cuda.synchronize()
-            with profile(activities=activities) as prof:
+            prof = profile(activities=activities)
+            with _native_stderr_silenced():
+                prof.start()
+            try:
                 for _ in range(passes):
                     model(x)
                 if cuda:
                     torch.cuda.synchronize()
+            finally:
+                with _native_stderr_silenced():
+                    prof.stop()
     finally:
         model._ranges = False
         torch.set_num_threads(previous)
