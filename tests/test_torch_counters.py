@@ -44,7 +44,7 @@ def test_validate_command_reconciles_and_exits_0():
                             "--format", "csv"])
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("group,kind,layers,engine_macs,flop_counter_macs,fvcore_macs")
+    assert lines[0].startswith("group,layers,engine_macs,flop_counter_macs,fvcore_macs")
     total = dict(zip(lines[0].split(","), lines[-1].split(",")))
     assert total["group"] == "total"
     # 0.25 MobileNet at 32: the engine's total, worked out by the analytic core

@@ -167,8 +167,10 @@ def reconcile_report(check: CrossCheck, per_layer: bool = False) -> Report:
 
     rows = [row(k, cs[0].kind.value, cs) for k, cs in groups.items()]
     rows.append(row("total", "", list(check.layers)))
-    cols = [Column("group", "Layer" if per_layer else "Kind", numeric=False),
-            Column("kind", "Kind", numeric=False, table=per_layer), Column("layers", "Layers"),
+    cols = [Column("group", "Layer" if per_layer else "Kind", numeric=False)]
+    if per_layer:
+        cols.append(Column("kind", "Kind", numeric=False))
+    cols += [Column("layers", "Layers"),
             Column("engine_macs", "Engine MACs"),
             Column("flop_counter_macs", "FlopCounterMode/2"),
             Column("fvcore_macs", "fvcore conv+linear"),
@@ -192,8 +194,9 @@ def reconcile_report(check: CrossCheck, per_layer: bool = False) -> Report:
         + (f" and {total['fvcore_other']:,} for other operators" if total["fvcore_other"] else "")
         + ".",
         "Pooling, residual adds and activations are 0 Mult-Adds for the engine and for "
-        "FlopCounterMode" + (f"; fvcore could not count {unsupported} and counts them 0 "
-                             f"(it ignores relu)" if unsupported else "") + ".",
+        "FlopCounterMode" + (f"; fvcore could not count {unsupported} and counts them 0"
+                             + (" (hardtanh_ is ReLU6)" if "hardtanh" in unsupported else "")
+                             if unsupported else "") + "; fvcore skips relu by design.",
         "Parameters: the engine's default counts conv and FC weights only; with FC bias and "
         "batchnorm γ, β (`--fc-bias --bn`) it equals torch's sum(p.numel()). BatchNorm running "
         "mean and variance are buffers, not parameters, in both.",
