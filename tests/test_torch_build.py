@@ -66,6 +66,8 @@ def test_residual_add_adds_the_block_input():
     add = next(m for m in model.layers if isinstance(m, Add))
     start, end = add.spec_layer.skip_from, add.spec_layer.index
     x = model.example_input(1)
+    outs = {}
+    add.register_forward_hook(lambda mod, args, out: outs.setdefault("add", out))
     with torch.inference_mode():
         h = x
         for m in model.layers[:start]:
@@ -74,14 +76,7 @@ def test_residual_add_adds_the_block_input():
         for m in model.layers[start:end]:
             h = m(h)
         expected = h + block_in
-        got = x
-        outs = {}
-
-        def keep(mod, args, out):
-            outs["add"] = out
-
-        add.register_forward_hook(keep)
-        model(got)
+        model(x)
     torch.testing.assert_close(outs["add"], expected)
 
 

@@ -3,7 +3,6 @@ checking that it is installed, so the analytic commands never load it."""
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
