@@ -84,9 +84,9 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
                  per_layer: Annotated[bool, typer.Option(
                      "--per-layer", help="One row per layer instead of per layer kind.")] = False,
                  format: FormatOpt = Format.table) -> None:
-    """Build the network in torch and reconcile the engine's counts with FlopCounterMode,
-    fvcore and torch's parameter count. Exit code 1 if any disagree on convolution or linear
-    Mult-Adds (or on parameters).
+    """Reconcile the engine's counts with FlopCounterMode, fvcore and torch's parameters.
+
+    Exit code 1 if any disagree on convolution or linear Mult-Adds, or on parameters.
 
     Example: mobilecost validate mobilenet_v2 --alpha 0.75 --res 160
     """
@@ -166,9 +166,9 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
                     "--plot-dir", help="Write latency-vs-Mult-Adds (and, with --time-share, "
                                        "time-share) plots here, PNG and SVG.")] = None,
                 format: FormatOpt = Format.table) -> None:
-    """Time the built network for every α × resolution given: median latency, its IQR and the
-    number of runs, with the device, torch version, threads, dtype, batch and memory format.
-    Results are cached: an interrupted run resumes where it stopped.
+    """Time the built network for every α × resolution given (cached, resumable).
+
+    Rows: median latency, IQR, runs, device, torch version, threads, dtype, batch, format.
 
     Example: mobilecost measure mobilenet_v1 --alpha 1,0.5 --res 224,128 --threads 2 -o lat.csv
     """
@@ -243,8 +243,9 @@ def profile_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opti
                 per_layer: Annotated[bool, typer.Option(
                     "--per-layer", help="One row per layer instead of per layer kind.")] = False,
                 format: FormatOpt = Format.table) -> None:
-    """Where the time goes: time per layer kind (or per layer) from torch.profiler — device
-    time on CUDA — beside each kind's share of Mult-Adds.
+    """Where the time goes: time per layer kind beside its share of Mult-Adds.
+
+    From torch.profiler, per layer kind or per layer: CPU time on a CPU, device time on CUDA.
 
     Example: mobilecost profile mobilenet_v1 --alpha 1 --res 224 --threads 2
     """
