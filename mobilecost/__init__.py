@@ -8,10 +8,11 @@
 
 from .cost import Counting, KindTotals, LayerCost, NetworkCost, cost, layer_cost
 from .errors import ConfigError, MobilecostError, SpecError
+from .gridcost import sweep
 from .spec import Layer, LayerKind, Spec, build, builtin_names, format_spec, load_spec, parse
 
 __version__ = "0.1.0"
 
 __all__ = ["ConfigError", "Counting", "KindTotals", "Layer", "LayerCost", "LayerKind",
            "MobilecostError", "NetworkCost", "Spec", "SpecError", "build", "builtin_names",
-           "cost", "format_spec", "layer_cost", "load_spec", "parse"]
+           "cost", "format_spec", "layer_cost", "load_spec", "parse", "sweep"]

@@ -363,7 +363,7 @@ class _Builder:
             what = f"{op} {kernel}×{kernel} s{stride}" if op != "fc" else op
             raise ConfigError(
                 f"{self.where(line)}: {what} on a {size}×{size} feature map leaves nothing "
-                f"at resolution {self.resolution} (alpha {self.alpha}); use a larger resolution")
+                f"at resolution {self.resolution} (alpha {float(self.alpha):g}); use a larger resolution")
         self.layers.append(Layer(
             index=len(self.layers), kind=kind, op=op, kernel=kernel, stride=stride,
             in_size=size, in_channels=self.channels, out_size=out_size, out_channels=out_c,

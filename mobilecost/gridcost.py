@@ -1,0 +1,393 @@
+"""The grid engine (`mobilecost.sweep`): every (α, resolution) of a grid at once, exactly equal to `cost()`.
+
+Channel counts depend only on α and feature-map sizes only on the resolution, so each layer's
+Mult-Adds factor as f_l(α) · g_l(resolution): for a convolution f = K·K·(M/g)·N (the spec built
+at α, rounding applied exactly) and g = D_F², the output side squared; for a fully connected
+layer f = M·N and g = the input side squared (1 after a global pool). The engine builds the spec
+once per α, walks the feature-map sizes for all resolutions with integer numpy, and combines the
+two with int64 products summed over layers, in chunks of α so that memory stays bounded.
+Parameters, activation totals and peaks come out the same way. Nothing is approximated: a test
+compares random configurations with the one-configuration engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from .cost import Counting, conv_params, fc_macs
+from .errors import ConfigError, MobilecostError
+from .spec import (Channels, Layer, LayerKind, Spec, _Builder, build, iter_layer_defs, load_spec,
+                   to_fraction)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+DEFAULT_MAX_CONFIGS = 5_000_000
+BYTES_PER_ROW = 160  # the DataFrame's columns and the working arrays, per configuration
+_CHUNK_ELEMS = 1 << 21  # int64 elements in one (α, layer, resolution) block of the peak
+_INT64_MAX = (1 << 63) - 1
+
+#: Layer kinds with Mult-Adds: one `macs_share_<kind>` column each, where the spec has them.
+MAC_KINDS = (LayerKind.CONV, LayerKind.DEPTHWISE, LayerKind.POINTWISE, LayerKind.FC)
+
+
+def grid_size_error(n_alphas: int, n_res: int, max_configs: int) -> MobilecostError | None:
+    """The refusal for a grid larger than `max_configs`, or None when it fits."""
+    n = n_alphas * n_res
+    if n <= max_configs:
+        return None
+    mib = n * BYTES_PER_ROW / 2**20
+    size = f"{mib / 1024:,.1f} GiB" if mib >= 1024 else f"{mib:,.1f} MiB"
+    return MobilecostError(
+        f"the grid has {n:,} configurations ({n_alphas:,} α × {n_res:,} resolutions), about "
+        f"{size} of memory; the limit is {max_configs:,} (raise it with --max-configs, or sweep "
+        f"a coarser grid)")
+
+
+# --------------------------------------------------------------------------- per-α structure
+
+@dataclass(frozen=True)
+class _Structure:
+    """The layers of one structure (ops and strides) and their channel factors per α."""
+
+    layers: tuple[Layer, ...]  # built at the first α of the group
+    rows: "np.ndarray"  # indices into the α list
+    macs_f: "np.ndarray"  # [α, L] channel factor of Mult-Adds
+    weights_f: "np.ndarray"  # [α, L] channel factor of weights (× spatial for fc)
+    extra_params: "np.ndarray"  # [α] FC biases and batchnorm γ, β under the Counting in force
+    in_c: "np.ndarray"  # [α, L]
+    out_c: "np.ndarray"  # [α, L]
+    input_c: "np.ndarray"  # [α] channels of the input image
+
+
+def _signature(layers: tuple[Layer, ...]) -> tuple:
+    """What a structure is, whatever the resolution (a global pool's kernel is the map)."""
+    return tuple((x.op, x.stride, x.padding, x.line) for x in layers)
+
+
+# One light record per layer: the fields the channel factors need, in this order.
+_OP, _KERNEL, _STRIDE, _PADDING, _LINE, _IN, _OUT, _GROUPS, _BN, _BIAS = range(10)
+
+
+class _ChannelBuilder(_Builder):
+    """The spec builder's own walk (repeats, residuals, inverted residuals, rounding), recording
+    tuples instead of Layers and leaving feature-map sizes to `_walk_sizes`. About 3× faster
+    than `build`; every structure is checked against `build` before it is used."""
+
+    def __init__(self, spec: Spec, alpha: Fraction, resolution: int) -> None:
+        super().__init__(spec, alpha, resolution)
+        self.memo: dict[Channels, int] = {}
+
+    def ch(self, c: Channels) -> int:
+        v = self.memo.get(c)
+        if v is None:
+            v = self.memo[c] = super().ch(c)
+        return v
+
+    def emit(self, op: str, kind: LayerKind, kernel: int, stride: int, out_c: int, *,
+             pad: str = "same", groups: int = 1, act: str = "none", bn: bool = False,
+             bias: bool = False, skip_from: int | None = None, flatten: bool = False,
+             line: int = 0) -> None:
+        if out_c < 1:  # the builder's own error
+            super().emit(op, kind, kernel, stride, out_c, pad=pad, groups=groups, act=act, bn=bn,
+                         bias=bias, skip_from=skip_from, flatten=flatten, line=line)
+        padding = kernel // 2 if (pad == "same" and not flatten) else 0
+        self.layers.append((op, kernel, stride, padding, line, self.channels, out_c, groups, bn, bias))
+        self.channels = out_c
+
+
+def _records(spec: Spec, alpha: Fraction, resolution: int) -> list[tuple]:
+    b = _ChannelBuilder(spec, alpha, resolution)
+    b.walk(spec.body)
+    return b.layers
+
+
+def _as_records(layers: tuple[Layer, ...]) -> list[tuple]:
+    return [(x.op, x.kernel, x.stride, x.padding, x.line, x.in_channels, x.out_channels, x.groups,
+             x.bn, x.bias) for x in layers]
+
+
+def _comparable(r: tuple) -> tuple:
+    """A record without a pool's kernel (the light walk does not track map sizes)."""
+    return r if r[_OP] not in ("avgpool", "maxpool") else r[:_KERNEL] + r[_KERNEL + 1:]
+
+
+def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
+                counting: Counting) -> list[_Structure]:
+    import numpy as np
+
+    groups: dict[tuple, list[int]] = {}
+    records = []
+    for i, a in enumerate(alphas):
+        rec = _records(spec, a, resolution)
+        records.append(rec)
+        key = tuple((r[_OP], r[_STRIDE], r[_PADDING], r[_LINE]) for r in rec)
+        groups.setdefault(key, []).append(i)
+    out = []
+    for rows in groups.values():
+        layers = build(spec, alphas[rows[0]], resolution)
+        if list(map(_comparable, records[rows[0]])) != list(map(_comparable, _as_records(layers))):
+            # The light walk and the builder disagree (the builder has changed): build each α.
+            for i in rows:  # pragma: no cover - a guard, exercised only if spec.py changes
+                records[i] = _as_records(build(spec, alphas[i], resolution))
+        rec = [records[i] for i in rows]
+        op = np.array([r[_OP] for r in rec[0]])
+        col = lambda f: np.array([[r[f] for r in x] for x in rec], dtype=np.int64)  # noqa: E731
+        k, m, n, g = col(_KERNEL), col(_IN), col(_OUT), col(_GROUPS)
+        is_conv = np.isin(op, ("conv", "dw", "pw"))[None, :]
+        is_fc = (op == "fc")[None, :]
+        # cost.conv_params and cost.fc_macs are plain arithmetic: they take arrays as they are.
+        f = np.where(is_conv, conv_params(k, m, n, np.maximum(g, 1)), np.where(is_fc, fc_macs(m, n), 0))
+        extra = np.zeros(len(rec), dtype=np.int64)
+        if counting.batchnorm:
+            extra += np.where(is_conv & col(_BN).astype(bool), 2 * n, 0).sum(axis=1)
+        if counting.fc_bias:
+            extra += np.where(is_fc & col(_BIAS).astype(bool), n, 0).sum(axis=1)
+        out.append(_Structure(layers, np.array(rows, dtype=np.int64), f, f, extra, m, n,
+                              m[:, 0].copy()))
+    return out
+
+
+# --------------------------------------------------------------------------- per-resolution sizes
+
+def _walk_sizes(spec: Spec, layers: tuple[Layer, ...], res: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """Input and output sides [L, R] of every layer at every resolution, by the builder's rules."""
+    import numpy as np
+
+    defs = {d.line: d for d in iter_layer_defs(spec.body) if d.op in ("avgpool", "maxpool")}
+    h = res.astype(np.int64)
+    ins, outs = [], []
+    for x in layers:
+        ins.append(h)
+        if x.op == "fc":
+            o = np.ones_like(h)
+        elif x.op == "add":
+            o = h
+        elif x.op in ("avgpool", "maxpool"):
+            d = defs.get(x.line)
+            if d is not None and d.op == x.op and d.kernel == 0:
+                o = np.ones_like(h)  # global: the kernel is the whole map
+            else:
+                o = (h - x.kernel) // x.stride + 1
+        elif x.padding == x.kernel // 2:  # SAME
+            o = -(-h // x.stride)
+        else:  # VALID
+            o = (h - x.kernel) // x.stride + 1
+        o = np.maximum(o, 0)
+        outs.append(o)
+        h = o
+    return np.stack(ins), np.stack(outs)
+
+
+def _sizes(spec: Spec, alpha: Fraction, layers: tuple[Layer, ...],
+           res: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """Sides [L, R], checked against the builder at the smallest and largest resolution."""
+    import numpy as np
+
+    ins, outs = _walk_sizes(spec, layers, res)
+    ok = (outs >= 1).all(axis=0)
+    if not ok.all():
+        bad = res[~ok]
+        try:
+            build(spec, alpha, int(bad.max()))
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} ({len(bad):,} resolution(s) of the grid are too small, "
+                              f"the largest {int(bad.max())})") from None
+        raise ConfigError(f"{spec.name}: resolution {int(bad.max())} leaves an empty feature map")
+    for j in {int(np.argmin(res)), int(np.argmax(res))}:
+        built = build(spec, alpha, int(res[j]))
+        if (_signature(built) != _signature(layers)
+                or [x.in_size for x in built] != ins[:, j].tolist()
+                or [x.out_size for x in built] != outs[:, j].tolist()):
+            return _sizes_by_building(spec, alpha, res)
+    return ins, outs
+
+
+def _sizes_by_building(spec: Spec, alpha: Fraction, res: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """The slow, sure way: build the spec at every resolution."""
+    import numpy as np
+
+    built = [build(spec, alpha, int(r)) for r in res]
+    ins = np.array([[x.in_size for x in b] for b in built], dtype=np.int64).T
+    outs = np.array([[x.out_size for x in b] for b in built], dtype=np.int64).T
+    return ins, outs
+
+
+# --------------------------------------------------------------------------- the grid
+
+@dataclass(frozen=True)
+class GridCost:
+    """Costs of a grid as [α, resolution] int64 arrays (α in the order given)."""
+
+    spec: Spec
+    alphas: tuple[Fraction, ...]
+    resolutions: tuple[int, ...]
+    macs: "np.ndarray"
+    params: "np.ndarray"
+    kind_macs: dict[LayerKind, "np.ndarray"]
+    activation_elems: "np.ndarray"
+    peak_activation_elems: "np.ndarray"
+
+
+def _group_rows(s: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """Distinct rows of an [L, R] array and, per layer, which distinct row it is."""
+    import numpy as np
+
+    uniq, inv = np.unique(s, axis=0, return_inverse=True)
+    return uniq, inv.reshape(-1)
+
+
+def _combine(f: "np.ndarray", inv: "np.ndarray", uniq: "np.ndarray") -> "np.ndarray":
+    """Σ_l f[α, l] · S[l, r], with layers of equal spatial rows summed first."""
+    import numpy as np
+
+    grouped = np.zeros((f.shape[0], uniq.shape[0]), dtype=np.int64)
+    for u in range(uniq.shape[0]):
+        grouped[:, u] = f[:, inv == u].sum(axis=1)
+    return grouped @ uniq
+
+
+def _check_bound(f: "np.ndarray", s: "np.ndarray", what: str) -> None:
+    bound = sum(int(f[:, l].max(initial=0)) * int(s[l].max(initial=0)) for l in range(f.shape[1]))
+    if bound > _INT64_MAX:
+        raise MobilecostError(f"{what} would exceed 64-bit integers on this grid; "
+                              f"sweep smaller α or resolutions")
+
+
+def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
+              counting: Counting = Counting(), max_configs: int = DEFAULT_MAX_CONFIGS) -> GridCost:
+    """Mult-Adds, parameters and activations of every (α, resolution), as exact integers."""
+    import numpy as np
+
+    s = load_spec(spec)
+    alist = tuple(to_fraction(a) for a in alphas)
+    rlist = tuple(resolutions)
+    if not alist or not rlist:
+        raise MobilecostError("the grid is empty: give at least one α and one resolution")
+    for a in alist:
+        if a <= 0:
+            raise ConfigError(f"alpha must be > 0, got {a}")
+    for r in rlist:
+        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1:
+            raise ConfigError(f"resolution must be a positive integer, got {r!r}")
+    err = grid_size_error(len(alist), len(rlist), max_configs)
+    if err:
+        raise err
+    res = np.array(rlist, dtype=np.int64)
+    n_a, n_r = len(alist), len(rlist)
+    macs = np.empty((n_a, n_r), dtype=np.int64)
+    params = np.empty((n_a, n_r), dtype=np.int64)
+    act = np.empty((n_a, n_r), dtype=np.int64)
+    peak = np.empty((n_a, n_r), dtype=np.int64)
+    kinds_present = []
+    groups = []
+    # Build every α at the largest resolution; too small a resolution is caught per structure.
+    for st in _structures(s, alist, int(res.max()), counting):
+        a0 = alist[int(st.rows[0])]
+        ins, outs = _sizes(s, a0, st.layers, res)
+        groups.append((st, ins, outs))
+        kinds_present += [x.kind for x in st.layers]
+    kind_macs = {k: np.empty((n_a, n_r), dtype=np.int64) for k in MAC_KINDS if k in kinds_present}
+
+    for st, ins, outs in groups:
+        is_fc = np.array([x.op == "fc" for x in st.layers])
+        is_add = np.array([x.op == "add" for x in st.layers])
+        spatial_macs = np.where(is_fc[:, None], ins * ins, outs * outs)  # [L, R]
+        spatial_w = np.where(is_fc[:, None], ins * ins, 1)
+        _check_bound(st.macs_f, spatial_macs, "Mult-Adds")
+        _check_bound(st.weights_f, spatial_w, "parameters")
+        _check_bound(st.out_c, outs * outs * 3, "activations")
+        uniq_m, inv_m = _group_rows(spatial_macs)
+        uniq_w, inv_w = _group_rows(spatial_w)
+        out_sq = outs * outs
+        uniq_o, inv_o = _group_rows(out_sq)
+        rows = st.rows
+        macs[rows] = _combine(st.macs_f, inv_m, uniq_m)
+        params[rows] = _combine(st.weights_f, inv_w, uniq_w) + st.extra_params[:, None]
+        for k, arr in kind_macs.items():
+            mask = np.array([x.kind is k for x in st.layers])
+            f = np.where(mask[None, :], st.macs_f, 0)
+            arr[rows] = _combine(f, inv_m, uniq_m)
+        act[rows] = (st.input_c[:, None] * (res * res)[None, :]
+                     + _combine(st.out_c, inv_o, uniq_o))
+        peak[rows] = _peak(st, ins, outs, is_add)
+    return GridCost(s, alist, rlist, macs, params, kind_macs, act, peak)
+
+
+def _peak(st: _Structure, ins: "np.ndarray", outs: "np.ndarray", is_add: "np.ndarray") -> "np.ndarray":
+    """max over layers of input + output elements, chunked over α to bound memory."""
+    import numpy as np
+
+    in_sq, out_sq = ins * ins, outs * outs
+    # An add reads two maps of its output's shape: input = 2 × output.
+    in_c = np.where(is_add[None, :], 2 * st.out_c, st.in_c)
+    in_sq = np.where(is_add[:, None], out_sq, in_sq)
+    # Layers with equal channel columns and equal spatial rows give equal terms: keep one.
+    keys = {}
+    for l in range(in_c.shape[1]):
+        key = (in_c[:, l].tobytes(), st.out_c[:, l].tobytes(), in_sq[l].tobytes(), out_sq[l].tobytes())
+        keys.setdefault(key, l)
+    keep = np.array(sorted(keys.values()))
+    a_in, a_out = in_c[:, keep], st.out_c[:, keep]
+    s_in, s_out = in_sq[keep], out_sq[keep]
+    n_a, n_l, n_r = a_in.shape[0], len(keep), s_in.shape[1]
+    out = np.empty((n_a, n_r), dtype=np.int64)
+    step = max(1, _CHUNK_ELEMS // max(1, n_l * n_r))
+    for lo in range(0, n_a, step):
+        hi = min(n_a, lo + step)
+        best = a_in[lo:hi, 0, None] * s_in[0] + a_out[lo:hi, 0, None] * s_out[0]
+        for l in range(1, n_l):
+            np.maximum(best, a_in[lo:hi, l, None] * s_in[l] + a_out[lo:hi, l, None] * s_out[l], out=best)
+        out[lo:hi] = best
+    return out
+
+
+def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
+          resolutions: Iterable[int] | None = None, counting: Counting = Counting(),
+          max_configs: int = DEFAULT_MAX_CONFIGS) -> "pd.DataFrame":
+    """One row per (α, resolution): cost, Mult-Adds shares per kind, activations, accuracy.
+
+    Defaults are the paper's 16 configurations: α 1, 0.75, 0.5, 0.25 × 224, 192, 160, 128.
+    Rows run α-major in the order given. Columns: spec, alpha, resolution, rho (resolution
+    over the spec's base), macs, params, macs_share_<kind>, activation_elems (every layer's
+    output plus the input image), peak_activation_elems (the largest input + output of one
+    layer), top1, top5 (ImageNet %, empty where unknown) and accuracy_source
+    (published | estimated | empty).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .accuracy import SOURCES, accuracy_grid
+
+    s = load_spec(spec)
+    alist = [Fraction(1), Fraction(3, 4), Fraction(1, 2), Fraction(1, 4)] if alphas is None else list(alphas)
+    rlist = [224, 192, 160, 128] if resolutions is None else list(resolutions)
+    g = grid_cost(s, alist, rlist, counting, max_configs)
+    n_a, n_r = g.macs.shape
+    alpha_col = np.repeat(np.array([float(a) for a in g.alphas]), n_r)
+    res_col = np.tile(np.array(g.resolutions, dtype=np.int64), n_a)
+    cols: dict[str, object] = {
+        "spec": pd.Categorical.from_codes(np.zeros(n_a * n_r, dtype=np.int8), [s.name]),
+        "alpha": alpha_col,
+        "resolution": res_col,
+        "rho": res_col / s.resolution,
+        "macs": g.macs.reshape(-1),
+        "params": g.params.reshape(-1),
+    }
+    total = g.macs.reshape(-1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k, arr in g.kind_macs.items():
+            cols[f"macs_share_{k.value}"] = arr.reshape(-1) / total
+    cols["activation_elems"] = g.activation_elems.reshape(-1)
+    cols["peak_activation_elems"] = g.peak_activation_elems.reshape(-1)
+    top1, top5, source = accuracy_grid(s, g.alphas, g.resolutions, g.macs)
+    cols["top1"] = top1.reshape(-1)
+    cols["top5"] = top5.reshape(-1)
+    cols["accuracy_source"] = pd.Categorical.from_codes(source.reshape(-1), list(SOURCES))
+    return pd.DataFrame(cols, copy=False)
+
+
+__all__ = ["DEFAULT_MAX_CONFIGS", "GridCost", "MAC_KINDS", "grid_cost", "grid_size_error", "sweep"]

@@ -1,0 +1,70 @@
+from fractions import Fraction as F
+
+import pandas as pd
+import pytest
+
+from mobilecost.errors import MobilecostError
+from mobilecost.gridcost import sweep
+from mobilecost.pareto import Budget, pareto_front, pick
+
+
+def _frame(rows):
+    return pd.DataFrame(rows, columns=["spec", "alpha", "resolution", "macs", "params", "top1"])
+
+
+def test_pareto_front_by_hand():
+    df = _frame([
+        ("n", 1, 1, 100, 5, 60.0),   # frontier
+        ("n", 1, 2, 150, 5, 59.0),   # dominated by the first (costs more, less accurate)
+        ("n", 1, 3, 200, 5, 70.0),   # frontier
+        ("n", 1, 4, 200, 5, 65.0),   # same cost as the third, less accurate
+        ("n", 1, 5, 50, 5, 40.0),    # frontier (cheapest)
+        ("n", 1, 6, 300, 5, float("nan")),  # no accuracy: left out
+    ])
+    assert list(pareto_front(df).resolution) == [5, 1, 3]
+
+
+def test_pick_under_a_mult_adds_budget():
+    # Published configurations under 300M Mult-Adds: 1.0-160 (290.68M, 68.0%) beats 0.75-192
+    # (239.27M, 67.2%); 0.75-224 (325.40M) is over.
+    r = pick(sweep(), [Budget("macs", 300_000_000)])
+    assert (r.best.alpha, r.best.resolution, r.best.top1) == (1.0, 160, 68.0)
+    assert r.feasible == 13  # all but 1.0-224, 1.0-192 and 0.75-224
+
+
+def test_pick_under_a_parameter_budget():
+    # 2M parameters rule out α 0.75 (2.57M) and 1 (4.21M); α 0.5 at 224 is best (63.3%).
+    r = pick(sweep(), [Budget("params", 2_000_000)])
+    assert (r.best.alpha, r.best.resolution) == (0.5, 224)
+    assert r.cost == "params"
+
+
+def test_two_budgets_together():
+    r = pick(sweep(), [Budget("macs", 100_000_000), Budget("params", 2_000_000)])
+    # 0.75-128 (106.77M) and 0.5-192 (109.97M) are over 100M; 0.5-160 (76.52M, 59.1%) is best.
+    assert (r.best.alpha, r.best.resolution, r.best.top1) == (0.5, 160, 59.1)
+
+
+def test_nothing_meets_the_budget():
+    r = pick(sweep(), [Budget("macs", 1_000_000)])
+    assert r.best is None and r.feasible == 0
+    assert not r.frontier.within_budget.any()
+
+
+def test_ties_go_to_the_cheaper():
+    df = _frame([("n", 1, 1, 100, 5, 60.0), ("n", 1, 2, 80, 5, 60.0), ("n", 1, 3, 90, 5, 50.0)])
+    assert pick(df, [Budget("macs", 1000)]).best.resolution == 2
+
+
+def test_a_generic_cost_column():
+    df = _frame([("n", 1, 1, 100, 5, 60.0), ("n", 1, 2, 80, 5, 55.0)])
+    df["latency_ms"] = [3.0, 1.0]
+    r = pick(df, [Budget("latency_ms", 2.0, "--max-latency 2ms")])
+    assert r.best.resolution == 2 and r.cost == "latency_ms"
+    with pytest.raises(MobilecostError, match="no column"):
+        pick(df, [Budget("energy_mj", 1.0)])
+
+
+def test_no_accuracy_is_an_error():
+    with pytest.raises(MobilecostError, match="no accuracy"):
+        pick(sweep("mobilenet_v2", [F(1, 2)], [160]), [Budget("macs", 10**9)])
