@@ -146,7 +146,7 @@ def test_cuda_without_a_gpu_is_one_line_and_exit_2(command, tmp_path):
 
 def test_measure_command_lists_csv_and_cache(tmp_path):
     out = tmp_path / "lat.csv"
-    args = ["measure", "mobilenet_v1", "--alpha", "0.25,0.5", "--res", "32", "--threads", "1",
+    args = ["measure", "mobilenet_v1", "--alpha", "0.25..0.5", "--res", "32", "--threads", "1",
             "--min-time", "0.01", "--max-time", "0.05", "--cache-dir", str(tmp_path / "cache"), "-o", str(out),
             "--format", "json"]
     r = runner.invoke(app, args)
@@ -162,9 +162,9 @@ def test_measure_command_lists_csv_and_cache(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--alpha", "1,,0.5"], "--alpha"), (["--alpha", "0"], "--alpha must be > 0"),
-    (["--res", "224,abc"], "--res must be a positive integer, got 'abc'"),
-    (["--res", "224,0"], "--res must be a positive integer, got '0'"),
+    (["--alpha", "1,,0.5"], "--alpha 1,,0.5: empty item"), (["--alpha", "0"], "alpha must be > 0"),
+    (["--res", "224,abc"], "--res 224,abc: 'abc' is not a whole number"),
+    (["--res", "224,0"], "resolution must be > 0"),
     (["shallow_mobilenet.spec"], "no such spec file"),
 ])
 def test_measure_bad_input_is_one_line(args, message, tmp_path):

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..errors import ConfigError
 from ..report import Column, Format, Report, format_number, percent, plain, to_csv, write_atomic
 from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, fail, parse_alpha, render
 
@@ -26,9 +25,10 @@ class Dtype(str, Enum):
 
 
 AlphaListOpt = Annotated[str, typer.Option(
-    "--alpha", "-a", help="Width multiplier α, or a comma-separated list: 1,0.75,0.5.")]
+    "--alpha", "-a", help="Width multipliers α: a list and/or ranges, 1,0.5 or 0.25..1 (step 0.25) "
+                          "or 0.5..1:0.1.")]
 ResListOpt = Annotated[Optional[str], typer.Option(
-    "--res", "-r", help="Input resolution, or a comma-separated list: 224,192 "
+    "--res", "-r", help="Input resolutions: a list and/or ranges, 224,192 or 128..224 (step 32) "
                         "[default: the spec's base resolution].")]
 ResOpt1 = Annotated[Optional[int], typer.Option(
     "--res", "-r", help="Input resolution in pixels [default: the spec's base resolution].")]
@@ -56,23 +56,6 @@ def _options(batch: int, device: Device, dtype: Dtype, threads: int | None,
     return MeasureOptions(batch=batch, device=device.value, dtype=dtype.value, threads=threads,
                           channels_last=channels_last, compile=compile, cuda_graphs=cuda_graphs,
                           min_run_time_s=min_time, max_run_time_s=max(min_time, max_time))
-
-
-def _parse_list(text: str, parse: Any, what: str) -> list[Any]:
-    items = [t.strip() for t in text.split(",")]
-    if not text.strip() or any(not t for t in items):
-        raise ConfigError(f"{what}: expected a number or a comma-separated list, got {text!r}")
-    return [parse(t) for t in items]
-
-
-def _resolution(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"--res must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise ConfigError(f"--res must be a positive integer, got {text!r}")
-    return value
 
 
 # ----------------------------------------------------------------------------- validate
@@ -173,11 +156,12 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     Example: mobilecost measure mobilenet_v1 --alpha 1,0.5 --res 224,128 --threads 2 -o lat.csv
     """
     _require_torch()
-    alphas = _parse_list(alpha, parse_alpha, "--alpha")
+    from ..grid import parse_alphas, parse_resolutions
     from ..spec import load_spec
 
+    alphas = parse_alphas(alpha)
     s = load_spec(spec)
-    resolutions = [s.resolution] if res is None else _parse_list(res, _resolution, "--res")
+    resolutions = [s.resolution] if res is None else parse_resolutions(res)
     if plot_dir is not None:
         check_output_dir(plot_dir)
     from ..torch.timing import GridInterrupted, MeasurementCache, default_cache_dir, measure_grid
