@@ -87,3 +87,19 @@ def test_plots_are_written_as_png_and_svg(tmp_path):
         head = p.read_bytes()[:8]
         assert head == b"\x89PNG\r\n\x1a\n" if p.suffix == ".png" else b"<svg" in p.read_bytes()[:600]
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_accuracy_joins_published_then_estimated_then_nothing(tmp_path):
+    from mobilecost.torch.plots import latency_vs_accuracy, with_accuracy
+
+    rows = _rows()[:4] + [dict(_rows()[0], alpha=Fraction(7, 10), resolution=200, macs=400_000_000)]
+    rated = with_accuracy(rows, "mobilenet_v1")
+    # TF-slim MobileNet_v1_1.0_224 and _0.5_128 checkpoints: 70.9% and 56.3% top-1
+    assert (rated[0]["top1"], rated[0]["accuracy_source"]) == (70.9, "published")
+    assert (rated[3]["top1"], rated[3]["accuracy_source"]) == (56.3, "published")
+    assert rated[4]["accuracy_source"] == "estimated" and 60 < rated[4]["top1"] < 71
+    # Table 4 prints Conv MobileNet at 1.0-224 only (71.7%); no model is fitted to it
+    conv = with_accuracy([rows[0], dict(rows[0], resolution=192)], "conv_mobilenet")
+    assert [(r["top1"], r["accuracy_source"]) for r in conv] == [(71.7, "published"), (None, "")]
+    paths = latency_vs_accuracy(rated, tmp_path / "acc")
+    assert [p.suffix for p in paths] == [".png", ".svg"]

@@ -146,8 +146,9 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
                 output: Annotated[Optional[Path], typer.Option(
                     "--output", "-o", help="Also write the rows to this CSV file.")] = None,
                 plot_dir: Annotated[Optional[Path], typer.Option(
-                    "--plot-dir", help="Write latency-vs-Mult-Adds (and, with --time-share, "
-                                       "time-share) plots here, PNG and SVG.")] = None,
+                    "--plot-dir", help="Write plots here, PNG and SVG: latency against "
+                                       "Mult-Adds, against accuracy (where known) and, with "
+                                       "--time-share, time share by layer kind.")] = None,
                 format: FormatOpt = Format.table) -> None:
     """Time the built network for every α × resolution given (cached, resumable).
 
@@ -200,9 +201,12 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
         except OSError as exc:
             raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     if plot_dir is not None:
-        from ..torch.plots import latency_vs_macs, time_share_bars
+        from ..torch.plots import latency_vs_accuracy, latency_vs_macs, time_share_bars, with_accuracy
 
         paths = latency_vs_macs(rows, plot_dir / f"{s.name}_latency_vs_macs")
+        rated = with_accuracy(rows, s)
+        if any(r["top1"] is not None for r in rated):
+            paths += latency_vs_accuracy(rated, plot_dir / f"{s.name}_latency_vs_accuracy")
         if time_share:
             paths += time_share_bars(rows, plot_dir / f"{s.name}_time_share")
         for p in paths:

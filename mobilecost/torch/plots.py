@@ -1,4 +1,5 @@
-"""Plots of measured sweeps: latency against Mult-Adds, and time share against Mult-Adds share.
+"""Plots of measured sweeps: latency against Mult-Adds and against accuracy (with the Pareto
+frontier), and each layer kind's share of time against its share of Mult-Adds.
 
 matplotlib (Agg) is imported inside the functions. Each plot is written as PNG and SVG,
 each file atomically. Rows are timing rows as `measure_grid` returns them (rows with an
@@ -8,10 +9,12 @@ error are left out).
 from __future__ import annotations
 
 import io
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..report import format_number, write_atomic
+from ..spec import Spec, load_spec
 from .profile import TIME_KIND_LABELS, TIME_KINDS
 
 KIND_COLOURS = {"conv": "#4c72b0", "depthwise": "#dd8452", "pointwise": "#55a868",
@@ -107,4 +110,62 @@ def time_share_bars(rows: Sequence[dict[str, Any]], base: Path | str) -> list[Pa
     return paths
 
 
-__all__ = ["latency_vs_macs", "time_share_bars"]
+def with_accuracy(rows: Sequence[dict[str, Any]], spec: Spec | str) -> list[dict[str, Any]]:
+    """Rows with `top1` and `accuracy_source`: the published figure where there is one, else
+    the fitted estimate inside its box (see mobilecost.accuracy), else None and ''."""
+    from ..accuracy import builtin_match, lookup, model
+
+    s = load_spec(spec)
+    table = lookup(s)
+    name = builtin_match(s)
+    fitted = model(name) if name else None
+    out = []
+    for r in rows:
+        key = (Fraction(r["alpha"]), int(r["resolution"]))
+        top1, source = None, ""
+        if key in table:
+            top1, source = table[key].top1, "published"
+        elif fitted is not None and fitted.covers(*key):
+            top1 = float(fitted.predict([float(key[0])], [float(r["macs"])])[0])
+            source = "estimated"
+        out.append(dict(r, top1=top1, accuracy_source=source))
+    return out
+
+
+def latency_vs_accuracy(rows: Sequence[dict[str, Any]], base: Path | str) -> list[Path]:
+    """Top-1 accuracy against measured latency, with the Pareto frontier (rows need `top1`,
+    as `with_accuracy` gives them). Filled markers: published accuracy; hollow: estimated."""
+    import pandas as pd
+
+    from ..pareto import pareto_front
+
+    plt = _pyplot()
+    good = [r for r in _ok(rows) if r.get("top1") is not None]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if good:
+        df = pd.DataFrame(good)
+        df["alpha"] = df["alpha"].astype(float)
+        for source, filled in (("published", True), ("estimated", False)):
+            d = df[df["accuracy_source"] == source]
+            ax.scatter(d["latency_ms"], d["top1"], s=36, zorder=3,
+                       facecolors="#4c72b0" if filled else "none", edgecolors="#4c72b0",
+                       label=f"{source} accuracy" if len(d) else None)
+        front = pareto_front(df, cost="latency_ms", accuracy="top1")
+        ax.step(front["latency_ms"], front["top1"], where="post", color="#c44e52", lw=1.5,
+                label="Pareto frontier", zorder=2)
+        for _, r in front.iterrows():
+            ax.annotate(f"{r['alpha']:g}-{int(r['resolution'])}", (r["latency_ms"], r["top1"]),
+                        textcoords="offset points", xytext=(5, -10), fontsize=7)
+        spec = ", ".join(sorted(set(df["spec"])))
+        ax.set_title(f"{spec}: ImageNet top-1 against measured latency\n{_setting(good[0])}",
+                     fontsize=9)
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("latency (ms, median)")
+    ax.set_ylabel("ImageNet top-1 (%)")
+    ax.grid(alpha=0.3)
+    paths = _save(fig, Path(base))
+    plt.close(fig)
+    return paths
+
+
+__all__ = ["latency_vs_accuracy", "latency_vs_macs", "time_share_bars", "with_accuracy"]
