@@ -1,7 +1,6 @@
 """The mobilecost command line: `mobilecost COMMAND --help` for each command."""
 
-from . import analytic  # noqa: F401  (registers the commands)
-from . import latency, sweep  # noqa: F401
+from . import analytic, latency, sweep, torch_cmds  # noqa: F401  (registers the commands)
 from .common import app
 
 

@@ -1,0 +1,136 @@
+"""Build an `nn.Module` from a spec at any α and resolution.
+
+Each spec layer becomes one module of `SpecNet.layers`, and that module's `spec_layer`
+attribute is the `Layer` record it was built from: convolution → Conv2d, BatchNorm2d (when
+the layer has bn) and the layer's activation (ReLU, ReLU6; none for MobileNetV2's linear
+bottlenecks); pooling → AvgPool2d / MaxPool2d; fc → Flatten + Linear; add → the residual
+add of the layer input saved at `skip_from`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import torch
+from torch import nn
+
+from ..spec import Layer, Spec, load_spec, to_fraction
+
+
+def _activation(act: str) -> nn.Module | None:
+    if act == "relu":
+        return nn.ReLU(inplace=True)
+    if act == "relu6":
+        return nn.ReLU6(inplace=True)
+    return None
+
+
+class ConvBNAct(nn.Sequential):
+    """Convolution, batchnorm, activation: one spec layer."""
+
+    def __init__(self, layer: Layer) -> None:
+        mods: list[nn.Module] = [nn.Conv2d(
+            layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.padding,
+            groups=layer.groups, bias=layer.bias)]
+        if layer.bn:
+            mods.append(nn.BatchNorm2d(layer.out_channels))
+        act = _activation(layer.act)
+        if act is not None:
+            mods.append(act)
+        super().__init__(*mods)
+        self.spec_layer = layer
+
+
+class Classifier(nn.Sequential):
+    """Flatten, then the fully connected layer."""
+
+    def __init__(self, layer: Layer) -> None:
+        in_features = layer.in_size * layer.in_size * layer.in_channels
+        super().__init__(nn.Flatten(1), nn.Linear(in_features, layer.out_channels, bias=layer.bias))
+        self.spec_layer = layer
+
+
+class Add(nn.Module):
+    """The residual add: the block's output plus the input saved at `spec_layer.skip_from`."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.spec_layer = layer
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return x + skip
+
+
+def layer_module(layer: Layer) -> nn.Module:
+    """The module for one concrete layer."""
+    if layer.op in ("conv", "dw", "pw"):
+        return ConvBNAct(layer)
+    if layer.op == "fc":
+        return Classifier(layer)
+    if layer.op == "add":
+        return Add(layer)
+    pool = nn.AvgPool2d if layer.op == "avgpool" else nn.MaxPool2d
+    mod = pool(layer.kernel, layer.stride, layer.padding)
+    mod.spec_layer = layer
+    return mod
+
+
+class SpecNet(nn.Module):
+    """A network built from a spec: `layers[i]` is spec layer i."""
+
+    def __init__(self, name: str, alpha: Fraction, resolution: int, layers: tuple[Layer, ...]) -> None:
+        super().__init__()
+        self.name, self.alpha, self.resolution = name, alpha, resolution
+        self.spec_layers = layers
+        self.in_channels = layers[0].in_channels
+        self.layers = nn.ModuleList(layer_module(layer) for layer in layers)
+        # which layer inputs a later add needs, and the add of each layer (-1: none)
+        self._keep = frozenset(l.skip_from for l in layers if l.skip_from is not None)
+        self._skip = tuple(-1 if l.skip_from is None else l.skip_from for l in layers)
+        self._ranges = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._ranges:
+            return self._forward_ranges(x)
+        if not self._keep:
+            for m in self.layers:
+                x = m(x)
+            return x
+        saved: dict[int, torch.Tensor] = {}
+        for i, m in enumerate(self.layers):
+            if i in self._keep:
+                saved[i] = x
+            skip = self._skip[i]
+            x = m(x) if skip < 0 else m(x, saved.pop(skip))
+        return x
+
+    def _forward_ranges(self, x: torch.Tensor) -> torch.Tensor:
+        """The forward pass with one profiler range per layer (see `profile`)."""
+        from torch.profiler import record_function
+
+        saved: dict[int, torch.Tensor] = {}
+        with record_function("mobilecost.forward"):
+            for i, m in enumerate(self.layers):
+                if i in self._keep:
+                    saved[i] = x
+                skip = self._skip[i]
+                with record_function(f"mobilecost.layer.{i}"):
+                    x = m(x) if skip < 0 else m(x, saved.pop(skip))
+        return x
+
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        return torch.randn(batch, self.in_channels, self.resolution, self.resolution)
+
+
+def build_model(spec: Spec | str, alpha: float | Fraction | str = 1,
+                resolution: int | None = None, seed: int = 0) -> SpecNet:
+    """The network of `spec` at width α and input resolution, in eval mode."""
+    s = load_spec(spec)
+    a = to_fraction(alpha)
+    layers = s.build(a, resolution)
+    res = s.resolution if resolution is None else resolution
+    torch.manual_seed(seed)
+    return SpecNet(s.name, a, res, layers).eval()
+
+
+__all__ = ["Add", "Classifier", "ConvBNAct", "SpecNet", "build_model", "layer_module"]

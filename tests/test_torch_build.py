@@ -1,0 +1,87 @@
+"""The torch builder: shapes, structure and parameter counts against independent figures."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from mobilecost.spec import builtin_names, load_spec  # noqa: E402
+from mobilecost.torch.build import Add, build_model  # noqa: E402
+
+
+def test_total_parameters_match_public_implementations():
+    # Keras MobileNet (alpha 1.0): 4,231,976 trainable parameters (BN γ, β and FC bias included);
+    # torchvision mobilenet_v2: 3,504,872 parameters.
+    assert sum(p.numel() for p in build_model("mobilenet_v1").parameters()) == 4_231_976
+    assert sum(p.numel() for p in build_model("mobilenet_v2").parameters()) == 3_504_872
+
+
+@pytest.mark.parametrize("spec", builtin_names())
+@pytest.mark.parametrize("alpha,res", [(1, 64), ("0.35", 40), ("1.3", 33)])
+def test_every_layer_output_has_the_spec_shape(spec, alpha, res):
+    model = build_model(spec, alpha, res)
+    seen = {}
+
+    def hook(mod, args, out):
+        seen[mod.spec_layer.index] = tuple(out.shape)
+
+    for m in model.layers:
+        m.register_forward_hook(hook)
+    with torch.inference_mode():
+        y = model(model.example_input(2))
+    assert len(seen) == len(model.spec_layers)
+    for layer in model.spec_layers:
+        if layer.op == "fc":
+            assert seen[layer.index] == (2, layer.out_channels)
+        else:
+            assert seen[layer.index] == (2, layer.out_channels, layer.out_size, layer.out_size)
+    assert y.shape == (2, 1000)
+
+
+def test_conv_bn_activation_as_written():
+    model = build_model("mobilenet_v2", 1, 64)
+    by_index = {m.spec_layer.index: m for m in model.layers}
+    first = by_index[0]
+    assert [type(m) for m in first] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU6]
+    assert first[0].stride == (2, 2) and first[0].padding == (1, 1) and first[0].bias is None
+    # the projection of each inverted residual is linear: conv and batchnorm, no activation
+    projections = [m for m in model.layers if m.spec_layer.op == "pw" and m.spec_layer.act == "none"]
+    assert len(projections) == 17
+    assert all([type(x) for x in m] == [nn.Conv2d, nn.BatchNorm2d] for m in projections)
+    dws = [m for m in model.layers if m.spec_layer.op == "dw"]
+    assert all(m[0].groups == m[0].in_channels == m[0].out_channels for m in dws)
+
+
+def test_mobilenet_v2_residual_adds():
+    # Sandler et al. Table 2: bottleneck groups with n = 1, 2, 3, 4, 3, 3, 1 repeats; only the
+    # repeats after a group's first block have stride 1 and equal channels: 1+2+3+2+2 = 10 adds.
+    model = build_model("mobilenet_v2", 1, 64)
+    adds = [m for m in model.layers if isinstance(m, Add)]
+    assert len(adds) == 10
+    assert not any(isinstance(m, Add) for m in build_model("mobilenet_v1", 1, 64).layers)
+
+
+def test_residual_add_adds_the_block_input():
+    model = build_model("mobilenet_v2", "0.5", 32)
+    add = next(m for m in model.layers if isinstance(m, Add))
+    start, end = add.spec_layer.skip_from, add.spec_layer.index
+    x = model.example_input(1)
+    outs = {}
+    add.register_forward_hook(lambda mod, args, out: outs.setdefault("add", out))
+    with torch.inference_mode():
+        h = x
+        for m in model.layers[:start]:
+            h = m(h)
+        block_in = h
+        for m in model.layers[start:end]:
+            h = m(h)
+        expected = h + block_in
+        model(x)
+    torch.testing.assert_close(outs["add"], expected)
+
+
+def test_model_is_in_eval_mode_and_knows_its_config():
+    model = build_model("shallow_mobilenet", "0.75", 96)
+    assert not model.training
+    assert model.resolution == 96 and str(model.alpha) == "3/4"
+    assert model.spec_layers == load_spec("shallow_mobilenet").build("0.75", 96)
