@@ -3,7 +3,6 @@ checking that it is installed, so the analytic commands never load it."""
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -11,18 +10,10 @@ import typer
 
 from ..report import Column, Format, Report, format_number, percent, plain, to_csv, write_atomic
 from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, fail, parse_alpha, render
-
-
-class Device(str, Enum):
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class Dtype(str, Enum):
-    fp32 = "fp32"
-    fp16 = "fp16"
-    bf16 = "bf16"
-
+from .measuring import (BatchOpt, CacheDirOpt, ChannelsLastOpt, CompileOpt, Device, DeviceOpt,
+                        Dtype, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt, MinTimeOpt, RoundsOpt,
+                        ThreadsOpt, TimeShareOpt, TimingArgs, require_torch, run_grid,
+                        setting_note, timing_note)
 
 AlphaListOpt = Annotated[str, typer.Option(
     "--alpha", "-a", help="Width multipliers α: a list and/or ranges, 1,0.5 or 0.25..1 (step 0.25) "
@@ -32,30 +23,16 @@ ResListOpt = Annotated[Optional[str], typer.Option(
                         "[default: the spec's base resolution].")]
 ResOpt1 = Annotated[Optional[int], typer.Option(
     "--res", "-r", help="Input resolution in pixels [default: the spec's base resolution].")]
-BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.")]
-DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run.")]
-DtypeOpt = Annotated[Dtype, typer.Option("--dtype", help="Data type of weights and activations.")]
-ThreadsOpt = Annotated[Optional[int], typer.Option(
-    "--threads", "-t", min=1, help="Intra-op CPU threads [default: torch's default].")]
-ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="NHWC memory format.")]
-CompileOpt = Annotated[bool, typer.Option("--compile", help="Run the model through torch.compile.")]
-GraphsOpt = Annotated[bool, typer.Option("--cuda-graphs", help="Replay a captured CUDA graph.")]
 
 
 def _require_torch() -> None:
-    from ..torch import require_torch
-
     require_torch()
 
 
 def _options(batch: int, device: Device, dtype: Dtype, threads: int | None,
-             channels_last: bool, compile: bool, cuda_graphs: bool, min_time: float = 1.0,
-             max_time: float = 10.0):
-    from ..torch.timing import MeasureOptions
-
-    return MeasureOptions(batch=batch, device=device.value, dtype=dtype.value, threads=threads,
-                          channels_last=channels_last, compile=compile, cuda_graphs=cuda_graphs,
-                          min_run_time_s=min_time, max_run_time_s=max(min_time, max_time))
+             channels_last: bool, compile: bool, cuda_graphs: bool):
+    return TimingArgs(batch, device, dtype, threads, channels_last, compile,
+                      cuda_graphs).options()
 
 
 # ----------------------------------------------------------------------------- validate
@@ -91,16 +68,17 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
 
 # ----------------------------------------------------------------------------- measure
 
-def timing_report(rows: list[dict[str, Any]], time_share: bool) -> Report:
+def timing_report(rows: list[dict[str, Any]], time_share: bool, rounds: int = 1) -> Report:
     from ..torch.profile import TIME_KINDS
     from ..torch.timing import ROW_COLUMNS
 
     ms = lambda x: "" if x is None else f"{x:.3f}"  # noqa: E731
     shown = {"spec", "alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms", "runs",
-             "macs", "cached", "error"}
-    headers = {"latency_ms": "latency ms", "latency_iqr_ms": "IQR ms", "macs": "Mult-Adds"}
-    numeric = {"alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms", "runs",
-               "calls_per_run", "threads", "macs", "params"}
+             "macs", "cached", "error"} | ({"latency_median_ms", "rounds"} if rounds > 1 else set())
+    headers = {"latency_ms": "latency ms", "latency_iqr_ms": "IQR ms",
+               "latency_median_ms": "median of rounds ms", "macs": "Mult-Adds"}
+    numeric = {"alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms",
+               "latency_median_ms", "rounds", "runs", "calls_per_run", "threads", "macs", "params"}
     cols = [Column(k, headers.get(k, k), ms if k.endswith("_ms") else plain,
                    numeric=k in numeric, table=k in shown) for k in ROW_COLUMNS]
     if time_share:
@@ -109,13 +87,8 @@ def timing_report(rows: list[dict[str, Any]], time_share: bool) -> Report:
             cols.append(Column(f"macs_share_{kind}", f"MACs {kind}", percent, table=False))
     notes = []
     if rows:
-        r = rows[0]
-        notes.append(f"{r['device_name']} ({r['device']}), torch {r['torch_version']}, "
-                     f"{r['threads']} threads, {r['dtype']}, batch {r['batch']}, "
-                     f"{r['memory_format']}" + (", torch.compile" if r["compile"] else "")
-                     + (", CUDA graphs" if r["cuda_graphs"] else "") + ".")
-        notes.append("latency_ms: median of `runs` timed runs (torch.utils.benchmark "
-                     "adaptive_autorange, after warm-up); each run averages calls_per_run calls.")
+        notes.append(setting_note(rows[0]))
+        notes.append(timing_note(rows, rounds))
     cached = sum(1 for r in rows if r.get("cached"))
     if cached:
         notes.append(f"{cached} of {len(rows)} rows come from the measurement cache "
@@ -128,21 +101,9 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
                 batch: BatchOpt = 1, device: DeviceOpt = Device.cpu, dtype: DtypeOpt = Dtype.fp32,
                 threads: ThreadsOpt = None, channels_last: ChannelsLastOpt = False,
                 compile: CompileOpt = False, cuda_graphs: GraphsOpt = False,
-                time_share: Annotated[bool, typer.Option(
-                    "--time-share", help="Also profile each configuration: each layer kind's "
-                                         "share of time beside its share of Mult-Adds.")] = False,
-                min_time: Annotated[float, typer.Option(
-                    "--min-time", min=0.001, help="Seconds of timed runs per configuration, "
-                                                  "at least.")] = 1.0,
-                max_time: Annotated[float, typer.Option(
-                    "--max-time", min=0.001, help="Seconds of timed runs per configuration, at "
-                                                  "most (fewer once the IQR is within 10% of "
-                                                  "the median).")] = 10.0,
-                cache_dir: Annotated[Optional[Path], typer.Option(
-                    "--cache-dir", help="Measurement cache folder [default: "
-                                        "$MOBILECOST_CACHE_DIR or ~/.cache/mobilecost/measure].")] = None,
-                fresh: Annotated[bool, typer.Option(
-                    "--fresh", help="Measure again even what the cache holds.")] = False,
+                time_share: TimeShareOpt = False, min_time: MinTimeOpt = 1.0,
+                max_time: MaxTimeOpt = 10.0, rounds: RoundsOpt = 1,
+                cache_dir: CacheDirOpt = None, fresh: FreshOpt = False,
                 output: Annotated[Optional[Path], typer.Option(
                     "--output", "-o", help="Also write the rows to this CSV file.")] = None,
                 plot_dir: Annotated[Optional[Path], typer.Option(
@@ -153,6 +114,8 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     """Time the built network for every α × resolution given (cached, resumable).
 
     Rows: median latency, IQR, runs, device, torch version, threads, dtype, batch, format.
+    On a noisy machine, --rounds 3 times the grid three times over and keeps each
+    configuration's lowest round median.
 
     Example: mobilecost measure mobilenet_v1 --alpha 1,0.5 --res 224,128 --threads 2 -o lat.csv
     """
@@ -165,36 +128,11 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     resolutions = [s.resolution] if res is None else parse_resolutions(res)
     if plot_dir is not None:
         check_output_dir(plot_dir)
-    from ..torch.timing import GridInterrupted, MeasurementCache, default_cache_dir, measure_grid
-
-    options = _options(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
-                       min_time, max_time)
-    cache = MeasurementCache(cache_dir or default_cache_dir())
+    args = TimingArgs(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
+                      min_time, max_time, rounds, time_share, cache_dir, fresh)
     configs = [(a, r) for r in resolutions for a in alphas]
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
-                        transient=True)
-    with progress:
-        task = progress.add_task(f"measuring {s.name}", total=len(configs))
-
-        def step(done: int, total: int, row: dict[str, Any]) -> None:
-            latency = "error" if row["error"] else f"{row['latency_ms']:.2f} ms"
-            progress.update(task, completed=done, description=(
-                f"{s.name} α={format_number(row['alpha'])} {row['resolution']}: {latency}"
-                + (" (cached)" if row["cached"] else "")))
-
-        try:
-            rows = measure_grid(s, configs, options, cache, fresh=fresh, time_share=time_share,
-                                on_progress=step)
-        except GridInterrupted as exc:
-            progress.stop()
-            raise fail(f"interrupted after {len(exc.rows)} of {exc.total} configurations; "
-                       f"what was measured is cached in {cache.folder}, run the same command "
-                       f"again to resume", 130) from None
-    report = timing_report(rows, time_share)
+    rows = run_grid(s, configs, args)
+    report = timing_report(rows, time_share, rounds)
     if output is not None:
         try:
             write_atomic(output, to_csv(report))

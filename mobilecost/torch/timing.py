@@ -7,6 +7,11 @@ mode; on CUDA the timer synchronises the device and `cudnn.benchmark` is on.
 
 `measure_grid` times many (α, resolution) configurations and keeps each result in a
 `MeasurementCache` as soon as it is measured, so an interrupted grid resumes where it stopped.
+With `rounds` > 1 it times the whole grid that many times, rounds interleaved (round 1 over
+every configuration, then round 2, ...), so that a burst of load on a shared machine hits one
+round of a configuration rather than all of them. It reports the lowest round median
+(`latency_ms`: noise only ever adds time, as the timeit documentation advises) and the median
+of the round medians (`latency_median_ms`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
@@ -31,9 +36,9 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEVICES = ("cpu", "cuda")
 
 # The columns of every timing row, in order (a latency model reads the first five).
-ROW_COLUMNS = ("spec", "alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms", "runs",
-               "calls_per_run", "device", "device_name", "torch_version", "threads", "dtype",
-               "memory_format", "compile", "cuda_graphs", "macs", "params", "cached", "error")
+ROW_COLUMNS = ("spec", "alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms",
+               "latency_median_ms", "rounds", "runs", "calls_per_run", "device", "device_name",
+               "torch_version", "threads", "dtype", "memory_format", "compile", "cuda_graphs", "macs", "params", "cached", "error")
 
 
 class DeviceError(MobilecostError):
@@ -169,7 +174,8 @@ def _row_base(spec: Spec, alpha: Fraction, resolution: int, options: MeasureOpti
 
     c = cost(spec, alpha, resolution)
     return {"spec": spec.name, "alpha": alpha, "resolution": resolution, "batch": options.batch,
-            "latency_ms": None, "latency_iqr_ms": None, "runs": None, "calls_per_run": None,
+            "latency_ms": None, "latency_iqr_ms": None, "latency_median_ms": None, "rounds": 1,
+            "runs": None, "calls_per_run": None,
             "device": options.device, "device_name": dev_name,
             "torch_version": torch.__version__, "threads": options.threads,
             "dtype": options.dtype, "memory_format": options.memory_format,
@@ -203,7 +209,7 @@ def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | N
         fn, x = prepare(model, model.example_input(options.batch), options)
         m = time_callable(fn, x, options, label=f"{s.name} {format_number(a)} {res}")
         row |= {"latency_ms": m.median * 1e3, "latency_iqr_ms": m.iqr * 1e3,
-                "runs": len(m.times), "calls_per_run": m.number_per_run}
+                "latency_median_ms": m.median * 1e3, "runs": len(m.times), "calls_per_run": m.number_per_run}
         if time_share:
             from .profile import profile_model, time_shares
 
@@ -231,9 +237,10 @@ class MeasurementCache:
 
     The key covers the spec's canonical text (so an edited spec file is a new key), α,
     resolution, every field of the resolved MeasureOptions, whether time shares were taken,
-    the device's name and the torch version. Files are written atomically, so a run killed
-    at any moment leaves complete entries only; rows with an error are not kept (an
-    out-of-memory may pass on a rerun).
+    the device's name, the torch version and the round (rounds after the first only, so that
+    round 1 is the measurement a single-round run takes and reuses). Files are written
+    atomically, so a run killed at any moment leaves complete entries only; rows with an error
+    are not kept (an out-of-memory may pass on a rerun).
     """
 
     VERSION = 1
@@ -243,11 +250,13 @@ class MeasurementCache:
 
     @staticmethod
     def key(spec: Spec, alpha: Fraction, resolution: int, options: MeasureOptions,
-            dev_name: str, time_share: bool = False) -> str:
+            dev_name: str, time_share: bool = False, round_index: int = 0) -> str:
         what = {"version": MeasurementCache.VERSION, "spec": format_spec(spec),
                 "alpha": str(alpha), "resolution": resolution, "options": asdict(options),
                 "time_share": time_share, "device_name": dev_name,
                 "torch_version": torch.__version__}
+        if round_index:
+            what["round"] = round_index
         blob = json.dumps(what, sort_keys=True).encode("utf-8")
         return hashlib.sha256(blob).hexdigest()[:32]
 
@@ -281,55 +290,90 @@ class MeasurementCache:
 # --------------------------------------------------------------------------- a grid
 
 class GridInterrupted(KeyboardInterrupt):
-    """Ctrl-C during `measure_grid`; `rows` holds the configurations finished (all cached)."""
+    """Ctrl-C during `measure_grid`; `rows` holds the measurements finished (all cached, one
+    per configuration and round) out of `total`."""
 
     def __init__(self, rows: list[dict[str, Any]], total: int) -> None:
-        super().__init__(f"interrupted after {len(rows)} of {total} configurations")
+        super().__init__(f"interrupted after {len(rows)} of {total} measurements")
         self.rows, self.total = rows, total
+
+
+def combine_rounds(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration's row from its rounds: `latency_ms` the lowest round median,
+    `latency_median_ms` the median of the round medians, `rounds` how many rounds timed it;
+    IQR, runs and time shares come from the round with the lowest median. `cached` only when
+    every round came from the cache. Rounds that failed are left out; if all failed, the
+    first one's error stands."""
+    good = [r for r in rows if not r["error"] and r["latency_ms"] is not None]
+    if not good:
+        return _ordered(dict(rows[0], rounds=0, cached=all(r["cached"] for r in rows)))
+    medians = sorted(r["latency_ms"] for r in good)
+    best = min(good, key=lambda r: r["latency_ms"])
+    n = len(medians)
+    middle = medians[n // 2] if n % 2 else (medians[n // 2 - 1] + medians[n // 2]) / 2
+    return _ordered(dict(best, latency_ms=medians[0], latency_median_ms=middle, rounds=n,
+                         cached=all(r["cached"] for r in rows)))
+
+
+def _ordered(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with ROW_COLUMNS first, in order (cache entries of older versions lack some)."""
+    row.setdefault("latency_median_ms", row.get("latency_ms"))
+    row.setdefault("rounds", 1)
+    row.pop("round", None)
+    return {**{k: row.get(k) for k in ROW_COLUMNS}, **row}
 
 
 def measure_grid(spec: Spec | str, configs: Iterable[tuple[float | Fraction | str, int]],
                  options: MeasureOptions, cache: MeasurementCache | None = None,
                  fresh: bool = False, time_share: bool = False,
                  on_progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-                 ) -> list[dict[str, Any]]:
+                 rounds: int = 1) -> list[dict[str, Any]]:
     """Time every (α, resolution) of `configs`; one row per configuration, in order.
 
     * A configuration found in `cache` is not measured again (its row has `cached` True)
       unless `fresh`; each new measurement is written to the cache as soon as it is taken.
+    * `rounds` > 1 times the whole grid that many times, one round after the other, each
+      round cached under its own key; rows combine the rounds (see `combine_rounds`).
     * `time_share` adds each layer kind's share of time and of Mult-Adds (see `profile`).
-    * `on_progress(done, total, row)` is called after every configuration.
+    * `on_progress(done, total, row)` is called after every measurement (total is
+      configurations × rounds; the row has `round`, counted from 1).
     * A torch error in one configuration (out of memory) is recorded in its row's `error`
-      and the grid goes on. Ctrl-C raises `GridInterrupted` with the rows finished so far;
-      they are already in the cache, so the same call resumes where it stopped.
+      and the grid goes on. Ctrl-C raises `GridInterrupted` with the measurements finished
+      so far; they are already in the cache, so the same call resumes where it stopped.
 
     Every configuration is built analytically first, so a bad one fails before any timing.
     """
+    if rounds < 1:
+        raise ConfigError(f"rounds must be >= 1, got {rounds}")
     s = load_spec(spec)
     todo = [(to_fraction(a), s.resolution if r is None else int(r)) for a, r in configs]
     for a, r in todo:
         s.build(a, r)
     options = options.resolved()
     dev_name = device_name(options.device)
-    rows: list[dict[str, Any]] = []
+    total = len(todo) * rounds
+    done: list[dict[str, Any]] = []
     try:
-        for a, r in todo:
-            key = MeasurementCache.key(s, a, r, options, dev_name, time_share)
-            row = None if (cache is None or fresh) else cache.get(key)
-            if row is not None:
-                row["cached"] = True
-            else:
-                row = measure(s, a, r, options, time_share=time_share)
-                if cache is not None and not row["error"]:
-                    cache.put(key, row)
-            rows.append(row)
-            if on_progress is not None:
-                on_progress(len(rows), len(todo), row)
+        for k in range(rounds):
+            for a, r in todo:
+                key = MeasurementCache.key(s, a, r, options, dev_name, time_share, k)
+                row = None if (cache is None or fresh) else cache.get(key)
+                if row is not None:
+                    row["cached"] = True
+                else:
+                    row = measure(s, a, r, options, time_share=time_share)
+                    if cache is not None and not row["error"]:
+                        cache.put(key, row)
+                row["round"] = k + 1
+                done.append(row)
+                if on_progress is not None:
+                    on_progress(len(done), total, row)
     except KeyboardInterrupt:
-        raise GridInterrupted(rows, len(todo)) from None
-    return rows
+        raise GridInterrupted(done, total) from None
+    n = len(todo)
+    return [combine_rounds(done[i::n]) for i in range(n)]
 
 
 __all__ = ["DTYPES", "DeviceError", "GridInterrupted", "MeasureOptions", "MeasurementCache",
-           "ROW_COLUMNS", "check_device", "default_cache_dir", "device_name", "measure",
+           "ROW_COLUMNS", "check_device", "combine_rounds", "default_cache_dir", "device_name", "measure",
            "measure_grid", "prepare", "time_callable"]
