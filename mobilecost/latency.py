@@ -92,6 +92,14 @@ class LayerFeatures:
         return len(self.macs)
 
 
+@lru_cache(maxsize=64)
+def _loaded_spec(name: str):
+    """A spec parsed once per process (a big grid predicts thousands of configurations of it)."""
+    from .spec import load_spec
+
+    return load_spec(name)
+
+
 @lru_cache(maxsize=512)
 def layer_features(config: Config, dtype: str = "float32") -> LayerFeatures:
     """Mult-Adds, bytes moved and compute group of each layer of a configuration."""
@@ -100,7 +108,7 @@ def layer_features(config: Config, dtype: str = "float32") -> LayerFeatures:
     if dtype not in DTYPE_BYTES:
         raise MobilecostError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
     width = DTYPE_BYTES[dtype]
-    net = cost(config.spec, config.alpha, config.resolution)
+    net = cost(_loaded_spec(config.spec), config.alpha, config.resolution)
     b = config.batch
     group = np.array([COMPUTE_GROUPS.index(GROUPS[c.kind]) if GROUPS[c.kind] in COMPUTE_GROUPS else -1
                       for c in net.layers])

@@ -14,6 +14,10 @@ from ..cost import Counting
 from ..errors import MobilecostError
 from ..report import Column, Format, Report, format_number, millions, percent, write_atomic
 from .common import BnOpt, FcBiasOpt, FormatOpt, SpecArg, command, err_console, render
+from .latency import TargetsDirOpt
+from .measuring import (BatchOpt, CacheDirOpt, ChannelsLastOpt, CompileOpt, Device, DeviceOpt,
+                        Dtype, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt, MinTimeOpt, RoundsOpt,
+                        ThreadsOpt, TimeShareOpt, TimingArgs)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +42,17 @@ OutputOpt = Annotated[Optional[Path], typer.Option(
 PlotOpt = Annotated[bool, typer.Option("--plot", help="Also write the plots (PNG and SVG).")]
 MaxConfigsOpt = Annotated[int, typer.Option(
     "--max-configs", help="Refuse grids with more configurations than this (memory).")]
+MeasureOpt = Annotated[bool, typer.Option(
+    "--measure", help="Also time every configuration in torch and add latency_ms (cached on "
+                      "disk: an interrupted sweep resumes; see the timing options).")]
+SweepTargetOpt = Annotated[Optional[str], typer.Option(
+    "--target", help="Add predicted_latency_ms from this calibrated target "
+                     "(see `mobilecost targets`).")]
+
+# Columns a measured sweep takes from the timing rows (time_share_<kind> come as well).
+MEASURED_COLUMNS = ("latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds", "runs",
+                    "calls_per_run", "batch", "device", "device_name", "torch_version", "threads",
+                    "dtype", "memory_format", "compile", "cuda_graphs", "cached", "error")
 
 
 # --------------------------------------------------------------------------- grid options
@@ -98,6 +113,36 @@ def sweep_columns(df: "pd.DataFrame") -> list[Column]:
         Column("top5", "Top-5 %", _pct1),
         Column("accuracy_source", "Accuracy", _source, numeric=False),
     ]
+    return cols + latency_columns(df)
+
+
+def _ms(x: Any) -> str:
+    return "" if x is None else f"{x:.3f}"
+
+
+def latency_columns(df: "pd.DataFrame") -> list[Column]:
+    """The latency columns present in a sweep (--target, --measure, --time-share)."""
+    from ..report import plain
+
+    cols = []
+    if "predicted_latency_ms" in df.columns:
+        cols.append(Column("predicted_latency_ms", "Predicted ms", _ms))
+    if "latency_ms" in df.columns:
+        shown = {"latency_ms": "Measured ms", "latency_iqr_ms": "IQR ms"}
+        if "latency_median_ms" in df.columns and (df["rounds"].fillna(1) > 1).any():
+            shown["latency_median_ms"] = "Median of rounds ms"
+        numeric = {"latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds", "runs",
+                   "calls_per_run", "batch", "threads"}
+        for k in MEASURED_COLUMNS:
+            if k in df.columns:
+                cols.append(Column(k, shown.get(k, k), _ms if k.endswith("_ms") else plain,
+                                   numeric=k in numeric, table=k in shown))
+        for c in df.columns:
+            if c.startswith("time_share_"):
+                cols.append(Column(c, f"% time {c[len('time_share_'):]}",
+                                   lambda x: percent(x, 1)))
+    if "latency_source" in df.columns:
+        cols.append(Column("latency_source", "Latency", _source, numeric=False))
     return cols
 
 
@@ -107,11 +152,12 @@ def frame_rows(df: "pd.DataFrame", columns: list[Column]) -> list[dict[str, Any]
     return [{k: _num(data[k][i]) for k in keys} for i in range(len(df))]
 
 
-def sweep_report(df: "pd.DataFrame", limit: int | None = None) -> Report:
+def sweep_report(df: "pd.DataFrame", limit: int | None = None,
+                 extra: list[str] | None = None) -> Report:
     spec = str(df["spec"].iloc[0])
     columns = sweep_columns(df)
     shown = df if limit is None or len(df) <= limit else df.head(limit)
-    notes = sweep_notes(df)
+    notes = sweep_notes(df) + list(extra or [])
     if len(shown) < len(df):
         notes.insert(0, f"showing the first {len(shown):,} of {len(df):,} configurations; "
                         f"--format csv or --output DIR gives them all")
@@ -175,23 +221,119 @@ def _status(message: str, big: bool):
 
 # --------------------------------------------------------------------------- sweep
 
+def grid_configs(df: "pd.DataFrame", alphas: list[Fraction]) -> list[tuple[Fraction, int]]:
+    """(α as the exact fraction given, resolution) of every row of the sweep, in order."""
+    exact = {float(a): a for a in alphas}
+    return [(exact[a], int(r)) for a, r in zip(df["alpha"].tolist(), df["resolution"].tolist())]
+
+
+def add_target_latency(df: "pd.DataFrame", spec_name: str, configs: list[tuple[Fraction, int]],
+                       target, batch: int = 1, measured: bool = False) -> "pd.DataFrame":
+    """`predicted_latency_ms` on `target` for every row; with `measured`, also `latency_ms`
+    (the target's own measurement where it has one for that configuration, else the
+    prediction) and `latency_source` (measured | predicted)."""
+    from ..latency import Config
+    from ..targets import predict_latencies_ms
+
+    predicted = predict_latencies_ms(target, [(spec_name, a, r, batch) for a, r in configs])
+    df = df.assign(predicted_latency_ms=predicted)
+    if measured:
+        known = {p.config: p.latency_ms for p in target.points}
+        found = [known.get(Config(spec_name, a, r, batch)) for a, r in configs]
+        df = df.assign(latency_ms=[p if m is None else m for m, p in zip(found, predicted)],
+                       latency_source=["predicted" if m is None else "measured" for m in found])
+    return df
+
+
+def add_measured(df: "pd.DataFrame", rows: list[dict[str, Any]]) -> "pd.DataFrame":
+    """The timing rows' latency, device and time-share columns beside the sweep's."""
+    keys = [k for k in MEASURED_COLUMNS] + sorted(
+        {k for r in rows for k in r if k.startswith("time_share_")})
+    return df.assign(**{k: [r.get(k) for r in rows] for k in keys})
+
+
+def load_target(name: str | None, targets_dir: Path | None):
+    if name is None:
+        return None
+    from ..targets import load
+
+    return load(name, targets_dir)
+
+
+def measured_plots(df: "pd.DataFrame", rows: list[dict[str, Any]], folder: Path, spec_name: str,
+                   time_share: bool) -> list[Path]:
+    """Measured latency against Mult-Adds, against top-1 with the Pareto frontier, and (with
+    time shares) where the time goes."""
+    from ..torch.plots import latency_vs_accuracy, latency_vs_macs, time_share_bars
+
+    paths = latency_vs_macs(rows, folder / f"latency_vs_macs_{spec_name}")
+    top1 = df["top1"].astype(object).where(df["top1"].notna(), None).tolist()
+    source = [_source(x) for x in df["accuracy_source"].tolist()]
+    rated = [dict(r, top1=t, accuracy_source=src) for r, t, src in zip(rows, top1, source)]
+    if any(t is not None for t in top1):
+        paths += latency_vs_accuracy(rated, folder / f"latency_vs_accuracy_{spec_name}")
+    if time_share:
+        paths += time_share_bars(rows, folder / f"time_share_{spec_name}")
+    return paths
+
+
+def latency_notes(df: "pd.DataFrame", rows: list[dict[str, Any]] | None, target,
+                  rounds: int) -> list[str]:
+    notes = []
+    if target is not None:
+        notes.append(f"predicted_latency_ms: target {target.name} ({target.model.form} model "
+                     f"fitted on {len(target.points)} measured points"
+                     + (f", leave-one-out median error {target.loo_median_error:.1%}"
+                        if target.loo_median_error is not None else "") + ").")
+    if rows:
+        from .measuring import setting_note, timing_note
+
+        notes.append("measured: " + setting_note(rows[0]))
+        notes.append(timing_note(rows, rounds))
+        cached = sum(1 for r in rows if r.get("cached"))
+        if cached:
+            notes.append(f"{cached} of {len(rows)} measured rows come from the measurement cache "
+                         f"(--fresh measures again).")
+    return notes
+
+
 @command("sweep")
 def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
               res: GridResOpt = None, rho: RhoOpt = None, format: FormatOpt = Format.table,
               output: OutputOpt = None, plot: PlotOpt = False,
               max_configs: MaxConfigsOpt = 5_000_000, fc_bias: FcBiasOpt = False,
-              bn: BnOpt = False) -> None:
+              bn: BnOpt = False, target: SweepTargetOpt = None, targets_dir: TargetsDirOpt = None,
+              measure: MeasureOpt = False, batch: BatchOpt = 1, device: DeviceOpt = Device.cpu,
+              dtype: DtypeOpt = Dtype.fp32, threads: ThreadsOpt = None,
+              channels_last: ChannelsLastOpt = False, compile: CompileOpt = False,
+              cuda_graphs: GraphsOpt = False, time_share: TimeShareOpt = False,
+              min_time: MinTimeOpt = 1.0, max_time: MaxTimeOpt = 10.0, rounds: RoundsOpt = 1,
+              cache_dir: CacheDirOpt = None, fresh: FreshOpt = False) -> None:
     """Cost, Mult-Adds shares, activations and accuracy over a grid of α × resolution.
 
     With no options: the paper's 16 configurations of MobileNet v1
     (α 1, 0.75, 0.5, 0.25 × resolution 224, 192, 160, 128).
     Accuracy is published where it exists, else estimated (and marked so).
+    --target NAME adds each configuration's predicted latency on a calibrated target;
+    --measure times every configuration in torch (with a progress bar, cached on disk so an
+    interrupted sweep resumes) and adds the measured latency; the other timing options
+    (--batch ... --fresh) are those of `mobilecost measure` and go with --measure
+    (--batch also with --target).
 
     Example: mobilecost sweep mobilenet_v1 --alpha 0.25..1 --res 128..224 --plot
+    Example: mobilecost sweep --alpha 0.25,0.5 --res 128,160 --measure --threads 2 --rounds 3
     """
     from ..gridcost import grid_size_error, sweep
     from .common import check_output_dir
 
+    timing = TimingArgs(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
+                        min_time, max_time, rounds, time_share, cache_dir, fresh)
+    if not measure:
+        stray = [o for o in timing.changed() if not (o == "--batch" and target is not None)]
+        if stray:
+            raise MobilecostError(f"{', '.join(stray)} {'needs' if len(stray) == 1 else 'need'} --measure")
+    if targets_dir is not None and target is None:
+        raise MobilecostError("--targets-dir goes with --target")
     s, alphas, resolutions = grid_from_options(spec, alpha, res, rho)
     err = grid_size_error(len(alphas), len(resolutions), max_configs)
     if err:
@@ -199,29 +341,52 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
     folder = output if output is not None else (DEFAULT_OUTPUT if plot else None)
     if folder is not None:
         check_output_dir(folder)
+    t = load_target(target, targets_dir)
+    if measure:
+        from .measuring import require_torch
+
+        require_torch()
     big = len(alphas) * len(resolutions) > 200_000
     with _status(f"sweeping {len(alphas) * len(resolutions):,} configurations", big):
         df = sweep(s, alphas, resolutions, Counting(fc_bias, bn), max_configs)
+    configs = grid_configs(df, alphas)
+    if t is not None:
+        with _status(f"predicting {len(configs):,} latencies", len(configs) > 2_000):
+            df = add_target_latency(df, spec, configs, t, batch)
+    rows = None
+    if measure:
+        from .measuring import run_grid
+
+        rows = run_grid(s, configs, timing)
+        df = add_measured(df, rows)
+    extra = latency_notes(df, rows, t, rounds)
     if folder is not None:
         with _status("writing reports", big), _writing(folder):
-            report = sweep_report(df)
+            report = sweep_report(df, extra=extra)
             written = write_reports(report, folder, f"sweep_{s.name}", frame_csv(df, report.columns))
             if plot:
                 from ..plots import sweep_plots
 
                 written += sweep_plots(df, folder)
+                if rows:
+                    written += measured_plots(df, rows, folder, s.name, time_share)
         for path in written:
             err_console.print(f"wrote {path}", highlight=False, markup=False)
     if format is Format.csv:
         with _status("formatting", big):
             text = frame_csv(df, sweep_columns(df))
         sys.stdout.write(text)
-        for note in sweep_notes(df):
+        for note in sweep_notes(df) + extra:
             err_console.print(f"note: {note}", highlight=False, markup=False)
         return
     limit = TABLE_ROWS if format is Format.table else None
     with _status("formatting", big and format is not Format.table):
-        render(sweep_report(df, limit), format)
+        render(sweep_report(df, limit, extra), format)
+    if rows:
+        for r in rows:
+            if r["error"]:
+                err_console.print(f"warning: {s.name} α={format_number(r['alpha'])} "
+                                  f"{r['resolution']}: {r['error']}", highlight=False, markup=False)
 
 
 # --------------------------------------------------------------------------- formula
