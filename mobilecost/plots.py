@@ -170,8 +170,9 @@ def heatmap(df: "pd.DataFrame", stem: Path) -> list[Path]:
 def pareto_plot(df: "pd.DataFrame", result: "Pick", stem: Path) -> list[Path]:
     """Every configuration, the Pareto frontier, the budget line and the pick."""
     plt = _plt()
-    scale = 1e6
     cost, metric = result.cost, result.accuracy
+    in_ms = cost.endswith("_ms")
+    scale = 1 if in_ms else 1e6
     d = _thin(df[df[metric].notna()])
     fig, ax = plt.subplots(figsize=SIZE_IN)
     ax.scatter(d[cost] / scale, d[metric], s=10, color="0.7", label="configurations", zorder=2)
@@ -187,8 +188,8 @@ def pareto_plot(df: "pd.DataFrame", result: "Pick", stem: Path) -> list[Path]:
                    label=f"pick: α {r['alpha']:g}, {int(r['resolution'])} px ({r[metric]:.1f}%)")
     ax.set_xscale("log")
     _log_ticks(ax.xaxis, d[cost].min() / scale, d[cost].max() / scale)
-    what = {"macs": "Mult-Adds", "params": "Parameters"}.get(cost, cost)
-    ax.set_xlabel(f"{what} (millions, log scale)")
+    what = {"macs": "Mult-Adds", "params": "Parameters", "latency_ms": "Latency"}.get(cost, cost)
+    ax.set_xlabel(f"{what} ({'ms' if in_ms else 'millions'}, log scale)")
     ax.set_ylabel(f"ImageNet {'top-1' if metric == 'top1' else 'top-5'} accuracy (%)")
     ax.set_title(f"{df['spec'].iloc[0]}: accuracy against {what}, Pareto frontier\n"
                  f"{_source_note(d, markers=False)}")

@@ -128,7 +128,8 @@ def latency_columns(df: "pd.DataFrame") -> list[Column]:
     if "predicted_latency_ms" in df.columns:
         cols.append(Column("predicted_latency_ms", "Predicted ms", _ms))
     if "latency_ms" in df.columns:
-        shown = {"latency_ms": "Measured ms", "latency_iqr_ms": "IQR ms"}
+        shown = {"latency_ms": "Latency ms" if "latency_source" in df.columns else "Measured ms",
+                 "latency_iqr_ms": "IQR ms"}
         if "latency_median_ms" in df.columns and (df["rounds"].fillna(1) > 1).any():
             shown["latency_median_ms"] = "Median of rounds ms"
         numeric = {"latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds", "runs",
@@ -503,6 +504,11 @@ MaxMacsOpt = Annotated[Optional[str], typer.Option(
     "--max-macs", help="Mult-Adds budget, e.g. 300M (suffixes k, M, G).")]
 MaxParamsOpt = Annotated[Optional[str], typer.Option(
     "--max-params", help="Parameter budget, e.g. 2M (suffixes k, M, G).")]
+MaxLatencyOpt = Annotated[Optional[str], typer.Option(
+    "--max-latency", help="Latency budget on --target, e.g. 5ms, 0.5s or 800us.")]
+PickTargetOpt = Annotated[Optional[str], typer.Option(
+    "--target", help="A calibrated target (see `mobilecost targets`): pick by its latency, the "
+                     "measured one where it has one for a configuration, else the predicted.")]
 
 
 def budgets_from_options(max_macs: str | None, max_params: str | None) -> list:
@@ -519,43 +525,77 @@ def budgets_from_options(max_macs: str | None, max_params: str | None) -> list:
 @command("pick")
 def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
              res: GridResOpt = None, rho: RhoOpt = None, max_macs: MaxMacsOpt = None,
-             max_params: MaxParamsOpt = None, format: FormatOpt = Format.table,
-             output: OutputOpt = None, plot: PlotOpt = False,
+             max_params: MaxParamsOpt = None, max_latency: MaxLatencyOpt = None,
+             target: PickTargetOpt = None, targets_dir: TargetsDirOpt = None,
+             format: FormatOpt = Format.table, output: OutputOpt = None, plot: PlotOpt = False,
              max_configs: MaxConfigsOpt = 5_000_000) -> None:
     """The Pareto-optimal configurations (top-1 against cost) and the most accurate one in budget.
 
-    Budgets take suffixes k, M and G. Exit code 1 when no configuration meets the budget.
+    Budgets take suffixes k, M and G; --max-latency takes ms, s or us and needs --target.
+    With --target the frontier is top-1 against latency on that target: the target's own
+    measurement where it has one for a configuration, else its prediction (column Latency
+    says which). Exit code 1 when no configuration meets the budget.
 
     Example: mobilecost pick mobilenet_v1 --alpha 0.25..1:0.05 --res 128..224:16 --max-macs 300M
+    Example: mobilecost pick --alpha 0.25..1:0.05 --res 128..224:16 --max-latency 5ms --target my-cpu
     """
     from ..gridcost import grid_size_error, sweep
     from ..grid import format_quantity
     from ..pareto import pick
     from .common import check_output_dir, fail
 
+    from ..latency import parse_latency_ms
+    from ..pareto import Budget
+
+    if max_latency is not None and target is None:
+        raise MobilecostError("--max-latency needs --target NAME (a calibrated target; "
+                              "see `mobilecost targets`)")
+    if targets_dir is not None and target is None:
+        raise MobilecostError("--targets-dir goes with --target")
     s, alphas, resolutions = grid_from_options(spec, alpha, res, rho)
-    budgets = budgets_from_options(max_macs, max_params)
+    budgets = []
+    if max_latency is not None:
+        try:
+            limit_ms = parse_latency_ms(max_latency)
+        except MobilecostError as exc:
+            raise MobilecostError(f"--max-latency: {exc}") from None
+        budgets.append(Budget("latency_ms", limit_ms, f"--max-latency {max_latency}"))
+    budgets += budgets_from_options(max_macs, max_params)
     err = grid_size_error(len(alphas), len(resolutions), max_configs)
     if err:
         raise err
     folder = output if output is not None else (DEFAULT_OUTPUT if plot else None)
     if folder is not None:
         check_output_dir(folder)
+    t = load_target(target, targets_dir)
     df = sweep(s, alphas, resolutions, max_configs=max_configs)
-    result = pick(df, budgets)
+    if t is not None:
+        with _status(f"predicting {len(df):,} latencies", len(df) > 2_000):
+            df = add_target_latency(df, spec, grid_configs(df, alphas), t, measured=True)
+    result = pick(df, budgets, cost="latency_ms" if t is not None else None)
     front = result.frontier
     columns = [c for c in sweep_columns(df) if not c.key.startswith("macs_share_")
                and c.key not in ("activation_elems", "peak_activation_elems")]
     columns.append(Column("within_budget", "In budget", lambda x: "yes" if x else "no", numeric=False))
-    what = {"macs": "Mult-Adds", "params": "parameters"}.get(result.cost, result.cost)
+    what = {"macs": "Mult-Adds", "params": "parameters",
+            "latency_ms": f"latency on {target}"}.get(result.cost, result.cost)
     budget_text = ", ".join(str(b) for b in budgets) or "no budget"
     notes = []
     if result.best is not None:
         b = result.best
+        lat = (f", {b['latency_ms']:.3f} ms ({b['latency_source']})" if t is not None else "")
         notes.append(f"most accurate within {budget_text}: α {b['alpha']:g}, resolution "
                      f"{int(b['resolution'])}: {b['top1']:.1f}% top-1 ({b['accuracy_source']}), "
-                     f"{format_quantity(int(b['macs']))} Mult-Adds, {format_quantity(int(b['params']))} params")
+                     f"{format_quantity(int(b['macs']))} Mult-Adds, {format_quantity(int(b['params']))} params"
+                     + lat)
     notes += sweep_notes(df)[1:]
+    if t is not None:
+        measured = int((df["latency_source"] == "measured").sum())
+        notes.append(f"latency on target {t.name}: measured for {measured:,} of {len(df):,} "
+                     f"configurations (the target's calibration points), predicted by its "
+                     f"{t.model.form} model for the other {len(df) - measured:,}"
+                     + (f" (leave-one-out median error {t.loo_median_error:.1%})"
+                        if t.loo_median_error is not None else "") + ".")
     report = Report(f"{s.name}: Pareto-optimal configurations, top-1 against {what} "
                     f"({len(front)} of {len(df):,}; {budget_text})", columns,
                     frame_rows(front, columns), notes)
@@ -572,8 +612,10 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
         render(report, format)
     else:
         cheapest = {b.column: df[b.column].min() for b in budgets}
-        label = {"macs": "Mult-Adds", "params": "parameters"}
-        detail = ", ".join(f"the fewest {label.get(b.column, b.column)} on the grid: "
-                           f"{format_quantity(cheapest[b.column])}" for b in budgets)
+        label = {"macs": "Mult-Adds", "params": "parameters", "latency_ms": "ms"}
+        detail = ", ".join(
+            f"the lowest latency on the grid: {cheapest[b.column]:.3f} ms" if b.column == "latency_ms"
+            else f"the fewest {label.get(b.column, b.column)} on the grid: "
+                 f"{format_quantity(cheapest[b.column])}" for b in budgets)
         raise fail(f"no configuration with known accuracy meets {budget_text} ({result.feasible:,} "
                    f"within budget; {detail})", 1)
