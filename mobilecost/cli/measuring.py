@@ -31,7 +31,7 @@ BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run.")]
 DtypeOpt = Annotated[Dtype, typer.Option("--dtype", help="Data type of weights and activations.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(
-    "--threads", "-t", min=1, help="Intra-op CPU threads [default: torch's default].")]
+    "--threads", "-t", min=1, help="Intra-op CPU threads \\[default: torch's default].")]
 ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="NHWC memory format.")]
 CompileOpt = Annotated[bool, typer.Option("--compile", help="Run the model through torch.compile.")]
 GraphsOpt = Annotated[bool, typer.Option("--cuda-graphs", help="Replay a captured CUDA graph.")]
@@ -48,7 +48,7 @@ RoundsOpt = Annotated[int, typer.Option(
                             "latency_ms is the lowest round median (noise only adds time), "
                             "latency_median_ms the median of the round medians.")]
 CacheDirOpt = Annotated[Optional[Path], typer.Option(
-    "--cache-dir", help="Measurement cache folder [default: "
+    "--cache-dir", help="Measurement cache folder \\[default: "
                         "$MOBILECOST_CACHE_DIR or ~/.cache/mobilecost/measure].")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Measure again even what the cache holds.")]
 

@@ -20,9 +20,9 @@ AlphaListOpt = Annotated[str, typer.Option(
                           "or 0.5..1:0.1.")]
 ResListOpt = Annotated[Optional[str], typer.Option(
     "--res", "-r", help="Input resolutions: a list and/or ranges, 224,192 or 128..224 (step 32) "
-                        "[default: the spec's base resolution].")]
+                        "\\[default: the spec's base resolution].")]
 ResOpt1 = Annotated[Optional[int], typer.Option(
-    "--res", "-r", help="Input resolution in pixels [default: the spec's base resolution].")]
+    "--res", "-r", help="Input resolution in pixels \\[default: the spec's base resolution].")]
 
 
 def _require_torch() -> None:
