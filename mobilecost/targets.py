@@ -28,6 +28,8 @@ from .spec import load_spec, to_fraction
 
 FORMAT = "mobilecost-target/1"
 REQUIRED_COLUMNS: tuple[str, ...] = ("spec", "alpha", "resolution", "batch", "latency_ms")
+# `measure` and `sweep --measure` write the short names of their --dtype option.
+TIMING_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -123,7 +125,8 @@ def read_measurements(path: Path | str) -> Measurements:
         if "device" in col and cell("device"):
             devices.add(cell("device"))
         if "dtype" in col and cell("dtype"):
-            dtypes.add(cell("dtype").removeprefix("torch."))
+            name = cell("dtype").removeprefix("torch.")
+            dtypes.add(TIMING_DTYPES.get(name, name))
     if not points:
         raise MobilecostError(f"{path}: a header but no measurements")
     if len(devices) > 1:

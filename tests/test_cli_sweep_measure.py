@@ -177,3 +177,22 @@ def test_sweep_measure_with_target_and_time_share(tmp_path):
     assert float(row["predicted_latency_ms"]) > 0 and float(row["latency_ms"]) > 0
     shares = [float(v) for k, v in row.items() if k.startswith("time_share_")]
     assert len(shares) == 5 and sum(shares) == pytest.approx(1.0)
+
+
+def test_calibrate_reads_what_sweep_measure_writes(tmp_path, monkeypatch):
+    configs = [(Fraction(a), r) for a in ("0.25", "0.5", "0.75") for r in (128, 160)]
+    script = {c: [1.0 + i] for i, c in enumerate(configs)}
+    monkeypatch.setattr(timing, "measure", StubTimer(script))
+    out = tmp_path / "out"
+    result = run("sweep", "--alpha", "0.25,0.5,0.75", "--res", "128,160", "--measure", "-o", out,
+                 "--cache-dir", tmp_path / "c", *FAST)
+    assert result.exit_code == 0, result.output
+    result = run("calibrate", out / "sweep_mobilenet_v1.csv", "--target", "m", "--targets-dir",
+                 tmp_path / "t")
+    assert result.exit_code == 0, result.output
+    from mobilecost import targets as tg
+
+    t = tg.load("m", tmp_path / "t")
+    assert t.model.dtype == "float32" and t.device == "cpu"  # fp32 as measure writes it
+    assert {(p.config.alpha, p.config.resolution): p.latency_ms for p in t.points} == \
+        {c: 1.0 + i for i, c in enumerate(configs)}
