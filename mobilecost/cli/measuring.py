@@ -113,6 +113,7 @@ def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dic
     from ..torch.timing import GridInterrupted, MeasurementCache, default_cache_dir, measure_grid
 
     options = args.options()
+    options.resolved()  # no GPU for --device cuda: one line, before the progress bar starts
     cache = MeasurementCache(args.cache_dir or default_cache_dir())
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,

@@ -591,11 +591,15 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
     notes += sweep_notes(df)[1:]
     if t is not None:
         measured = int((df["latency_source"] == "measured").sum())
-        notes.append(f"latency on target {t.name}: measured for {measured:,} of {len(df):,} "
-                     f"configurations (the target's calibration points), predicted by its "
-                     f"{t.model.form} model for the other {len(df) - measured:,}"
-                     + (f" (leave-one-out median error {t.loo_median_error:.1%})"
-                        if t.loo_median_error is not None else "") + ".")
+        loo = (f" (leave-one-out median error {t.loo_median_error:.1%})"
+               if t.loo_median_error is not None else "")
+        if measured == len(df):
+            notes.append(f"latency on target {t.name}: measured for all {measured:,} "
+                         f"configurations (the target's calibration points).")
+        else:
+            notes.append(f"latency on target {t.name}: measured for {measured:,} of {len(df):,} "
+                         f"configurations (the target's calibration points), predicted by its "
+                         f"{t.model.form} model for the other {len(df) - measured:,}{loo}.")
     report = Report(f"{s.name}: Pareto-optimal configurations, top-1 against {what} "
                     f"({len(front)} of {len(df):,}; {budget_text})", columns,
                     frame_rows(front, columns), notes)
