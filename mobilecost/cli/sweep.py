@@ -248,7 +248,7 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, configs: list[tuple[F
 
 def add_measured(df: "pd.DataFrame", rows: list[dict[str, Any]]) -> "pd.DataFrame":
     """The timing rows' latency, device and time-share columns beside the sweep's."""
-    keys = [k for k in MEASURED_COLUMNS] + sorted(
+    keys = list(MEASURED_COLUMNS) + sorted(
         {k for r in rows for k in r if k.startswith("time_share_")})
     return df.assign(**{k: [r.get(k) for r in rows] for k in keys})
 
