@@ -8,8 +8,8 @@ same by leave-one-out over all 16; and, for each repeat measurement of the grid,
 two measurements differ, the model fitted on one predicting the other (measurement noise
 added to model error), and the held-out test within the repeat alone.
 
-Usage: python benchmarks/bench_latency_model.py [reports/cpu/measured_cpu_grid.csv]
-           [--repeat reports/cpu/measured_cpu_grid_run1.csv ...] [--calibrate-on 6]
+Usage: python benchmarks/bench_latency_model.py [reports/cpu/sweep_mobilenet_v1.csv]
+           [--repeat reports/cpu/sweep_mobilenet_v1_repeat.csv ...] [--calibrate-on 6]
            [--form max] [--plots reports/cpu]
 """
 
@@ -54,10 +54,10 @@ def every_subset(points: list[lt.Point], n: int, form: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("measurements", type=Path, nargs="?", default=Path("reports/cpu/measured_cpu_grid.csv"))
+    ap.add_argument("measurements", type=Path, nargs="?", default=Path("reports/cpu/sweep_mobilenet_v1.csv"))
     ap.add_argument("--repeat", type=Path, action="append",
                     help="another measurement of the same grid (repeatable) "
-                         "[default: reports/cpu/measured_cpu_grid_run1.csv and _run2.csv]")
+                         "[default: reports/cpu/sweep_mobilenet_v1_repeat.csv]")
     ap.add_argument("--calibrate-on", type=int, default=6)
     ap.add_argument("--form", default="sum", choices=lt.FORMS)
     ap.add_argument("--plots", type=Path, default=Path("reports/cpu"))
@@ -89,7 +89,7 @@ def main() -> None:
                                f"MobileNet v1 on this CPU: fit on {len(cal)}, predict {held.model.n}")
     files += lt.plot_validation(loo, args.plots / "latency_loo", "MobileNet v1 on this CPU")
 
-    repeats = args.repeat or [Path(f"reports/cpu/measured_cpu_grid_run{i}.csv") for i in (1, 2)]
+    repeats = args.repeat or [Path("reports/cpu/sweep_mobilenet_v1_repeat.csv")]
     for path in (r for r in repeats if r.is_file()):
         other = tg.read_measurements(path)
         model = lt.fit(cal, args.form)

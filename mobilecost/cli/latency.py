@@ -58,7 +58,7 @@ def calibrate_cmd(
 ) -> None:
     """Fit the latency model to measured latencies and store it as a named target.
 
-    Example: mobilecost calibrate reports/cpu/measured_cpu_grid.csv --target my-cpu
+    Example: mobilecost calibrate reports/cpu/sweep_mobilenet_v1.csv --target my-cpu
     """
     from .. import targets as tg
 

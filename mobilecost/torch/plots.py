@@ -65,7 +65,7 @@ def latency_vs_macs(rows: Sequence[dict[str, Any]], base: Path | str) -> list[Pa
             ax.annotate(f"α={format_number(r['alpha'])}", (r["macs"] / 1e6, r["latency_ms"]),
                         textcoords="offset points", xytext=(4, -10), fontsize=7)
     ax.set_xlabel("Mult-Adds (millions)")
-    ax.set_ylabel("latency (ms, median; bars: IQR)")
+    ax.set_ylabel("latency (ms; bars: IQR)")
     if good:
         spec = ", ".join(sorted({r["spec"] for r in good}))
         ax.set_title(f"{spec}: measured latency against Mult-Adds\n{_setting(good[0])}",
@@ -160,7 +160,7 @@ def latency_vs_accuracy(rows: Sequence[dict[str, Any]], base: Path | str) -> lis
         ax.set_title(f"{spec}: ImageNet top-1 against measured latency\n{_setting(good[0])}",
                      fontsize=9)
         ax.legend(fontsize=8, loc="lower right")
-    ax.set_xlabel("latency (ms, median)")
+    ax.set_xlabel("latency (ms)")
     ax.set_ylabel("ImageNet top-1 (%)")
     ax.grid(alpha=0.3)
     paths = _save(fig, Path(base))
