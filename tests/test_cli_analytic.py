@@ -7,24 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
-from mobilecost.cli import app
-
-runner = CliRunner()
+from cli_helpers import run, one_error_line
 
 
-def run(*args):
-    return runner.invoke(app, list(args))
 
-
-def one_error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_table3_csv_fields_and_values():

@@ -5,13 +5,12 @@ from fractions import Fraction
 from itertools import product
 
 import pytest
-from typer.testing import CliRunner
 
 from mobilecost import latency as lt
 from mobilecost import targets as tg
 from mobilecost.cli import app
+from cli_helpers import run, one_error_line
 
-runner = CliRunner()
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
 HEADER = "spec,alpha,resolution,batch,latency_ms,latency_iqr_ms,runs,device,dtype\n"
 
@@ -33,17 +32,6 @@ def write(tmp_path, text, name="m.csv"):
     return p
 
 
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_error_line(result):
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def no_target_written(tdir):

@@ -3,24 +3,11 @@ import io
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from mobilecost.cli import app
-
-runner = CliRunner()
+from cli_helpers import run, one_error_line as one_line_error
 
 
-def run(*args):
-    return runner.invoke(app, list(args))
 
-
-def one_line_error(result, code=2):
-    assert result.exit_code == code, result.output
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_default_sweep_is_the_papers_sixteen():

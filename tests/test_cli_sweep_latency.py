@@ -8,28 +8,16 @@ from fractions import Fraction
 from itertools import product
 
 import pytest
-from typer.testing import CliRunner
 
 from mobilecost import targets as tg
-from mobilecost.cli import app
 from mobilecost.cost import cost
 from mobilecost.grid import parse_alphas, parse_resolutions
 from mobilecost.gridcost import sweep
+from cli_helpers import run, one_error_line
 
-runner = CliRunner()
 CALIBRATION = list(product(("1", "0.75", "0.5", "0.25"), (224, 192, 160, 128)))
 
 
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_error_line(result, code=2):
-    assert result.exit_code == code, result.output
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and "Traceback" not in result.output
-    return lines[0]
 
 
 def csv_rows(text):

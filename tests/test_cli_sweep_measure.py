@@ -14,25 +14,15 @@ from mobilecost.cli import app  # noqa: E402
 from mobilecost.cost import cost  # noqa: E402
 from mobilecost.torch import timing  # noqa: E402
 from mobilecost.torch.timing import combine_rounds  # noqa: E402
+from cli_helpers import run, one_error_line
 
-runner = CliRunner()
 FAST = ["--threads", "1", "--min-time", "0.01", "--max-time", "0.05"]
 
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def csv_rows(text):
     return list(csv.DictReader(io.StringIO(text)))
 
-
-def one_error_line(result, code=2):
-    assert result.exit_code == code, result.output
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and "Traceback" not in result.output
-    return lines[0]
 
 
 class StubTimer:

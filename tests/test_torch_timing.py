@@ -21,18 +21,12 @@ from mobilecost.spec import load_spec  # noqa: E402
 from mobilecost.torch import timing  # noqa: E402
 from mobilecost.torch.timing import (ROW_COLUMNS, GridInterrupted, MeasureOptions,  # noqa: E402
                                      MeasurementCache, measure_grid)
+from cli_helpers import one_error_line  # noqa: E402
 
 runner = CliRunner()
 FAST = MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
 TINY = [("0.25", 32), ("0.25", 40), ("0.5", 32)]
 
-
-def one_error_line(result, code=2):
-    assert result.exit_code == code, result.output
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and "Traceback" not in result.output
-    return lines[0]
 
 
 def test_measure_row_has_every_column_and_a_latency(tmp_path):

@@ -298,6 +298,18 @@ def latency_notes(df: "pd.DataFrame", rows: list[dict[str, Any]] | None, target,
     return notes
 
 
+def checked_output(n_alphas: int, n_res: int, max_configs: int, output: Path | None,
+                   plot: bool) -> Path | None:
+    """Refuse a grid too large for memory; the folder reports go to (made and checked), if any."""
+    err = grid_size_error(n_alphas, n_res, max_configs)
+    if err:
+        raise err
+    folder = output if output is not None else (DEFAULT_OUTPUT if plot else None)
+    if folder is not None:
+        check_output_dir(folder)
+    return folder
+
+
 @command("sweep")
 def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
               res: GridResOpt = None, rho: RhoOpt = None, format: FormatOpt = Format.table,
@@ -336,12 +348,7 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
     if targets_dir is not None and target is None:
         raise MobilecostError("--targets-dir goes with --target")
     s, alphas, resolutions = grid_from_options(spec, alpha, res, rho)
-    err = grid_size_error(len(alphas), len(resolutions), max_configs)
-    if err:
-        raise err
-    folder = output if output is not None else (DEFAULT_OUTPUT if plot else None)
-    if folder is not None:
-        check_output_dir(folder)
+    folder = checked_output(len(alphas), len(resolutions), max_configs, output, plot)
     t = load_target(target, targets_dir)
     if measure:
         from .measuring import require_torch
@@ -561,12 +568,7 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
             raise MobilecostError(f"--max-latency: {exc}") from None
         budgets.append(Budget("latency_ms", limit_ms, f"--max-latency {max_latency}"))
     budgets += budgets_from_options(max_macs, max_params)
-    err = grid_size_error(len(alphas), len(resolutions), max_configs)
-    if err:
-        raise err
-    folder = output if output is not None else (DEFAULT_OUTPUT if plot else None)
-    if folder is not None:
-        check_output_dir(folder)
+    folder = checked_output(len(alphas), len(resolutions), max_configs, output, plot)
     t = load_target(target, targets_dir)
     df = sweep(s, alphas, resolutions, max_configs=max_configs)
     if t is not None:
