@@ -301,6 +301,9 @@ def latency_notes(df: "pd.DataFrame", rows: list[dict[str, Any]] | None, target,
 def checked_output(n_alphas: int, n_res: int, max_configs: int, output: Path | None,
                    plot: bool) -> Path | None:
     """Refuse a grid too large for memory; the folder reports go to (made and checked), if any."""
+    from ..gridcost import grid_size_error
+    from .common import check_output_dir
+
     err = grid_size_error(n_alphas, n_res, max_configs)
     if err:
         raise err
@@ -336,8 +339,7 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
     Example: mobilecost sweep mobilenet_v1 --alpha 0.25..1 --res 128..224 --plot
     Example: mobilecost sweep --alpha 0.25,0.5 --res 128,160 --measure --threads 2 --rounds 3
     """
-    from ..gridcost import grid_size_error, sweep
-    from .common import check_output_dir
+    from ..gridcost import sweep
 
     timing = TimingArgs(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
                         min_time, max_time, rounds, time_share, cache_dir, fresh)
@@ -546,10 +548,10 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
     Example: mobilecost pick mobilenet_v1 --alpha 0.25..1:0.05 --res 128..224:16 --max-macs 300M
     Example: mobilecost pick --alpha 0.25..1:0.05 --res 128..224:16 --max-latency 5ms --target my-cpu
     """
-    from ..gridcost import grid_size_error, sweep
+    from ..gridcost import sweep
     from ..grid import format_quantity
     from ..pareto import pick
-    from .common import check_output_dir, fail
+    from .common import fail
 
     from ..latency import parse_latency_ms
     from ..pareto import Budget
