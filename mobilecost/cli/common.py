@@ -55,6 +55,25 @@ def _install_error_format() -> None:
 _install_error_format()
 
 
+def reflow(doc: str | None) -> str | None:
+    """A docstring as help text: the lines of each paragraph joined (rich keeps line breaks),
+    'Example:' lines kept on lines of their own."""
+    if not doc:
+        return doc
+    import inspect
+
+    paragraphs = []
+    for para in inspect.cleandoc(doc).split("\n\n"):
+        lines: list[str] = []
+        for line in para.splitlines():
+            if lines and not line.startswith("Example:") and not lines[-1].startswith("Example:"):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line)
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
 def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`app.command`, with the project's errors as one line and exit code 2."""
 
@@ -68,6 +87,7 @@ def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callabl
             except KeyboardInterrupt:
                 raise fail("interrupted", 130) from None
 
+        wrapper.__doc__ = reflow(fn.__doc__)
         return app.command(*args, **kwargs)(wrapper)
 
     return decorate

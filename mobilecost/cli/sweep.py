@@ -327,14 +327,11 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
               cache_dir: CacheDirOpt = None, fresh: FreshOpt = False) -> None:
     """Cost, Mult-Adds shares, activations and accuracy over a grid of α × resolution.
 
-    With no options: the paper's 16 configurations of MobileNet v1
-    (α 1, 0.75, 0.5, 0.25 × resolution 224, 192, 160, 128).
-    Accuracy is published where it exists, else estimated (and marked so).
-    --target NAME adds each configuration's predicted latency on a calibrated target;
-    --measure times every configuration in torch (with a progress bar, cached on disk so an
-    interrupted sweep resumes) and adds the measured latency; the other timing options
-    (--batch ... --fresh) are those of `mobilecost measure` and go with --measure
-    (--batch also with --target).
+    With no options: the paper's 16 configurations of MobileNet v1 (α 1, 0.75, 0.5, 0.25 × 224, 192, 160, 128 px). Accuracy is published where it exists, else estimated (and marked so).
+
+    --target NAME adds each configuration's predicted latency on a calibrated target.
+
+    --measure times every configuration in torch and adds the measured latency, with a progress bar and an on-disk cache: an interrupted sweep resumes. The timing options (--batch ... --fresh) are those of `mobilecost measure`; they go with --measure (--batch also with --target).
 
     Example: mobilecost sweep mobilenet_v1 --alpha 0.25..1 --res 128..224 --plot
     Example: mobilecost sweep --alpha 0.25,0.5 --res 128,160 --measure --threads 2 --rounds 3
