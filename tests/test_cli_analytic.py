@@ -97,3 +97,9 @@ def test_analytic_commands_do_not_import_torch_or_pandas():
             "bad=[m for m in ('torch','pandas','matplotlib') if m in sys.modules]; print('LOADED', bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "LOADED []" in out
+
+
+def test_no_command_shows_the_help_and_no_error_line():
+    r = run()
+    assert "Commands" in r.output and "sweep" in r.output
+    assert "error:" not in r.stderr

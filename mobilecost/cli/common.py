@@ -42,6 +42,8 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def _one_line_usage_error(e: Any) -> None:
     """Click usage errors as one line (typer's default is a multi-line panel)."""
+    if type(e).__name__ == "NoArgsIsHelpError":  # the help was printed already
+        return
     cmd = e.ctx.command_path if getattr(e, "ctx", None) else "mobilecost"
     sys.stderr.write(f"error: {cmd}: {e.format_message()} (see '{cmd} --help')\n")
 
