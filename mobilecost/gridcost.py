@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .cost import Counting, conv_params, fc_macs
 from .errors import ConfigError, MobilecostError
-from .spec import (Channels, Layer, LayerKind, Spec, _Builder, build, iter_layer_defs, load_spec,
+from .spec import (Channels, Layer, LayerKind, Spec, Builder, build, iter_layer_defs, load_spec,
                    to_fraction)
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def _signature(layers: tuple[Layer, ...]) -> tuple:
 _OP, _KERNEL, _STRIDE, _PADDING, _LINE, _IN, _OUT, _GROUPS, _BN, _BIAS = range(10)
 
 
-class _ChannelBuilder(_Builder):
+class _ChannelBuilder(Builder):
     """The spec builder's own walk (repeats, residuals, inverted residuals, rounding), recording
     tuples instead of Layers and leaving feature-map sizes to `_walk_sizes`. About 3× faster
     than `build`; every structure is checked against `build` before it is used."""

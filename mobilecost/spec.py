@@ -276,12 +276,19 @@ def build(spec: Spec, alpha: float | Fraction = 1, resolution: int | None = None
     res = spec.resolution if resolution is None else resolution
     if isinstance(res, bool) or not isinstance(res, int) or res < 1:
         raise ConfigError(f"resolution must be a positive integer, got {res!r}")
-    builder = _Builder(spec, a, res)
+    builder = Builder(spec, a, res)
     builder.walk(spec.body)
     return tuple(builder.layers)
 
 
-class _Builder:
+class Builder:
+    """Walks a spec at one (α, resolution), emitting one concrete layer per `emit` call.
+
+    `ch` (channel rounding) and `emit` are the extension points: the vectorised sweep overrides
+    them to record only what its formulas need, and so shares this walk (repeats, residuals,
+    inverted residuals, rounding) instead of repeating it.
+    """
+
     def __init__(self, spec: Spec, alpha: Fraction, resolution: int) -> None:
         self.spec, self.alpha, self.resolution = spec, alpha, resolution
         self.size, self.channels = resolution, spec.rounding.apply(spec.in_channels, alpha)
