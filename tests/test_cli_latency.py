@@ -8,7 +8,6 @@ import pytest
 
 from mobilecost import latency as lt
 from mobilecost import targets as tg
-from mobilecost.cli import app
 from cli_helpers import run, one_error_line
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)

@@ -1,7 +1,6 @@
 """Timing, the measurement cache, an interrupted grid, failure and bad input."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
