@@ -8,9 +8,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from typer.testing import CliRunner  # noqa: E402
-
-from mobilecost.cli import app  # noqa: E402
 from mobilecost.cost import cost  # noqa: E402
 from mobilecost.torch import timing  # noqa: E402
 from mobilecost.torch.timing import combine_rounds  # noqa: E402
