@@ -36,6 +36,10 @@ def percent(x: Any, digits: int = 2) -> str:
     return "" if x is None else f"{100 * x:.{digits}f}%"
 
 
+def milliseconds(x: Any) -> str:
+    return "" if x is None else f"{x:.3f}"
+
+
 def plain(x: Any) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return ""

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import MobilecostError
-from ..report import Column, Format, Report, format_number, percent
+from ..report import Column, Format, Report, format_number, milliseconds, percent
 from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, render
 
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="A calibrated target's name (see `mobilecost targets`).")]
@@ -27,10 +27,6 @@ def _pct(x: object) -> str:
 
 def _signed_pct(x: object) -> str:
     return "" if x is None else f"{100 * x:+.1f}%"
-
-
-def _ms(x: object) -> str:
-    return "" if x is None else f"{x:.3f}"
 
 
 def _coefficient_notes(target) -> list[str]:
@@ -78,7 +74,7 @@ def calibrate_cmd(
     render(Report(f"Target {target}: {form} model fitted to {measurements}", [
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Res"), Column("batch", "Batch"),
-        Column("latency_ms", "Measured ms", _ms), Column("fitted_latency_ms", "Fitted ms", _ms),
+        Column("latency_ms", "Measured ms", milliseconds), Column("fitted_latency_ms", "Fitted ms", milliseconds),
         Column("error", "Error", _signed_pct)], rows, notes), format)
     err_console.print(f"wrote target {target} to {path}", highlight=False, markup=False)
 
@@ -186,7 +182,7 @@ def predict_cmd(
     render(Report(f"Predicted latency on {t.name}", [
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Res"), Column("batch", "Batch"), Column("macs", "Mult-Adds"),
-        Column("predicted_latency_ms", "Predicted ms", _ms), Column("measured_latency_ms", "Measured ms", _ms),
+        Column("predicted_latency_ms", "Predicted ms", milliseconds), Column("measured_latency_ms", "Measured ms", milliseconds),
         Column("error", "Error", _signed_pct)], rows, notes), format)
 
 
@@ -245,6 +241,6 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
     render(Report(f"Validation of target {t.name}: {v.method}", [
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Res"), Column("batch", "Batch"),
-        Column("measured_latency_ms", "Measured ms", _ms), Column("predicted_latency_ms", "Predicted ms", _ms),
-        Column("error", "Error", _signed_pct), Column("baseline_latency_ms", "k·MACs ms", _ms),
+        Column("measured_latency_ms", "Measured ms", milliseconds), Column("predicted_latency_ms", "Predicted ms", milliseconds),
+        Column("error", "Error", _signed_pct), Column("baseline_latency_ms", "k·MACs ms", milliseconds),
         Column("baseline_error", "k·MACs err", _signed_pct)], rows, notes), format)

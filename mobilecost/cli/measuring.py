@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..report import format_number
+from ..torch import require_torch
 from .common import err_console, fail
 
 
@@ -94,12 +95,6 @@ class TimingArgs:
                               max_run_time_s=max(self.min_time_s, self.max_time_s))
 
 
-def require_torch() -> None:
-    from ..torch import require_torch as check
-
-    check()
-
-
 def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dict[str, Any]]:
     """Time `configs` of `spec` with a progress bar on stderr, through the measurement cache.
 
@@ -161,5 +156,5 @@ def setting_note(row: dict[str, Any]) -> str:
 
 __all__ = ["BatchOpt", "CacheDirOpt", "ChannelsLastOpt", "CompileOpt", "Device", "DeviceOpt",
            "Dtype", "DtypeOpt", "FreshOpt", "GraphsOpt", "MaxTimeOpt", "MinTimeOpt", "RoundsOpt",
-           "ThreadsOpt", "TimeShareOpt", "TimingArgs", "require_torch", "run_grid",
+           "ThreadsOpt", "TimeShareOpt", "TimingArgs", "run_grid",
            "setting_note", "timing_note"]

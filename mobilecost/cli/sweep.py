@@ -12,7 +12,7 @@ import typer
 
 from ..cost import Counting
 from ..errors import MobilecostError
-from ..report import Column, Format, Report, format_number, millions, percent, write_atomic
+from ..report import Column, Format, Report, format_number, millions, milliseconds, percent, write_atomic
 from .common import BnOpt, FcBiasOpt, FormatOpt, SpecArg, command, err_console, render
 from .latency import TargetsDirOpt
 from .measuring import (BatchOpt, CacheDirOpt, ChannelsLastOpt, CompileOpt, Device, DeviceOpt,
@@ -116,17 +116,13 @@ def sweep_columns(df: "pd.DataFrame") -> list[Column]:
     return cols + latency_columns(df)
 
 
-def _ms(x: Any) -> str:
-    return "" if x is None else f"{x:.3f}"
-
-
 def latency_columns(df: "pd.DataFrame") -> list[Column]:
     """The latency columns present in a sweep (--target, --measure, --time-share)."""
     from ..report import plain
 
     cols = []
     if "predicted_latency_ms" in df.columns:
-        cols.append(Column("predicted_latency_ms", "Predicted ms", _ms))
+        cols.append(Column("predicted_latency_ms", "Predicted ms", milliseconds))
     if "latency_ms" in df.columns:
         shown = {"latency_ms": "Latency ms" if "latency_source" in df.columns else "Measured ms",
                  "latency_iqr_ms": "IQR ms"}
@@ -136,7 +132,7 @@ def latency_columns(df: "pd.DataFrame") -> list[Column]:
                    "calls_per_run", "batch", "threads"}
         for k in MEASURED_COLUMNS:
             if k in df.columns:
-                cols.append(Column(k, shown.get(k, k), _ms if k.endswith("_ms") else plain,
+                cols.append(Column(k, shown.get(k, k), milliseconds if k.endswith("_ms") else plain,
                                    numeric=k in numeric, table=k in shown))
         for c in df.columns:
             if c.startswith("time_share_"):
@@ -350,7 +346,7 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
     folder = checked_output(len(alphas), len(resolutions), max_configs, output, plot)
     t = load_target(target, targets_dir)
     if measure:
-        from .measuring import require_torch
+        from ..torch import require_torch
 
         require_torch()
     big = len(alphas) * len(resolutions) > 200_000

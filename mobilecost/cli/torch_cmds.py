@@ -9,10 +9,11 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..report import Column, Format, Report, format_number, percent, plain, to_csv, write_atomic
+from ..torch import require_torch
 from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, fail, parse_alpha, render
 from .measuring import (BatchOpt, CacheDirOpt, ChannelsLastOpt, CompileOpt, Device, DeviceOpt,
                         Dtype, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt, MinTimeOpt, RoundsOpt,
-                        ThreadsOpt, TimeShareOpt, TimingArgs, require_torch, run_grid,
+                        ThreadsOpt, TimeShareOpt, TimingArgs, run_grid,
                         setting_note, timing_note)
 
 AlphaListOpt = Annotated[str, typer.Option(
@@ -23,10 +24,6 @@ ResListOpt = Annotated[Optional[str], typer.Option(
                         "\\[default: the spec's base resolution].")]
 ResOpt1 = Annotated[Optional[int], typer.Option(
     "--res", "-r", help="Input resolution in pixels \\[default: the spec's base resolution].")]
-
-
-def _require_torch() -> None:
-    require_torch()
 
 
 def _options(batch: int, device: Device, dtype: Dtype, threads: int | None,
@@ -50,7 +47,7 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
 
     Example: mobilecost validate mobilenet_v2 --alpha 0.75 --res 160
     """
-    _require_torch()
+    require_torch()
     from ..torch import require_fvcore
 
     require_fvcore()
@@ -119,7 +116,7 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
 
     Example: mobilecost measure mobilenet_v1 --alpha 1,0.5 --res 224,128 --threads 2 -o lat.csv
     """
-    _require_torch()
+    require_torch()
     from ..grid import parse_alphas, parse_resolutions
     from ..spec import load_spec
 
@@ -175,7 +172,7 @@ def profile_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opti
 
     Example: mobilecost profile mobilenet_v1 --alpha 1 --res 224 --threads 2
     """
-    _require_torch()
+    require_torch()
     a = parse_alpha(alpha)
     from ..torch.build import build_model
     from ..torch.profile import TIME_KIND_LABELS, profile_model, time_kind
