@@ -417,16 +417,11 @@ def parse_alpha_res(text: str) -> Config:
 
 def plot_validation(validation: Validation, stem: "Path | str", title: str) -> list["Path"]:
     """Predicted against measured with the ±10% band, as STEM.png and STEM.svg (atomically)."""
-    import io
     from pathlib import Path
 
-    import matplotlib
+    from .plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .report import write_atomic
-
+    plt = pyplot()
     measured = [p.point.latency_ms for p in validation.predictions]
     predicted = [p.predicted_ms for p in validation.predictions]
     baseline = [p.baseline_ms for p in validation.predictions]
@@ -459,11 +454,7 @@ def plot_validation(validation: Validation, stem: "Path | str", title: str) -> l
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    out = []
-    for ext in ("png", "svg"):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=120, metadata={"Date": None} if ext == "svg" else None)
-        out.append(write_atomic(Path(f"{stem}.{ext}"), buf.getvalue()))
+    out = save(fig, Path(stem))
     plt.close(fig)
     return out
 

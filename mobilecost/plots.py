@@ -23,7 +23,8 @@ DPI = 150
 MAX_POINTS = 20_000  # a scatter above this is thinned evenly (the heat map keeps every cell)
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, with the project's style (imported on use)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -40,7 +41,7 @@ def save(fig, stem: Path) -> list[Path]:
     for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=DPI, bbox_inches="tight", metadata=meta)
-        out.append(write_atomic(stem.with_suffix(f".{fmt}"), buf.getvalue()))
+        out.append(write_atomic(stem.parent / f"{stem.name}.{fmt}", buf.getvalue()))
     return out
 
 
@@ -73,7 +74,7 @@ def _alpha_label(a: float) -> str:
 def _scatter_by_alpha(ax, df: "pd.DataFrame", x: str, y: str, scale: float) -> None:
     """One colour per α (a colour bar when there are many), filled published, hollow estimated."""
     alphas = sorted(df["alpha"].unique(), reverse=True)
-    plt = _plt()
+    plt = pyplot()
     if len(alphas) <= 8:
         colors = plt.get_cmap("viridis")([i / max(1, len(alphas) - 1) for i in range(len(alphas))])
         for a, c in zip(alphas, colors):
@@ -111,7 +112,7 @@ def _source_note(df: "pd.DataFrame", markers: bool = True) -> str:
 
 def accuracy_plot(df: "pd.DataFrame", x: str, stem: Path, metric: str = "top1") -> list[Path]:
     """Accuracy against Mult-Adds (x='macs', Figure 4) or parameters (x='params', Figure 5)."""
-    plt = _plt()
+    plt = pyplot()
     d = _thin(df[df[metric].notna()])
     fig, ax = plt.subplots(figsize=SIZE_IN)
     _scatter_by_alpha(ax, d, x, metric, 1e6)
@@ -133,7 +134,7 @@ def heatmap(df: "pd.DataFrame", stem: Path) -> list[Path]:
     import numpy as np
     from matplotlib.colors import LogNorm
 
-    plt = _plt()
+    plt = pyplot()
     table = df.pivot_table(index="alpha", columns="resolution", values="macs", aggfunc="first")
     table = table.sort_index(ascending=True).sort_index(axis=1)
     m = table.to_numpy(dtype=np.float64) / 1e6
@@ -169,7 +170,7 @@ def heatmap(df: "pd.DataFrame", stem: Path) -> list[Path]:
 
 def pareto_plot(df: "pd.DataFrame", result: "Pick", stem: Path) -> list[Path]:
     """Every configuration, the Pareto frontier, the budget line and the pick."""
-    plt = _plt()
+    plt = pyplot()
     cost, metric = result.cost, result.accuracy
     in_ms = cost.endswith("_ms")
     scale = 1 if in_ms else 1e6

@@ -8,35 +8,17 @@ error are left out).
 
 from __future__ import annotations
 
-import io
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..report import format_number, write_atomic
+from ..plots import pyplot, save
+from ..report import format_number
 from ..spec import Spec, load_spec
 from .profile import TIME_KIND_LABELS, TIME_KINDS
 
 KIND_COLOURS = {"conv": "#4c72b0", "depthwise": "#dd8452", "pointwise": "#55a868",
                 "fc": "#c44e52", "other": "#8c8c8c"}
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, base: Path) -> list[Path]:
-    out = []
-    for ext in ("png", "svg"):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight")
-        out.append(write_atomic(base.with_suffix(f".{ext}"), buf.getvalue()))
-    return out
 
 
 def _ok(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -50,7 +32,7 @@ def _setting(r: dict[str, Any]) -> str:
 
 def latency_vs_macs(rows: Sequence[dict[str, Any]], base: Path | str) -> list[Path]:
     """Measured latency against Mult-Adds, one marker per configuration, IQR as error bars."""
-    plt = _pyplot()
+    plt = pyplot()
     good = _ok(rows)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     by_res: dict[int, list[dict[str, Any]]] = {}
@@ -72,14 +54,14 @@ def latency_vs_macs(rows: Sequence[dict[str, Any]], base: Path | str) -> list[Pa
                      fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    paths = _save(fig, Path(base))
+    paths = save(fig, Path(base))
     plt.close(fig)
     return paths
 
 
 def time_share_bars(rows: Sequence[dict[str, Any]], base: Path | str) -> list[Path]:
     """Per configuration, two stacked bars: share of Mult-Adds and share of time, by layer kind."""
-    plt = _pyplot()
+    plt = pyplot()
     good = [r for r in _ok(rows) if "time_share_pointwise" in r]
     good.sort(key=lambda r: (-int(r["resolution"]), -float(r["alpha"])))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(good) + 2), 4.8))
@@ -105,7 +87,7 @@ def time_share_bars(rows: Sequence[dict[str, Any]], base: Path | str) -> list[Pa
         ax.set_title(f"{spec}: where the Mult-Adds are and where the time goes\n"
                      f"{_setting(good[0])}", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    paths = _save(fig, Path(base))
+    paths = save(fig, Path(base))
     plt.close(fig)
     return paths
 
@@ -139,7 +121,7 @@ def latency_vs_accuracy(rows: Sequence[dict[str, Any]], base: Path | str) -> lis
 
     from ..pareto import pareto_front
 
-    plt = _pyplot()
+    plt = pyplot()
     good = [r for r in _ok(rows) if r.get("top1") is not None]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     if good:
@@ -163,7 +145,7 @@ def latency_vs_accuracy(rows: Sequence[dict[str, Any]], base: Path | str) -> lis
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("ImageNet top-1 (%)")
     ax.grid(alpha=0.3)
-    paths = _save(fig, Path(base))
+    paths = save(fig, Path(base))
     plt.close(fig)
     return paths
 
