@@ -36,6 +36,7 @@ accuracy rather than a guess.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import dataclasses
 import math
@@ -292,8 +293,6 @@ class Estimator:
 
     def predict(self, alphas: Sequence[Fraction], res: "np.ndarray") -> "np.ndarray":
         """The estimate on a grid, [len(alphas), len(res)]; NaN for α outside the widths."""
-        import bisect
-
         import numpy as np
 
         res = np.asarray(res, dtype=np.int64)
@@ -396,8 +395,6 @@ def dominance_bounds(spec: Spec, metric: str, alphas: Sequence[Fraction],
             below = [v for a, r, v in pts if ia > 0 and ir > 0 and a <= pa[ia - 1] and r <= pr[ir - 1]]
             up_tab[ia, ir] = min(above, default=np.inf)
             lo_tab[ia, ir] = max(below, default=-np.inf)
-    import bisect
-
     a_lt = np.array([bisect.bisect_left(pa, a) for a in alphas])
     a_le = np.array([bisect.bisect_right(pa, a) for a in alphas])
     res = np.asarray(resolutions, dtype=np.int64)
