@@ -354,7 +354,8 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     Rows run α-major in the order given. Columns: spec, alpha, resolution, rho (resolution
     over the spec's base), macs, params, macs_share_<kind>, activation_elems (every layer's
     output plus the input image), peak_activation_elems (the largest input + output of one
-    layer), top1, top5 (ImageNet %, empty where unknown) and accuracy_source
+    layer), top1, top1_low, top1_high, top5, top5_low, top5_high (ImageNet %, empty where
+    unknown; low/high: the estimate's interval, see mobilecost.accuracy) and accuracy_source
     (published | estimated | empty).
     """
     import numpy as np
@@ -383,9 +384,8 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
             cols[f"macs_share_{k.value}"] = arr.reshape(-1) / total
     cols["activation_elems"] = g.activation_elems.reshape(-1)
     cols["peak_activation_elems"] = g.peak_activation_elems.reshape(-1)
-    top1, top5, source = accuracy_grid(s, g.alphas, g.resolutions, g.macs)
-    cols["top1"] = top1.reshape(-1)
-    cols["top5"] = top5.reshape(-1)
+    accuracy, source = accuracy_grid(s, g.alphas, g.resolutions, g.macs)
+    cols.update((k, v.reshape(-1)) for k, v in accuracy.items())
     cols["accuracy_source"] = pd.Categorical.from_codes(source.reshape(-1), list(SOURCES))
     return pd.DataFrame(cols, copy=False)
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from by_hand import v1_macs
 from cli_helpers import run, one_error_line
 
 
@@ -18,7 +19,10 @@ def test_table3_csv_fields_and_values():
     r = run("table3", "--format", "csv")
     assert r.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert [int(x["macs"]) for x in rows] == [462_422_016, 52_283_392, 29_578_752, 15_091_200]
+    # the paper's layer, 3×3, M = N = 512 at 14×14; α = 0.75 gives 384 channels, ρ = 0.714 10×10
+    assert [int(x["macs"]) for x in rows] == [
+        3 * 3 * 512 * 512 * 14 * 14, 3 * 3 * 512 * 196 + 512 * 512 * 196,
+        3 * 3 * 384 * 196 + 384 * 384 * 196, 3 * 3 * 384 * 100 + 384 * 384 * 100]
     assert {"alpha", "resolution", "macs", "params"} <= set(rows[0])
 
 
@@ -28,7 +32,8 @@ def test_cost_json_totals_equal_layers():
     rows = json.loads(r.stdout)
     # by hand: every map at 160 is 5/7 of its size at 224, so all but the FC layer (512·1000)
     # scale by 25/49: (149,497,088 - 512,000)·25/49 + 512,000; Table 9 prints 76 (truncated)
-    assert sum(x["macs"] for x in rows) == (149_497_088 - 512_000) * 25 // 49 + 512_000
+    at224 = v1_macs("0.5", 224)  # Table 1 at α 0.5: 149,497,088
+    assert sum(x["macs"] for x in rows) == (at224 - 512_000) * 25 // 49 + 512_000
     assert all(x["alpha"] == 0.5 and x["resolution"] == 160 for x in rows)
 
 

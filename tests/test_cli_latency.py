@@ -95,10 +95,12 @@ def test_store_load_round_trip(tmp_path, tdir):
     assert back.model == t.model and back.device == "cpu" and back.source == "m.csv"
     assert (back.fit_median_error, back.loo_within) == (t.fit_median_error, t.loo_within)
     assert tg.names(tdir) == ["board"]
-    # the interface for sweep/pick
-    want = lt.predict_ms(t.model, lt.Config("mobilenet_v1", Fraction(3, 4), 192, 2))
-    assert tg.predict_latency_ms("board", "mobilenet_v1", 0.75, 192, 2, targets_dir=tdir) == pytest.approx(want)
-    assert tg.predict_latencies_ms(back, [("mobilenet_v1", "0.75", 192, 2)]) == [pytest.approx(want)]
+    # the interface for sweep/pick: the 6 exact points determine the 4 coefficients, so the
+    # stored target predicts what the coefficients the data was made from (THETA) give
+    truth = lt.Fit(THETA, "sum", "float32", ())
+    want = lt.predict_ms(truth, lt.Config("mobilenet_v1", Fraction(3, 4), 192, 2))
+    assert tg.predict_latency_ms("board", "mobilenet_v1", 0.75, 192, 2, targets_dir=tdir) == pytest.approx(want, rel=1e-5)
+    assert tg.predict_latencies_ms(back, [("mobilenet_v1", "0.75", 192, 2)]) == [pytest.approx(want, rel=1e-5)]
     assert tg.latency_ms(back, "mobilenet_v1", "0.5", 128)[1] == "measured"
     assert tg.latency_ms(back, "mobilenet_v1", "0.5", 160)[1] == "predicted"
 

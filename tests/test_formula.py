@@ -38,7 +38,11 @@ def test_mobilenet_v1_parameters_by_hand():
     # α¹: first conv 3·3·3·32, depthwise 9·(32+64+128+128+256+256+5·512+512+1024), FC 1024·1000
     linear = 864 + 9 * 4960 + 1024 * 1000
     assert f.params.coefficient(1, 0) == linear == 1_069_504
-    assert f.params.coefficient(1, 0) + f.params.coefficient(2, 0) == 4_209_088
+    # α²: the pointwise layers' M·N
+    quadratic = (32 * 64 + 64 * 128 + 128 * 128 + 128 * 256 + 256 * 256 + 256 * 512
+                 + 5 * 512 * 512 + 512 * 1024 + 1024 * 1024)
+    assert f.params.coefficient(2, 0) == quadratic
+    assert linear + quadratic == 4_209_088  # the paper's 4.2M
 
 
 @pytest.mark.parametrize("a", [F(1), F(3, 4), F(1, 2), F(1, 4), F(5, 32), F(11, 16)])

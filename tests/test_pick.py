@@ -68,3 +68,21 @@ def test_a_generic_cost_column():
 def test_no_accuracy_is_an_error():
     with pytest.raises(MobilecostError, match="no accuracy"):
         pick(sweep("mobilenet_v2", [F(1, 2)], [160]), [Budget("macs", 10**9)])
+
+
+def test_pick_prefers_published_1_0_224_to_an_estimate_beside_it():
+    # Issue 8: `pick --alpha 0.95,1 --res 220,224` chose 1.0-220 at an estimated 71.92%, above
+    # the 70.9% published for 1.0-224 (TF-slim table). With both in budget the published one,
+    # which has every neighbour's width and resolution, must win.
+    import csv
+    import io
+
+    from cli_helpers import run
+
+    r = pick(sweep("mobilenet_v1", [F(95, 100), F(1)], [220, 224]), [Budget("macs", 600_000_000)])
+    assert (r.best.alpha, r.best.resolution, r.best.top1) == (1.0, 224, 70.9)
+    assert r.best.accuracy_source == "published"
+    out = run("pick", "--alpha", "0.95,1", "--res", "220,224", "--max-macs", "600M", "--format", "csv")
+    assert out.exit_code == 0, out.output
+    rows = {(row["alpha"], row["resolution"]): row for row in csv.DictReader(io.StringIO(out.stdout))}
+    assert float(rows[("1.0", "220")]["top1"]) < 70.9 <= float(rows[("1.0", "224")]["top1"])

@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import pytest
 
-from mobilecost import ConfigError, SpecError, build, builtin_names, load_spec, parse
+from mobilecost import ConfigError, SpecError, builtin_names, load_spec, parse
 from mobilecost.spec import Channels, LayerKind, Rounding
 
 NET = """\
@@ -181,8 +181,3 @@ def test_rho_to_resolution():
     assert [spec.resolution_for(r) for r in (1, 0.857, 0.714, 0.571)] == [224, 192, 160, 128]
     with pytest.raises(ConfigError):
         spec.resolution_for(0)
-
-
-def test_build_function_equals_method():
-    spec = load_spec("mobilenet_v2")
-    assert build(spec, 0.5, 160) == spec.build(0.5, 160)

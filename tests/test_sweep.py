@@ -7,8 +7,10 @@ import pytest
 import mobilecost
 from mobilecost.cost import Counting, cost
 from mobilecost.errors import MobilecostError
-from mobilecost.spec import LayerKind, parse
+from mobilecost.spec import parse
 from mobilecost.gridcost import grid_cost, sweep
+
+from by_hand import v1_macs
 
 
 def _check_against_cost(spec, alphas, resolutions, counting=Counting()):
@@ -71,12 +73,15 @@ def test_columns_and_shares():
     assert list(df.columns) == [
         "spec", "alpha", "resolution", "rho", "macs", "params", "macs_share_conv",
         "macs_share_depthwise", "macs_share_pointwise", "macs_share_fc", "activation_elems",
-        "peak_activation_elems", "top1", "top5", "accuracy_source"]
+        "peak_activation_elems", "top1", "top1_low", "top1_high", "top5", "top5_low",
+        "top5_high", "accuracy_source"]
     row = df.iloc[0]
-    # Table 2 as corrected: the first conv is 10,838,016 of 568,740,352 Mult-Adds.
-    assert row.macs_share_conv == pytest.approx(10_838_016 / 568_740_352, rel=1e-12)
-    assert row.macs_share_fc == pytest.approx(1_024_000 / 568_740_352, rel=1e-12)
+    # Table 2 as corrected: the first conv is 10,838,016 of 568,740,352 Mult-Adds (Table 1).
+    total = v1_macs()
+    assert row.macs_share_conv == pytest.approx(3 * 3 * 3 * 32 * 112 * 112 / total, rel=1e-12)
+    assert row.macs_share_fc == pytest.approx(1024 * 1000 / total, rel=1e-12)
     assert row.top1 == 70.9 and row.top5 == 89.9
+    assert row.top1_low == row.top1_high == 70.9  # published: no interval
 
 
 def test_rho_is_resolution_over_base():
@@ -122,4 +127,3 @@ def test_dataframe_dtypes_are_exact_integers():
     df = sweep("mobilenet_v1", [F(1, 3)], [129])
     assert df.macs.dtype == np.int64 and df.params.dtype == np.int64
     assert df.macs[0] == cost("mobilenet_v1", F(1, 3), 129).macs
-    assert LayerKind.FC.value == "fc"

@@ -5,14 +5,18 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from mobilecost.spec import builtin_names, load_spec  # noqa: E402
+from mobilecost.spec import builtin_names  # noqa: E402
 from mobilecost.torch.build import Add, build_model  # noqa: E402
+
+from by_hand import v1_conv_channels, v1_params  # noqa: E402
 
 
 def test_total_parameters_match_public_implementations():
     # Keras MobileNet (alpha 1.0): 4,231,976 trainable parameters (BN γ, β and FC bias included);
     # torchvision mobilenet_v2: 3,504,872 parameters.
     assert sum(p.numel() for p in build_model("mobilenet_v1").parameters()) == 4_231_976
+    # which Table 1 gives too: weights, the FC's 1000 biases, γ and β per conv output channel
+    assert v1_params() + 1000 + 2 * sum(v1_conv_channels()) == 4_231_976
     assert sum(p.numel() for p in build_model("mobilenet_v2").parameters()) == 3_504_872
 
 
@@ -84,4 +88,8 @@ def test_model_is_in_eval_mode_and_knows_its_config():
     model = build_model("shallow_mobilenet", "0.75", 96)
     assert not model.training
     assert model.resolution == 96 and str(model.alpha) == "3/4"
-    assert model.spec_layers == load_spec("shallow_mobilenet").build("0.75", 96)
+    # int(0.75·32) = 24 channels after the first conv, 96 / 2 = 48 pixels; int(0.75·1024) = 768
+    # into the FC layer
+    first, last = model.spec_layers[0], model.spec_layers[-1]
+    assert (first.out_channels, first.out_size) == (24, 48)
+    assert (last.op, last.in_channels, last.out_channels) == ("fc", 768, 1000)

@@ -97,7 +97,8 @@ def test_accuracy_joins_published_then_estimated_then_nothing(tmp_path):
     # TF-slim MobileNet_v1_1.0_224 and _0.5_128 checkpoints: 70.9% and 56.3% top-1
     assert (rated[0]["top1"], rated[0]["accuracy_source"]) == (70.9, "published")
     assert (rated[3]["top1"], rated[3]["accuracy_source"]) == (56.3, "published")
-    assert rated[4]["accuracy_source"] == "estimated" and 60 < rated[4]["top1"] < 71
+    # 0.7-200 lies between TF-slim's 0.5-192 (61.7%) and 0.75-224 (68.4%)
+    assert rated[4]["accuracy_source"] == "estimated" and 61.7 < rated[4]["top1"] < 68.4
     # Table 4 prints Conv MobileNet at 1.0-224 only (71.7%); no model is fitted to it
     conv = with_accuracy([rows[0], dict(rows[0], resolution=192)], "conv_mobilenet")
     assert [(r["top1"], r["accuracy_source"]) for r in conv] == [(71.7, "published"), (None, "")]

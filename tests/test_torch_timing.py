@@ -181,7 +181,7 @@ def test_analytic_commands_work_without_torch():
             "main()\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "10838016" in r.stdout  # the first layer: 3·3·3·32·112·112 Mult-Adds
+    assert str(3 * 3 * 3 * 32 * 112 * 112) in r.stdout  # the first layer's Mult-Adds
 
 
 def test_importing_the_cli_does_not_import_torch():
@@ -198,18 +198,18 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path):
             "0.25,0.3,0.35,0.4,0.45,0.5", "--res", "32", "--threads", "1", "--min-time", "0.5",
             "--max-time", "0.5", "--cache-dir", str(cache), "--format", "json"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not list(cache.glob("*.json")) and time.monotonic() < deadline:
+    # wait for the first measurement to be cached (or the command to end, which fails below)
+    while not list(cache.glob("*.json")) and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate()
     assert proc.returncode == 130, err
     assert "interrupted after" in err and "run the same command again to resume" in err
     assert out == ""  # no half report
     kept = len(list(cache.glob("*.json")))
     assert 1 <= kept < 6
     assert not list(cache.glob(".*.tmp"))
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert sum(r["cached"] for r in rows) == kept and len(rows) == 6

@@ -93,6 +93,7 @@ def _source(x: Any) -> str:
 
 
 def sweep_columns(df: "pd.DataFrame") -> list[Column]:
+    ranged = bool((df["accuracy_source"] == "estimated").any())  # the table shows top-1's interval
     cols = [
         Column("spec", "Spec", numeric=False, table=False),
         Column("alpha", "α", lambda x: format_number(x)),
@@ -110,7 +111,11 @@ def sweep_columns(df: "pd.DataFrame") -> list[Column]:
         Column("activation_elems", "Activations (M)", millions),
         Column("peak_activation_elems", "Peak act. (M)", millions),
         Column("top1", "Top-1 %", _pct1),
+        Column("top1_low", "Top-1 low", _pct1, table=ranged),
+        Column("top1_high", "Top-1 high", _pct1, table=ranged),
         Column("top5", "Top-5 %", _pct1),
+        Column("top5_low", "Top-5 low", _pct1, table=False),
+        Column("top5_high", "Top-5 high", _pct1, table=False),
         Column("accuracy_source", "Accuracy", _source, numeric=False),
     ]
     return cols + latency_columns(df)
@@ -162,7 +167,7 @@ def sweep_report(df: "pd.DataFrame", limit: int | None = None,
 
 
 def sweep_notes(df: "pd.DataFrame") -> list[str]:
-    from ..accuracy import MODEL_EQUATION
+    from ..accuracy import COVERAGE, ESTIMATE_METHOD
 
     notes = ["Mult-Adds = multiply-accumulates (FLOPs = 2 × Mult-Adds); params are conv and FC "
              "weights; activations in elements (input image plus every layer's output)."]
@@ -171,8 +176,9 @@ def sweep_notes(df: "pd.DataFrame") -> list[str]:
         notes.append("published accuracy: the released TF-slim checkpoints (top-1, top-5) where one "
                      "exists, else the paper's tables; `mobilecost accuracy` lists every source.")
     if (src == "estimated").any():
-        notes.append(f"estimated accuracy: {MODEL_EQUATION}, fitted to the 16 released MobileNet v1 "
-                     "checkpoints; `mobilecost accuracy --validate` shows its leave-one-out error.")
+        notes.append(f"estimated accuracy: {ESTIMATE_METHOD}; never above a published point with "
+                     f">= α and >= resolution; low-high is a {COVERAGE:.0%} interval from its "
+                     "leave-one-out errors (`mobilecost accuracy --validate`).")
     if src.isna().any():
         notes.append("no accuracy where nothing is published and the fitted model does not reach "
                      "(other specs; mobilenet_v1 outside 0.25 ≤ α ≤ 1, 128 ≤ resolution ≤ 224).")
@@ -446,15 +452,15 @@ def formula_cmd(spec: SpecArg = "mobilenet_v1", fc_bias: FcBiasOpt = False, bn: 
 # --------------------------------------------------------------------------- accuracy
 
 ValidateOpt = Annotated[bool, typer.Option(
-    "--validate", help="Leave-one-out error of the fitted model on the 16 released checkpoints.")]
+    "--validate", help="Leave-one-out error of the estimate on the 16 released checkpoints.")]
 
 
 @command("accuracy")
 def accuracy_cmd(validate: ValidateOpt = False, format: FormatOpt = Format.table) -> None:
-    """Published ImageNet accuracy with its sources, and the fitted estimate's equation.
+    """Published ImageNet accuracy with its sources, and how the estimate is made.
 
-    With --validate: refit the model without each released checkpoint in turn, predict it, and
-    print the errors (percentage points).
+    With --validate: rebuild the estimate without each released checkpoint in turn, predict it,
+    and print the errors (percentage points) and the interval they give.
 
     Example: mobilecost accuracy --validate
     """
@@ -467,15 +473,17 @@ def accuracy_cmd(validate: ValidateOpt = False, format: FormatOpt = Format.table
                 Column("resolution", "Resolution"), Column("top1", "Top-1 %", _pct1),
                 Column("top5", "Top-5 %", _pct1), Column("kind", "Kind", numeric=False),
                 Column("source", "Source", numeric=False)]
-        notes = [f"estimate ({acc.MODEL_EQUATION}), fitted by least squares to the "
-                 f"{m.points} mobilenet_v1 checkpoints: {m.describe()}"
-                 for m in (acc.model("mobilenet_v1", "top1"), acc.model("mobilenet_v1", "top5")) if m]
-        notes.append("estimates are given only for mobilenet_v1 inside the fitted box "
+        notes = [f"estimate: {acc.ESTIMATE_METHOD}, so it equals every released figure and "
+                 "never exceeds a published point with >= α and >= resolution."]
+        notes += [f"law fitted by least squares to the {m.points} mobilenet_v1 checkpoints: "
+                  f"{m.describe()}"
+                  for m in (acc.model("mobilenet_v1", "top1"), acc.model("mobilenet_v1", "top5")) if m]
+        notes.append("estimates are given only for mobilenet_v1 inside the released box "
                      "(0.25 ≤ α ≤ 1, 128 ≤ resolution ≤ 224) and are always marked 'estimated'.")
         render(Report("Published ImageNet accuracy", cols, rows, notes), format)
         return
     rows, notes = [], []
-    per_metric = {m: acc.leave_one_out("mobilenet_v1", m) for m in acc.METRICS}
+    per_metric = {m: acc.estimate_leave_one_out("mobilenet_v1", m) for m in acc.METRICS}
     for i, p in enumerate(per_metric["top1"]):
         q = per_metric["top5"][i]
         rows.append({"alpha": p.alpha, "resolution": p.resolution, "macs": p.macs,
@@ -483,12 +491,17 @@ def accuracy_cmd(validate: ValidateOpt = False, format: FormatOpt = Format.table
                      "top5": q.published, "top5_loo": q.predicted, "top5_error": q.error})
     for m, pts in per_metric.items():
         worst = max(pts, key=lambda p: abs(p.error))
+        half = acc.estimator("mobilenet_v1", m).half_width
+        law = acc.leave_one_out("mobilenet_v1", m)
         loglin = acc.leave_one_out("mobilenet_v1", m, width_term=False)
         notes.append(f"{m}: leave-one-out RMSE {acc.rmse(pts):.2f} points, largest error "
-                     f"{worst.error:+.2f} at α {format_number(worst.alpha)}, {worst.resolution} "
-                     f"(without the (ln α)² term: RMSE {acc.rmse(loglin):.2f}, largest "
-                     f"{max(abs(p.error) for p in loglin):.2f})")
-    notes.append(f"model: {acc.MODEL_EQUATION}; every prediction comes from a fit to the other 15 points.")
+                     f"{worst.error:+.2f} at α {format_number(worst.alpha)}, {worst.resolution}; "
+                     f"{acc.COVERAGE:.0%} interval ±{half:.2f} (holds "
+                     f"{sum(abs(p.error) <= half for p in pts)} of {len(pts)}); the fitted law "
+                     f"alone: RMSE {acc.rmse(law):.2f} (without (ln α)²: {acc.rmse(loglin):.2f})")
+    notes.append(f"estimate: {acc.ESTIMATE_METHOD}; each prediction comes from the estimate rebuilt "
+                 "without that point (at the grid's edge it extends the nearest point by the law's "
+                 "slope).")
     signed = lambda x: "" if x is None else f"{x:+.2f}"  # noqa: E731
     cols = [Column("alpha", "α", format_number), Column("resolution", "Resolution"),
             Column("macs", "Mult-Adds (M)", millions),
@@ -581,8 +594,11 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
     if result.best is not None:
         b = result.best
         lat = (f", {b['latency_ms']:.3f} ms ({b['latency_source']})" if t is not None else "")
+        src = str(b["accuracy_source"])
+        if src == "estimated":
+            src += f", {b['top1_low']:.1f}-{b['top1_high']:.1f}"
         notes.append(f"most accurate within {budget_text}: α {b['alpha']:g}, resolution "
-                     f"{int(b['resolution'])}: {b['top1']:.1f}% top-1 ({b['accuracy_source']}), "
+                     f"{int(b['resolution'])}: {b['top1']:.1f}% top-1 ({src}), "
                      f"{format_quantity(int(b['macs']))} Mult-Adds, {format_quantity(int(b['params']))} params"
                      + lat)
     notes += sweep_notes(df)[1:]

@@ -94,22 +94,13 @@ def time_share_bars(rows: Sequence[dict[str, Any]], base: Path | str) -> list[Pa
 
 def with_accuracy(rows: Sequence[dict[str, Any]], spec: Spec | str) -> list[dict[str, Any]]:
     """Rows with `top1` and `accuracy_source`: the published figure where there is one, else
-    the fitted estimate inside its box (see mobilecost.accuracy), else None and ''."""
-    from ..accuracy import builtin_match, lookup, model
+    the estimate inside its box (mobilecost.accuracy.estimate), else None and ''."""
+    from ..accuracy import estimate
 
     s = load_spec(spec)
-    table = lookup(s)
-    name = builtin_match(s)
-    fitted = model(name) if name else None
     out = []
     for r in rows:
-        key = (Fraction(r["alpha"]), int(r["resolution"]))
-        top1, source = None, ""
-        if key in table:
-            top1, source = table[key].top1, "published"
-        elif fitted is not None and fitted.covers(*key):
-            top1 = float(fitted.predict([float(key[0])], [float(r["macs"])])[0])
-            source = "estimated"
+        top1, source = estimate(s, Fraction(r["alpha"]), int(r["resolution"]))
         out.append(dict(r, top1=top1, accuracy_source=source))
     return out
 

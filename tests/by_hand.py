@@ -1,0 +1,85 @@
+"""Figures worked out in the tests from the papers' architecture tables and equations, never
+from the engine: each layer's Mult-Adds are K·K·(M/g)·N·D_F² (equations 2 and 4 of Howard et al.;
+g = M for a depthwise layer), its weights K·K·(M/g)·N, a fully connected layer's M·N."""
+
+from fractions import Fraction
+
+# MobileNet v1, Table 1 (α = 1, 224×224), row by row: (kernel K, input channels M, output
+# channels N, groups g, output side D_F). The second-to-last depthwise layer has stride 1
+# (../shared/reference/mobilenet_v1.md: every public implementation; its output is 7×7).
+V1_TABLE1 = [
+    (3, 3, 32, 1, 112),          # Conv / s2, 224 -> 112
+    (3, 32, 32, 32, 112),        # Conv dw / s1
+    (1, 32, 64, 1, 112),
+    (3, 64, 64, 64, 56),         # Conv dw / s2
+    (1, 64, 128, 1, 56),
+    (3, 128, 128, 128, 56),
+    (1, 128, 128, 1, 56),
+    (3, 128, 128, 128, 28),      # Conv dw / s2
+    (1, 128, 256, 1, 28),
+    (3, 256, 256, 256, 28),
+    (1, 256, 256, 1, 28),
+    (3, 256, 256, 256, 14),      # Conv dw / s2
+    (1, 256, 512, 1, 14),
+] + [(3, 512, 512, 512, 14), (1, 512, 512, 1, 14)] * 5 + [
+    (3, 512, 512, 512, 7),       # Conv dw / s2
+    (1, 512, 1024, 1, 7),
+    (3, 1024, 1024, 1024, 7),    # Conv dw (stride 1, see above)
+    (1, 1024, 1024, 1, 7),
+]
+V1_FC = (1024, 1000)  # after the 7×7 average pool; the 1000 classes do not scale with α
+
+
+def v1_macs(alpha=1, resolution=224) -> int:
+    """MobileNet v1's Mult-Adds where α·c is whole for every channel count and the resolution
+    is a multiple of 32 (every map is then exactly resolution/224 of its size at 224)."""
+    a, rho = Fraction(alpha), Fraction(resolution, 224)
+    total = Fraction(0)
+    for k, m, n, g, d in V1_TABLE1:
+        m_, n_ = (Fraction(m) if m == 3 else a * m), a * n  # the 3 input channels are fixed
+        g_ = 1 if g == 1 else m_
+        total += k * k * (m_ / g_) * n_ * (rho * d) ** 2
+    total += a * V1_FC[0] * V1_FC[1]
+    assert total.denominator == 1, "outside the exact (α, resolution) lattice"
+    return int(total)
+
+
+def v1_params(alpha=1) -> int:
+    """MobileNet v1's convolution and FC weights (no biases, no batchnorm)."""
+    a = Fraction(alpha)
+    total = Fraction(0)
+    for k, m, n, g, _ in V1_TABLE1:
+        m_, n_ = (Fraction(m) if m == 3 else a * m), a * n
+        total += k * k * (m_ / (1 if g == 1 else m_)) * n_
+    total += a * V1_FC[0] * V1_FC[1]
+    assert total.denominator == 1
+    return int(total)
+
+
+def v1_conv_channels(alpha=1) -> list[int]:
+    """Output channels of every convolution (batchnorm follows each: 2 parameters per channel)."""
+    return [int(Fraction(alpha) * n) for _, _, n, _, _ in V1_TABLE1]
+
+
+# MobileNetV2 (Sandler et al. 2018, Table 2), 224×224: conv 3×3 s2 to 32; bottlenecks
+# (expansion t, output channels c, repeats n, stride s of the first); conv 1×1 to 1280; pool; FC.
+V2_BOTTLENECKS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                  (6, 160, 3, 2), (6, 320, 1, 1)]
+
+
+def v2_macs() -> int:
+    """MobileNetV2 1.0-224: each bottleneck is a 1×1 expansion to t·M (none when t = 1, as in
+    torchvision), a 3×3 depthwise with the block's stride, and a linear 1×1 projection."""
+    side, cin = 112, 32
+    total = 3 * 3 * 3 * 32 * side * side
+    for t, c, n, s in V2_BOTTLENECKS:
+        for i in range(n):
+            out = side // (s if i == 0 else 1)
+            hidden = cin * t
+            if t != 1:
+                total += cin * hidden * side * side
+            total += 3 * 3 * hidden * out * out
+            total += hidden * c * out * out
+            side, cin = out, c
+    total += 320 * 1280 * side * side + 1280 * 1000
+    return total
