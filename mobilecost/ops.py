@@ -311,14 +311,6 @@ def layer_ops() -> tuple[str, ...]:
     return tuple(n for n, op in OPS.items() if op.kind is not None)
 
 
-def op(name: str) -> Op:
-    """The op called `name`."""
-    try:
-        return OPS[name]
-    except KeyError:
-        raise MobilecostError(f"unknown op {name!r}; known: {', '.join(OPS)}") from None
-
-
 class _Conv(Op):
     """A convolution (conv, dw and pw differ in grammar, building and Table 1's shape)."""
 
@@ -492,4 +484,4 @@ class Add(Op):
 
 __all__ = ["ARGS", "KINDS", "MAC_KINDS", "OPS", "OPTIONS", "TIME_KINDS", "TIME_KIND_LABELS",
            "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
-           "fc_macs", "layer_ops", "op", "register", "statement_ops"]
+           "fc_macs", "layer_ops", "register", "statement_ops"]

@@ -37,6 +37,11 @@ so a feature map of side h leaves a stride-s layer with side ceil(h / s); poolin
 
 Building a spec at (α, resolution) turns it into a flat tuple of concrete `Layer` records with
 every shape known; the cost engine and the torch backend both start from those records.
+
+Each layer op is declared once, in the op table (`mobilecost.ops`): its grammar (the arguments
+and options above), canonical text, how it builds, its size and cost rules. The parser,
+formatter and builder here are generic over that table; adding an op is one `Op` class there
+(and its torch module in `mobilecost.torch.build`), not an edit here.
 """
 
 from __future__ import annotations
