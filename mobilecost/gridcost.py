@@ -106,9 +106,20 @@ class _Structure:
 
 
 class _Columns:
-    """One layer's fields for the cost rules: one entry per α of a structure."""
+    """Fields of the layers of one op for its cost rules: [α, L_op] arrays for channels, [L_op]
+    for kernel and stride (constant over α)."""
 
     __slots__ = ("kernel", "stride", "in_channels", "out_channels", "groups", "bn", "bias")
+
+
+def _by_op(static: tuple[tuple, ...]) -> dict[str, "np.ndarray"]:
+    """Layer indices of each op of a structure."""
+    import numpy as np
+
+    out: dict[str, list[int]] = {}
+    for l, st in enumerate(static):
+        out.setdefault(st[_OP], []).append(l)
+    return {k: np.array(v, dtype=np.int64) for k, v in out.items()}
 
 
 def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
@@ -129,19 +140,22 @@ def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
         n_a, n_l = m.shape[0], len(static)
         macs_f, weights_f, in_f = (np.zeros((n_a, n_l), dtype=np.int64) for _ in range(3))
         extra = np.zeros(n_a, dtype=np.int64)
+        kernel = np.array([st[_KERNEL] for st in static], dtype=np.int64)
+        stride = np.array([st[_STRIDE] for st in static], dtype=np.int64)
         x = _Columns()
-        for l, st in enumerate(static):
-            rule = OPS[st[_OP]]
-            x.kernel, x.stride = st[_KERNEL], st[_STRIDE]
-            x.in_channels, x.out_channels, x.groups = m[:, l], n[:, l], g[:, l]
-            x.bn, x.bias = bn[:, l], bias[:, l]
-            macs_f[:, l] = rule.macs_channels(x)
-            weights_f[:, l] = rule.weights_channels(x)
-            in_f[:, l] = rule.input_channels(x)
+        for name, idx in _by_op(static).items():  # each rule once, on all its layers
+            rule = OPS[name]
+            x.kernel, x.stride = kernel[idx], stride[idx]
+            x.in_channels, x.out_channels, x.groups = m[:, idx], n[:, idx], g[:, idx]
+            x.bn, x.bias = bn[:, idx], bias[:, idx]
+            macs_f[:, idx] = rule.macs_channels(x)
+            weights_f[:, idx] = rule.weights_channels(x)
+            in_f[:, idx] = rule.input_channels(x)
+            shape = (n_a, len(idx))
             if counting.batchnorm:
-                extra += rule.bn_params(x)
+                extra += np.broadcast_to(rule.bn_params(x), shape).sum(axis=1)
             if counting.fc_bias:
-                extra += rule.bias_params(x)
+                extra += np.broadcast_to(rule.bias_params(x), shape).sum(axis=1)
         kinds = tuple(OPS[st[_OP]].kind for st in static)
         out.append(_Structure(static, kinds, np.array(rows, dtype=np.int64), macs_f, weights_f,
                               extra, in_f, n, m[:, 0].copy()))
@@ -253,7 +267,7 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
     peak = np.empty((n_a, n_r), dtype=np.int64)
     kinds_present = []
     groups = []
-    # Channels of every α (built at the largest resolution); sides by the op table's size rules.
+    # Build every α at the largest resolution; too small a resolution is caught per structure.
     for st in _structures(s, alist, int(res.max()), counting):
         a0 = alist[int(st.rows[0])]
         ins, outs = _sizes(s, a0, st, res)
@@ -289,11 +303,12 @@ def _spatial(st: _Structure, ins: "np.ndarray",
     import numpy as np
 
     sm, sw, si = (np.empty_like(ins) for _ in range(3))
-    for l, static in enumerate(st.static):
-        rule = OPS[static[_OP]]
-        sm[l] = rule.macs_spatial(ins[l], outs[l])
-        sw[l] = rule.weights_spatial(ins[l], outs[l])
-        si[l] = rule.input_spatial(ins[l], outs[l])
+    for name, idx in _by_op(st.static).items():  # each rule once, on all its layers
+        rule = OPS[name]
+        h_in, h_out = ins[idx], outs[idx]
+        sm[idx] = rule.macs_spatial(h_in, h_out)
+        sw[idx] = rule.weights_spatial(h_in, h_out)
+        si[idx] = rule.input_spatial(h_in, h_out)
     return sm, sw, si
 
 

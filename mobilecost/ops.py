@@ -287,6 +287,8 @@ class Op:
 
 #: The op table: name -> op, in registration order (which is the grammar's keyword order).
 OPS: dict[str, Op] = {}
+#: The ops written as statements (those with a grammar), in the same order.
+STATEMENTS: dict[str, Op] = {}
 
 
 def register(cls: type[Op]) -> type[Op]:
@@ -298,12 +300,14 @@ def register(cls: type[Op]) -> type[Op]:
     if cls.grammar is None and cls.kind is None:
         raise MobilecostError(f"op {cls.name!r} is neither a statement nor a layer")
     OPS[cls.name] = cls()
+    if cls.grammar is not None:
+        STATEMENTS[cls.name] = OPS[cls.name]
     return cls
 
 
 def statement_ops() -> tuple[str, ...]:
     """Names of the ops written as statements, in grammar order."""
-    return tuple(n for n, op in OPS.items() if op.grammar is not None)
+    return tuple(STATEMENTS)
 
 
 def layer_ops() -> tuple[str, ...]:
@@ -482,6 +486,6 @@ class Add(Op):
         return h_out * h_out
 
 
-__all__ = ["ARGS", "KINDS", "MAC_KINDS", "OPS", "OPTIONS", "TIME_KINDS", "TIME_KIND_LABELS",
+__all__ = ["ARGS", "KINDS", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
            "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
            "fc_macs", "layer_ops", "register", "statement_ops"]

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Union
 
 from .errors import ConfigError, SpecError
-from .ops import OPS, OPTIONS, LayerKind, statement_ops
+from .ops import OPS, OPTIONS, STATEMENTS, LayerKind
 
 ACTIVATIONS = ("relu", "relu6", "none")
 
@@ -295,8 +295,9 @@ _TOKEN = re.compile(r"\S+")
 _INT = re.compile(r"[0-9]+")
 _CHANNELS = re.compile(r"([0-9]+)([!+]?)")
 _STRIDE = re.compile(r"s([0-9]+)")
+_LAYER_OPS = STATEMENTS  # the op table's statements; live, so an op registered later parses too
 _HEADERS = ("name", "input", "rounding", "activation")
-_BLOCKS = ("repeat", "residual", "}")
+_KEYWORDS = tuple(_LAYER_OPS) + _HEADERS + ("repeat", "residual", "}")
 _YESNO = {"yes": True, "no": False, "true": True, "false": False}
 _POSITIVE_OPTIONS = {"s": "stride", "t": "expansion", "k": "kernel size"}  # option: its name
 
@@ -364,11 +365,10 @@ class _Parser:
             elif kw == "residual":
                 self.open_brace(toks, 1)
                 nodes.append(Residual(self.block(head), line=head.line))
-            elif kw in OPS and OPS[kw].grammar is not None:
+            elif kw in _LAYER_OPS:
                 nodes.append(self.layer(toks))
             else:
-                keywords = statement_ops() + _HEADERS + _BLOCKS
-                raise self.error(f"unknown layer kind; expected one of {', '.join(keywords)}", head)
+                raise self.error(f"unknown layer kind; expected one of {', '.join(_KEYWORDS)}", head)
         if opener is not None:
             raise self.error(f"'{opener.text}' block opened here is never closed with '}}'",
                              opener, show=False)
@@ -452,7 +452,7 @@ class _Parser:
     def layer(self, toks: list[_Tok]) -> LayerDef:
         """A layer statement, read by its op's grammar (`ops.OPS[op].grammar`)."""
         head = toks[0]
-        rule = OPS[head.text]
+        rule = STATEMENTS[head.text]
         grammar = rule.grammar
         fields: dict[str, object] = {"op": head.text, "line": head.line, **dict(grammar.defaults)}
         window_global = False

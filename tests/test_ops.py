@@ -8,8 +8,8 @@ import mobilecost.gridcost as gridcost
 from mobilecost.cost import Counting, cost, layer_cost
 from mobilecost.errors import MobilecostError
 from mobilecost.gridcost import grid_cost
-from mobilecost.ops import (KINDS, MAC_KINDS, OPS, TIME_KIND_LABELS, TIME_KINDS, Grammar, LayerKind,
-                            Op, layer_ops, register, statement_ops)
+from mobilecost.ops import (KINDS, MAC_KINDS, OPS, STATEMENTS, TIME_KIND_LABELS, TIME_KINDS, Grammar,
+                            LayerKind, Op, layer_ops, register, statement_ops)
 from mobilecost.spec import Channels, LayerDef, Spec, parse
 
 
@@ -140,7 +140,7 @@ class _Upsample(Op):
 def upsample():
     register(_Upsample)
     yield
-    del OPS["up"]
+    del OPS["up"], STATEMENTS["up"]
 
 
 def test_one_class_adds_an_op_to_the_language_and_both_engines(upsample):
