@@ -83,13 +83,17 @@ class Add(nn.Module):
         return x + skip
 
 
-@register_module("avgpool", "maxpool")
-def pool(layer: Layer) -> nn.Module:
-    """Average or max pooling without padding (a global pool's kernel is the map)."""
-    mod = (nn.AvgPool2d if layer.op == "avgpool" else nn.MaxPool2d)(layer.kernel, layer.stride,
-                                                                     layer.padding)
-    mod.spec_layer = layer
-    return mod
+def _pool(kind: type[nn.Module]) -> Callable[[Layer], nn.Module]:
+    def make(layer: Layer) -> nn.Module:
+        """Pooling without padding (a global pool's kernel is the map)."""
+        mod = kind(layer.kernel, layer.stride, layer.padding)
+        mod.spec_layer = layer
+        return mod
+    return make
+
+
+register_module("avgpool")(_pool(nn.AvgPool2d))
+register_module("maxpool")(_pool(nn.MaxPool2d))
 
 
 def layer_module(layer: Layer) -> nn.Module:
@@ -158,5 +162,5 @@ def build_model(spec: Spec | str, alpha: float | Fraction | str = 1,
     return SpecNet(s.name, a, res, layers).eval()
 
 
-__all__ = ["MODULES", "Add", "Classifier", "ConvBNAct", "SpecNet", "build_model", "layer_module", "pool",
+__all__ = ["MODULES", "Add", "Classifier", "ConvBNAct", "SpecNet", "build_model", "layer_module",
            "register_module"]
