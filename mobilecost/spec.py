@@ -484,7 +484,7 @@ class _Parser:
             fields[OPTIONS[key].field] = self.option_value(key, val, tok)
         d = LayerDef(**fields)
         if d.pad == "same" and d.kernel % 2 == 0:
-            raise self.error("SAME padding needs an odd kernel size", toks[1])
+            raise self.error("SAME padding needs an odd kernel size", toks[min(1, len(toks) - 1)])
         return d
 
     def option_value(self, key: str, val: str, tok: _Tok) -> object:
