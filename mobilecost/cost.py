@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 
+from .ops import OPS, conv_macs, conv_params, fc_macs
 from .spec import Layer, LayerKind, Spec, build, load_spec, to_fraction
 
 
@@ -38,19 +39,8 @@ class Counting:
 
 
 # --------------------------------------------------------------------------- pure formulas
-
-def conv_macs(kernel: int, in_channels: int, out_channels: int, out_size: int, groups: int = 1) -> int:
-    """K·K·(M/g)·N·D_F·D_F: eq. (2) for g = 1, eq. (4) for depthwise (g = M = N)."""
-    return kernel * kernel * (in_channels // groups) * out_channels * out_size * out_size
-
-
-def conv_params(kernel: int, in_channels: int, out_channels: int, groups: int = 1) -> int:
-    """K·K·(M/g)·N weights."""
-    return kernel * kernel * (in_channels // groups) * out_channels
-
-
-def fc_macs(in_features: int, out_features: int) -> int:
-    return in_features * out_features
+# conv_macs, conv_params and fc_macs live with the op table (mobilecost.ops), whose cost rules
+# use them; they are re-exported here.
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,25 +76,12 @@ class LayerCost:
 
 
 def layer_cost(layer: Layer, counting: Counting = Counting()) -> LayerCost:
-    """The cost of one layer, by the formulas above."""
-    k, m, n, d = layer.kernel, layer.in_channels, layer.out_channels, layer.out_size
-    in_elems = layer.in_size * layer.in_size * m
-    out_elems = d * d * n
-    bias = bn = 0
-    if layer.op in ("conv", "dw", "pw"):
-        macs = conv_macs(k, m, n, d, layer.groups)
-        weights = conv_params(k, m, n, layer.groups)
-        bn = 2 * n if layer.bn else 0
-    elif layer.op == "fc":
-        macs = weights = fc_macs(in_elems, n)
-        bias = n if layer.bias else 0
-    elif layer.op == "add":
-        macs = weights = 0
-        in_elems = 2 * out_elems
-    else:  # pooling
-        macs = weights = 0
+    """The cost of one layer, by its op's cost rules (`mobilecost.ops`)."""
+    rule = OPS[layer.op]
+    weights, bias, bn = rule.weights(layer), rule.bias_params(layer), rule.bn_params(layer)
     params = weights + (bias if counting.fc_bias else 0) + (bn if counting.batchnorm else 0)
-    return LayerCost(layer, macs, weights, bias, bn, params, in_elems, out_elems)
+    return LayerCost(layer, rule.macs(layer), weights, bias, bn, params, rule.input_elems(layer),
+                     rule.output_elems(layer))
 
 
 # --------------------------------------------------------------------------- network totals
@@ -173,3 +150,7 @@ def cost(spec: Spec | str, alpha: float | Fraction | str = 1, resolution: int | 
     layers = build(s, a, resolution)
     res = s.resolution if resolution is None else resolution
     return NetworkCost(s.name, a, res, tuple(layer_cost(layer, counting) for layer in layers), counting)
+
+
+__all__ = ["Counting", "KindTotals", "LayerCost", "NetworkCost", "conv_macs", "conv_params", "cost",
+           "fc_macs", "layer_cost"]

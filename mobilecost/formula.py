@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
 
-from .cost import Counting, conv_params
+from .cost import Counting
 from .errors import MobilecostError
+from .ops import OPS, LayerKind
 from .spec import Channels, LayerDef, Node, Repeat, Residual, Rounding, Spec, build, load_spec
 
 
@@ -128,31 +129,34 @@ def closed_form(spec: Spec | str, counting: Counting = Counting()) -> ClosedForm
 
     for a, b, c in zip(l1, l2, r2):
         where = f"{s.source}:{a.line}"
+        rule = OPS[a.op]
         for x1, x2 in ((a.in_channels, b.in_channels), (a.out_channels, b.out_channels)):
             if x2 == 2 * x1:
                 scaled.add(x1)
-        if a.op in ("conv", "dw", "pw", "fc"):
-            if a.op == "fc":
-                f1, f2 = a.in_channels * a.out_channels, b.in_channels * b.out_channels
-                g1, g2 = a.in_size ** 2, c.in_size ** 2
-            else:
-                f1 = conv_params(a.kernel, a.in_channels, a.out_channels, a.groups)
-                f2 = conv_params(b.kernel, b.in_channels, b.out_channels, b.groups)
-                g1, g2 = a.out_size ** 2, c.out_size ** 2
+        # Each cost rule is a channel factor (α: compare builds a, b) times a spatial factor
+        # (ρ: compare builds a, c).
+        f1, f2 = rule.macs_channels(a), rule.macs_channels(b)
+        if f1:
+            g1 = rule.macs_spatial(a.in_size, a.out_size)
+            g2 = rule.macs_spatial(c.in_size, c.out_size)
             p = _power(Fraction(f2, f1), 2, "the channel factor", where)
             q = 2 * _power(Fraction(g2, g1), 4, "the feature map", where)
             add(macs, (p, q), f1 * g1)
-            add(params, (p, q if a.op == "fc" else 0), f1 * (g1 if a.op == "fc" else 1))
-            if a.op == "fc" and a.bias and counting.fc_bias:
-                add(params, (_power(Fraction(b.out_channels, a.out_channels), 2, "bias", where), 0),
-                    a.out_channels)
-            if a.op != "fc" and a.bn and counting.batchnorm:
-                add(params, (_power(Fraction(b.out_channels, a.out_channels), 2, "batchnorm", where), 0),
-                    2 * a.out_channels)
-        elif a.op in ("avgpool", "maxpool") and a.out_size != 1:
-            if 2 * a.out_size != c.out_size:
-                raise MobilecostError(f"{where}: a pooling layer does not scale with ρ; no closed form")
-        if a.op != "fc" and a.out_size > 1:
+        w1, w2 = rule.weights_channels(a), rule.weights_channels(b)
+        if w1:
+            v1 = rule.weights_spatial(a.in_size, a.out_size)
+            v2 = rule.weights_spatial(c.in_size, c.out_size)
+            p = _power(Fraction(w2, w1), 2, "the channel factor", where)
+            q = 2 * _power(Fraction(v2, v1), 4, "the feature map", where)
+            add(params, (p, q), w1 * v1)
+        for on, what, extra in ((counting.fc_bias, "bias", rule.bias_params),
+                                (counting.batchnorm, "batchnorm", rule.bn_params)):
+            e1 = extra(a) if on else 0
+            if e1:
+                add(params, (_power(Fraction(extra(b), e1), 2, what, where), 0), e1)
+        if a.kind is LayerKind.POOL and a.out_size != 1 and 2 * a.out_size != c.out_size:
+            raise MobilecostError(f"{where}: a pooling layer does not scale with ρ; no closed form")
+        if a.out_size > 1:
             stride = max(stride, -(-base // a.out_size))
     g = 0
     for ch in scaled:

@@ -1,11 +1,13 @@
 """The grid engine (`mobilecost.sweep`): every (α, resolution) of a grid at once, exactly equal to `cost()`.
 
 Channel counts depend only on α and feature-map sizes only on the resolution, so each layer's
-Mult-Adds factor as f_l(α) · g_l(resolution): for a convolution f = K·K·(M/g)·N (the spec built
-at α, rounding applied exactly) and g = D_F², the output side squared; for a fully connected
-layer f = M·N and g = the input side squared (1 after a global pool). The engine builds the spec
-once per α, walks the feature-map sizes for all resolutions with integer numpy, and combines the
-two with int64 products summed over layers, in chunks of α so that memory stays bounded.
+Mult-Adds factor as f_l(α) · g_l(resolution), and the op table (`mobilecost.ops`) states every
+cost rule in that form: for a convolution f = K·K·(M/g)·N (the spec built at α, rounding
+applied exactly) and g = D_F², the output side squared; for a fully connected layer f = M·N and
+g = the input side squared (1 after a global pool). The engine walks the spec's channels once
+per α, applies the op table's size rules to all resolutions at once with integer numpy (the
+rules are plain arithmetic), and combines the two with int64 products summed over layers, in
+chunks of α so that memory stays bounded.
 Parameters, activation totals and peaks come out the same way. Nothing is approximated: a test
 compares random configurations with the one-configuration engine.
 """
@@ -16,10 +18,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from .cost import Counting, conv_params, fc_macs
+from .cost import Counting
 from .errors import ConfigError, MobilecostError
-from .spec import (Channels, Layer, LayerKind, Spec, Builder, build, iter_layer_defs, load_spec,
-                   to_fraction)
+from .ops import MAC_KINDS, OPS, LayerKind
+from .spec import Channels, Spec, Builder, build, load_spec, to_fraction
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,8 +32,8 @@ BYTES_PER_ROW = 160  # the DataFrame's columns and the working arrays, per confi
 _CHUNK_ELEMS = 1 << 21  # int64 elements in one (α, layer, resolution) block of the peak
 _INT64_MAX = (1 << 63) - 1
 
-#: Layer kinds with Mult-Adds: one `macs_share_<kind>` column each, where the spec has them.
-MAC_KINDS = (LayerKind.CONV, LayerKind.DEPTHWISE, LayerKind.POINTWISE, LayerKind.FC)
+#: Layer kinds with Mult-Adds (`ops.MAC_KINDS`): one `macs_share_<kind>` column each, where the
+#: spec has them.
 
 
 def grid_size_error(n_alphas: int, n_res: int, max_configs: int) -> MobilecostError | None:
@@ -49,33 +51,16 @@ def grid_size_error(n_alphas: int, n_res: int, max_configs: int) -> MobilecostEr
 
 # --------------------------------------------------------------------------- per-α structure
 
-@dataclass(frozen=True)
-class _Structure:
-    """The layers of one structure (ops and strides) and their channel factors per α."""
-
-    layers: tuple[Layer, ...]  # built at the first α of the group
-    rows: "np.ndarray"  # indices into the α list
-    macs_f: "np.ndarray"  # [α, L] channel factor of Mult-Adds
-    weights_f: "np.ndarray"  # [α, L] channel factor of weights (× spatial for fc)
-    extra_params: "np.ndarray"  # [α] FC biases and batchnorm γ, β under the Counting in force
-    in_c: "np.ndarray"  # [α, L]
-    out_c: "np.ndarray"  # [α, L]
-    input_c: "np.ndarray"  # [α] channels of the input image
-
-
-def _signature(layers: tuple[Layer, ...]) -> tuple:
-    """What a structure is, whatever the resolution (a global pool's kernel is the map)."""
-    return tuple((x.op, x.stride, x.padding, x.line) for x in layers)
-
-
-# One light record per layer: the fields the channel factors need, in this order.
-_OP, _KERNEL, _STRIDE, _PADDING, _LINE, _IN, _OUT, _GROUPS, _BN, _BIAS = range(10)
+# One light record per layer, as the channel walk emits it: the fields the rules read.
+_OP, _KERNEL, _STRIDE, _PAD, _LINE, _SKIP, _IN, _OUT, _GROUPS, _BN, _BIAS = range(11)
+_STATIC = slice(_OP, _SKIP + 1)  # what a structure is, whatever α and the resolution
 
 
 class _ChannelBuilder(Builder):
     """The spec builder's own walk (repeats, residuals, inverted residuals, rounding), recording
-    tuples instead of Layers and leaving feature-map sizes to `_walk_sizes`. About 3× faster
-    than `build`; every structure is checked against `build` before it is used."""
+    tuples instead of Layers and leaving feature-map sizes to the size rules (`_sizes`). About
+    3× faster than `build`. The builder's residual check sees channels only here (the map
+    size is not tracked); `_sizes` checks the sides."""
 
     def __init__(self, spec: Spec, alpha: Fraction, resolution: int) -> None:
         super().__init__(spec, alpha, resolution)
@@ -87,15 +72,14 @@ class _ChannelBuilder(Builder):
             v = self.memo[c] = super().ch(c)
         return v
 
-    def emit(self, op: str, kind: LayerKind, kernel: int, stride: int, out_c: int, *,
-             pad: str = "same", groups: int = 1, act: str = "none", bn: bool = False,
-             bias: bool = False, skip_from: int | None = None, flatten: bool = False,
-             line: int = 0) -> None:
+    def emit(self, op: str, kernel: int, stride: int, out_c: int, *, pad: str = "same",
+             groups: int = 1, act: str = "none", bn: bool = False, bias: bool = False,
+             skip_from: int | None = None, line: int = 0) -> None:
         if out_c < 1:  # the builder's own error
-            super().emit(op, kind, kernel, stride, out_c, pad=pad, groups=groups, act=act, bn=bn,
-                         bias=bias, skip_from=skip_from, flatten=flatten, line=line)
-        padding = kernel // 2 if (pad == "same" and not flatten) else 0
-        self.layers.append((op, kernel, stride, padding, line, self.channels, out_c, groups, bn, bias))
+            super().emit(op, kernel, stride, out_c, pad=pad, groups=groups, act=act, bn=bn,
+                         bias=bias, skip_from=skip_from, line=line)
+        self.layers.append((op, kernel, stride, pad, line, skip_from, self.channels, out_c, groups,
+                            bn, bias))
         self.channels = out_c
 
 
@@ -105,14 +89,37 @@ def _records(spec: Spec, alpha: Fraction, resolution: int) -> list[tuple]:
     return b.layers
 
 
-def _as_records(layers: tuple[Layer, ...]) -> list[tuple]:
-    return [(x.op, x.kernel, x.stride, x.padding, x.line, x.in_channels, x.out_channels, x.groups,
-             x.bn, x.bias) for x in layers]
+@dataclass(frozen=True)
+class _Structure:
+    """The layers of one structure (the same ops, windows and lines for every α of it) and their
+    channel factors per α, by the op table's cost rules."""
+
+    static: tuple[tuple, ...]  # per layer: op, kernel, stride, pad, line, skip_from
+    kinds: tuple[LayerKind, ...]
+    rows: "np.ndarray"  # indices into the α list
+    macs_f: "np.ndarray"  # [α, L] channel factor of Mult-Adds
+    weights_f: "np.ndarray"  # [α, L] channel factor of weights
+    extra_params: "np.ndarray"  # [α] FC biases and batchnorm γ, β under the Counting in force
+    in_f: "np.ndarray"  # [α, L] channel factor of the elements read
+    out_c: "np.ndarray"  # [α, L]
+    input_c: "np.ndarray"  # [α] channels of the input image
 
 
-def _comparable(r: tuple) -> tuple:
-    """A record without a pool's kernel (the light walk does not track map sizes)."""
-    return r if r[_OP] not in ("avgpool", "maxpool") else r[:_KERNEL] + r[_KERNEL + 1:]
+class _Columns:
+    """Fields of the layers of one op for its cost rules: [α, L_op] arrays for channels, [L_op]
+    for kernel and stride (constant over α)."""
+
+    __slots__ = ("kernel", "stride", "in_channels", "out_channels", "groups", "bn", "bias")
+
+
+def _by_op(static: tuple[tuple, ...]) -> dict[str, "np.ndarray"]:
+    """Layer indices of each op of a structure."""
+    import numpy as np
+
+    out: dict[str, list[int]] = {}
+    for l, st in enumerate(static):
+        out.setdefault(st[_OP], []).append(l)
+    return {k: np.array(v, dtype=np.int64) for k, v in out.items()}
 
 
 def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
@@ -124,71 +131,54 @@ def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
     for i, a in enumerate(alphas):
         rec = _records(spec, a, resolution)
         records.append(rec)
-        key = tuple((r[_OP], r[_STRIDE], r[_PADDING], r[_LINE]) for r in rec)
-        groups.setdefault(key, []).append(i)
+        groups.setdefault(tuple(r[_STATIC] for r in rec), []).append(i)
     out = []
-    for rows in groups.values():
-        layers = build(spec, alphas[rows[0]], resolution)
-        if list(map(_comparable, records[rows[0]])) != list(map(_comparable, _as_records(layers))):
-            # The light walk and the builder disagree (the builder has changed): build each α.
-            for i in rows:  # pragma: no cover - a guard, exercised only if spec.py changes
-                records[i] = _as_records(build(spec, alphas[i], resolution))
+    for static, rows in groups.items():
         rec = [records[i] for i in rows]
-        op = np.array([r[_OP] for r in rec[0]])
         col = lambda f: np.array([[r[f] for r in x] for x in rec], dtype=np.int64)  # noqa: E731
-        k, m, n, g = col(_KERNEL), col(_IN), col(_OUT), col(_GROUPS)
-        is_conv = np.isin(op, ("conv", "dw", "pw"))[None, :]
-        is_fc = (op == "fc")[None, :]
-        # cost.conv_params and cost.fc_macs are plain arithmetic: they take arrays as they are.
-        f = np.where(is_conv, conv_params(k, m, n, np.maximum(g, 1)), np.where(is_fc, fc_macs(m, n), 0))
-        extra = np.zeros(len(rec), dtype=np.int64)
-        if counting.batchnorm:
-            extra += np.where(is_conv & col(_BN).astype(bool), 2 * n, 0).sum(axis=1)
-        if counting.fc_bias:
-            extra += np.where(is_fc & col(_BIAS).astype(bool), n, 0).sum(axis=1)
-        out.append(_Structure(layers, np.array(rows, dtype=np.int64), f, f, extra, m, n,
-                              m[:, 0].copy()))
+        m, n, g, bn, bias = col(_IN), col(_OUT), col(_GROUPS), col(_BN), col(_BIAS)
+        n_a, n_l = m.shape[0], len(static)
+        macs_f, weights_f, in_f = (np.zeros((n_a, n_l), dtype=np.int64) for _ in range(3))
+        extra = np.zeros(n_a, dtype=np.int64)
+        kernel = np.array([st[_KERNEL] for st in static], dtype=np.int64)
+        stride = np.array([st[_STRIDE] for st in static], dtype=np.int64)
+        x = _Columns()
+        for name, idx in _by_op(static).items():  # each rule once, on all its layers
+            rule = OPS[name]
+            x.kernel, x.stride = kernel[idx], stride[idx]
+            x.in_channels, x.out_channels, x.groups = m[:, idx], n[:, idx], g[:, idx]
+            x.bn, x.bias = bn[:, idx], bias[:, idx]
+            macs_f[:, idx] = rule.macs_channels(x)
+            weights_f[:, idx] = rule.weights_channels(x)
+            in_f[:, idx] = rule.input_channels(x)
+            shape = (n_a, len(idx))
+            if counting.batchnorm:
+                extra += np.broadcast_to(rule.bn_params(x), shape).sum(axis=1)
+            if counting.fc_bias:
+                extra += np.broadcast_to(rule.bias_params(x), shape).sum(axis=1)
+        kinds = tuple(OPS[st[_OP]].kind for st in static)
+        out.append(_Structure(static, kinds, np.array(rows, dtype=np.int64), macs_f, weights_f,
+                              extra, in_f, n, m[:, 0].copy()))
     return out
 
 
 # --------------------------------------------------------------------------- per-resolution sizes
 
-def _walk_sizes(spec: Spec, layers: tuple[Layer, ...], res: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
-    """Input and output sides [L, R] of every layer at every resolution, by the builder's rules."""
+def _sizes(spec: Spec, alpha: Fraction, st: _Structure,
+           res: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """Input and output sides [L, R] of every layer at every resolution, by the op table's size
+    rules; a resolution the builder refuses (a map that vanishes, a residual block that
+    changes the map's side) is refused with the builder's own message."""
     import numpy as np
 
-    defs = {d.line: d for d in iter_layer_defs(spec.body) if d.op in ("avgpool", "maxpool")}
     h = res.astype(np.int64)
     ins, outs = [], []
-    for x in layers:
+    for op, kernel, stride, pad, _line, _skip in st.static:
         ins.append(h)
-        if x.op == "fc":
-            o = np.ones_like(h)
-        elif x.op == "add":
-            o = h
-        elif x.op in ("avgpool", "maxpool"):
-            d = defs.get(x.line)
-            if d is not None and d.op == x.op and d.kernel == 0:
-                o = np.ones_like(h)  # global: the kernel is the whole map
-            else:
-                o = (h - x.kernel) // x.stride + 1
-        elif x.padding == x.kernel // 2:  # SAME
-            o = -(-h // x.stride)
-        else:  # VALID
-            o = (h - x.kernel) // x.stride + 1
-        o = np.maximum(o, 0)
-        outs.append(o)
-        h = o
-    return np.stack(ins), np.stack(outs)
-
-
-def _sizes(spec: Spec, alpha: Fraction, layers: tuple[Layer, ...],
-           res: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
-    """Sides [L, R], checked against the builder at the smallest and largest resolution."""
-    import numpy as np
-
-    ins, outs = _walk_sizes(spec, layers, res)
-    ok = (outs >= 1).all(axis=0)
+        h = np.maximum(OPS[op].out_size(h, kernel, stride, pad), 0)
+        outs.append(h)
+    ins_a, outs_a = np.stack(ins), np.stack(outs)
+    ok = (outs_a >= 1).all(axis=0)
     if not ok.all():
         bad = res[~ok]
         try:
@@ -197,23 +187,16 @@ def _sizes(spec: Spec, alpha: Fraction, layers: tuple[Layer, ...],
             raise ConfigError(f"{exc} ({len(bad):,} resolution(s) of the grid are too small, "
                               f"the largest {int(bad.max())})") from None
         raise ConfigError(f"{spec.name}: resolution {int(bad.max())} leaves an empty feature map")
-    for j in {int(np.argmin(res)), int(np.argmax(res))}:
-        built = build(spec, alpha, int(res[j]))
-        if (_signature(built) != _signature(layers)
-                or [x.in_size for x in built] != ins[:, j].tolist()
-                or [x.out_size for x in built] != outs[:, j].tolist()):
-            return _sizes_by_building(spec, alpha, res)
-    return ins, outs
-
-
-def _sizes_by_building(spec: Spec, alpha: Fraction, res: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
-    """The slow, sure way: build the spec at every resolution."""
-    import numpy as np
-
-    built = [build(spec, alpha, int(r)) for r in res]
-    ins = np.array([[x.in_size for x in b] for b in built], dtype=np.int64).T
-    outs = np.array([[x.out_size for x in b] for b in built], dtype=np.int64).T
-    return ins, outs
+    for l, (_op, _k, _s, _p, line, skip) in enumerate(st.static):
+        if skip is not None and not np.array_equal(ins_a[skip], ins_a[l]):
+            r = int(res[np.argmax(ins_a[skip] != ins_a[l])])
+            try:
+                build(spec, alpha, r)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (at resolution {r} of the grid)") from None
+            raise ConfigError(f"{spec.name}: the residual block of line {line} changes the map's "
+                              f"side at resolution {r}")
+    return ins_a, outs_a
 
 
 # --------------------------------------------------------------------------- the grid
@@ -287,44 +270,53 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
     # Build every α at the largest resolution; too small a resolution is caught per structure.
     for st in _structures(s, alist, int(res.max()), counting):
         a0 = alist[int(st.rows[0])]
-        ins, outs = _sizes(s, a0, st.layers, res)
+        ins, outs = _sizes(s, a0, st, res)
         groups.append((st, ins, outs))
-        kinds_present += [x.kind for x in st.layers]
+        kinds_present += st.kinds
     kind_macs = {k: np.empty((n_a, n_r), dtype=np.int64) for k in MAC_KINDS if k in kinds_present}
 
     for st, ins, outs in groups:
-        is_fc = np.array([x.op == "fc" for x in st.layers])
-        is_add = np.array([x.op == "add" for x in st.layers])
-        spatial_macs = np.where(is_fc[:, None], ins * ins, outs * outs)  # [L, R]
-        spatial_w = np.where(is_fc[:, None], ins * ins, 1)
+        spatial_macs, spatial_w, spatial_in = _spatial(st, ins, outs)  # [L, R] each
+        out_sq = outs * outs
         _check_bound(st.macs_f, spatial_macs, "Mult-Adds")
         _check_bound(st.weights_f, spatial_w, "parameters")
-        _check_bound(st.out_c, outs * outs * 3, "activations")
+        _check_bound(st.out_c, out_sq * 3, "activations")
         uniq_m, inv_m = _group_rows(spatial_macs)
         uniq_w, inv_w = _group_rows(spatial_w)
-        out_sq = outs * outs
         uniq_o, inv_o = _group_rows(out_sq)
         rows = st.rows
         macs[rows] = _combine(st.macs_f, inv_m, uniq_m)
         params[rows] = _combine(st.weights_f, inv_w, uniq_w) + st.extra_params[:, None]
         for k, arr in kind_macs.items():
-            mask = np.array([x.kind is k for x in st.layers])
+            mask = np.array([kind is k for kind in st.kinds])
             f = np.where(mask[None, :], st.macs_f, 0)
             arr[rows] = _combine(f, inv_m, uniq_m)
         act[rows] = (st.input_c[:, None] * (res * res)[None, :]
                      + _combine(st.out_c, inv_o, uniq_o))
-        peak[rows] = _peak(st, ins, outs, is_add)
+        peak[rows] = _peak(st, spatial_in, out_sq)
     return GridCost(s, alist, rlist, macs, params, kind_macs, act, peak)
 
 
-def _peak(st: _Structure, ins: "np.ndarray", outs: "np.ndarray", is_add: "np.ndarray") -> "np.ndarray":
+def _spatial(st: _Structure, ins: "np.ndarray",
+             outs: "np.ndarray") -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
+    """Spatial factors [L, R] of Mult-Adds, weights and elements read, by the op table's rules."""
+    import numpy as np
+
+    sm, sw, si = (np.empty_like(ins) for _ in range(3))
+    for name, idx in _by_op(st.static).items():  # each rule once, on all its layers
+        rule = OPS[name]
+        h_in, h_out = ins[idx], outs[idx]
+        sm[idx] = rule.macs_spatial(h_in, h_out)
+        sw[idx] = rule.weights_spatial(h_in, h_out)
+        si[idx] = rule.input_spatial(h_in, h_out)
+    return sm, sw, si
+
+
+def _peak(st: _Structure, in_sq: "np.ndarray", out_sq: "np.ndarray") -> "np.ndarray":
     """max over layers of input + output elements, chunked over α to bound memory."""
     import numpy as np
 
-    in_sq, out_sq = ins * ins, outs * outs
-    # An add reads two maps of its output's shape: input = 2 × output.
-    in_c = np.where(is_add[None, :], 2 * st.out_c, st.in_c)
-    in_sq = np.where(is_add[:, None], out_sq, in_sq)
+    in_c = st.in_f
     # Layers with equal channel columns and equal spatial rows give equal terms: keep one.
     keys = {}
     for l in range(in_c.shape[1]):

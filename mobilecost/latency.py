@@ -38,12 +38,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 
-# Which kinds share a compute rate. Depthwise convolutions do ~9 Mult-Adds per element read
-# and run far slower per Mult-Add than the GEMM-like dense layers.
-GROUPS: dict[LayerKind, str] = {
-    LayerKind.CONV: "dense", LayerKind.POINTWISE: "dense", LayerKind.FC: "dense",
-    LayerKind.DEPTHWISE: "depthwise", LayerKind.POOL: "other", LayerKind.ADD: "other",
-}
+# Which kinds share a compute rate: the kind table's latency group (mobilecost.ops.KINDS).
+GROUPS: dict[LayerKind, str] = {k: k.latency_group for k in LayerKind}
 COMPUTE_GROUPS: tuple[str, ...] = ("dense", "depthwise")
 
 # The coefficient vector θ, in this order, each in milliseconds per unit.

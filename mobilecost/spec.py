@@ -37,46 +37,26 @@ so a feature map of side h leaves a stride-s layer with side ceil(h / s); poolin
 
 Building a spec at (α, resolution) turns it into a flat tuple of concrete `Layer` records with
 every shape known; the cost engine and the torch backend both start from those records.
+
+Each layer op is declared once, in the op table (`mobilecost.ops`): its grammar (the arguments
+and options above), canonical text, how it builds, its size and cost rules. The parser,
+formatter and builder here are generic over that table; adding an op is one `Op` class there
+(and its torch module in `mobilecost.torch.build`), not an edit here.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Callable, Iterator, Union
 
 from .errors import ConfigError, SpecError
+from .ops import OPS, OPTIONS, STATEMENTS, LayerKind
 
 ACTIVATIONS = ("relu", "relu6", "none")
-
-
-class LayerKind(str, Enum):
-    """What a layer is, for cost breakdowns (Table 2's rows)."""
-
-    CONV = "conv"            # full (standard) convolution, kernel > 1
-    DEPTHWISE = "depthwise"  # depthwise convolution
-    POINTWISE = "pointwise"  # 1×1 convolution
-    FC = "fc"                # fully connected
-    POOL = "pool"            # average or max pooling
-    ADD = "add"              # residual addition
-
-    @property
-    def label(self) -> str:
-        return _KIND_LABELS[self]
-
-
-_KIND_LABELS = {
-    LayerKind.CONV: "Conv (full)",
-    LayerKind.DEPTHWISE: "Conv DW",
-    LayerKind.POINTWISE: "Conv 1×1",
-    LayerKind.FC: "Fully Connected",
-    LayerKind.POOL: "Pool",
-    LayerKind.ADD: "Add",
-}
 
 
 # --------------------------------------------------------------------------- symbolic spec
@@ -124,7 +104,7 @@ class Rounding:
 class LayerDef:
     """One layer statement as written in the spec."""
 
-    op: str  # conv | dw | pw | ir | avgpool | maxpool | fc
+    op: str  # a statement op of the op table: conv | dw | pw | ir | avgpool | maxpool | fc
     kernel: int = 1  # 0 means global pooling
     stride: int = 1
     channels: Channels | None = None
@@ -136,34 +116,8 @@ class LayerDef:
     line: int = field(default=0, compare=False)
 
     def __str__(self) -> str:
-        s = f" s{self.stride}" if self.stride != 1 else ""
-        opts = []
-        if self.act is not None:
-            opts.append(f"act={self.act}")
-        if self.op in ("conv", "dw", "pw"):
-            if not self.bn:
-                opts.append("bn=no")
-            if self.pad != "same":
-                opts.append(f"pad={self.pad}")
-        tail = "".join(" " + o for o in opts)
-        if self.op == "conv":
-            return f"conv {self.kernel} {self.channels}{s}{tail}"
-        if self.op == "dw":
-            return f"dw {self.kernel}{s}{tail}"
-        if self.op == "pw":
-            return f"pw {self.channels}{s}{tail}"
-        if self.op == "ir":
-            t = f" t={self.expand}" if self.expand != 6 else ""
-            k = f" k={self.kernel}" if self.kernel != 3 else ""
-            return f"ir {self.channels}{s}{t}{k}{tail}"
-        if self.op in ("avgpool", "maxpool"):
-            if self.kernel == 0:
-                return f"{self.op} global"
-            s = f" s{self.stride}" if self.stride != self.kernel else ""
-            return f"{self.op} {self.kernel}{s}"
-        if self.op == "fc":
-            return f"fc {self.channels}" + ("" if self.bias else " bias=no")
-        raise AssertionError(self.op)
+        """The statement's canonical text (the op table's `text`)."""
+        return OPS[self.op].text(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +171,7 @@ class Layer:
 
     index: int
     kind: LayerKind
-    op: str  # conv | dw | pw | avgpool | maxpool | fc | add
+    op: str  # a layer op of the op table: conv | dw | pw | avgpool | maxpool | fc | add
     kernel: int
     stride: int
     in_size: int
@@ -231,27 +185,17 @@ class Layer:
     padding: int = 0
     skip_from: int | None = None  # add only: the layer whose input is added to the previous output
     line: int = 0  # where the layer is written in the spec
+    pad: str = "same"  # same | valid | global (a window as large as the map): the size rule's mode
 
     @property
     def describe(self) -> str:
         """Type / stride as Table 1 prints it."""
-        name = {"conv": "Conv", "pw": "Conv", "dw": "Conv dw", "fc": "FC", "add": "Add",
-                "avgpool": "Avg Pool", "maxpool": "Max Pool"}[self.op]
-        return f"{name} / s{self.stride}"
+        return OPS[self.op].describe(self)
 
     @property
     def filter_shape(self) -> str:
         """Filter shape as Table 1 prints it."""
-        k, m, n = self.kernel, self.in_channels, self.out_channels
-        if self.op in ("conv", "pw"):
-            return f"{k}×{k}×{m}×{n}"
-        if self.op == "dw":
-            return f"{k}×{k}×{m} dw"
-        if self.op == "fc":
-            return f"{self.in_size * self.in_size * m}×{n}"
-        if self.op in ("avgpool", "maxpool"):
-            return f"Pool {k}×{k}"
-        return "—"
+        return OPS[self.op].filter_shape(self)
 
     @property
     def input_shape(self) -> str:
@@ -284,9 +228,11 @@ def build(spec: Spec, alpha: float | Fraction = 1, resolution: int | None = None
 class Builder:
     """Walks a spec at one (α, resolution), emitting one concrete layer per `emit` call.
 
-    `ch` (channel rounding) and `emit` are the extension points: the vectorised sweep overrides
-    them to record only what its formulas need, and so shares this walk (repeats, residuals,
-    inverted residuals, rounding) instead of repeating it.
+    Each statement is built by its op (`ops.OPS[d.op].build`), which calls `emit` once per
+    concrete layer; `emit` applies that layer's size rule. `ch` (channel rounding) and `emit`
+    are the extension points: the vectorised sweep overrides them to record only what its
+    formulas need, and so shares this walk (repeats, residuals, inverted residuals, rounding)
+    instead of repeating it.
     """
 
     def __init__(self, spec: Spec, alpha: Fraction, resolution: int) -> None:
@@ -306,76 +252,40 @@ class Builder:
                 for _ in range(node.count):
                     self.walk(node.body)
             elif isinstance(node, Residual):
-                self.residual(node.body, node.line)
-            elif node.op == "ir":
-                self.inverted_residual(node)
+                self.residual(lambda body=node.body: self.walk(body), node.line)
             else:
                 self.layer(node)
 
-    def residual(self, body: tuple[Node, ...], line: int) -> None:
+    def residual(self, body: Callable[[], None], line: int) -> None:
+        """Emit the block `body` emits, then the add of its input to its output."""
         start, size, channels = len(self.layers), self.size, self.channels
-        self.walk(body)
+        body()
         if (self.size, self.channels) != (size, channels):
             raise ConfigError(
                 f"{self.where(line)}: residual block maps {size}×{size}×{channels} to "
                 f"{self.size}×{self.size}×{self.channels}; an add needs equal shapes")
-        self.emit("add", LayerKind.ADD, 1, 1, channels, skip_from=start, line=line)
-
-    def inverted_residual(self, d: LayerDef) -> None:
-        out = self.ch(d.channels)
-        act = d.act or self.spec.activation
-        hidden = round(self.channels * d.expand)  # torchvision: int(round(inp * expand_ratio))
-        body: list[LayerDef] = []
-        if d.expand != 1:
-            body.append(LayerDef("pw", channels=Channels(hidden, "fixed"), act=act, line=d.line))
-        body.append(LayerDef("dw", kernel=d.kernel, stride=d.stride, act=act, line=d.line))
-        body.append(LayerDef("pw", channels=Channels(out, "fixed"), act="none", line=d.line))
-        if d.stride == 1 and self.channels == out:
-            self.residual(tuple(body), d.line)
-        else:
-            self.walk(tuple(body))
+        self.emit("add", 1, 1, channels, skip_from=start, line=line)
 
     def layer(self, d: LayerDef) -> None:
-        op = d.op
-        if op in ("conv", "dw", "pw"):
-            out_c = self.channels if op == "dw" else self.ch(d.channels)
-            kind = {"conv": LayerKind.CONV, "dw": LayerKind.DEPTHWISE, "pw": LayerKind.POINTWISE}[op]
-            if op == "conv" and d.kernel == 1:
-                kind, op = LayerKind.POINTWISE, "pw"
-            self.emit(op, kind, d.kernel, d.stride, out_c, pad=d.pad,
-                      groups=self.channels if kind is LayerKind.DEPTHWISE else 1,
-                      act=d.act or self.spec.activation, bn=d.bn, line=d.line)
-        elif op in ("avgpool", "maxpool"):
-            kernel = d.kernel or self.size
-            stride = d.stride if d.kernel else 1
-            self.emit(op, LayerKind.POOL, kernel, stride, self.channels, pad="valid", line=d.line)
-        elif op == "fc":
-            out_c = self.ch(d.channels)
-            self.emit("fc", LayerKind.FC, 1, 1, out_c, bias=d.bias, flatten=True, line=d.line)
-        else:  # pragma: no cover - the parser admits no other op
-            raise AssertionError(op)
+        OPS[d.op].build(self, d)
 
-    def emit(self, op: str, kind: LayerKind, kernel: int, stride: int, out_c: int, *,
-             pad: str = "same", groups: int = 1, act: str = "none", bn: bool = False,
-             bias: bool = False, skip_from: int | None = None, flatten: bool = False,
-             line: int = 0) -> None:
+    def emit(self, op: str, kernel: int, stride: int, out_c: int, *, pad: str = "same",
+             groups: int = 1, act: str = "none", bn: bool = False, bias: bool = False,
+             skip_from: int | None = None, line: int = 0) -> None:
+        """Append one concrete layer of op `op` on the current map; its size by the op's rule."""
+        rule = OPS[op]
         size = self.size
-        if flatten:
-            out_size, padding = 1, 0
-        elif pad == "same":
-            out_size, padding = -(-size // stride), kernel // 2
-        else:
-            out_size, padding = (size - kernel) // stride + 1, 0
+        out_size = rule.out_size(size, kernel, stride, pad)
         if out_size < 1 or out_c < 1:
             what = f"{op} {kernel}×{kernel} s{stride}" if op != "fc" else op
             raise ConfigError(
                 f"{self.where(line)}: {what} on a {size}×{size} feature map leaves nothing "
                 f"at resolution {self.resolution} (alpha {float(self.alpha):g}); use a larger resolution")
         self.layers.append(Layer(
-            index=len(self.layers), kind=kind, op=op, kernel=kernel, stride=stride,
+            index=len(self.layers), kind=rule.kind, op=op, kernel=kernel, stride=stride,
             in_size=size, in_channels=self.channels, out_size=out_size, out_channels=out_c,
-            groups=groups, act=act, bn=bn, bias=bias, padding=padding, skip_from=skip_from,
-            line=line))
+            groups=groups, act=act, bn=bn, bias=bias, padding=kernel // 2 if pad == "same" else 0,
+            skip_from=skip_from, line=line, pad=pad))
         self.size, self.channels = out_size, out_c
 
 
@@ -385,10 +295,11 @@ _TOKEN = re.compile(r"\S+")
 _INT = re.compile(r"[0-9]+")
 _CHANNELS = re.compile(r"([0-9]+)([!+]?)")
 _STRIDE = re.compile(r"s([0-9]+)")
-_LAYER_OPS = ("conv", "dw", "pw", "ir", "avgpool", "maxpool", "fc")
+_LAYER_OPS = STATEMENTS  # the op table's statements; live, so an op registered later parses too
 _HEADERS = ("name", "input", "rounding", "activation")
-_KEYWORDS = _LAYER_OPS + _HEADERS + ("repeat", "residual", "}")
+_KEYWORDS = tuple(_LAYER_OPS) + _HEADERS + ("repeat", "residual", "}")
 _YESNO = {"yes": True, "no": False, "true": True, "false": False}
+_POSITIVE_OPTIONS = {"s": "stride", "t": "expansion", "k": "kernel size"}  # option: its name
 
 
 @dataclass(slots=True)
@@ -539,67 +450,58 @@ class _Parser:
                 raise self.error("rounding must be 'int' or 'multiple N'", tok)
 
     def layer(self, toks: list[_Tok]) -> LayerDef:
+        """A layer statement, read by its op's grammar (`ops.OPS[op].grammar`)."""
         head = toks[0]
-        op = head.text
-        i = 1
-        kernel, channels = 1, None
-        if op == "conv":
-            kernel = self.int_arg(toks, 1, "a kernel size")
-            channels = self.channels(toks, 2)
-            i = 3
-        elif op == "dw":
-            kernel = self.int_arg(toks, 1, "a kernel size")
-            i = 2
-        elif op in ("pw", "ir", "fc"):
-            channels = self.channels(toks, 1)
-            kernel = 3 if op == "ir" else 1
-            i = 2
-        else:  # pooling
-            tok = self.arg(toks, 1, "a kernel size or 'global'")
-            kernel = 0 if tok.text == "global" else self.positive(tok, "pool size")
-            i = 2
-        fields: dict[str, object] = {"op": op, "kernel": kernel, "channels": channels,
-                                     "line": head.line}
-        if op in ("avgpool", "maxpool"):
-            fields["stride"] = kernel or 1
-            fields["pad"] = "valid"
-        allowed = {"conv": {"s", "act", "bn", "pad"}, "dw": {"s", "act", "bn", "pad"},
-                   "pw": {"s", "act", "bn"}, "ir": {"s", "t", "k", "act"},
-                   "avgpool": {"s"}, "maxpool": {"s"}, "fc": {"bias"}}[op]
-        if op in ("avgpool", "maxpool") and kernel == 0:
-            allowed = set()
+        rule = STATEMENTS[head.text]
+        grammar = rule.grammar
+        fields: dict[str, object] = {"op": head.text, "line": head.line, **dict(grammar.defaults)}
+        window_global = False
+        for i, arg in enumerate(grammar.args, start=1):
+            if arg == "kernel":
+                fields["kernel"] = self.int_arg(toks, i, "a kernel size")
+            elif arg == "channels":
+                fields["channels"] = self.channels(toks, i)
+            else:  # window: K or 'global'
+                tok = self.arg(toks, i, "a kernel size or 'global'")
+                window_global = tok.text == "global"
+                fields["kernel"] = 0 if window_global else self.positive(tok, "pool size")
+        provisional = LayerDef(**fields)
+        for key in grammar.options:  # defaults that depend on the arguments (a pool's stride)
+            name = OPTIONS[key].field
+            if name not in fields:
+                fields[name] = rule.default(name, provisional)
+        allowed = set() if window_global else set(grammar.options)
         seen: set[str] = set()
-        for tok in toks[i:]:
+        for tok in toks[1 + len(grammar.args):]:
             m = _STRIDE.fullmatch(tok.text)
             key, val = ("s", m.group(1)) if m else (tok.text.split("=", 1) + [None])[:2]
             if val is None or key not in allowed:
                 opts = ", ".join(sorted("sN" if a == "s" else f"{a}=" for a in allowed)) or "none"
-                raise self.error(f"unexpected argument to '{op}' (options: {opts})", tok)
+                raise self.error(f"unexpected argument to '{head.text}' (options: {opts})", tok)
             if key in seen:
                 raise self.error(f"'{key}' given twice", tok)
             seen.add(key)
-            if key == "s":
-                fields["stride"] = self.positive(tok, "stride", val)
-            elif key == "t":
-                fields["expand"] = self.positive(tok, "expansion", val)
-            elif key == "k":
-                fields["kernel"] = self.positive(tok, "kernel size", val)
-            elif key == "act":
-                if val not in ACTIVATIONS:
-                    raise self.error(f"act must be one of {', '.join(ACTIVATIONS)}", tok)
-                fields["act"] = val
-            elif key in ("bn", "bias"):
-                if val not in _YESNO:
-                    raise self.error(f"{key} must be yes or no", tok)
-                fields[key] = _YESNO[val]
-            elif key == "pad":
-                if val not in ("same", "valid"):
-                    raise self.error("pad must be same or valid", tok)
-                fields["pad"] = val
+            fields[OPTIONS[key].field] = self.option_value(key, val, tok)
         d = LayerDef(**fields)
-        if d.pad == "same" and d.op in ("conv", "dw", "ir") and d.kernel % 2 == 0:
-            raise self.error("SAME padding needs an odd kernel size", toks[1])
+        if d.pad == "same" and d.kernel % 2 == 0:
+            raise self.error("SAME padding needs an odd kernel size", toks[min(1, len(toks) - 1)])
         return d
+
+    def option_value(self, key: str, val: str, tok: _Tok) -> object:
+        """The value of option `key` written `val`, checked."""
+        if key in _POSITIVE_OPTIONS:
+            return self.positive(tok, _POSITIVE_OPTIONS[key], val)
+        if key == "act":
+            if val not in ACTIVATIONS:
+                raise self.error(f"act must be one of {', '.join(ACTIVATIONS)}", tok)
+            return val
+        if key == "pad":
+            if val not in ("same", "valid"):
+                raise self.error("pad must be same or valid", tok)
+            return val
+        if val not in _YESNO:  # bn, bias
+            raise self.error(f"{key} must be yes or no", tok)
+        return _YESNO[val]
 
 
 def parse(text: str, source: str = "<spec>") -> Spec:

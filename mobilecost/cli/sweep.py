@@ -12,6 +12,7 @@ import typer
 
 from ..cost import Counting
 from ..errors import MobilecostError
+from ..ops import LayerKind
 from ..report import Column, Format, Report, format_number, millions, milliseconds, percent, write_atomic
 from .common import BnOpt, FcBiasOpt, FormatOpt, SpecArg, command, err_console, render
 from .latency import TargetsDirOpt
@@ -102,7 +103,7 @@ def sweep_columns(df: "pd.DataFrame") -> list[Column]:
         Column("macs", "Mult-Adds (M)", millions),
         Column("params", "Params (M)", millions),
     ]
-    labels = {"conv": "% Conv", "depthwise": "% DW", "pointwise": "% 1×1", "fc": "% FC"}
+    labels = {k.value: f"% {k.short}" for k in LayerKind}
     for c in df.columns:
         if c.startswith("macs_share_"):
             kind = c[len("macs_share_"):]

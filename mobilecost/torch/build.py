@@ -1,20 +1,39 @@
 """Build an `nn.Module` from a spec at any α and resolution.
 
 Each spec layer becomes one module of `SpecNet.layers`, and that module's `spec_layer`
-attribute is the `Layer` record it was built from: convolution → Conv2d, BatchNorm2d (when
-the layer has bn) and the layer's activation (ReLU, ReLU6; none for MobileNetV2's linear
-bottlenecks); pooling → AvgPool2d / MaxPool2d; fc → Flatten + Linear; add → the residual
-add of the layer input saved at `skip_from`.
+attribute is the `Layer` record it was built from. `MODULES` maps each layer op of the op
+table (`mobilecost.ops`) to the function that makes its module, registered with
+`@register_module`: convolution → Conv2d, BatchNorm2d (when the layer has bn) and the
+layer's activation (ReLU, ReLU6; none for MobileNetV2's linear bottlenecks); pooling →
+AvgPool2d / MaxPool2d; fc → Flatten + Linear; add → the residual add of the layer input
+saved at `skip_from`.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Callable
 
 import torch
 from torch import nn
 
+from ..errors import MobilecostError
 from ..spec import Layer, Spec, load_spec, to_fraction
+
+#: Layer op name -> the function (or class) that makes its module from a concrete Layer.
+MODULES: dict[str, Callable[[Layer], nn.Module]] = {}
+
+
+def register_module(*ops: str) -> Callable:
+    """Decorator: register the module maker of layer ops `ops`; a second maker of an op is refused."""
+    def deco(make: Callable[[Layer], nn.Module]) -> Callable[[Layer], nn.Module]:
+        for op in ops:
+            if op in MODULES:
+                raise MobilecostError(f"a torch module for op {op!r} is already registered")
+        for op in ops:
+            MODULES[op] = make
+        return make
+    return deco
 
 
 def _activation(act: str) -> nn.Module | None:
@@ -25,6 +44,7 @@ def _activation(act: str) -> nn.Module | None:
     return None
 
 
+@register_module("conv", "dw", "pw")
 class ConvBNAct(nn.Sequential):
     """Convolution, batchnorm, activation: one spec layer."""
 
@@ -41,6 +61,7 @@ class ConvBNAct(nn.Sequential):
         self.spec_layer = layer
 
 
+@register_module("fc")
 class Classifier(nn.Sequential):
     """Flatten, then the fully connected layer."""
 
@@ -50,6 +71,7 @@ class Classifier(nn.Sequential):
         self.spec_layer = layer
 
 
+@register_module("add")
 class Add(nn.Module):
     """The residual add: the block's output plus the input saved at `spec_layer.skip_from`."""
 
@@ -61,18 +83,25 @@ class Add(nn.Module):
         return x + skip
 
 
+def _pool(kind: type[nn.Module]) -> Callable[[Layer], nn.Module]:
+    def make(layer: Layer) -> nn.Module:
+        """Pooling without padding (a global pool's kernel is the map)."""
+        mod = kind(layer.kernel, layer.stride, layer.padding)
+        mod.spec_layer = layer
+        return mod
+    return make
+
+
+register_module("avgpool")(_pool(nn.AvgPool2d))
+register_module("maxpool")(_pool(nn.MaxPool2d))
+
+
 def layer_module(layer: Layer) -> nn.Module:
-    """The module for one concrete layer."""
-    if layer.op in ("conv", "dw", "pw"):
-        return ConvBNAct(layer)
-    if layer.op == "fc":
-        return Classifier(layer)
-    if layer.op == "add":
-        return Add(layer)
-    pool = nn.AvgPool2d if layer.op == "avgpool" else nn.MaxPool2d
-    mod = pool(layer.kernel, layer.stride, layer.padding)
-    mod.spec_layer = layer
-    return mod
+    """The module for one concrete layer, by its op's registered maker."""
+    make = MODULES.get(layer.op)
+    if make is None:
+        raise MobilecostError(f"no torch module is registered for op {layer.op!r}")
+    return make(layer)
 
 
 class SpecNet(nn.Module):
@@ -133,4 +162,5 @@ def build_model(spec: Spec | str, alpha: float | Fraction | str = 1,
     return SpecNet(s.name, a, res, layers).eval()
 
 
-__all__ = ["Add", "Classifier", "ConvBNAct", "SpecNet", "build_model", "layer_module"]
+__all__ = ["MODULES", "Add", "Classifier", "ConvBNAct", "SpecNet", "build_model", "layer_module",
+           "register_module"]

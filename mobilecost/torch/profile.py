@@ -19,19 +19,14 @@ from typing import Any
 import torch
 
 from ..cost import layer_cost
-from ..spec import Layer, LayerKind
+from ..ops import TIME_KIND_LABELS, TIME_KINDS
+from ..spec import Layer
 from .build import SpecNet
 from .timing import MeasureOptions, prepare
 
-TIME_KINDS = ("conv", "depthwise", "pointwise", "fc", "other")
-TIME_KIND_LABELS = {"conv": "Conv (full)", "depthwise": "Conv DW", "pointwise": "Conv 1×1",
-                    "fc": "Fully Connected", "other": "Other (pool, add, glue)"}
-
-
 def time_kind(layer: Layer) -> str:
-    k = layer.kind
-    return k.value if k in (LayerKind.CONV, LayerKind.DEPTHWISE, LayerKind.POINTWISE,
-                            LayerKind.FC) else "other"
+    """The time kind of a layer (the kind table's, mobilecost.ops.KINDS)."""
+    return layer.kind.time_kind
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,491 @@
+"""The op table: every layer op declared once, and every layer kind.
+
+An op is one class registered with `@register`; `OPS` maps its name to its one instance. It
+declares, in one place:
+
+* its **grammar** (`grammar`: positional arguments and options) and **canonical text**
+  (`text`), for the ops written as a statement of a spec;
+* how the spec **builder** turns the statement into concrete layers (`build`: one `emit`,
+  or several, as `ir` does);
+* for the ops that are concrete layers: its **kind** (a `LayerKind`), its **size rule**
+  (`out_size`), its **cost rules** (Mult-Adds, weights, biases, batchnorm parameters,
+  elements read) and how Table 1 prints it (`describe`, `filter_shape`).
+
+The size and cost rules are plain integer arithmetic on the fields of a `spec.Layer` (any
+object with its fields will do), so the same rules run on numpy arrays: the grid engine
+(`gridcost`) applies them to every α and resolution of a grid at once, the cost engine
+(`cost`) to one layer. Every cost is a channel factor, which depends only on α, times a
+spatial factor, which depends only on the resolution: `macs = macs_channels(x) ·
+macs_spatial(h_in, h_out)`, and so on. That product is what lets a sweep cost a grid of
+n_α × n_r configurations from n_α + n_r pieces.
+
+Units: Mult-Adds are multiply-accumulates (FLOPs = 2 × Mult-Adds); elements are tensor
+elements (multiply by the dtype's bytes).
+
+The torch module of each concrete op is registered, under the same name, in
+`mobilecost.torch.build.MODULES` (only `mobilecost.torch` imports torch).
+
+Adding an op: write one `Op` subclass here with `@register`, its torch module in
+`mobilecost/torch/build.py` with `@register_module`, and its tests; `tests/test_ops.py` checks
+that every op has what its role needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import MobilecostError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .spec import Builder, LayerDef
+
+
+# --------------------------------------------------------------------------- layer kinds
+
+class LayerKind(str, Enum):
+    """What a layer is, for cost breakdowns (Table 2's rows); its facts are in `KINDS`."""
+
+    CONV = "conv"            # full (standard) convolution, kernel > 1
+    DEPTHWISE = "depthwise"  # depthwise convolution
+    POINTWISE = "pointwise"  # 1×1 convolution
+    FC = "fc"                # fully connected
+    POOL = "pool"            # average or max pooling
+    ADD = "add"              # residual addition
+
+    @property
+    def label(self) -> str:
+        """Table 2's name of the kind."""
+        return KINDS[self].label
+
+    @property
+    def short(self) -> str:
+        """A short name for column headers ('DW' in '% DW MACs')."""
+        return KINDS[self].short
+
+    @property
+    def latency_group(self) -> str:
+        """The latency model's compute rate the kind runs at: dense, depthwise or other."""
+        return KINDS[self].latency_group
+
+    @property
+    def time_kind(self) -> str:
+        """The profiler's time kind the kind's time is counted under (one of TIME_KINDS)."""
+        return KINDS[self].time_kind
+
+    @property
+    def has_macs(self) -> bool:
+        """Whether layers of the kind do Mult-Adds (a `macs_share_<kind>` column of a sweep)."""
+        return KINDS[self].has_macs
+
+
+@dataclass(frozen=True, slots=True)
+class KindInfo:
+    label: str          # Table 2's row label, the profiler's kind label
+    short: str          # column headers: "% {short} MACs"
+    latency_group: str  # dense | depthwise | other: which compute rate the latency model uses
+    time_kind: str      # the profiler's kind: the kind itself, or "other"
+    has_macs: bool      # does Mult-Adds
+
+
+#: The one table of layer kinds. Depthwise convolutions do ~9 Mult-Adds per element read and
+#: run far slower per Mult-Add than the GEMM-like dense layers: their own latency group.
+KINDS: dict[LayerKind, KindInfo] = {
+    LayerKind.CONV: KindInfo("Conv (full)", "Conv", "dense", "conv", True),
+    LayerKind.DEPTHWISE: KindInfo("Conv DW", "DW", "depthwise", "depthwise", True),
+    LayerKind.POINTWISE: KindInfo("Conv 1×1", "1×1", "dense", "pointwise", True),
+    LayerKind.FC: KindInfo("Fully Connected", "FC", "dense", "fc", True),
+    LayerKind.POOL: KindInfo("Pool", "Pool", "other", "other", False),
+    LayerKind.ADD: KindInfo("Add", "Add", "other", "other", False),
+}
+
+#: The profiler's time kinds, in report order: each kind with Mult-Adds, then everything else.
+TIME_KINDS: tuple[str, ...] = tuple(dict.fromkeys(
+    [i.time_kind for i in KINDS.values() if i.time_kind != "other"] + ["other"]))
+TIME_KIND_LABELS: dict[str, str] = {
+    **{i.time_kind: i.label for i in KINDS.values() if i.time_kind != "other"},
+    "other": "Other (pool, add, glue)",
+}
+#: Kinds with Mult-Adds, in LayerKind order.
+MAC_KINDS: tuple[LayerKind, ...] = tuple(k for k in LayerKind if KINDS[k].has_macs)
+
+
+# --------------------------------------------------------------------------- pure formulas
+
+def conv_macs(kernel: int, in_channels: int, out_channels: int, out_size: int, groups: int = 1) -> int:
+    """K·K·(M/g)·N·D_F·D_F: eq. (2) for g = 1, eq. (4) for depthwise (g = M = N)."""
+    return kernel * kernel * (in_channels // groups) * out_channels * out_size * out_size
+
+
+def conv_params(kernel: int, in_channels: int, out_channels: int, groups: int = 1) -> int:
+    """K·K·(M/g)·N weights."""
+    return kernel * kernel * (in_channels // groups) * out_channels
+
+
+def fc_macs(in_features: int, out_features: int) -> int:
+    return in_features * out_features
+
+
+# --------------------------------------------------------------------------- grammar
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """An option of a layer statement: which LayerDef field it sets and its default."""
+
+    key: str
+    field: str
+    default: Any
+
+    def text(self, value: Any) -> str:
+        if self.key == "s":
+            return f"s{value}"
+        if isinstance(value, bool):
+            return f"{self.key}={'yes' if value else 'no'}"
+        return f"{self.key}={value}"
+
+
+#: Every option a statement can take, in canonical order ('sS' is written without '=').
+OPTIONS: dict[str, Option] = {o.key: o for o in (
+    Option("s", "stride", 1),
+    Option("t", "expand", 6),
+    Option("k", "kernel", 1),
+    Option("act", "act", None),
+    Option("bn", "bn", True),
+    Option("pad", "pad", "same"),
+    Option("bias", "bias", True),
+)}
+
+#: Positional arguments: a kernel size, a channel count, a pooling window (K or 'global').
+ARGS = ("kernel", "channels", "window")
+
+
+@dataclass(frozen=True, slots=True)
+class Grammar:
+    """How an op is written: `NAME ARG... OPTION...`."""
+
+    args: tuple[str, ...]       # each one of ARGS
+    options: tuple[str, ...]    # keys of OPTIONS it accepts (the text writes them in OPTIONS order)
+    defaults: tuple[tuple[str, Any], ...] = ()  # LayerDef fields the statement sets otherwise
+
+    def __post_init__(self) -> None:
+        for a in self.args:
+            if a not in ARGS:
+                raise MobilecostError(f"unknown argument kind {a!r}; known: {', '.join(ARGS)}")
+        for o in self.options:
+            if o not in OPTIONS:
+                raise MobilecostError(f"unknown option {o!r}; known: {', '.join(OPTIONS)}")
+
+
+# --------------------------------------------------------------------------- ops
+
+class Op:
+    """One layer op. Subclasses set `name`, and `grammar` if the op is written as a statement,
+    `kind` if it is a concrete layer, and override the rules that differ from these defaults:
+    no Mult-Adds, no weights, input elements = in_channels · h_in²."""
+
+    name: ClassVar[str] = ""
+    grammar: ClassVar[Grammar | None] = None  # None: not written as a statement (add)
+    kind: ClassVar[LayerKind | None] = None   # None: not a concrete layer (ir expands)
+    table1: ClassVar[str] = ""                # Table 1's "Type" name
+
+    # -- the statement: defaults, text, building
+    def default(self, field: str, d: "LayerDef") -> Any:
+        """The value of LayerDef `field` that the statement does not write out."""
+        for f, v in (self.grammar.defaults if self.grammar else ()):
+            if f == field:
+                return v
+        for o in OPTIONS.values():
+            if o.field == field:
+                return o.default
+        raise MobilecostError(f"'{self.name}' has no default for {field!r}")
+
+    def text(self, d: "LayerDef") -> str:
+        """The statement's canonical text: arguments, then the options that differ from their
+        default, in `OPTIONS` order."""
+        if self.grammar is None:
+            raise MobilecostError(f"'{self.name}' is not written as a statement")
+        parts = [self.name]
+        for a in self.grammar.args:
+            if a == "kernel":
+                parts.append(str(d.kernel))
+            elif a == "channels":
+                parts.append(str(d.channels))
+            else:  # window
+                parts.append("global" if d.kernel == 0 else str(d.kernel))
+        if not (self.grammar.args == ("window",) and d.kernel == 0):
+            for key in OPTIONS:
+                if key in self.grammar.options:
+                    o = OPTIONS[key]
+                    value = getattr(d, o.field)
+                    if value != self.default(o.field, d):
+                        parts.append(o.text(value))
+        return " ".join(parts)
+
+    def build(self, b: "Builder", d: "LayerDef") -> None:
+        """Emit the concrete layers of statement `d` on builder `b`."""
+        raise MobilecostError(f"'{self.name}' is not written as a statement")
+
+    # -- the concrete layer: size rule
+    def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
+        """Output side for input side `h` (an int or an integer array): SAME padding gives
+        ceil(h / s), VALID floor((h - k) / s) + 1, a global window 1."""
+        if pad == "same":
+            return -(-h // stride)
+        if pad == "global":
+            return 0 * h + 1
+        return (h - kernel) // stride + 1
+
+    # -- the concrete layer: cost rules, each a channel factor times a spatial factor
+    def macs_channels(self, x: Any) -> Any:
+        return 0
+
+    def macs_spatial(self, h_in: Any, h_out: Any) -> Any:
+        return 0 * h_in
+
+    def weights_channels(self, x: Any) -> Any:
+        return 0
+
+    def weights_spatial(self, h_in: Any, h_out: Any) -> Any:
+        return 0 * h_in
+
+    def bias_params(self, x: Any) -> Any:
+        return 0
+
+    def bn_params(self, x: Any) -> Any:
+        return 0
+
+    def input_channels(self, x: Any) -> Any:
+        """Channel factor of the elements read (the input map)."""
+        return x.in_channels
+
+    def input_spatial(self, h_in: Any, h_out: Any) -> Any:
+        return h_in * h_in
+
+    # -- the products, for one concrete layer (a spec.Layer)
+    def macs(self, x: Any) -> Any:
+        return self.macs_channels(x) * self.macs_spatial(x.in_size, x.out_size)
+
+    def weights(self, x: Any) -> Any:
+        return self.weights_channels(x) * self.weights_spatial(x.in_size, x.out_size)
+
+    def input_elems(self, x: Any) -> Any:
+        return self.input_channels(x) * self.input_spatial(x.in_size, x.out_size)
+
+    def output_elems(self, x: Any) -> Any:
+        return x.out_channels * x.out_size * x.out_size
+
+    # -- Table 1
+    def describe(self, x: Any) -> str:
+        """Type / stride as Table 1 prints it."""
+        return f"{self.table1} / s{x.stride}"
+
+    def filter_shape(self, x: Any) -> str:
+        """Filter shape as Table 1 prints it."""
+        return "—"
+
+
+#: The op table: name -> op, in registration order (which is the grammar's keyword order).
+OPS: dict[str, Op] = {}
+#: The ops written as statements (those with a grammar), in the same order.
+STATEMENTS: dict[str, Op] = {}
+
+
+def register(cls: type[Op]) -> type[Op]:
+    """Class decorator: add one instance of `cls` to `OPS`; a second op of a name is refused."""
+    if not cls.name:
+        raise MobilecostError(f"{cls.__name__} has no name")
+    if cls.name in OPS:
+        raise MobilecostError(f"op {cls.name!r} is already registered ({type(OPS[cls.name]).__name__})")
+    if cls.grammar is None and cls.kind is None:
+        raise MobilecostError(f"op {cls.name!r} is neither a statement nor a layer")
+    OPS[cls.name] = cls()
+    if cls.grammar is not None:
+        STATEMENTS[cls.name] = OPS[cls.name]
+    return cls
+
+
+def statement_ops() -> tuple[str, ...]:
+    """Names of the ops written as statements, in grammar order."""
+    return tuple(STATEMENTS)
+
+
+def layer_ops() -> tuple[str, ...]:
+    """Names of the ops that are concrete layers."""
+    return tuple(n for n, op in OPS.items() if op.kind is not None)
+
+
+class _Conv(Op):
+    """A convolution (conv, dw and pw differ in grammar, building and Table 1's shape)."""
+
+    def macs_channels(self, x: Any) -> Any:
+        return conv_params(x.kernel, x.in_channels, x.out_channels, x.groups)
+
+    def macs_spatial(self, h_in: Any, h_out: Any) -> Any:
+        return h_out * h_out
+
+    def weights_channels(self, x: Any) -> Any:
+        return conv_params(x.kernel, x.in_channels, x.out_channels, x.groups)
+
+    def weights_spatial(self, h_in: Any, h_out: Any) -> Any:
+        return 0 * h_in + 1
+
+    def bn_params(self, x: Any) -> Any:
+        """Batchnorm's γ and β per output channel (running statistics are buffers)."""
+        return 2 * x.out_channels * x.bn
+
+    def filter_shape(self, x: Any) -> str:
+        k = x.kernel
+        return f"{k}×{k}×{x.in_channels}×{x.out_channels}"
+
+
+@register
+class Conv(_Conv):
+    """`conv K CH`: a full K×K convolution (a 1×1 one is a pointwise layer)."""
+
+    name, kind, table1 = "conv", LayerKind.CONV, "Conv"
+    grammar = Grammar(("kernel", "channels"), ("s", "act", "bn", "pad"))
+
+    def build(self, b: "Builder", d: "LayerDef") -> None:
+        b.emit("pw" if d.kernel == 1 else "conv", d.kernel, d.stride, b.ch(d.channels), pad=d.pad,
+               act=d.act or b.spec.activation, bn=d.bn, line=d.line)
+
+
+@register
+class Depthwise(_Conv):
+    """`dw K`: a depthwise K×K convolution, one filter per channel (groups = channels)."""
+
+    name, kind, table1 = "dw", LayerKind.DEPTHWISE, "Conv dw"
+    grammar = Grammar(("kernel",), ("s", "act", "bn", "pad"))
+
+    def build(self, b: "Builder", d: "LayerDef") -> None:
+        b.emit("dw", d.kernel, d.stride, b.channels, pad=d.pad, groups=b.channels,
+               act=d.act or b.spec.activation, bn=d.bn, line=d.line)
+
+    def filter_shape(self, x: Any) -> str:
+        return f"{x.kernel}×{x.kernel}×{x.in_channels} dw"
+
+
+@register
+class Pointwise(_Conv):
+    """`pw CH`: a 1×1 convolution."""
+
+    name, kind, table1 = "pw", LayerKind.POINTWISE, "Conv"
+    grammar = Grammar(("channels",), ("s", "act", "bn"))
+
+    def build(self, b: "Builder", d: "LayerDef") -> None:
+        b.emit("pw", d.kernel, d.stride, b.ch(d.channels), pad=d.pad,
+               act=d.act or b.spec.activation, bn=d.bn, line=d.line)
+
+
+@register
+class InvertedResidual(Op):
+    """`ir CH`: MobileNetV2's inverted residual: 1×1 expansion to T·in channels (none when
+    T = 1), depthwise K×K with the stride, linear 1×1 projection to CH; a residual add around
+    them when the stride is 1 and the input has CH channels. Not a layer itself."""
+
+    name = "ir"
+    grammar = Grammar(("channels",), ("s", "t", "k", "act"), defaults=(("kernel", 3),))
+
+    def build(self, b: "Builder", d: "LayerDef") -> None:
+        out = b.ch(d.channels)
+        act = d.act or b.spec.activation
+        hidden = round(b.channels * d.expand)  # torchvision: int(round(inp * expand_ratio))
+
+        def body() -> None:
+            if d.expand != 1:
+                b.emit("pw", 1, 1, hidden, act=act, bn=True, line=d.line)
+            b.emit("dw", d.kernel, d.stride, b.channels, groups=b.channels, act=act, bn=True,
+                   line=d.line)
+            b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
+
+        if d.stride == 1 and b.channels == out:
+            b.residual(body, d.line)
+        else:
+            body()
+
+
+class _Pool(Op):
+    """`avgpool K [sS]`, `avgpool global`: pooling without padding; the stride defaults to K,
+    and a global window is the whole map (its kernel is the map's side where it is built)."""
+
+    kind = LayerKind.POOL
+    grammar = Grammar(("window",), ("s",), defaults=(("pad", "valid"),))
+
+    def default(self, field: str, d: "LayerDef") -> Any:
+        if field == "stride":
+            return d.kernel or 1
+        return super().default(field, d)
+
+    def build(self, b: "Builder", d: "LayerDef") -> None:
+        if d.kernel:
+            b.emit(self.name, d.kernel, d.stride, b.channels, pad="valid", line=d.line)
+        else:
+            b.emit(self.name, b.size, 1, b.channels, pad="global", line=d.line)
+
+    def filter_shape(self, x: Any) -> str:
+        return f"Pool {x.kernel}×{x.kernel}"
+
+
+@register
+class AvgPool(_Pool):
+    name, table1 = "avgpool", "Avg Pool"
+
+
+@register
+class MaxPool(_Pool):
+    name, table1 = "maxpool", "Max Pool"
+
+
+@register
+class FullyConnected(Op):
+    """`fc CH`: fully connected on the flattened input (M = in_channels · h_in² features)."""
+
+    name, kind, table1 = "fc", LayerKind.FC, "FC"
+    grammar = Grammar(("channels",), ("bias",))
+
+    def build(self, b: "Builder", d: "LayerDef") -> None:
+        b.emit("fc", 1, 1, b.ch(d.channels), pad="valid", bias=d.bias, line=d.line)
+
+    def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
+        return 0 * h + 1
+
+    def macs_channels(self, x: Any) -> Any:
+        return fc_macs(x.in_channels, x.out_channels)
+
+    def macs_spatial(self, h_in: Any, h_out: Any) -> Any:
+        return h_in * h_in
+
+    def weights_channels(self, x: Any) -> Any:
+        return fc_macs(x.in_channels, x.out_channels)
+
+    def weights_spatial(self, h_in: Any, h_out: Any) -> Any:
+        return h_in * h_in
+
+    def bias_params(self, x: Any) -> Any:
+        return x.out_channels * x.bias
+
+    def filter_shape(self, x: Any) -> str:
+        return f"{x.in_size * x.in_size * x.in_channels}×{x.out_channels}"
+
+
+@register
+class Add(Op):
+    """The residual add closing a `residual { }` block or an `ir`: it reads two maps of its
+    output's shape (the block's output and the input saved at `skip_from`)."""
+
+    name, kind, table1 = "add", LayerKind.ADD, "Add"
+
+    def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
+        return h
+
+    def input_channels(self, x: Any) -> Any:
+        return 2 * x.out_channels
+
+    def input_spatial(self, h_in: Any, h_out: Any) -> Any:
+        return h_out * h_out
+
+
+__all__ = ["ARGS", "KINDS", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
+           "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
+           "fc_macs", "layer_ops", "register", "statement_ops"]
