@@ -89,7 +89,10 @@ def targets_cmd(targets_dir: TargetsDirOpt = None, format: FormatOpt = Format.ta
 
     directory = targets_dir or tg.default_dir()
     rows = []
-    for t in tg.load_all(directory):
+    good, bad = tg.scan(directory)
+    for message in bad:
+        err_console.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
+    for t in good:
         c = t.model.coefficients
         rows.append({"target": t.name, "device": t.device, "points": len(t.points), "form": t.model.form,
                      "dtype": t.model.dtype, "fit_median_error": t.fit_median_error,
@@ -173,17 +176,32 @@ def predict_cmd(
             config = lt.Config(spec, a, r, batch)
             predicted = t.predict_ms(config)
             measured = t.measured_ms(config)
-            rows.append({"spec": spec, "alpha": a, "resolution": r, "batch": batch,
+            rows.append({"spec": config.spec, "alpha": a, "resolution": r, "batch": batch,
                          "macs": lt.layer_features(config).total_macs, "predicted_latency_ms": predicted,
                          "measured_latency_ms": measured,
-                         "error": None if measured is None else predicted / measured - 1})
-    notes = [f"target {t.name}: {t.model.form} model fitted on {len(t.points)} points "
-             f"(leave-one-out median error {_pct(t.loo_median_error) or 'n/a'})"]
+                         "error": None if measured is None else predicted / measured - 1,
+                         "extrapolated": ", ".join(t.extrapolation(config))})
+    outside = [r for r in rows if r["extrapolated"]]
+    domain = t.domain
+    notes = [f"target {t.name}: {t.model.form} model fitted on {len(t.points)} points of "
+             f"{domain.describe() if domain else 'nothing'}"]
+    loo = _pct(t.loo_median_error) or "n/a"
+    if len(outside) < len(rows):
+        notes.append(f"leave-one-out median error {loo}: it applies to predictions inside that range")
+    if outside:
+        warning = (f"{len(outside)} of {len(rows)} predictions extrapolate beyond what target {t.name} "
+                   f"was calibrated on (column Extrapolates: spec, batch, α or resolution; α and "
+                   f"resolution more than {lt.EXTRAPOLATION_MARGIN - 1:.0%} outside the calibrated "
+                   f"range); the leave-one-out error does not apply to them")
+        notes.append(warning)
     render(Report(f"Predicted latency on {t.name}", [
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Res"), Column("batch", "Batch"), Column("macs", "Mult-Adds"),
         Column("predicted_latency_ms", "Predicted ms", milliseconds), Column("measured_latency_ms", "Measured ms", milliseconds),
-        Column("error", "Error", _signed_pct)], rows, notes), format)
+        Column("error", "Error", _signed_pct),
+        Column("extrapolated", "Extrapolates", numeric=False, table=bool(outside))], rows, notes), format)
+    if outside:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], measurements: Optional[Path],

@@ -140,6 +140,9 @@ def latency_columns(df: "pd.DataFrame") -> list[Column]:
                                    lambda x: percent(x, 1)))
     if "latency_source" in df.columns:
         cols.append(Column("latency_source", "Latency", _source, numeric=False))
+    if "latency_extrapolated" in df.columns:
+        cols.append(Column("latency_extrapolated", "Extrapolates", _source, numeric=False,
+                           table=bool((df["latency_extrapolated"] != "").any())))
     return cols
 
 
@@ -229,16 +232,22 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, configs: list[tuple[F
     """`predicted_latency_ms` on `target` for every row; with `measured`, also `latency_ms`
     (the target's own measurement where it has one for that configuration, else the
     prediction) and `latency_source` (measured | predicted)."""
-    from ..latency import Config
-    from ..targets import predict_latencies_ms
+    import numpy as np
 
-    predicted = predict_latencies_ms(target, [(spec_name, a, r, batch) for a, r in configs])
-    df = df.assign(predicted_latency_ms=predicted)
+    from ..targets import grid_latency
+
+    n_r = next((i for i, (a, _) in enumerate(configs) if a != configs[0][0]), len(configs))
+    resolutions = [r for _, r in configs[:n_r]]
+    alphas = [a for a, _ in configs[::n_r]]
+    if [(a, r) for a in alphas for r in resolutions] != list(configs):
+        raise MobilecostError("internal: the sweep's rows are not an α-major grid")
+    g = grid_latency(target, spec_name, alphas, resolutions, batch)
+    df = df.assign(predicted_latency_ms=g.predicted_ms.reshape(-1),
+                   latency_extrapolated=g.extrapolated.reshape(-1))
     if measured:
-        known = {p.config: p.latency_ms for p in target.points}
-        found = [known.get(Config(spec_name, a, r, batch)) for a, r in configs]
-        df = df.assign(latency_ms=[p if m is None else m for m, p in zip(found, predicted)],
-                       latency_source=["predicted" if m is None else "measured" for m in found])
+        found = g.measured_ms.reshape(-1)
+        df = df.assign(latency_ms=g.latency_ms.reshape(-1),
+                       latency_source=np.where(np.isnan(found), "predicted", "measured"))
     return df
 
 
@@ -282,6 +291,10 @@ def latency_notes(df: "pd.DataFrame", rows: list[dict[str, Any]] | None, target,
                      f"fitted on {len(target.points)} measured points"
                      + (f", leave-one-out median error {target.loo_median_error:.1%}"
                         if target.loo_median_error is not None else "") + ").")
+        if "latency_extrapolated" in df.columns:
+            outside = int((df["latency_extrapolated"] != "").sum())
+            if outside:
+                notes.append(extrapolation_note(target, outside, len(df)))
     if rows:
         from .measuring import setting_note, timing_note
 
@@ -292,6 +305,17 @@ def latency_notes(df: "pd.DataFrame", rows: list[dict[str, Any]] | None, target,
             notes.append(f"{cached} of {len(rows)} measured rows come from the measurement cache "
                          f"(--fresh measures again).")
     return notes
+
+
+def extrapolation_note(target, outside: int, total: int) -> str:
+    """The warning for predictions beyond a target's calibration (also printed on stderr)."""
+    from ..latency import EXTRAPOLATION_MARGIN
+
+    d = target.domain
+    return (f"warning: {outside:,} of {total:,} predicted latencies extrapolate beyond what target "
+            f"{target.name} was calibrated on ({d.describe() if d else 'nothing'}); column "
+            f"latency_extrapolated says how (spec, batch, α or resolution more than "
+            f"{EXTRAPOLATION_MARGIN - 1:.0%} outside); the leave-one-out error does not apply to them.")
 
 
 def checked_output(n_alphas: int, n_res: int, max_configs: int, output: Path | None,
@@ -597,6 +621,9 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
             notes.append(f"latency on target {t.name}: measured for {measured:,} of {len(df):,} "
                          f"configurations (the target's calibration points), predicted by its "
                          f"{t.model.form} model for the other {len(df) - measured:,}{loo}.")
+        outside = int(((df["latency_extrapolated"] != "") & (df["latency_source"] == "predicted")).sum())
+        if outside:
+            notes.append(extrapolation_note(t, outside, len(df)))
     report = Report(f"{s.name}: Pareto-optimal configurations, top-1 against {what} "
                     f"({len(front)} of {len(df):,}; {budget_text})", columns,
                     frame_rows(front, columns), notes)
