@@ -15,9 +15,10 @@ from ..errors import MobilecostError
 from ..report import Column, Format, Report, format_number, millions, milliseconds, percent, write_atomic
 from .common import BnOpt, FcBiasOpt, FormatOpt, SpecArg, command, err_console, render
 from .latency import TargetsDirOpt
-from .measuring import (BatchOpt, CacheDirOpt, ChannelsLastOpt, CompileOpt, Device, DeviceOpt,
-                        Dtype, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt, MinTimeOpt, RoundsOpt,
-                        ThreadsOpt, TimeShareOpt, TimingArgs)
+from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MAX_TIME_S,
+                        DEFAULT_MIN_TIME_S, DEFAULT_ROUNDS, BatchOpt, CacheDirOpt, ChannelsLastOpt,
+                        CompileOpt, DeviceOpt, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt,
+                        MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +52,7 @@ SweepTargetOpt = Annotated[Optional[str], typer.Option(
 
 # Columns a measured sweep takes from the timing rows (time_share_<kind> come as well).
 MEASURED_COLUMNS = ("latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds", "runs",
-                    "calls_per_run", "batch", "device", "device_name", "torch_version", "threads",
+                    "calls_per_run", "noisy", "load", "cores", "batch", "device", "device_name", "torch_version", "threads",
                     "dtype", "memory_format", "compile", "cuda_graphs", "cached", "error")
 
 
@@ -128,8 +129,10 @@ def latency_columns(df: "pd.DataFrame") -> list[Column]:
                  "latency_iqr_ms": "IQR ms"}
         if "latency_median_ms" in df.columns and (df["rounds"].fillna(1) > 1).any():
             shown["latency_median_ms"] = "Median of rounds ms"
+        if "noisy" in df.columns and df["noisy"].fillna(False).astype(bool).any():
+            shown["noisy"] = "Noisy"
         numeric = {"latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds", "runs",
-                   "calls_per_run", "batch", "threads"}
+                   "calls_per_run", "batch", "threads", "load", "cores"}
         for k in MEASURED_COLUMNS:
             if k in df.columns:
                 cols.append(Column(k, shown.get(k, k), milliseconds if k.endswith("_ms") else plain,
@@ -300,6 +303,10 @@ def latency_notes(df: "pd.DataFrame", rows: list[dict[str, Any]] | None, target,
 
         notes.append("measured: " + setting_note(rows[0]))
         notes.append(timing_note(rows, rounds))
+        from .measuring import noisy_note
+
+        if noisy := noisy_note(rows):
+            notes.append(noisy)
         cached = sum(1 for r in rows if r.get("cached"))
         if cached:
             notes.append(f"{cached} of {len(rows)} measured rows come from the measurement cache "
@@ -339,11 +346,12 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
               output: OutputOpt = None, plot: PlotOpt = False,
               max_configs: MaxConfigsOpt = 5_000_000, fc_bias: FcBiasOpt = False,
               bn: BnOpt = False, target: SweepTargetOpt = None, targets_dir: TargetsDirOpt = None,
-              measure: MeasureOpt = False, batch: BatchOpt = 1, device: DeviceOpt = Device.cpu,
-              dtype: DtypeOpt = Dtype.fp32, threads: ThreadsOpt = None,
-              channels_last: ChannelsLastOpt = False, compile: CompileOpt = False,
-              cuda_graphs: GraphsOpt = False, time_share: TimeShareOpt = False,
-              min_time: MinTimeOpt = 1.0, max_time: MaxTimeOpt = 10.0, rounds: RoundsOpt = 1,
+              measure: MeasureOpt = False, batch: BatchOpt = DEFAULT_BATCH,
+              device: DeviceOpt = DEFAULT_DEVICE, dtype: DtypeOpt = DEFAULT_DTYPE,
+              threads: ThreadsOpt = None, channels_last: ChannelsLastOpt = False,
+              compile: CompileOpt = False, cuda_graphs: GraphsOpt = False,
+              time_share: TimeShareOpt = False, min_time: MinTimeOpt = DEFAULT_MIN_TIME_S,
+              max_time: MaxTimeOpt = DEFAULT_MAX_TIME_S, rounds: RoundsOpt = DEFAULT_ROUNDS,
               cache_dir: CacheDirOpt = None, fresh: FreshOpt = False) -> None:
     """Cost, Mult-Adds shares, activations and accuracy over a grid of α × resolution.
 
@@ -358,8 +366,8 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
     """
     from ..gridcost import sweep
 
-    timing = TimingArgs(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
-                        min_time, max_time, rounds, time_share, cache_dir, fresh)
+    timing = TimingArgs.of(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
+                           min_time, max_time, rounds, time_share, cache_dir, fresh)
     if not measure:
         stray = [o for o in timing.changed() if not (o == "--batch" and target is not None)]
         if stray:
