@@ -173,3 +173,12 @@ def test_predict_marks_what_it_extrapolates(tmp_path, tdir):
     assert "leave-one-out median error" not in r.stderr  # quoted only where it applies
     r = run("predict", "--target", "t", "--targets-dir", tdir, "--alpha", "0.6", "--res", "200")
     assert r.exit_code == 0 and "warning" not in r.stderr and "leave-one-out median error" in r.stdout
+
+
+def test_a_failed_validation_leaves_no_plot_folder(tmp_path, tdir):
+    calibrate(tmp_path, tdir, rows(alphas=("1", "0.75", "0.5", "0.25")))
+    plots = tmp_path / "plots" / "deep"
+    line = one_error_line(run("predict", "--validate", "--target", "t", "--targets-dir", tdir,
+                              "--calibrate-on", "16", "-o", plots))
+    assert "cannot calibrate on 16 of 16" in line
+    assert not (tmp_path / "plots").exists()

@@ -14,6 +14,7 @@ import typer
 from ..errors import MobilecostError
 from ..report import Column, Format, Report, format_number, milliseconds, percent
 from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, render
+from .measuring import check_output_folder
 
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="A calibrated target's name (see `mobilecost targets`).")]
 TargetsDirOpt = Annotated[Optional[Path], typer.Option(
@@ -211,7 +212,7 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
 
     if sum(x is not None for x in (calibrate_on, calibrate_with, measurements)) > 1:
         raise MobilecostError("give at most one of --calibrate-on, --calibrate-with and --measurements")
-    check_output_dir(out_dir)
+    check_output_folder(out_dir, "--out-dir")  # made only when the plot is written
     points = list(t.points)
     if calibrate_on is not None:
         v = lt.held_out(points, lt.spread_subset(points, calibrate_on), t.model.form, t.model.dtype)
@@ -240,6 +241,7 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
              "batch": p.point.config.batch, "measured_latency_ms": p.point.latency_ms,
              "predicted_latency_ms": p.predicted_ms, "error": p.error,
              "baseline_latency_ms": p.baseline_ms, "baseline_error": p.baseline_error} for p in v.predictions]
+    check_output_dir(out_dir)
     files = lt.plot_validation(v, out_dir / stem, f"target {t.name} ({t.model.form} model)")
     ratio = b.median_abs / m.median_abs if m.median_abs else float("inf")
     notes = []
