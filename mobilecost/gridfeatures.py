@@ -58,6 +58,39 @@ def _values(layers) -> dict[str, list[int]]:
     return {q: [getattr(c, q) for c in layers] for q in QUANTITIES}
 
 
+def _per_resolution(spec: Spec, alpha: Fraction, resolutions: Sequence[int]) -> dict[str, "np.ndarray"]:
+    """Each quantity of each layer at `alpha` and every resolution, [L, n_r] float64.
+
+    The feature-map sides come from the grid engine's size walk (all resolutions at once,
+    checked there against the builder) — the one place this module leans on gridcost's
+    internals; should that walk move, every resolution is built instead (slower, the same
+    numbers). The quantities come from `layer_cost` itself, applied to the layer with its
+    sides as arrays, so no cost rule is restated here.
+    """
+    import dataclasses
+
+    import numpy as np
+
+    from .cost import layer_cost
+    from .spec import build
+
+    layers = build(spec, alpha, max(resolutions))
+    res = np.array(resolutions, dtype=np.int64)
+    try:
+        from .gridcost import _sizes
+        ins, outs = _sizes(spec, alpha, layers, res)
+    except (ImportError, TypeError, ValueError, AttributeError):
+        built = [build(spec, alpha, int(r)) for r in resolutions]
+        ins = np.array([[x.in_size for x in b] for b in built], dtype=np.int64).T
+        outs = np.array([[x.out_size for x in b] for b in built], dtype=np.int64).T
+    out = {q: np.empty((len(layers), len(res))) for q in QUANTITIES}
+    for i, layer in enumerate(layers):
+        c = layer_cost(dataclasses.replace(layer, in_size=ins[i], out_size=outs[i]))
+        for q in QUANTITIES:
+            out[q][i] = np.broadcast_to(np.asarray(getattr(c, q), dtype=np.float64), res.shape)
+    return out
+
+
 def structure_terms(spec: Spec, alphas: Sequence[Fraction], resolutions: Sequence[int]) -> Iterator[StructureTerms]:
     """The factors of every structure of the grid (α grouped by the layers they build)."""
     import numpy as np
@@ -70,10 +103,10 @@ def structure_terms(spec: Spec, alphas: Sequence[Fraction], resolutions: Sequenc
     for members in groups.values():
         i0 = members[0][0]
         ref = members[0][1]
-        by_res = [_values(cost(spec, alphas[i0], r).layers) for r in resolutions]
+        by_res = _per_resolution(spec, alphas[i0], resolutions)
         per_res = {}
         for q in QUANTITIES:
-            at = np.array([v[q] for v in by_res], dtype=np.float64).T  # [L, n_r]
+            at = by_res[q]  # [L, n_r]
             base = np.array(ref[q], dtype=np.float64)
             zero = base == 0
             if np.any(at[zero] != 0):
