@@ -205,6 +205,27 @@ def layer_features(config: Config, dtype: str = "float32") -> LayerFeatures:
     return LayerFeatures(config, group, macs, moved, net.macs * b)
 
 
+def alpha_text(alpha: Fraction) -> str:
+    """α as text that reads back exactly: a decimal where one is exact ('0.75'), else a
+    fraction ('1/3')."""
+    a = Fraction(alpha)
+    d = a.denominator
+    twos = fives = 0
+    while d % 2 == 0:
+        d, twos = d // 2, twos + 1
+    while d % 5 == 0:
+        d, fives = d // 5, fives + 1
+    if d != 1:
+        return f"{a.numerator}/{a.denominator}"
+    places = max(twos, fives)
+    if places == 0:
+        return str(a.numerator)
+    scaled = a.numerator * 10**places // a.denominator
+    sign = "-" if scaled < 0 else ""
+    digits = str(abs(scaled)).rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".")
+
+
 # --------------------------------------------------------------------------- calibrated domain
 
 @dataclass(frozen=True)
@@ -240,11 +261,9 @@ class Domain:
         return why
 
     def describe(self) -> str:
-        from .report import format_number
-
         names = sorted({n.name for n in self.networks})
         return (f"{', '.join(names)}; batch {', '.join(str(b) for b in sorted(self.batches))}; "
-                f"α {format_number(self.alpha[0])}–{format_number(self.alpha[1])}; "
+                f"α {alpha_text(self.alpha[0])}–{alpha_text(self.alpha[1])}; "
                 f"resolution {self.resolution[0]}–{self.resolution[1]}")
 
 

@@ -24,7 +24,7 @@ from typing import Sequence
 from . import latency
 from .dtypes import lookup as lookup_dtype
 from .errors import MobilecostError
-from .latency import COEFFICIENTS, Config, Fit, Network, Point, network_of
+from .latency import COEFFICIENTS, Config, Fit, Network, Point, alpha_text, network_of
 from .report import format_number, write_atomic
 from .spec import to_fraction
 
@@ -32,27 +32,6 @@ FORMAT = "mobilecost-target/2"
 OLD_FORMATS = ("mobilecost-target/1",)  # points name their spec by name or path; α to 6 digits
 REQUIRED_COLUMNS: tuple[str, ...] = ("spec", "alpha", "resolution", "batch", "latency_ms")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def alpha_text(alpha: Fraction) -> str:
-    """α as text that reads back exactly: a decimal where one is exact ('0.75'), else a
-    fraction ('1/3')."""
-    a = Fraction(alpha)
-    d = a.denominator
-    twos = fives = 0
-    while d % 2 == 0:
-        d, twos = d // 2, twos + 1
-    while d % 5 == 0:
-        d, fives = d // 5, fives + 1
-    if d != 1:
-        return f"{a.numerator}/{a.denominator}"
-    places = max(twos, fives)
-    if places == 0:
-        return str(a.numerator)
-    scaled = a.numerator * 10**places // a.denominator
-    sign = "-" if scaled < 0 else ""
-    digits = str(abs(scaled)).rjust(places + 1, "0")
-    return f"{sign}{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".")
 
 
 def default_dir() -> Path:

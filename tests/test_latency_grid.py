@@ -54,3 +54,13 @@ def test_grid_refuses_an_undetermined_group():
     with pytest.raises(MobilecostError, match="without depthwise layers"):
         lt.predict_grid(model, "mobilenet_v1", [1], [224])
     assert lt.predict_grid(model, "conv_mobilenet", [1], [224]).shape == (1, 1)
+
+
+def test_building_every_resolution_gives_the_same_factors(monkeypatch):
+    from mobilecost import gridcost
+
+    model = lt.Fit(THETA, "sum", "float32", ())
+    alphas, resolutions = [Fraction(1), Fraction(7, 20), Fraction(3, 4)], [96, 131, 224]
+    fast = lt.predict_grid(model, "mobilenet_v2", alphas, resolutions)
+    monkeypatch.delattr(gridcost, "_sizes")  # should the grid engine's size walk move
+    np.testing.assert_array_equal(lt.predict_grid(model, "mobilenet_v2", alphas, resolutions), fast)

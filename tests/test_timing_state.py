@@ -191,3 +191,14 @@ def test_dtype_names_come_from_one_table():
     assert timing.DTYPES == {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
     for name in ("fp16", "float16", "torch.float16", "half"):
         assert dtypes.lookup(name).bytes == 2
+
+
+def test_measure_csv_keeps_alpha_exact_for_calibrate(tmp_path, timer):
+    out = tmp_path / "lat.csv"
+    timer.queue = [(0.001 * k, 0.0) for k in range(1, 7)]
+    r = run("measure", "--alpha", "1/3,2/3,1", "--res", "32,64", "--cache-dir", tmp_path / "c", "-o", out)
+    assert r.exit_code == 0, r.output
+    from mobilecost.targets import read_measurements
+
+    alphas = {p.config.alpha for p in read_measurements(out).points}
+    assert alphas == {Fraction(1, 3), Fraction(2, 3), Fraction(1)}

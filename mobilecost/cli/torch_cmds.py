@@ -3,11 +3,13 @@ checking that it is installed, so the analytic commands never load it."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+from ..latency import alpha_text
 from ..report import Column, Format, Report, format_number, percent, plain, to_csv, write_atomic
 from ..torch import require_torch
 from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, fail, parse_alpha, render
@@ -139,9 +141,11 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     configs = [(a, r) for r in resolutions for a in alphas]
     rows = run_grid(s, configs, args)
     report = timing_report(rows, time_share, rounds)
+    # CSV keeps α exact ('1/3', not 0.3333333333333333), so calibrate reads back the same α
+    exact = dataclasses.replace(report, rows=[dict(r, alpha=alpha_text(r["alpha"])) for r in rows])
     if output is not None:
         try:
-            write_atomic(output, to_csv(report))
+            write_atomic(output, to_csv(exact))
         except OSError as exc:
             raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     if plot_dir is not None:
@@ -156,7 +160,7 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
             paths += time_share_bars(rows, plot_dir / f"{s.name}_time_share")
         for p in paths:
             err_console.print(f"wrote {p}", highlight=False)
-    render(report, format)
+    render(exact if format is Format.csv else report, format)
     errors = [r for r in rows if r["error"]]
     for r in errors:
         err_console.print(f"warning: {s.name} α={format_number(r['alpha'])} "
