@@ -245,10 +245,17 @@ class Target:
             raise MobilecostError(f"{where}: not a valid mobilecost target ({exc})") from None
 
 
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+               bool: "true or false", type(None): "null"}
+
+
 def _need(value, kind, what: str):
+    """`value` if it is of the JSON type `kind`, else a ValueError saying what it is instead."""
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise ValueError(f"{what} must be {names}, got {type(value).__name__}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
+        got = _JSON_NAMES.get(type(value), type(value).__name__)
+        raise ValueError(f"{what} must be {names}, got {got}")
     return value
 
 
@@ -262,7 +269,7 @@ def _finite(value, what: str, *, optional: bool = False) -> float | None:
 
 
 def _target_from(d) -> Target:
-    _need(d, dict, "the file")
+    _need(d, dict, "the file's JSON")
     fmt = d.get("format")
     if fmt != FORMAT and fmt not in OLD_FORMATS:
         raise ValueError(f"format is {fmt!r}, expected {FORMAT!r}")

@@ -167,7 +167,7 @@ def test_predict_marks_what_it_extrapolates(tmp_path, tdir):
     got = {(x["alpha"], x["resolution"]): x["extrapolated"] for x in json.loads(r.stdout)}
     # calibrated on α 0.25..1 and 128..224: 1.5 > 1.1·1 and 512 > 1.1·224
     assert got == {(0.5, 160): "", (0.5, 512): "resolution", (1.5, 160): "α", (1.5, 512): "α, resolution"}
-    assert "warning: 3 of 4 predictions extrapolate" in " ".join(r.stderr.split())
+    assert "note: 3 of 4 predictions extrapolate" in " ".join(r.stderr.split())
     r = run("predict", "--target", "t", "--targets-dir", tdir, "--batch", "8", "--format", "json")
     assert [x["extrapolated"] for x in json.loads(r.stdout)] == ["batch"]
     assert "leave-one-out median error" not in r.stderr  # quoted only where it applies
@@ -182,3 +182,11 @@ def test_a_failed_validation_leaves_no_plot_folder(tmp_path, tdir):
                               "--calibrate-on", "16", "-o", plots))
     assert "cannot calibrate on 16 of 16" in line
     assert not (tmp_path / "plots").exists()
+
+
+def test_predict_table_warns_on_stderr(tmp_path, tdir):
+    calibrate(tmp_path, tdir, rows(alphas=("1", "0.75", "0.5", "0.25")))
+    r = run("predict", "--target", "t", "--targets-dir", tdir, "--alpha", "2")
+    assert r.exit_code == 0, r.output
+    assert "warning: 1 of 1 predictions extrapolate" in " ".join(r.stderr.split())
+    assert "Extrapolates" in r.stdout

@@ -191,9 +191,9 @@ def predict_cmd(
         notes.append(f"leave-one-out median error {loo}: it applies to predictions inside that range")
     if outside:
         warning = (f"{len(outside)} of {len(rows)} predictions extrapolate beyond what target {t.name} "
-                   f"was calibrated on (column Extrapolates: spec, batch, α or resolution; α and "
-                   f"resolution more than {lt.EXTRAPOLATION_MARGIN - 1:.0%} outside the calibrated "
-                   f"range); the leave-one-out error does not apply to them")
+                   f"was calibrated on (column Extrapolates: another spec or batch, or α or "
+                   f"resolution more than {lt.EXTRAPOLATION_MARGIN - 1:.0%} outside its range); the "
+                   f"leave-one-out error does not apply to them")
         notes.append(warning)
     render(Report(f"Predicted latency on {t.name}", [
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
@@ -201,7 +201,7 @@ def predict_cmd(
         Column("predicted_latency_ms", "Predicted ms", milliseconds), Column("measured_latency_ms", "Measured ms", milliseconds),
         Column("error", "Error", _signed_pct),
         Column("extrapolated", "Extrapolates", numeric=False, table=bool(outside))], rows, notes), format)
-    if outside:
+    if outside and format not in (Format.csv, Format.json):  # those print their notes on stderr
         err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
 
 
