@@ -268,6 +268,19 @@ def _finite(value, what: str, *, optional: bool = False) -> float | None:
     return v
 
 
+def _format1_alpha(text: str, alpha: Fraction) -> Fraction:
+    """α of a format-1 file, which wrote f"{α:g}" (6 significant digits: 1/3 became
+    '0.333333'): a text of 6 significant digits is read as the simplest fraction (denominator
+    up to 10,000) that prints as it, so that the target finds its own points again."""
+    if len(text.strip().lstrip("-").replace(".", "").lstrip("0")) < 6:
+        return alpha
+    for bound in (10, 100, 1000, 10_000):
+        simple = alpha.limit_denominator(bound)
+        if f"{float(simple):g}" == text.strip():
+            return simple
+    return alpha
+
+
 def _target_from(d) -> Target:
     _need(d, dict, "the file's JSON")
     fmt = d.get("format")
@@ -291,6 +304,8 @@ def _target_from(d) -> Target:
         else:  # format 1 named the spec as typed; it must still be found from here
             net = network_of(_need(p["spec"], str, f"points[{i}].spec"))
         alpha = to_fraction(_need(p["alpha"], (str, int, float), f"points[{i}].alpha"))
+        if fmt != FORMAT and isinstance(p["alpha"], str):
+            alpha = _format1_alpha(p["alpha"], alpha)
         res, batch = _need(p["resolution"], int, "resolution"), _need(p["batch"], int, "batch")
         if alpha <= 0 or res < 1 or batch < 1:
             raise ValueError(f"points[{i}]: α, resolution and batch must be positive")

@@ -71,6 +71,19 @@ def test_a_format_1_target_still_loads(tmp_path, tdir):
     assert old.points == tg.load("t", tdir).points
 
 
+def test_a_format_1_third_is_read_as_a_third(tmp_path, tdir):
+    calibrate(tmp_path, tdir, rows())
+    d = json.loads((tdir / "t.json").read_text())
+    d["format"] = "mobilecost-target/1"
+    for p in d["points"]:
+        del p["network"]
+        p["alpha"] = {"1/3": "0.333333"}.get(p["alpha"], p["alpha"])  # what format 1 wrote
+    (tdir / "old.json").write_text(json.dumps(d))
+    old = tg.load("old", tdir)
+    assert {p.config.alpha for p in old.points} == {Fraction(1), Fraction(3, 4), Fraction(1, 2), Fraction(1, 3)}
+    assert old.measured_ms(lt.Config("mobilenet_v1", Fraction(1, 3), 160)) is not None
+
+
 # ----------------------------------------------------------------------------- identity
 
 def copy_of_v1(folder, name_line="name my_v1_copy"):

@@ -401,8 +401,8 @@ def measure_grid(spec: Spec | str, configs: Iterable[tuple[float | Fraction | st
                 if problem:
                     warn(problem)
                 if row is not None:
-                    row["cached"] = True
-                    row["spec"] = s.name  # the same network may have been measured under another name
+                    # the key fixes the network, α and resolution; the name may differ (a renamed copy)
+                    row |= {"cached": True, "spec": s.name, "alpha": a, "resolution": r}
                 else:
                     row = _measure_quietly(s, a, r, options, time_share, warn)
                     if cache is not None and not row["error"]:
