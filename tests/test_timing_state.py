@@ -202,3 +202,13 @@ def test_measure_csv_keeps_alpha_exact_for_calibrate(tmp_path, timer):
 
     alphas = {p.config.alpha for p in read_measurements(out).points}
     assert alphas == {Fraction(1, 3), Fraction(2, 3), Fraction(1)}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_a_failed_sweep_measure_or_pick_leaves_no_output_folder(tmp_path, timer):
+    out = tmp_path / "out" / "deep"
+    r = run("sweep", "--alpha", "1", "--res", "32", "--measure", "--device", "cuda", "--output", out)
+    assert "no CUDA GPU" in one_error_line(r)
+    r = run("pick", "--max-latency", "5ms", "--target", "nope", "--targets-dir", tmp_path / "t", "--output", out)
+    assert "unknown target 'nope'" in one_error_line(r)
+    assert not (tmp_path / "out").exists() and timer.calls == 0

@@ -217,7 +217,9 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path):
     kept = len(list(cache.glob("*.json")))
     assert 1 <= kept < 6
     assert not list(cache.glob(".*.tmp"))
+    # a noisy entry is kept but not served (this is a real, unstubbed run: the machine decides)
+    quiet = sum(not json.loads(p.read_text())["noisy"] for p in cache.glob("*.json"))
     done = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
-    assert sum(r["cached"] for r in rows) == kept and len(rows) == 6
+    assert sum(r["cached"] for r in rows) == quiet and len(rows) == 6

@@ -375,12 +375,13 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
     if targets_dir is not None and target is None:
         raise MobilecostError("--targets-dir goes with --target")
     s, alphas, resolutions = grid_from_options(spec, alpha, res, rho)
-    folder = checked_output(len(alphas), len(resolutions), max_configs, output, plot)
     t = load_target(target, targets_dir)
     if measure:
         from ..torch import require_torch
 
         require_torch()
+        timing.measure_options().resolved()  # --device cuda without a GPU: before any folder is made
+    folder = checked_output(len(alphas), len(resolutions), max_configs, output, plot)
     big = len(alphas) * len(resolutions) > 200_000
     with _status(f"sweeping {len(alphas) * len(resolutions):,} configurations", big):
         df = sweep(s, alphas, resolutions, Counting(fc_bias, bn), max_configs)
@@ -595,8 +596,8 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
             raise MobilecostError(f"--max-latency: {exc}") from None
         budgets.append(Budget("latency_ms", limit_ms, f"--max-latency {max_latency}"))
     budgets += budgets_from_options(max_macs, max_params)
+    t = load_target(target, targets_dir)  # an unknown target: before any folder is made
     folder = checked_output(len(alphas), len(resolutions), max_configs, output, plot)
-    t = load_target(target, targets_dir)
     df = sweep(s, alphas, resolutions, max_configs=max_configs)
     if t is not None:
         with _status(f"predicting {len(df):,} latencies", len(df) > 2_000):
