@@ -33,7 +33,7 @@ from ..errors import ConfigError, MobilecostError
 from ..latency import Network
 from ..report import format_number, write_atomic
 from ..spec import Spec, load_spec, to_fraction
-from ..timing_options import DEVICES, NOISY_IQR, TimingOptions
+from ..timing_options import NOISY_IQR, TimingOptions
 
 # torch's dtype for each timeable short name of the one dtype table (mobilecost.dtypes).
 DTYPES = {d.short: getattr(torch, d.name) for d in _DTYPE_TABLE if d.timeable}
