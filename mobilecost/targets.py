@@ -447,18 +447,17 @@ def grid_latency(target: "Target | str", spec, alphas: Sequence, resolutions: Se
             for i in (i for i, a in enumerate(alist) if a == c.alpha):
                 for j in (j for j, r in enumerate(rlist) if r == c.resolution):
                     measured[i, j] = p.latency_ms
-    extrapolated = np.full(predicted.shape, "", dtype=object)
     d = t.domain
-    if d is not None:
-        m = latency.EXTRAPOLATION_MARGIN
-        base = [w for w, out in (("spec", net not in d.networks), ("batch", batch not in d.batches)) if out]
-        a_out = [not d.alpha[0] / m <= a <= d.alpha[1] * m for a in alist]
-        r_out = [not d.resolution[0] / m <= r <= d.resolution[1] * m for r in rlist]
-        for i, ao in enumerate(a_out):
-            for j, ro in enumerate(r_out):
-                why = base + (["α"] if ao else []) + (["resolution"] if ro else [])
-                if why:
-                    extrapolated[i, j] = ", ".join(why)
+    if d is None:
+        return GridLatency(predicted, measured, np.full(predicted.shape, "", dtype=object))
+    m = latency.EXTRAPOLATION_MARGIN
+    base = [w for w, out in (("spec", net not in d.networks), ("batch", batch not in d.batches)) if out]
+    a_out = np.array([not d.alpha[0] / m <= a <= d.alpha[1] * m for a in alist])
+    r_out = np.array([not d.resolution[0] / m <= r <= d.resolution[1] * m for r in rlist])
+    # the four combinations of (α outside, resolution outside), each one text
+    texts = np.array([", ".join(base + ["α"] * ao + ["resolution"] * ro)
+                      for ao in (0, 1) for ro in (0, 1)], dtype=object)
+    extrapolated = texts[2 * a_out[:, None].astype(int) + r_out[None, :].astype(int)]
     return GridLatency(predicted, measured, extrapolated)
 
 

@@ -212,3 +212,14 @@ def test_a_failed_sweep_measure_or_pick_leaves_no_output_folder(tmp_path, timer)
     r = run("pick", "--max-latency", "5ms", "--target", "nope", "--targets-dir", tmp_path / "t", "--output", out)
     assert "unknown target 'nope'" in one_error_line(r)
     assert not (tmp_path / "out").exists() and timer.calls == 0
+
+
+def test_sweep_measure_carries_the_noisy_flag_and_the_load(tmp_path, timer):
+    timer.load = 3.0
+    timer.queue = [(0.010, 0.0001), (0.020, 0.010), (0.020, 0.010)]
+    r = run("sweep", "--alpha", "0.25,0.5", "--res", "32", "--measure", "--cache-dir", tmp_path / "c",
+            "--format", "json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [(x["noisy"], x["load"], x["cores"]) for x in rows] == [(False, 3.0, 4), (True, 3.0, 4)]
+    assert "1 of 2 timings are noisy" in " ".join(r.stderr.split())
