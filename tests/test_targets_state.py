@@ -150,7 +150,9 @@ def test_targets_lists_the_good_ones_and_warns_of_each_bad_one(tmp_path, tdir):
         (tdir / f"{name}.json").write_text(text)
     r = run("targets", "--targets-dir", tdir, "--format", "json")
     assert r.exit_code == 0, r.output
-    assert [x["target"] for x in json.loads(r.stdout)] == ["t"]
+    (listed,) = json.loads(r.stdout)
+    assert listed["target"] == "t"
+    assert listed["calibrated_on"] == "mobilenet_v1; batch 1; α 0.25–1; resolution 128–224"
     warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == len(bad) and "Traceback" not in r.output
     for name in bad:

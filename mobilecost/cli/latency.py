@@ -99,7 +99,8 @@ def targets_cmd(targets_dir: TargetsDirOpt = None, format: FormatOpt = Format.ta
                      "dtype": t.model.dtype, "fit_median_error": t.fit_median_error,
                      "fit_worst_error": t.fit_worst_error, "loo_within_10pct": t.loo_within,
                      "loo_median_error": t.loo_median_error, "loo_worst_error": t.loo_worst_error,
-                     **c, "source": t.source, "created": t.created})
+                     **c, "calibrated_on": t.domain.describe() if t.domain else "",
+                     "source": t.source, "created": t.created})
     columns = [Column("target", "Target", numeric=False), Column("device", "Device", numeric=False),
                Column("points", "Points"), Column("form", "Model", numeric=False),
                Column("dtype", "Dtype", numeric=False),
@@ -108,7 +109,8 @@ def targets_cmd(targets_dir: TargetsDirOpt = None, format: FormatOpt = Format.ta
                Column("loo_worst_error", "LOO worst", _pct)]
     columns += [Column(k, k, table=False) for k in ("ms_per_mac_dense", "ms_per_mac_depthwise",
                                                     "ms_per_byte", "ms_per_layer")]
-    columns += [Column("source", "Source", numeric=False, table=False),
+    columns += [Column("calibrated_on", "Calibrated on", numeric=False, table=False),
+                Column("source", "Source", numeric=False, table=False),
                 Column("created", "Created", numeric=False, table=False)]
     notes = [] if rows else [f"no targets in {directory}; make one with 'mobilecost calibrate'"]
     render(Report(f"Targets in {directory}", columns, rows, notes), format)
