@@ -439,6 +439,7 @@ def _spread(row: dict[str, Any]) -> float:
     return (row["latency_iqr_ms"] or 0.0) / row["latency_ms"] if row["latency_ms"] else float("inf")
 
 
-__all__ = ["DTYPES", "DeviceError", "NOISY_RETRIES", "machine_load", "noise", "GridInterrupted", "MeasureOptions", "MeasurementCache",
-           "ROW_COLUMNS", "check_device", "combine_rounds", "default_cache_dir", "device_name", "measure",
-           "measure_grid", "prepare", "time_callable"]
+__all__ = ["DTYPES", "DeviceError", "GridInterrupted", "MeasureOptions", "MeasurementCache",
+           "NOISY_RETRIES", "ROW_COLUMNS", "check_device", "combine_rounds", "default_cache_dir",
+           "device_name", "machine_load", "measure", "measure_grid", "noise", "prepare",
+           "time_callable"]
