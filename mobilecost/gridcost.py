@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 from .cost import Counting
 from .errors import ConfigError, MobilecostError
 from .ops import MAC_KINDS, OPS, LayerKind
-from .spec import Channels, Spec, Builder, build, load_spec, to_fraction
+from .spec import Channels, Layer, Spec, Builder, build, load_spec, to_fraction
 
 if TYPE_CHECKING:
     import numpy as np
@@ -164,7 +164,15 @@ def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
 
 # --------------------------------------------------------------------------- per-resolution sizes
 
-def _sizes(spec: Spec, alpha: Fraction, st: _Structure,
+def layer_sides(spec: Spec, alpha: Fraction, layers: Sequence["Layer"],
+                res: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """Input and output sides [L, R] of built layers (`build(spec, alpha, r)` at any r) at every
+    resolution of `res`, by the op table's size rules: the grid engine's own size walk."""
+    static = tuple((x.op, x.kernel, x.stride, x.pad, x.line, x.skip_from) for x in layers)
+    return _sizes(spec, alpha, static, res)
+
+
+def _sizes(spec: Spec, alpha: Fraction, static: tuple[tuple, ...],
            res: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
     """Input and output sides [L, R] of every layer at every resolution, by the op table's size
     rules; a resolution the builder refuses (a map that vanishes, a residual block that
@@ -173,7 +181,7 @@ def _sizes(spec: Spec, alpha: Fraction, st: _Structure,
 
     h = res.astype(np.int64)
     ins, outs = [], []
-    for op, kernel, stride, pad, _line, _skip in st.static:
+    for op, kernel, stride, pad, _line, _skip in static:
         ins.append(h)
         h = np.maximum(OPS[op].out_size(h, kernel, stride, pad), 0)
         outs.append(h)
@@ -187,7 +195,7 @@ def _sizes(spec: Spec, alpha: Fraction, st: _Structure,
             raise ConfigError(f"{exc} ({len(bad):,} resolution(s) of the grid are too small, "
                               f"the largest {int(bad.max())})") from None
         raise ConfigError(f"{spec.name}: resolution {int(bad.max())} leaves an empty feature map")
-    for l, (_op, _k, _s, _p, line, skip) in enumerate(st.static):
+    for l, (_op, _k, _s, _p, line, skip) in enumerate(static):
         if skip is not None and not np.array_equal(ins_a[skip], ins_a[l]):
             r = int(res[np.argmax(ins_a[skip] != ins_a[l])])
             try:
@@ -270,7 +278,7 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
     # Build every α at the largest resolution; too small a resolution is caught per structure.
     for st in _structures(s, alist, int(res.max()), counting):
         a0 = alist[int(st.rows[0])]
-        ins, outs = _sizes(s, a0, st, res)
+        ins, outs = _sizes(s, a0, st.static, res)
         groups.append((st, ins, outs))
         kinds_present += st.kinds
     kind_macs = {k: np.empty((n_a, n_r), dtype=np.int64) for k in MAC_KINDS if k in kinds_present}
@@ -382,4 +390,4 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     return pd.DataFrame(cols, copy=False)
 
 
-__all__ = ["DEFAULT_MAX_CONFIGS", "GridCost", "MAC_KINDS", "grid_cost", "grid_size_error", "sweep"]
+__all__ = ["DEFAULT_MAX_CONFIGS", "GridCost", "MAC_KINDS", "grid_cost", "grid_size_error", "layer_sides", "sweep"]

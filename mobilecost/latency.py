@@ -17,26 +17,35 @@ between assigning each layer to its bound and refitting).
 
 The coefficients are fitted by non-negative least squares on the relative error,
 min Σ_i ((T_i − t_i) / t_i)², so that a 2 ms network counts as much as a 30 ms one.
-numpy is imported lazily: the analytic commands never load it.
+`predict_grid` predicts a whole α × resolution grid at once (see gridfeatures); `Domain` is
+what a model was calibrated on, and says when a prediction extrapolates. A network is known
+by its canonical spec text without the `name` line (`Network`), never by the name or path a
+user typed. numpy is imported lazily: the analytic commands never load it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import math
+import os
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .cost import cost
+from .dtypes import DTYPES
+from .dtypes import lookup as lookup_dtype
 from .errors import MobilecostError
-from .spec import LayerKind, to_fraction
+from .spec import LayerKind, Spec, format_spec, load_spec, parse, to_fraction
 
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
     import numpy as np
 
-DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+# Bytes per element by the dtype's full name (derived from the one dtype table).
+DTYPE_BYTES: dict[str, int] = {d.name: d.bytes for d in DTYPES}
 
 # Which kinds share a compute rate: the kind table's latency group (mobilecost.ops.KINDS).
 GROUPS: dict[LayerKind, str] = {k: k.latency_group for k in LayerKind}
@@ -46,16 +55,108 @@ COMPUTE_GROUPS: tuple[str, ...] = ("dense", "depthwise")
 COEFFICIENTS: tuple[str, ...] = ("ms_per_mac_dense", "ms_per_mac_depthwise", "ms_per_byte", "ms_per_layer")
 FORMS: tuple[str, ...] = ("sum", "max")
 WITHIN = 0.10  # the ±10% band of the validation
+# Latencies a fit accepts: a forward pass takes more than a nanosecond and less than a day.
+MIN_LATENCY_MS = 1e-6
+MAX_LATENCY_MS = 8.64e7
+# A prediction extrapolates in α or resolution when it lies outside the calibrated range by
+# more than this factor (α 1.1 on a target calibrated on α ≤ 1 is outside; 1.05 is not).
+EXTRAPOLATION_MARGIN = 1.10
+
+
+def group_index(kind: LayerKind) -> int:
+    """Index into COMPUTE_GROUPS of a layer kind's compute rate, -1 for kinds without Mult-Adds."""
+    g = GROUPS[kind]
+    return COMPUTE_GROUPS.index(g) if g in COMPUTE_GROUPS else -1
+
+
+# --------------------------------------------------------------------------- what a network is
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A network as the latency model and the measurement cache identify it.
+
+    The identity is the spec's canonical text (`spec.format_spec`) without its `name` line:
+    the name labels a network and changes nothing it computes, so a copy of mobilenet_v1
+    saved under another file name, or with another `name` line, is the same network and
+    finds the same measurements; any other difference (a layer, the rounding, the base
+    resolution) makes another network. The path or name a user typed plays no part.
+    """
+
+    body: str                                    # canonical text after the name line
+    name: str = field(default="", compare=False)  # the `name` line's value, a label
+
+    @property
+    def text(self) -> str:
+        """The canonical spec text, name line included (parses back to the spec)."""
+        return f"name {self.name}\n{self.body}"
+
+    @property
+    def key(self) -> str:
+        """A short hash of the identity (16 hex digits), for files and references."""
+        return hashlib.sha256(self.body.encode("utf-8")).hexdigest()[:16]
+
+    @staticmethod
+    def of(spec: Spec) -> "Network":
+        head, _, body = format_spec(spec).partition("\n")
+        return Network(body, spec.name)
+
+    @staticmethod
+    def from_text(text: str, source: str = "<stored spec>") -> "Network":
+        """The network of a stored spec text (parsed, so that the identity is canonical)."""
+        return Network.of(parse(text, source))
+
+    def spec(self) -> Spec:
+        return _parsed(self)
+
+
+@lru_cache(maxsize=256)
+def _parsed(network: Network) -> Spec:
+    return parse(network.text, network.name or "<spec>")
+
+
+def network_of(spec: "Spec | str | Network") -> Network:
+    """The network a spec, a built-in name or a spec file's path stands for."""
+    if isinstance(spec, Network):
+        return spec
+    if isinstance(spec, Spec):
+        return Network.of(spec)
+    name = str(spec)
+    stamp = None
+    if os.path.isfile(name):  # a file: its content, whatever directory we are in
+        st = os.stat(name)
+        stamp = (os.path.abspath(name), st.st_mtime_ns, st.st_size)
+    return _network_cached(name, stamp)
+
+
+@lru_cache(maxsize=64)
+def _network_cached(name: str, stamp: object) -> Network:
+    return Network.of(load_spec(name))
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """One network configuration: what a latency is measured or predicted for."""
+    """One network configuration: what a latency is measured or predicted for.
 
-    spec: str
+    `spec` may be a built-in name, a spec file's path or a Spec; it is resolved at once to
+    the `network` (see Network), and `spec` keeps the network's name as a label. Two
+    configurations are equal when their networks, α, resolution and batch are.
+    """
+
+    spec: str = field(compare=False)
     alpha: Fraction
     resolution: int
     batch: int = 1
+    network: Network = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.network is None:
+            net = network_of(self.spec)
+            object.__setattr__(self, "network", net)
+            object.__setattr__(self, "spec", net.name)
+        elif not isinstance(self.spec, str):
+            object.__setattr__(self, "spec", self.network.name)
+        if not isinstance(self.alpha, Fraction):
+            object.__setattr__(self, "alpha", to_fraction(self.alpha))
 
     @property
     def label(self) -> str:
@@ -88,30 +189,81 @@ class LayerFeatures:
         return len(self.macs)
 
 
-@lru_cache(maxsize=64)
-def _loaded_spec(name: str):
-    """A spec parsed once per process (a big grid predicts thousands of configurations of it)."""
-    from .spec import load_spec
-
-    return load_spec(name)
-
-
 @lru_cache(maxsize=512)
 def layer_features(config: Config, dtype: str = "float32") -> LayerFeatures:
     """Mult-Adds, bytes moved and compute group of each layer of a configuration."""
     import numpy as np
 
-    if dtype not in DTYPE_BYTES:
-        raise MobilecostError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPE_BYTES)}")
-    width = DTYPE_BYTES[dtype]
-    net = cost(_loaded_spec(config.spec), config.alpha, config.resolution)
+    width = lookup_dtype(dtype).bytes
+    net = cost(config.network.spec(), config.alpha, config.resolution)
     b = config.batch
-    group = np.array([COMPUTE_GROUPS.index(GROUPS[c.kind]) if GROUPS[c.kind] in COMPUTE_GROUPS else -1
-                      for c in net.layers])
+    group = np.array([group_index(c.kind) for c in net.layers])
     macs = np.array([float(c.macs * b) for c in net.layers])
     moved = np.array([float(((c.input_elems + c.output_elems) * b + c.weight_elems) * width)
                       for c in net.layers])
     return LayerFeatures(config, group, macs, moved, net.macs * b)
+
+
+def alpha_text(alpha: Fraction) -> str:
+    """α as text that reads back exactly: a decimal where one is exact ('0.75'), else a
+    fraction ('1/3')."""
+    a = Fraction(alpha)
+    d = a.denominator
+    twos = fives = 0
+    while d % 2 == 0:
+        d, twos = d // 2, twos + 1
+    while d % 5 == 0:
+        d, fives = d // 5, fives + 1
+    if d != 1:
+        return f"{a.numerator}/{a.denominator}"
+    places = max(twos, fives)
+    if places == 0:
+        return str(a.numerator)
+    scaled = a.numerator * 10**places // a.denominator
+    sign = "-" if scaled < 0 else ""
+    digits = str(abs(scaled)).rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".")
+
+
+# --------------------------------------------------------------------------- calibrated domain
+
+@dataclass(frozen=True)
+class Domain:
+    """What a model was calibrated on: networks, batches, and the α and resolution ranges."""
+
+    networks: frozenset[Network]
+    batches: frozenset[int]
+    alpha: tuple[Fraction, Fraction]
+    resolution: tuple[int, int]
+
+    @staticmethod
+    def of(points: Sequence[Point]) -> "Domain | None":
+        if not points:
+            return None
+        cs = [p.config for p in points]
+        return Domain(frozenset(c.network for c in cs), frozenset(c.batch for c in cs),
+                      (min(c.alpha for c in cs), max(c.alpha for c in cs)),
+                      (min(c.resolution for c in cs), max(c.resolution for c in cs)))
+
+    def outside(self, config: Config) -> list[str]:
+        """Why a prediction of `config` extrapolates (empty when it does not), shortest words."""
+        why = []
+        if config.network not in self.networks:
+            why.append("spec")
+        if config.batch not in self.batches:
+            why.append("batch")
+        m = EXTRAPOLATION_MARGIN
+        if not self.alpha[0] / m <= config.alpha <= self.alpha[1] * m:
+            why.append("α")
+        if not self.resolution[0] / m <= config.resolution <= self.resolution[1] * m:
+            why.append("resolution")
+        return why
+
+    def describe(self) -> str:
+        names = sorted({n.name for n in self.networks})
+        return (f"{', '.join(names)}; batch {', '.join(str(b) for b in sorted(self.batches))}; "
+                f"α {alpha_text(self.alpha[0])}–{alpha_text(self.alpha[1])}; "
+                f"resolution {self.resolution[0]}–{self.resolution[1]}")
 
 
 # --------------------------------------------------------------------------- the model
@@ -136,16 +288,22 @@ def _bounds(f: LayerFeatures, theta: "np.ndarray") -> "np.ndarray":
     """Which layers the roofline calls compute-bound under coefficients θ."""
     import numpy as np
 
-    rate = np.array([theta[g] if g >= 0 else 0.0 for g in f.group])
-    return f.macs * rate >= f.bytes * theta[len(COMPUTE_GROUPS)]
+    return f.macs * _rates(f.group, theta) >= f.bytes * theta[len(COMPUTE_GROUPS)]
+
+
+def _rates(group: "np.ndarray", theta: "np.ndarray") -> "np.ndarray":
+    """ms per Mult-Add of each layer by its compute group (0 for layers without Mult-Adds)."""
+    import numpy as np
+
+    per_group = np.append(np.asarray(theta[:len(COMPUTE_GROUPS)], float), 0.0)
+    return per_group[group]  # index -1 picks the appended 0
 
 
 def layer_times_ms(f: LayerFeatures, theta: "np.ndarray", form: str = "sum") -> "np.ndarray":
     """Predicted time of each layer, fixed cost included."""
     import numpy as np
 
-    rate = np.array([theta[g] if g >= 0 else 0.0 for g in f.group])
-    compute = f.macs * rate
+    compute = f.macs * _rates(f.group, theta)
     memory = f.bytes * theta[len(COMPUTE_GROUPS)]
     body = compute + memory if form == "sum" else np.maximum(compute, memory)
     return body + theta[-1]
@@ -183,11 +341,20 @@ def _solve_relative(rows: "np.ndarray", latency_ms: "np.ndarray") -> "np.ndarray
     """Non-negative θ minimising Σ ((rows·θ − t) / t)², columns scaled for conditioning."""
     import numpy as np
 
-    a = rows / latency_ms[:, None]
-    scale = np.linalg.norm(a, axis=0)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        a = rows / latency_ms[:, None]
+        scale = np.linalg.norm(a, axis=0)
     used = scale > 0
     theta = np.zeros(a.shape[1])
-    theta[used] = nnls(a[:, used] / scale[used], np.ones(len(latency_ms))) / scale[used]
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(scale))):
+        raise MobilecostError("the measured latencies are out of range for a fit (each must be "
+                              f"between {MIN_LATENCY_MS:g} and {MAX_LATENCY_MS:g} ms)")
+    try:
+        theta[used] = nnls(a[:, used] / scale[used], np.ones(len(latency_ms))) / scale[used]
+    except np.linalg.LinAlgError as exc:
+        raise MobilecostError(f"the latency model's fit did not converge ({exc})") from None
+    if not np.all(np.isfinite(theta)):
+        raise MobilecostError("the latency model's fit gave non-finite coefficients")
     return theta
 
 
@@ -208,6 +375,25 @@ class Fit:
     def coefficients(self) -> dict[str, float]:
         return dict(zip(COEFFICIENTS, self.theta))
 
+    @property
+    def domain(self) -> "Domain | None":
+        """What the model was calibrated on (None for a model without points)."""
+        return Domain.of(self.points)
+
+    def check(self) -> None:
+        """A MobilecostError unless the model is usable: known form and dtype, coefficients
+        finite and ≥ 0, points with finite positive latencies."""
+        if self.form not in FORMS:
+            raise MobilecostError(f"unknown model form {self.form!r}; known: {', '.join(FORMS)}")
+        lookup_dtype(self.dtype)
+        if len(self.theta) != len(COEFFICIENTS) or not all(
+                isinstance(x, float) and math.isfinite(x) and x >= 0 for x in self.theta):
+            raise MobilecostError(f"coefficients must be {len(COEFFICIENTS)} finite numbers ≥ 0, "
+                                  f"got {list(self.theta)}")
+        for p in self.points:
+            if not MIN_LATENCY_MS <= p.latency_ms <= MAX_LATENCY_MS:
+                raise MobilecostError(f"{p.config.label}: latency_ms {p.latency_ms!r} is out of range")
+
 
 def min_points() -> int:
     """Fewest distinct configurations a fit needs: one more than the coefficients."""
@@ -224,6 +410,10 @@ def fit(points: Sequence[Point], form: str = "sum", dtype: str = "float32") -> F
     if len(points) < need:
         raise MobilecostError(f"the latency model needs at least {need} measured configurations "
                               f"(it has {len(COEFFICIENTS)} coefficients), got {len(points)}")
+    for p in points:
+        if not (isinstance(p.latency_ms, (int, float)) and MIN_LATENCY_MS <= p.latency_ms <= MAX_LATENCY_MS):
+            raise MobilecostError(f"{p.config.label}: latency_ms must be between {MIN_LATENCY_MS:g} "
+                                  f"and {MAX_LATENCY_MS:g} ms, got {p.latency_ms!r}")
     feats = [layer_features(p.config, dtype) for p in points]
     t = np.array([p.latency_ms for p in points], float)
     rows = np.array([_design_row(f) for f in feats])
@@ -262,17 +452,74 @@ def predict_ms(model: Fit, config: Config) -> float:
 
     f = layer_features(config, model.dtype)
     theta = np.array(model.theta)
-    if model.determined:
-        for g, name in enumerate(COMPUTE_GROUPS):
-            if not model.determined[g] and np.any((f.group == g) & (f.macs > 0)):
-                raise MobilecostError(f"this target was calibrated on networks without {name} layers "
-                                      f"and cannot predict {config.label}, which has them")
+    for g in range(len(COMPUTE_GROUPS)):
+        _check_determined(model, g, bool(np.any((f.group == g) & (f.macs > 0))), config.label)
     return float(layer_times_ms(f, theta, model.form).sum())
 
 
+def _check_determined(model: Fit, group: int, used: bool, what: str) -> None:
+    if used and model.determined and not model.determined[group]:
+        raise MobilecostError(f"this target was calibrated on networks without {COMPUTE_GROUPS[group]} "
+                              f"layers and cannot predict {what}, which has them")
+
+
 def predict_many(model: Fit, configs: Iterable[Config]) -> list[float]:
-    """Predicted latencies of many configurations, in order."""
+    """Predicted latencies of many configurations, in order (one at a time; `predict_grid`
+    does a whole α × resolution grid at once)."""
     return [predict_ms(model, c) for c in configs]
+
+
+_GRID_CHUNK_ELEMS = 1 << 21  # float64 elements of one (α, layer, resolution) block, max form
+
+
+def predict_grid(model: Fit, spec: "Spec | str | Network", alphas: Sequence, resolutions: Sequence[int],
+                 batch: int = 1) -> "np.ndarray":
+    """Predicted latency of every (α, resolution) of a grid, an [n_α, n_r] array, vectorised.
+
+    Equal to `predict_ms` of each configuration up to float rounding. The sum form is
+    linear in per-group sums of per-layer features, and each sum is one matrix product of an
+    α factor and a resolution factor (see `gridfeatures`); the max form takes the per-layer
+    maximum in blocks of α, so that memory stays bounded.
+    """
+    import numpy as np
+
+    from .gridfeatures import structure_terms
+
+    s = network_of(spec).spec() if not isinstance(spec, Spec) else spec
+    alist = [to_fraction(a) for a in alphas]
+    rlist = [int(r) for r in resolutions]
+    if not alist or not rlist:
+        raise MobilecostError("the grid is empty: give at least one α and one resolution")
+    theta = np.asarray(model.theta, float)
+    width = lookup_dtype(model.dtype).bytes
+    b = float(batch)
+    n_g = len(COMPUTE_GROUPS)
+    out = np.empty((len(alist), len(rlist)))
+    for st in structure_terms(s, alist, rlist):
+        group = np.array([group_index(k) for k in st.kinds])
+        for g in range(n_g):
+            _check_determined(model, g, bool(np.any(st.per_alpha["macs"][:, group == g] > 0)),
+                              f"{s.name} on this grid")
+        if model.form == "sum":
+            # Per-layer weights of each feature, summed over layers by one matrix product each.
+            rate = _rates(group, theta) * b
+            macs = (st.per_alpha["macs"] * rate) @ st.per_res["macs"]
+            moved = (b * (st.per_alpha["input_elems"] @ st.per_res["input_elems"]
+                          + st.per_alpha["output_elems"] @ st.per_res["output_elems"])
+                     + st.per_alpha["weight_params"] @ st.per_res["weight_params"]
+                     + st.per_alpha["bias_params"] @ st.per_res["bias_params"])
+            out[st.rows] = macs + moved * (width * theta[n_g]) + st.layers * theta[-1]
+            continue
+        rate = _rates(group, theta)[None, :, None] * b
+        step = max(1, _GRID_CHUNK_ELEMS // max(1, st.layers * len(rlist)))
+        for lo in range(0, len(st.rows), step):
+            hi = min(len(st.rows), lo + step)
+            compute = st.quantity("macs", lo, hi) * rate
+            memory = (b * (st.quantity("input_elems", lo, hi) + st.quantity("output_elems", lo, hi))
+                      + st.quantity("weight_params", lo, hi) + st.quantity("bias_params", lo, hi))
+            memory *= width * theta[n_g]
+            out[st.rows[lo:hi]] = np.maximum(compute, memory).sum(axis=1) + st.layers * theta[-1]
+    return out
 
 
 # --------------------------------------------------------------------------- validation
@@ -365,7 +612,6 @@ def held_out(points: Sequence[Point], calibration: Sequence[Point], form: str = 
 def spread_subset(points: Sequence[Point], n: int) -> list[Point]:
     """n points that span the measured range: the largest and the smallest network first, then
     greedily the point farthest (in log α, log resolution, log batch, spec) from those chosen."""
-    import math
 
     if n < min_points():
         raise MobilecostError(f"the latency model needs at least {min_points()} calibration points, got {n}")
@@ -383,7 +629,7 @@ def spread_subset(points: Sequence[Point], n: int) -> list[Point]:
     def dist(a: Point, b: Point) -> float:
         ca, cb = coords(a), coords(b)
         d = sum(((x - y) / s) ** 2 for x, y, s in zip(ca, cb, span))
-        return d + (0.0 if a.config.spec == b.config.spec else 1.0)
+        return d + (0.0 if a.config.network == b.config.network else 1.0)
 
     macs = [layer_features(p.config).total_macs for p in points]
     chosen = [points[macs.index(max(macs))]]

@@ -15,21 +15,22 @@ import math
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
 
 from . import latency
+from .dtypes import lookup as lookup_dtype
 from .errors import MobilecostError
-from .latency import COEFFICIENTS, Config, Fit, Point
-from .report import format_number, write_atomic
-from .spec import load_spec, to_fraction
+from .latency import COEFFICIENTS, Config, Fit, Network, Point, alpha_text, network_of
+from .report import write_atomic
+from .spec import to_fraction
 
-FORMAT = "mobilecost-target/1"
+FORMAT = "mobilecost-target/2"
+OLD_FORMATS = ("mobilecost-target/1",)  # points name their spec by name or path; α to 6 digits
 REQUIRED_COLUMNS: tuple[str, ...] = ("spec", "alpha", "resolution", "batch", "latency_ms")
-# `measure` and `sweep --measure` write the short names of their --dtype option.
-TIMING_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -86,7 +87,7 @@ def read_measurements(path: Path | str) -> Measurements:
     points: list[Point] = []
     devices: set[str] = set()
     dtypes: set[str] = set()
-    spec_ok: dict[str, str] = {}
+    networks: dict[str, Network] = {}
     for (lineno, _), row in zip(numbered[1:], rows[1:]):
         where = f"{path}:{lineno}"
         if len(row) < len(header):
@@ -96,12 +97,8 @@ def read_measurements(path: Path | str) -> Measurements:
             return row[col[name]].strip()
 
         spec = cell("spec")
-        if spec not in spec_ok:
-            try:
-                load_spec(spec)
-            except MobilecostError as exc:
-                raise MobilecostError(f"{where}: {exc}") from None
-            spec_ok[spec] = spec
+        if spec not in networks:
+            networks[spec] = _csv_network(spec, path, where)
         alpha = _number(cell("alpha"), "alpha", where, to_fraction)
         resolution = _number(cell("resolution"), "resolution", where, int)
         batch = _number(cell("batch"), "batch", where, int)
@@ -109,7 +106,11 @@ def read_measurements(path: Path | str) -> Measurements:
         for name, v in (("alpha", alpha), ("resolution", resolution), ("batch", batch), ("latency_ms", ms)):
             if not (v > 0) or (isinstance(v, float) and not math.isfinite(v)):
                 raise MobilecostError(f"{where}: {name} must be a positive number, got {cell(name)!r}")
-        config = Config(spec, alpha, resolution, batch)
+        if not latency.MIN_LATENCY_MS <= ms <= latency.MAX_LATENCY_MS:
+            raise MobilecostError(f"{where}: latency_ms must be between {latency.MIN_LATENCY_MS:g} and "
+                                  f"{latency.MAX_LATENCY_MS:g} ms, got {cell('latency_ms')!r}")
+        net = networks[spec]
+        config = Config(net.name, alpha, resolution, batch, net)
         try:
             latency.layer_features(config)
         except MobilecostError as exc:
@@ -125,8 +126,10 @@ def read_measurements(path: Path | str) -> Measurements:
         if "device" in col and cell("device"):
             devices.add(cell("device"))
         if "dtype" in col and cell("dtype"):
-            name = cell("dtype").removeprefix("torch.")
-            dtypes.add(TIMING_DTYPES.get(name, name))
+            try:
+                dtypes.add(lookup_dtype(cell("dtype")).name)
+            except MobilecostError as exc:
+                raise MobilecostError(f"{where}: {exc}") from None
     if not points:
         raise MobilecostError(f"{path}: a header but no measurements")
     if len(devices) > 1:
@@ -136,9 +139,22 @@ def read_measurements(path: Path | str) -> Measurements:
         raise MobilecostError(f"{path}: measurements in several dtypes ({', '.join(sorted(dtypes))}); "
                               f"calibrate one target per dtype")
     dtype = dtypes.pop() if dtypes else "float32"
-    if dtype not in latency.DTYPE_BYTES:
-        raise MobilecostError(f"{path}: unknown dtype {dtype!r}; known: {', '.join(latency.DTYPE_BYTES)}")
     return Measurements(tuple(points), dtype, devices.pop() if devices else None)
+
+
+def _csv_network(spec: str, csv_path: Path, where: str) -> Network:
+    """The network a CSV's spec cell names: a built-in, a path from the working directory, or
+    a path from the CSV's own folder (a CSV beside its spec file reads from anywhere)."""
+    try:
+        return network_of(spec)
+    except MobilecostError as exc:
+        beside = csv_path.parent / spec
+        if not Path(spec).is_absolute() and beside.is_file():
+            try:
+                return network_of(str(beside))
+            except MobilecostError as exc2:
+                raise MobilecostError(f"{where}: {exc2}") from None
+        raise MobilecostError(f"{where}: {exc}") from None
 
 
 def _number(text: str, name: str, where: str, kind):
@@ -170,16 +186,30 @@ class Target:
     def points(self) -> tuple[Point, ...]:
         return self.model.points
 
+    @property
+    def domain(self) -> latency.Domain | None:
+        """What the target was calibrated on: networks, batches, α and resolution ranges."""
+        return self.model.domain
+
+    @cached_property
+    def _measured(self) -> dict[Config, float]:
+        return {p.config: p.latency_ms for p in self.model.points}
+
     def measured_ms(self, config: Config) -> float | None:
-        for p in self.model.points:
-            if p.config == config:
-                return p.latency_ms
-        return None
+        return self._measured.get(config)
 
     def predict_ms(self, config: Config) -> float:
         return latency.predict_ms(self.model, config)
 
+    def extrapolation(self, config: Config) -> list[str]:
+        """Why a prediction of `config` lies outside what the target was calibrated on
+        (empty: inside)."""
+        d = self.domain
+        return d.outside(config) if d is not None else []
+
     def to_json(self) -> str:
+        nets = {p.config.network.key: p.config.network for p in self.points}
+        d = self.domain
         data = {
             "format": FORMAT,
             "name": self.name,
@@ -192,31 +222,107 @@ class Target:
             "fit": {"points": len(self.points), "median_rel_error": self.fit_median_error,
                     "worst_rel_error": self.fit_worst_error, "loo_within_10pct": self.loo_within,
                     "loo_median_rel_error": self.loo_median_error, "loo_worst_rel_error": self.loo_worst_error},
-            "points": [{"spec": p.config.spec, "alpha": format_number(p.config.alpha),
-                        "resolution": p.config.resolution, "batch": p.config.batch,
-                        "latency_ms": p.latency_ms} for p in self.points],
+            "calibrated_on": None if d is None else {
+                "specs": sorted({n.name for n in d.networks}), "batches": sorted(d.batches),
+                "alpha": [alpha_text(d.alpha[0]), alpha_text(d.alpha[1])],
+                "resolution": list(d.resolution)},
+            "networks": {k: n.text for k, n in sorted(nets.items())},
+            "points": [{"spec": p.config.spec, "network": p.config.network.key,
+                        "alpha": alpha_text(p.config.alpha), "resolution": p.config.resolution,
+                        "batch": p.config.batch, "latency_ms": p.latency_ms} for p in self.points],
         }
-        return json.dumps(data, indent=2) + "\n"
+        return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
     @staticmethod
     def from_json(text: str, where: str) -> "Target":
+        """A target from its file's text; anything malformed is a MobilecostError naming `where`."""
         try:
-            d = json.loads(text)
-            if d.get("format") != FORMAT:
-                raise ValueError(f"format is {d.get('format')!r}, expected {FORMAT!r}")
-            m, f = d["model"], d["fit"]
-            points = tuple(Point(Config(p["spec"], Fraction(str(p["alpha"])), int(p["resolution"]),
-                                        int(p["batch"])), float(p["latency_ms"])) for p in d["points"])
-            coef = m["coefficients"]
-            model = Fit(tuple(float(coef[k]) for k in COEFFICIENTS), m["form"], m["dtype"], points,
-                        tuple(bool(m["determined"][k]) for k in COEFFICIENTS))
-            if model.form not in latency.FORMS or model.dtype not in latency.DTYPE_BYTES:
-                raise ValueError("unknown model form or dtype")
-            return Target(d["name"], model, d.get("device"), d.get("source", ""), d.get("created", ""),
-                          float(f["median_rel_error"]), float(f["worst_rel_error"]),
-                          f.get("loo_within_10pct"), f.get("loo_median_rel_error"), f.get("loo_worst_rel_error"))
-        except (ValueError, KeyError, TypeError, ZeroDivisionError) as exc:
+            return _target_from(json.loads(text))
+        except (ValueError, KeyError, TypeError, ZeroDivisionError, IndexError, AttributeError,
+                RecursionError) as exc:
             raise MobilecostError(f"{where}: not a valid mobilecost target ({exc})") from None
+        except MobilecostError as exc:
+            raise MobilecostError(f"{where}: not a valid mobilecost target ({exc})") from None
+
+
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+               bool: "true or false", type(None): "null"}
+
+
+def _need(value, kind, what: str):
+    """`value` if it is of the JSON type `kind`, else a ValueError saying what it is instead."""
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = " or ".join(_JSON_NAMES.get(k, k.__name__) for k in kinds)
+        got = _JSON_NAMES.get(type(value), type(value).__name__)
+        raise ValueError(f"{what} must be {names}, got {got}")
+    return value
+
+
+def _finite(value, what: str, *, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    v = float(_need(value, (int, float), what))
+    if not math.isfinite(v):
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    return v
+
+
+def _format1_alpha(text: str, alpha: Fraction) -> Fraction:
+    """α of a format-1 file, which wrote f"{α:g}" (6 significant digits: 1/3 became
+    '0.333333'): a text of 6 significant digits is read as the simplest fraction (denominator
+    up to 10,000) that prints as it, so that the target finds its own points again."""
+    if len(text.strip().lstrip("-").replace(".", "").lstrip("0")) < 6:
+        return alpha
+    for bound in (10, 100, 1000, 10_000):
+        simple = alpha.limit_denominator(bound)
+        if f"{float(simple):g}" == text.strip():
+            return simple
+    return alpha
+
+
+def _target_from(d) -> Target:
+    _need(d, dict, "the file's JSON")
+    fmt = d.get("format")
+    if fmt != FORMAT and fmt not in OLD_FORMATS:
+        raise ValueError(f"format is {fmt!r}, expected {FORMAT!r}")
+    m, f = _need(d["model"], dict, "model"), _need(d["fit"], dict, "fit")
+    coef = _need(m["coefficients"], dict, "model.coefficients")
+    determined = _need(m["determined"], dict, "model.determined")
+    networks: dict[str, Network] = {}
+    if fmt == FORMAT:
+        for key, text in _need(d["networks"], dict, "networks").items():
+            net = Network.from_text(_need(text, str, f"networks.{key}"))
+            if net.key != key:
+                raise ValueError(f"network {key} holds a spec whose hash is {net.key}")
+            networks[key] = net
+    points = []
+    for i, p in enumerate(_need(d["points"], list, "points")):
+        _need(p, dict, f"points[{i}]")
+        if fmt == FORMAT:
+            net = networks[_need(p["network"], str, f"points[{i}].network")]
+        else:  # format 1 named the spec as typed; it must still be found from here
+            net = network_of(_need(p["spec"], str, f"points[{i}].spec"))
+        alpha = to_fraction(_need(p["alpha"], (str, int, float), f"points[{i}].alpha"))
+        if fmt != FORMAT and isinstance(p["alpha"], str):
+            alpha = _format1_alpha(p["alpha"], alpha)
+        res, batch = _need(p["resolution"], int, "resolution"), _need(p["batch"], int, "batch")
+        if alpha <= 0 or res < 1 or batch < 1:
+            raise ValueError(f"points[{i}]: α, resolution and batch must be positive")
+        config = Config(net.name, alpha, res, batch, net)
+        points.append(Point(config, _finite(p["latency_ms"], f"points[{i}].latency_ms")))
+    if not points:
+        raise ValueError("no measured points")
+    model = Fit(tuple(_finite(coef[k], f"coefficient {k}") for k in COEFFICIENTS),
+                _need(m["form"], str, "model.form"), lookup_dtype(_need(m["dtype"], str, "model.dtype")).name,
+                tuple(points), tuple(_need(determined[k], bool, f"determined.{k}") for k in COEFFICIENTS))
+    model.check()
+    return Target(_need(d["name"], str, "name"), model, d.get("device"), str(d.get("source", "")),
+                  str(d.get("created", "")), _finite(f["median_rel_error"], "fit.median_rel_error"),
+                  _finite(f["worst_rel_error"], "fit.worst_rel_error"),
+                  _finite(f.get("loo_within_10pct"), "loo_within_10pct", optional=True),
+                  _finite(f.get("loo_median_rel_error"), "loo_median_rel_error", optional=True),
+                  _finite(f.get("loo_worst_rel_error"), "loo_worst_rel_error", optional=True))
 
 
 def calibrate(name: str, measurements: Measurements, source: str = "", form: str = "sum") -> Target:
@@ -269,8 +375,21 @@ def load(name: str, directory: Path | None = None) -> Target:
     return Target.from_json(text, str(path))
 
 
+def scan(directory: Path | None = None) -> tuple[list[Target], list[str]]:
+    """Every readable target in the folder, and one message for each file that is not one
+    (the good targets are listed even when a file is corrupt)."""
+    good, bad = [], []
+    for n in names(directory):
+        try:
+            good.append(load(n, directory))
+        except MobilecostError as exc:
+            bad.append(f"skipped {exc}")
+    return good, bad
+
+
 def load_all(directory: Path | None = None) -> list[Target]:
-    return [load(n, directory) for n in names(directory)]
+    """The readable targets in the folder (see `scan` for the files that are not)."""
+    return scan(directory)[0]
 
 
 def resolve(target: "Target | str", directory: Path | None = None) -> Target:
@@ -291,6 +410,55 @@ def predict_latencies_ms(target: "Target | str", configs: Sequence[tuple[str, ob
     """Predicted latencies for many (spec, α, resolution, batch) tuples, in order."""
     t = resolve(target, targets_dir)
     return latency.predict_many(t.model, [Config(s, to_fraction(a), int(r), int(b)) for s, a, r, b in configs])
+
+
+@dataclass(frozen=True)
+class GridLatency:
+    """Latencies of an α × resolution grid on a target, each [n_α, n_r] (α-major when
+    flattened, the order of `mobilecost.sweep`'s rows)."""
+
+    predicted_ms: "object"      # np.ndarray of float
+    measured_ms: "object"       # np.ndarray of float, NaN where the target has no measurement
+    extrapolated: "object"      # np.ndarray of str: why a prediction extrapolates, '' if not
+
+    @property
+    def latency_ms(self):
+        """The measurement where there is one, else the prediction."""
+        import numpy as np
+
+        return np.where(np.isnan(self.measured_ms), self.predicted_ms, self.measured_ms)
+
+
+def grid_latency(target: "Target | str", spec, alphas: Sequence, resolutions: Sequence[int],
+                 batch: int = 1, *, targets_dir: Path | None = None) -> GridLatency:
+    """Predicted (vectorised, see latency.predict_grid) and measured latencies of a grid, and
+    where the predictions extrapolate beyond the target's calibration."""
+    import numpy as np
+
+    t = resolve(target, targets_dir)
+    net = network_of(spec)
+    alist = [to_fraction(a) for a in alphas]
+    rlist = [int(r) for r in resolutions]
+    predicted = latency.predict_grid(t.model, net, alist, rlist, batch)
+    measured = np.full(predicted.shape, np.nan)
+    for p in t.points:
+        c = p.config
+        if c.network == net and c.batch == batch:
+            for i in (i for i, a in enumerate(alist) if a == c.alpha):
+                for j in (j for j, r in enumerate(rlist) if r == c.resolution):
+                    measured[i, j] = p.latency_ms
+    d = t.domain
+    if d is None:
+        return GridLatency(predicted, measured, np.full(predicted.shape, "", dtype=object))
+    m = latency.EXTRAPOLATION_MARGIN
+    base = [w for w, out in (("spec", net not in d.networks), ("batch", batch not in d.batches)) if out]
+    a_out = np.array([not d.alpha[0] / m <= a <= d.alpha[1] * m for a in alist])
+    r_out = np.array([not d.resolution[0] / m <= r <= d.resolution[1] * m for r in rlist])
+    # the four combinations of (α outside, resolution outside), each one text
+    texts = np.array([", ".join(base + ["α"] * ao + ["resolution"] * ro)
+                      for ao in (0, 1) for ro in (0, 1)], dtype=object)
+    extrapolated = texts[2 * a_out[:, None].astype(int) + r_out[None, :].astype(int)]
+    return GridLatency(predicted, measured, extrapolated)
 
 
 def latency_ms(target: "Target | str", spec: str, alpha: float | Fraction | str, resolution: int,

@@ -13,3 +13,11 @@ def test_benchmark_runs_and_agrees_with_fvcore():
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "ratio sweep / fvcore" in r.stdout and "equal to the sweep's" in r.stdout
+
+
+@pytest.mark.slow
+def test_predict_benchmark_runs_and_agrees_with_one_at_a_time():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_predict.py"), "--quick"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("ratio (sweep + predict) / sweep") == 2 and "equal to rounding" in r.stdout

@@ -27,6 +27,14 @@ FAST = MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
 TINY = [("0.25", 32), ("0.25", 40), ("0.5", 32)]
 
 
+@pytest.fixture(autouse=True)
+def quiet(request, monkeypatch):
+    """Real timings on a shared test machine are often noisy; the tests that count
+    measurements take every timing as quiet (the noise tests below stub the timer instead)."""
+    if "noise" not in request.node.name:
+        monkeypatch.setattr(timing, "noise", lambda row: "")
+
+
 
 def test_measure_row_has_every_column_and_a_latency(tmp_path):
     rows = measure_grid("mobilenet_v1", [("0.25", 32)], FAST, MeasurementCache(tmp_path))
@@ -209,7 +217,9 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path):
     kept = len(list(cache.glob("*.json")))
     assert 1 <= kept < 6
     assert not list(cache.glob(".*.tmp"))
+    # a noisy entry is kept but not served (this is a real, unstubbed run: the machine decides)
+    quiet = sum(not json.loads(p.read_text())["noisy"] for p in cache.glob("*.json"))
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
-    assert sum(r["cached"] for r in rows) == kept and len(rows) == 6
+    assert sum(r["cached"] for r in rows) == quiet and len(rows) == 6

@@ -14,6 +14,7 @@ import typer
 from ..errors import MobilecostError
 from ..report import Column, Format, Report, format_number, milliseconds, percent
 from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, render
+from .measuring import check_output_folder
 
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="A calibrated target's name (see `mobilecost targets`).")]
 TargetsDirOpt = Annotated[Optional[Path], typer.Option(
@@ -89,13 +90,17 @@ def targets_cmd(targets_dir: TargetsDirOpt = None, format: FormatOpt = Format.ta
 
     directory = targets_dir or tg.default_dir()
     rows = []
-    for t in tg.load_all(directory):
+    good, bad = tg.scan(directory)
+    for message in bad:
+        err_console.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
+    for t in good:
         c = t.model.coefficients
         rows.append({"target": t.name, "device": t.device, "points": len(t.points), "form": t.model.form,
                      "dtype": t.model.dtype, "fit_median_error": t.fit_median_error,
                      "fit_worst_error": t.fit_worst_error, "loo_within_10pct": t.loo_within,
                      "loo_median_error": t.loo_median_error, "loo_worst_error": t.loo_worst_error,
-                     **c, "source": t.source, "created": t.created})
+                     **c, "calibrated_on": t.domain.describe() if t.domain else "",
+                     "source": t.source, "created": t.created})
     columns = [Column("target", "Target", numeric=False), Column("device", "Device", numeric=False),
                Column("points", "Points"), Column("form", "Model", numeric=False),
                Column("dtype", "Dtype", numeric=False),
@@ -104,7 +109,8 @@ def targets_cmd(targets_dir: TargetsDirOpt = None, format: FormatOpt = Format.ta
                Column("loo_worst_error", "LOO worst", _pct)]
     columns += [Column(k, k, table=False) for k in ("ms_per_mac_dense", "ms_per_mac_depthwise",
                                                     "ms_per_byte", "ms_per_layer")]
-    columns += [Column("source", "Source", numeric=False, table=False),
+    columns += [Column("calibrated_on", "Calibrated on", numeric=False, table=False),
+                Column("source", "Source", numeric=False, table=False),
                 Column("created", "Created", numeric=False, table=False)]
     notes = [] if rows else [f"no targets in {directory}; make one with 'mobilecost calibrate'"]
     render(Report(f"Targets in {directory}", columns, rows, notes), format)
@@ -173,17 +179,32 @@ def predict_cmd(
             config = lt.Config(spec, a, r, batch)
             predicted = t.predict_ms(config)
             measured = t.measured_ms(config)
-            rows.append({"spec": spec, "alpha": a, "resolution": r, "batch": batch,
+            rows.append({"spec": config.spec, "alpha": a, "resolution": r, "batch": batch,
                          "macs": lt.layer_features(config).total_macs, "predicted_latency_ms": predicted,
                          "measured_latency_ms": measured,
-                         "error": None if measured is None else predicted / measured - 1})
-    notes = [f"target {t.name}: {t.model.form} model fitted on {len(t.points)} points "
-             f"(leave-one-out median error {_pct(t.loo_median_error) or 'n/a'})"]
+                         "error": None if measured is None else predicted / measured - 1,
+                         "extrapolated": ", ".join(t.extrapolation(config))})
+    outside = [r for r in rows if r["extrapolated"]]
+    domain = t.domain
+    notes = [f"target {t.name}: {t.model.form} model fitted on {len(t.points)} points of "
+             f"{domain.describe() if domain else 'nothing'}"]
+    loo = _pct(t.loo_median_error) or "n/a"
+    if len(outside) < len(rows):
+        notes.append(f"leave-one-out median error {loo}: it applies to predictions inside that range")
+    if outside:
+        warning = (f"{len(outside)} of {len(rows)} predictions extrapolate beyond what target {t.name} "
+                   f"was calibrated on (column Extrapolates: another spec or batch, or α or "
+                   f"resolution more than {lt.EXTRAPOLATION_MARGIN - 1:.0%} outside its range); the "
+                   f"leave-one-out error does not apply to them")
+        notes.append(warning)
     render(Report(f"Predicted latency on {t.name}", [
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Res"), Column("batch", "Batch"), Column("macs", "Mult-Adds"),
         Column("predicted_latency_ms", "Predicted ms", milliseconds), Column("measured_latency_ms", "Measured ms", milliseconds),
-        Column("error", "Error", _signed_pct)], rows, notes), format)
+        Column("error", "Error", _signed_pct),
+        Column("extrapolated", "Extrapolates", numeric=False, table=bool(outside))], rows, notes), format)
+    if outside and format not in (Format.csv, Format.json):  # those print their notes on stderr
+        err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], measurements: Optional[Path],
@@ -193,7 +214,7 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
 
     if sum(x is not None for x in (calibrate_on, calibrate_with, measurements)) > 1:
         raise MobilecostError("give at most one of --calibrate-on, --calibrate-with and --measurements")
-    check_output_dir(out_dir)
+    check_output_folder(out_dir, "--out-dir")  # made only when the plot is written
     points = list(t.points)
     if calibrate_on is not None:
         v = lt.held_out(points, lt.spread_subset(points, calibrate_on), t.model.form, t.model.dtype)
@@ -222,6 +243,7 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
              "batch": p.point.config.batch, "measured_latency_ms": p.point.latency_ms,
              "predicted_latency_ms": p.predicted_ms, "error": p.error,
              "baseline_latency_ms": p.baseline_ms, "baseline_error": p.baseline_error} for p in v.predictions]
+    check_output_dir(out_dir)
     files = lt.plot_validation(v, out_dir / stem, f"target {t.name} ({t.model.form} model)")
     ratio = b.median_abs / m.median_abs if m.median_abs else float("inf")
     notes = []

@@ -5,6 +5,7 @@ Importing this module costs nothing: torch and rich.progress load inside `run_gr
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -12,21 +13,16 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..dtypes import timeable_shorts
+from ..errors import MobilecostError
 from ..report import format_number
+from ..timing_options import DEFAULTS, DEVICES, GRID_DEFAULTS, GridTiming, TimingOptions, changed
 from ..torch import require_torch
 from .common import err_console, fail
 
-
-class Device(str, Enum):
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class Dtype(str, Enum):
-    fp32 = "fp32"
-    fp16 = "fp16"
-    bf16 = "bf16"
-
+# The choices of --device and --dtype, from the one table of each.
+Device = Enum("Device", {d: d for d in DEVICES}, type=str)  # type: ignore[misc]
+Dtype = Enum("Dtype", {d: d for d in timeable_shorts()}, type=str)  # type: ignore[misc]
 
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.")]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run.")]
@@ -43,7 +39,7 @@ MinTimeOpt = Annotated[float, typer.Option(
     "--min-time", min=0.001, help="Seconds of timed runs per configuration and round, at least.")]
 MaxTimeOpt = Annotated[float, typer.Option(
     "--max-time", min=0.001, help="Seconds of timed runs per configuration and round, at most "
-                                  "(fewer once the IQR is within 10% of the median).")]
+                                  "(fewer once the IQR is within 10% of the median); not below --min-time.")]
 RoundsOpt = Annotated[int, typer.Option(
     "--rounds", min=1, help="Time the whole grid N times, one round after the other; "
                             "latency_ms is the lowest round median (noise only adds time), "
@@ -53,46 +49,88 @@ CacheDirOpt = Annotated[Optional[Path], typer.Option(
                         "$MOBILECOST_CACHE_DIR or ~/.cache/mobilecost/measure].")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Measure again even what the cache holds.")]
 
-DEFAULT_MIN_TIME_S = 1.0
-DEFAULT_MAX_TIME_S = 10.0
+# The commands' defaults, each defined once in mobilecost.timing_options.
+DEFAULT_BATCH = DEFAULTS.batch
+DEFAULT_DEVICE = Device(DEFAULTS.device)
+DEFAULT_DTYPE = Dtype(DEFAULTS.dtype)
+DEFAULT_MIN_TIME_S = DEFAULTS.min_run_time_s
+DEFAULT_MAX_TIME_S = DEFAULTS.max_run_time_s
+DEFAULT_ROUNDS = GRID_DEFAULTS.rounds
 
 
 @dataclass(frozen=True, slots=True)
 class TimingArgs:
-    """The timing options as given on the command line (no torch needed to hold them)."""
+    """The timing options as given on the command line, checked (no torch needed)."""
 
-    batch: int = 1
-    device: Device = Device.cpu
-    dtype: Dtype = Dtype.fp32
-    threads: int | None = None
-    channels_last: bool = False
-    compile: bool = False
-    cuda_graphs: bool = False
-    min_time_s: float = DEFAULT_MIN_TIME_S
-    max_time_s: float = DEFAULT_MAX_TIME_S
-    rounds: int = 1
-    time_share: bool = False
-    cache_dir: Path | None = None
-    fresh: bool = False
+    options: TimingOptions = DEFAULTS
+    grid: GridTiming = GRID_DEFAULTS
+
+    @staticmethod
+    def of(batch: int = DEFAULTS.batch, device: Any = DEFAULTS.device, dtype: Any = DEFAULTS.dtype,
+           threads: int | None = DEFAULTS.threads, channels_last: bool = DEFAULTS.channels_last,
+           compile: bool = DEFAULTS.compile, cuda_graphs: bool = DEFAULTS.cuda_graphs,
+           min_time: float = DEFAULTS.min_run_time_s, max_time: float = DEFAULTS.max_run_time_s,
+           rounds: int = GRID_DEFAULTS.rounds, time_share: bool = GRID_DEFAULTS.time_share,
+           cache_dir: Path | None = GRID_DEFAULTS.cache_dir, fresh: bool = GRID_DEFAULTS.fresh) -> "TimingArgs":
+        """From the command's options; a bad combination (--min-time above --max-time) is a
+        MobilecostError here, before any work."""
+        return TimingArgs(
+            TimingOptions(batch, getattr(device, "value", device), getattr(dtype, "value", dtype), threads,
+                          channels_last, compile, cuda_graphs, min_time, max_time),
+            GridTiming(rounds, time_share, cache_dir, fresh))
+
+    @property
+    def rounds(self) -> int:
+        return self.grid.rounds
+
+    @property
+    def time_share(self) -> bool:
+        return self.grid.time_share
 
     def changed(self) -> list[str]:
         """The options set away from their defaults, as written on the command line."""
-        default = TimingArgs()
-        names = {"min_time_s": "min-time", "max_time_s": "max-time", "cuda_graphs": "cuda-graphs",
-                 "channels_last": "channels-last", "time_share": "time-share",
-                 "cache_dir": "cache-dir"}
-        return [f"--{names.get(f, f)}" for f in self.__dataclass_fields__
-                if getattr(self, f) != getattr(default, f)]
+        return changed(self.options, self.grid)
 
-    def options(self):
+    def measure_options(self):
         """torch's MeasureOptions (imports torch)."""
         from ..torch.timing import MeasureOptions
 
-        return MeasureOptions(batch=self.batch, device=self.device.value, dtype=self.dtype.value,
-                              threads=self.threads, channels_last=self.channels_last,
-                              compile=self.compile, cuda_graphs=self.cuda_graphs,
-                              min_run_time_s=self.min_time_s,
-                              max_run_time_s=max(self.min_time_s, self.max_time_s))
+        return MeasureOptions.of(self.options)
+
+
+def check_output_file(path: Path, what: str = "--output") -> Path:
+    """A file a command writes at its end, checked before any work: its folder must exist
+    (nothing is created for it) and be writable, and the path must not be a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise MobilecostError(f"{what} {path} is a directory; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise MobilecostError(f"{what} {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise MobilecostError(f"{what} {path}: the folder {parent} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise MobilecostError(f"{what} {path} is not writable")
+    return path
+
+
+def check_output_folder(path: Path, what: str) -> Path:
+    """A folder a command writes into at its end, checked before any work but not made (a
+    failed command leaves no empty folder behind): it is a writable folder, or the nearest
+    folder above it that exists is writable."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise MobilecostError(f"{what} {path} is not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise MobilecostError(f"{what} {path} is not writable")
+        return path
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise MobilecostError(f"{what} {path}: cannot create it under {ancestor}")
+    return path
 
 
 def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dict[str, Any]]:
@@ -107,9 +145,9 @@ def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dic
 
     from ..torch.timing import GridInterrupted, MeasurementCache, default_cache_dir, measure_grid
 
-    options = args.options()
+    options = args.measure_options()
     options.resolved()  # no GPU for --device cuda: one line, before the progress bar starts
-    cache = MeasurementCache(args.cache_dir or default_cache_dir())
+    cache = MeasurementCache(args.grid.cache_dir or default_cache_dir())
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
                         transient=True)
@@ -118,21 +156,27 @@ def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dic
         task = progress.add_task(f"measuring {spec.name}", total=len(configs) * rounds)
 
         def step(done: int, total: int, row: dict[str, Any]) -> None:
-            latency = "error" if row["error"] else f"{row['latency_ms']:.2f} ms"
+            latency = "error" if row["error"] else f"{row['latency_ms']:.2f} ms" + (
+                " (noisy)" if row.get("noisy") else "")
             where = f" round {row['round']}/{rounds}" if rounds > 1 else ""
             progress.update(task, completed=done, description=(
                 f"{spec.name} α={format_number(row['alpha'])} {row['resolution']}{where}: "
                 f"{latency}" + (" (cached)" if row["cached"] else "")))
 
+        warnings: list[str] = []
         try:
-            return measure_grid(spec, configs, options, cache, fresh=args.fresh,
-                                time_share=args.time_share, on_progress=step, rounds=rounds)
+            rows = measure_grid(spec, configs, options, cache, fresh=args.grid.fresh,
+                                time_share=args.time_share, on_progress=step, rounds=rounds,
+                                on_warning=warnings.append)
         except GridInterrupted as exc:
             progress.stop()
             what = "configurations" if rounds == 1 else "measurements (configurations × rounds)"
             raise fail(f"interrupted after {len(exc.rows)} of {exc.total} {what}; "
                        f"the {len(exc.rows)} measured are kept in the cache {cache.folder}, "
                        f"run the same command again to resume", 130) from None
+    for message in warnings:
+        err_console.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
+    return rows
 
 
 def timing_note(rows: list[dict[str, Any]], rounds: int) -> str:
@@ -146,6 +190,16 @@ def timing_note(rows: list[dict[str, Any]], rounds: int) -> str:
             "adaptive_autorange, after warm-up); each run averages calls_per_run calls.")
 
 
+def noisy_note(rows: list[dict[str, Any]]) -> str | None:
+    """A note on the rows flagged noisy, if any."""
+    noisy = [r for r in rows if r.get("noisy")]
+    if not noisy:
+        return None
+    return (f"{len(noisy)} of {len(rows)} timings are noisy (column noisy: IQR above 10% of the "
+            f"median, or the machine's load above its cores while timing); they were taken "
+            f"again and will be measured again on the next run.")
+
+
 def setting_note(row: dict[str, Any]) -> str:
     """Device, torch, threads, dtype, batch and format of a measurement, in one line."""
     return (f"{row['device_name']} ({row['device']}), torch {row['torch_version']}, "
@@ -154,7 +208,9 @@ def setting_note(row: dict[str, Any]) -> str:
             + (", CUDA graphs" if row["cuda_graphs"] else "") + ".")
 
 
-__all__ = ["BatchOpt", "CacheDirOpt", "ChannelsLastOpt", "CompileOpt", "Device", "DeviceOpt",
+__all__ = ["BatchOpt", "CacheDirOpt", "ChannelsLastOpt", "CompileOpt", "DEFAULT_BATCH", "DEFAULT_DEVICE",
+           "DEFAULT_DTYPE", "DEFAULT_MAX_TIME_S", "DEFAULT_MIN_TIME_S", "DEFAULT_ROUNDS",
+           "Device", "DeviceOpt", "check_output_file", "check_output_folder", "noisy_note",
            "Dtype", "DtypeOpt", "FreshOpt", "GraphsOpt", "MaxTimeOpt", "MinTimeOpt", "RoundsOpt",
            "ThreadsOpt", "TimeShareOpt", "TimingArgs", "run_grid",
            "setting_note", "timing_note"]

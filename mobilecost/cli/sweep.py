@@ -16,9 +16,10 @@ from ..ops import LayerKind
 from ..report import Column, Format, Report, format_number, millions, milliseconds, percent, write_atomic
 from .common import BnOpt, FcBiasOpt, FormatOpt, SpecArg, command, err_console, render
 from .latency import TargetsDirOpt
-from .measuring import (BatchOpt, CacheDirOpt, ChannelsLastOpt, CompileOpt, Device, DeviceOpt,
-                        Dtype, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt, MinTimeOpt, RoundsOpt,
-                        ThreadsOpt, TimeShareOpt, TimingArgs)
+from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MAX_TIME_S,
+                        DEFAULT_MIN_TIME_S, DEFAULT_ROUNDS, BatchOpt, CacheDirOpt, ChannelsLastOpt,
+                        CompileOpt, DeviceOpt, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt,
+                        MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +53,7 @@ SweepTargetOpt = Annotated[Optional[str], typer.Option(
 
 # Columns a measured sweep takes from the timing rows (time_share_<kind> come as well).
 MEASURED_COLUMNS = ("latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds", "runs",
-                    "calls_per_run", "batch", "device", "device_name", "torch_version", "threads",
+                    "calls_per_run", "noisy", "load", "cores", "batch", "device", "device_name", "torch_version", "threads",
                     "dtype", "memory_format", "compile", "cuda_graphs", "cached", "error")
 
 
@@ -134,8 +135,10 @@ def latency_columns(df: "pd.DataFrame") -> list[Column]:
                  "latency_iqr_ms": "IQR ms"}
         if "latency_median_ms" in df.columns and (df["rounds"].fillna(1) > 1).any():
             shown["latency_median_ms"] = "Median of rounds ms"
+        if "noisy" in df.columns and df["noisy"].fillna(False).astype(bool).any():
+            shown["noisy"] = "Noisy"
         numeric = {"latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds", "runs",
-                   "calls_per_run", "batch", "threads"}
+                   "calls_per_run", "batch", "threads", "load", "cores"}
         for k in MEASURED_COLUMNS:
             if k in df.columns:
                 cols.append(Column(k, shown.get(k, k), milliseconds if k.endswith("_ms") else plain,
@@ -146,6 +149,9 @@ def latency_columns(df: "pd.DataFrame") -> list[Column]:
                                    lambda x: percent(x, 1)))
     if "latency_source" in df.columns:
         cols.append(Column("latency_source", "Latency", _source, numeric=False))
+    if "latency_extrapolated" in df.columns:
+        cols.append(Column("latency_extrapolated", "Extrapolates", _source, numeric=False,
+                           table=bool((df["latency_extrapolated"] != "").any())))
     return cols
 
 
@@ -236,16 +242,22 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, configs: list[tuple[F
     """`predicted_latency_ms` on `target` for every row; with `measured`, also `latency_ms`
     (the target's own measurement where it has one for that configuration, else the
     prediction) and `latency_source` (measured | predicted)."""
-    from ..latency import Config
-    from ..targets import predict_latencies_ms
+    import numpy as np
 
-    predicted = predict_latencies_ms(target, [(spec_name, a, r, batch) for a, r in configs])
-    df = df.assign(predicted_latency_ms=predicted)
+    from ..targets import grid_latency
+
+    n_r = next((i for i, (a, _) in enumerate(configs) if a != configs[0][0]), len(configs))
+    resolutions = [r for _, r in configs[:n_r]]
+    alphas = [a for a, _ in configs[::n_r]]
+    if [(a, r) for a in alphas for r in resolutions] != list(configs):
+        raise MobilecostError("internal: the sweep's rows are not an α-major grid")
+    g = grid_latency(target, spec_name, alphas, resolutions, batch)
+    df = df.assign(predicted_latency_ms=g.predicted_ms.reshape(-1),
+                   latency_extrapolated=g.extrapolated.reshape(-1))
     if measured:
-        known = {p.config: p.latency_ms for p in target.points}
-        found = [known.get(Config(spec_name, a, r, batch)) for a, r in configs]
-        df = df.assign(latency_ms=[p if m is None else m for m, p in zip(found, predicted)],
-                       latency_source=["predicted" if m is None else "measured" for m in found])
+        found = g.measured_ms.reshape(-1)
+        df = df.assign(latency_ms=g.latency_ms.reshape(-1),
+                       latency_source=np.where(np.isnan(found), "predicted", "measured"))
     return df
 
 
@@ -289,16 +301,35 @@ def latency_notes(df: "pd.DataFrame", rows: list[dict[str, Any]] | None, target,
                      f"fitted on {len(target.points)} measured points"
                      + (f", leave-one-out median error {target.loo_median_error:.1%}"
                         if target.loo_median_error is not None else "") + ").")
+        if "latency_extrapolated" in df.columns:
+            outside = int((df["latency_extrapolated"] != "").sum())
+            if outside:
+                notes.append(extrapolation_note(target, outside, len(df)))
     if rows:
         from .measuring import setting_note, timing_note
 
         notes.append("measured: " + setting_note(rows[0]))
         notes.append(timing_note(rows, rounds))
+        from .measuring import noisy_note
+
+        if noisy := noisy_note(rows):
+            notes.append(noisy)
         cached = sum(1 for r in rows if r.get("cached"))
         if cached:
             notes.append(f"{cached} of {len(rows)} measured rows come from the measurement cache "
                          f"(--fresh measures again).")
     return notes
+
+
+def extrapolation_note(target, outside: int, total: int) -> str:
+    """The warning for predictions beyond a target's calibration (also printed on stderr)."""
+    from ..latency import EXTRAPOLATION_MARGIN
+
+    d = target.domain
+    return (f"warning: {outside:,} of {total:,} predicted latencies extrapolate beyond what target "
+            f"{target.name} was calibrated on ({d.describe() if d else 'nothing'}); column "
+            f"latency_extrapolated says how (spec, batch, α or resolution more than "
+            f"{EXTRAPOLATION_MARGIN - 1:.0%} outside); the leave-one-out error does not apply to them.")
 
 
 def checked_output(n_alphas: int, n_res: int, max_configs: int, output: Path | None,
@@ -322,11 +353,12 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
               output: OutputOpt = None, plot: PlotOpt = False,
               max_configs: MaxConfigsOpt = 5_000_000, fc_bias: FcBiasOpt = False,
               bn: BnOpt = False, target: SweepTargetOpt = None, targets_dir: TargetsDirOpt = None,
-              measure: MeasureOpt = False, batch: BatchOpt = 1, device: DeviceOpt = Device.cpu,
-              dtype: DtypeOpt = Dtype.fp32, threads: ThreadsOpt = None,
-              channels_last: ChannelsLastOpt = False, compile: CompileOpt = False,
-              cuda_graphs: GraphsOpt = False, time_share: TimeShareOpt = False,
-              min_time: MinTimeOpt = 1.0, max_time: MaxTimeOpt = 10.0, rounds: RoundsOpt = 1,
+              measure: MeasureOpt = False, batch: BatchOpt = DEFAULT_BATCH,
+              device: DeviceOpt = DEFAULT_DEVICE, dtype: DtypeOpt = DEFAULT_DTYPE,
+              threads: ThreadsOpt = None, channels_last: ChannelsLastOpt = False,
+              compile: CompileOpt = False, cuda_graphs: GraphsOpt = False,
+              time_share: TimeShareOpt = False, min_time: MinTimeOpt = DEFAULT_MIN_TIME_S,
+              max_time: MaxTimeOpt = DEFAULT_MAX_TIME_S, rounds: RoundsOpt = DEFAULT_ROUNDS,
               cache_dir: CacheDirOpt = None, fresh: FreshOpt = False) -> None:
     """Cost, Mult-Adds shares, activations and accuracy over a grid of α × resolution.
 
@@ -341,8 +373,8 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
     """
     from ..gridcost import sweep
 
-    timing = TimingArgs(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
-                        min_time, max_time, rounds, time_share, cache_dir, fresh)
+    timing = TimingArgs.of(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
+                           min_time, max_time, rounds, time_share, cache_dir, fresh)
     if not measure:
         stray = [o for o in timing.changed() if not (o == "--batch" and target is not None)]
         if stray:
@@ -350,12 +382,13 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
     if targets_dir is not None and target is None:
         raise MobilecostError("--targets-dir goes with --target")
     s, alphas, resolutions = grid_from_options(spec, alpha, res, rho)
-    folder = checked_output(len(alphas), len(resolutions), max_configs, output, plot)
     t = load_target(target, targets_dir)
     if measure:
         from ..torch import require_torch
 
         require_torch()
+        timing.measure_options().resolved()  # --device cuda without a GPU: before any folder is made
+    folder = checked_output(len(alphas), len(resolutions), max_configs, output, plot)
     big = len(alphas) * len(resolutions) > 200_000
     with _status(f"sweeping {len(alphas) * len(resolutions):,} configurations", big):
         df = sweep(s, alphas, resolutions, Counting(fc_bias, bn), max_configs)
@@ -577,8 +610,8 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
             raise MobilecostError(f"--max-latency: {exc}") from None
         budgets.append(Budget("latency_ms", limit_ms, f"--max-latency {max_latency}"))
     budgets += budgets_from_options(max_macs, max_params)
+    t = load_target(target, targets_dir)  # an unknown target: before any folder is made
     folder = checked_output(len(alphas), len(resolutions), max_configs, output, plot)
-    t = load_target(target, targets_dir)
     df = sweep(s, alphas, resolutions, max_configs=max_configs)
     if t is not None:
         with _status(f"predicting {len(df):,} latencies", len(df) > 2_000):
@@ -614,6 +647,9 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
             notes.append(f"latency on target {t.name}: measured for {measured:,} of {len(df):,} "
                          f"configurations (the target's calibration points), predicted by its "
                          f"{t.model.form} model for the other {len(df) - measured:,}{loo}.")
+        outside = int(((df["latency_extrapolated"] != "") & (df["latency_source"] == "predicted")).sum())
+        if outside:
+            notes.append(extrapolation_note(t, outside, len(df)))
     report = Report(f"{s.name}: Pareto-optimal configurations, top-1 against {what} "
                     f"({len(front)} of {len(df):,}; {budget_text})", columns,
                     frame_rows(front, columns), notes)

@@ -3,17 +3,21 @@ checking that it is installed, so the analytic commands never load it."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+from ..latency import alpha_text
 from ..report import Column, Format, Report, format_number, percent, plain, to_csv, write_atomic
 from ..torch import require_torch
 from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, fail, parse_alpha, render
-from .measuring import (BatchOpt, CacheDirOpt, ChannelsLastOpt, CompileOpt, Device, DeviceOpt,
-                        Dtype, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt, MinTimeOpt, RoundsOpt,
-                        ThreadsOpt, TimeShareOpt, TimingArgs, run_grid,
+from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MAX_TIME_S,
+                        DEFAULT_MIN_TIME_S, DEFAULT_ROUNDS, BatchOpt, CacheDirOpt, ChannelsLastOpt,
+                        CompileOpt, Device, DeviceOpt, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt,
+                        MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs,
+                        check_output_file, check_output_folder, noisy_note, run_grid,
                         setting_note, timing_note)
 
 AlphaListOpt = Annotated[str, typer.Option(
@@ -26,10 +30,10 @@ ResOpt1 = Annotated[Optional[int], typer.Option(
     "--res", "-r", help="Input resolution in pixels \\[default: the spec's base resolution].")]
 
 
-def _options(batch: int, device: Device, dtype: Dtype, threads: int | None,
+def _options(batch: int, device, dtype, threads: int | None,
              channels_last: bool, compile: bool, cuda_graphs: bool):
-    return TimingArgs(batch, device, dtype, threads, channels_last, compile,
-                      cuda_graphs).options()
+    return TimingArgs.of(batch, device, dtype, threads, channels_last, compile,
+                         cuda_graphs).measure_options()
 
 
 # ----------------------------------------------------------------------------- validate
@@ -71,11 +75,13 @@ def timing_report(rows: list[dict[str, Any]], time_share: bool, rounds: int = 1)
 
     ms = lambda x: "" if x is None else f"{x:.3f}"  # noqa: E731
     shown = {"spec", "alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms", "runs",
-             "macs", "cached", "error"} | ({"latency_median_ms", "rounds"} if rounds > 1 else set())
+             "macs", "cached", "error"} | ({"latency_median_ms", "rounds"} if rounds > 1 else set()) \
+        | ({"noisy"} if any(r.get("noisy") for r in rows) else set())
     headers = {"latency_ms": "latency ms", "latency_iqr_ms": "IQR ms",
                "latency_median_ms": "median of rounds ms", "macs": "Mult-Adds"}
     numeric = {"alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms",
-               "latency_median_ms", "rounds", "runs", "calls_per_run", "threads", "macs", "params"}
+               "latency_median_ms", "rounds", "runs", "calls_per_run", "threads", "macs", "params",
+               "load", "cores"}
     cols = [Column(k, headers.get(k, k), ms if k.endswith("_ms") else plain,
                    numeric=k in numeric, table=k in shown) for k in ROW_COLUMNS]
     if time_share:
@@ -86,6 +92,8 @@ def timing_report(rows: list[dict[str, Any]], time_share: bool, rounds: int = 1)
     if rows:
         notes.append(setting_note(rows[0]))
         notes.append(timing_note(rows, rounds))
+        if noisy := noisy_note(rows):
+            notes.append(noisy)
     cached = sum(1 for r in rows if r.get("cached"))
     if cached:
         notes.append(f"{cached} of {len(rows)} rows come from the measurement cache "
@@ -95,14 +103,15 @@ def timing_report(rows: list[dict[str, Any]], time_share: bool, rounds: int = 1)
 
 @command("measure")
 def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: ResListOpt = None,
-                batch: BatchOpt = 1, device: DeviceOpt = Device.cpu, dtype: DtypeOpt = Dtype.fp32,
-                threads: ThreadsOpt = None, channels_last: ChannelsLastOpt = False,
-                compile: CompileOpt = False, cuda_graphs: GraphsOpt = False,
-                time_share: TimeShareOpt = False, min_time: MinTimeOpt = 1.0,
-                max_time: MaxTimeOpt = 10.0, rounds: RoundsOpt = 1,
-                cache_dir: CacheDirOpt = None, fresh: FreshOpt = False,
+                batch: BatchOpt = DEFAULT_BATCH, device: DeviceOpt = DEFAULT_DEVICE,
+                dtype: DtypeOpt = DEFAULT_DTYPE, threads: ThreadsOpt = None,
+                channels_last: ChannelsLastOpt = False, compile: CompileOpt = False,
+                cuda_graphs: GraphsOpt = False, time_share: TimeShareOpt = False,
+                min_time: MinTimeOpt = DEFAULT_MIN_TIME_S, max_time: MaxTimeOpt = DEFAULT_MAX_TIME_S,
+                rounds: RoundsOpt = DEFAULT_ROUNDS, cache_dir: CacheDirOpt = None, fresh: FreshOpt = False,
                 output: Annotated[Optional[Path], typer.Option(
-                    "--output", "-o", help="Also write the rows to this CSV file.")] = None,
+                    "--output", "-o", help="Also write the rows to this CSV file (its folder must "
+                                           "exist).")] = None,
                 plot_dir: Annotated[Optional[Path], typer.Option(
                     "--plot-dir", help="Write plots here, PNG and SVG: latency against "
                                        "Mult-Adds, against accuracy (where known) and, with "
@@ -120,22 +129,27 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     from ..grid import parse_alphas, parse_resolutions
     from ..spec import load_spec
 
+    args = TimingArgs.of(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
+                         min_time, max_time, rounds, time_share, cache_dir, fresh)
     alphas = parse_alphas(alpha)
     s = load_spec(spec)
     resolutions = [s.resolution] if res is None else parse_resolutions(res)
+    if output is not None:
+        check_output_file(output, "--output")
     if plot_dir is not None:
-        check_output_dir(plot_dir)
-    args = TimingArgs(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
-                      min_time, max_time, rounds, time_share, cache_dir, fresh)
+        check_output_folder(plot_dir, "--plot-dir")
     configs = [(a, r) for r in resolutions for a in alphas]
     rows = run_grid(s, configs, args)
     report = timing_report(rows, time_share, rounds)
+    # CSV keeps α exact ('1/3', not 0.3333333333333333), so calibrate reads back the same α
+    exact = dataclasses.replace(report, rows=[dict(r, alpha=alpha_text(r["alpha"])) for r in rows])
     if output is not None:
         try:
-            write_atomic(output, to_csv(report))
+            write_atomic(output, to_csv(exact))
         except OSError as exc:
             raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     if plot_dir is not None:
+        check_output_dir(plot_dir)
         from ..torch.plots import latency_vs_accuracy, latency_vs_macs, time_share_bars, with_accuracy
 
         paths = latency_vs_macs(rows, plot_dir / f"{s.name}_latency_vs_macs")
@@ -146,7 +160,7 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
             paths += time_share_bars(rows, plot_dir / f"{s.name}_time_share")
         for p in paths:
             err_console.print(f"wrote {p}", highlight=False)
-    render(report, format)
+    render(exact if format is Format.csv else report, format)
     errors = [r for r in rows if r["error"]]
     for r in errors:
         err_console.print(f"warning: {s.name} α={format_number(r['alpha'])} "
@@ -158,8 +172,8 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
 @command("profile")
 def profile_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Option(
                     "--alpha", "-a", help="Width multiplier α (> 0).")] = "1",
-                res: ResOpt1 = None, batch: BatchOpt = 1, device: DeviceOpt = Device.cpu,
-                dtype: DtypeOpt = Dtype.fp32, threads: ThreadsOpt = None,
+                res: ResOpt1 = None, batch: BatchOpt = DEFAULT_BATCH, device: DeviceOpt = DEFAULT_DEVICE,
+                dtype: DtypeOpt = DEFAULT_DTYPE, threads: ThreadsOpt = None,
                 channels_last: ChannelsLastOpt = False,
                 passes: Annotated[int, typer.Option(
                     "--passes", min=1, help="Forward passes profiled (after 3 untimed).")] = 10,

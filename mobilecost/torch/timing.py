@@ -28,17 +28,21 @@ from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
+from ..dtypes import DTYPES as _DTYPE_TABLE
 from ..errors import ConfigError, MobilecostError
+from ..latency import Network
 from ..report import format_number, write_atomic
-from ..spec import Spec, format_spec, load_spec, to_fraction
+from ..spec import Spec, load_spec, to_fraction
+from ..timing_options import NOISY_IQR, TimingOptions
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-DEVICES = ("cpu", "cuda")
+# torch's dtype for each timeable short name of the one dtype table (mobilecost.dtypes).
+DTYPES = {d.short: getattr(torch, d.name) for d in _DTYPE_TABLE if d.timeable}
 
 # The columns of every timing row, in order (a latency model reads the first five).
 ROW_COLUMNS = ("spec", "alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms",
-               "latency_median_ms", "rounds", "runs", "calls_per_run", "device", "device_name",
-               "torch_version", "threads", "dtype", "memory_format", "compile", "cuda_graphs", "macs", "params", "cached", "error")
+               "latency_median_ms", "rounds", "runs", "calls_per_run", "noisy", "load", "cores",
+               "device", "device_name", "torch_version", "threads", "dtype", "memory_format",
+               "compile", "cuda_graphs", "macs", "params", "cached", "error")
 
 
 class DeviceError(MobilecostError):
@@ -46,43 +50,42 @@ class DeviceError(MobilecostError):
 
 
 @dataclass(frozen=True, slots=True)
-class MeasureOptions:
-    """Everything besides the configuration that changes a measurement."""
-
-    batch: int = 1
-    device: str = "cpu"
-    dtype: str = "fp32"
-    threads: int | None = None  # None: torch's current number of intra-op threads
-    channels_last: bool = False
-    compile: bool = False
-    cuda_graphs: bool = False
-    min_run_time_s: float = 1.0  # adaptive_autorange's minimum timed time
-    max_run_time_s: float = 10.0
-
-    def __post_init__(self) -> None:
-        if self.batch < 1:
-            raise ConfigError(f"batch must be >= 1, got {self.batch}")
-        if self.device not in DEVICES:
-            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"threads must be >= 1, got {self.threads}")
-        if self.cuda_graphs and self.device != "cuda":
-            raise ConfigError("--cuda-graphs needs --device cuda")
-        if self.cuda_graphs and self.compile:
-            raise ConfigError("use either --compile or --cuda-graphs, not both")
-        if not 0 < self.min_run_time_s <= self.max_run_time_s:
-            raise ConfigError("min run time must be > 0 and not above the max run time")
-
-    @property
-    def memory_format(self) -> str:
-        return "channels_last" if self.channels_last else "contiguous"
+class MeasureOptions(TimingOptions):
+    """The timing options (mobilecost.timing_options, fields and defaults defined there),
+    with what needs torch: the device checked and the thread count filled in."""
 
     def resolved(self) -> "MeasureOptions":
         """Options with `threads` filled in, after checking that the device exists."""
         check_device(self.device)
         return replace(self, threads=self.threads or torch.get_num_threads())
+
+    @staticmethod
+    def of(options: TimingOptions) -> "MeasureOptions":
+        if isinstance(options, MeasureOptions):
+            return options
+        return MeasureOptions(**{f: getattr(options, f) for f in TimingOptions.__dataclass_fields__})
+
+
+def machine_load() -> tuple[float | None, int]:
+    """The 1-minute load average (None where the system has none) and the number of cores."""
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        load = None
+    return load, os.cpu_count() or 1
+
+
+def noise(row: dict[str, Any]) -> str:
+    """Why a timing row is noisy ('' when it is not): its IQR large against its median, or
+    the machine's load above its cores while it was taken."""
+    why = []
+    median, iqr = row.get("latency_ms"), row.get("latency_iqr_ms")
+    if median and iqr is not None and iqr > NOISY_IQR * median:
+        why.append(f"IQR {iqr / median:.0%} of the median")
+    load, cores = row.get("load"), row.get("cores")
+    if load is not None and cores and load > cores:
+        why.append(f"load {load:.1f} on {cores} cores")
+    return ", ".join(why)
 
 
 def check_device(device: str) -> None:
@@ -175,7 +178,7 @@ def _row_base(spec: Spec, alpha: Fraction, resolution: int, options: MeasureOpti
     c = cost(spec, alpha, resolution)
     return {"spec": spec.name, "alpha": alpha, "resolution": resolution, "batch": options.batch,
             "latency_ms": None, "latency_iqr_ms": None, "latency_median_ms": None, "rounds": 1,
-            "runs": None, "calls_per_run": None,
+            "runs": None, "calls_per_run": None, "noisy": False, "load": None, "cores": None,
             "device": options.device, "device_name": dev_name,
             "torch_version": torch.__version__, "threads": options.threads,
             "dtype": options.dtype, "memory_format": options.memory_format,
@@ -202,14 +205,17 @@ def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | N
     a = to_fraction(alpha)
     res = s.resolution if resolution is None else resolution
     s.build(a, res)  # bad configurations are the user's error, raised before anything runs
-    options = options.resolved()
+    options = MeasureOptions.of(options).resolved()
     row = _row_base(s, a, res, options, device_name(options.device))
     try:
         model = build_model(s, a, res)
         fn, x = prepare(model, model.example_input(options.batch), options)
         m = time_callable(fn, x, options, label=f"{s.name} {format_number(a)} {res}")
+        load, cores = machine_load()
         row |= {"latency_ms": m.median * 1e3, "latency_iqr_ms": m.iqr * 1e3,
-                "latency_median_ms": m.median * 1e3, "runs": len(m.times), "calls_per_run": m.number_per_run}
+                "latency_median_ms": m.median * 1e3, "runs": len(m.times), "calls_per_run": m.number_per_run,
+                "load": load, "cores": cores}
+        row["noisy"] = bool(noise(row))
         if time_share:
             from .profile import profile_model, time_shares
 
@@ -235,15 +241,20 @@ def default_cache_dir() -> Path:
 class MeasurementCache:
     """One JSON file per measurement, named by the hash of everything that changes it.
 
-    The key covers the spec's canonical text (so an edited spec file is a new key), α,
-    resolution, every field of the resolved MeasureOptions, whether time shares were taken,
-    the device's name, the torch version and the round (rounds after the first only, so that
-    round 1 is the measurement a single-round run takes and reuses). Files are written
-    atomically, so a run killed at any moment leaves complete entries only; rows with an error
-    are not kept (an out-of-memory may pass on a rerun).
+    The key covers the network (its canonical spec text without the `name` line, as the
+    latency model identifies networks: an edited spec file is a new key, a renamed copy is
+    not), α, resolution, every field of the resolved MeasureOptions, whether time shares were
+    taken, the device's name, the torch version and the round (rounds after the first only,
+    so that round 1 is the measurement a single-round run takes and reuses). Files are
+    written atomically, so a run killed at any moment leaves complete entries only; rows with
+    an error are not kept (an out-of-memory may pass on a rerun).
+
+    Entries are checked when read: one that is not a JSON object, or lacks a positive finite
+    `latency_ms`, is not served (`lookup` says why) and the configuration is measured again;
+    so is a noisy one (see `noise`).
     """
 
-    VERSION = 1
+    VERSION = 2
 
     def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder)
@@ -251,7 +262,7 @@ class MeasurementCache:
     @staticmethod
     def key(spec: Spec, alpha: Fraction, resolution: int, options: MeasureOptions,
             dev_name: str, time_share: bool = False, round_index: int = 0) -> str:
-        what = {"version": MeasurementCache.VERSION, "spec": format_spec(spec),
+        what = {"version": MeasurementCache.VERSION, "network": Network.of(spec).body,
                 "alpha": str(alpha), "resolution": resolution, "options": asdict(options),
                 "time_share": time_share, "device_name": dev_name,
                 "torch_version": torch.__version__}
@@ -263,16 +274,36 @@ class MeasurementCache:
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.json"
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def lookup(self, key: str) -> tuple[dict[str, Any] | None, str]:
+        """The cached row, or None and why it is not served ('' when there is no entry)."""
+        path = self.path(key)
         try:
-            text = self.path(key).read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None, ""
+        except (OSError, UnicodeDecodeError) as exc:
+            return None, f"cache entry {path} cannot be read ({exc}); measuring again"
+        try:
             row = json.loads(text)
-        except (OSError, ValueError):
-            return None
-        if not isinstance(row, dict):
-            return None
-        row["alpha"] = Fraction(row["alpha"])
-        return row
+            if not isinstance(row, dict):
+                raise ValueError(f"a JSON {type(row).__name__}, not an object")
+            ms = row.get("latency_ms")
+            if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not (0 < ms < float("inf")):
+                raise ValueError(f"latency_ms is {ms!r}, not a positive number")
+            iqr = row.get("latency_iqr_ms")
+            if iqr is not None and (isinstance(iqr, bool) or not isinstance(iqr, (int, float))
+                                    or not 0 <= iqr < float("inf")):
+                raise ValueError(f"latency_iqr_ms is {iqr!r}")
+            row["alpha"] = Fraction(row["alpha"])
+        except (ValueError, KeyError, TypeError, ZeroDivisionError) as exc:
+            return None, f"cache entry {path} is not a valid measurement ({exc}); measuring again"
+        if why := noise(row):
+            return None, (f"cache entry for {row.get('spec')} α={format_number(row['alpha'])} "
+                          f"{row.get('resolution')} was noisy ({why}); measuring again")
+        return row, ""
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.lookup(key)[0]
 
     def put(self, key: str, row: dict[str, Any]) -> None:
         data = dict(row, alpha=str(row["alpha"]))
@@ -312,7 +343,7 @@ def combine_rounds(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     n = len(medians)
     middle = medians[n // 2] if n % 2 else (medians[n // 2 - 1] + medians[n // 2]) / 2
     return _ordered(dict(best, latency_ms=medians[0], latency_median_ms=middle, rounds=n,
-                         cached=all(r["cached"] for r in rows)))
+                         noisy=bool(best.get("noisy")), cached=all(r["cached"] for r in rows)))
 
 
 def _ordered(row: dict[str, Any]) -> dict[str, Any]:
@@ -323,11 +354,15 @@ def _ordered(row: dict[str, Any]) -> dict[str, Any]:
     return {**{k: row.get(k) for k in ROW_COLUMNS}, **row}
 
 
+NOISY_RETRIES = 1  # a noisy timing is taken again this many times at once, the quietest kept
+
+
 def measure_grid(spec: Spec | str, configs: Iterable[tuple[float | Fraction | str, int]],
                  options: MeasureOptions, cache: MeasurementCache | None = None,
                  fresh: bool = False, time_share: bool = False,
                  on_progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-                 rounds: int = 1) -> list[dict[str, Any]]:
+                 rounds: int = 1,
+                 on_warning: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Time every (α, resolution) of `configs`; one row per configuration, in order.
 
     * A configuration found in `cache` is not measured again (its row has `cached` True)
@@ -337,6 +372,10 @@ def measure_grid(spec: Spec | str, configs: Iterable[tuple[float | Fraction | st
     * `time_share` adds each layer kind's share of time and of Mult-Adds (see `profile`).
     * `on_progress(done, total, row)` is called after every measurement (total is
       configurations × rounds; the row has `round`, counted from 1).
+    * A noisy timing (IQR above 10% of the median, or the load above the cores; see
+      `noise`) is taken again at once (NOISY_RETRIES), the quietest attempt kept; a row that
+      stays noisy has `noisy` True, is reported to `on_warning`, and its cache entry is not
+      served: the next run measures it again. Bad cache entries are reported and re-measured.
     * A torch error in one configuration (out of memory) is recorded in its row's `error`
       and the grid goes on. Ctrl-C raises `GridInterrupted` with the measurements finished
       so far; they are already in the cache, so the same call resumes where it stopped.
@@ -349,19 +388,23 @@ def measure_grid(spec: Spec | str, configs: Iterable[tuple[float | Fraction | st
     todo = [(to_fraction(a), s.resolution if r is None else int(r)) for a, r in configs]
     for a, r in todo:
         s.build(a, r)
-    options = options.resolved()
+    options = MeasureOptions.of(options).resolved()
     dev_name = device_name(options.device)
     total = len(todo) * rounds
     done: list[dict[str, Any]] = []
+    warn = on_warning or (lambda message: None)
     try:
         for k in range(rounds):
             for a, r in todo:
                 key = MeasurementCache.key(s, a, r, options, dev_name, time_share, k)
-                row = None if (cache is None or fresh) else cache.get(key)
+                row, problem = (None, "") if (cache is None or fresh) else cache.lookup(key)
+                if problem:
+                    warn(problem)
                 if row is not None:
-                    row["cached"] = True
+                    # the key fixes the network, α and resolution; the name may differ (a renamed copy)
+                    row |= {"cached": True, "spec": s.name, "alpha": a, "resolution": r}
                 else:
-                    row = measure(s, a, r, options, time_share=time_share)
+                    row = _measure_quietly(s, a, r, options, time_share, warn)
                     if cache is not None and not row["error"]:
                         cache.put(key, row)
                 row["round"] = k + 1
@@ -374,6 +417,29 @@ def measure_grid(spec: Spec | str, configs: Iterable[tuple[float | Fraction | st
     return [combine_rounds(done[i::n]) for i in range(n)]
 
 
+def _measure_quietly(s: Spec, a: Fraction, r: int, options: MeasureOptions, time_share: bool,
+                     warn: Callable[[str], None]) -> dict[str, Any]:
+    """`measure`, taken again while noisy (up to NOISY_RETRIES times), the quietest kept."""
+    row = measure(s, a, r, options, time_share=time_share)
+    tries = 0
+    while row["noisy"] and not row["error"] and tries < NOISY_RETRIES:
+        tries += 1
+        again = measure(s, a, r, options, time_share=time_share)
+        if not again["error"] and _spread(again) < _spread(row):
+            row = again
+        if not row["noisy"]:
+            break
+    if row["noisy"] and not row["error"]:
+        warn(f"{s.name} α={format_number(a)} {r}: noisy timing ({noise(row)}) after "
+             f"{tries + 1} attempts; flagged, and measured again on the next run")
+    return row
+
+
+def _spread(row: dict[str, Any]) -> float:
+    return (row["latency_iqr_ms"] or 0.0) / row["latency_ms"] if row["latency_ms"] else float("inf")
+
+
 __all__ = ["DTYPES", "DeviceError", "GridInterrupted", "MeasureOptions", "MeasurementCache",
-           "ROW_COLUMNS", "check_device", "combine_rounds", "default_cache_dir", "device_name", "measure",
-           "measure_grid", "prepare", "time_callable"]
+           "NOISY_RETRIES", "ROW_COLUMNS", "check_device", "combine_rounds", "default_cache_dir",
+           "device_name", "machine_load", "measure", "measure_grid", "noise", "prepare",
+           "time_callable"]

@@ -1,0 +1,80 @@
+"""Predicted latencies per second: the sweep alone, the sweep plus the vectorised prediction
+of every configuration, and the one-configuration-at-a-time path on a sample.
+
+All three run in the same process on the same machine. The model is a `sum` and a `max` fit
+with known coefficients (25 GMAC/s dense, 4 GMAC/s depthwise, 12 GB/s, 40 µs per layer); the
+vectorised predictions of the sample are checked against the one-at-a-time ones.
+
+    python benchmarks/bench_predict.py            # 1000 α × 1000 resolutions
+    python benchmarks/bench_predict.py --quick    # 100 × 100, for a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mobilecost import latency as lt  # noqa: E402
+from mobilecost.gridcost import sweep  # noqa: E402
+
+THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
+
+
+def best_of(fn, repeats: int) -> tuple[float, object]:
+    """The fastest of `repeats` runs in seconds, and the last result."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a 100 × 100 grid and a 200-configuration sample")
+    ap.add_argument("--spec", default="mobilenet_v1")
+    args = ap.parse_args()
+    n, sample_n, repeats = (100, 200, 3) if args.quick else (1000, 2000, 3)
+    alphas = [Fraction(250 + 750 * i // (n - 1), 1000) for i in range(n)]
+    resolutions = list(range(96, 96 + 2 * n, 2))
+    configs = n * n
+    print(f"{args.spec}: {n} α × {n} resolutions = {configs:,} configurations")
+
+    t_sweep, _ = best_of(lambda: sweep(args.spec, alphas, resolutions), repeats)
+    rng = random.Random(0)
+    sample = [(rng.choice(alphas), rng.choice(resolutions)) for _ in range(sample_n)]
+    for form in lt.FORMS:
+        model = lt.Fit(THETA, form, "float32", ())
+
+        def both():
+            df = sweep(args.spec, alphas, resolutions)
+            return df, lt.predict_grid(model, args.spec, alphas, resolutions)
+
+        t_both, (_, grid) = best_of(both, repeats)
+        lt.layer_features.cache_clear()
+        t_one, one = best_of(lambda: [lt.predict_ms(model, lt.Config(args.spec, a, r)) for a, r in sample], 1)
+        index = {a: i for i, a in enumerate(alphas)}, {r: j for j, r in enumerate(resolutions)}
+        worst = max(abs(grid[index[0][a], index[1][r]] / p - 1) for (a, r), p in zip(sample, one))
+        per_one = t_one / sample_n
+        print(f"\n{form} form")
+        print(f"  sweep alone                 {t_sweep:8.3f} s  {configs / t_sweep:12,.0f} configs/s")
+        print(f"  sweep + vectorised predict  {t_both:8.3f} s  {configs / t_both:12,.0f} configs/s")
+        print(f"  one at a time ({sample_n:,} sample) {t_one:8.3f} s  {1 / per_one:12,.0f} configs/s "
+              f"(all {configs:,}: ~{per_one * configs:,.0f} s)")
+        print(f"  ratio (sweep + predict) / sweep        {t_both / t_sweep:8.2f}×")
+        per_vector = max(t_both - t_sweep, 1e-9) / configs  # the prediction's share
+        print(f"  ratio one-at-a-time / vectorised prediction, per configuration {per_one / per_vector:,.0f}×")
+        print(f"  largest relative difference on the sample: {worst:.1e} (equal to rounding)")
+        if worst > 1e-12:
+            raise SystemExit(f"the vectorised prediction differs from the one-at-a-time one by {worst:.1e}")
+
+
+if __name__ == "__main__":
+    main()
