@@ -23,7 +23,7 @@ from typing import Sequence
 from . import latency
 from .errors import MobilecostError
 from .latency import COEFFICIENTS, Config, Fit, Point
-from .report import format_number, write_atomic
+from .util import format_number, write_atomic
 from .spec import load_spec, to_fraction
 
 FORMAT = "mobilecost-target/1"

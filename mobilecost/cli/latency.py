@@ -222,7 +222,9 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
              "batch": p.point.config.batch, "measured_latency_ms": p.point.latency_ms,
              "predicted_latency_ms": p.predicted_ms, "error": p.error,
              "baseline_latency_ms": p.baseline_ms, "baseline_error": p.baseline_error} for p in v.predictions]
-    files = lt.plot_validation(v, out_dir / stem, f"target {t.name} ({t.model.form} model)")
+    from ..plots import plot_validation
+
+    files = plot_validation(v, out_dir / stem, f"target {t.name} ({t.model.form} model)")
     ratio = b.median_abs / m.median_abs if m.median_abs else float("inf")
     notes = []
     if measurements is not None:

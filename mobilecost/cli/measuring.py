@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..report import format_number
+from ..util import format_number
 from ..torch import require_torch
 from .common import err_console, fail
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..plots import pyplot, save
-from ..report import format_number
+from ..util import format_number
 from ..spec import Spec, load_spec
 from .profile import TIME_KIND_LABELS, TIME_KINDS
 

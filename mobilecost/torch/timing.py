@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 
 from ..errors import ConfigError, MobilecostError
-from ..report import format_number, write_atomic
+from ..util import format_number, write_atomic
 from ..spec import Spec, format_spec, load_spec, to_fraction
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
