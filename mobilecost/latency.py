@@ -413,14 +413,24 @@ def parse_alpha_res(text: str) -> Config:
                               f"e.g. 0.5/160, optionally after 'spec:'") from None
 
 
-def parse_latency_ms(text: str) -> float:
-    """A latency budget as written on the command line, in ms: '5ms', '5', '0.5 s', '800us'."""
+def parse_latency_ms(text: str, option: str = "latency") -> float:
+    """A latency budget as written on the command line, in ms: '5ms', '5', '0.5 s', '800us'.
+
+    The rule of every budget (`grid.parse_quantity`): a finite positive number, at most
+    `grid.MAX_BUDGET`, with an optional unit; `inf`, `nan`, `1e400`, 0 and negatives are refused.
+    """
     import re
+
+    from .grid import MAX_BUDGET
 
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us|µs)?\s*", text)
     if not m:
-        raise MobilecostError(f"cannot read latency {text!r}; write e.g. 5ms, 0.5s or 800us")
-    value = float(m.group(1)) * {"ms": 1.0, None: 1.0, "s": 1e3, "us": 1e-3, "µs": 1e-3}[m.group(2)]
+        raise MobilecostError(f"{option} {text}: expected a finite positive number with an "
+                              f"optional unit ms, s or us (e.g. 5ms, 0.5s, 800us)")
+    value = Fraction(m.group(1)) * {"ms": 1, None: 1, "s": 1000, "us": Fraction(1, 1000),
+                                    "µs": Fraction(1, 1000)}[m.group(2)]
+    if value > MAX_BUDGET:
+        raise MobilecostError(f"{option} {text}: too large (at most {MAX_BUDGET:.3g} ms)")
     if value <= 0:
-        raise MobilecostError(f"latency must be > 0, got {text!r}")
-    return value
+        raise MobilecostError(f"{option} {text}: must be > 0")
+    return float(value)

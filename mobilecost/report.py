@@ -38,13 +38,26 @@ class Column:
 
 @dataclass
 class Report:
+    """Rows of raw values under typed columns, with notes.
+
+    `total` is an optional summary row (a network's totals under its per-layer rows): CSV
+    gives it as a last row, JSON as {ROWS_NAME: [...], "total": {...}}, tables and Markdown as
+    a last row. `drop_order` names the columns a narrow terminal table may leave out, least
+    important first (the data formats always carry every column).
+    """
+
     title: str
     columns: list[Column]
     rows: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    total: dict[str, Any] | None = None
+    rows_name: str = "rows"
+    drop_order: tuple[str, ...] = ()
 
-    def cells(self, columns: list[Column] | None = None) -> Iterable[list[str]]:
-        for row in self.rows:
+    def cells(self, columns: list[Column] | None = None,
+              with_total: bool = False) -> Iterable[list[str]]:
+        rows = self.rows + ([self.total] if with_total and self.total is not None else [])
+        for row in rows:
             yield [c.display(row.get(c.key)) for c in (columns or self.columns)]
 
 
@@ -63,13 +76,20 @@ def to_csv(report: Report) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([c.key for c in report.columns])
-    for row in report.rows:
+    rows = report.rows + ([report.total] if report.total is not None else [])
+    for row in rows:
         w.writerow(["" if _raw(row.get(c.key)) is None else _raw(row.get(c.key)) for c in report.columns])
     return buf.getvalue()
 
 
 def to_json(report: Report) -> str:
-    rows = [{c.key: _raw(row.get(c.key)) for c in report.columns} for row in report.rows]
+    """A list of rows; with a total, {rows_name: [rows], "total": {the total row}}."""
+    def record(row: dict[str, Any]) -> dict[str, Any]:
+        return {c.key: _raw(row.get(c.key)) for c in report.columns}
+
+    rows: Any = [record(row) for row in report.rows]
+    if report.total is not None:
+        rows = {report.rows_name: rows, "total": record(report.total)}
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -80,7 +100,8 @@ def to_markdown(report: Report) -> str:
     lines = [f"### {report.title}", "",
              "| " + " | ".join(esc(c.header) for c in report.columns) + " |",
              "|" + "|".join("---:" if c.numeric else "---" for c in report.columns) + "|"]
-    lines += ["| " + " | ".join(esc(x) for x in cells) + " |" for cells in report.cells()]
+    lines += ["| " + " | ".join(esc(x) for x in cells) + " |"
+              for cells in report.cells(with_total=True)]
     if report.notes:
         lines.append("")
         lines += [f"- {n}" for n in report.notes]

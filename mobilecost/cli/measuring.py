@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..sweepreport import setting_note, timing_note  # noqa: F401  (their home is the library)
 from ..util import format_number
 from ..torch import require_torch
 from .common import err_console, fail
@@ -133,25 +134,6 @@ def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dic
             raise fail(f"interrupted after {len(exc.rows)} of {exc.total} {what}; "
                        f"the {len(exc.rows)} measured are kept in the cache {cache.folder}, "
                        f"run the same command again to resume", 130) from None
-
-
-def timing_note(rows: list[dict[str, Any]], rounds: int) -> str:
-    """What latency_ms is, for a report's notes."""
-    if rounds > 1:
-        return (f"latency_ms: the lowest of {rounds} round medians, latency_median_ms their "
-                f"median; the grid was timed {rounds} times, one round after the other, and "
-                "noise only ever adds time. Each round median is over `runs` timed runs "
-                "(torch.utils.benchmark adaptive_autorange, after warm-up).")
-    return ("latency_ms: median of `runs` timed runs (torch.utils.benchmark "
-            "adaptive_autorange, after warm-up); each run averages calls_per_run calls.")
-
-
-def setting_note(row: dict[str, Any]) -> str:
-    """Device, torch, threads, dtype, batch and format of a measurement, in one line."""
-    return (f"{row['device_name']} ({row['device']}), torch {row['torch_version']}, "
-            f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}, "
-            f"{row['memory_format']}" + (", torch.compile" if row["compile"] else "")
-            + (", CUDA graphs" if row["cuda_graphs"] else "") + ".")
 
 
 __all__ = ["BatchOpt", "CacheDirOpt", "ChannelsLastOpt", "CompileOpt", "Device", "DeviceOpt",
