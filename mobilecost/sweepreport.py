@@ -500,7 +500,7 @@ def accuracy_report(validate: bool = False) -> Report:
                  for m in (acc.model("mobilenet_v1", "top1"), acc.model("mobilenet_v1", "top5")) if m]
         notes.append("estimates are given only for mobilenet_v1 inside the fitted box "
                      "(0.25 ≤ α ≤ 1, 128 ≤ resolution ≤ 224) and are always marked 'estimated'.")
-        return Report("Published ImageNet accuracy", cols, rows, notes)
+        return Report("Published ImageNet accuracy", cols, rows, notes, drop_order=("kind",))
     rows, notes = [], []
     per_metric = {m: acc.leave_one_out("mobilenet_v1", m) for m in acc.METRICS}
     for i, p in enumerate(per_metric["top1"]):
@@ -528,7 +528,7 @@ def accuracy_report(validate: bool = False) -> Report:
             Column("top5", "Top-5 %", _pct1), Column("top5_loo", "Top-5 LOO", lambda x: f"{x:.2f}"),
             Column("top5_error", "Error", signed)]
     return Report("Leave-one-out validation of the accuracy estimate (mobilenet_v1)", cols, rows,
-                  notes)
+                  notes, drop_order=("macs",))
 
 
 __all__ = ["DEFAULT_ALPHAS", "DEFAULT_RESOLUTIONS", "MEASURED_COLUMNS", "PickReport",

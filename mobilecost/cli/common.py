@@ -157,30 +157,41 @@ def _cell_width(text: str) -> int:
     return max((cell_len(line) for line in text.splitlines()), default=0)
 
 
+TEXT_MIN = 20  # a text column may wrap (at words, else fold) down to this width
+
+
+def _min_width(column: Column, cells: list[str]) -> int:
+    """The narrowest a column may get: a numeric column its widest cell (numbers are never
+    cut or wrapped), a text column its longest word up to TEXT_MIN; headers wrap at words."""
+    header = max((_cell_width(w) for w in column.header.split()), default=0)
+    if column.numeric:
+        return max(header, max((_cell_width(x) for x in cells), default=0))
+    word = max((_cell_width(w) for x in cells for w in x.split()), default=0)
+    return max(header, min(word, TEXT_MIN), min(max((_cell_width(x) for x in cells), default=0),
+                                                 TEXT_MIN))
+
+
 def fit_columns(report: Report, width: int | None) -> tuple[list[Column], list[Column]]:
     """The table columns that fit in `width` terminal cells, and those left out.
 
     A column needs its widest cell (numbers are never cut or wrapped) or its header's longest
     word (headers may wrap), plus 3 cells of border and padding. Columns leave in the
-    report's `drop_order`, least important first, until the rest fit.
+    report's `drop_order`, least important first, then from the right, until the rest fit.
     """
     shown = [c for c in report.columns if c.table]
     if width is None:
         return shown, []
     rows = list(report.cells(shown, with_total=True))
-    need = {}
-    for i, c in enumerate(shown):
-        cells = max((_cell_width(r[i]) for r in rows), default=0)
-        header = max((_cell_width(w) for w in c.header.split()), default=0)
-        need[c.key] = max(cells, header) + 3
+    need = {c.key: _min_width(c, [r[i] for r in rows]) + 3 for i, c in enumerate(shown)}
     dropped: list[Column] = []
-    for key in report.drop_order:
+    # the report's own order first, then from the right; the first column always stays
+    order = [c for key in report.drop_order for c in shown if c.key == key]
+    order += [c for c in reversed(shown[1:]) if c not in order]
+    for c in order:
         if sum(need[c.key] for c in shown) + 1 <= width:
             break
-        gone = [c for c in shown if c.key == key]
-        if gone:
-            shown.remove(gone[0])
-            dropped.append(gone[0])
+        shown.remove(c)
+        dropped.append(c)
     return shown, dropped
 
 
@@ -194,11 +205,23 @@ def table_text(report: Report, width: int | None) -> tuple["object", list[str]]:
     every = list(report.cells(shown, with_total=True))
     rows = every[:len(report.rows)]
     total = every[len(report.rows)] if report.total is not None else None
+    widths: list[int | None] = [None] * len(shown)
+    if width is not None:
+        # every column gets its narrowest width, then the room left widens them in order
+        # up to their natural width (whole header, widest cell)
+        cols = [[r[i] for r in every] for i in range(len(shown))]
+        low = [_min_width(c, cols[i]) for i, c in enumerate(shown)]
+        natural = [max([_cell_width(c.header)] + [_cell_width(x) for x in cols[i]])
+                   for i, c in enumerate(shown)]
+        room = width - sum(w + 3 for w in low) - 1
+        widths = list(low)
+        for i in range(len(shown)):
+            extra = max(0, min(natural[i] - low[i], room))
+            widths[i] += extra
+            room -= extra
     for i, c in enumerate(shown):
-        cells = [r[i] for r in rows] + ([total[i]] if total else [])
-        widest = max((_cell_width(x) for x in cells), default=0)
-        table.add_column(c.header, justify="right" if c.numeric else "left",
-                         min_width=widest if width is not None else None, overflow="fold")
+        table.add_column(c.header, justify="right" if c.numeric else "left", width=widths[i],
+                         overflow="fold")
     for j, cells in enumerate(rows):
         table.add_row(*cells, end_section=(total is not None and j == len(rows) - 1))
     if total is not None:
@@ -255,7 +278,7 @@ def check_output_dir(path: Path, option: str = "--output-dir") -> Path:
 
 def check_output_file(path: Path, option: str = "--output") -> Path:
     """A file a command can write (atomically) once its work is done, checked before the work
-    starts: not a directory, in a folder that exists or can be made and is writable."""
+    starts: not a directory, in a folder that exists and is writable."""
     import os
 
     if path.is_dir():
@@ -263,11 +286,10 @@ def check_output_file(path: Path, option: str = "--output") -> Path:
     if path.exists() and not os.access(path, os.W_OK):
         raise MobilecostError(f"{option} {path}: file is not writable")
     folder = path.absolute().parent
-    base = _nearest_existing(folder)
-    if not base.is_dir():
-        raise MobilecostError(f"{option} {path}: cannot create its folder: {base} is not a directory")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise MobilecostError(f"{option} {path}: folder {base} is not writable")
+    if not folder.is_dir():
+        raise MobilecostError(f"{option} {path}: no such folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MobilecostError(f"{option} {path}: folder {folder} is not writable")
     return path
 
 
