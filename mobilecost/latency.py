@@ -32,8 +32,6 @@ from .errors import MobilecostError
 from .spec import LayerKind, to_fraction
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pathlib import Path
-
     import numpy as np
 
 DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}

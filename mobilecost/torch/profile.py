@@ -14,14 +14,23 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from ..cost import layer_cost
 from ..spec import Layer, LayerKind
 from .build import SpecNet
-from .timing import MeasureOptions, prepare
+
+
+class Options(Protocol):
+    """What profiling reads of `timing.MeasureOptions` (timing imports this module for time
+    shares; this module never imports timing, so the two form no cycle)."""
+
+    device: str
+    threads: int | None
+
+    def resolved(self) -> "Options": ...
 
 TIME_KINDS = ("conv", "depthwise", "pointwise", "fc", "other")
 TIME_KIND_LABELS = {"conv": "Conv (full)", "depthwise": "Conv DW", "pointwise": "Conv 1×1",
@@ -91,13 +100,16 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-def profile_model(model: SpecNet, options: MeasureOptions, passes: int = 10,
+def profile_model(model: SpecNet, x: torch.Tensor, options: Options, passes: int = 10,
                   warmup: int = 3) -> Profile:
-    """Profile `passes` forward passes of a built network (after `warmup` untimed ones)."""
+    """Profile `passes` forward passes of a built network (after `warmup` untimed ones).
+
+    `model` and `x` come as `timing.prepare` leaves them: on the device, in the dtype and
+    memory format of `options` (`torch.report.profile_config` does all of it from a spec).
+    """
     from torch.profiler import ProfilerActivity, profile
 
     options = options.resolved()
-    fn, x = prepare(model, model.example_input(options.batch), options)
     activities = [ProfilerActivity.CPU]
     cuda = options.device == "cuda"
     if cuda:

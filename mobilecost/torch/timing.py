@@ -213,7 +213,7 @@ def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | N
         if time_share:
             from .profile import profile_model, time_shares
 
-            row |= time_shares(profile_model(model, options))
+            row |= time_shares(profile_model(model, x, options))
     except RuntimeError as exc:
         row["error"] = ("out of memory: " if is_out_of_memory(exc) else "") + \
             str(exc).strip().splitlines()[0][:200]
