@@ -105,3 +105,15 @@ def test_accuracy_joins_published_then_estimated_then_nothing(tmp_path):
     assert [(r["top1"], r["accuracy_source"]) for r in conv] == [(71.7, "published"), (None, "")]
     paths = latency_vs_accuracy(rated, tmp_path / "acc")
     assert [p.suffix for p in paths] == [".png", ".svg"]
+
+
+def test_profile_report_without_the_cli():
+    from mobilecost.torch.report import profile_config, profile_report
+
+    model, prof = profile_config("mobilenet_v1", "0.25", 32, ONE, passes=1, warmup=1)
+    report = profile_report(model, prof, ONE)
+    # MobileNet v1 (Table 1): 1 full conv, 13 depthwise, 13 pointwise, 1 FC, 1 pool
+    assert [(r["kind"], r["layers"]) for r in report.rows] == list(zip(TIME_KINDS, [1, 13, 13, 1, 1]))
+    assert sum(r["time_share"] for r in report.rows) == pytest.approx(1.0)
+    per_layer = profile_report(model, prof, ONE, per_layer=True)
+    assert len(per_layer.rows) == 29 + 1  # every layer, and the time outside them
