@@ -254,10 +254,104 @@ def latency_notes(rows: list[dict[str, Any]] | None, target, rounds: int = 1) ->
 
 # --------------------------------------------------------------------------- files
 
+def _csv_field(text: str) -> str:
+    """One CSV field as the csv module writes it (QUOTE_MINIMAL)."""
+    if any(ch in text for ch in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _column_text(series: "pd.Series") -> list[str]:
+    """A column's CSV fields, formatted a column at a time: floats by repr (the shortest
+    text that reads back to the same double, as Python and pandas write them), integers
+    exactly, empty for missing values; columns with few distinct values are formatted once
+    per value."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        labels = np.array([_csv_field(str(c)) for c in series.cat.categories] + [""], dtype=object)
+        codes = series.cat.codes.to_numpy()
+        return labels[np.where(codes < 0, len(labels) - 1, codes)].tolist()
+    kind = series.dtype.kind
+    values = series.to_numpy()
+    if kind == "f":
+        missing = np.isnan(values)
+        uniq, inverse = np.unique(values, return_inverse=True)
+        if len(uniq) * 4 < len(values):
+            text = np.array([repr(v) for v in uniq.tolist()], dtype=object)[inverse.reshape(-1)]
+            text[missing] = ""
+            return text.tolist()
+        out = list(map(repr, values.tolist()))
+        for i in np.flatnonzero(missing).tolist():
+            out[i] = ""
+        return out
+    if kind in "iub":
+        return list(map(str, values.tolist()))
+    return ["" if v is None or (isinstance(v, float) and v != v) else _csv_field(str(v))
+            for v in values.tolist()]
+
+
+# pyarrow writes a double as Python's repr does for 1e-4 <= x < 1e9 when x is not whole
+# (checked on millions of random doubles; tests compare the two writers byte for byte)
+_ARROW_FLOAT_RANGE = (1e-4, 1e9)
+
+
+def _column_arrow(series: "pd.Series"):
+    """`_column_text` as a pyarrow string array, formatted in C++ where pyarrow writes the
+    same text as Python (integers; floats in _ARROW_FLOAT_RANGE) and by repr elsewhere."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.large_string()
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        labels = pa.array([_csv_field(str(c)) for c in series.cat.categories] + [""], text)
+        codes = series.cat.codes.to_numpy()
+        return pc.take(labels, np.where(codes < 0, len(labels) - 1, codes))
+    kind = series.dtype.kind
+    values = series.to_numpy()
+    if kind in "iu":
+        return pc.cast(pa.array(values), text)
+    if kind != "f":
+        return pa.array(_column_text(series), text)
+    lo, hi = _ARROW_FLOAT_RANGE
+    with np.errstate(invalid="ignore"):
+        own = ~((values >= lo) & (values < hi) & (values != np.trunc(values)))
+    out = pc.cast(pa.array(values), text)
+    if own.any():
+        codes, uniques = pd.factorize(values[own], use_na_sentinel=False)
+        labels = np.array(["" if u != u else repr(u) for u in uniques.tolist()], dtype=object)
+        out = pc.replace_with_mask(out, pa.array(own), pa.array(labels[codes].tolist(), text))
+    return out
+
+
 def frame_csv(df: "pd.DataFrame", columns: list[Column]) -> str:
-    """The CSV `report.to_csv` gives for these rows, written by pandas' C writer (fast on big
-    grids; a test checks that the two agree byte for byte)."""
-    return df[[c.key for c in columns]].to_csv(index=False, lineterminator="\n", na_rep="")
+    """The CSV `report.to_csv` gives for these rows (a test checks that the two agree byte for
+    byte), formatted a column at a time and joined by pyarrow in C++ when it is installed:
+    a million-row sweep in a few seconds, where pandas' `to_csv` takes several times as long
+    (benchmarks/bench_sweep_output.py)."""
+    keys = [c.key for c in columns]
+    header = ",".join(_csv_field(k) for k in keys) + "\n"
+    if len(df) == 0:
+        return header
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:  # pyarrow is optional: formatting in Python is slower, not different
+        fields = [_column_text(df[k]) for k in keys]
+        return header + "\n".join(map(",".join, zip(*fields))) + "\n"
+    import numpy as np
+
+    # "a,b,c" per row, then a newline after each: the rows lie one after the other in the
+    # result's data buffer
+    text = pa.large_string()
+    rows = pc.binary_join_element_wise(*[_column_arrow(df[k]) for k in keys], pa.scalar(",", text))
+    rows = pc.binary_join_element_wise(rows, pa.scalar("", text), pa.scalar("\n", text))
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
+    first, last = offsets[rows.offset], offsets[rows.offset + len(rows)]
+    return header + rows.buffers()[2].to_pybytes()[first:last].decode("utf-8")
 
 
 def write_reports(report: Report, folder: Path, stem: str, csv_text: str | None = None) -> list[Path]:
@@ -284,11 +378,11 @@ def write_sweep(df: "pd.DataFrame", folder: Path, extra: list[str] | None = None
 
 def require_pyarrow() -> None:
     """Parquet needs pyarrow, an optional extra: one clear line when it is missing."""
-    import importlib.util
-
-    if importlib.util.find_spec("pyarrow") is None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
         raise MobilecostError("Parquet output needs pyarrow, which is not installed: "
-                              "pip install 'mobilecost[parquet]'")
+                              "pip install 'mobilecost[parquet]'") from None
 
 
 def write_frame(df: "pd.DataFrame", path: Path, fmt: str, extra: list[str] | None = None) -> Path:

@@ -13,3 +13,11 @@ def test_benchmark_runs_and_agrees_with_fvcore():
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "ratio sweep / fvcore" in r.stdout and "equal to the sweep's" in r.stdout
+
+
+@pytest.mark.slow
+def test_output_benchmark_runs_and_the_csvs_agree():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_sweep_output.py"),
+                        "--quick"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "ratio old CSV / new CSV" in r.stdout and "byte for byte the same" in r.stdout

@@ -261,3 +261,25 @@ def test_measure_output_is_checked_before_timing(tmp_path, monkeypatch, where, f
                               tmp_path / "c", "-o", where.format(tmp=tmp_path)))
     assert fragment in line
     assert not (tmp_path / "no").exists()
+
+
+def test_sweep_to_parquet(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "grid.parquet"
+    r = run("sweep", "--alpha", "0.25..1:0.05", "--res", "128..224:16", "-o", out)
+    assert r.exit_code == 0, r.output
+    table = pq.read_table(out)
+    rows = list(csv.DictReader(io.StringIO(run("sweep", "--alpha", "0.25..1:0.05", "--res",
+                                               "128..224:16", "--format", "csv").stdout)))
+    assert table.num_rows == len(rows) == 16 * 7
+    assert table.column("macs").to_pylist() == [int(x["macs"]) for x in rows]
+    assert table.column("macs").to_pylist()[-1] == V1_MACS  # α 1, 224 comes last
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if not installed
+    line = one_error_line(run("sweep", "-o", tmp_path / "grid.parquet"))
+    assert "pip install 'mobilecost[parquet]'" in line
+    assert not list(tmp_path.iterdir())

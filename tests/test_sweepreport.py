@@ -70,3 +70,37 @@ def test_write_frame_csv_and_parquet_agree(tmp_path):
     assert table.column("macs").to_pylist() == df["macs"].tolist()
     header = (tmp_path / "g.csv").read_text().splitlines()[0].split(",")
     assert table.column_names == header
+
+
+def _awkward_frame():
+    import numpy as np
+    import pandas as pd
+
+    n = 9
+    return pd.DataFrame({
+        "spec": pd.Categorical(["a,b", 'q"x', "plain"] * 3),
+        "whole": np.array([1.0, 2.0, 0.0, -3.0, 1e9, 1e15, 1e16, 123456.0, 5.0]),
+        "tiny": np.array([1e-5, 1.23e-7, 5e-324, 1e-4, 0.3, np.nan, -0.5, 2.5e-4, 7e-10]),
+        "big": np.array([283226929937.0113, 1e300, 9.99e8, 1e9 + 0.5, np.inf, -np.inf,
+                         0.1 + 0.2, 1 / 3, 2 / 3]),
+        "count": np.arange(n, dtype=np.int64) * 10**15,
+        "flag": np.array([True, False] * 4 + [True]),
+        "note": [None, "x, y", 'say "hi"', "line\nbreak", 1.5, "", "ok", None, 7],
+        "source": pd.Categorical(["published", None, "estimated"] * 3),
+    })
+
+
+@pytest.mark.parametrize("arrow", [True, False])
+def test_fast_csv_is_the_csv_modules_byte_for_byte(monkeypatch, arrow):
+    import sys
+
+    from mobilecost.report import Column, Report
+    from mobilecost.sweepreport import frame_csv, frame_rows
+
+    if arrow:
+        pytest.importorskip("pyarrow")
+    else:
+        monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if not installed
+    df = _awkward_frame()
+    cols = [Column(k, k) for k in df.columns]
+    assert frame_csv(df, cols) == to_csv(Report("t", cols, frame_rows(df, cols)))
