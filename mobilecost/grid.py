@@ -105,7 +105,7 @@ def parse_quantity(text: str, option: str = "budget") -> int:
                               f"optional suffix k, M or G (e.g. 300M)")
     value = Fraction(m.group(1)) * _SUFFIX[m.group(2).lower()]
     if value > MAX_BUDGET:
-        raise MobilecostError(f"{option} {text}: too large (at most {MAX_BUDGET:.3g})")
+        raise MobilecostError(f"{option} {text}: too large (at most 1e300)")
     if value.denominator != 1:
         raise MobilecostError(f"{option} {text}: not a whole number ({float(value):g})")
     if value <= 0:

@@ -331,9 +331,14 @@ def frame_csv(df: "pd.DataFrame", columns: list[Column]) -> str:
     """The CSV `report.to_csv` gives for these rows (a test checks that the two agree byte for
     byte), formatted a column at a time and joined by pyarrow in C++ when it is installed:
     a million-row sweep in a few seconds, where pandas' `to_csv` takes several times as long
-    (benchmarks/bench_sweep_output.py)."""
+    (benchmarks/bench_sweep_output.py). `frame_csv_bytes` gives it UTF-8 encoded."""
+    return frame_csv_bytes(df, columns).decode("utf-8")
+
+
+def frame_csv_bytes(df: "pd.DataFrame", columns: list[Column]) -> bytes:
+    """`frame_csv`, encoded: what a file or stdout takes, without decoding and encoding again."""
     keys = [c.key for c in columns]
-    header = ",".join(_csv_field(k) for k in keys) + "\n"
+    header = (",".join(_csv_field(k) for k in keys) + "\n").encode("utf-8")
     if len(df) == 0:
         return header
     try:
@@ -341,20 +346,22 @@ def frame_csv(df: "pd.DataFrame", columns: list[Column]) -> str:
         import pyarrow.compute as pc
     except ImportError:  # pyarrow is optional: formatting in Python is slower, not different
         fields = [_column_text(df[k]) for k in keys]
-        return header + "\n".join(map(",".join, zip(*fields))) + "\n"
+        return header + ("\n".join(map(",".join, zip(*fields))) + "\n").encode("utf-8")
     import numpy as np
 
-    # "a,b,c" per row, then a newline after each: the rows lie one after the other in the
-    # result's data buffer
     text = pa.large_string()
-    rows = pc.binary_join_element_wise(*[_column_arrow(df[k]) for k in keys], pa.scalar(",", text))
-    rows = pc.binary_join_element_wise(rows, pa.scalar("", text), pa.scalar("\n", text))
+    fields = [_column_arrow(df[k]) for k in keys]
+    # the last field of each row takes the newline, then one C++ join makes "a,b,c\n" per
+    # row, and the rows lie one after the other in the result's data buffer
+    fields[-1] = pc.binary_join_element_wise(fields[-1], pa.scalar("", text), pa.scalar("\n", text))
+    rows = pc.binary_join_element_wise(*fields, pa.scalar(",", text))
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
-    first, last = offsets[rows.offset], offsets[rows.offset + len(rows)]
-    return header + rows.buffers()[2].to_pybytes()[first:last].decode("utf-8")
+    first, last = int(offsets[rows.offset]), int(offsets[rows.offset + len(rows)])
+    return header + memoryview(rows.buffers()[2])[first:last].tobytes()
 
 
-def write_reports(report: Report, folder: Path, stem: str, csv_text: str | None = None) -> list[Path]:
+def write_reports(report: Report, folder: Path, stem: str,
+                  csv_text: str | bytes | None = None) -> list[Path]:
     """CSV, JSON and Markdown of a report, each written atomically."""
     from .report import to_csv, to_json, to_markdown
 
@@ -368,7 +375,7 @@ def write_sweep(df: "pd.DataFrame", folder: Path, extra: list[str] | None = None
     """The sweep's CSV, JSON and Markdown (and plots) in `folder`; the paths written."""
     name = str(df["spec"].iloc[0])
     report = sweep_report(df, extra=extra)
-    written = write_reports(report, folder, f"sweep_{name}", frame_csv(df, report.columns))
+    written = write_reports(report, folder, f"sweep_{name}", frame_csv_bytes(df, report.columns))
     if plot:
         from .plots import sweep_plots
 
@@ -390,7 +397,7 @@ def write_frame(df: "pd.DataFrame", path: Path, fmt: str, extra: list[str] | Non
     (with the notes), or parquet (pyarrow; typed columns, exact integers)."""
     columns = sweep_columns(df)
     if fmt == "csv":
-        return write_atomic(path, frame_csv(df, columns))
+        return write_atomic(path, frame_csv_bytes(df, columns))
     if fmt == "parquet":
         require_pyarrow()
         import io
@@ -627,7 +634,7 @@ def accuracy_report(validate: bool = False) -> Report:
 
 __all__ = ["DEFAULT_ALPHAS", "DEFAULT_RESOLUTIONS", "MEASURED_COLUMNS", "PickReport",
            "accuracy_report", "add_measured", "add_target_latency", "budgets_from_options",
-           "formula_text", "frame_csv", "frame_rows", "grid_configs", "grid_from_options",
+           "formula_text", "frame_csv", "frame_csv_bytes", "frame_rows", "grid_configs", "grid_from_options",
            "latency_columns", "latency_notes", "nothing_fits", "pick_report", "require_pyarrow", "setting_note",
            "sweep_columns", "sweep_frame", "sweep_notes", "sweep_report", "timing_note",
            "write_frame", "write_pick", "write_reports", "write_sweep"]

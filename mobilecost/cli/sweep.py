@@ -151,8 +151,10 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
             err_console.print(f"note: {note}", highlight=False, markup=False)
     elif fmt is SweepFormat.csv:
         with status("formatting", big):
-            text = sr.frame_csv(df, sr.sweep_columns(df))
-        sys.stdout.write(text)
+            data = sr.frame_csv_bytes(df, sr.sweep_columns(df))
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
         for note in sr.sweep_notes(df) + extra:
             err_console.print(f"note: {note}", highlight=False, markup=False)
     else:
