@@ -507,7 +507,7 @@ def pick_report(spec: "Spec | str", alphas: Sequence[Fraction], resolutions: Seq
     report = Report(f"{s.name}: Pareto-optimal configurations, top-1 against {what} "
                     f"({len(result.frontier)} of {len(df):,}; {budget_text})", columns,
                     frame_rows(front, columns), notes,
-                    drop_order=("top5", "rho", "within_budget", "accuracy_source"))
+                    drop_order=("top5", "rho", "accuracy_source", "within_budget"))
     return PickReport(report, df, result)
 
 

@@ -122,7 +122,7 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
         from ..torch import require_torch
 
         require_torch()
-        timing.options()  # the timing options' own checks, before the sweep
+        timing.options().resolved()  # the timing options' own checks and the device, first
     n = len(alphas) * len(resolutions)
     big = n > 200_000
     with status(f"sweeping {n:,} configurations", big or (t is not None and n > 2_000)):
