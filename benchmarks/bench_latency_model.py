@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mobilecost import latency as lt  # noqa: E402
+from mobilecost.plots import plot_validation  # noqa: E402
 from mobilecost import targets as tg  # noqa: E402
 
 
@@ -85,9 +86,9 @@ def main() -> None:
     loo = lt.leave_one_out(points, args.form)
     show(f"Leave-one-out over all {len(points)}", loo)
 
-    files = lt.plot_validation(held, args.plots / f"latency_heldout{len(cal)}",
-                               f"MobileNet v1 on this CPU: fit on {len(cal)}, predict {held.model.n}")
-    files += lt.plot_validation(loo, args.plots / "latency_loo", "MobileNet v1 on this CPU")
+    files = plot_validation(held, args.plots / f"latency_heldout{len(cal)}",
+                            f"MobileNet v1 on this CPU: fit on {len(cal)}, predict {held.model.n}")
+    files += plot_validation(loo, args.plots / "latency_loo", "MobileNet v1 on this CPU")
 
     repeats = args.repeat or [Path("reports/cpu/sweep_mobilenet_v1_repeat.csv")]
     for path in (r for r in repeats if r.is_file()):

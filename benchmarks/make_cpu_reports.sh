@@ -14,7 +14,7 @@ $PY -c "import torch, platform; print('torch', torch.__version__, '| python', pl
 
 # 1. The measured grid: 1 thread, batch 1, fp32; 5 interleaved rounds, latency_ms = lowest round median.
 MOBILECOST_CACHE_DIR=$CACHE/a $MC sweep --measure --rounds 5 --threads 1 --time-share --fresh \
-  --plot --output "$OUT" --format markdown > /dev/null
+  --plot --output-dir "$OUT" --format markdown > /dev/null
 # ... and an independent repeat, to see how far two measurements of the same grid differ.
 MOBILECOST_CACHE_DIR=$CACHE/b $MC sweep --measure --rounds 5 --threads 1 --fresh \
   --format csv > "$OUT/sweep_mobilenet_v1_repeat.csv"

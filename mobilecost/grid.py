@@ -18,6 +18,7 @@ DEFAULT_ALPHA_STEP = Fraction(1, 4)
 DEFAULT_RES_STEP = 32
 DEFAULT_RHO_STEP = Fraction(1, 4)
 MAX_AXIS = 10_000_000  # values on one axis; a longer range is refused before it is built
+MAX_BUDGET = 10**300  # the largest budget accepted: finite, and a float after any unit scaling
 
 T = TypeVar("T", Fraction, int)
 
@@ -92,12 +93,19 @@ def parse_rhos(text: str, option: str = "--rho") -> list[Fraction]:
 
 
 def parse_quantity(text: str, option: str = "budget") -> int:
-    """A count with an optional suffix k (10³), M (10⁶) or G (10⁹): '300M' -> 300000000."""
+    """A count with an optional suffix k (10³), M (10⁶) or G (10⁹): '300M' -> 300000000.
+
+    The rule every budget follows (latency budgets too, `latency.parse_latency_ms`): a finite
+    positive number, at most `MAX_BUDGET`, with an optional suffix; `inf`, `nan`, `1e400`,
+    0 and negatives are refused.
+    """
     m = _QUANTITY.fullmatch(str(text))
     if not m:
-        raise MobilecostError(f"{option} {text}: expected a number with an optional suffix "
-                              f"k, M or G (e.g. 300M)")
+        raise MobilecostError(f"{option} {text}: expected a finite positive number with an "
+                              f"optional suffix k, M or G (e.g. 300M)")
     value = Fraction(m.group(1)) * _SUFFIX[m.group(2).lower()]
+    if value > MAX_BUDGET:
+        raise MobilecostError(f"{option} {text}: too large (at most 1e300)")
     if value.denominator != 1:
         raise MobilecostError(f"{option} {text}: not a whole number ({float(value):g})")
     if value <= 0:
@@ -113,5 +121,5 @@ def format_quantity(n: float) -> str:
     return f"{n:g}"
 
 
-__all__ = ["DEFAULT_ALPHA_STEP", "DEFAULT_RES_STEP", "DEFAULT_RHO_STEP", "MAX_AXIS",
+__all__ = ["DEFAULT_ALPHA_STEP", "DEFAULT_RES_STEP", "DEFAULT_RHO_STEP", "MAX_AXIS", "MAX_BUDGET",
            "format_quantity", "parse_alphas", "parse_quantity", "parse_resolutions", "parse_rhos"]

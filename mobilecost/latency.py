@@ -40,8 +40,6 @@ from .errors import MobilecostError
 from .spec import LayerKind, Spec, format_spec, load_spec, parse, to_fraction
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pathlib import Path
-
     import numpy as np
 
 # Bytes per element by the dtype's full name (derived from the one dtype table).
@@ -160,7 +158,7 @@ class Config:
 
     @property
     def label(self) -> str:
-        from .report import format_number
+        from .util import format_number
 
         b = f" b{self.batch}" if self.batch != 1 else ""
         return f"{self.spec} {format_number(self.alpha)}/{self.resolution}{b}"
@@ -286,7 +284,6 @@ def _design_row(f: LayerFeatures, compute_bound: "np.ndarray | None" = None) -> 
 
 def _bounds(f: LayerFeatures, theta: "np.ndarray") -> "np.ndarray":
     """Which layers the roofline calls compute-bound under coefficients θ."""
-    import numpy as np
 
     return f.macs * _rates(f.group, theta) >= f.bytes * theta[len(COMPUTE_GROUPS)]
 
@@ -655,60 +652,24 @@ def parse_alpha_res(text: str) -> Config:
                               f"e.g. 0.5/160, optionally after 'spec:'") from None
 
 
-# --------------------------------------------------------------------------- plot
+def parse_latency_ms(text: str, option: str = "latency") -> float:
+    """A latency budget as written on the command line, in ms: '5ms', '5', '0.5 s', '800us'.
 
-def plot_validation(validation: Validation, stem: "Path | str", title: str) -> list["Path"]:
-    """Predicted against measured with the ±10% band, as STEM.png and STEM.svg (atomically)."""
-    from pathlib import Path
-
-    from .plots import pyplot, save
-
-    plt = pyplot()
-    measured = [p.point.latency_ms for p in validation.predictions]
-    predicted = [p.predicted_ms for p in validation.predictions]
-    baseline = [p.baseline_ms for p in validation.predictions]
-    lo = min(measured + predicted + baseline) / 1.3
-    hi = max(measured + predicted + baseline) * 1.3
-    fig, ax = plt.subplots(figsize=(6, 6))
-    xs = [lo, hi]
-    ax.fill_between(xs, [x * (1 - WITHIN) for x in xs], [x * (1 + WITHIN) for x in xs],
-                    color="tab:green", alpha=0.15, label=f"±{WITHIN:.0%} of measured")
-    ax.plot(xs, xs, color="tab:green", lw=1)
-    m, b = validation.model, validation.baseline
-    ax.scatter(measured, baseline, marker="x", color="tab:gray",
-               label=f"k·Mult-Adds: {b.within:.0%} within, median {b.median_abs:.1%}")
-    ax.scatter(measured, predicted, color="tab:blue", zorder=3,
-               label=f"model: {m.within:.0%} within, median {m.median_abs:.1%}, worst {m.worst_abs:.1%}")
-    if validation.calibration_fitted_ms:
-        cal = [p.latency_ms for p in validation.calibration]
-        ax.scatter(cal, validation.calibration_fitted_ms, marker="s", facecolors="none", edgecolors="tab:orange",
-                   zorder=2, label=f"calibration points, fitted ({len(cal)})")
-    for p in validation.predictions:
-        ax.annotate(p.point.config.label.split(" ", 1)[1], (p.point.latency_ms, p.predicted_ms),
-                    fontsize=6, xytext=(3, -8), textcoords="offset points", color="tab:blue")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_xlabel("measured latency (ms)")
-    ax.set_ylabel("predicted latency (ms)")
-    ax.set_title(f"{title}\n{validation.method}, {m.n} predictions", fontsize=10)
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    out = save(fig, Path(stem))
-    plt.close(fig)
-    return out
-
-
-def parse_latency_ms(text: str) -> float:
-    """A latency budget as written on the command line, in ms: '5ms', '5', '0.5 s', '800us'."""
+    The rule of every budget (`grid.parse_quantity`): a finite positive number, at most
+    `grid.MAX_BUDGET`, with an optional unit; `inf`, `nan`, `1e400`, 0 and negatives are refused.
+    """
     import re
+
+    from .grid import MAX_BUDGET
 
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us|µs)?\s*", text)
     if not m:
-        raise MobilecostError(f"cannot read latency {text!r}; write e.g. 5ms, 0.5s or 800us")
-    value = float(m.group(1)) * {"ms": 1.0, None: 1.0, "s": 1e3, "us": 1e-3, "µs": 1e-3}[m.group(2)]
+        raise MobilecostError(f"{option} {text}: expected a finite positive number with an "
+                              f"optional unit ms, s or us (e.g. 5ms, 0.5s, 800us)")
+    value = Fraction(m.group(1)) * {"ms": 1, None: 1, "s": 1000, "us": Fraction(1, 1000),
+                                    "µs": Fraction(1, 1000)}[m.group(2)]
+    if value > MAX_BUDGET:
+        raise MobilecostError(f"{option} {text}: too large (at most 1e300 ms)")
     if value <= 0:
-        raise MobilecostError(f"latency must be > 0, got {text!r}")
-    return value
+        raise MobilecostError(f"{option} {text}: must be > 0")
+    return float(value)

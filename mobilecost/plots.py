@@ -11,11 +11,12 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .report import write_atomic
+from .util import write_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .latency import Validation
     from .pareto import Pick
 
 SIZE_IN = (6.4, 4.4)
@@ -212,4 +213,47 @@ def sweep_plots(df: "pd.DataFrame", folder: Path) -> list[Path]:
     return out
 
 
-__all__ = ["accuracy_plot", "heatmap", "pareto_plot", "save", "sweep_plots"]
+def plot_validation(validation: "Validation", stem: Path | str, title: str) -> list[Path]:
+    """Predicted against measured with the ±10% band, as STEM.png and STEM.svg (atomically)."""
+    from .latency import WITHIN
+
+    plt = pyplot()
+    measured = [p.point.latency_ms for p in validation.predictions]
+    predicted = [p.predicted_ms for p in validation.predictions]
+    baseline = [p.baseline_ms for p in validation.predictions]
+    lo = min(measured + predicted + baseline) / 1.3
+    hi = max(measured + predicted + baseline) * 1.3
+    fig, ax = plt.subplots(figsize=(6, 6))
+    xs = [lo, hi]
+    ax.fill_between(xs, [x * (1 - WITHIN) for x in xs], [x * (1 + WITHIN) for x in xs],
+                    color="tab:green", alpha=0.15, label=f"±{WITHIN:.0%} of measured")
+    ax.plot(xs, xs, color="tab:green", lw=1)
+    m, b = validation.model, validation.baseline
+    ax.scatter(measured, baseline, marker="x", color="tab:gray",
+               label=f"k·Mult-Adds: {b.within:.0%} within, median {b.median_abs:.1%}")
+    ax.scatter(measured, predicted, color="tab:blue", zorder=3,
+               label=f"model: {m.within:.0%} within, median {m.median_abs:.1%}, worst {m.worst_abs:.1%}")
+    if validation.calibration_fitted_ms:
+        cal = [p.latency_ms for p in validation.calibration]
+        ax.scatter(cal, validation.calibration_fitted_ms, marker="s", facecolors="none", edgecolors="tab:orange",
+                   zorder=2, label=f"calibration points, fitted ({len(cal)})")
+    for p in validation.predictions:
+        ax.annotate(p.point.config.label.split(" ", 1)[1], (p.point.latency_ms, p.predicted_ms),
+                    fontsize=6, xytext=(3, -8), textcoords="offset points", color="tab:blue")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("measured latency (ms)")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.set_title(f"{title}\n{validation.method}, {m.n} predictions", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    out = save(fig, Path(stem))
+    plt.close(fig)
+    return out
+
+
+__all__ = ["accuracy_plot", "heatmap", "pareto_plot", "plot_validation", "pyplot", "save",
+           "sweep_plots"]

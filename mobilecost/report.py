@@ -2,8 +2,8 @@
 
 A `Report` is a title, typed columns, rows of raw values (exact integers stay integers) and
 notes. The CLI renders it as a rich table; `to_csv`, `to_json` and `to_markdown` turn it into
-text without rich. Files are written atomically (`write_atomic`): a temporary file in the same
-folder, renamed into place, so an interrupted run never leaves half a report.
+text without rich. Number formatting and atomic writes live in `mobilecost.util` (re-exported
+here for older imports).
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
-from pathlib import Path
 from typing import Any, Callable, Iterable
+
+from .util import format_number, millions, milliseconds, percent, plain, write_atomic
 
 
 class Format(str, Enum):
@@ -26,36 +25,6 @@ class Format(str, Enum):
     csv = "csv"
     json = "json"
     markdown = "markdown"
-
-
-def millions(x: Any, digits: int = 2) -> str:
-    return "" if x is None else f"{x / 1e6:,.{digits}f}"
-
-
-def percent(x: Any, digits: int = 2) -> str:
-    return "" if x is None else f"{100 * x:.{digits}f}%"
-
-
-def milliseconds(x: Any) -> str:
-    return "" if x is None else f"{x:.3f}"
-
-
-def plain(x: Any) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return ""
-    if isinstance(x, Fraction):
-        return format_number(x)
-    if isinstance(x, float):
-        return f"{x:.6g}"
-    if isinstance(x, int) and not isinstance(x, bool):
-        return f"{x:,}"
-    return str(x)
-
-
-def format_number(x: Fraction | float) -> str:
-    """Shortest decimal text for an α or ρ: 3/4 -> '0.75', 1 -> '1'."""
-    f = float(x)
-    return str(int(f)) if f == int(f) else f"{f:g}"
 
 
 @dataclass(frozen=True)
@@ -69,13 +38,26 @@ class Column:
 
 @dataclass
 class Report:
+    """Rows of raw values under typed columns, with notes.
+
+    `total` is an optional summary row (a network's totals under its per-layer rows): CSV
+    gives it as a last row, JSON as {ROWS_NAME: [...], "total": {...}}, tables and Markdown as
+    a last row. `drop_order` names the columns a narrow terminal table may leave out, least
+    important first (the data formats always carry every column).
+    """
+
     title: str
     columns: list[Column]
     rows: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    total: dict[str, Any] | None = None
+    rows_name: str = "rows"
+    drop_order: tuple[str, ...] = ()
 
-    def cells(self, columns: list[Column] | None = None) -> Iterable[list[str]]:
-        for row in self.rows:
+    def cells(self, columns: list[Column] | None = None,
+              with_total: bool = False) -> Iterable[list[str]]:
+        rows = self.rows + ([self.total] if with_total and self.total is not None else [])
+        for row in rows:
             yield [c.display(row.get(c.key)) for c in (columns or self.columns)]
 
 
@@ -94,13 +76,20 @@ def to_csv(report: Report) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([c.key for c in report.columns])
-    for row in report.rows:
+    rows = report.rows + ([report.total] if report.total is not None else [])
+    for row in rows:
         w.writerow(["" if _raw(row.get(c.key)) is None else _raw(row.get(c.key)) for c in report.columns])
     return buf.getvalue()
 
 
 def to_json(report: Report) -> str:
-    rows = [{c.key: _raw(row.get(c.key)) for c in report.columns} for row in report.rows]
+    """A list of rows; with a total, {rows_name: [rows], "total": {the total row}}."""
+    def record(row: dict[str, Any]) -> dict[str, Any]:
+        return {c.key: _raw(row.get(c.key)) for c in report.columns}
+
+    rows: Any = [record(row) for row in report.rows]
+    if report.total is not None:
+        rows = {report.rows_name: rows, "total": record(report.total)}
     return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -111,7 +100,8 @@ def to_markdown(report: Report) -> str:
     lines = [f"### {report.title}", "",
              "| " + " | ".join(esc(c.header) for c in report.columns) + " |",
              "|" + "|".join("---:" if c.numeric else "---" for c in report.columns) + "|"]
-    lines += ["| " + " | ".join(esc(x) for x in cells) + " |" for cells in report.cells()]
+    lines += ["| " + " | ".join(esc(x) for x in cells) + " |"
+              for cells in report.cells(with_total=True)]
     if report.notes:
         lines.append("")
         lines += [f"- {n}" for n in report.notes]
@@ -123,22 +113,5 @@ FORMATTERS: dict[Format, Callable[[Report], str]] = {
 }
 
 
-def write_atomic(path: Path | str, data: str | bytes) -> Path:
-    """Write a file so that it is either complete or absent, never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the mode open() would
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+__all__ = ["Column", "FORMATTERS", "Format", "Report", "format_number", "millions",
+           "milliseconds", "percent", "plain", "to_csv", "to_json", "to_markdown", "write_atomic"]

@@ -37,7 +37,11 @@ def table1(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None
             Column("kind", "Kind", numeric=False, table=False), Column("macs", "Mult-Adds"),
             Column("params", "Parameters"), Column("alpha", "alpha", table=False),
             Column("resolution", "resolution", table=False), Column("spec_line", "line")]
-    return Report(f"Table 1: {_config_title(c)}", cols, rows, [_totals_note(c)])
+    total = {"layer": "total", "type": f"{len(c.layers)} layers", "filter_shape": "",
+             "input_size": "", "kind": "", "macs": c.macs, "params": c.params,
+             "alpha": c.alpha, "resolution": c.resolution, "spec_line": None}
+    return Report(f"Table 1: {_config_title(c)}", cols, rows, [_totals_note(c)], total=total,
+                  rows_name="layers", drop_order=("spec_line", "filter_shape"))
 
 
 def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None = None,
@@ -68,8 +72,21 @@ def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int |
             Column("alpha", "alpha", table=False), Column("resolution", "resolution", table=False)]
     kinds = "; ".join(f"{k.label} {percent(t.macs_share, 1)}" for k, t in c.by_kind().items()
                       if t.macs)
+    moved = sum(lc.input_elems + lc.output_elems + lc.weight_elems for lc in c.layers)
+    total = {"layer": "total", "op": f"{len(c.layers)} layers", "kind": "",
+             "input": rows[0]["input"] if rows else "", "output": rows[-1]["output"] if rows else "",
+             "macs": c.macs, "params": c.params, "macs_share": 1.0 if c.macs else 0.0,
+             "input_elems": sum(lc.input_elems for lc in c.layers),
+             "output_elems": sum(lc.output_elems for lc in c.layers),
+             "weight_elems": sum(lc.weight_elems for lc in c.layers),
+             "intensity": c.macs / moved if moved else 0.0,
+             "alpha": c.alpha, "resolution": c.resolution}
     return Report(f"Cost: {_config_title(c)}", cols, rows,
-                  [_totals_note(c), f"Mult-Adds by kind: {kinds}."])
+                  [_totals_note(c), f"Mult-Adds by kind: {kinds}.",
+                   "The last row (layer 'total') sums every layer; JSON gives it as "
+                   "{\"layers\": [...], \"total\": {...}}."],
+                  total=total, rows_name="layers",
+                  drop_order=("kind", "intensity", "input", "macs_share"))
 
 
 def totals_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None = None,
@@ -118,7 +135,7 @@ def table2(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None
             n for n, on in (("FC bias", counting.fc_bias), ("batchnorm", counting.batchnorm)) if on)
             + "; the paper's shares are reproduced by weights alone.")
     return Report(f"Table 2: resources per layer type, {_config_title(c)}", cols, rows,
-                  [_totals_note(c)] + notes)
+                  [_totals_note(c)] + notes, drop_order=("layers", "macs", "params"))
 
 
 def table3() -> Report:
@@ -147,7 +164,8 @@ def table3() -> Report:
     notes = ["Layer: 3×3 kernel, M = N = 512 channels, D_F = 14. ρ = 0.714 takes D_F to "
              "round(0.714 · 14) = 10, the 14×14 map of MobileNet at resolution 160.",
              "Every computed value agrees with the printed one after rounding to the printed digits."]
-    return Report("Table 3: resource use of one layer as it is shrunk", cols, rows, notes)
+    return Report("Table 3: resource use of one layer as it is shrunk", cols, rows, notes,
+                  drop_order=("rho", "alpha", "resolution"))
 
 
 def published_report() -> Report:

@@ -25,7 +25,7 @@ from . import latency
 from .dtypes import lookup as lookup_dtype
 from .errors import MobilecostError
 from .latency import COEFFICIENTS, Config, Fit, Network, Point, alpha_text, network_of
-from .report import write_atomic
+from .util import write_atomic
 from .spec import to_fraction
 
 FORMAT = "mobilecost-target/2"

@@ -21,3 +21,8 @@ def test_predict_benchmark_runs_and_agrees_with_one_at_a_time():
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("ratio (sweep + predict) / sweep") == 2 and "equal to rounding" in r.stdout
+def test_output_benchmark_runs_and_the_csvs_agree():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_sweep_output.py"),
+                        "--quick"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "ratio old CSV / new CSV" in r.stdout and "byte for byte the same" in r.stdout

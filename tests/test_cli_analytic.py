@@ -29,7 +29,7 @@ def test_table3_csv_fields_and_values():
 def test_cost_json_totals_equal_layers():
     r = run("cost", "mobilenet_v1", "--alpha", "0.5", "--res", "160", "--format", "json")
     assert r.exit_code == 0
-    rows = json.loads(r.stdout)
+    rows = json.loads(r.stdout)["layers"]
     # by hand: every map at 160 is 5/7 of its size at 224, so all but the FC layer (512·1000)
     # scale by 25/49: (149,497,088 - 512,000)·25/49 + 512,000; Table 9 prints 76 (truncated)
     at224 = v1_macs("0.5", 224)  # Table 1 at α 0.5: 149,497,088

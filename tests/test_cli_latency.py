@@ -65,7 +65,7 @@ def test_calibrate_list_predict_validate(tmp_path, tdir):
     assert rows[0]["measured_latency_ms"] is not None and rows[1]["measured_latency_ms"] is None
 
     r = run("predict", "--validate", "--target", "phone", "--calibrate-on", "6", "--targets-dir", tdir,
-            "--out-dir", tmp_path / "plots", "--format", "csv")
+            "--output-dir", tmp_path / "plots", "--format", "csv")
     assert r.exit_code == 0, r.output
     assert len(r.stdout.strip().splitlines()) == 1 + 10
     assert "100% of 10 within ±10%" in r.stderr
@@ -73,7 +73,7 @@ def test_calibrate_list_predict_validate(tmp_path, tdir):
     assert (tmp_path / "plots" / "validate_phone_heldout6.svg").is_file()
 
     r = run("predict", "--validate", "--target", "phone", "--targets-dir", tdir,
-            "--out-dir", tmp_path / "plots", "--format", "csv")
+            "--output-dir", tmp_path / "plots", "--format", "csv")
     assert r.exit_code == 0, r.output
     assert len(r.stdout.strip().splitlines()) == 1 + 16
     assert "100% of 16 within ±10%" in r.stderr
@@ -193,12 +193,12 @@ def test_validate_option_errors(tmp_path, tdir):
     assert run("calibrate", csv_path, "--target", "t", "--targets-dir", tdir).exit_code == 0
     out = tmp_path / "plots"
     assert "cannot calibrate on 16 of 16" in one_error_line(
-        run("predict", "--validate", "--target", "t", "--calibrate-on", "16", "--targets-dir", tdir, "-o", out))
+        run("predict", "--validate", "--target", "t", "--calibrate-on", "16", "--targets-dir", tdir, "--output-dir", out))
     assert "needs at least 5 calibration points" in one_error_line(
-        run("predict", "--validate", "--target", "t", "--calibrate-on", "3", "--targets-dir", tdir, "-o", out))
+        run("predict", "--validate", "--target", "t", "--calibrate-on", "3", "--targets-dir", tdir, "--output-dir", out))
     assert "not among target t's measured points" in one_error_line(
         run("predict", "--validate", "--target", "t", "--calibrate-with", "1/224,0.3/100",
-            "--targets-dir", tdir, "-o", out))
+            "--targets-dir", tdir, "--output-dir", out))
     assert "go with --validate" in one_error_line(
         run("predict", "--target", "t", "--calibrate-on", "6", "--targets-dir", tdir))
 

@@ -25,7 +25,7 @@ def test_fast_csv_equals_the_report_formatter():
     from fractions import Fraction as F
 
     import mobilecost
-    from mobilecost.cli.sweep import frame_csv, sweep_report
+    from mobilecost.sweepreport import frame_csv, sweep_report
     from mobilecost.report import to_csv
 
     for spec, alphas, res in [("mobilenet_v1", [F(i, 20) for i in range(1, 25)], range(96, 260, 7)),
@@ -52,7 +52,7 @@ def test_table_and_markdown():
 
 
 def test_output_writes_the_files(tmp_path):
-    r = run("sweep", "--output", str(tmp_path), "--format", "csv")
+    r = run("sweep", "--output-dir", str(tmp_path), "--format", "csv")
     assert r.exit_code == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["sweep_mobilenet_v1.csv", "sweep_mobilenet_v1.json", "sweep_mobilenet_v1.md"]
@@ -90,15 +90,15 @@ def test_resolution_too_small(tmp_path):
 def test_unusable_output_directory(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    line = one_line_error(run("sweep", "--output", str(blocker / "sub")))
+    line = one_line_error(run("sweep", "--output-dir", str(blocker / "sub")))
     assert "output directory" in line
-    line = one_line_error(run("sweep", "--output", str(blocker)))
+    line = one_line_error(run("sweep", "--output-dir", str(blocker)))
     assert str(blocker) in line
 
 
 def test_failed_write_leaves_no_partial_file(tmp_path):
     (tmp_path / "sweep_mobilenet_v1.json").mkdir()  # a folder where a file must go
-    line = one_line_error(run("sweep", "--output", str(tmp_path)))
+    line = one_line_error(run("sweep", "--output-dir", str(tmp_path)))
     assert "sweep_mobilenet_v1.json" in line
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     csv_text = (tmp_path / "sweep_mobilenet_v1.csv").read_text()
@@ -147,7 +147,7 @@ def test_accuracy_commands():
 
 
 def test_plots_are_written(tmp_path):
-    r = run("pick", "--max-macs", "300M", "--plot", "--output", str(tmp_path))
+    r = run("pick", "--max-macs", "300M", "--plot", "--output-dir", str(tmp_path))
     assert r.exit_code == 0
     png = tmp_path / "pareto_mobilenet_v1.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

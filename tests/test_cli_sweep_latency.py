@@ -152,8 +152,8 @@ def test_pick_no_configuration_in_latency_budget(tdir):
 
 @pytest.mark.parametrize("args, message", [
     (["--max-latency", "5ms"], "--max-latency needs --target"),
-    (["--max-latency", "abc", "--target", "syn"], "--max-latency: cannot read latency 'abc'"),
-    (["--max-latency", "0ms", "--target", "syn"], "--max-latency: latency must be > 0"),
+    (["--max-latency", "abc", "--target", "syn"], "--max-latency abc: expected a finite positive number"),
+    (["--max-latency", "0ms", "--target", "syn"], "--max-latency 0ms: must be > 0"),
     (["--max-latency", "5ms", "--target", "nope"], "unknown target 'nope'"),
 ])
 def test_pick_bad_latency_input(tdir, args, message):

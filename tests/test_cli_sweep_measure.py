@@ -120,7 +120,7 @@ def test_sweep_measure_plots(tmp_path, monkeypatch):
     stub = StubTimer({(Fraction(1, 4), 128): [3.0], (Fraction(1, 2), 128): [5.0]})
     monkeypatch.setattr(timing, "measure", stub)
     out = tmp_path / "out"
-    result = run("sweep", "--alpha", "0.25,0.5", "--res", "128", "--measure", "--plot", "-o", out,
+    result = run("sweep", "--alpha", "0.25,0.5", "--res", "128", "--measure", "--plot", "--output-dir", out,
                  "--cache-dir", tmp_path / "c", *FAST)
     assert result.exit_code == 0, result.output
     for stem in ("latency_vs_accuracy_mobilenet_v1", "latency_vs_macs_mobilenet_v1",
@@ -178,7 +178,7 @@ def test_calibrate_reads_what_sweep_measure_writes(tmp_path, monkeypatch):
     script = {c: [1.0 + i] for i, c in enumerate(configs)}
     monkeypatch.setattr(timing, "measure", StubTimer(script))
     out = tmp_path / "out"
-    result = run("sweep", "--alpha", "0.25,0.5,0.75", "--res", "128,160", "--measure", "-o", out,
+    result = run("sweep", "--alpha", "0.25,0.5,0.75", "--res", "128,160", "--measure", "--output-dir", out,
                  "--cache-dir", tmp_path / "c", *FAST)
     assert result.exit_code == 0, result.output
     result = run("calibrate", out / "sweep_mobilenet_v1.csv", "--target", "m", "--targets-dir",

@@ -32,7 +32,7 @@ def _cells_equal(a: str, b: str) -> bool:
 
 @pytest.mark.parametrize("args", _commands(), ids=lambda a: a[0])
 def test_committed_csvs_are_regenerated(tmp_path, args):
-    i = args.index("--output")
+    i = args.index("--output-dir")
     args = args[: i + 1] + [str(tmp_path)] + args[i + 2:]
     args = [a for a in args if a != "--plot"]  # the CSVs are compared; plots are looked at
     r = CliRunner().invoke(app, args)

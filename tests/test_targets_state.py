@@ -2,7 +2,6 @@
 predictions that extrapolate say so."""
 
 import json
-import shutil
 from fractions import Fraction
 from importlib import resources
 from itertools import product
@@ -128,7 +127,7 @@ def test_a_target_from_a_relative_spec_predicts_from_anywhere(tmp_path, tdir, mo
     monkeypatch.chdir(elsewhere)
     t = tg.load("mine", tdir)
     assert {p.config.spec for p in t.points} == {"mine"}
-    r = run("predict", "--validate", "--target", "mine", "--targets-dir", tdir, "-o", elsewhere / "plots",
+    r = run("predict", "--validate", "--target", "mine", "--targets-dir", tdir, "--output-dir", elsewhere / "plots",
             "--format", "json")
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.stdout)) == 16
@@ -194,7 +193,7 @@ def test_a_failed_validation_leaves_no_plot_folder(tmp_path, tdir):
     calibrate(tmp_path, tdir, rows(alphas=("1", "0.75", "0.5", "0.25")))
     plots = tmp_path / "plots" / "deep"
     line = one_error_line(run("predict", "--validate", "--target", "t", "--targets-dir", tdir,
-                              "--calibrate-on", "16", "-o", plots))
+                              "--calibrate-on", "16", "--output-dir", plots))
     assert "cannot calibrate on 16 of 16" in line
     assert not (tmp_path / "plots").exists()
 

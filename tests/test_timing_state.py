@@ -168,7 +168,7 @@ def test_min_time_above_max_time_is_refused_before_timing(command, tmp_path, tim
 def test_measure_output_is_checked_before_timing(tmp_path, timer):
     missing = tmp_path / "nonexistent" / "dir" / "x.csv"
     line = one_error_line(run("measure", "--res", "32", "--cache-dir", tmp_path / "c", "-o", missing))
-    assert "the folder" in line and "does not exist" in line
+    assert "no such folder" in line
     assert not (tmp_path / "nonexistent").exists()
     line = one_error_line(run("measure", "--res", "32", "--cache-dir", tmp_path / "c", "-o", tmp_path))
     assert "is a directory" in line
@@ -207,9 +207,9 @@ def test_measure_csv_keeps_alpha_exact_for_calibrate(tmp_path, timer):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_a_failed_sweep_measure_or_pick_leaves_no_output_folder(tmp_path, timer):
     out = tmp_path / "out" / "deep"
-    r = run("sweep", "--alpha", "1", "--res", "32", "--measure", "--device", "cuda", "--output", out)
+    r = run("sweep", "--alpha", "1", "--res", "32", "--measure", "--device", "cuda", "--output-dir", out)
     assert "no CUDA GPU" in one_error_line(r)
-    r = run("pick", "--max-latency", "5ms", "--target", "nope", "--targets-dir", tmp_path / "t", "--output", out)
+    r = run("pick", "--max-latency", "5ms", "--target", "nope", "--targets-dir", tmp_path / "t", "--output-dir", out)
     assert "unknown target 'nope'" in one_error_line(r)
     assert not (tmp_path / "out").exists() and timer.calls == 0
 

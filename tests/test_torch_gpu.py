@@ -42,7 +42,11 @@ def test_cuda_graph_replay_gives_the_eager_output():
 
 
 def test_profile_uses_device_time():
-    p = profile_model(build_model("mobilenet_v1", 1, 224), GPU, passes=3)
+    from mobilecost.torch.timing import prepare
+
+    model = build_model("mobilenet_v1", 1, 224)
+    _, x = prepare(model, model.example_input(GPU.batch), GPU.resolved())
+    p = profile_model(model, x, GPU, passes=3)
     assert p.device == "cuda"
     assert all(t.time_ms > 0 for t in p.layers if t.layer.kind.value in ("depthwise", "pointwise"))
 

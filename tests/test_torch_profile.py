@@ -13,7 +13,7 @@ from typer.testing import CliRunner  # noqa: E402
 from mobilecost.cli import app  # noqa: E402
 from mobilecost.torch.build import build_model  # noqa: E402
 from mobilecost.torch.profile import TIME_KINDS, profile_model, time_shares  # noqa: E402
-from mobilecost.torch.timing import MeasureOptions  # noqa: E402
+from mobilecost.torch.timing import MeasureOptions, prepare  # noqa: E402
 
 runner = CliRunner()
 ONE = MeasureOptions(threads=1)
@@ -21,7 +21,8 @@ ONE = MeasureOptions(threads=1)
 
 def test_profile_times_every_layer_and_shares_sum_to_one():
     model = build_model("mobilenet_v1", "0.25", 64)
-    p = profile_model(model, ONE, passes=2, warmup=1)
+    _, x = prepare(model, model.example_input(1), ONE.resolved())
+    p = profile_model(model, x, ONE, passes=2, warmup=1)
     assert len(p.layers) == len(model.spec_layers) == 29
     assert all(t.time_ms > 0 for t in p.layers)
     assert p.forward_ms >= sum(t.time_ms for t in p.layers) * 0.999
@@ -37,7 +38,8 @@ def test_macs_shares_at_224_are_table_2s():
     # Table 2 of the paper (α = 1, 224): 1×1 94.86%, depthwise 3.06%, FC 0.18%, full conv 1.91%
     # (printed 1.19%, a typo: 10,838,016 / 568,740,352).
     model = build_model("mobilenet_v1", 1, 224)
-    row = time_shares(profile_model(model, ONE, passes=1, warmup=1))
+    _, x = prepare(model, model.example_input(1), ONE.resolved())
+    row = time_shares(profile_model(model, x, ONE, passes=1, warmup=1))
     assert round(100 * row["macs_share_pointwise"], 2) == 94.86
     assert round(100 * row["macs_share_depthwise"], 2) == 3.06
     assert round(100 * row["macs_share_fc"], 2) == 0.18
@@ -104,3 +106,15 @@ def test_accuracy_joins_published_then_estimated_then_nothing(tmp_path):
     assert [(r["top1"], r["accuracy_source"]) for r in conv] == [(71.7, "published"), (None, "")]
     paths = latency_vs_accuracy(rated, tmp_path / "acc")
     assert [p.suffix for p in paths] == [".png", ".svg"]
+
+
+def test_profile_report_without_the_cli():
+    from mobilecost.torch.report import profile_config, profile_report
+
+    model, prof = profile_config("mobilenet_v1", "0.25", 32, ONE, passes=1, warmup=1)
+    report = profile_report(model, prof, ONE)
+    # MobileNet v1 (Table 1): 1 full conv, 13 depthwise, 13 pointwise, 1 FC, 1 pool
+    assert [(r["kind"], r["layers"]) for r in report.rows] == list(zip(TIME_KINDS, [1, 13, 13, 1, 1]))
+    assert sum(r["time_share"] for r in report.rows) == pytest.approx(1.0)
+    per_layer = profile_report(model, prof, ONE, per_layer=True)
+    assert len(per_layer.rows) == 29 + 1  # every layer, and the time outside them

@@ -1,6 +1,7 @@
 """The mobilecost command line: `mobilecost COMMAND --help` for each command."""
 
-from . import analytic, latency, sweep, torch_cmds  # noqa: F401  (registers the commands)
+# registers the commands, in the order --help lists them
+from . import analytic, latency, sweep, formula, accuracy, pick, torch_cmds  # noqa: F401, I001
 from .common import app
 
 

@@ -14,13 +14,12 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ..errors import MobilecostError
-from ..report import FORMATTERS, Format, Report
+from ..report import FORMATTERS, Column, Format, Report
 
-# A terminal gets tables fitted to its width; a pipe or file gets them whole.
-console = Console(width=None if sys.stdout.isatty() else 200)
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
 err_console = Console(stderr=True)
 
 app = typer.Typer(
@@ -31,7 +30,26 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    context_settings=CONTEXT,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        sys.stdout.write(f"mobilecost {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", "-V", callback=_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Exact cost, sweeps and latency of MobileNet-style networks.
+
+    Example: mobilecost sweep --alpha 0.25..1 --res 128..224
+    """
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -119,18 +137,114 @@ def parse_alpha(text: str) -> Fraction:
 
 # ----------------------------------------------------------------------------- rendering
 
+def terminal_width() -> int | None:
+    """The width tables are fitted to: $COLUMNS if set, else the terminal's; None for a pipe
+    or a file without $COLUMNS (tables then come whole)."""
+    import os
+    import shutil
+
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _cell_width(text: str) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(line) for line in text.splitlines()), default=0)
+
+
+TEXT_MIN = 20  # a text column may wrap (at words, else fold) down to this width
+
+
+def _min_width(column: Column, cells: list[str]) -> int:
+    """The narrowest a column may get: a numeric column its widest cell (numbers are never
+    cut or wrapped), a text column its longest word up to TEXT_MIN; headers wrap at words."""
+    header = max((_cell_width(w) for w in column.header.split()), default=0)
+    if column.numeric:
+        return max(header, max((_cell_width(x) for x in cells), default=0))
+    word = max((_cell_width(w) for x in cells for w in x.split()), default=0)
+    return max(header, min(word, TEXT_MIN), min(max((_cell_width(x) for x in cells), default=0),
+                                                 TEXT_MIN))
+
+
+def fit_columns(report: Report, width: int | None) -> tuple[list[Column], list[Column]]:
+    """The table columns that fit in `width` terminal cells, and those left out.
+
+    A column needs its widest cell (numbers are never cut or wrapped) or its header's longest
+    word (headers may wrap), plus 3 cells of border and padding. Columns leave in the
+    report's `drop_order`, least important first, then from the right, until the rest fit.
+    """
+    shown = [c for c in report.columns if c.table]
+    if width is None:
+        return shown, []
+    rows = list(report.cells(shown, with_total=True))
+    need = {c.key: _min_width(c, [r[i] for r in rows]) + 3 for i, c in enumerate(shown)}
+    dropped: list[Column] = []
+    # the report's own order first, then from the right; the first column always stays
+    order = [c for key in report.drop_order for c in shown if c.key == key]
+    order += [c for c in reversed(shown[1:]) if c not in order]
+    for c in order:
+        if sum(need[c.key] for c in shown) + 1 <= width:
+            break
+        shown.remove(c)
+        dropped.append(c)
+    return shown, dropped
+
+
+def table_text(report: Report, width: int | None) -> tuple["object", list[str]]:
+    """A rich Table of the report fitted to `width`, and the notes (with one on the columns
+    left out, if any)."""
+    from rich.table import Table
+
+    shown, dropped = fit_columns(report, width)
+    table = Table(title=report.title, title_justify="left", header_style="bold")
+    every = list(report.cells(shown, with_total=True))
+    rows = every[:len(report.rows)]
+    total = every[len(report.rows)] if report.total is not None else None
+    widths: list[int | None] = [None] * len(shown)
+    if width is not None:
+        # every column gets its narrowest width, then the room left widens them in order
+        # up to their natural width (whole header, widest cell)
+        cols = [[r[i] for r in every] for i in range(len(shown))]
+        low = [_min_width(c, cols[i]) for i, c in enumerate(shown)]
+        natural = [max([_cell_width(c.header)] + [_cell_width(x) for x in cols[i]])
+                   for i, c in enumerate(shown)]
+        room = width - sum(w + 3 for w in low) - 1
+        widths = list(low)
+        for i in range(len(shown)):
+            extra = max(0, min(natural[i] - low[i], room))
+            widths[i] += extra
+            room -= extra
+    for i, c in enumerate(shown):
+        table.add_column(c.header, justify="right" if c.numeric else "left", width=widths[i],
+                         overflow="fold")
+    for j, cells in enumerate(rows):
+        table.add_row(*cells, end_section=(total is not None and j == len(rows) - 1))
+    if total is not None:
+        table.add_row(*total, style="bold")
+    notes = list(report.notes)
+    if dropped:
+        notes.append(f"columns left out to fit {width} columns: "
+                     + ", ".join(c.header for c in dropped)
+                     + " (a wider terminal, COLUMNS=N, or --format csv|json|markdown shows them).")
+    return table, notes
+
+
 def render(report: Report, fmt: Format) -> None:
     """Print a report to stdout in the asked format; notes go to stderr for csv and json."""
     if fmt is Format.table:
-        table = Table(title=report.title, title_justify="left", header_style="bold")
-        shown = [c for c in report.columns if c.table]
-        for c in shown:
-            table.add_column(c.header, justify="right" if c.numeric else "left")
-        for cells in report.cells(shown):
-            table.add_row(*cells)
+        width = terminal_width()
+        table, notes = table_text(report, width)
+        console = Console(width=width if width is not None else 100_000, soft_wrap=False)
         console.print(table)
-        for n in report.notes:
-            console.print(f"• {n}", highlight=False, markup=False)
+        # notes wrap at the terminal's width; through a pipe they stay one line each
+        note_console = Console(width=width if width is not None else 100_000)
+        for n in notes:
+            note_console.print(f"• {n}", highlight=False, markup=False)
         return
     sys.stdout.write(FORMATTERS[fmt](report))
     if fmt in (Format.csv, Format.json):
@@ -138,16 +252,69 @@ def render(report: Report, fmt: Format) -> None:
             err_console.print(f"note: {n}", highlight=False, markup=False)
 
 
-def check_output_dir(path: Path) -> Path:
-    """A folder reports can be written to, made if need be; else a MobilecostError."""
+def _nearest_existing(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_output_dir(path: Path, option: str = "--output-dir") -> Path:
+    """A folder reports can be written to, checked without making it (it is made when the
+    first file is written, so a command that fails leaves no empty folder behind)."""
     import os
 
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MobilecostError(f"cannot create output directory {path}: {exc.strerror}") from None
-    if not path.is_dir():
-        raise MobilecostError(f"output path {path} is not a directory")
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise MobilecostError(f"output directory {path} is not writable")
+    if path.exists() and not path.is_dir():
+        raise MobilecostError(f"{option} {path}: output path is not a directory")
+    base = _nearest_existing(path)
+    if not base.is_dir():
+        raise MobilecostError(f"{option} {path}: cannot create output directory: "
+                              f"{base} is not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise MobilecostError(f"{option} {path}: output directory "
+                              f"{'is' if base == path.absolute() else f'{base} is'} not writable")
     return path
+
+
+def check_output_file(path: Path, option: str = "--output") -> Path:
+    """A file a command can write (atomically) once its work is done, checked before the work
+    starts: not a directory, in a folder that exists and is writable."""
+    import os
+
+    if path.is_dir():
+        raise MobilecostError(f"{option} {path}: is a directory; give a file name")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise MobilecostError(f"{option} {path}: file is not writable")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise MobilecostError(f"{option} {path}: no such folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MobilecostError(f"{option} {path}: folder {folder} is not writable")
+    return path
+
+
+def writing(where: Path):
+    """Turn a failed write (disk full, a folder in the way) into one line and exit code 2."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except OSError as exc:
+            place = getattr(exc, "filename2", None) or exc.filename or where
+            raise MobilecostError(f"cannot write {place}: {exc.strerror or exc}") from None
+
+    return guard()
+
+
+def status(message: str, big: bool):
+    """A spinner on stderr for work that takes a while; nothing for small jobs."""
+    import contextlib
+
+    return err_console.status(message) if big else contextlib.nullcontext()
+
+
+def report_written(paths: list[Path]) -> None:
+    for path in paths:
+        err_console.print(f"wrote {path}", highlight=False, markup=False)

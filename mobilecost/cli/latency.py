@@ -13,10 +13,9 @@ import typer
 
 from ..errors import MobilecostError
 from ..report import Column, Format, Report, format_number, milliseconds, percent
-from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, render
-from .measuring import check_output_folder
+from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, render, writing
 
-TargetOpt = Annotated[str, typer.Option("--target", "-t", help="A calibrated target's name (see `mobilecost targets`).")]
+TargetOpt = Annotated[str, typer.Option("--target", help="A calibrated target's name (see `mobilecost targets`).")]
 TargetsDirOpt = Annotated[Optional[Path], typer.Option(
     "--targets-dir", help="Where targets are stored \\[default: $MOBILECOST_TARGETS_DIR, "
                           "else ~/.config/mobilecost/targets].", file_okay=False)]
@@ -143,8 +142,9 @@ def predict_cmd(
     measurements: Annotated[Optional[Path], typer.Option(
         "--measurements", help="With --validate: predict these measurements with the stored target as it is.",
         dir_okay=False)] = None,
-    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="With --validate: where the plot goes.",
-                                          file_okay=False)] = Path("reports/latency"),
+    output_dir: Annotated[Path, typer.Option(
+        "--output-dir", help="With --validate: where the plot goes.",
+        file_okay=False)] = Path("mobilecost-reports"),
     targets_dir: TargetsDirOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
@@ -157,9 +157,11 @@ def predict_cmd(
     from .. import targets as tg
     from ..spec import load_spec
 
+    if validate:
+        check_output_dir(output_dir)
     t = tg.load(target, targets_dir)
     if validate:
-        _validate(t, calibrate_on, calibrate_with, measurements, out_dir, format)
+        _validate(t, calibrate_on, calibrate_with, measurements, output_dir, format)
         return
     if calibrate_on is not None or calibrate_with is not None or measurements is not None:
         raise MobilecostError("--calibrate-on, --calibrate-with and --measurements go with --validate")
@@ -214,7 +216,6 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
 
     if sum(x is not None for x in (calibrate_on, calibrate_with, measurements)) > 1:
         raise MobilecostError("give at most one of --calibrate-on, --calibrate-with and --measurements")
-    check_output_folder(out_dir, "--out-dir")  # made only when the plot is written
     points = list(t.points)
     if calibrate_on is not None:
         v = lt.held_out(points, lt.spread_subset(points, calibrate_on), t.model.form, t.model.dtype)
@@ -243,8 +244,10 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
              "batch": p.point.config.batch, "measured_latency_ms": p.point.latency_ms,
              "predicted_latency_ms": p.predicted_ms, "error": p.error,
              "baseline_latency_ms": p.baseline_ms, "baseline_error": p.baseline_error} for p in v.predictions]
-    check_output_dir(out_dir)
-    files = lt.plot_validation(v, out_dir / stem, f"target {t.name} ({t.model.form} model)")
+    from ..plots import plot_validation
+
+    with writing(out_dir):
+        files = plot_validation(v, out_dir / stem, f"target {t.name} ({t.model.form} model)")
     ratio = b.median_abs / m.median_abs if m.median_abs else float("inf")
     notes = []
     if measurements is not None:

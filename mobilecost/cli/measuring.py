@@ -5,7 +5,6 @@ Importing this module costs nothing: torch and rich.progress load inside `run_gr
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -14,8 +13,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..dtypes import timeable_shorts
-from ..errors import MobilecostError
-from ..report import format_number
+from ..util import format_number
+from ..sweepreport import noisy_note, setting_note, timing_note  # noqa: F401  (their home is the library)
 from ..timing_options import DEFAULTS, DEVICES, GRID_DEFAULTS, GridTiming, TimingOptions, changed
 from ..torch import require_torch
 from .common import err_console, fail
@@ -98,41 +97,6 @@ class TimingArgs:
         return MeasureOptions.of(self.options)
 
 
-def check_output_file(path: Path, what: str = "--output") -> Path:
-    """A file a command writes at its end, checked before any work: its folder must exist
-    (nothing is created for it) and be writable, and the path must not be a folder."""
-    path = Path(path)
-    if path.is_dir():
-        raise MobilecostError(f"{what} {path} is a directory; give a file name")
-    parent = path.parent
-    if not parent.is_dir():
-        raise MobilecostError(f"{what} {path}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise MobilecostError(f"{what} {path}: the folder {parent} is not writable")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise MobilecostError(f"{what} {path} is not writable")
-    return path
-
-
-def check_output_folder(path: Path, what: str) -> Path:
-    """A folder a command writes into at its end, checked before any work but not made (a
-    failed command leaves no empty folder behind): it is a writable folder, or the nearest
-    folder above it that exists is writable."""
-    path = Path(path)
-    if path.exists():
-        if not path.is_dir():
-            raise MobilecostError(f"{what} {path} is not a directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise MobilecostError(f"{what} {path} is not writable")
-        return path
-    ancestor = path.absolute().parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise MobilecostError(f"{what} {path}: cannot create it under {ancestor}")
-    return path
-
-
 def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dict[str, Any]]:
     """Time `configs` of `spec` with a progress bar on stderr, through the measurement cache.
 
@@ -179,38 +143,9 @@ def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dic
     return rows
 
 
-def timing_note(rows: list[dict[str, Any]], rounds: int) -> str:
-    """What latency_ms is, for a report's notes."""
-    if rounds > 1:
-        return (f"latency_ms: the lowest of {rounds} round medians, latency_median_ms their "
-                f"median; the grid was timed {rounds} times, one round after the other, and "
-                "noise only ever adds time. Each round median is over `runs` timed runs "
-                "(torch.utils.benchmark adaptive_autorange, after warm-up).")
-    return ("latency_ms: median of `runs` timed runs (torch.utils.benchmark "
-            "adaptive_autorange, after warm-up); each run averages calls_per_run calls.")
-
-
-def noisy_note(rows: list[dict[str, Any]]) -> str | None:
-    """A note on the rows flagged noisy, if any."""
-    noisy = [r for r in rows if r.get("noisy")]
-    if not noisy:
-        return None
-    return (f"{len(noisy)} of {len(rows)} timings are noisy (column noisy: IQR above 10% of the "
-            f"median, or the machine's load above its cores while timing); they were taken "
-            f"again and will be measured again on the next run.")
-
-
-def setting_note(row: dict[str, Any]) -> str:
-    """Device, torch, threads, dtype, batch and format of a measurement, in one line."""
-    return (f"{row['device_name']} ({row['device']}), torch {row['torch_version']}, "
-            f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}, "
-            f"{row['memory_format']}" + (", torch.compile" if row["compile"] else "")
-            + (", CUDA graphs" if row["cuda_graphs"] else "") + ".")
-
-
 __all__ = ["BatchOpt", "CacheDirOpt", "ChannelsLastOpt", "CompileOpt", "DEFAULT_BATCH", "DEFAULT_DEVICE",
            "DEFAULT_DTYPE", "DEFAULT_MAX_TIME_S", "DEFAULT_MIN_TIME_S", "DEFAULT_ROUNDS",
-           "Device", "DeviceOpt", "check_output_file", "check_output_folder", "noisy_note",
+           "Device", "DeviceOpt", "noisy_note",
            "Dtype", "DtypeOpt", "FreshOpt", "GraphsOpt", "MaxTimeOpt", "MinTimeOpt", "RoundsOpt",
            "ThreadsOpt", "TimeShareOpt", "TimingArgs", "run_grid",
            "setting_note", "timing_note"]

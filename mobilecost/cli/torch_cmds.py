@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..latency import alpha_text
-from ..report import Column, Format, Report, format_number, percent, plain, to_csv, write_atomic
+from ..report import Format, to_csv
+from ..util import format_number, write_atomic
 from ..torch import require_torch
-from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, fail, parse_alpha, render
+from .common import (FormatOpt, SpecArg, check_output_dir, check_output_file, command, err_console,
+                     fail, parse_alpha, render)
 from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MAX_TIME_S,
                         DEFAULT_MIN_TIME_S, DEFAULT_ROUNDS, BatchOpt, CacheDirOpt, ChannelsLastOpt,
-                        CompileOpt, Device, DeviceOpt, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt,
-                        MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs,
-                        check_output_file, check_output_folder, noisy_note, run_grid,
-                        setting_note, timing_note)
+                        CompileOpt, DeviceOpt, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt,
+                        MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs, run_grid)
 
 AlphaListOpt = Annotated[str, typer.Option(
     "--alpha", "-a", help="Width multipliers α: a list and/or ranges, 1,0.5 or 0.25..1 (step 0.25) "
@@ -69,38 +69,6 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
 
 # ----------------------------------------------------------------------------- measure
 
-def timing_report(rows: list[dict[str, Any]], time_share: bool, rounds: int = 1) -> Report:
-    from ..torch.profile import TIME_KINDS
-    from ..torch.timing import ROW_COLUMNS
-
-    ms = lambda x: "" if x is None else f"{x:.3f}"  # noqa: E731
-    shown = {"spec", "alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms", "runs",
-             "macs", "cached", "error"} | ({"latency_median_ms", "rounds"} if rounds > 1 else set()) \
-        | ({"noisy"} if any(r.get("noisy") for r in rows) else set())
-    headers = {"latency_ms": "latency ms", "latency_iqr_ms": "IQR ms",
-               "latency_median_ms": "median of rounds ms", "macs": "Mult-Adds"}
-    numeric = {"alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms",
-               "latency_median_ms", "rounds", "runs", "calls_per_run", "threads", "macs", "params",
-               "load", "cores"}
-    cols = [Column(k, headers.get(k, k), ms if k.endswith("_ms") else plain,
-                   numeric=k in numeric, table=k in shown) for k in ROW_COLUMNS]
-    if time_share:
-        for kind in TIME_KINDS:
-            cols.append(Column(f"time_share_{kind}", f"time {kind}", percent, table=True))
-            cols.append(Column(f"macs_share_{kind}", f"MACs {kind}", percent, table=False))
-    notes = []
-    if rows:
-        notes.append(setting_note(rows[0]))
-        notes.append(timing_note(rows, rounds))
-        if noisy := noisy_note(rows):
-            notes.append(noisy)
-    cached = sum(1 for r in rows if r.get("cached"))
-    if cached:
-        notes.append(f"{cached} of {len(rows)} rows come from the measurement cache "
-                     f"(--fresh measures again).")
-    return Report("Measured latency", cols, rows, notes)
-
-
 @command("measure")
 def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: ResListOpt = None,
                 batch: BatchOpt = DEFAULT_BATCH, device: DeviceOpt = DEFAULT_DEVICE,
@@ -135,11 +103,13 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     s = load_spec(spec)
     resolutions = [s.resolution] if res is None else parse_resolutions(res)
     if output is not None:
-        check_output_file(output, "--output")
+        check_output_file(output)
     if plot_dir is not None:
-        check_output_folder(plot_dir, "--plot-dir")
+        check_output_dir(plot_dir, "--plot-dir")
     configs = [(a, r) for r in resolutions for a in alphas]
     rows = run_grid(s, configs, args)
+    from ..torch.report import timing_report
+
     report = timing_report(rows, time_share, rounds)
     # CSV keeps α exact ('1/3', not 0.3333333333333333), so calibrate reads back the same α
     exact = dataclasses.replace(report, rows=[dict(r, alpha=alpha_text(r["alpha"])) for r in rows])
@@ -149,7 +119,6 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
         except OSError as exc:
             raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     if plot_dir is not None:
-        check_output_dir(plot_dir)
         from ..torch.plots import latency_vs_accuracy, latency_vs_macs, time_share_bars, with_accuracy
 
         paths = latency_vs_macs(rows, plot_dir / f"{s.name}_latency_vs_macs")
@@ -187,56 +156,13 @@ def profile_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opti
     Example: mobilecost profile mobilenet_v1 --alpha 1 --res 224 --threads 2
     """
     require_torch()
+    from ..torch.report import profile_config, profile_report
+
     a = parse_alpha(alpha)
-    from ..torch.build import build_model
-    from ..torch.profile import TIME_KIND_LABELS, profile_model, time_kind
-    from ..torch.timing import device_name
-
     options = _options(batch, device, dtype, threads, channels_last, False, False)
-    model = build_model(spec, a, res)
     with err_console.status(f"profiling {passes} passes…"):
-        prof = profile_model(model, options, passes=passes)
-    opts = options.resolved()
-    total_ms = sum(t.time_ms for t in prof.layers) + prof.outside_ms
-    total_macs = sum(t.macs for t in prof.layers) or 1
-    if per_layer:
-        rows = [{"group": str(t.layer.index + 1), "kind": time_kind(t.layer), "op": t.layer.op,
-                 "shape": f"{t.layer.input_shape}→{t.layer.out_size}×{t.layer.out_size}×"
-                          f"{t.layer.out_channels}", "layers": 1,
-                 "time_ms": t.time_ms, "time_share": t.time_ms / total_ms,
-                 "macs": t.macs, "macs_share": t.macs / total_macs} for t in prof.layers]
-        rows.append({"group": "outside", "kind": "other", "op": "", "shape": "", "layers": 0,
-                     "time_ms": prof.outside_ms, "time_share": prof.outside_ms / total_ms,
-                     "macs": 0, "macs_share": 0.0})
-    else:
-        rows = [{"group": TIME_KIND_LABELS[k], "kind": k, "layers": d["layers"],
-                 "time_ms": d["time_ms"], "time_share": d["time_share"], "macs": d["macs"],
-                 "macs_share": d["macs_share"]} for k, d in prof.by_kind().items()]
-    for r in rows:
-        r["time_to_macs"] = (r["time_share"] / r["macs_share"]) if r["macs_share"] else None
-    ms = lambda x: f"{x:.3f}"  # noqa: E731
-    ratio = lambda x: "" if x is None else f"{x:.2f}×"  # noqa: E731
-    cols = [Column("group", "Layer" if per_layer else "Kind", numeric=False),
-            Column("kind", "kind", numeric=False, table=per_layer)]
-    if per_layer:
-        cols += [Column("op", "Op", numeric=False), Column("shape", "Shape", numeric=False)]
-    cols += [Column("layers", "Layers", table=not per_layer), Column("time_ms", "Time ms", ms),
-             Column("time_share", "% time", percent), Column("macs", "Mult-Adds"),
-             Column("macs_share", "% Mult-Adds", percent),
-             Column("time_to_macs", "time/MACs share", ratio)]
-    where = "device (kernel) time" if device is Device.cuda else "CPU time"
-    import torch
-
-    notes = [f"{device_name(opts.device)} ({opts.device}), torch "
-             f"{torch.__version__}, {opts.threads} threads, {opts.dtype}, batch "
-             f"{opts.batch}, {opts.memory_format}; {where} per forward pass, mean of {passes} "
-             f"profiled passes (sum of kinds {total_ms:.3f} ms).",
-             "Other: pooling, residual adds, and time in the pass outside any layer range "
-             f"({prof.outside_ms:.3f} ms). Profiler ranges add a little overhead per layer; "
-             "use `measure` for latency."]
-    title = (f"Where the time goes: {model.name}, alpha {format_number(a)}, "
-             f"resolution {model.resolution}")
-    render(Report(title, cols, rows, notes), format)
+        model, prof = profile_config(spec, a, res, options, passes=passes)
+    render(profile_report(model, prof, options, per_layer), format)
 
 
-__all__ = ["measure_cmd", "profile_cmd", "timing_report", "validate_cmd"]
+__all__ = ["measure_cmd", "profile_cmd", "validate_cmd"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..plots import pyplot, save
-from ..report import format_number
+from ..util import format_number
 from ..spec import Spec, load_spec
 from .profile import TIME_KIND_LABELS, TIME_KINDS
 
@@ -141,4 +141,25 @@ def latency_vs_accuracy(rows: Sequence[dict[str, Any]], base: Path | str) -> lis
     return paths
 
 
-__all__ = ["latency_vs_accuracy", "latency_vs_macs", "time_share_bars", "with_accuracy"]
+def measured_sweep_plots(df, rows: Sequence[dict[str, Any]], folder: Path, spec_name: str,
+                         time_share: bool) -> list[Path]:
+    """A measured sweep's plots: latency against Mult-Adds, against top-1 with the Pareto
+    frontier (where accuracy is known), and (with time shares) where the time goes."""
+    import math
+
+    def source(x: Any) -> str:
+        return "" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
+
+    paths = latency_vs_macs(rows, folder / f"latency_vs_macs_{spec_name}")
+    top1 = df["top1"].astype(object).where(df["top1"].notna(), None).tolist()
+    sources = [source(x) for x in df["accuracy_source"].tolist()]
+    rated = [dict(r, top1=t, accuracy_source=src) for r, t, src in zip(rows, top1, sources)]
+    if any(t is not None for t in top1):
+        paths += latency_vs_accuracy(rated, folder / f"latency_vs_accuracy_{spec_name}")
+    if time_share:
+        paths += time_share_bars(rows, folder / f"time_share_{spec_name}")
+    return paths
+
+
+__all__ = ["latency_vs_accuracy", "latency_vs_macs", "measured_sweep_plots", "time_share_bars",
+           "with_accuracy"]

@@ -14,7 +14,7 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -22,7 +22,16 @@ from ..cost import layer_cost
 from ..ops import TIME_KIND_LABELS, TIME_KINDS
 from ..spec import Layer
 from .build import SpecNet
-from .timing import MeasureOptions, prepare
+
+
+class Options(Protocol):
+    """What profiling reads of `timing.MeasureOptions` (timing imports this module for time
+    shares; this module never imports timing, so the two form no cycle)."""
+
+    device: str
+    threads: int | None
+
+    def resolved(self) -> "Options": ...
 
 def time_kind(layer: Layer) -> str:
     """The time kind of a layer (the kind table's, mobilecost.ops.KINDS)."""
@@ -86,13 +95,16 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
-def profile_model(model: SpecNet, options: MeasureOptions, passes: int = 10,
+def profile_model(model: SpecNet, x: torch.Tensor, options: Options, passes: int = 10,
                   warmup: int = 3) -> Profile:
-    """Profile `passes` forward passes of a built network (after `warmup` untimed ones)."""
+    """Profile `passes` forward passes of a built network (after `warmup` untimed ones).
+
+    `model` and `x` come as `timing.prepare` leaves them: on the device, in the dtype and
+    memory format of `options` (`torch.report.profile_config` does all of it from a spec).
+    """
     from torch.profiler import ProfilerActivity, profile
 
     options = options.resolved()
-    fn, x = prepare(model, model.example_input(options.batch), options)
     activities = [ProfilerActivity.CPU]
     cuda = options.device == "cuda"
     if cuda:

@@ -31,7 +31,7 @@ import torch
 from ..dtypes import DTYPES as _DTYPE_TABLE
 from ..errors import ConfigError, MobilecostError
 from ..latency import Network
-from ..report import format_number, write_atomic
+from ..util import format_number, write_atomic
 from ..spec import Spec, load_spec, to_fraction
 from ..timing_options import NOISY_IQR, TimingOptions
 
@@ -219,7 +219,7 @@ def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | N
         if time_share:
             from .profile import profile_model, time_shares
 
-            row |= time_shares(profile_model(model, options))
+            row |= time_shares(profile_model(model, x, options))
     except RuntimeError as exc:
         row["error"] = ("out of memory: " if is_out_of_memory(exc) else "") + \
             str(exc).strip().splitlines()[0][:200]

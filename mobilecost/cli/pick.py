@@ -1,0 +1,69 @@
+"""The pick command: the Pareto frontier and the most accurate configuration in budget."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import MobilecostError
+from ..report import Format
+from .common import FormatOpt, SpecArg, command, fail, render, report_written, status, writing
+from .gridopts import (DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
+                       PlotOpt, RhoOpt, checked_output)
+from .latency import TargetsDirOpt
+
+MaxMacsOpt = Annotated[Optional[str], typer.Option(
+    "--max-macs", help="Mult-Adds budget, e.g. 300M (a finite positive number; suffixes k, M, G).")]
+MaxParamsOpt = Annotated[Optional[str], typer.Option(
+    "--max-params", help="Parameter budget, e.g. 2M (a finite positive number; suffixes k, M, G).")]
+MaxLatencyOpt = Annotated[Optional[str], typer.Option(
+    "--max-latency", help="Latency budget on --target, e.g. 5ms, 0.5s or 800us.")]
+PickTargetOpt = Annotated[Optional[str], typer.Option(
+    "--target", help="A calibrated target (see `mobilecost targets`): pick by its latency, the "
+                     "measured one where it has one for a configuration, else the predicted.")]
+
+
+@command("pick")
+def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
+             res: GridResOpt = None, rho: RhoOpt = None, max_macs: MaxMacsOpt = None,
+             max_params: MaxParamsOpt = None, max_latency: MaxLatencyOpt = None,
+             target: PickTargetOpt = None, targets_dir: TargetsDirOpt = None,
+             format: FormatOpt = Format.table, output_dir: OutputDirOpt = None,
+             plot: PlotOpt = False, max_configs: MaxConfigsOpt = 5_000_000) -> None:
+    """The Pareto-optimal configurations (top-1 against cost) and the most accurate one in budget.
+
+    Budgets are finite positive numbers: suffixes k, M and G; --max-latency takes ms, s or us
+    and needs --target. With --target the frontier is top-1 against latency on that target:
+    the target's own measurement where it has one for a configuration, else its prediction
+    (column Latency says which). The configuration picked is marked in the data (column
+    `chosen`). Exit code 1 when no configuration meets the budget.
+
+    Example: mobilecost pick mobilenet_v1 --alpha 0.25..1:0.05 --res 128..224:16 --max-macs 300M
+    Example: mobilecost pick --alpha 0.25..1:0.05 --res 128..224:16 --max-latency 5ms --target my-cpu
+    """
+    from ..sweepreport import budgets_from_options, grid_from_options, nothing_fits, pick_report, write_pick
+
+    if max_latency is not None and target is None:
+        raise MobilecostError("--max-latency needs --target NAME (a calibrated target; "
+                              "see `mobilecost targets`)")
+    if targets_dir is not None and target is None:
+        raise MobilecostError("--targets-dir goes with --target")
+    s, alphas, resolutions = grid_from_options(spec, alpha, res, rho)
+    budgets = budgets_from_options(max_macs, max_params, max_latency)
+    folder = checked_output(len(alphas), len(resolutions), max_configs, output_dir, plot)
+    t = None
+    if target is not None:
+        from ..targets import load
+
+        t = load(target, targets_dir)
+    n = len(alphas) * len(resolutions)
+    with status(f"picking from {n:,} configurations", n > 200_000 or (t is not None and n > 2_000)):
+        p = pick_report(s, alphas, resolutions, budgets, t, target_spec=spec,
+                        max_configs=max_configs)
+    if folder is not None:
+        with writing(folder):
+            report_written(write_pick(p, folder, plot))
+    if not p.fits:
+        raise fail(nothing_fits(p), 1)
+    render(p.report, format)

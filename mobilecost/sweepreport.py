@@ -1,0 +1,700 @@
+"""The library side of the grid commands: sweep, pick, formula and accuracy as reports.
+
+Each command of the CLI parses its options, calls one function here and renders the
+`Report` it gets back; everything in between (the sweep frame with target latencies and
+measurements joined, the report's columns and notes, the Pareto pick with the chosen
+configuration marked in the data, the nothing-fits detail, the closed form's notes, the
+accuracy tables) lives here and is tested without the CLI. numpy and pandas load on use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .cost import Counting
+from .errors import MobilecostError
+from .ops import LayerKind
+from .report import Column, Report
+from .util import format_number, millions, milliseconds, percent, plain, write_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .pareto import Budget, Pick
+    from .spec import Spec
+
+DEFAULT_ALPHAS = "1,0.75,0.5,0.25"
+DEFAULT_RESOLUTIONS = "224,192,160,128"
+
+# Columns a measured sweep takes from the timing rows (time_share_<kind> come as well).
+MEASURED_COLUMNS = ("latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds", "runs",
+                    "calls_per_run", "noisy", "load", "cores", "batch", "device", "device_name", "torch_version", "threads",
+                    "dtype", "memory_format", "compile", "cuda_graphs", "cached", "error")
+
+# Terminal-table columns in the order they are dropped when the terminal is too narrow
+# (least important first); the data formats always carry every column.
+SWEEP_DROP_ORDER = ("peak_activation_elems", "activation_elems", "macs_share_fc",
+                    "macs_share_conv", "top5", "rho", "macs_share_depthwise",
+                    "macs_share_pointwise", "accuracy_source")
+
+
+# --------------------------------------------------------------------------- grid
+
+def grid_from_options(spec_name: "Spec | str", alpha: str, res: str | None,
+                      rho: str | None) -> tuple["Spec", list[Fraction], list[int]]:
+    """The spec and its (alphas, resolutions) from the grid options as written."""
+    from .grid import parse_alphas, parse_resolutions, parse_rhos
+    from .spec import load_spec
+
+    alphas = parse_alphas(alpha)
+    if res is not None and rho is not None:
+        raise MobilecostError("give --res or --rho, not both")
+    spec = load_spec(spec_name)
+    if rho is not None:
+        resolutions = list(dict.fromkeys(spec.resolution_for(r) for r in parse_rhos(rho)))
+    else:
+        resolutions = parse_resolutions(res if res is not None else DEFAULT_RESOLUTIONS)
+    return spec, alphas, resolutions
+
+
+def grid_configs(df: "pd.DataFrame", alphas: Sequence[Fraction]) -> list[tuple[Fraction, int]]:
+    """(α as the exact fraction given, resolution) of every row of the sweep, in order."""
+    exact = {float(a): a for a in alphas}
+    return [(exact[a], int(r)) for a, r in zip(df["alpha"].tolist(), df["resolution"].tolist())]
+
+
+def add_target_latency(df: "pd.DataFrame", spec_name: str, configs: list[tuple[Fraction, int]],
+                       target, batch: int = 1, measured: bool = False) -> "pd.DataFrame":
+    """`predicted_latency_ms` on `target` for every row; with `measured`, also `latency_ms`
+    (the target's own measurement where it has one for that configuration, else the
+    prediction) and `latency_source` (measured | predicted)."""
+    import numpy as np
+
+    from .targets import grid_latency
+
+    n_r = next((i for i, (a, _) in enumerate(configs) if a != configs[0][0]), len(configs))
+    resolutions = [r for _, r in configs[:n_r]]
+    alphas = [a for a, _ in configs[::n_r]]
+    if [(a, r) for a in alphas for r in resolutions] != list(configs):
+        raise MobilecostError("internal: the sweep's rows are not an α-major grid")
+    g = grid_latency(target, spec_name, alphas, resolutions, batch)
+    df = df.assign(predicted_latency_ms=g.predicted_ms.reshape(-1),
+                   latency_extrapolated=g.extrapolated.reshape(-1))
+    if measured:
+        found = g.measured_ms.reshape(-1)
+        df = df.assign(latency_ms=g.latency_ms.reshape(-1),
+                       latency_source=np.where(np.isnan(found), "predicted", "measured"))
+    return df
+
+
+def add_measured(df: "pd.DataFrame", rows: list[dict[str, Any]]) -> "pd.DataFrame":
+    """The timing rows' latency, device and time-share columns beside the sweep's."""
+    keys = list(MEASURED_COLUMNS) + sorted(
+        {k for r in rows for k in r if k.startswith("time_share_")})
+    return df.assign(**{k: [r.get(k) for r in rows] for k in keys})
+
+
+def sweep_frame(spec: "Spec | str", alphas: Sequence[Fraction], resolutions: Sequence[int],
+                counting: Counting = Counting(), max_configs: int | None = None,
+                target=None, spec_name: str | None = None, batch: int = 1) -> "pd.DataFrame":
+    """The sweep of `spec` over the grid, with `predicted_latency_ms` on `target` if given
+    (`spec_name`: the name the target knows the network by, default the spec's)."""
+    from .gridcost import DEFAULT_MAX_CONFIGS, sweep
+    from .spec import load_spec
+
+    s = load_spec(spec)
+    df = sweep(s, alphas, resolutions, counting,
+               DEFAULT_MAX_CONFIGS if max_configs is None else max_configs)
+    if target is not None:
+        df = add_target_latency(df, spec_name or s.name, grid_configs(df, alphas), target, batch)
+    return df
+
+
+# --------------------------------------------------------------------------- sweep report
+
+def _pct1(x: Any) -> str:
+    return "" if x is None else f"{x:.1f}"
+
+
+def _source(x: Any) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
+
+
+def _num(v: Any) -> Any:
+    """A DataFrame cell as plain Python (ints stay exact, NaN becomes None)."""
+    if v is None:
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def sweep_columns(df: "pd.DataFrame") -> list[Column]:
+    ranged = bool((df["accuracy_source"] == "estimated").any())  # the table shows top-1's interval
+    cols = [
+        Column("spec", "Spec", numeric=False, table=False),
+        Column("alpha", "α", lambda x: format_number(x)),
+        Column("resolution", "Resolution"),
+        Column("rho", "ρ", lambda x: f"{x:.4g}"),
+        Column("macs", "Mult-Adds (M)", millions),
+        Column("params", "Params (M)", millions),
+    ]
+    labels = {k.value: f"% {k.short}" for k in LayerKind}
+    for c in df.columns:
+        if c.startswith("macs_share_"):
+            kind = c[len("macs_share_"):]
+            cols.append(Column(c, f"{labels.get(kind, kind)} MACs", lambda x: percent(x, 1)))
+    cols += [
+        Column("activation_elems", "Activations (M)", millions),
+        Column("peak_activation_elems", "Peak act. (M)", millions),
+        Column("top1", "Top-1 %", _pct1),
+        Column("top1_low", "Top-1 low", _pct1, table=ranged),
+        Column("top1_high", "Top-1 high", _pct1, table=ranged),
+        Column("top5", "Top-5 %", _pct1),
+        Column("top5_low", "Top-5 low", _pct1, table=False),
+        Column("top5_high", "Top-5 high", _pct1, table=False),
+        Column("accuracy_source", "Accuracy", _source, numeric=False),
+    ]
+    return cols + latency_columns(df)
+
+
+def latency_columns(df: "pd.DataFrame") -> list[Column]:
+    """The latency columns present in a sweep (--target, --measure, --time-share)."""
+    cols = []
+    if "predicted_latency_ms" in df.columns:
+        cols.append(Column("predicted_latency_ms", "Predicted ms", milliseconds))
+    if "latency_ms" in df.columns:
+        shown = {"latency_ms": "Latency ms" if "latency_source" in df.columns else "Measured ms",
+                 "latency_iqr_ms": "IQR ms"}
+        if "latency_median_ms" in df.columns and (df["rounds"].fillna(1) > 1).any():
+            shown["latency_median_ms"] = "Median of rounds ms"
+        if "noisy" in df.columns and df["noisy"].fillna(False).astype(bool).any():
+            shown["noisy"] = "Noisy"
+        numeric = {"latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds", "runs",
+                   "calls_per_run", "batch", "threads", "load", "cores"}
+        for k in MEASURED_COLUMNS:
+            if k in df.columns:
+                cols.append(Column(k, shown.get(k, k), milliseconds if k.endswith("_ms") else plain,
+                                   numeric=k in numeric, table=k in shown))
+        for c in df.columns:
+            if c.startswith("time_share_"):
+                cols.append(Column(c, f"% time {c[len('time_share_'):]}",
+                                   lambda x: percent(x, 1)))
+    if "latency_source" in df.columns:
+        cols.append(Column("latency_source", "Latency", _source, numeric=False))
+    if "latency_extrapolated" in df.columns:
+        cols.append(Column("latency_extrapolated", "Extrapolates", _source, numeric=False,
+                           table=bool((df["latency_extrapolated"] != "").any())))
+    return cols
+
+
+def frame_rows(df: "pd.DataFrame", columns: list[Column]) -> list[dict[str, Any]]:
+    keys = [c.key for c in columns]
+    data = {k: df[k].astype(object).where(df[k].notna(), None).tolist() for k in keys}
+    return [{k: _num(data[k][i]) for k in keys} for i in range(len(df))]
+
+
+def sweep_notes(df: "pd.DataFrame") -> list[str]:
+    from .accuracy import COVERAGE, ESTIMATE_METHOD
+
+    notes = ["Mult-Adds = multiply-accumulates (FLOPs = 2 × Mult-Adds); params are conv and FC "
+             "weights; activations in elements (input image plus every layer's output)."]
+    src = df["accuracy_source"]
+    if (src == "published").any():
+        notes.append("published accuracy: the released TF-slim checkpoints (top-1, top-5) where one "
+                     "exists, else the paper's tables; `mobilecost accuracy` lists every source.")
+    if (src == "estimated").any():
+        notes.append(f"estimated accuracy: {ESTIMATE_METHOD}; never above a published point with "
+                     f">= α and >= resolution; low-high is a {COVERAGE:.0%} interval from its "
+                     "leave-one-out errors (`mobilecost accuracy --validate`).")
+    if src.isna().any():
+        notes.append("no accuracy where nothing is published and the fitted model does not reach "
+                     "(other specs; mobilenet_v1 outside 0.25 ≤ α ≤ 1, 128 ≤ resolution ≤ 224).")
+    return notes
+
+
+def sweep_report(df: "pd.DataFrame", limit: int | None = None,
+                 extra: list[str] | None = None) -> Report:
+    """The sweep as a report; with `limit`, only the first rows (and a note saying so)."""
+    spec = str(df["spec"].iloc[0])
+    columns = sweep_columns(df)
+    shown = df if limit is None or len(df) <= limit else df.head(limit)
+    notes = sweep_notes(df) + list(extra or [])
+    if len(shown) < len(df):
+        notes.insert(0, f"showing the first {len(shown):,} of {len(df):,} configurations; "
+                        f"--format csv or --output DIR gives them all")
+    return Report(f"{spec}: {len(df):,} configurations", columns, frame_rows(shown, columns), notes,
+                  drop_order=SWEEP_DROP_ORDER)
+
+
+def setting_note(row: dict[str, Any]) -> str:
+    """Device, torch, threads, dtype, batch and format of a measurement, in one line."""
+    return (f"{row['device_name']} ({row['device']}), torch {row['torch_version']}, "
+            f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}, "
+            f"{row['memory_format']}" + (", torch.compile" if row["compile"] else "")
+            + (", CUDA graphs" if row["cuda_graphs"] else "") + ".")
+
+
+def timing_note(rows: list[dict[str, Any]], rounds: int) -> str:
+    """What latency_ms is, for a report's notes."""
+    if rounds > 1:
+        return (f"latency_ms: the lowest of {rounds} round medians, latency_median_ms their "
+                f"median; the grid was timed {rounds} times, one round after the other, and "
+                "noise only ever adds time. Each round median is over `runs` timed runs "
+                "(torch.utils.benchmark adaptive_autorange, after warm-up).")
+    return ("latency_ms: median of `runs` timed runs (torch.utils.benchmark "
+            "adaptive_autorange, after warm-up); each run averages calls_per_run calls.")
+
+
+def noisy_note(rows: list[dict[str, Any]]) -> str | None:
+    """A note on the rows flagged noisy, if any."""
+    noisy = [r for r in rows if r.get("noisy")]
+    if not noisy:
+        return None
+    return (f"{len(noisy)} of {len(rows)} timings are noisy (column noisy: IQR above 10% of the "
+            f"median, or the machine's load above its cores while timing); they were taken "
+            f"again and will be measured again on the next run.")
+
+
+def latency_notes(df: "pd.DataFrame | None", rows: list[dict[str, Any]] | None, target,
+                  rounds: int = 1) -> list[str]:
+    """Notes on a sweep's predicted (target) and measured latencies."""
+    notes = []
+    if target is not None:
+        notes.append(f"predicted_latency_ms: target {target.name} ({target.model.form} model "
+                     f"fitted on {len(target.points)} measured points"
+                     + (f", leave-one-out median error {target.loo_median_error:.1%}"
+                        if target.loo_median_error is not None else "") + ").")
+        if df is not None and "latency_extrapolated" in df.columns:
+            outside = int((df["latency_extrapolated"] != "").sum())
+            if outside:
+                notes.append(extrapolation_note(target, outside, len(df)))
+    if rows:
+        notes.append("measured: " + setting_note(rows[0]))
+        notes.append(timing_note(rows, rounds))
+        if noisy := noisy_note(rows):
+            notes.append(noisy)
+        cached = sum(1 for r in rows if r.get("cached"))
+        if cached:
+            notes.append(f"{cached} of {len(rows)} measured rows come from the measurement cache "
+                         f"(--fresh measures again).")
+    return notes
+
+
+def extrapolation_note(target, outside: int, total: int) -> str:
+    """The warning for predictions beyond a target's calibration (also printed on stderr)."""
+    from .latency import EXTRAPOLATION_MARGIN
+
+    d = target.domain
+    return (f"warning: {outside:,} of {total:,} predicted latencies extrapolate beyond what target "
+            f"{target.name} was calibrated on ({d.describe() if d else 'nothing'}); column "
+            f"latency_extrapolated says how (spec, batch, α or resolution more than "
+            f"{EXTRAPOLATION_MARGIN - 1:.0%} outside); the leave-one-out error does not apply to them.")
+
+
+# --------------------------------------------------------------------------- files
+
+def _csv_field(text: str) -> str:
+    """One CSV field as the csv module writes it (QUOTE_MINIMAL)."""
+    if any(ch in text for ch in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _column_text(series: "pd.Series") -> list[str]:
+    """A column's CSV fields, formatted a column at a time: floats by repr (the shortest
+    text that reads back to the same double, as Python and pandas write them), integers
+    exactly, empty for missing values; columns with few distinct values are formatted once
+    per value."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        labels = np.array([_csv_field(str(c)) for c in series.cat.categories] + [""], dtype=object)
+        codes = series.cat.codes.to_numpy()
+        return labels[np.where(codes < 0, len(labels) - 1, codes)].tolist()
+    kind = series.dtype.kind
+    values = series.to_numpy()
+    if kind == "f":
+        missing = np.isnan(values)
+        uniq, inverse = np.unique(values, return_inverse=True)
+        if len(uniq) * 4 < len(values):
+            text = np.array([repr(v) for v in uniq.tolist()], dtype=object)[inverse.reshape(-1)]
+            text[missing] = ""
+            return text.tolist()
+        out = list(map(repr, values.tolist()))
+        for i in np.flatnonzero(missing).tolist():
+            out[i] = ""
+        return out
+    if kind in "iub":
+        return list(map(str, values.tolist()))
+    return ["" if v is None or (isinstance(v, float) and v != v) else _csv_field(str(v))
+            for v in values.tolist()]
+
+
+# pyarrow writes a double as Python's repr does for 1e-4 <= x < 1e9 when x is not whole
+# (checked on millions of random doubles; tests compare the two writers byte for byte)
+_ARROW_FLOAT_RANGE = (1e-4, 1e9)
+
+
+def _column_arrow(series: "pd.Series"):
+    """`_column_text` as a pyarrow string array, formatted in C++ where pyarrow writes the
+    same text as Python (integers; floats in _ARROW_FLOAT_RANGE) and by repr elsewhere."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.large_string()
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        labels = pa.array([_csv_field(str(c)) for c in series.cat.categories] + [""], text)
+        codes = series.cat.codes.to_numpy()
+        return pc.take(labels, np.where(codes < 0, len(labels) - 1, codes))
+    kind = series.dtype.kind
+    values = series.to_numpy()
+    if kind in "iu":
+        return pc.cast(pa.array(values), text)
+    if kind != "f":
+        return pa.array(_column_text(series), text)
+    lo, hi = _ARROW_FLOAT_RANGE
+    with np.errstate(invalid="ignore"):
+        own = ~((values >= lo) & (values < hi) & (values != np.trunc(values)))
+    out = pc.cast(pa.array(values), text)
+    if own.any():
+        codes, uniques = pd.factorize(values[own], use_na_sentinel=False)
+        labels = np.array(["" if u != u else repr(u) for u in uniques.tolist()], dtype=object)
+        out = pc.replace_with_mask(out, pa.array(own), pa.array(labels[codes].tolist(), text))
+    return out
+
+
+def frame_csv(df: "pd.DataFrame", columns: list[Column]) -> str:
+    """The CSV `report.to_csv` gives for these rows (a test checks that the two agree byte for
+    byte), formatted a column at a time and joined by pyarrow in C++ when it is installed:
+    a million-row sweep in a few seconds, where pandas' `to_csv` takes several times as long
+    (benchmarks/bench_sweep_output.py). `frame_csv_bytes` gives it UTF-8 encoded."""
+    return frame_csv_bytes(df, columns).decode("utf-8")
+
+
+def frame_csv_bytes(df: "pd.DataFrame", columns: list[Column]) -> bytes:
+    """`frame_csv`, encoded: what a file or stdout takes, without decoding and encoding again."""
+    keys = [c.key for c in columns]
+    header = (",".join(_csv_field(k) for k in keys) + "\n").encode("utf-8")
+    if len(df) == 0:
+        return header
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:  # pyarrow is optional: formatting in Python is slower, not different
+        fields = [_column_text(df[k]) for k in keys]
+        return header + ("\n".join(map(",".join, zip(*fields))) + "\n").encode("utf-8")
+    import numpy as np
+
+    text = pa.large_string()
+    fields = [_column_arrow(df[k]) for k in keys]
+    # the last field of each row takes the newline, then one C++ join makes "a,b,c\n" per
+    # row, and the rows lie one after the other in the result's data buffer
+    fields[-1] = pc.binary_join_element_wise(fields[-1], pa.scalar("", text), pa.scalar("\n", text))
+    rows = pc.binary_join_element_wise(*fields, pa.scalar(",", text))
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
+    first, last = int(offsets[rows.offset]), int(offsets[rows.offset + len(rows)])
+    return header + memoryview(rows.buffers()[2])[first:last].tobytes()
+
+
+def write_reports(report: Report, folder: Path, stem: str,
+                  csv_text: str | bytes | None = None) -> list[Path]:
+    """CSV, JSON and Markdown of a report, each written atomically."""
+    from .report import to_csv, to_json, to_markdown
+
+    return [write_atomic(folder / f"{stem}.csv", csv_text if csv_text is not None else to_csv(report)),
+            write_atomic(folder / f"{stem}.json", to_json(report)),
+            write_atomic(folder / f"{stem}.md", to_markdown(report))]
+
+
+def write_sweep(df: "pd.DataFrame", folder: Path, extra: list[str] | None = None,
+                plot: bool = False) -> list[Path]:
+    """The sweep's CSV, JSON and Markdown (and plots) in `folder`; the paths written."""
+    name = str(df["spec"].iloc[0])
+    report = sweep_report(df, extra=extra)
+    written = write_reports(report, folder, f"sweep_{name}", frame_csv_bytes(df, report.columns))
+    if plot:
+        from .plots import sweep_plots
+
+        written += sweep_plots(df, folder)
+    return written
+
+
+def require_pyarrow() -> None:
+    """Parquet needs pyarrow, an optional extra: one clear line when it is missing."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise MobilecostError("Parquet output needs pyarrow, which is not installed: "
+                              "pip install 'mobilecost[parquet]'") from None
+
+
+def write_frame(df: "pd.DataFrame", path: Path, fmt: str, extra: list[str] | None = None) -> Path:
+    """Every row of the sweep to one file, atomically: csv (pandas' C writer), json, markdown
+    (with the notes), or parquet (pyarrow; typed columns, exact integers)."""
+    columns = sweep_columns(df)
+    if fmt == "csv":
+        return write_atomic(path, frame_csv_bytes(df, columns))
+    if fmt == "parquet":
+        require_pyarrow()
+        import io
+
+        buf = io.BytesIO()
+        df[[c.key for c in columns]].to_parquet(buf, index=False, engine="pyarrow")
+        return write_atomic(path, buf.getvalue())
+    from .report import to_json, to_markdown
+
+    report = sweep_report(df, extra=extra)
+    return write_atomic(path, to_json(report) if fmt == "json" else to_markdown(report))
+
+
+# --------------------------------------------------------------------------- pick
+
+@dataclass(frozen=True)
+class PickReport:
+    """What `pick` answers: the report (frontier rows plus the chosen one, marked in the
+    `chosen` column), the sweep it was picked from and the pick itself."""
+
+    report: Report
+    frame: "pd.DataFrame"
+    pick: "Pick"
+
+    @property
+    def fits(self) -> bool:
+        return self.pick.best is not None
+
+
+def budgets_from_options(max_macs: str | None = None, max_params: str | None = None,
+                         max_latency: str | None = None) -> list["Budget"]:
+    """The budgets as written (`300M`, `2M`, `5ms`), each checked; latency first."""
+    from .grid import parse_quantity
+    from .latency import parse_latency_ms
+    from .pareto import Budget
+
+    budgets = []
+    if max_latency is not None:
+        budgets.append(Budget("latency_ms", parse_latency_ms(max_latency, "--max-latency"),
+                              f"--max-latency {max_latency}"))
+    for column, option, text in (("macs", "--max-macs", max_macs),
+                                 ("params", "--max-params", max_params)):
+        if text is not None:
+            budgets.append(Budget(column, parse_quantity(text, option), f"{option} {text}"))
+    return budgets
+
+
+def pick_report(spec: "Spec | str", alphas: Sequence[Fraction], resolutions: Sequence[int],
+                budgets: Sequence["Budget"], target=None, target_spec: str | None = None,
+                max_configs: int | None = None) -> PickReport:
+    """The Pareto-optimal configurations (top-1 against cost) and the most accurate one within
+    every budget, marked `chosen` in the rows (added to them when it is not on the frontier)."""
+    import pandas as pd
+
+    from .grid import format_quantity
+    from .pareto import pick
+    from .spec import load_spec
+
+    s = load_spec(spec)
+    df = sweep_frame(s, alphas, resolutions, max_configs=max_configs)
+    if target is not None:
+        df = add_target_latency(df, target_spec or s.name, grid_configs(df, alphas), target,
+                                measured=True)
+    result = pick(df, budgets, cost="latency_ms" if target is not None else None)
+    front = result.frontier.assign(chosen=False)
+    if result.best is not None:
+        best = result.best.name  # the row's index in the sweep
+        if best in front.index:
+            front.loc[best, "chosen"] = True
+        else:
+            row = df.loc[[best]].assign(within_budget=True, chosen=True)
+            front = pd.concat([front, row]).sort_values(result.cost, kind="stable")
+    columns = [c for c in sweep_columns(df) if not c.key.startswith("macs_share_")
+               and c.key not in ("activation_elems", "peak_activation_elems")]
+    columns.append(Column("within_budget", "In budget", lambda x: "yes" if x else "no",
+                          numeric=False))
+    columns.append(Column("chosen", "Pick", lambda x: "◀ chosen" if x else "", numeric=False))
+    what = {"macs": "Mult-Adds", "params": "parameters",
+            "latency_ms": f"latency on {getattr(target, 'name', target)}"}.get(result.cost,
+                                                                                result.cost)
+    budget_text = ", ".join(str(b) for b in budgets) or "no budget"
+    notes = []
+    if result.best is not None:
+        b = result.best
+        lat = (f", {b['latency_ms']:.3f} ms ({b['latency_source']})" if target is not None else "")
+        src = str(b["accuracy_source"])
+        if src == "estimated":
+            src += f", {b['top1_low']:.1f}-{b['top1_high']:.1f}"
+        notes.append(f"most accurate within {budget_text}: α {b['alpha']:g}, resolution "
+                     f"{int(b['resolution'])}: {b['top1']:.1f}% top-1 ({src}), "
+                     f"{format_quantity(int(b['macs']))} Mult-Adds, "
+                     f"{format_quantity(int(b['params']))} params" + lat
+                     + "; the row with chosen = true in the data.")
+        if result.best.name not in result.frontier.index:
+            notes.append("the chosen configuration is not on the frontier against "
+                         f"{what} (another budget binds); it is listed for completeness.")
+    notes += sweep_notes(df)[1:]
+    if target is not None:
+        measured = int((df["latency_source"] == "measured").sum())
+        loo = (f" (leave-one-out median error {target.loo_median_error:.1%})"
+               if target.loo_median_error is not None else "")
+        if measured == len(df):
+            notes.append(f"latency on target {target.name}: measured for all {measured:,} "
+                         f"configurations (the target's calibration points).")
+        else:
+            notes.append(f"latency on target {target.name}: measured for {measured:,} of "
+                         f"{len(df):,} configurations (the target's calibration points), "
+                         f"predicted by its {target.model.form} model for the other "
+                         f"{len(df) - measured:,}{loo}.")
+        outside = int(((df["latency_extrapolated"] != "")
+                       & (df["latency_source"] == "predicted")).sum())
+        if outside:
+            notes.append(extrapolation_note(target, outside, len(df)))
+    report = Report(f"{s.name}: Pareto-optimal configurations, top-1 against {what} "
+                    f"({len(result.frontier)} of {len(df):,}; {budget_text})", columns,
+                    frame_rows(front, columns), notes,
+                    drop_order=("top5", "rho", "accuracy_source", "within_budget"))
+    return PickReport(report, df, result)
+
+
+def nothing_fits(p: PickReport) -> str:
+    """Why no configuration meets the budgets: the cheapest the grid offers for each."""
+    from .grid import format_quantity
+
+    df, result = p.frame, p.pick
+    budget_text = ", ".join(str(b) for b in result.budgets) or "no budget"
+    label = {"macs": "Mult-Adds", "params": "parameters", "latency_ms": "ms"}
+    detail = ", ".join(
+        f"the lowest latency on the grid: {df[b.column].min():.3f} ms" if b.column == "latency_ms"
+        else f"the fewest {label.get(b.column, b.column)} on the grid: "
+             f"{format_quantity(df[b.column].min())}" for b in result.budgets)
+    return (f"no configuration with known accuracy meets {budget_text} ({result.feasible:,} "
+            f"within budget; {detail})")
+
+
+def write_pick(p: PickReport, folder: Path, plot: bool = False) -> list[Path]:
+    """The pick's CSV, JSON and Markdown (and the Pareto plot) in `folder`."""
+    name = str(p.frame["spec"].iloc[0])
+    written = write_reports(p.report, folder, f"pick_{name}")
+    if plot:
+        from .plots import pareto_plot
+
+        written += pareto_plot(p.frame, p.pick, folder / f"pareto_{name}")
+    return written
+
+
+# --------------------------------------------------------------------------- formula
+
+def formula_text(spec: "Spec | str", counting: Counting = Counting()) -> str:
+    """Total Mult-Adds and parameters as polynomials in α and ρ, where they are exact, and
+    three checks against the engine."""
+    from .cost import cost
+    from .formula import closed_form
+    from .spec import load_spec
+
+    s = load_spec(spec)
+    f = closed_form(s, counting)
+    out = [f"{s.name}: totals as polynomials in α and ρ = resolution / {s.resolution}\n\n",
+           f"  {f.macs.format('MACs')}\n", f"  {f.params.format('params')}\n\n"]
+    rule = ("int(α·c) rounds channel counts down" if s.rounding.rule == "int"
+            else f"channel counts round to multiples of {s.rounding.divisor}")
+    step = ("a whole number" if f.alpha_step == 1 else
+            f"a multiple of {format_number(f.alpha_step) if f.alpha_step.denominator == 1 else f.alpha_step}")
+    floor = f" and α ≥ {f.min_alpha}" if f.min_alpha > f.alpha_step else ""
+    whole = ("whole" if s.rounding.rule == "int" else f"a multiple of {s.rounding.divisor}")
+    out.append(f"Exact where α is {step}{floor} (α·c is then {whole} for every scaled "
+               f"channel count c) and the resolution is a multiple of "
+               f"{f.resolution_step} (every feature map is then exactly ρ times its size at "
+               f"{s.resolution}). Elsewhere {rule} and SAME padding rounds feature maps up, and "
+               f"the polynomial is an approximation; `mobilecost cost` gives the exact count.\n")
+    checks = [(Fraction(3, 4), s.resolution * 6 // 7), (Fraction(1), s.resolution),
+              (Fraction(3, 10), s.resolution - 23)]
+    out.append("\n")
+    for a, r in checks:
+        if r < 1:
+            continue
+        try:
+            exact = cost(s, a, r, counting).macs
+        except MobilecostError:
+            continue
+        poly = f.macs(a, Fraction(r, s.resolution))
+        tag = "exact" if f.exact_at(a, r) else "rounding bites"
+        diff = "" if poly == exact else f" ({float(poly - exact) / exact:+.2%})"
+        out.append(f"  α = {format_number(a)}, resolution {r} ({tag}): polynomial "
+                   f"{float(poly):,.0f}, engine {exact:,}{diff}\n")
+    if any("+" in line.split("#")[0] for line in s.format().splitlines()):
+        out.append("\nChannels written 'c+' (never below c) count as fixed: the closed form is "
+                   "for α ≤ 1.\n")
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- accuracy
+
+def accuracy_report(validate: bool = False) -> Report:
+    """Published accuracy with its sources; with `validate`, the estimate's leave-one-out
+    errors on the released checkpoints."""
+    from . import accuracy as acc
+
+    if not validate:
+        rows = [{"spec": p.spec, "alpha": p.alpha, "resolution": p.resolution, "top1": p.top1,
+                 "top5": p.top5, "kind": p.kind, "source": p.source} for p in acc.published()]
+        cols = [Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
+                Column("resolution", "Resolution"), Column("top1", "Top-1 %", _pct1),
+                Column("top5", "Top-5 %", _pct1), Column("kind", "Kind", numeric=False),
+                Column("source", "Source", numeric=False)]
+        notes = [f"estimate: {acc.ESTIMATE_METHOD}, so it equals every released figure and "
+                 "never exceeds a published point with >= α and >= resolution."]
+        notes += [f"law fitted by least squares to the {m.points} mobilenet_v1 checkpoints: "
+                  f"{m.describe()}"
+                  for m in (acc.model("mobilenet_v1", "top1"), acc.model("mobilenet_v1", "top5")) if m]
+        notes.append("estimates are given only for mobilenet_v1 inside the released box "
+                     "(0.25 ≤ α ≤ 1, 128 ≤ resolution ≤ 224) and are always marked 'estimated'.")
+        return Report("Published ImageNet accuracy", cols, rows, notes, drop_order=("kind",))
+    rows, notes = [], []
+    per_metric = {m: acc.estimate_leave_one_out("mobilenet_v1", m) for m in acc.METRICS}
+    for i, p in enumerate(per_metric["top1"]):
+        q = per_metric["top5"][i]
+        rows.append({"alpha": p.alpha, "resolution": p.resolution, "macs": p.macs,
+                     "top1": p.published, "top1_loo": p.predicted, "top1_error": p.error,
+                     "top5": q.published, "top5_loo": q.predicted, "top5_error": q.error})
+    for m, pts in per_metric.items():
+        worst = max(pts, key=lambda p: abs(p.error))
+        half = acc.estimator("mobilenet_v1", m).half_width
+        law = acc.leave_one_out("mobilenet_v1", m)
+        loglin = acc.leave_one_out("mobilenet_v1", m, width_term=False)
+        notes.append(f"{m}: leave-one-out RMSE {acc.rmse(pts):.2f} points, largest error "
+                     f"{worst.error:+.2f} at α {format_number(worst.alpha)}, {worst.resolution}; "
+                     f"{acc.COVERAGE:.0%} interval ±{half:.2f} (holds "
+                     f"{sum(abs(p.error) <= half for p in pts)} of {len(pts)}); the fitted law "
+                     f"alone: RMSE {acc.rmse(law):.2f} (without (ln α)²: {acc.rmse(loglin):.2f})")
+    notes.append(f"estimate: {acc.ESTIMATE_METHOD}; each prediction comes from the estimate rebuilt "
+                 "without that point (at the grid's edge it extends the nearest point by the law's "
+                 "slope).")
+
+    def signed(x: Any) -> str:
+        return "" if x is None else f"{x:+.2f}"
+
+    cols = [Column("alpha", "α", format_number), Column("resolution", "Resolution"),
+            Column("macs", "Mult-Adds (M)", millions),
+            Column("top1", "Top-1 %", _pct1), Column("top1_loo", "Top-1 LOO", lambda x: f"{x:.2f}"),
+            Column("top1_error", "Error", signed),
+            Column("top5", "Top-5 %", _pct1), Column("top5_loo", "Top-5 LOO", lambda x: f"{x:.2f}"),
+            Column("top5_error", "Error", signed)]
+    return Report("Leave-one-out validation of the accuracy estimate (mobilenet_v1)", cols, rows,
+                  notes, drop_order=("macs",))
+
+
+__all__ = ["DEFAULT_ALPHAS", "DEFAULT_RESOLUTIONS", "MEASURED_COLUMNS", "PickReport",
+           "accuracy_report", "add_measured", "add_target_latency", "budgets_from_options",
+           "extrapolation_note", "noisy_note",
+           "formula_text", "frame_csv", "frame_csv_bytes", "frame_rows", "grid_configs", "grid_from_options",
+           "latency_columns", "latency_notes", "nothing_fits", "pick_report", "require_pyarrow", "setting_note",
+           "sweep_columns", "sweep_frame", "sweep_notes", "sweep_report", "timing_note",
+           "write_frame", "write_pick", "write_reports", "write_sweep"]

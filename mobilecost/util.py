@@ -1,0 +1,68 @@
+"""Small utilities every module may import: number formatting and atomic file writes.
+
+Nothing here imports another mobilecost module, so the import graph stays one-way
+(spec -> cost -> grid/sweep -> latency -> report -> cli, with this module beneath them all).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+
+def millions(x: Any, digits: int = 2) -> str:
+    return "" if x is None else f"{x / 1e6:,.{digits}f}"
+
+
+def percent(x: Any, digits: int = 2) -> str:
+    return "" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def milliseconds(x: Any) -> str:
+    return "" if x is None else f"{x:.3f}"
+
+
+def format_number(x: Fraction | float) -> str:
+    """Shortest decimal text for an α or ρ: 3/4 -> '0.75', 1 -> '1'."""
+    f = float(x)
+    return str(int(f)) if f == int(f) else f"{f:g}"
+
+
+def plain(x: Any) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    if isinstance(x, Fraction):
+        return format_number(x)
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    if isinstance(x, int) and not isinstance(x, bool):
+        return f"{x:,}"
+    return str(x)
+
+
+def write_atomic(path: Path | str, data: str | bytes) -> Path:
+    """Write a file so that it is either complete or absent, never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the mode open() would
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+__all__ = ["format_number", "millions", "milliseconds", "percent", "plain", "write_atomic"]
