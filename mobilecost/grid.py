@@ -12,7 +12,8 @@ import re
 from fractions import Fraction
 from typing import Callable, TypeVar
 
-from .errors import MobilecostError
+from .errors import ConfigError, MobilecostError
+from .spec import to_fraction
 
 DEFAULT_ALPHA_STEP = Fraction(1, 4)
 DEFAULT_RES_STEP = 32
@@ -27,8 +28,8 @@ _QUANTITY = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgG]?)\
 
 def _number(text: str, option: str, whole: str) -> Fraction:
     try:
-        return Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
+        return to_fraction(text.strip())  # the one α policy: text is exact
+    except ConfigError:
         raise MobilecostError(f"{option} {whole}: {text.strip()!r} is not a number") from None
 
 

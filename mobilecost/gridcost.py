@@ -259,7 +259,9 @@ def _check_bound(f: "np.ndarray", s: "np.ndarray", what: str) -> None:
 
 def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
               counting: Counting = Counting(), max_configs: int = DEFAULT_MAX_CONFIGS) -> GridCost:
-    """Mult-Adds, parameters and activations of every (α, resolution), as exact integers."""
+    """Mult-Adds, parameters and activations of every (α, resolution), as exact integers.
+
+    α is read by `spec.to_fraction`, as everywhere (a float as its 12-digit decimal)."""
     import numpy as np
 
     s = load_spec(spec)
@@ -345,13 +347,41 @@ def _peak(st: _Structure, ins: "np.ndarray", outs: "np.ndarray", is_add: "np.nda
     return out
 
 
+def _alpha_exact(alphas: Sequence[Fraction], n_r: int) -> "pd.Categorical":
+    """α of every row as exact text ("3/4", "1/3", "1"), categorical: one string per α."""
+    import numpy as np
+    import pandas as pd
+
+    codes: dict[Fraction, int] = {}
+    for a in alphas:
+        codes.setdefault(a, len(codes))
+    per_alpha = np.fromiter((codes[a] for a in alphas), dtype=np.int32, count=len(alphas))
+    return pd.Categorical.from_codes(np.repeat(per_alpha, n_r), [str(a) for a in codes])
+
+
+def frame_alphas(df: "pd.DataFrame") -> list[Fraction]:
+    """α of every row of a sweep frame as the exact Fraction, read from `alpha_exact`."""
+    import numpy as np
+
+    col = df["alpha_exact"]
+    if hasattr(col, "cat"):
+        exact = [Fraction(t) for t in col.cat.categories]
+        return [exact[i] for i in np.asarray(col.cat.codes).tolist()]
+    return [Fraction(str(t)) for t in col.tolist()]
+
+
 def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
           resolutions: Iterable[int] | None = None, counting: Counting = Counting(),
           max_configs: int = DEFAULT_MAX_CONFIGS) -> "pd.DataFrame":
     """One row per (α, resolution): cost, Mult-Adds shares per kind, activations, accuracy.
 
     Defaults are the paper's 16 configurations: α 1, 0.75, 0.5, 0.25 × 224, 192, 160, 128.
-    Rows run α-major in the order given. Columns: spec, alpha, resolution, rho (resolution
+    Each α is read by `spec.to_fraction` (strings, ints, Fractions exact; a float as its nearest
+    12-significant-digit decimal), so np.arange(0.25, 1.0001, 0.05) gives the rows of the grid
+    option 0.25..1:0.05, published accuracy included.
+    Rows run α-major in the order given. Columns: spec, alpha (a float, for plotting and
+    arithmetic), alpha_exact (α exactly, as text such as "3/4" or "1/3"; categorical; read it
+    back with `frame_alphas`), resolution, rho (resolution
     over the spec's base), macs, params, macs_share_<kind>, activation_elems (every layer's
     output plus the input image), peak_activation_elems (the largest input + output of one
     layer), top1, top5 (ImageNet %, empty where unknown) and accuracy_source
@@ -372,6 +402,7 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     cols: dict[str, object] = {
         "spec": pd.Categorical.from_codes(np.zeros(n_a * n_r, dtype=np.int8), [s.name]),
         "alpha": alpha_col,
+        "alpha_exact": _alpha_exact(g.alphas, n_r),
         "resolution": res_col,
         "rho": res_col / s.resolution,
         "macs": g.macs.reshape(-1),
@@ -390,4 +421,5 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     return pd.DataFrame(cols, copy=False)
 
 
-__all__ = ["DEFAULT_MAX_CONFIGS", "GridCost", "MAC_KINDS", "grid_cost", "grid_size_error", "sweep"]
+__all__ = ["DEFAULT_MAX_CONFIGS", "GridCost", "MAC_KINDS", "frame_alphas", "grid_cost",
+           "grid_size_error", "sweep"]

@@ -41,8 +41,10 @@ every shape known; the cost engine and the torch backend both start from those r
 
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 from fractions import Fraction
 from importlib import resources
@@ -202,7 +204,7 @@ class Spec:
         """The input resolution for a resolution multiplier ρ (rounded to the nearest pixel)."""
         if not rho > 0:
             raise ConfigError(f"rho must be > 0, got {rho}")
-        return max(1, round(Fraction(str(rho)) * self.resolution))
+        return max(1, round(to_fraction(rho) * self.resolution))
 
     def format(self) -> str:
         return format_spec(self)
@@ -258,18 +260,45 @@ class Layer:
         return f"{self.in_size}×{self.in_size}×{self.in_channels}"
 
 
-def to_fraction(alpha: float | Fraction | str) -> Fraction:
-    """α as an exact fraction of the decimal the user wrote (0.29 -> 29/100, not 0.28999...)."""
+ALPHA_DIGITS = 12  # significant digits a float α is read to (see to_fraction)
+
+
+def to_fraction(alpha: "float | Fraction | str | int") -> Fraction:
+    """α (or any multiplier) as an exact fraction, by one policy for every entry point.
+
+    Strings, integers and Fractions are exact: "0.29" is 29/100, "1/3" is 1/3. A float (numpy
+    floats included) is read as its nearest short decimal, 12 significant digits: 0.7 - 0.2
+    (0.49999999999999994) is 1/2, and np.arange(0.25, 1.0001, 0.05) gives 1/4, 3/10, 7/20, ...
+    as the grid option 0.25..1:0.05 does; a numpy float32 is read from its own shortest text
+    (np.float32(0.3) is 3/10). For a value that needs more digits, pass a string or a Fraction.
+    """
     if isinstance(alpha, Fraction):
         return alpha
+    if isinstance(alpha, bool):
+        raise ConfigError(f"alpha must be a number, got {alpha!r}")
+    if isinstance(alpha, numbers.Integral):
+        return Fraction(int(alpha))
+    if isinstance(alpha, numbers.Real) and not isinstance(alpha, Decimal):
+        value = float(alpha)
+        if not isinstance(alpha, float):  # numpy float32 and kin: their own shortest text first
+            try:
+                value = float(str(alpha))
+            except ValueError:
+                pass
+        text = format(value, f".{ALPHA_DIGITS}g")
+    else:
+        text = str(alpha).strip()
     try:
-        return Fraction(str(alpha))
-    except (ValueError, ZeroDivisionError):
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError, TypeError):
         raise ConfigError(f"alpha must be a number, got {alpha!r}") from None
 
 
 def build(spec: Spec, alpha: float | Fraction = 1, resolution: int | None = None) -> tuple[Layer, ...]:
-    """Apply α and the resolution to a spec: the layers with their concrete shapes."""
+    """Apply α and the resolution to a spec: the layers with their concrete shapes.
+
+    α is read by `to_fraction`: strings, ints and Fractions exactly, a float as its nearest
+    12-significant-digit decimal."""
     a = to_fraction(alpha)
     if a <= 0:
         raise ConfigError(f"alpha must be > 0, got {alpha}")

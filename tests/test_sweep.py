@@ -69,7 +69,7 @@ def test_published_figures_of_mobilenet_v1():
 def test_columns_and_shares():
     df = mobilecost.sweep("mobilenet_v1", [F(1)], [224])
     assert list(df.columns) == [
-        "spec", "alpha", "resolution", "rho", "macs", "params", "macs_share_conv",
+        "spec", "alpha", "alpha_exact", "resolution", "rho", "macs", "params", "macs_share_conv",
         "macs_share_depthwise", "macs_share_pointwise", "macs_share_fc", "activation_elems",
         "peak_activation_elems", "top1", "top5", "accuracy_source"]
     row = df.iloc[0]

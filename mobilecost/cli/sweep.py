@@ -218,10 +218,11 @@ def _status(message: str, big: bool):
 
 # --------------------------------------------------------------------------- sweep
 
-def grid_configs(df: "pd.DataFrame", alphas: list[Fraction]) -> list[tuple[Fraction, int]]:
-    """(α as the exact fraction given, resolution) of every row of the sweep, in order."""
-    exact = {float(a): a for a in alphas}
-    return [(exact[a], int(r)) for a, r in zip(df["alpha"].tolist(), df["resolution"].tolist())]
+def grid_configs(df: "pd.DataFrame") -> list[tuple[Fraction, int]]:
+    """(α exactly, from the frame's alpha_exact, resolution) of every row of the sweep, in order."""
+    from ..gridcost import frame_alphas
+
+    return list(zip(frame_alphas(df), df["resolution"].tolist()))
 
 
 def add_target_latency(df: "pd.DataFrame", spec_name: str, configs: list[tuple[Fraction, int]],
@@ -352,7 +353,7 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
     big = len(alphas) * len(resolutions) > 200_000
     with _status(f"sweeping {len(alphas) * len(resolutions):,} configurations", big):
         df = sweep(s, alphas, resolutions, Counting(fc_bias, bn), max_configs)
-    configs = grid_configs(df, alphas)
+    configs = grid_configs(df)
     if t is not None:
         with _status(f"predicting {len(configs):,} latencies", len(configs) > 2_000):
             df = add_target_latency(df, spec, configs, t, batch)
@@ -568,7 +569,7 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
     df = sweep(s, alphas, resolutions, max_configs=max_configs)
     if t is not None:
         with _status(f"predicting {len(df):,} latencies", len(df) > 2_000):
-            df = add_target_latency(df, spec, grid_configs(df, alphas), t, measured=True)
+            df = add_target_latency(df, spec, grid_configs(df), t, measured=True)
     result = pick(df, budgets, cost="latency_ms" if t is not None else None)
     front = result.frontier
     columns = [c for c in sweep_columns(df) if not c.key.startswith("macs_share_")
