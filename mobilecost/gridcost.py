@@ -244,14 +244,19 @@ def _combine(f: "np.ndarray", inv: "np.ndarray", uniq: "np.ndarray") -> "np.ndar
     """Σ_l f[α, l] · S[l, r], with layers of equal spatial rows summed first."""
     import numpy as np
 
+    # One pass over the layers sorted by group (a mask per group would be quadratic in the
+    # number of layers when every layer has its own map size).
+    order = np.argsort(inv, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(inv[order]) != 0])
     grouped = np.zeros((f.shape[0], uniq.shape[0]), dtype=np.int64)
-    for u in range(uniq.shape[0]):
-        grouped[:, u] = f[:, inv == u].sum(axis=1)
+    grouped[:, inv[order][starts]] = np.add.reduceat(f[:, order], starts, axis=1)
     return grouped @ uniq
 
 
 def _check_bound(f: "np.ndarray", s: "np.ndarray", what: str) -> None:
-    bound = sum(int(f[:, l].max(initial=0)) * int(s[l].max(initial=0)) for l in range(f.shape[1]))
+    # Python integers: the bound itself may not fit in 64 bits.
+    bound = sum(a * b for a, b in zip(f.max(axis=0, initial=0).tolist(),
+                                      s.max(axis=1, initial=0).tolist()))
     if bound > _INT64_MAX:
         raise MobilecostError(f"{what} would exceed 64-bit integers on this grid; "
                               f"sweep smaller α or resolutions")

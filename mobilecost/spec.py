@@ -31,7 +31,9 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
     opts       := 'act=' (relu | relu6 | none) | 'bn=' (yes | no) | 'pad=' (same | valid)
     ACT        := relu | relu6 | none
 
-Blocks close with '}' on a line of its own and nest. Convolutions use SAME padding by default,
+Blocks close with '}' on a line of its own and nest, at most MAX_DEPTH (64) deep. A spec may
+build at most MAX_LAYERS (100,000) layers, counted with repeats multiplied out before anything
+is built, and hold at most MAX_SPEC_BYTES (8 MiB) of text. Convolutions use SAME padding by default,
 so a feature map of side h leaves a stride-s layer with side ceil(h / s); pooling uses none
 (floor((h - k) / s) + 1), and 'avgpool global' averages the whole map to 1×1.
 
@@ -54,6 +56,11 @@ from typing import Iterator, Union
 from .errors import ConfigError, SpecError
 
 ACTIVATIONS = ("relu", "relu6", "none")
+
+# Bounds on what a spec may ask for, checked before any work that grows with them.
+MAX_LAYERS = 100_000  # concrete layers a spec may expand to (repeats multiplied out)
+MAX_DEPTH = 64  # blocks (repeat, residual) nested inside one another
+MAX_SPEC_BYTES = 8 * 2**20  # spec text; a larger file is refused before it is read
 
 
 class LayerKind(str, Enum):
@@ -305,6 +312,7 @@ def build(spec: Spec, alpha: float | Fraction = 1, resolution: int | None = None
     res = spec.resolution if resolution is None else resolution
     if isinstance(res, bool) or not isinstance(res, int) or res < 1:
         raise ConfigError(f"resolution must be a positive integer, got {res!r}")
+    check_expansion(spec.body, spec.source)  # a Spec made in code has not met the parser
     builder = Builder(spec, a, res)
     builder.walk(spec.body)
     return tuple(builder.layers)
@@ -427,17 +435,74 @@ class _Tok:
     col: int
 
 
+def _token_lines(text: str, chunk: int = 1 << 20) -> Iterator[list[_Tok]]:
+    """The tokens of each line that has any, read lazily (a refused spec is never tokenised
+    whole). Lines break as str.splitlines breaks them; chunks end just after a newline, where
+    splitlines breaks anyway."""
+    n, start = 0, 0
+    while start < len(text):
+        end = text.find("\n", start + chunk)
+        end = len(text) if end < 0 else end + 1
+        for raw in text[start:end].splitlines():
+            n += 1
+            code = raw.split("#", 1)[0]
+            toks = [_Tok(m.group(), n, m.start() + 1) for m in _TOKEN.finditer(code)]
+            if toks:
+                yield toks
+        start = end
+
+
+def expanded_layers(nodes: tuple[Node, ...], cap: int = MAX_LAYERS, depth: int = 0) -> int:
+    """How many concrete layers `nodes` expand to at most, counted without expanding them
+    (an inverted residual as up to 4: expand, depthwise, project, add). Counting stops past
+    `cap`, so that a repeat of 10**9 costs no more than one of 2."""
+    if depth > MAX_DEPTH:
+        raise SpecError(f"blocks nest more than {MAX_DEPTH} deep")
+    total = 0
+    for node in nodes:
+        if isinstance(node, Repeat):
+            total += node.count * expanded_layers(node.body, cap, depth + 1)
+        elif isinstance(node, Residual):
+            total += expanded_layers(node.body, cap, depth + 1) + 1
+        else:
+            total += _ir_layers(node) if node.op == "ir" else 1
+        if total > cap:
+            return cap + 1
+    return total
+
+
+def _ir_layers(d: LayerDef) -> int:
+    """Layers an inverted residual builds at most: expand (unless t=1), depthwise, project, and
+    an add when its stride is 1 (and, known only when built, its channels agree)."""
+    return 2 + (d.expand != 1) + (d.stride == 1)
+
+
+def check_expansion(nodes: tuple[Node, ...], source: str = "<spec>") -> None:
+    """Refuse a body that expands to more than MAX_LAYERS layers, naming the outermost
+    statement that alone goes over the limit (else the spec as a whole)."""
+    if expanded_layers(nodes) <= MAX_LAYERS:
+        return
+    line, what, count = 0, "the spec", expanded_layers(nodes, _COUNT_CAP)
+    for node in nodes:
+        if isinstance(node, (Repeat, Residual)) and expanded_layers((node,)) > MAX_LAYERS:
+            line, count = node.line, expanded_layers((node,), _COUNT_CAP)
+            what = f"'repeat {node.count}'" if isinstance(node, Repeat) else "this residual block"
+            break
+    size = f"{count:,}" if count <= _COUNT_CAP else f"more than {_COUNT_CAP:.0e}"
+    raise SpecError(f"{what} expands to {size} layers; a spec may build at most "
+                    f"{MAX_LAYERS:,}", source, line)
+
+
+_COUNT_CAP = 10**18  # counted exactly up to here for messages
+
+
 class _Parser:
     def __init__(self, text: str, source: str) -> None:
         self.source = source
         self.headers: dict[str, object] = {}
-        self.lines: list[list[_Tok]] = []
-        for n, raw in enumerate(text.splitlines(), start=1):
-            code = raw.split("#", 1)[0]
-            toks = [_Tok(m.group(), n, m.start() + 1) for m in _TOKEN.finditer(code)]
-            if toks:
-                self.lines.append(toks)
-        self.pos = 0
+        self.lines = _token_lines(text)  # one iterator, shared by the nested blocks
+        self.depth = 0  # blocks open
+        self.written = 0  # layer statements so far: each expands to at least one layer
 
     def error(self, msg: str, tok: _Tok | None, show: bool = True) -> SpecError:
         if tok is None:
@@ -451,6 +516,7 @@ class _Parser:
         if not body:
             raise SpecError("the spec has no layers", self.source)
         res, in_c = self.headers["input"]
+        check_expansion(body, self.source)
         return Spec(
             name=str(self.headers.get("name", Path(self.source).stem)),
             resolution=res, in_channels=in_c, body=body,
@@ -459,10 +525,12 @@ class _Parser:
             source=self.source)
 
     def block(self, opener: _Tok | None) -> tuple[Node, ...]:
+        if opener is not None:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.error(f"blocks nest more than {MAX_DEPTH} deep", opener, show=False)
         nodes: list[Node] = []
-        while self.pos < len(self.lines):
-            toks = self.lines[self.pos]
-            self.pos += 1
+        for toks in self.lines:
             head = toks[0]
             kw = head.text
             if kw == "}":
@@ -471,6 +539,7 @@ class _Parser:
                 self.expect_end(toks, 1)
                 if not nodes:
                     raise self.error("empty block", opener)
+                self.depth -= 1
                 return tuple(nodes)
             if kw in _HEADERS:
                 if opener is not None:
@@ -484,6 +553,10 @@ class _Parser:
                 self.open_brace(toks, 1)
                 nodes.append(Residual(self.block(head), line=head.line))
             elif kw in _LAYER_OPS:
+                self.written += 1
+                if self.written > MAX_LAYERS:
+                    raise self.error(f"more than {MAX_LAYERS:,} layers written; a spec may "
+                                     f"expand to at most {MAX_LAYERS:,}", head, show=False)
                 nodes.append(self.layer(toks))
             else:
                 raise self.error(f"unknown layer kind; expected one of {', '.join(_KEYWORDS)}", head)
@@ -632,7 +705,13 @@ class _Parser:
 
 
 def parse(text: str, source: str = "<spec>") -> Spec:
-    """Parse spec text; errors name `source`, the line, the column and the offending token."""
+    """Parse spec text; errors name `source`, the line, the column and the offending token.
+
+    Text longer than MAX_SPEC_BYTES characters, blocks nested deeper than MAX_DEPTH and bodies
+    that would build more than MAX_LAYERS layers are refused before any of it is expanded."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(f"the spec is {len(text):,} characters long; a spec may be at most "
+                        f"{MAX_SPEC_BYTES:,} ({MAX_SPEC_BYTES // 2**20} MiB)", source)
     return _Parser(text, source).parse()
 
 
@@ -678,6 +757,10 @@ def load_spec(name_or_path: str | Path | Spec) -> Spec:
     path = Path(text_name)
     if path.is_file():
         try:
+            size = path.stat().st_size
+            if size > MAX_SPEC_BYTES:
+                raise SpecError(f"the spec file is {size:,} bytes; a spec may be at most "
+                                f"{MAX_SPEC_BYTES:,} bytes ({MAX_SPEC_BYTES // 2**20} MiB)", text_name)
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise SpecError(f"cannot read spec file: {exc}", text_name) from None
@@ -699,6 +782,7 @@ def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
             yield node
 
 
-__all__ = ["Channels", "Layer", "LayerDef", "LayerKind", "Node", "Repeat", "Residual", "Rounding",
-           "Spec", "build", "builtin_names", "format_spec", "iter_layer_defs", "load_spec", "parse",
-           "to_fraction"]
+__all__ = ["MAX_DEPTH", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "Layer", "LayerDef",
+           "LayerKind", "Node", "Repeat", "Residual", "Rounding", "Spec", "build", "builtin_names",
+           "check_expansion", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
+           "parse", "to_fraction"]
