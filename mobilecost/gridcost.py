@@ -18,33 +18,71 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .cost import Counting, conv_params, fc_macs
 from .errors import ConfigError, MobilecostError
-from .spec import (Channels, Layer, LayerKind, Spec, Builder, build, iter_layer_defs, load_spec,
-                   to_fraction)
+from .spec import (Channels, Layer, LayerKind, Spec, Builder, build, check_expansion,
+                   expanded_layers, iter_layer_defs, load_spec, to_fraction)
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 DEFAULT_MAX_CONFIGS = 5_000_000
-BYTES_PER_ROW = 160  # the DataFrame's columns and the working arrays, per configuration
+# Peak memory of a sweep, fitted to measurements (benchmarks/bench_sweep_memory.py): per
+# configuration (the DataFrame's columns and the engine's [α, resolution] arrays), and per α and
+# layer (the engine walks the spec once per α and keeps one record per layer until it groups
+# them). The command line adds its output's cost per row, by format.
+BYTES_PER_CONFIG = 150
+BYTES_PER_ALPHA_LAYER = 200
+CLI_BYTES_PER_ROW = {"table": 80, "csv": 410, "json": 4630, "markdown": 1660}
+# --max-configs N allows N configurations swept and written as CSV, and that much memory.
+ALLOWED_BYTES_PER_CONFIG = BYTES_PER_CONFIG + CLI_BYTES_PER_ROW["csv"]
+BYTES_PER_ROW = BYTES_PER_CONFIG  # the name older code used
 _CHUNK_ELEMS = 1 << 21  # int64 elements in one (α, layer, resolution) block of the peak
 _INT64_MAX = (1 << 63) - 1
+MAX_RESOLUTION = 1 << 20  # pixels: squared, times channels, still far inside 64 bits
 
 #: Layer kinds with Mult-Adds: one `macs_share_<kind>` column each, where the spec has them.
 MAC_KINDS = (LayerKind.CONV, LayerKind.DEPTHWISE, LayerKind.POINTWISE, LayerKind.FC)
 
 
-def grid_size_error(n_alphas: int, n_res: int, max_configs: int) -> MobilecostError | None:
-    """The refusal for a grid larger than `max_configs`, or None when it fits."""
+def grid_memory(n_alphas: int, n_res: int, layers: int, per_row: int = 0) -> int:
+    """Estimated peak bytes of a sweep of n_alphas × n_res over a spec of `layers` layers, plus
+    `per_row` bytes of output per configuration."""
+    return n_alphas * n_res * (BYTES_PER_CONFIG + per_row) + n_alphas * layers * BYTES_PER_ALPHA_LAYER
+
+
+def _size(n: int) -> str:
+    mib = n / 2**20
+    return f"{mib / 1024:,.1f} GiB" if mib >= 1024 else f"{mib:,.0f} MiB"
+
+
+def grid_size_error(n_alphas: int, n_res: int, max_configs: int, layers: int = 0,
+                    per_row: int = 0) -> MobilecostError | None:
+    """The refusal of a grid too large, or None when it fits.
+
+    A grid is refused when it has more than `max_configs` configurations, or when its
+    estimated memory (grid_memory: the rows, the per-α walk of a `layers`-layer spec, `per_row`
+    bytes of output a row) is more than max_configs × ALLOWED_BYTES_PER_CONFIG, what that many
+    configurations take swept and written as CSV."""
+    if isinstance(max_configs, bool) or not isinstance(max_configs, int) or max_configs < 1:
+        return MobilecostError(f"--max-configs must be a whole number ≥ 1, got {max_configs}")
     n = n_alphas * n_res
-    if n <= max_configs:
-        return None
-    mib = n * BYTES_PER_ROW / 2**20
-    size = f"{mib / 1024:,.1f} GiB" if mib >= 1024 else f"{mib:,.1f} MiB"
-    return MobilecostError(
-        f"the grid has {n:,} configurations ({n_alphas:,} α × {n_res:,} resolutions), about "
-        f"{size} of memory; the limit is {max_configs:,} (raise it with --max-configs, or sweep "
-        f"a coarser grid)")
+    need = grid_memory(n_alphas, n_res, layers, per_row)
+    if n > max_configs:
+        return MobilecostError(
+            f"the grid has {n:,} configurations ({n_alphas:,} α × {n_res:,} resolutions), about "
+            f"{_size(need)} of memory; the limit is {max_configs:,} (raise it with --max-configs, "
+            f"or sweep a coarser grid)")
+    allowed = max_configs * ALLOWED_BYTES_PER_CONFIG
+    if need > allowed:
+        walk = n_alphas * layers * BYTES_PER_ALPHA_LAYER
+        why = (f"the spec is walked once per α ({n_alphas:,} α × {layers:,} layers)"
+               if walk >= n * per_row else
+               f"the output takes about {BYTES_PER_CONFIG + per_row:,} bytes a row")
+        return MobilecostError(
+            f"the grid has {n:,} configurations, but {why}: about {_size(need)} of memory, more "
+            f"than the {_size(allowed)} --max-configs {max_configs:,} allows; sweep fewer "
+            f"{'α' if walk >= n * per_row else 'configurations'} or raise --max-configs")
+    return None
 
 
 # --------------------------------------------------------------------------- per-α structure
@@ -280,7 +318,11 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
     for r in rlist:
         if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1:
             raise ConfigError(f"resolution must be a positive integer, got {r!r}")
-    err = grid_size_error(len(alist), len(rlist), max_configs)
+        if r > MAX_RESOLUTION:
+            raise ConfigError(f"resolution {r} is more than a sweep takes ({MAX_RESOLUTION:,} "
+                              f"px; `cost` takes any)")
+    check_expansion(s.body, s.source)
+    err = grid_size_error(len(alist), len(rlist), max_configs, expanded_layers(s.body))
     if err:
         raise err
     res = np.array(rlist, dtype=np.int64)
@@ -292,7 +334,13 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
     kinds_present = []
     groups = []
     # Build every α at the largest resolution; too small a resolution is caught per structure.
-    for st in _structures(s, alist, int(res.max()), counting):
+    try:
+        structures = _structures(s, alist, int(res.max()), counting)
+    except OverflowError:
+        raise MobilecostError(
+            f"{s.source}: channel counts or kernel sizes at α up to {float(max(alist)):g} do not "
+            f"fit in 64-bit integers; sweep smaller α (`cost` takes any)") from None
+    for st in structures:
         a0 = alist[int(st.rows[0])]
         ins, outs = _sizes(s, a0, st.layers, res)
         groups.append((st, ins, outs))
@@ -426,5 +474,6 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     return pd.DataFrame(cols, copy=False)
 
 
-__all__ = ["DEFAULT_MAX_CONFIGS", "GridCost", "MAC_KINDS", "frame_alphas", "grid_cost",
+__all__ = ["ALLOWED_BYTES_PER_CONFIG", "BYTES_PER_ALPHA_LAYER", "BYTES_PER_CONFIG", "CLI_BYTES_PER_ROW", "DEFAULT_MAX_CONFIGS",
+           "GridCost", "MAC_KINDS", "MAX_RESOLUTION", "frame_alphas", "grid_cost", "grid_memory",
            "grid_size_error", "sweep"]

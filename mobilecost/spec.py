@@ -207,11 +207,19 @@ class Spec:
         """The concrete layers at width `alpha` and input `resolution` (default: the base)."""
         return build(self, alpha, resolution)
 
-    def resolution_for(self, rho: float) -> int:
-        """The input resolution for a resolution multiplier ρ (rounded to the nearest pixel)."""
-        if not rho > 0:
+    def resolution_for(self, rho: "float | Fraction | str") -> int:
+        """The input resolution for a resolution multiplier ρ (rounded to the nearest pixel;
+        ρ is read as α is, by `to_fraction`). A ρ that rounds to less than 1 px is refused."""
+        r = to_fraction(rho)
+        if not r > 0:
             raise ConfigError(f"rho must be > 0, got {rho}")
-        return max(1, round(to_fraction(rho) * self.resolution))
+        px = round(r * self.resolution)
+        if px < 1:
+            raise ConfigError(
+                f"rho {float(r):g} gives {float(r * self.resolution):g} px at {self.name}'s base "
+                f"resolution {self.resolution}, less than 1 px (rho must be more than "
+                f"{Fraction(1, 2 * self.resolution)})")
+        return px
 
     def format(self) -> str:
         return format_spec(self)

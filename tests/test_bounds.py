@@ -70,12 +70,15 @@ def test_layer_limit_is_exact(tmp_path):
     assert expanded_layers(parse("input 224 3!\nrepeat 25000 {\n ir 16 s2\n}\n").body) == 75_000
 
 
-def test_more_layer_lines_than_the_limit_stop_the_parser_there(tmp_path):
-    text = "input 224 3!\n" + "pw 8\n" * (MAX_LAYERS + 5000)
+def test_more_layer_lines_than_the_limit_stop_the_parser_there(tmp_path, monkeypatch):
+    import mobilecost.spec
+
+    monkeypatch.setattr(mobilecost.spec, "MAX_LAYERS", 1000)  # the rule, at a tenth of the size
+    text = "input 224 3!\n" + "pw 8\n" * 1500
     line = one_error_line(run("cost", _write(tmp_path, text)))
-    # Line 1 is 'input'; the 100,001st layer is on line 100,002.
-    assert line.endswith("x.spec:100002:1: more than 100,000 layers written; a spec may expand "
-                         "to at most 100,000")
+    # Line 1 is 'input'; the 1,001st layer is on line 1,002.
+    assert line.endswith("x.spec:1002:1: more than 1,000 layers written; a spec may expand "
+                         "to at most 1,000")
 
 
 def test_spec_made_in_code_is_checked_when_built():
@@ -109,3 +112,139 @@ def test_spec_size_benchmark_runs():
                        capture_output=True, text=True, cwd=root)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("ratio 4.0× the layers") == 2
+
+
+# --------------------------------------------------------------------------- grids
+
+from fractions import Fraction as F  # noqa: E402
+
+from mobilecost.errors import ConfigError, MobilecostError  # noqa: E402
+from mobilecost.grid import alpha_axis, grid_from_text, resolution_axis, rho_axis  # noqa: E402
+from mobilecost.gridcost import (BYTES_PER_ALPHA_LAYER, BYTES_PER_CONFIG,  # noqa: E402
+                                 grid_cost, grid_memory, grid_size_error, sweep)
+from mobilecost.spec import load_spec  # noqa: E402
+
+
+def test_axes_are_counted_without_enumerating():
+    # 0.000001..1 step 0.000001: (1 - 10⁻⁶) / 10⁻⁶ + 1 = 1,000,000 values, none made yet.
+    a = alpha_axis("0.000001..1:0.000001")
+    assert (a.lower, a.upper) == (1_000_000, 1_000_000)
+    assert a.items == ((F(1, 10**6), F(1, 10**6), 1_000_000),)
+    # Overlapping items: written 4 + 3 = 7, at least 4 distinct (the longest range); 5 in fact.
+    b = alpha_axis("0.25..1,0.5..1:0.25,0.6")
+    assert (b.lower, b.upper) == (4, 8) and len(b.values()) == 5
+    r = resolution_axis("1..300000:1")
+    assert (r.lower, r.upper) == (300_000, 300_000)
+    # ρ 0.5..1 step 0.25 at base 224: 112, 168, 224 px, 56 px apart: all distinct.
+    assert rho_axis("0.5..1").lower_after(224) == 3
+    # ρ step 0.001 at base 224 is 0.224 px: neighbours may round to the same pixel.
+    assert rho_axis("0.5..1:0.001").lower_after(224) == 1
+
+
+def test_three_billion_configurations_are_refused_before_enumerating():
+    spec = load_spec("mobilenet_v1")
+    asked = []
+
+    def check(n_a, n_r):
+        asked.append((n_a, n_r))
+        return grid_size_error(n_a, n_r, 5_000_000, 29)
+
+    with pytest.raises(MobilecostError) as info:
+        grid_from_text(spec, "0.0001..1:0.0001", "1..300000:1", None, check)
+    assert asked == [(10_000, 300_000)]  # asked once, from arithmetic alone
+    # 3·10⁹ configurations × 160 bytes + 10⁴ α × 29 layers × 210 bytes.
+    need = 3_000_000_000 * BYTES_PER_CONFIG + 10_000 * 29 * BYTES_PER_ALPHA_LAYER
+    assert need == grid_memory(10_000, 300_000, 29)
+    assert str(info.value) == (
+        f"the grid has 3,000,000,000 configurations (10,000 α × 300,000 resolutions), about "
+        f"{need / 2**30:,.1f} GiB of memory; the limit is 5,000,000 (raise it with --max-configs, "
+        f"or sweep a coarser grid)")
+
+
+def test_cli_refuses_a_huge_grid_from_its_options():
+    line = one_error_line(run("sweep", "--alpha", "0.0001..1:0.0001", "--res", "1..300000:1"))
+    assert "3,000,000,000 configurations (10,000 α × 300,000 resolutions)" in line
+
+
+def test_per_alpha_work_counts_against_the_limit():
+    # 10⁶ α × 1 resolution passes a 5,000,000-configuration limit by count, but the engine walks
+    # mobilenet_v1's 29 layers once per α: 10⁶·29·200 + 10⁶·(150 + 80) bytes (rows, table
+    # output), about 5.6 GiB, against 5·10⁶·(150 + 410) bytes, what 5,000,000 configurations
+    # take swept and written as CSV, about 2.6 GiB.
+    need = 10**6 * 29 * 200 + 10**6 * (150 + 80)
+    assert need == grid_memory(10**6, 1, 29, 80)
+    assert f"{need / 2**30:.1f}" == "5.6" and f"{5 * 10**6 * 560 / 2**30:.1f}" == "2.6"
+    line = one_error_line(run("sweep", "--alpha", "0.000001..1:0.000001", "--res", "224"))
+    assert line == (
+        "error: the grid has 1,000,000 configurations, but the spec is walked once per α "
+        "(1,000,000 α × 29 layers): about 5.6 GiB of memory, more than the 2.6 GiB "
+        "--max-configs 5,000,000 allows; sweep fewer α or raise --max-configs")
+    # The library refuses such a grid the same way: 50,000 α under a 100,000 limit.
+    with pytest.raises(MobilecostError, match=r"\(50,000 α × 29 layers\)"):
+        grid_cost("mobilenet_v1", [F(k, 50_000) for k in range(1, 50_001)], [224],
+                  max_configs=100_000)
+
+
+def test_output_cost_counts_against_the_limit():
+    # JSON holds every row as an object: 10⁶ rows × (150 + 4,630) bytes, about 4.5 GiB.
+    line = one_error_line(run("sweep", "--alpha", "0.001..1:0.001", "--res", "1..1000:1",
+                              "--format", "json"))
+    assert line == (
+        "error: the grid has 1,000,000 configurations, but the output takes about 4,780 bytes a "
+        "row: about 4.5 GiB of memory, more than the 2.6 GiB --max-configs 5,000,000 allows; "
+        "sweep fewer configurations or raise --max-configs")
+
+
+@pytest.mark.slow
+def test_memory_estimate_matches_measured_peaks():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_sweep_memory.py"),
+                        "--quick"], capture_output=True, text=True, cwd=root)
+    assert r.returncode == 0, r.stderr
+    ratios = [float(line.split()[-1]) for line in r.stdout.splitlines()
+              if line.startswith("mobilenet_")]
+    assert len(ratios) == 6
+    assert all(0.9 <= x <= 1.3 for x in ratios), r.stdout
+
+
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_max_configs_must_be_positive(value):
+    line = one_error_line(run("sweep", "--max-configs", value))
+    assert line == f"error: --max-configs must be a whole number ≥ 1, got {value}"
+    with pytest.raises(MobilecostError, match="--max-configs must be a whole number ≥ 1, got 0"):
+        sweep("mobilenet_v1", [1], [224], max_configs=0)
+
+
+def test_rho_below_one_pixel_is_refused():
+    # 0.001 × 224 = 0.224 px; the least ρ that rounds to 1 px at 224 is just above 1/448.
+    line = one_error_line(run("sweep", "--rho", "0.001"))
+    assert line == ("error: rho 0.001 gives 0.224 px at mobilenet_v1's base resolution 224, "
+                    "less than 1 px (rho must be more than 1/448)")
+    spec = load_spec("mobilenet_v1")
+    with pytest.raises(ConfigError, match="less than 1 px"):
+        spec.resolution_for(F(1, 448))  # 0.5 px rounds to 0
+    assert spec.resolution_for(F(1, 448) + F(1, 10**6)) == 1
+
+
+def test_channel_count_past_64_bits_in_sweep(tmp_path):
+    path = _write(tmp_path, "input 224 3!\nconv 3 9223372036854775808\navgpool global\nfc 10!\n")
+    line = one_error_line(run("sweep", path))
+    assert line.endswith("x.spec: channel counts or kernel sizes at α up to 1 do not fit in "
+                         "64-bit integers; sweep smaller α (`cost` takes any)")
+    line = one_error_line(run("sweep", "--alpha", "1e20", "--res", "224"))
+    assert "do not fit in 64-bit integers" in line
+    # The one-configuration engine counts in Python integers: 3·3·3·2⁶³ weights on a 224×224
+    # output (stride 1), exact.
+    r = run("cost", path, "--format", "csv")
+    assert r.exit_code == 0
+    assert f",{27 * 2**63 * 224 * 224},{27 * 2**63}," in r.stdout
+
+
+def test_resolution_past_the_sweep_limit():
+    line = one_error_line(run("sweep", "--res", str(2**63)))
+    assert line == (f"error: resolution {2**63} is more than a sweep takes (1,048,576 px; "
+                    f"`cost` takes any)")

@@ -57,19 +57,21 @@ MEASURED_COLUMNS = ("latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds
 
 # --------------------------------------------------------------------------- grid options
 
-def grid_from_options(spec_name: str, alpha: str, res: str | None, rho: str | None):
-    """The spec and its (alphas, resolutions) from the grid options."""
-    from ..grid import parse_alphas, parse_resolutions, parse_rhos
-    from ..spec import load_spec
+def grid_from_options(spec_name: str, alpha: str, res: str | None, rho: str | None,
+                      max_configs: int | None = None, fmt: Format | None = None):
+    """The spec and its (alphas, resolutions) from the grid options; with `max_configs`, a grid
+    too large is refused from the options' arithmetic, before any value is enumerated."""
+    from ..grid import grid_from_text
+    from ..gridcost import CLI_BYTES_PER_ROW, grid_size_error
+    from ..spec import expanded_layers, load_spec
 
-    alphas = parse_alphas(alpha)
-    if res is not None and rho is not None:
-        raise MobilecostError("give --res or --rho, not both")
     spec = load_spec(spec_name)
-    if rho is not None:
-        resolutions = list(dict.fromkeys(spec.resolution_for(r) for r in parse_rhos(rho)))
-    else:
-        resolutions = parse_resolutions(res if res is not None else DEFAULT_RESOLUTIONS)
+    check = None
+    if max_configs is not None:
+        layers = expanded_layers(spec.body)
+        per_row = CLI_BYTES_PER_ROW[fmt.value] if fmt is not None else 0
+        check = lambda n_a, n_r: grid_size_error(n_a, n_r, max_configs, layers, per_row)  # noqa: E731
+    alphas, resolutions = grid_from_text(spec, alpha, res, rho, check, DEFAULT_RESOLUTIONS)
     return spec, alphas, resolutions
 
 
@@ -297,13 +299,10 @@ def latency_notes(df: "pd.DataFrame", rows: list[dict[str, Any]] | None, target,
 
 def checked_output(n_alphas: int, n_res: int, max_configs: int, output: Path | None,
                    plot: bool) -> Path | None:
-    """Refuse a grid too large for memory; the folder reports go to (made and checked), if any."""
-    from ..gridcost import grid_size_error
+    """The folder reports go to (made and checked), if any. (grid_from_options has refused a
+    grid too large for memory.)"""
     from .common import check_output_dir
 
-    err = grid_size_error(n_alphas, n_res, max_configs)
-    if err:
-        raise err
     folder = output if output is not None else (DEFAULT_OUTPUT if plot else None)
     if folder is not None:
         check_output_dir(folder)
@@ -343,7 +342,8 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
             raise MobilecostError(f"{', '.join(stray)} {'needs' if len(stray) == 1 else 'need'} --measure")
     if targets_dir is not None and target is None:
         raise MobilecostError("--targets-dir goes with --target")
-    s, alphas, resolutions = grid_from_options(spec, alpha, res, rho)
+    s, alphas, resolutions = grid_from_options(
+        spec, alpha, res, rho, max_configs, Format.csv if output is not None else format)
     folder = checked_output(len(alphas), len(resolutions), max_configs, output, plot)
     t = load_target(target, targets_dir)
     if measure:
@@ -555,7 +555,7 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
                               "see `mobilecost targets`)")
     if targets_dir is not None and target is None:
         raise MobilecostError("--targets-dir goes with --target")
-    s, alphas, resolutions = grid_from_options(spec, alpha, res, rho)
+    s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, Format.table)
     budgets = []
     if max_latency is not None:
         try:
