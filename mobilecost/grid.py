@@ -68,10 +68,33 @@ class GridAxis:
 
     def lower_after(self, scale: int) -> int:
         """The fewest distinct values once each is multiplied by `scale` and rounded to a whole
-        number (ρ -> pixels): a range keeps its count only where its values lie 2 apart or more."""
+        number (ρ -> pixels). A range of values 2 or more apart keeps its count, one of values
+        at least 1 apart half of it; a denser one covers every whole number of its span."""
         singles = {round(lo * scale) for lo, step, _ in self.items if step is None}
-        ranges = [c for _, step, c in self.items if step is not None and step * scale >= 2]
-        return max([1, len(singles)] + ranges)
+        counts = [len(singles)]
+        for lo, step, count in self.items:
+            if step is not None:
+                gap = step * scale
+                counts.append(count if gap >= 2 else (count + 1) // 2 if gap >= 1 else
+                              round((lo + (count - 1) * step) * scale) - round(lo * scale) + 1)
+        return max(counts)
+
+    def pixels(self, to_pixels: Callable[[Any], int], scale: int) -> list[int]:
+        """The distinct whole numbers `to_pixels` makes of the values (ρ -> resolution, rounding
+        v·scale), in the order written; a range denser than 1 a step is not enumerated: its
+        values cover every whole number from its first value's to its last's."""
+        out: dict[int, None] = {}
+        for lo, step, count in self.items:
+            if step is None:
+                out.setdefault(to_pixels(lo))
+            elif step * scale < 1:
+                first, last = to_pixels(lo), to_pixels(lo + (count - 1) * step)
+                for px in range(first, last + 1):
+                    out.setdefault(px)
+            else:
+                for i in range(count):
+                    out.setdefault(to_pixels(lo + i * step))
+        return list(out)
 
 
 def _axis(text: str, option: str, convert: Callable[[str, str, str], T], default_step: T,
@@ -157,7 +180,7 @@ def grid_from_text(spec: Spec, alpha: str, res: str | None, rho: str | None,
             raise err
     alphas = a_axis.values()
     if rho is not None:
-        resolutions = list(dict.fromkeys(spec.resolution_for(r) for r in r_axis.values()))
+        resolutions = r_axis.pixels(spec.resolution_for, spec.resolution)
     else:
         resolutions = r_axis.values()
     if check is not None:

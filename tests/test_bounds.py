@@ -137,8 +137,8 @@ def test_axes_are_counted_without_enumerating():
     assert (r.lower, r.upper) == (300_000, 300_000)
     # ρ 0.5..1 step 0.25 at base 224: 112, 168, 224 px, 56 px apart: all distinct.
     assert rho_axis("0.5..1").lower_after(224) == 3
-    # ρ step 0.001 at base 224 is 0.224 px: neighbours may round to the same pixel.
-    assert rho_axis("0.5..1:0.001").lower_after(224) == 1
+    # ρ step 0.001 at base 224 is 0.224 px: every pixel from 0.5·224 = 112 to 224, 113 in all.
+    assert rho_axis("0.5..1:0.001").lower_after(224) == 113
 
 
 def test_three_billion_configurations_are_refused_before_enumerating():
@@ -248,3 +248,30 @@ def test_resolution_past_the_sweep_limit():
     line = one_error_line(run("sweep", "--res", str(2**63)))
     assert line == (f"error: resolution {2**63} is more than a sweep takes (1,048,576 px; "
                     f"`cost` takes any)")
+
+
+def test_rho_ranges_map_to_pixels_as_enumerating_would():
+    import random
+
+    spec = load_spec("mobilenet_v1")
+    rng = random.Random(448)
+    for _ in range(200):
+        lo, step = F(rng.randint(3, 400), 1000), F(rng.randint(1, 60), 10_000)
+        text = f"{lo}..{lo + F(rng.randint(0, 500), 1000)}:{step}"
+        axis = rho_axis(text)
+        enumerated = list(dict.fromkeys(spec.resolution_for(v) for v in axis.values()))
+        assert axis.pixels(spec.resolution_for, 224) == enumerated, text
+        assert axis.lower_after(224) <= len(enumerated), text
+
+
+def test_dense_rho_range_is_not_enumerated(monkeypatch):
+    from mobilecost.grid import GridAxis
+
+    spec = load_spec("mobilenet_v1")
+    # 0.01..1 step 10⁻⁷: 9,900,001 values of ρ, 2.24·10⁻⁵ px apart: every pixel from
+    # round(0.01·224) = 2 to 224, made without enumerating a single ρ.
+    monkeypatch.setattr(GridAxis, "values", lambda self: pytest.fail("enumerated ρ"))
+    axis = rho_axis("0.01..1:0.0000001")
+    assert axis.upper == 9_900_001
+    assert axis.pixels(spec.resolution_for, 224) == list(range(2, 225))
+    assert axis.lower_after(224) == 223
