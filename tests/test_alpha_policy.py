@@ -86,3 +86,13 @@ def test_alpha_exact_is_categorical_and_cheap():
     # int32 codes and 1,000 short strings: about 4 bytes a row, not a Python string per row.
     assert col.memory_usage(deep=True) < 4.2 * len(df) + 200_000
     assert frame_alphas(df.iloc[[0, 999_999]]) == [F(1, 1000), F(1)]
+
+
+def test_measured_rows_with_float_alpha_find_published_accuracy():
+    from mobilecost.torch.plots import with_accuracy
+
+    # A measured row whose α arrived as a float one ulp below 0.5: the released 0.5-224
+    # checkpoint's 63.3% top-1 (TF-slim), not an estimate.
+    rows = with_accuracy([{"alpha": 0.7 - 0.2, "resolution": 224, "macs": 149_497_088}],
+                         "mobilenet_v1")
+    assert (rows[0]["top1"], rows[0]["accuracy_source"]) == (63.3, "published")

@@ -8,13 +8,12 @@ error are left out).
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..plots import pyplot, save
 from ..report import format_number
-from ..spec import Spec, load_spec
+from ..spec import Spec, load_spec, to_fraction
 from .profile import TIME_KIND_LABELS, TIME_KINDS
 
 KIND_COLOURS = {"conv": "#4c72b0", "depthwise": "#dd8452", "pointwise": "#55a868",
@@ -103,7 +102,7 @@ def with_accuracy(rows: Sequence[dict[str, Any]], spec: Spec | str) -> list[dict
     fitted = model(name) if name else None
     out = []
     for r in rows:
-        key = (Fraction(r["alpha"]), int(r["resolution"]))
+        key = (to_fraction(r["alpha"]), int(r["resolution"]))
         top1, source = None, ""
         if key in table:
             top1, source = table[key].top1, "published"
