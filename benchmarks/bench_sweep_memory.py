@@ -6,6 +6,8 @@ difference is the grid's own memory. Two costs are fitted by least squares and p
 the constants gridcost uses for its refusals:
   * per configuration (the DataFrame's columns and the engine's [α, resolution] arrays);
   * per α and layer (the grid engine walks the spec once per α and keeps a record per layer).
+  * per resolution and layer (feature-map sizes: [layer, resolution] arrays), which matters
+    for a long spec: a 20,003-layer one is generated for it.
 The command line adds the output's own cost per row; it is measured the same way for
 `mobilecost sweep --format table` and `--format csv` (the slope between two grid sizes).
 
@@ -19,13 +21,14 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mobilecost.gridcost import (BYTES_PER_ALPHA_LAYER, BYTES_PER_CONFIG,  # noqa: E402
-                                 CLI_BYTES_PER_ROW, grid_memory)
+                                 BYTES_PER_RES_LAYER, CLI_BYTES_PER_ROW, grid_memory)
 from mobilecost.spec import expanded_layers, load_spec  # noqa: E402
 
 CHILD = r"""
@@ -78,24 +81,29 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     k = 4 if args.quick else 1
+    long_spec = Path(tempfile.mkdtemp()) / "long.spec"
+    long_spec.write_text("\n".join(["name long", "input 224 3!", "conv 3 32 s2"]
+                                   + ["dw 3", "pw 64"] * 10_000 + ["avgpool global", "fc 1000!"]))
     shapes = [("mobilenet_v1", 1000 // k, 1000), ("mobilenet_v1", 2000 // k, 1000),
               ("mobilenet_v1", 200 // k, 5000), ("mobilenet_v1", 20000 // k, 1),
-              ("mobilenet_v1", 60000 // k, 1), ("mobilenet_v2", 20000 // k, 1)]
+              ("mobilenet_v1", 60000 // k, 1), ("mobilenet_v2", 20000 // k, 1),
+              (str(long_spec), 1, 100 // k), (str(long_spec), 1, 400 // k)]
     rows = []
-    print(f"{'spec':<13} {'α':>6} {'res':>5} {'configs':>10} {'α·layers':>10} "
+    print(f"{'spec':<13} {'α':>6} {'res':>5} {'configs':>10} {'α·layers':>10} {'res·layers':>10} "
           f"{'measured MiB':>12} {'estimate MiB':>12} {'ratio':>6}")
     for spec, na, nr in shapes:
         layers = expanded_layers(load_spec(spec).body)
         got = library_bytes(spec, na, nr)
         est = grid_memory(na, nr, layers)
-        rows.append((na * nr, na * layers, got))
-        print(f"{spec:<13} {na:>6,} {nr:>5,} {na * nr:>10,} {na * layers:>10,} "
+        rows.append((na * nr, na * layers, nr * layers, got))
+        print(f"{Path(spec).stem:<13} {na:>6,} {nr:>5,} {na * nr:>10,} {na * layers:>10,} {nr * layers:>10,} "
               f"{got / 2**20:>12.1f} {est / 2**20:>12.1f} {est / got:>6.2f}")
-    a = np.array([[c, al] for c, al, _ in rows], dtype=float)
-    b = np.array([g for _, _, g in rows], dtype=float)
-    (per_config, per_alpha_layer), *_ = np.linalg.lstsq(a, b, rcond=None)
-    print(f"fit: {per_config:.0f} bytes per configuration, {per_alpha_layer:.0f} bytes per α·layer "
-          f"(gridcost uses {BYTES_PER_CONFIG} and {BYTES_PER_ALPHA_LAYER})")
+    a = np.array([r[:3] for r in rows], dtype=float)
+    b = np.array([r[3] for r in rows], dtype=float)
+    (per_config, per_alpha_layer, per_res_layer), *_ = np.linalg.lstsq(a, b, rcond=None)
+    print(f"fit: {per_config:.0f} bytes per configuration, {per_alpha_layer:.0f} per α·layer, "
+          f"{per_res_layer:.0f} per resolution·layer (gridcost uses {BYTES_PER_CONFIG}, "
+          f"{BYTES_PER_ALPHA_LAYER} and {BYTES_PER_RES_LAYER})")
     if args.quick:
         return
     for fmt in ("table", "csv"):

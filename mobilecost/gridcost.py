@@ -29,12 +29,17 @@ DEFAULT_MAX_CONFIGS = 5_000_000
 # Peak memory of a sweep, fitted to measurements (benchmarks/bench_sweep_memory.py): per
 # configuration (the DataFrame's columns and the engine's [α, resolution] arrays), and per α and
 # layer (the engine walks the spec once per α and keeps one record per layer until it groups
-# them). The command line adds its output's cost per row, by format.
+# them), and per resolution and layer (feature-map sizes). The command line adds its output's
+# cost per row, by format.
 BYTES_PER_CONFIG = 150
 BYTES_PER_ALPHA_LAYER = 200
+BYTES_PER_RES_LAYER = 72  # map sizes and spatial factors, [layer, resolution] int64 arrays
 CLI_BYTES_PER_ROW = {"table": 80, "csv": 410, "json": 4630, "markdown": 1660}
-# --max-configs N allows N configurations swept and written as CSV, and that much memory.
+# --max-configs N allows N configurations, and the memory N configurations take swept and
+# written as CSV plus an allowance for the spec's own work (per α, per resolution), so that a
+# grid of exactly N configurations passes.
 ALLOWED_BYTES_PER_CONFIG = BYTES_PER_CONFIG + CLI_BYTES_PER_ROW["csv"]
+WORK_ALLOWANCE = 256 * 2**20
 BYTES_PER_ROW = BYTES_PER_CONFIG  # the name older code used
 _CHUNK_ELEMS = 1 << 21  # int64 elements in one (α, layer, resolution) block of the peak
 _INT64_MAX = (1 << 63) - 1
@@ -47,7 +52,8 @@ MAC_KINDS = (LayerKind.CONV, LayerKind.DEPTHWISE, LayerKind.POINTWISE, LayerKind
 def grid_memory(n_alphas: int, n_res: int, layers: int, per_row: int = 0) -> int:
     """Estimated peak bytes of a sweep of n_alphas × n_res over a spec of `layers` layers, plus
     `per_row` bytes of output per configuration."""
-    return n_alphas * n_res * (BYTES_PER_CONFIG + per_row) + n_alphas * layers * BYTES_PER_ALPHA_LAYER
+    return (n_alphas * n_res * (BYTES_PER_CONFIG + per_row) + n_alphas * layers * BYTES_PER_ALPHA_LAYER
+            + n_res * layers * BYTES_PER_RES_LAYER)
 
 
 def _size(n: int) -> str:
@@ -60,9 +66,10 @@ def grid_size_error(n_alphas: int, n_res: int, max_configs: int, layers: int = 0
     """The refusal of a grid too large, or None when it fits.
 
     A grid is refused when it has more than `max_configs` configurations, or when its
-    estimated memory (grid_memory: the rows, the per-α walk of a `layers`-layer spec, `per_row`
-    bytes of output a row) is more than max_configs × ALLOWED_BYTES_PER_CONFIG, what that many
-    configurations take swept and written as CSV."""
+    estimated memory (grid_memory: the rows, the per-α walk of a `layers`-layer spec, its map
+    sizes per resolution, `per_row` bytes of output a row) is more than
+    max_configs × ALLOWED_BYTES_PER_CONFIG + WORK_ALLOWANCE: what that many configurations take
+    swept and written as CSV, plus 256 MiB for the spec's own work."""
     if isinstance(max_configs, bool) or not isinstance(max_configs, int) or max_configs < 1:
         return MobilecostError(f"--max-configs must be a whole number ≥ 1, got {max_configs}")
     n = n_alphas * n_res
@@ -72,16 +79,21 @@ def grid_size_error(n_alphas: int, n_res: int, max_configs: int, layers: int = 0
             f"the grid has {n:,} configurations ({n_alphas:,} α × {n_res:,} resolutions), about "
             f"{_size(need)} of memory; the limit is {max_configs:,} (raise it with --max-configs, "
             f"or sweep a coarser grid)")
-    allowed = max_configs * ALLOWED_BYTES_PER_CONFIG
+    allowed = max_configs * ALLOWED_BYTES_PER_CONFIG + WORK_ALLOWANCE
     if need > allowed:
-        walk = n_alphas * layers * BYTES_PER_ALPHA_LAYER
-        why = (f"the spec is walked once per α ({n_alphas:,} α × {layers:,} layers)"
-               if walk >= n * per_row else
-               f"the output takes about {BYTES_PER_CONFIG + per_row:,} bytes a row")
+        # Name the largest part beyond the rows themselves.
+        why, fewer = max(
+            (n_alphas * layers * BYTES_PER_ALPHA_LAYER,
+             f"the spec is walked once per α ({n_alphas:,} α × {layers:,} layers)", "α"),
+            (n_res * layers * BYTES_PER_RES_LAYER,
+             f"every layer has its map size at every resolution ({layers:,} layers × "
+             f"{n_res:,} resolutions)", "resolutions"),
+            (n * per_row, f"the output takes about {BYTES_PER_CONFIG + per_row:,} bytes a row",
+             "configurations"))[1:]
         return MobilecostError(
             f"the grid has {n:,} configurations, but {why}: about {_size(need)} of memory, more "
             f"than the {_size(allowed)} --max-configs {max_configs:,} allows; sweep fewer "
-            f"{'α' if walk >= n * per_row else 'configurations'} or raise --max-configs")
+            f"{fewer} or raise --max-configs")
     return None
 
 
@@ -474,6 +486,7 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     return pd.DataFrame(cols, copy=False)
 
 
-__all__ = ["ALLOWED_BYTES_PER_CONFIG", "BYTES_PER_ALPHA_LAYER", "BYTES_PER_CONFIG", "CLI_BYTES_PER_ROW", "DEFAULT_MAX_CONFIGS",
+__all__ = ["ALLOWED_BYTES_PER_CONFIG", "BYTES_PER_ALPHA_LAYER", "BYTES_PER_CONFIG",
+           "BYTES_PER_RES_LAYER", "WORK_ALLOWANCE", "CLI_BYTES_PER_ROW", "DEFAULT_MAX_CONFIGS",
            "GridCost", "MAC_KINDS", "MAX_RESOLUTION", "frame_alphas", "grid_cost", "grid_memory",
            "grid_size_error", "sweep"]

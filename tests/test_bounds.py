@@ -121,7 +121,8 @@ from fractions import Fraction as F  # noqa: E402
 from mobilecost.errors import ConfigError, MobilecostError  # noqa: E402
 from mobilecost.grid import alpha_axis, grid_from_text, resolution_axis, rho_axis  # noqa: E402
 from mobilecost.gridcost import (BYTES_PER_ALPHA_LAYER, BYTES_PER_CONFIG,  # noqa: E402
-                                 grid_cost, grid_memory, grid_size_error, sweep)
+                                 BYTES_PER_RES_LAYER, grid_cost, grid_memory, grid_size_error,
+                                 sweep)
 from mobilecost.spec import load_spec  # noqa: E402
 
 
@@ -152,8 +153,9 @@ def test_three_billion_configurations_are_refused_before_enumerating():
     with pytest.raises(MobilecostError) as info:
         grid_from_text(spec, "0.0001..1:0.0001", "1..300000:1", None, check)
     assert asked == [(10_000, 300_000)]  # asked once, from arithmetic alone
-    # 3·10⁹ configurations × 160 bytes + 10⁴ α × 29 layers × 210 bytes.
-    need = 3_000_000_000 * BYTES_PER_CONFIG + 10_000 * 29 * BYTES_PER_ALPHA_LAYER
+    # 3·10⁹ configurations × 150 bytes + 10⁴ α × 29 layers × 200 + 3·10⁵ resolutions × 29 × 72.
+    assert (BYTES_PER_CONFIG, BYTES_PER_ALPHA_LAYER, BYTES_PER_RES_LAYER) == (150, 200, 72)
+    need = 3_000_000_000 * 150 + 10_000 * 29 * 200 + 300_000 * 29 * 72
     assert need == grid_memory(10_000, 300_000, 29)
     assert str(info.value) == (
         f"the grid has 3,000,000,000 configurations (10,000 α × 300,000 resolutions), about "
@@ -169,29 +171,50 @@ def test_cli_refuses_a_huge_grid_from_its_options():
 def test_per_alpha_work_counts_against_the_limit():
     # 10⁶ α × 1 resolution passes a 5,000,000-configuration limit by count, but the engine walks
     # mobilenet_v1's 29 layers once per α: 10⁶·29·200 + 10⁶·(150 + 80) bytes (rows, table
-    # output), about 5.6 GiB, against 5·10⁶·(150 + 410) bytes, what 5,000,000 configurations
-    # take swept and written as CSV, about 2.6 GiB.
-    need = 10**6 * 29 * 200 + 10**6 * (150 + 80)
+    # output) + 1·29·72 (map sizes), about 5.6 GiB, against 5·10⁶·(150 + 410) bytes, what
+    # 5,000,000 configurations take swept and written as CSV, + 256 MiB: about 2.9 GiB.
+    need = 10**6 * 29 * 200 + 10**6 * (150 + 80) + 29 * 72
     assert need == grid_memory(10**6, 1, 29, 80)
-    assert f"{need / 2**30:.1f}" == "5.6" and f"{5 * 10**6 * 560 / 2**30:.1f}" == "2.6"
+    assert f"{need / 2**30:.1f}" == "5.6" and f"{(5 * 10**6 * 560 + 2**28) / 2**30:.1f}" == "2.9"
     line = one_error_line(run("sweep", "--alpha", "0.000001..1:0.000001", "--res", "224"))
     assert line == (
         "error: the grid has 1,000,000 configurations, but the spec is walked once per α "
-        "(1,000,000 α × 29 layers): about 5.6 GiB of memory, more than the 2.6 GiB "
+        "(1,000,000 α × 29 layers): about 5.6 GiB of memory, more than the 2.9 GiB "
         "--max-configs 5,000,000 allows; sweep fewer α or raise --max-configs")
-    # The library refuses such a grid the same way: 50,000 α under a 100,000 limit.
-    with pytest.raises(MobilecostError, match=r"\(50,000 α × 29 layers\)"):
-        grid_cost("mobilenet_v1", [F(k, 50_000) for k in range(1, 50_001)], [224],
+    # The library refuses such a grid the same way: 100,000 α under a 100,000 limit,
+    # 10⁵·(29·200 + 150) bytes, 567 MiB, against 10⁵·560 bytes + 256 MiB, 309 MiB.
+    with pytest.raises(MobilecostError, match=r"\(100,000 α × 29 layers\): about 567 MiB"):
+        grid_cost("mobilenet_v1", [F(k, 100_000) for k in range(1, 100_001)], [224],
                   max_configs=100_000)
+
+
+def test_map_sizes_of_a_long_spec_count_against_the_limit(tmp_path):
+    # 20,003 layers at 1,000 resolutions: 20,003·1,000·72 bytes of map sizes, about 1.3 GiB,
+    # against 1,000,000 × 560 bytes + 256 MiB, about 790 MiB.
+    path = _write(tmp_path, "input 224 3!\nconv 3 32 s2\n" + "dw 3\npw 64\n" * 10_000
+                  + "avgpool global\nfc 10!\n")
+    assert expanded_layers(load_spec(str(path)).body) == 20_003
+    need = 20_003 * 1000 * 72 + 1000 * (150 + 80) + 20_003 * 200
+    assert need == grid_memory(1, 1000, 20_003, 80)
+    line = one_error_line(run("sweep", path, "--alpha", "1", "--res", "1..1000:1",
+                              "--max-configs", "1000000"))
+    assert line == (
+        f"error: the grid has 1,000 configurations, but every layer has its map size at every "
+        f"resolution (20,003 layers × 1,000 resolutions): about {need / 2**30:.1f} GiB of memory, "
+        f"more than the {(1_000_000 * 560 + 2**28) / 2**20:,.0f} MiB --max-configs 1,000,000 "
+        f"allows; sweep "
+        f"fewer resolutions or raise --max-configs")
 
 
 def test_output_cost_counts_against_the_limit():
     # JSON holds every row as an object: 10⁶ rows × (150 + 4,630) bytes, about 4.5 GiB.
+    # A CSV grid of exactly the limit passes: 5,000,000 configurations.
+    assert grid_size_error(1000, 5000, 5_000_000, 29, 410) is None
     line = one_error_line(run("sweep", "--alpha", "0.001..1:0.001", "--res", "1..1000:1",
                               "--format", "json"))
     assert line == (
         "error: the grid has 1,000,000 configurations, but the output takes about 4,780 bytes a "
-        "row: about 4.5 GiB of memory, more than the 2.6 GiB --max-configs 5,000,000 allows; "
+        "row: about 4.5 GiB of memory, more than the 2.9 GiB --max-configs 5,000,000 allows; "
         "sweep fewer configurations or raise --max-configs")
 
 

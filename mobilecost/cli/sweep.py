@@ -42,7 +42,7 @@ OutputOpt = Annotated[Optional[Path], typer.Option(
 PlotOpt = Annotated[bool, typer.Option("--plot", help="Also write the plots (PNG and SVG).")]
 MaxConfigsOpt = Annotated[int, typer.Option(
     "--max-configs", help="Refuse grids with more configurations than this, or needing more "
-                          "memory than this many written as CSV (about 560 bytes each; the "
+                          "memory than this many written as CSV (560 bytes each, + 256 MiB; the "
                           "per-α work and the output format count).")]
 MeasureOpt = Annotated[bool, typer.Option(
     "--measure", help="Also time every configuration in torch and add latency_ms (cached on "
