@@ -38,6 +38,8 @@ def _integer(text: str, option: str, whole: str) -> int:
     t = text.strip()
     if not re.fullmatch(r"[+-]?[0-9]+", t):
         raise MobilecostError(f"{option} {whole}: {t!r} is not a whole number")
+    if len(t) > 30:  # int() refuses past 4,300 digits; nothing sane has 30
+        raise MobilecostError(f"{option}: {t[:12]}… has {len(t):,} digits, too many for a resolution")
     return int(t)
 
 

@@ -61,6 +61,7 @@ ACTIVATIONS = ("relu", "relu6", "none")
 MAX_LAYERS = 100_000  # concrete layers a spec may expand to (repeats multiplied out)
 MAX_DEPTH = 64  # blocks (repeat, residual) nested inside one another
 MAX_SPEC_BYTES = 8 * 2**20  # spec text; a larger file is refused before it is read
+MAX_DIGITS = 100  # digits of a number in a spec (Python refuses to read past 4,300)
 
 
 class LayerKind(str, Enum):
@@ -587,6 +588,8 @@ class _Parser:
 
     def positive(self, tok: _Tok, what: str, text: str | None = None) -> int:
         text = tok.text if text is None else text
+        if len(text) > MAX_DIGITS and text.isdigit():
+            raise self.error(f"{what} has more than {MAX_DIGITS} digits", tok, show=False)
         if not _INT.fullmatch(text) or int(text) < 1:
             raise self.error(f"{what} must be a positive integer", tok)
         return int(text)
@@ -594,6 +597,8 @@ class _Parser:
     def channels(self, toks: list[_Tok], i: int) -> Channels:
         tok = self.arg(toks, i, "a channel count")
         m = _CHANNELS.fullmatch(tok.text)
+        if m and len(m.group(1)) > MAX_DIGITS:
+            raise self.error(f"channel count has more than {MAX_DIGITS} digits", tok, show=False)
         if not m or int(m.group(1)) < 1:
             raise self.error("channel count must be a positive integer, optionally "
                              "followed by '!' (fixed) or '+' (never below)", tok)

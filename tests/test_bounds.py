@@ -298,3 +298,16 @@ def test_dense_rho_range_is_not_enumerated(monkeypatch):
     assert axis.upper == 9_900_001
     assert axis.pixels(spec.resolution_for, 224) == list(range(2, 225))
     assert axis.lower_after(224) == 223
+
+
+def test_numbers_past_what_python_reads_are_one_error_line(tmp_path):
+    # int() refuses text of more than 4,300 digits with a ValueError of its own.
+    big = "1" * 5000
+    line = one_error_line(run("cost", _write(tmp_path, f"input 224 3!\npw {big}\n")))
+    assert line.endswith("x.spec:2:4: channel count has more than 100 digits")
+    line = one_error_line(run("cost", _write(tmp_path, f"input 224 3!\nconv {big} 8\n")))
+    assert line.endswith("x.spec:2:6: a kernel size has more than 100 digits")
+    line = one_error_line(run("sweep", "--res", big))
+    assert line == "error: --res: 111111111111… has 5,000 digits, too many for a resolution"
+    line = one_error_line(run("sweep", "--alpha", big))
+    assert "is not a number" in line
