@@ -344,8 +344,9 @@ def sweep_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPH
             raise MobilecostError(f"{', '.join(stray)} {'needs' if len(stray) == 1 else 'need'} --measure")
     if targets_dir is not None and target is None:
         raise MobilecostError("--targets-dir goes with --target")
+    # --output writes CSV, JSON and Markdown of every row: JSON, the largest, sets the peak.
     s, alphas, resolutions = grid_from_options(
-        spec, alpha, res, rho, max_configs, Format.csv if output is not None else format)
+        spec, alpha, res, rho, max_configs, Format.json if output is not None else format)
     folder = checked_output(len(alphas), len(resolutions), max_configs, output, plot)
     t = load_target(target, targets_dir)
     if measure:
