@@ -50,6 +50,8 @@ def test_nesting_is_bounded(tmp_path):
     line = one_error_line(run("cost", _write(tmp_path, deep)))
     # Line 1 is 'input'; the 65th 'repeat 1 {' is on line 66.
     assert line.endswith(f"x.spec:66:1: blocks nest more than {MAX_DEPTH} deep")
+    with pytest.raises(SpecError, match=f"^x.spec:66:1: blocks nest more than {MAX_DEPTH} deep$"):
+        parse(deep, "x.spec")
     ok = "input 224 3!\n" + "residual {\n" * MAX_DEPTH + "pw 3!\n" + "}\n" * MAX_DEPTH
     spec = parse(ok)
     assert [x.op for x in build(spec, 1, 8)] == ["pw"] + ["add"] * MAX_DEPTH
@@ -260,6 +262,8 @@ def test_channel_count_past_64_bits_in_sweep(tmp_path):
                          "64-bit integers; sweep smaller α (`cost` takes any)")
     line = one_error_line(run("sweep", "--alpha", "1e20", "--res", "224"))
     assert "do not fit in 64-bit integers" in line
+    with pytest.raises(MobilecostError, match="do not fit in 64-bit integers"):
+        sweep(str(path), [1], [224])
     # The one-configuration engine counts in Python integers: 3·3·3·2⁶³ weights on a 224×224
     # output (stride 1), exact.
     r = run("cost", path, "--format", "csv")
@@ -271,6 +275,9 @@ def test_resolution_past_the_sweep_limit():
     line = one_error_line(run("sweep", "--res", str(2**63)))
     assert line == (f"error: resolution {2**63} is more than a sweep takes (1,048,576 px; "
                     f"`cost` takes any)")
+    with pytest.raises(ConfigError, match="more than a sweep takes"):
+        grid_cost("mobilenet_v1", [1], [2**20 + 1])
+    assert grid_cost("conv_mobilenet", [F(1, 32)], [2**20]).macs.shape == (1, 1)
 
 
 def test_rho_ranges_map_to_pixels_as_enumerating_would():
