@@ -33,8 +33,8 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
 
 Blocks close with '}' on a line of its own and nest, at most MAX_DEPTH (64) deep. A spec may
 build at most MAX_LAYERS (100,000) layers, counted with repeats multiplied out before anything
-is built, and hold at most MAX_SPEC_BYTES (8 MiB) of text. Convolutions use SAME padding by default,
-so a feature map of side h leaves a stride-s layer with side ceil(h / s); pooling uses none
+is built, and hold at most MAX_SPEC_BYTES (8 MiB) of text. Convolutions use SAME padding by
+default, so a feature map of side h leaves a stride-s layer with side ceil(h / s); pooling uses none
 (floor((h - k) / s) + 1), and 'avgpool global' averages the whole map to 1×1.
 
 Building a spec at (α, resolution) turns it into a flat tuple of concrete `Layer` records with
@@ -461,12 +461,13 @@ def _token_lines(text: str, chunk: int = 1 << 20) -> Iterator[list[_Tok]]:
         start = end
 
 
-def expanded_layers(nodes: tuple[Node, ...], cap: int = MAX_LAYERS, depth: int = 0) -> int:
+def expanded_layers(nodes: tuple[Node, ...], cap: int | None = None, depth: int = 0) -> int:
     """How many concrete layers `nodes` expand to at most, counted without expanding them
     (an inverted residual as up to 4: expand, depthwise, project, add). Counting stops past
     `cap`, so that a repeat of 10**9 costs no more than one of 2."""
     if depth > MAX_DEPTH:
         raise SpecError(f"blocks nest more than {MAX_DEPTH} deep")
+    cap = MAX_LAYERS if cap is None else cap
     total = 0
     for node in nodes:
         if isinstance(node, Repeat):
@@ -489,8 +490,11 @@ def _ir_layers(d: LayerDef) -> int:
 def check_expansion(nodes: tuple[Node, ...], source: str = "<spec>") -> None:
     """Refuse a body that expands to more than MAX_LAYERS layers, naming the outermost
     statement that alone goes over the limit (else the spec as a whole)."""
-    if expanded_layers(nodes) <= MAX_LAYERS:
-        return
+    try:
+        if expanded_layers(nodes) <= MAX_LAYERS:
+            return
+    except SpecError as exc:  # nested too deep (a Spec made in code; the parser stops sooner)
+        raise SpecError(exc.message, source) from None
     line, what, count = 0, "the spec", expanded_layers(nodes, _COUNT_CAP)
     for node in nodes:
         if isinstance(node, (Repeat, Residual)) and expanded_layers((node,)) > MAX_LAYERS:
@@ -773,7 +777,8 @@ def load_spec(name_or_path: str | Path | Spec) -> Spec:
             size = path.stat().st_size
             if size > MAX_SPEC_BYTES:
                 raise SpecError(f"the spec file is {size:,} bytes; a spec may be at most "
-                                f"{MAX_SPEC_BYTES:,} bytes ({MAX_SPEC_BYTES // 2**20} MiB)", text_name)
+                                f"{MAX_SPEC_BYTES:,} bytes ({MAX_SPEC_BYTES // 2**20} MiB)",
+                                text_name)
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise SpecError(f"cannot read spec file: {exc}", text_name) from None
@@ -795,7 +800,7 @@ def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
             yield node
 
 
-__all__ = ["MAX_DEPTH", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "Layer", "LayerDef",
+__all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "Layer", "LayerDef",
            "LayerKind", "Node", "Repeat", "Residual", "Rounding", "Spec", "build", "builtin_names",
            "check_expansion", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
            "parse", "to_fraction"]

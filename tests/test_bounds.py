@@ -329,3 +329,12 @@ def test_report_files_count_as_json_output(tmp_path):
     assert "the output takes about 4,780 bytes a row: about 4.5 GiB" in line
     assert not (tmp_path / "out").exists()
     assert grid_size_error(1000, 1000, 5_000_000, 29, 80) is None
+
+
+def test_deep_spec_made_in_code_is_refused_with_its_source():
+    body = (LayerDef("pw", channels=Channels(8)),)
+    for _ in range(200):
+        body = (Repeat(1, body),)
+    spec = Spec("deep", 224, Channels(3, "fixed"), body, source="made.spec")
+    with pytest.raises(SpecError, match=f"^made.spec: blocks nest more than {MAX_DEPTH} deep$"):
+        build(spec, 1)
