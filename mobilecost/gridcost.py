@@ -40,7 +40,6 @@ CLI_BYTES_PER_ROW = {"table": 80, "csv": 410, "json": 4630, "markdown": 1660}
 # grid of exactly N configurations passes.
 ALLOWED_BYTES_PER_CONFIG = BYTES_PER_CONFIG + CLI_BYTES_PER_ROW["csv"]
 WORK_ALLOWANCE = 256 * 2**20
-BYTES_PER_ROW = BYTES_PER_CONFIG  # the name older code used
 _CHUNK_ELEMS = 1 << 21  # int64 elements in one (α, layer, resolution) block of the peak
 _INT64_MAX = (1 << 63) - 1
 MAX_RESOLUTION = 1 << 20  # pixels: squared, times channels, still far inside 64 bits
@@ -52,7 +51,8 @@ MAC_KINDS = (LayerKind.CONV, LayerKind.DEPTHWISE, LayerKind.POINTWISE, LayerKind
 def grid_memory(n_alphas: int, n_res: int, layers: int, per_row: int = 0) -> int:
     """Estimated peak bytes of a sweep of n_alphas × n_res over a spec of `layers` layers, plus
     `per_row` bytes of output per configuration."""
-    return (n_alphas * n_res * (BYTES_PER_CONFIG + per_row) + n_alphas * layers * BYTES_PER_ALPHA_LAYER
+    return (n_alphas * n_res * (BYTES_PER_CONFIG + per_row)
+            + n_alphas * layers * BYTES_PER_ALPHA_LAYER
             + n_res * layers * BYTES_PER_RES_LAYER)
 
 
