@@ -144,7 +144,11 @@ class NetworkCost:
 
 def cost(spec: Spec | str, alpha: float | Fraction | str = 1, resolution: int | None = None,
          counting: Counting = Counting()) -> NetworkCost:
-    """Cost a spec (a Spec, a built-in name or a path) at width α and input resolution."""
+    """Cost a spec (a Spec, a built-in name or a path) at width α and input resolution.
+
+    α follows `spec.to_fraction`: a string, int or Fraction is exact; a float is read as its
+    nearest 12-significant-digit decimal, so `cost(spec, 0.7 - 0.2)` is `cost(spec, "0.5")`.
+    """
     s = load_spec(spec)
     a = to_fraction(alpha)
     layers = build(s, a, resolution)

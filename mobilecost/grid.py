@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
-from typing import Callable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
-from .errors import MobilecostError
+from .errors import ConfigError, MobilecostError
+from .spec import Spec, to_fraction
 
 DEFAULT_ALPHA_STEP = Fraction(1, 4)
 DEFAULT_RES_STEP = 32
@@ -28,8 +30,8 @@ _QUANTITY = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgG]?)\
 
 def _number(text: str, option: str, whole: str) -> Fraction:
     try:
-        return Fraction(text.strip())
-    except (ValueError, ZeroDivisionError):
+        return to_fraction(text.strip())  # the one α policy: text is exact
+    except ConfigError:
         raise MobilecostError(f"{option} {whole}: {text.strip()!r} is not a number") from None
 
 
@@ -37,16 +39,73 @@ def _integer(text: str, option: str, whole: str) -> int:
     t = text.strip()
     if not re.fullmatch(r"[+-]?[0-9]+", t):
         raise MobilecostError(f"{option} {whole}: {t!r} is not a whole number")
+    if len(t) > 30:  # int() refuses past 4,300 digits; nothing sane has 30
+        raise MobilecostError(f"{option}: {t[:12]}… has {len(t):,} digits, too many for a resolution")
     return int(t)
 
 
-def _parse(text: str, option: str, convert: Callable[[str, str, str], T], default_step: T,
-           what: str) -> list[T]:
+@dataclass(frozen=True)
+class GridAxis:
+    """One grid option, checked and counted but not yet enumerated.
+
+    `items` are (first value, step, count) with step None for a single value. `upper` is the
+    number of values written (repeats included), `lower` the fewest distinct values the axis can
+    have (the longest range, or the distinct single values): a grid is refused on these counts
+    before any value is made."""
+
+    option: str
+    text: str
+    items: tuple[tuple[Any, Any, int], ...]
+    upper: int
+    lower: int
+
+    def values(self) -> list:
+        """The values in the order written, repeats dropped."""
+        out, seen = [], set()
+        for lo, step, count in self.items:
+            for v in ([lo] if step is None else (lo + i * step for i in range(count))):
+                if v not in seen:
+                    seen.add(v)
+                    out.append(v)
+        return out
+
+    def lower_after(self, scale: int) -> int:
+        """The fewest distinct values once each is multiplied by `scale` and rounded to a whole
+        number (ρ -> pixels). A range of values 2 or more apart keeps its count, one of values
+        at least 1 apart half of it; a denser one covers every whole number of its span."""
+        singles = {round(lo * scale) for lo, step, _ in self.items if step is None}
+        counts = [len(singles)]
+        for lo, step, count in self.items:
+            if step is not None:
+                gap = step * scale
+                counts.append(count if gap >= 2 else (count + 1) // 2 if gap >= 1 else
+                              round((lo + (count - 1) * step) * scale) - round(lo * scale) + 1)
+        return max(counts)
+
+    def pixels(self, to_pixels: Callable[[Any], int], scale: int) -> list[int]:
+        """The distinct whole numbers `to_pixels` makes of the values (ρ -> resolution, rounding
+        v·scale), in the order written; a range denser than 1 a step is not enumerated: its
+        values cover every whole number from its first value's to its last's."""
+        out: dict[int, None] = {}
+        for lo, step, count in self.items:
+            if step is None:
+                out.setdefault(to_pixels(lo))
+            elif step * scale < 1:
+                first, last = to_pixels(lo), to_pixels(lo + (count - 1) * step)
+                for px in range(first, last + 1):
+                    out.setdefault(px)
+            else:
+                for i in range(count):
+                    out.setdefault(to_pixels(lo + i * step))
+        return list(out)
+
+
+def _axis(text: str, option: str, convert: Callable[[str, str, str], T], default_step: T,
+          what: str) -> GridAxis:
     whole = str(text).strip()
     if not whole:
         raise MobilecostError(f"{option}: empty value")
-    out: list[T] = []
-    seen: set[T] = set()
+    items: list[tuple[T, T | None, int]] = []
     for item in whole.split(","):
         if not item.strip():
             raise MobilecostError(f"{option} {whole}: empty item in the list")
@@ -61,35 +120,77 @@ def _parse(text: str, option: str, convert: Callable[[str, str, str], T], defaul
                 raise MobilecostError(
                     f"{option} {whole}: the range runs downwards; write it as {hi_text.strip()}.."
                     f"{lo_text.strip()}")
-            count = int((hi - lo) // step) + 1
-            if count > MAX_AXIS:
-                raise MobilecostError(
-                    f"{option} {whole}: {count:,} values; at most {MAX_AXIS:,} per axis")
-            values = [lo + i * step for i in range(count)]
+            items.append((lo, step, int((hi - lo) // step) + 1))  # counted, not enumerated
         else:
-            values = [convert(item, option, whole)]
-        for v in values:
-            if v <= 0:
-                raise MobilecostError(f"{option} {whole}: {what} must be > 0, got {v}")
-            if v not in seen:
-                seen.add(v)
-                out.append(v)
-    return out
+            lo = convert(item, option, whole)
+            items.append((lo, None, 1))
+        if lo <= 0:  # the first value of a rising range is its least
+            raise MobilecostError(f"{option} {whole}: {what} must be > 0, got {lo}")
+    upper = sum(c for _, _, c in items)
+    if upper > MAX_AXIS:
+        raise MobilecostError(f"{option} {whole}: {upper:,} values; at most {MAX_AXIS:,} per axis")
+    singles = {lo for lo, step, _ in items if step is None}
+    lower = max([len(singles)] + [c for _, step, c in items if step is not None])
+    return GridAxis(option, whole, tuple(items), upper, lower)
+
+
+def alpha_axis(text: str, option: str = "--alpha") -> GridAxis:
+    """The α option, counted; `.values()` gives the exact fractions."""
+    return _axis(text, option, _number, DEFAULT_ALPHA_STEP, "alpha")
+
+
+def resolution_axis(text: str, option: str = "--res") -> GridAxis:
+    return _axis(text, option, _integer, DEFAULT_RES_STEP, "resolution")
+
+
+def rho_axis(text: str, option: str = "--rho") -> GridAxis:
+    return _axis(text, option, _number, DEFAULT_RHO_STEP, "rho")
 
 
 def parse_alphas(text: str, option: str = "--alpha") -> list[Fraction]:
     """Width multipliers α as exact fractions; ranges step by 0.25 unless told."""
-    return _parse(text, option, _number, DEFAULT_ALPHA_STEP, "alpha")
+    return alpha_axis(text, option).values()
 
 
 def parse_resolutions(text: str, option: str = "--res") -> list[int]:
     """Input resolutions in pixels; ranges step by 32 unless told."""
-    return _parse(text, option, _integer, DEFAULT_RES_STEP, "resolution")
+    return resolution_axis(text, option).values()
 
 
 def parse_rhos(text: str, option: str = "--rho") -> list[Fraction]:
     """Resolution multipliers ρ (of a spec's base resolution); ranges step by 0.25 unless told."""
-    return _parse(text, option, _number, DEFAULT_RHO_STEP, "rho")
+    return rho_axis(text, option).values()
+
+
+def grid_from_text(spec: Spec, alpha: str, res: str | None, rho: str | None,
+                   check: Callable[[int, int], MobilecostError | None] | None = None,
+                   default_res: str = "224,192,160,128") -> tuple[list[Fraction], list[int]]:
+    """The α and resolution lists of grid options; `check(n_alphas, n_resolutions)` returns the
+    refusal of a grid too large, and is asked first with the fewest values the options can give
+    (counted arithmetically, nothing enumerated), then with the real counts."""
+    if res is not None and rho is not None:
+        raise MobilecostError("give --res or --rho, not both")
+    a_axis = alpha_axis(alpha)
+    if rho is not None:
+        r_axis = rho_axis(rho)
+        r_lower = r_axis.lower_after(spec.resolution)
+    else:
+        r_axis = resolution_axis(res if res is not None else default_res)
+        r_lower = r_axis.lower
+    if check is not None:
+        err = check(a_axis.lower, r_lower)
+        if err:
+            raise err
+    alphas = a_axis.values()
+    if rho is not None:
+        resolutions = r_axis.pixels(spec.resolution_for, spec.resolution)
+    else:
+        resolutions = r_axis.values()
+    if check is not None:
+        err = check(len(alphas), len(resolutions))
+        if err:
+            raise err
+    return alphas, resolutions
 
 
 def parse_quantity(text: str, option: str = "budget") -> int:
@@ -122,4 +223,5 @@ def format_quantity(n: float) -> str:
 
 
 __all__ = ["DEFAULT_ALPHA_STEP", "DEFAULT_RES_STEP", "DEFAULT_RHO_STEP", "MAX_AXIS", "MAX_BUDGET",
-           "format_quantity", "parse_alphas", "parse_quantity", "parse_resolutions", "parse_rhos"]
+           "GridAxis", "alpha_axis", "format_quantity", "grid_from_text", "parse_alphas",
+           "parse_quantity", "parse_resolutions", "parse_rhos", "resolution_axis", "rho_axis"]

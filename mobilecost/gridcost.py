@@ -21,32 +21,85 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 from .cost import Counting
 from .errors import ConfigError, MobilecostError
 from .ops import MAC_KINDS, OPS, LayerKind
-from .spec import Channels, Layer, Spec, Builder, build, load_spec, to_fraction
+from .spec import (Channels, Layer, Spec, Builder, build, check_expansion, expanded_layers,
+                   load_spec, to_fraction)
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 DEFAULT_MAX_CONFIGS = 5_000_000
-BYTES_PER_ROW = 160  # the DataFrame's columns and the working arrays, per configuration
+# Peak memory of a sweep, fitted to measurements (benchmarks/bench_sweep_memory.py): per
+# configuration (the DataFrame's columns and the engine's [α, resolution] arrays), and per α and
+# layer (the engine walks the spec once per α and keeps one record per layer until it groups
+# them), and per resolution and layer (feature-map sizes). The command line adds its output's
+# cost per row, by format.
+BYTES_PER_CONFIG = 180
+BYTES_PER_ALPHA_LAYER = 230
+BYTES_PER_RES_LAYER = 72  # map sizes and spatial factors, [layer, resolution] int64 arrays
+# table and CSV stream (a table shows 200 rows; CSV goes out in blocks of 100,000 rows), JSON and
+# Markdown are made whole.
+CLI_BYTES_PER_ROW = {"table": 10, "csv": 10, "json": 4630, "markdown": 1660}
+# --max-configs N allows N configurations, and the memory N configurations take swept and
+# written as CSV plus an allowance for the spec's own work (per α, per resolution), so that a
+# grid of exactly N configurations passes.
+ALLOWED_BYTES_PER_CONFIG = BYTES_PER_CONFIG + CLI_BYTES_PER_ROW["csv"]
+WORK_ALLOWANCE = 256 * 2**20
 _CHUNK_ELEMS = 1 << 21  # int64 elements in one (α, layer, resolution) block of the peak
 _INT64_MAX = (1 << 63) - 1
+MAX_RESOLUTION = 1 << 20  # pixels: squared, times channels, still far inside 64 bits
 
 #: Layer kinds with Mult-Adds (`ops.MAC_KINDS`): one `macs_share_<kind>` column each, where the
 #: spec has them.
 
 
-def grid_size_error(n_alphas: int, n_res: int, max_configs: int) -> MobilecostError | None:
-    """The refusal for a grid larger than `max_configs`, or None when it fits."""
+def grid_memory(n_alphas: int, n_res: int, layers: int, per_row: int = 0) -> int:
+    """Estimated peak bytes of a sweep of n_alphas × n_res over a spec of `layers` layers, plus
+    `per_row` bytes of output per configuration."""
+    return (n_alphas * n_res * (BYTES_PER_CONFIG + per_row)
+            + n_alphas * layers * BYTES_PER_ALPHA_LAYER
+            + n_res * layers * BYTES_PER_RES_LAYER)
+
+
+def _size(n: int) -> str:
+    mib = n / 2**20
+    return f"{mib / 1024:,.1f} GiB" if mib >= 1024 else f"{mib:,.0f} MiB"
+
+
+def grid_size_error(n_alphas: int, n_res: int, max_configs: int, layers: int = 0,
+                    per_row: int = 0) -> MobilecostError | None:
+    """The refusal of a grid too large, or None when it fits.
+
+    A grid is refused when it has more than `max_configs` configurations, or when its
+    estimated memory (grid_memory: the rows, the per-α walk of a `layers`-layer spec, its map
+    sizes per resolution, `per_row` bytes of output a row) is more than
+    max_configs × ALLOWED_BYTES_PER_CONFIG + WORK_ALLOWANCE: what that many configurations take
+    swept and written as CSV, plus 256 MiB for the spec's own work."""
+    if isinstance(max_configs, bool) or not isinstance(max_configs, int) or max_configs < 1:
+        return MobilecostError(f"--max-configs must be a whole number ≥ 1, got {max_configs}")
     n = n_alphas * n_res
-    if n <= max_configs:
-        return None
-    mib = n * BYTES_PER_ROW / 2**20
-    size = f"{mib / 1024:,.1f} GiB" if mib >= 1024 else f"{mib:,.1f} MiB"
-    return MobilecostError(
-        f"the grid has {n:,} configurations ({n_alphas:,} α × {n_res:,} resolutions), about "
-        f"{size} of memory; the limit is {max_configs:,} (raise it with --max-configs, or sweep "
-        f"a coarser grid)")
+    need = grid_memory(n_alphas, n_res, layers, per_row)
+    if n > max_configs:
+        return MobilecostError(
+            f"the grid has {n:,} configurations ({n_alphas:,} α × {n_res:,} resolutions), about "
+            f"{_size(need)} of memory; the limit is {max_configs:,} (raise it with --max-configs, "
+            f"or sweep a coarser grid)")
+    allowed = max_configs * ALLOWED_BYTES_PER_CONFIG + WORK_ALLOWANCE
+    if need > allowed:
+        # Name the largest part beyond the rows themselves.
+        why, fewer = max(
+            (n_alphas * layers * BYTES_PER_ALPHA_LAYER,
+             f"the spec is walked once per α ({n_alphas:,} α × {layers:,} layers)", "α"),
+            (n_res * layers * BYTES_PER_RES_LAYER,
+             f"every layer has its map size at every resolution ({layers:,} layers × "
+             f"{n_res:,} resolutions)", "resolutions"),
+            (n * per_row, f"the output takes about {BYTES_PER_CONFIG + per_row:,} bytes a row",
+             "configurations"))[1:]
+        return MobilecostError(
+            f"the grid has {n:,} configurations, but {why}: about {_size(need)} of memory, more "
+            f"than the {_size(allowed)} --max-configs {max_configs:,} allows; sweep fewer "
+            f"{fewer} or raise --max-configs")
+    return None
 
 
 # --------------------------------------------------------------------------- per-α structure
@@ -235,14 +288,19 @@ def _combine(f: "np.ndarray", inv: "np.ndarray", uniq: "np.ndarray") -> "np.ndar
     """Σ_l f[α, l] · S[l, r], with layers of equal spatial rows summed first."""
     import numpy as np
 
+    # One pass over the layers sorted by group (a mask per group would be quadratic in the
+    # number of layers when every layer has its own map size).
+    order = np.argsort(inv, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(inv[order]) != 0])
     grouped = np.zeros((f.shape[0], uniq.shape[0]), dtype=np.int64)
-    for u in range(uniq.shape[0]):
-        grouped[:, u] = f[:, inv == u].sum(axis=1)
+    grouped[:, inv[order][starts]] = np.add.reduceat(f[:, order], starts, axis=1)
     return grouped @ uniq
 
 
 def _check_bound(f: "np.ndarray", s: "np.ndarray", what: str) -> None:
-    bound = sum(int(f[:, l].max(initial=0)) * int(s[l].max(initial=0)) for l in range(f.shape[1]))
+    # Python integers: the bound itself may not fit in 64 bits.
+    bound = sum(a * b for a, b in zip(f.max(axis=0, initial=0).tolist(),
+                                      s.max(axis=1, initial=0).tolist()))
     if bound > _INT64_MAX:
         raise MobilecostError(f"{what} would exceed 64-bit integers on this grid; "
                               f"sweep smaller α or resolutions")
@@ -250,7 +308,9 @@ def _check_bound(f: "np.ndarray", s: "np.ndarray", what: str) -> None:
 
 def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
               counting: Counting = Counting(), max_configs: int = DEFAULT_MAX_CONFIGS) -> GridCost:
-    """Mult-Adds, parameters and activations of every (α, resolution), as exact integers."""
+    """Mult-Adds, parameters and activations of every (α, resolution), as exact integers.
+
+    α is read by `spec.to_fraction`, as everywhere (a float as its 12-digit decimal)."""
     import numpy as np
 
     s = load_spec(spec)
@@ -264,7 +324,11 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
     for r in rlist:
         if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1:
             raise ConfigError(f"resolution must be a positive integer, got {r!r}")
-    err = grid_size_error(len(alist), len(rlist), max_configs)
+        if r > MAX_RESOLUTION:
+            raise ConfigError(f"resolution {r} is more than a sweep takes ({MAX_RESOLUTION:,} "
+                              f"px; `cost` takes any)")
+    check_expansion(s.body, s.source)
+    err = grid_size_error(len(alist), len(rlist), max_configs, expanded_layers(s.body))
     if err:
         raise err
     res = np.array(rlist, dtype=np.int64)
@@ -276,7 +340,13 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
     kinds_present = []
     groups = []
     # Build every α at the largest resolution; too small a resolution is caught per structure.
-    for st in _structures(s, alist, int(res.max()), counting):
+    try:
+        structures = _structures(s, alist, int(res.max()), counting)
+    except OverflowError:
+        raise MobilecostError(
+            f"{s.source}: channel counts or kernel sizes at α up to {float(max(alist)):g} do not "
+            f"fit in 64-bit integers; sweep smaller α (`cost` takes any)") from None
+    for st in structures:
         a0 = alist[int(st.rows[0])]
         ins, outs = _sizes(s, a0, st.static, res)
         groups.append((st, ins, outs))
@@ -345,13 +415,41 @@ def _peak(st: _Structure, in_sq: "np.ndarray", out_sq: "np.ndarray") -> "np.ndar
     return out
 
 
+def _alpha_exact(alphas: Sequence[Fraction], n_r: int) -> "pd.Categorical":
+    """α of every row as exact text ("3/4", "1/3", "1"), categorical: one string per α."""
+    import numpy as np
+    import pandas as pd
+
+    codes: dict[Fraction, int] = {}
+    for a in alphas:
+        codes.setdefault(a, len(codes))
+    per_alpha = np.fromiter((codes[a] for a in alphas), dtype=np.int32, count=len(alphas))
+    return pd.Categorical.from_codes(np.repeat(per_alpha, n_r), [str(a) for a in codes])
+
+
+def frame_alphas(df: "pd.DataFrame") -> list[Fraction]:
+    """α of every row of a sweep frame as the exact Fraction, read from `alpha_exact`."""
+    import numpy as np
+
+    col = df["alpha_exact"]
+    if hasattr(col, "cat"):
+        exact = [Fraction(t) for t in col.cat.categories]
+        return [exact[i] for i in np.asarray(col.cat.codes).tolist()]
+    return [Fraction(str(t)) for t in col.tolist()]
+
+
 def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
           resolutions: Iterable[int] | None = None, counting: Counting = Counting(),
           max_configs: int = DEFAULT_MAX_CONFIGS) -> "pd.DataFrame":
     """One row per (α, resolution): cost, Mult-Adds shares per kind, activations, accuracy.
 
     Defaults are the paper's 16 configurations: α 1, 0.75, 0.5, 0.25 × 224, 192, 160, 128.
-    Rows run α-major in the order given. Columns: spec, alpha, resolution, rho (resolution
+    Each α is read by `spec.to_fraction` (strings, ints, Fractions exact; a float as its nearest
+    12-significant-digit decimal), so np.arange(0.25, 1.0001, 0.05) gives the rows of the grid
+    option 0.25..1:0.05, published accuracy included.
+    Rows run α-major in the order given. Columns: spec, alpha (a float, for plotting and
+    arithmetic), alpha_exact (α exactly, as text such as "3/4" or "1/3"; categorical; read it
+    back with `frame_alphas`), resolution, rho (resolution
     over the spec's base), macs, params, macs_share_<kind>, activation_elems (every layer's
     output plus the input image), peak_activation_elems (the largest input + output of one
     layer), top1, top1_low, top1_high, top5, top5_low, top5_high (ImageNet %, empty where
@@ -373,6 +471,7 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     cols: dict[str, object] = {
         "spec": pd.Categorical.from_codes(np.zeros(n_a * n_r, dtype=np.int8), [s.name]),
         "alpha": alpha_col,
+        "alpha_exact": _alpha_exact(g.alphas, n_r),
         "resolution": res_col,
         "rho": res_col / s.resolution,
         "macs": g.macs.reshape(-1),
@@ -390,4 +489,7 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     return pd.DataFrame(cols, copy=False)
 
 
-__all__ = ["DEFAULT_MAX_CONFIGS", "GridCost", "MAC_KINDS", "grid_cost", "grid_size_error", "layer_sides", "sweep"]
+__all__ = ["ALLOWED_BYTES_PER_CONFIG", "BYTES_PER_ALPHA_LAYER", "BYTES_PER_CONFIG",
+           "BYTES_PER_RES_LAYER", "WORK_ALLOWANCE", "CLI_BYTES_PER_ROW", "DEFAULT_MAX_CONFIGS",
+           "GridCost", "MAC_KINDS", "MAX_RESOLUTION", "frame_alphas", "grid_cost", "grid_memory",
+           "grid_size_error", "layer_sides", "sweep"]

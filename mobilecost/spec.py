@@ -31,8 +31,10 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
     opts       := 'act=' (relu | relu6 | none) | 'bn=' (yes | no) | 'pad=' (same | valid)
     ACT        := relu | relu6 | none
 
-Blocks close with '}' on a line of its own and nest. Convolutions use SAME padding by default,
-so a feature map of side h leaves a stride-s layer with side ceil(h / s); pooling uses none
+Blocks close with '}' on a line of its own and nest, at most MAX_DEPTH (64) deep. A spec may
+build at most MAX_LAYERS (100,000) layers, counted with repeats multiplied out before anything
+is built, and hold at most MAX_SPEC_BYTES (8 MiB) of text. Convolutions use SAME padding by
+default, so a feature map of side h leaves a stride-s layer with side ceil(h / s); pooling uses none
 (floor((h - k) / s) + 1), and 'avgpool global' averages the whole map to 1×1.
 
 Building a spec at (α, resolution) turns it into a flat tuple of concrete `Layer` records with
@@ -46,8 +48,10 @@ formatter and builder here are generic over that table; adding an op is one `Op`
 
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
@@ -57,6 +61,12 @@ from .errors import ConfigError, SpecError
 from .ops import OPS, OPTIONS, STATEMENTS, LayerKind
 
 ACTIVATIONS = ("relu", "relu6", "none")
+
+# Bounds on what a spec may ask for, checked before any work that grows with them.
+MAX_LAYERS = 100_000  # concrete layers a spec may expand to (repeats multiplied out)
+MAX_DEPTH = 64  # blocks (repeat, residual) nested inside one another
+MAX_SPEC_BYTES = 8 * 2**20  # spec text; a larger file is refused before it is read
+MAX_DIGITS = 100  # digits of a number in a spec (Python refuses to read past 4,300)
 
 
 # --------------------------------------------------------------------------- symbolic spec
@@ -152,11 +162,19 @@ class Spec:
         """The concrete layers at width `alpha` and input `resolution` (default: the base)."""
         return build(self, alpha, resolution)
 
-    def resolution_for(self, rho: float) -> int:
-        """The input resolution for a resolution multiplier ρ (rounded to the nearest pixel)."""
-        if not rho > 0:
+    def resolution_for(self, rho: "float | Fraction | str") -> int:
+        """The input resolution for a resolution multiplier ρ (rounded to the nearest pixel;
+        ρ is read as α is, by `to_fraction`). A ρ that rounds to less than 1 px is refused."""
+        r = to_fraction(rho)
+        if not r > 0:
             raise ConfigError(f"rho must be > 0, got {rho}")
-        return max(1, round(Fraction(str(rho)) * self.resolution))
+        px = round(r * self.resolution)
+        if px < 1:
+            raise ConfigError(
+                f"rho {float(r):g} gives {float(r * self.resolution):g} px at {self.name}'s base "
+                f"resolution {self.resolution}, less than 1 px (rho must be more than "
+                f"{Fraction(1, 2 * self.resolution)})")
+        return px
 
     def format(self) -> str:
         return format_spec(self)
@@ -202,24 +220,52 @@ class Layer:
         return f"{self.in_size}×{self.in_size}×{self.in_channels}"
 
 
-def to_fraction(alpha: float | Fraction | str) -> Fraction:
-    """α as an exact fraction of the decimal the user wrote (0.29 -> 29/100, not 0.28999...)."""
+ALPHA_DIGITS = 12  # significant digits a float α is read to (see to_fraction)
+
+
+def to_fraction(alpha: "float | Fraction | str | int") -> Fraction:
+    """α (or any multiplier) as an exact fraction, by one policy for every entry point.
+
+    Strings, integers and Fractions are exact: "0.29" is 29/100, "1/3" is 1/3. A float (numpy
+    floats included) is read as its nearest short decimal, 12 significant digits: 0.7 - 0.2
+    (0.49999999999999994) is 1/2, and np.arange(0.25, 1.0001, 0.05) gives 1/4, 3/10, 7/20, ...
+    as the grid option 0.25..1:0.05 does; a numpy float32 is read from its own shortest text
+    (np.float32(0.3) is 3/10). For a value that needs more digits, pass a string or a Fraction.
+    """
     if isinstance(alpha, Fraction):
         return alpha
+    if isinstance(alpha, bool):
+        raise ConfigError(f"alpha must be a number, got {alpha!r}")
+    if isinstance(alpha, numbers.Integral):
+        return Fraction(int(alpha))
+    if isinstance(alpha, numbers.Real) and not isinstance(alpha, Decimal):
+        value = float(alpha)
+        if not isinstance(alpha, float):  # numpy float32 and kin: their own shortest text first
+            try:
+                value = float(str(alpha))
+            except ValueError:
+                pass
+        text = format(value, f".{ALPHA_DIGITS}g")
+    else:
+        text = str(alpha).strip()
     try:
-        return Fraction(str(alpha))
-    except (ValueError, ZeroDivisionError):
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError, TypeError):
         raise ConfigError(f"alpha must be a number, got {alpha!r}") from None
 
 
 def build(spec: Spec, alpha: float | Fraction = 1, resolution: int | None = None) -> tuple[Layer, ...]:
-    """Apply α and the resolution to a spec: the layers with their concrete shapes."""
+    """Apply α and the resolution to a spec: the layers with their concrete shapes.
+
+    α is read by `to_fraction`: strings, ints and Fractions exactly, a float as its nearest
+    12-significant-digit decimal."""
     a = to_fraction(alpha)
     if a <= 0:
         raise ConfigError(f"alpha must be > 0, got {alpha}")
     res = spec.resolution if resolution is None else resolution
     if isinstance(res, bool) or not isinstance(res, int) or res < 1:
         raise ConfigError(f"resolution must be a positive integer, got {res!r}")
+    check_expansion(spec.body, spec.source)  # a Spec made in code has not met the parser
     builder = Builder(spec, a, res)
     builder.walk(spec.body)
     return tuple(builder.layers)
@@ -309,17 +355,78 @@ class _Tok:
     col: int
 
 
+def _token_lines(text: str, chunk: int = 1 << 20) -> Iterator[list[_Tok]]:
+    """The tokens of each line that has any, read lazily (a refused spec is never tokenised
+    whole). Lines break as str.splitlines breaks them; chunks end just after a newline, where
+    splitlines breaks anyway."""
+    n, start = 0, 0
+    while start < len(text):
+        end = text.find("\n", start + chunk)
+        end = len(text) if end < 0 else end + 1
+        for raw in text[start:end].splitlines():
+            n += 1
+            code = raw.split("#", 1)[0]
+            toks = [_Tok(m.group(), n, m.start() + 1) for m in _TOKEN.finditer(code)]
+            if toks:
+                yield toks
+        start = end
+
+
+def expanded_layers(nodes: tuple[Node, ...], cap: int | None = None, depth: int = 0) -> int:
+    """How many concrete layers `nodes` expand to at most, counted without expanding them
+    (an inverted residual as up to 4: expand, depthwise, project, add). Counting stops past
+    `cap`, so that a repeat of 10**9 costs no more than one of 2."""
+    if depth > MAX_DEPTH:
+        raise SpecError(f"blocks nest more than {MAX_DEPTH} deep")
+    cap = MAX_LAYERS if cap is None else cap
+    total = 0
+    for node in nodes:
+        if isinstance(node, Repeat):
+            total += node.count * expanded_layers(node.body, cap, depth + 1)
+        elif isinstance(node, Residual):
+            total += expanded_layers(node.body, cap, depth + 1) + 1
+        else:
+            total += _ir_layers(node) if node.op == "ir" else 1
+        if total > cap:
+            return cap + 1
+    return total
+
+
+def _ir_layers(d: LayerDef) -> int:
+    """Layers an inverted residual builds at most: expand (unless t=1), depthwise, project, and
+    an add when its stride is 1 (and, known only when built, its channels agree)."""
+    return 2 + (d.expand != 1) + (d.stride == 1)
+
+
+def check_expansion(nodes: tuple[Node, ...], source: str = "<spec>") -> None:
+    """Refuse a body that expands to more than MAX_LAYERS layers, naming the outermost
+    statement that alone goes over the limit (else the spec as a whole)."""
+    try:
+        if expanded_layers(nodes) <= MAX_LAYERS:
+            return
+    except SpecError as exc:  # nested too deep (a Spec made in code; the parser stops sooner)
+        raise SpecError(exc.message, source) from None
+    line, what, count = 0, "the spec", expanded_layers(nodes, _COUNT_CAP)
+    for node in nodes:
+        if isinstance(node, (Repeat, Residual)) and expanded_layers((node,)) > MAX_LAYERS:
+            line, count = node.line, expanded_layers((node,), _COUNT_CAP)
+            what = f"'repeat {node.count}'" if isinstance(node, Repeat) else "this residual block"
+            break
+    size = f"{count:,}" if count <= _COUNT_CAP else f"more than {_COUNT_CAP:.0e}"
+    raise SpecError(f"{what} expands to {size} layers; a spec may build at most "
+                    f"{MAX_LAYERS:,}", source, line)
+
+
+_COUNT_CAP = 10**18  # counted exactly up to here for messages
+
+
 class _Parser:
     def __init__(self, text: str, source: str) -> None:
         self.source = source
         self.headers: dict[str, object] = {}
-        self.lines: list[list[_Tok]] = []
-        for n, raw in enumerate(text.splitlines(), start=1):
-            code = raw.split("#", 1)[0]
-            toks = [_Tok(m.group(), n, m.start() + 1) for m in _TOKEN.finditer(code)]
-            if toks:
-                self.lines.append(toks)
-        self.pos = 0
+        self.lines = _token_lines(text)  # one iterator, shared by the nested blocks
+        self.depth = 0  # blocks open
+        self.written = 0  # layer statements so far: each expands to at least one layer
 
     def error(self, msg: str, tok: _Tok | None, show: bool = True) -> SpecError:
         if tok is None:
@@ -333,6 +440,7 @@ class _Parser:
         if not body:
             raise SpecError("the spec has no layers", self.source)
         res, in_c = self.headers["input"]
+        check_expansion(body, self.source)
         return Spec(
             name=str(self.headers.get("name", Path(self.source).stem)),
             resolution=res, in_channels=in_c, body=body,
@@ -341,10 +449,12 @@ class _Parser:
             source=self.source)
 
     def block(self, opener: _Tok | None) -> tuple[Node, ...]:
+        if opener is not None:
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.error(f"blocks nest more than {MAX_DEPTH} deep", opener, show=False)
         nodes: list[Node] = []
-        while self.pos < len(self.lines):
-            toks = self.lines[self.pos]
-            self.pos += 1
+        for toks in self.lines:
             head = toks[0]
             kw = head.text
             if kw == "}":
@@ -353,6 +463,7 @@ class _Parser:
                 self.expect_end(toks, 1)
                 if not nodes:
                     raise self.error("empty block", opener)
+                self.depth -= 1
                 return tuple(nodes)
             if kw in _HEADERS:
                 if opener is not None:
@@ -366,6 +477,10 @@ class _Parser:
                 self.open_brace(toks, 1)
                 nodes.append(Residual(self.block(head), line=head.line))
             elif kw in _LAYER_OPS:
+                self.written += 1
+                if self.written > MAX_LAYERS:
+                    raise self.error(f"more than {MAX_LAYERS:,} layers written; a spec may "
+                                     f"expand to at most {MAX_LAYERS:,}", head, show=False)
                 nodes.append(self.layer(toks))
             else:
                 raise self.error(f"unknown layer kind; expected one of {', '.join(_KEYWORDS)}", head)
@@ -388,6 +503,8 @@ class _Parser:
 
     def positive(self, tok: _Tok, what: str, text: str | None = None) -> int:
         text = tok.text if text is None else text
+        if len(text) > MAX_DIGITS and text.isdigit():
+            raise self.error(f"{what} has more than {MAX_DIGITS} digits", tok, show=False)
         if not _INT.fullmatch(text) or int(text) < 1:
             raise self.error(f"{what} must be a positive integer", tok)
         return int(text)
@@ -395,6 +512,8 @@ class _Parser:
     def channels(self, toks: list[_Tok], i: int) -> Channels:
         tok = self.arg(toks, i, "a channel count")
         m = _CHANNELS.fullmatch(tok.text)
+        if m and len(m.group(1)) > MAX_DIGITS:
+            raise self.error(f"channel count has more than {MAX_DIGITS} digits", tok, show=False)
         if not m or int(m.group(1)) < 1:
             raise self.error("channel count must be a positive integer, optionally "
                              "followed by '!' (fixed) or '+' (never below)", tok)
@@ -505,7 +624,13 @@ class _Parser:
 
 
 def parse(text: str, source: str = "<spec>") -> Spec:
-    """Parse spec text; errors name `source`, the line, the column and the offending token."""
+    """Parse spec text; errors name `source`, the line, the column and the offending token.
+
+    Text longer than MAX_SPEC_BYTES characters, blocks nested deeper than MAX_DEPTH and bodies
+    that would build more than MAX_LAYERS layers are refused before any of it is expanded."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(f"the spec is {len(text):,} characters long; a spec may be at most "
+                        f"{MAX_SPEC_BYTES:,} ({MAX_SPEC_BYTES // 2**20} MiB)", source)
     return _Parser(text, source).parse()
 
 
@@ -551,6 +676,11 @@ def load_spec(name_or_path: str | Path | Spec) -> Spec:
     path = Path(text_name)
     if path.is_file():
         try:
+            size = path.stat().st_size
+            if size > MAX_SPEC_BYTES:
+                raise SpecError(f"the spec file is {size:,} bytes; a spec may be at most "
+                                f"{MAX_SPEC_BYTES:,} bytes ({MAX_SPEC_BYTES // 2**20} MiB)",
+                                text_name)
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise SpecError(f"cannot read spec file: {exc}", text_name) from None
@@ -572,6 +702,7 @@ def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
             yield node
 
 
-__all__ = ["Channels", "Layer", "LayerDef", "LayerKind", "Node", "Repeat", "Residual", "Rounding",
-           "Spec", "build", "builtin_names", "format_spec", "iter_layer_defs", "load_spec", "parse",
-           "to_fraction"]
+__all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "Layer", "LayerDef",
+           "LayerKind", "Node", "Repeat", "Residual", "Rounding", "Spec", "build", "builtin_names",
+           "check_expansion", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
+           "parse", "to_fraction"]

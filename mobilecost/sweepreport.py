@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .cost import Counting
 from .errors import MobilecostError
@@ -44,27 +44,31 @@ SWEEP_DROP_ORDER = ("peak_activation_elems", "activation_elems", "macs_share_fc"
 
 # --------------------------------------------------------------------------- grid
 
-def grid_from_options(spec_name: "Spec | str", alpha: str, res: str | None,
-                      rho: str | None) -> tuple["Spec", list[Fraction], list[int]]:
-    """The spec and its (alphas, resolutions) from the grid options as written."""
-    from .grid import parse_alphas, parse_resolutions, parse_rhos
-    from .spec import load_spec
+def grid_from_options(spec_name: "Spec | str", alpha: str, res: str | None, rho: str | None,
+                      max_configs: int | None = None,
+                      fmt: str | None = None) -> tuple["Spec", list[Fraction], list[int]]:
+    """The spec and its (alphas, resolutions) from the grid options as written; with
+    `max_configs`, a grid too large is refused from the options' arithmetic, before any value is
+    enumerated (`fmt`: the output format, whose bytes per row count; parquet counts as csv)."""
+    from .grid import grid_from_text
+    from .gridcost import CLI_BYTES_PER_ROW, grid_size_error
+    from .spec import expanded_layers, load_spec
 
-    alphas = parse_alphas(alpha)
-    if res is not None and rho is not None:
-        raise MobilecostError("give --res or --rho, not both")
     spec = load_spec(spec_name)
-    if rho is not None:
-        resolutions = list(dict.fromkeys(spec.resolution_for(r) for r in parse_rhos(rho)))
-    else:
-        resolutions = parse_resolutions(res if res is not None else DEFAULT_RESOLUTIONS)
+    check = None
+    if max_configs is not None:
+        layers = expanded_layers(spec.body)
+        per_row = CLI_BYTES_PER_ROW.get(fmt, CLI_BYTES_PER_ROW["csv"]) if fmt is not None else 0
+        check = lambda n_a, n_r: grid_size_error(n_a, n_r, max_configs, layers, per_row)  # noqa: E731
+    alphas, resolutions = grid_from_text(spec, alpha, res, rho, check, DEFAULT_RESOLUTIONS)
     return spec, alphas, resolutions
 
 
-def grid_configs(df: "pd.DataFrame", alphas: Sequence[Fraction]) -> list[tuple[Fraction, int]]:
-    """(α as the exact fraction given, resolution) of every row of the sweep, in order."""
-    exact = {float(a): a for a in alphas}
-    return [(exact[a], int(r)) for a, r in zip(df["alpha"].tolist(), df["resolution"].tolist())]
+def grid_configs(df: "pd.DataFrame") -> list[tuple[Fraction, int]]:
+    """(α exactly, from the frame's alpha_exact, resolution) of every row of the sweep, in order."""
+    from .gridcost import frame_alphas
+
+    return list(zip(frame_alphas(df), df["resolution"].tolist()))
 
 
 def add_target_latency(df: "pd.DataFrame", spec_name: str, configs: list[tuple[Fraction, int]],
@@ -110,7 +114,7 @@ def sweep_frame(spec: "Spec | str", alphas: Sequence[Fraction], resolutions: Seq
     df = sweep(s, alphas, resolutions, counting,
                DEFAULT_MAX_CONFIGS if max_configs is None else max_configs)
     if target is not None:
-        df = add_target_latency(df, spec_name or s.name, grid_configs(df, alphas), target, batch)
+        df = add_target_latency(df, spec_name or s.name, grid_configs(df), target, batch)
     return df
 
 
@@ -161,7 +165,10 @@ def sweep_columns(df: "pd.DataFrame") -> list[Column]:
         Column("top5_high", "Top-5 high", _pct1, table=False),
         Column("accuracy_source", "Accuracy", _source, numeric=False),
     ]
-    return cols + latency_columns(df)
+    cols += latency_columns(df)
+    if "alpha_exact" in df.columns:  # α exactly ('1/3'), so a file reads back the α swept
+        cols.append(Column("alpha_exact", "α exact", str, numeric=False, table=False))
+    return cols
 
 
 def latency_columns(df: "pd.DataFrame") -> list[Column]:
@@ -381,18 +388,26 @@ def frame_csv(df: "pd.DataFrame", columns: list[Column]) -> str:
     return frame_csv_bytes(df, columns).decode("utf-8")
 
 
-def frame_csv_bytes(df: "pd.DataFrame", columns: list[Column]) -> bytes:
-    """`frame_csv`, encoded: what a file or stdout takes, without decoding and encoding again."""
+CSV_CHUNK_ROWS = 100_000  # rows formatted at a time: the text of a big grid is never whole in memory
+
+
+def frame_csv_chunks(df: "pd.DataFrame", columns: list[Column],
+                     chunk_rows: int = CSV_CHUNK_ROWS) -> "Iterator[bytes]":
+    """`frame_csv`, encoded, as the header and then blocks of `chunk_rows` rows: what a file or
+    stdout takes, without decoding and encoding again, in memory bounded by the block."""
     keys = [c.key for c in columns]
-    header = (",".join(_csv_field(k) for k in keys) + "\n").encode("utf-8")
-    if len(df) == 0:
-        return header
+    yield (",".join(_csv_field(k) for k in keys) + "\n").encode("utf-8")
+    for lo in range(0, len(df), chunk_rows):
+        yield _csv_block(df.iloc[lo:lo + chunk_rows], keys)
+
+
+def _csv_block(df: "pd.DataFrame", keys: list[str]) -> bytes:
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
     except ImportError:  # pyarrow is optional: formatting in Python is slower, not different
         fields = [_column_text(df[k]) for k in keys]
-        return header + ("\n".join(map(",".join, zip(*fields))) + "\n").encode("utf-8")
+        return ("\n".join(map(",".join, zip(*fields))) + "\n").encode("utf-8")
     import numpy as np
 
     text = pa.large_string()
@@ -403,7 +418,12 @@ def frame_csv_bytes(df: "pd.DataFrame", columns: list[Column]) -> bytes:
     rows = pc.binary_join_element_wise(*fields, pa.scalar(",", text))
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
     first, last = int(offsets[rows.offset]), int(offsets[rows.offset + len(rows)])
-    return header + memoryview(rows.buffers()[2])[first:last].tobytes()
+    return memoryview(rows.buffers()[2])[first:last].tobytes()
+
+
+def frame_csv_bytes(df: "pd.DataFrame", columns: list[Column]) -> bytes:
+    """`frame_csv`, encoded, whole (see frame_csv_chunks for big grids)."""
+    return b"".join(frame_csv_chunks(df, columns))
 
 
 def write_reports(report: Report, folder: Path, stem: str,
@@ -443,7 +463,7 @@ def write_frame(df: "pd.DataFrame", path: Path, fmt: str, extra: list[str] | Non
     (with the notes), or parquet (pyarrow; typed columns, exact integers)."""
     columns = sweep_columns(df)
     if fmt == "csv":
-        return write_atomic(path, frame_csv_bytes(df, columns))
+        return write_atomic(path, frame_csv_chunks(df, columns))
     if fmt == "parquet":
         require_pyarrow()
         import io
@@ -505,7 +525,7 @@ def pick_report(spec: "Spec | str", alphas: Sequence[Fraction], resolutions: Seq
     s = load_spec(spec)
     df = sweep_frame(s, alphas, resolutions, max_configs=max_configs)
     if target is not None:
-        df = add_target_latency(df, target_spec or s.name, grid_configs(df, alphas), target,
+        df = add_target_latency(df, target_spec or s.name, grid_configs(df), target,
                                 measured=True)
     result = pick(df, budgets, cost="latency_ms" if target is not None else None)
     front = result.frontier.assign(chosen=False)
@@ -694,7 +714,7 @@ def accuracy_report(validate: bool = False) -> Report:
 __all__ = ["DEFAULT_ALPHAS", "DEFAULT_RESOLUTIONS", "MEASURED_COLUMNS", "PickReport",
            "accuracy_report", "add_measured", "add_target_latency", "budgets_from_options",
            "extrapolation_note", "noisy_note",
-           "formula_text", "frame_csv", "frame_csv_bytes", "frame_rows", "grid_configs", "grid_from_options",
+           "formula_text", "frame_csv", "frame_csv_bytes", "frame_csv_chunks", "frame_rows", "grid_configs", "grid_from_options",
            "latency_columns", "latency_notes", "nothing_fits", "pick_report", "require_pyarrow", "setting_note",
            "sweep_columns", "sweep_frame", "sweep_notes", "sweep_report", "timing_note",
            "write_frame", "write_pick", "write_reports", "write_sweep"]

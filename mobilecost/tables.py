@@ -7,7 +7,7 @@ from fractions import Fraction
 from . import paper
 from .cost import Counting, NetworkCost, cost
 from .report import Column, Report, format_number, percent, plain
-from .spec import Spec, load_spec, parse
+from .spec import Spec, load_spec, parse, to_fraction
 
 
 def _config_title(c: NetworkCost) -> str:
@@ -146,7 +146,7 @@ def table3() -> Report:
         res = spec.resolution_for(r.rho)
         c = cost(spec, r.alpha, res)
         rows.append({
-            "modification": r.label, "alpha": Fraction(str(r.alpha)), "rho": r.rho,
+            "modification": r.label, "alpha": to_fraction(r.alpha), "rho": r.rho,
             "resolution": res, "macs": c.macs, "params": c.params,
             "macs_m": c.macs / 1e6, "paper_macs_m": r.macs_m,
             "macs_diff_m": round(c.macs / 1e6, 3) - r.macs_m,
@@ -173,7 +173,7 @@ def published_report() -> Report:
     rows = []
     for p in paper.PUBLISHED_COSTS:
         c = cost(load_spec(p.spec), p.alpha, p.resolution)
-        rows.append({"table": p.table, "spec": p.spec, "alpha": Fraction(str(p.alpha)),
+        rows.append({"table": p.table, "spec": p.spec, "alpha": to_fraction(p.alpha),
                      "resolution": p.resolution, "macs": c.macs, "paper_macs_m": p.macs_m,
                      "params": c.params, "paper_params_m": p.params_m, "note": p.note})
     cols = [Column("table", "Table", numeric=False), Column("spec", "Spec", numeric=False),

@@ -62,8 +62,8 @@ class Measurements:
 
 
 def read_measurements(path: Path | str) -> Measurements:
-    """Measured latencies from a CSV (columns spec, alpha, resolution, batch, latency_ms; others
-    ignored; lines starting with '#' are comments). Every problem is a MobilecostError naming
+    """Measured latencies from a CSV (columns spec, alpha, resolution, batch, latency_ms; an
+    `alpha_exact` column, as a sweep writes, is read for α in place of `alpha`; others ignored; lines starting with '#' are comments). Every problem is a MobilecostError naming
     the file and line."""
     path = Path(path)
     try:
@@ -99,7 +99,9 @@ def read_measurements(path: Path | str) -> Measurements:
         spec = cell("spec")
         if spec not in networks:
             networks[spec] = _csv_network(spec, path, where)
-        alpha = _number(cell("alpha"), "alpha", where, to_fraction)
+        # a sweep's CSV carries α exactly in alpha_exact ('1/3') beside the float alpha
+        exact = "alpha_exact" in col and cell("alpha_exact")
+        alpha = _number(cell("alpha_exact") if exact else cell("alpha"), "alpha", where, to_fraction)
         resolution = _number(cell("resolution"), "resolution", where, int)
         batch = _number(cell("batch"), "batch", where, int)
         ms = _number(cell("latency_ms"), "latency_ms", where, float)

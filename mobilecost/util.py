@@ -11,7 +11,7 @@ import os
 import tempfile
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 
 def millions(x: Any, digits: int = 2) -> str:
@@ -44,14 +44,20 @@ def plain(x: Any) -> str:
     return str(x)
 
 
-def write_atomic(path: Path | str, data: str | bytes) -> Path:
-    """Write a file so that it is either complete or absent, never half-written."""
+def write_atomic(path: Path | str, data: "str | bytes | Iterable[bytes]") -> Path:
+    """Write a file so that it is either complete or absent, never half-written. `data` may be
+    an iterable of byte blocks, written one after the other (a big file is never whole in
+    memory)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if isinstance(data, (str, bytes, bytearray, memoryview)):
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            else:
+                for block in data:
+                    fh.write(block)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the mode open() would

@@ -108,3 +108,20 @@ def test_no_command_shows_the_help_and_no_error_line():
     r = run()
     assert "Commands" in r.output and "sweep" in r.output
     assert "error:" not in r.stderr
+
+
+def test_a_long_cost_table_shows_its_head_and_the_total(tmp_path):
+    """A spec of 1 + 2 × 1,000 + 2 layers: the terminal table shows 200 of its 2,003 rows and
+    the total (3·3·3·8·64² + 1,000 × (3·3·8·64² + 8·8·64²) + 8·10 Mult-Adds, by hand); the CSV
+    keeps every row."""
+    spec = tmp_path / "big.spec"
+    spec.write_text("name big\ninput 64 3!\nconv 3 8\nrepeat 1000 {\n  dw 3\n  pw 8\n}\n"
+                    "avgpool global\nfc 10!\n")
+    total = 3 * 3 * 3 * 8 * 64 ** 2 + 1000 * (3 * 3 * 8 * 64 ** 2 + 8 * 8 * 64 ** 2) + 8 * 10
+    r = run("cost", spec)
+    assert r.exit_code == 0, r.output
+    body = [line for line in r.stdout.splitlines() if line.startswith("│")]
+    assert len(body) == 201 and f"{total:,}" in body[-1]
+    assert "showing the first 200 of 2,003 rows" in " ".join(r.stdout.split())
+    csv_rows = run("cost", spec, "--format", "csv").stdout.splitlines()
+    assert len(csv_rows) == 1 + 2003 + 1 and csv_rows[-1].split(",")[5] == str(total)

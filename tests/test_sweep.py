@@ -71,7 +71,7 @@ def test_published_figures_of_mobilenet_v1():
 def test_columns_and_shares():
     df = mobilecost.sweep("mobilenet_v1", [F(1)], [224])
     assert list(df.columns) == [
-        "spec", "alpha", "resolution", "rho", "macs", "params", "macs_share_conv",
+        "spec", "alpha", "alpha_exact", "resolution", "rho", "macs", "params", "macs_share_conv",
         "macs_share_depthwise", "macs_share_pointwise", "macs_share_fc", "activation_elems",
         "peak_activation_elems", "top1", "top1_low", "top1_high", "top5", "top5_low",
         "top5_high", "accuracy_source"]

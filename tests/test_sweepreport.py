@@ -104,3 +104,15 @@ def test_fast_csv_is_the_csv_modules_byte_for_byte(monkeypatch, arrow):
     df = _awkward_frame()
     cols = [Column(k, k) for k in df.columns]
     assert frame_csv(df, cols) == to_csv(Report("t", cols, frame_rows(df, cols)))
+
+
+def test_csv_in_blocks_is_the_csv_whole():
+    """Blocks of 7 rows (the last one short) join to exactly the text frame_csv makes whole."""
+    from fractions import Fraction
+
+    from mobilecost.sweepreport import frame_csv, frame_csv_chunks, sweep_columns
+
+    df = sweep_frame("mobilenet_v2", [Fraction(k, 8) for k in range(2, 11)], [96, 131, 224])
+    blocks = list(frame_csv_chunks(df, sweep_columns(df), chunk_rows=7))
+    assert len(blocks) == 1 + 4  # header, then 27 rows as 7 + 7 + 7 + 6
+    assert b"".join(blocks).decode("utf-8") == frame_csv(df, sweep_columns(df))

@@ -234,9 +234,26 @@ def table_text(report: Report, width: int | None) -> tuple["object", list[str]]:
     return table, notes
 
 
+TABLE_MAX_ROWS = 200  # a terminal table longer than this shows its head; data formats get every row
+
+
+def _head(report: Report) -> Report:
+    """A report cut to its first TABLE_MAX_ROWS rows for the terminal (its total row stays),
+    with a note saying so: drawing 100,000 rows would take rich half a minute."""
+    import dataclasses
+
+    if len(report.rows) <= TABLE_MAX_ROWS:
+        return report
+    note = (f"showing the first {TABLE_MAX_ROWS:,} of {len(report.rows):,} rows; --format csv, "
+            f"json or markdown gives them all")
+    return dataclasses.replace(report, rows=report.rows[:TABLE_MAX_ROWS],
+                               notes=[note] + list(report.notes))
+
+
 def render(report: Report, fmt: Format) -> None:
     """Print a report to stdout in the asked format; notes go to stderr for csv and json."""
     if fmt is Format.table:
+        report = _head(report)
         width = terminal_width()
         table, notes = table_text(report, width)
         console = Console(width=width if width is not None else 100_000, soft_wrap=False)

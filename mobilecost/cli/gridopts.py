@@ -29,17 +29,15 @@ OutputDirOpt = Annotated[Optional[Path], typer.Option(
 PlotOpt = Annotated[bool, typer.Option(
     "--plot", help="Also write the plots (PNG and SVG) into --output-dir.")]
 MaxConfigsOpt = Annotated[int, typer.Option(
-    "--max-configs", help="Refuse grids with more configurations than this (memory).")]
+    "--max-configs", help="Refuse grids with more configurations than this, or needing more "
+                          "memory than this many written as CSV (560 bytes each, + 256 MiB; the "
+                          "per-α work and the output format count).")]
 
 
 def checked_output(n_alphas: int, n_res: int, max_configs: int, output_dir: Path | None,
                    plot: bool) -> Path | None:
-    """Refuse a grid too large for memory; the folder reports go to (checked, not made), if any."""
-    from ..gridcost import grid_size_error
-
-    err = grid_size_error(n_alphas, n_res, max_configs)
-    if err:
-        raise err
+    """The folder reports go to (checked, not made), if any. (grid_from_options has refused a
+    grid too large for memory, from the options' arithmetic.)"""
     folder = output_dir if output_dir is not None else (DEFAULT_OUTPUT_DIR if plot else None)
     if folder is not None:
         check_output_dir(folder)

@@ -49,7 +49,8 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
                               "see `mobilecost targets`)")
     if targets_dir is not None and target is None:
         raise MobilecostError("--targets-dir goes with --target")
-    s, alphas, resolutions = grid_from_options(spec, alpha, res, rho)
+    s, alphas, resolutions = grid_from_options(
+        spec, alpha, res, rho, max_configs, "json" if output_dir is not None else "table")
     budgets = budgets_from_options(max_macs, max_params, max_latency)
     folder = checked_output(len(alphas), len(resolutions), max_configs, output_dir, plot)
     t = None

@@ -16,7 +16,7 @@ from ..cost import Counting
 from ..errors import MobilecostError
 from ..report import Format
 from ..util import format_number
-from .common import (BnOpt, FcBiasOpt, SpecArg, check_output_file, command, err_console, render,
+from .common import (TABLE_MAX_ROWS, BnOpt, FcBiasOpt, SpecArg, check_output_file, command, err_console, render,
                      report_written, status, writing)
 from .gridopts import (DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
                        PlotOpt, RhoOpt, checked_output)
@@ -26,7 +26,6 @@ from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MA
                         CompileOpt, DeviceOpt, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt,
                         MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs)
 
-TABLE_ROWS = 200  # a terminal table longer than this shows its head; files get every row
 
 
 class SweepFormat(str, Enum):
@@ -113,7 +112,9 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
         raise MobilecostError("--targets-dir goes with --target")
     explicit = ctx.get_parameter_source("format").name not in ("DEFAULT", "DEFAULT_MAP")
     fmt = output_format(format, output, explicit)
-    s, alphas, resolutions = sr.grid_from_options(spec, alpha, res, rho)
+    # --output-dir writes CSV, JSON and Markdown of every row: JSON, the largest, sets the peak.
+    s, alphas, resolutions = sr.grid_from_options(
+        spec, alpha, res, rho, max_configs, "json" if output_dir is not None else fmt.value)
     folder = checked_output(len(alphas), len(resolutions), max_configs, output_dir, plot)
     t = None
     if target is not None:
@@ -134,7 +135,7 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
     if measure:
         from .measuring import run_grid
 
-        rows = run_grid(s, sr.grid_configs(df, alphas), timing)
+        rows = run_grid(s, sr.grid_configs(df), timing)
         df = sr.add_measured(df, rows)
     extra = sr.latency_notes(df, rows, t, rounds)
     if folder is not None:
@@ -152,15 +153,15 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
         for note in sr.sweep_notes(df) + extra:
             err_console.print(f"note: {note}", highlight=False, markup=False)
     elif fmt is SweepFormat.csv:
-        with status("formatting", big):
-            data = sr.frame_csv_bytes(df, sr.sweep_columns(df))
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        with status("writing", big):
+            sys.stdout.flush()
+            for block in sr.frame_csv_chunks(df, sr.sweep_columns(df)):
+                sys.stdout.buffer.write(block)
+            sys.stdout.buffer.flush()
         for note in sr.sweep_notes(df) + extra:
             err_console.print(f"note: {note}", highlight=False, markup=False)
     else:
-        limit = TABLE_ROWS if fmt is SweepFormat.table else None
+        limit = TABLE_MAX_ROWS if fmt is SweepFormat.table else None
         with status("formatting", big and fmt is not SweepFormat.table):
             render(sr.sweep_report(df, limit, extra), Format(fmt.value))
     if rows:

@@ -8,13 +8,12 @@ error are left out).
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..plots import pyplot, save
 from ..util import format_number
-from ..spec import Spec, load_spec
+from ..spec import Spec, load_spec, to_fraction
 from .profile import TIME_KIND_LABELS, TIME_KINDS
 
 KIND_COLOURS = {"conv": "#4c72b0", "depthwise": "#dd8452", "pointwise": "#55a868",
@@ -100,7 +99,7 @@ def with_accuracy(rows: Sequence[dict[str, Any]], spec: Spec | str) -> list[dict
     s = load_spec(spec)
     out = []
     for r in rows:
-        top1, source = estimate(s, Fraction(r["alpha"]), int(r["resolution"]))
+        top1, source = estimate(s, to_fraction(r["alpha"]), int(r["resolution"]))
         out.append(dict(r, top1=top1, accuracy_source=source))
     return out
 
