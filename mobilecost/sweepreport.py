@@ -283,14 +283,22 @@ def latency_notes(df: "pd.DataFrame | None", rows: list[dict[str, Any]] | None, 
             if outside:
                 notes.append(extrapolation_note(target, outside, len(df)))
     if rows:
-        notes.append("measured: " + setting_note(rows[0]))
-        notes.append(timing_note(rows, rounds))
-        if noisy := noisy_note(rows):
-            notes.append(noisy)
-        cached = sum(1 for r in rows if r.get("cached"))
-        if cached:
-            notes.append(f"{cached} of {len(rows)} measured rows come from the measurement cache "
-                         f"(--fresh measures again).")
+        notes += measurement_notes(rows, rounds, "measured")
+    return notes
+
+
+def measurement_notes(rows: list[dict[str, Any]], rounds: int, what: str = "") -> list[str]:
+    """The setting, what latency_ms is, the noisy and the cached rows, as notes (`what`: a
+    label for the setting, such as 'measured')."""
+    if not rows:
+        return []
+    notes = [(f"{what}: " if what else "") + setting_note(rows[0]), timing_note(rows, rounds)]
+    if noisy := noisy_note(rows):
+        notes.append(noisy)
+    cached = sum(1 for r in rows if r.get("cached"))
+    if cached:
+        notes.append(f"{cached} of {len(rows)} {what + ' ' if what else ''}rows come from the "
+                     f"measurement cache (--fresh measures again).")
     return notes
 
 
@@ -713,7 +721,7 @@ def accuracy_report(validate: bool = False) -> Report:
 
 __all__ = ["DEFAULT_ALPHAS", "DEFAULT_RESOLUTIONS", "MEASURED_COLUMNS", "PickReport",
            "accuracy_report", "add_measured", "add_target_latency", "budgets_from_options",
-           "extrapolation_note", "noisy_note",
+           "extrapolation_note", "measurement_notes", "noisy_note",
            "formula_text", "frame_csv", "frame_csv_bytes", "frame_csv_chunks", "frame_rows", "grid_configs", "grid_from_options",
            "latency_columns", "latency_notes", "nothing_fits", "pick_report", "require_pyarrow", "setting_note",
            "sweep_columns", "sweep_frame", "sweep_notes", "sweep_report", "timing_note",

@@ -17,6 +17,8 @@ from hypothesis import strategies as st  # noqa: E402
 from mobilecost.cost import Counting, cost  # noqa: E402
 from mobilecost.errors import ConfigError, MobilecostError  # noqa: E402
 from mobilecost.gridcost import grid_cost  # noqa: E402
+
+from engines import assert_cell_equal  # noqa: E402
 from mobilecost.spec import (Channels, LayerDef, Repeat, Residual, Rounding, Spec,  # noqa: E402
                              builtin_names, format_spec, load_spec, parse)
 
@@ -175,14 +177,7 @@ def _engines_agree(spec: Spec, alist, rlist, counting: Counting) -> None:
     assert refused is None, f"the grid engine costed a cell the scalar engine refuses: {refused}"
     for i, a in enumerate(alist):
         for j, r in enumerate(rlist):
-            c = cells[a, r]
-            assert int(g.macs[i, j]) == c.macs, (a, r)
-            assert int(g.params[i, j]) == c.params, (a, r)
-            assert int(g.activation_elems[i, j]) == c.activation_elems, (a, r)
-            assert int(g.peak_activation_elems[i, j]) == c.peak_activation_elems, (a, r)
-            kinds = c.by_kind()
-            for k, arr in g.kind_macs.items():
-                assert int(arr[i, j]) == (kinds[k].macs if k in kinds else 0), (a, r, k)
+            assert_cell_equal(g, i, j, cells[a, r], (a, r))
 
 
 countings = st.builds(Counting, st.booleans(), st.booleans())

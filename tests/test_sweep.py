@@ -11,20 +11,14 @@ from mobilecost.spec import parse
 from mobilecost.gridcost import grid_cost, sweep
 
 from by_hand import v1_macs
+from engines import assert_cell_equal
 
 
 def _check_against_cost(spec, alphas, resolutions, counting=Counting()):
     g = grid_cost(spec, alphas, resolutions, counting)
     for i, a in enumerate(alphas):
         for j, r in enumerate(resolutions):
-            c = cost(spec, a, r, counting)
-            assert int(g.macs[i, j]) == c.macs, (a, r)
-            assert int(g.params[i, j]) == c.params, (a, r)
-            assert int(g.activation_elems[i, j]) == c.activation_elems, (a, r)
-            assert int(g.peak_activation_elems[i, j]) == c.peak_activation_elems, (a, r)
-            kinds = c.by_kind()
-            for k, arr in g.kind_macs.items():
-                assert int(arr[i, j]) == (kinds[k].macs if k in kinds else 0), (a, r, k)
+            assert_cell_equal(g, i, j, cost(spec, a, r, counting), (a, r))
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "conv_mobilenet",

@@ -14,7 +14,6 @@ import typer
 
 from ..dtypes import timeable_shorts
 from ..util import format_number
-from ..sweepreport import noisy_note, setting_note, timing_note  # noqa: F401  (their home is the library)
 from ..timing_options import DEFAULTS, DEVICES, GRID_DEFAULTS, GridTiming, TimingOptions, changed
 from ..torch import require_torch
 from .common import err_console, fail
@@ -145,7 +144,6 @@ def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dic
 
 __all__ = ["BatchOpt", "CacheDirOpt", "ChannelsLastOpt", "CompileOpt", "DEFAULT_BATCH", "DEFAULT_DEVICE",
            "DEFAULT_DTYPE", "DEFAULT_MAX_TIME_S", "DEFAULT_MIN_TIME_S", "DEFAULT_ROUNDS",
-           "Device", "DeviceOpt", "noisy_note",
+           "Device", "DeviceOpt",
            "Dtype", "DtypeOpt", "FreshOpt", "GraphsOpt", "MaxTimeOpt", "MinTimeOpt", "RoundsOpt",
-           "ThreadsOpt", "TimeShareOpt", "TimingArgs", "run_grid",
-           "setting_note", "timing_note"]
+           "ThreadsOpt", "TimeShareOpt", "TimingArgs", "run_grid"]

@@ -14,7 +14,7 @@ import torch
 
 from ..report import Column, Report
 from ..spec import Spec
-from ..sweepreport import noisy_note, setting_note, timing_note
+from ..sweepreport import measurement_notes
 from ..util import format_number, percent, plain
 from .build import SpecNet, build_model
 from .profile import TIME_KIND_LABELS, TIME_KINDS, Profile, profile_model, time_kind
@@ -40,17 +40,7 @@ def timing_report(rows: list[dict[str, Any]], time_share: bool, rounds: int = 1)
         for kind in TIME_KINDS:
             cols.append(Column(f"time_share_{kind}", f"time {kind}", percent, table=True))
             cols.append(Column(f"macs_share_{kind}", f"MACs {kind}", percent, table=False))
-    notes = []
-    if rows:
-        notes.append(setting_note(rows[0]))
-        notes.append(timing_note(rows, rounds))
-        if noisy := noisy_note(rows):
-            notes.append(noisy)
-    cached = sum(1 for r in rows if r.get("cached"))
-    if cached:
-        notes.append(f"{cached} of {len(rows)} rows come from the measurement cache "
-                     f"(--fresh measures again).")
-    return Report("Measured latency", cols, rows, notes,
+    return Report("Measured latency", cols, rows, measurement_notes(rows, rounds),
                   drop_order=("cached", "runs", "latency_iqr_ms", "batch", "spec"))
 
 
