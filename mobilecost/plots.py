@@ -105,10 +105,10 @@ def _source_note(df: "pd.DataFrame", markers: bool = True) -> str:
     if not est:
         return "published accuracy"
     if not pub:
-        return "estimated accuracy (fitted model)"
+        return "estimated accuracy (interpolated)"
     if markers and df["alpha"].nunique() <= 8:
-        return "filled: published, hollow: estimated (fitted model)"
-    return f"{pub} published, {est:,} estimated (fitted model)"
+        return "filled: published, hollow: estimated (interpolated)"
+    return f"{pub} published, {est:,} estimated (interpolated)"
 
 
 def accuracy_plot(df: "pd.DataFrame", x: str, stem: Path, metric: str = "top1") -> list[Path]:
