@@ -28,28 +28,32 @@ from mobilecost import targets as tg  # noqa: E402
 
 
 def show(title: str, v: lt.Validation) -> None:
-    m, b = v.model, v.baseline
+    m, b, a = v.model, v.baseline, v.affine
     print(f"\n{title}")
-    print(f"  {'':28} {'model':>10} {'k·MACs':>10} {'baseline/model':>15}")
-    print(f"  {'within ±10% of measured':28} {m.within:>10.0%} {b.within:>10.0%}")
-    print(f"  {'median |error|':28} {m.median_abs:>10.1%} {b.median_abs:>10.1%} {b.median_abs / m.median_abs:>14.1f}×")
-    print(f"  {'worst |error|':28} {m.worst_abs:>10.1%} {b.worst_abs:>10.1%} {b.worst_abs / m.worst_abs:>14.1f}×")
+    print(f"  {'':26} {'model':>8} {'k·MACs':>8} {'c0+k·MACs':>10} {'k·MACs/model':>13} {'affine/model':>13}")
+    print(f"  {'within ±10% of measured':26} {m.within:>8.0%} {b.within:>8.0%} {a.within:>10.0%}")
+    print(f"  {'median |error|':26} {m.median_abs:>8.1%} {b.median_abs:>8.1%} {a.median_abs:>10.1%} "
+          f"{b.median_abs / m.median_abs:>12.1f}× {a.median_abs / m.median_abs:>12.1f}×")
+    print(f"  {'worst |error|':26} {m.worst_abs:>8.1%} {b.worst_abs:>8.1%} {a.worst_abs:>10.1%} "
+          f"{b.worst_abs / m.worst_abs:>12.1f}× {a.worst_abs / m.worst_abs:>12.1f}×")
 
 
 def every_subset(points: list[lt.Point], n: int, form: str) -> None:
     """The held-out test for every n-point calibration set, not just the spread one."""
     from itertools import combinations
 
-    shares, base_shares, medians = [], [], []
+    shares, base_shares, affine_shares, medians = [], [], [], []
     for cal in combinations(points, n):
         v = lt.held_out(points, list(cal), form)
         shares.append(v.model.within)
         base_shares.append(v.baseline.within)
+        affine_shares.append(v.affine.within)
         medians.append(v.model.median_abs)
     at_least = sum(s >= 0.9 for s in shares) / len(shares)
     print(f"\nEvery {n}-point calibration set ({len(shares)} of them), predicting the other {len(points) - n}:")
     print(f"  share within ±10%: median {statistics.median(shares):.0%}, mean {statistics.mean(shares):.0%} "
-          f"(k·MACs: mean {statistics.mean(base_shares):.0%}); at least 90% for {at_least:.0%} of the sets; "
+          f"(k·MACs: mean {statistics.mean(base_shares):.0%}, c0 + k·MACs: mean "
+          f"{statistics.mean(affine_shares):.0%}); at least 90% for {at_least:.0%} of the sets; "
           f"median |error| over sets: {statistics.median(medians):.1%}")
 
 
@@ -94,10 +98,10 @@ def main() -> None:
     for path in (r for r in repeats if r.is_file()):
         other = tg.read_measurements(path)
         model = lt.fit(cal, args.form)
-        k = lt.fit_macs_baseline(cal)
         cal_configs = {p.config for p in cal}
-        preds = tuple(lt.Prediction(p, lt.predict_ms(model, p.config), k * lt.layer_features(p.config).total_macs)
-                      for p in other.points if p.config not in cal_configs)
+        test = [p for p in other.points if p.config not in cal_configs]
+        preds = tuple(lt.Prediction(p, lt.predict_ms(model, p.config), b, a)
+                      for p, (b, a) in zip(test, lt.baselines(cal, test)))
         show(f"Across measurements: fit on {len(cal)} of {args.measurements.name}, predict the other "
              f"{len(preds)} as measured in {path.name}", lt.Validation("held-out", preds, tuple(cal)))
         again = {p.config: p.latency_ms for p in other.points}

@@ -526,6 +526,7 @@ class Prediction:
     point: Point
     predicted_ms: float
     baseline_ms: float  # Mult-Adds-proportional: k·MACs, k fitted on the same points
+    affine_ms: float = float("nan")  # affine in Mult-Adds: c0 + k·MACs, fitted on the same points
 
     @property
     def error(self) -> float:
@@ -535,6 +536,10 @@ class Prediction:
     @property
     def baseline_error(self) -> float:
         return self.baseline_ms / self.point.latency_ms - 1
+
+    @property
+    def affine_error(self) -> float:
+        return self.affine_ms / self.point.latency_ms - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,6 +576,12 @@ class Validation:
     def baseline(self) -> ErrorSummary:
         return ErrorSummary.of([p.baseline_error for p in self.predictions])
 
+    @property
+    def affine(self) -> ErrorSummary:
+        """The affine baseline c0 + k·MACs (a fixed overhead plus a rate): the honest second
+        baseline, which already does well on one network's grid."""
+        return ErrorSummary.of([p.affine_error for p in self.predictions])
+
 
 def fit_macs_baseline(points: Sequence[Point]) -> float:
     """k (ms per Mult-Add) minimising Σ ((k·m_i − t_i) / t_i)²: k = Σ(m/t) / Σ(m/t)²."""
@@ -578,10 +589,30 @@ def fit_macs_baseline(points: Sequence[Point]) -> float:
     return sum(r) / sum(x * x for x in r)
 
 
+def fit_affine_baseline(points: Sequence[Point]) -> tuple[float, float]:
+    """(c0 ms, k ms per Mult-Add) ≥ 0 minimising Σ ((c0 + k·m_i − t_i) / t_i)², by non-negative
+    least squares on the rows (1/t_i, m_i/t_i) against 1."""
+    import numpy as np
+
+    m = np.array([layer_features(p.config).total_macs for p in points], dtype=float)
+    t = np.array([p.latency_ms for p in points], dtype=float)
+    scale = m.max() if len(m) and m.max() > 0 else 1.0  # columns of like size for the solver
+    c0, k = nnls(np.stack([1 / t, m / scale / t], axis=1), np.ones(len(t)))
+    return float(c0), float(k) / scale
+
+
+def baselines(train: Sequence[Point], test: Sequence[Point]) -> list[tuple[float, float]]:
+    """Both baselines fitted on `train`, at each point of `test`: (k·MACs, c0 + k'·MACs) ms."""
+    k = fit_macs_baseline(train)
+    c0, k1 = fit_affine_baseline(train)
+    macs = [layer_features(p.config).total_macs for p in test]
+    return [(k * m, c0 + k1 * m) for m in macs]
+
+
 def _predict_held_out(train: Sequence[Point], test: Sequence[Point], form: str, dtype: str) -> list[Prediction]:
     model = fit(train, form, dtype)
-    k = fit_macs_baseline(train)
-    return [Prediction(p, predict_ms(model, p.config), k * layer_features(p.config).total_macs) for p in test]
+    return [Prediction(p, predict_ms(model, p.config), b, a)
+            for p, (b, a) in zip(test, baselines(train, test))]
 
 
 def leave_one_out(points: Sequence[Point], form: str = "sum", dtype: str = "float32") -> Validation:

@@ -221,16 +221,19 @@ def plot_validation(validation: "Validation", stem: Path | str, title: str) -> l
     measured = [p.point.latency_ms for p in validation.predictions]
     predicted = [p.predicted_ms for p in validation.predictions]
     baseline = [p.baseline_ms for p in validation.predictions]
-    lo = min(measured + predicted + baseline) / 1.3
-    hi = max(measured + predicted + baseline) * 1.3
+    affine = [p.affine_ms for p in validation.predictions]
+    lo = min(measured + predicted + baseline + affine) / 1.3
+    hi = max(measured + predicted + baseline + affine) * 1.3
     fig, ax = plt.subplots(figsize=(6, 6))
     xs = [lo, hi]
     ax.fill_between(xs, [x * (1 - WITHIN) for x in xs], [x * (1 + WITHIN) for x in xs],
                     color="tab:green", alpha=0.15, label=f"±{WITHIN:.0%} of measured")
     ax.plot(xs, xs, color="tab:green", lw=1)
-    m, b = validation.model, validation.baseline
+    m, b, af = validation.model, validation.baseline, validation.affine
     ax.scatter(measured, baseline, marker="x", color="tab:gray",
                label=f"k·Mult-Adds: {b.within:.0%} within, median {b.median_abs:.1%}")
+    ax.scatter(measured, affine, marker="+", color="tab:purple",
+               label=f"c0 + k·Mult-Adds: {af.within:.0%} within, median {af.median_abs:.1%}")
     ax.scatter(measured, predicted, color="tab:blue", zorder=3,
                label=f"model: {m.within:.0%} within, median {m.median_abs:.1%}, worst {m.worst_abs:.1%}")
     if validation.calibration_fitted_ms:

@@ -161,3 +161,19 @@ def test_parse_latency(text, ms):
 def test_parse_latency_rejects(text):
     with pytest.raises(MobilecostError):
         lt.parse_latency_ms(text)
+
+
+def test_the_affine_baseline_recovers_an_affine_device():
+    """Latencies made exactly as 2 ms + 3e-8 ms per Mult-Add give back c0 = 2 and k = 3e-8, and
+    predict a held-out configuration exactly; the k·MACs baseline cannot (it has no overhead)."""
+    from fractions import Fraction as F
+
+    configs = [lt.Config("mobilenet_v1", F(a), r, 1)
+               for a, r in [(1, 224), (F(1, 4), 128), (F(1, 2), 160), (F(3, 4), 192), (1, 128)]]
+    pts = [lt.Point(c, 2.0 + 3e-8 * lt.layer_features(c).total_macs) for c in configs]
+    c0, k = lt.fit_affine_baseline(pts)
+    assert c0 == pytest.approx(2.0, rel=1e-9) and k == pytest.approx(3e-8, rel=1e-9)
+    test = lt.Config("mobilenet_v1", F(1, 2), 224, 1)
+    (prop, affine), = lt.baselines(pts, [lt.Point(test, 1.0)])
+    assert affine == pytest.approx(2.0 + 3e-8 * 149_497_088, rel=1e-9)  # 1/2-224: 149,497,088 MACs (Table 6)
+    assert abs(prop / affine - 1) > 0.05

@@ -231,19 +231,19 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
         stem = f"validate_{t.name}_with{len(wanted)}"
     elif measurements is not None:
         data = tg.read_measurements(measurements)
-        k = lt.fit_macs_baseline(points)
-        preds = tuple(lt.Prediction(p, t.predict_ms(p.config), k * lt.layer_features(p.config).total_macs)
-                      for p in data.points)
+        preds = tuple(lt.Prediction(p, t.predict_ms(p.config), b, a)
+                      for p, (b, a) in zip(data.points, lt.baselines(points, data.points)))
         v = lt.Validation("held-out (new measurements)", preds, points)
         stem = f"validate_{t.name}_{measurements.stem}"
     else:
         v = lt.leave_one_out(points, t.model.form, t.model.dtype)
         stem = f"validate_{t.name}_loo"
-    m, b = v.model, v.baseline
+    m, b, af = v.model, v.baseline, v.affine
     rows = [{"spec": p.point.config.spec, "alpha": p.point.config.alpha, "resolution": p.point.config.resolution,
              "batch": p.point.config.batch, "measured_latency_ms": p.point.latency_ms,
              "predicted_latency_ms": p.predicted_ms, "error": p.error,
-             "baseline_latency_ms": p.baseline_ms, "baseline_error": p.baseline_error} for p in v.predictions]
+             "baseline_latency_ms": p.baseline_ms, "baseline_error": p.baseline_error,
+             "affine_latency_ms": p.affine_ms, "affine_error": p.affine_error} for p in v.predictions]
     from ..plots import plot_validation
 
     with writing(out_dir):
@@ -262,10 +262,14 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
               f"Mult-Adds-proportional baseline (k·MACs, fitted on the same points): {b.within:.0%} within ±10%, "
               f"median error {b.median_abs:.1%}, worst {b.worst_abs:.1%}; "
               f"median error ratio baseline/model {ratio:.1f}×",
+              f"affine baseline (c0 + k·MACs, fitted on the same points): {af.within:.0%} within ±10%, "
+              f"median error {af.median_abs:.1%}, worst {af.worst_abs:.1%}",
               "plot: " + ", ".join(str(f) for f in files)]
     render(Report(f"Validation of target {t.name}: {v.method}", [
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Res"), Column("batch", "Batch"),
         Column("measured_latency_ms", "Measured ms", milliseconds), Column("predicted_latency_ms", "Predicted ms", milliseconds),
         Column("error", "Error", _signed_pct), Column("baseline_latency_ms", "k·MACs ms", milliseconds),
-        Column("baseline_error", "k·MACs err", _signed_pct)], rows, notes), format)
+        Column("baseline_error", "k·MACs err", _signed_pct),
+        Column("affine_latency_ms", "c0+k·MACs ms", milliseconds, table=False),
+        Column("affine_error", "c0+k·MACs err", _signed_pct)], rows, notes), format)
