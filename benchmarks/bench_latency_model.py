@@ -50,11 +50,25 @@ def every_subset(points: list[lt.Point], n: int, form: str) -> None:
         affine_shares.append(v.affine.within)
         medians.append(v.model.median_abs)
     at_least = sum(s >= 0.9 for s in shares) / len(shares)
+    conds = [lt.spread_condition([p.config for p in cal]) for cal in combinations(points, n)]
+    poor = [s for s, c in zip(shares, conds) if c > lt.POOR_SPREAD_CONDITION]
+    fine = [s for s, c in zip(shares, conds) if c <= lt.POOR_SPREAD_CONDITION]
     print(f"\nEvery {n}-point calibration set ({len(shares)} of them), predicting the other {len(points) - n}:")
     print(f"  share within ±10%: median {statistics.median(shares):.0%}, mean {statistics.mean(shares):.0%} "
           f"(k·MACs: mean {statistics.mean(base_shares):.0%}, c0 + k·MACs: mean "
           f"{statistics.mean(affine_shares):.0%}); at least 90% for {at_least:.0%} of the sets; "
           f"median |error| over sets: {statistics.median(medians):.1%}")
+    if poor:
+        print(f"  poorly spread (spread_condition above {lt.POOR_SPREAD_CONDITION:g}): {len(poor)} sets, "
+              f"mean {statistics.mean(poor):.0%} within ±10%, {sum(s < 0.9 for s in poor) / len(poor):.0%} "
+              f"below 90%; the other {len(fine)}: mean {statistics.mean(fine):.0%}, "
+              f"{sum(s < 0.9 for s in fine) / len(fine):.0%} below 90%")
+    chosen = lt.suggest([p.config for p in points], n)
+    by_config = {p.config: p for p in points}
+    v = lt.held_out(points, [by_config[c] for c in chosen], form)
+    print(f"  suggested by lt.suggest ({', '.join(c.label.split(' ', 1)[1] for c in chosen)}): "
+          f"{v.model.within:.0%} within ±10%, median {v.model.median_abs:.1%}, worst {v.model.worst_abs:.1%}; "
+          f"spread_condition {lt.spread_condition(chosen):.0f}")
 
 
 def main() -> None:

@@ -669,6 +669,100 @@ def spread_subset(points: Sequence[Point], n: int) -> list[Point]:
     return chosen
 
 
+# --------------------------------------------------------------------------- calibration sets
+
+# A calibration set whose scaled design (spread_condition) is worse conditioned than this is
+# poorly spread. On this machine's MobileNet v1 grid (reports/cpu/sweep_mobilenet_v1.csv), the
+# 10% of the 8,008 six-point sets above 100 put a mean 79% of the other ten within ±10% (54% of
+# them miss 90%); the sets at or below 100 a mean 92% (21% miss), those below 30 a mean 100%.
+POOR_SPREAD_CONDITION = 100.0
+
+
+def _scaled_design(configs: Sequence[Config], dtype: str = "float32") -> "np.ndarray":
+    """The model's linear features of `configs`, each column scaled by its largest value (so
+    that Mult-Adds, bytes and layer counts weigh alike) and each row to unit length (the fit
+    is on relative error, so a configuration's size does not count); all-zero columns (a spec
+    without depthwise layers) left out."""
+    import numpy as np
+
+    rows = np.array([_design_row(layer_features(c, dtype)) for c in configs], dtype=float)
+    top = rows.max(axis=0)
+    rows = rows[:, top > 0] / top[top > 0]
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def spread_condition(configs: Sequence[Config], dtype: str = "float32") -> float:
+    """How well `configs` pin the model down: the condition number of their scaled design
+    (1 is ideal; infinite when they cannot determine every coefficient)."""
+    import numpy as np
+
+    x = _scaled_design(configs, dtype)
+    if len(x) < x.shape[1]:
+        return math.inf
+    sv = np.linalg.svd(x, compute_uv=False)
+    return float(sv[0] / sv[-1]) if sv[-1] > 1e-12 * sv[0] else math.inf
+
+
+def suggest(configs: Sequence[Config], n: int, dtype: str = "float32") -> list[Config]:
+    """The n of `configs` to measure for the best-determined fit: a D-optimal design on the
+    scaled features (largest det XᵀX), found greedily from the largest and the smallest network
+    and then improved by exchanges until no swap helps."""
+    import numpy as np
+
+    configs = list(dict.fromkeys(configs))
+    if n < min_points():
+        raise MobilecostError(f"the latency model needs at least {min_points()} calibration points, "
+                              f"got {n}")
+    if n > len(configs):
+        raise MobilecostError(f"cannot suggest {n} configurations from a grid of {len(configs)}")
+    x = _scaled_design(configs, dtype)
+    ridge = 1e-9 * np.eye(x.shape[1])
+
+    def logdet(idx: list[int]) -> float:
+        sub = x[idx]
+        return float(np.linalg.slogdet(sub.T @ sub + ridge)[1])
+
+    macs = [layer_features(c, dtype).total_macs for c in configs]
+    chosen = [int(np.argmax(macs))]
+    if n > 1:
+        chosen.append(min((i for i in range(len(configs)) if i != chosen[0]), key=lambda i: macs[i]))
+    while len(chosen) < n:
+        rest = [i for i in range(len(configs)) if i not in chosen]
+        chosen.append(max(rest, key=lambda i: logdet(chosen + [i])))
+    best = logdet(chosen)
+    improved = True
+    while improved:
+        improved = False
+        for pos in range(len(chosen)):
+            for i in range(len(configs)):
+                if i in chosen:
+                    continue
+                trial = chosen[:pos] + [i] + chosen[pos + 1:]
+                value = logdet(trial)
+                if value > best + 1e-9:
+                    chosen, best, improved = trial, value, True
+    return [configs[i] for i in chosen]
+
+
+def held_out_spec(points: Sequence[Point], spec: "Spec | str | Network", form: str = "sum",
+                  dtype: str = "float32") -> Validation:
+    """Calibrate on every point of the other networks, predict every point of `spec`'s: the
+    question "how fast would a network I never measured be?"."""
+    net = network_of(spec)
+    test = [p for p in points if p.config.network == net]
+    train = [p for p in points if p.config.network != net]
+    if not test:
+        names = sorted({p.config.spec for p in points})
+        raise MobilecostError(f"no measurements of {net.name or spec} to hold out; the target has "
+                              f"{', '.join(names)}")
+    if len(train) < min_points():
+        raise MobilecostError(f"holding out {net.name or spec} leaves {len(train)} measurements of other "
+                              f"networks; a fit needs at least {min_points()}")
+    fitted = [p.predicted_ms for p in _predict_held_out(train, train, form, dtype)]
+    return Validation(f"held-out spec {net.name or spec}", tuple(_predict_held_out(train, test, form, dtype)),
+                      tuple(train), tuple(fitted))
+
+
 def parse_alpha_res(text: str) -> Config:
     """'0.5/160' or '0.5/160/4' (α/resolution[/batch]) of mobilenet_v1, or 'spec:0.5/160'."""
     spec, _, rest = text.rpartition(":")

@@ -142,6 +142,9 @@ def predict_cmd(
     measurements: Annotated[Optional[Path], typer.Option(
         "--measurements", help="With --validate: predict these measurements with the stored target as it is.",
         dir_okay=False)] = None,
+    hold_out_spec: Annotated[Optional[str], typer.Option(
+        "--hold-out-spec", help="With --validate: refit on the target's measurements of every other "
+                                "network and predict all of this one's (a network never measured).")] = None,
     output_dir: Annotated[Path, typer.Option(
         "--output-dir", help="With --validate: where the plot goes.",
         file_okay=False)] = Path("mobilecost-reports"),
@@ -152,6 +155,7 @@ def predict_cmd(
 
     Example: mobilecost predict mobilenet_v1 --target my-cpu --alpha 0.5,0.35 --res 160,96
     Example: mobilecost predict --validate --target my-cpu --calibrate-on 6
+    Example: mobilecost predict --validate --target my-cpu --hold-out-spec mobilenet_v2
     """
     from .. import latency as lt
     from .. import targets as tg
@@ -161,10 +165,11 @@ def predict_cmd(
         check_output_dir(output_dir)
     t = tg.load(target, targets_dir)
     if validate:
-        _validate(t, calibrate_on, calibrate_with, measurements, output_dir, format)
+        _validate(t, calibrate_on, calibrate_with, measurements, hold_out_spec, output_dir, format)
         return
-    if calibrate_on is not None or calibrate_with is not None or measurements is not None:
-        raise MobilecostError("--calibrate-on, --calibrate-with and --measurements go with --validate")
+    if any(x is not None for x in (calibrate_on, calibrate_with, measurements, hold_out_spec)):
+        raise MobilecostError("--calibrate-on, --calibrate-with, --measurements and --hold-out-spec "
+                              "go with --validate")
     from .common import parse_alpha
 
     alphas = [parse_alpha(a) for a in _split(alpha, "--alpha")]
@@ -210,12 +215,13 @@ def predict_cmd(
 
 
 def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], measurements: Optional[Path],
-              out_dir: Path, format: Format) -> None:
+              hold_out_spec: Optional[str], out_dir: Path, format: Format) -> None:
     from .. import latency as lt
     from .. import targets as tg
 
-    if sum(x is not None for x in (calibrate_on, calibrate_with, measurements)) > 1:
-        raise MobilecostError("give at most one of --calibrate-on, --calibrate-with and --measurements")
+    if sum(x is not None for x in (calibrate_on, calibrate_with, measurements, hold_out_spec)) > 1:
+        raise MobilecostError("give at most one of --calibrate-on, --calibrate-with, --measurements "
+                              "and --hold-out-spec")
     points = list(t.points)
     if calibrate_on is not None:
         v = lt.held_out(points, lt.spread_subset(points, calibrate_on), t.model.form, t.model.dtype)
@@ -229,6 +235,9 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
                                   f"{', '.join(missing)}")
         v = lt.held_out(points, [by_config[c] for c in wanted], t.model.form, t.model.dtype)
         stem = f"validate_{t.name}_with{len(wanted)}"
+    elif hold_out_spec is not None:
+        v = lt.held_out_spec(points, hold_out_spec, t.model.form, t.model.dtype)
+        stem = f"validate_{t.name}_without_{lt.network_of(hold_out_spec).name}"
     elif measurements is not None:
         data = tg.read_measurements(measurements)
         preds = tuple(lt.Prediction(p, t.predict_ms(p.config), b, a)
@@ -255,7 +264,10 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
         overlap = sum(p.point.config in seen for p in v.predictions)
         notes.append(f"{overlap} of these {m.n} configurations are among the {len(points)} the target was "
                      f"fitted on (measured again, not held out)")
-    if v.calibration and v.method == "held-out":
+    if hold_out_spec is not None:
+        names = sorted({p.config.spec for p in v.calibration})
+        notes.append(f"calibrated on the {len(v.calibration)} measurements of {', '.join(names)}")
+    elif v.calibration and v.method == "held-out":
         notes.append("calibrated on " + ", ".join(p.config.label for p in v.calibration))
     notes += [f"model: {m.within:.0%} of {m.n} within ±10% of measured, median error {m.median_abs:.1%}, "
               f"worst {m.worst_abs:.1%}",

@@ -1,0 +1,114 @@
+"""Latency for networks never measured (hold out a whole spec), and which configurations to
+measure (suggest, spread_condition)."""
+
+import itertools
+import json
+from fractions import Fraction
+from itertools import product
+
+import numpy as np
+import pytest
+
+from mobilecost import latency as lt
+from mobilecost import targets as tg
+from mobilecost.errors import MobilecostError
+from cli_helpers import one_error_line, run
+
+# 25 GMAC/s dense, 4 GMAC/s depthwise, 12 GB/s, 40 µs per layer (in ms per unit)
+THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
+V1 = [lt.Config("mobilenet_v1", Fraction(a), r) for a, r in product(("1", "0.75", "0.5", "0.25"),
+                                                                       (224, 192, 160, 128))]
+V2 = [lt.Config("mobilenet_v2", Fraction(a), r) for a, r in product(("1", "0.75", "0.5", "0.35"),
+                                                                       (224, 160, 96))]
+
+
+def _device(configs):
+    """A device that follows the model exactly, from per-layer sums worked out here."""
+    out = []
+    for c in configs:
+        f = lt.layer_features(c)
+        dense = sum(m for m, g in zip(f.macs, f.group) if g == 0)
+        dw = sum(m for m, g in zip(f.macs, f.group) if g == 1)
+        t = dense * THETA[0] + dw * THETA[1] + float(f.bytes.sum()) * THETA[2] + f.layers * THETA[3]
+        out.append(lt.Point(c, float(t)))
+    return out
+
+
+def test_holding_out_a_spec_predicts_it_from_the_others():
+    points = _device(V1 + V2)
+    v = lt.held_out_spec(points, "mobilenet_v2")
+    assert v.method == "held-out spec mobilenet_v2"
+    assert {p.point.config.spec for p in v.predictions} == {"mobilenet_v2"} and len(v.predictions) == 12
+    assert {p.config.spec for p in v.calibration} == {"mobilenet_v1"} and len(v.calibration) == 16
+    # the device follows the model, so v1 alone determines it and v2 is predicted exactly
+    assert v.model.worst_abs < 1e-6
+    # the k·MACs baseline cannot carry v1's rate over to v2's depthwise-heavy blocks
+    assert v.baseline.worst_abs > 0.10
+
+
+def test_holding_out_a_spec_without_measurements_is_refused():
+    points = _device(V1)
+    with pytest.raises(MobilecostError, match="no measurements of mobilenet_v2 to hold out"):
+        lt.held_out_spec(points, "mobilenet_v2")
+    with pytest.raises(MobilecostError, match="leaves 0 measurements of other networks"):
+        lt.held_out_spec(points, "mobilenet_v1")
+
+
+def test_predict_validate_hold_out_spec_from_the_command_line(tmp_path):
+    rows = ["spec,alpha,resolution,batch,latency_ms"]
+    rows += [f"{p.config.spec},{lt.alpha_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
+             for p in _device(V1 + V2)]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    tdir = tmp_path / "t"
+    assert run("calibrate", tmp_path / "m.csv", "--target", "both", "--targets-dir", tdir).exit_code == 0
+    r = run("predict", "--validate", "--target", "both", "--targets-dir", tdir, "--hold-out-spec",
+            "mobilenet_v2", "--output-dir", tmp_path / "plots", "--format", "json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert len(out) == 12 and all(abs(x["error"]) < 1e-6 for x in out)
+    assert (tmp_path / "plots" / "validate_both_without_mobilenet_v2.png").is_file()
+    line = one_error_line(run("predict", "--validate", "--target", "both", "--targets-dir", tdir,
+                              "--hold-out-spec", "conv_mobilenet", "--output-dir", tmp_path / "p2"))
+    assert "no measurements of conv_mobilenet to hold out" in line
+    line = one_error_line(run("predict", "--target", "both", "--targets-dir", tdir,
+                              "--hold-out-spec", "mobilenet_v2"))
+    assert "go with --validate" in line
+
+
+def _logdet(x):
+    return np.linalg.slogdet(x.T @ x + 1e-9 * np.eye(x.shape[1]))[1]
+
+
+def test_suggest_finds_the_best_determined_set_of_the_v1_grid():
+    """Checked against every one of the 8,008 six-point sets of the 16-configuration grid."""
+    x = lt._scaled_design(V1)
+    every = sorted(_logdet(x[list(idx)]) for idx in itertools.combinations(range(16), 6))
+    chosen = lt.suggest(V1, 6)
+    assert len(set(chosen)) == 6 and set(chosen) <= set(V1)
+    got = _logdet(x[[V1.index(c) for c in chosen]])
+    # a D-efficiency (det ratio to the 1/4) of at least 99% of the best set's, and better than
+    # 99.9% of all sets (the exchange search finds a local optimum, here 0.25% below the best det)
+    assert got >= every[-1] + 4 * np.log(0.99)
+    assert sum(v <= got + 1e-12 for v in every) >= 0.999 * len(every)
+    # the largest and the smallest network are in it
+    assert lt.Config("mobilenet_v1", Fraction(1), 224) in chosen
+    assert lt.Config("mobilenet_v1", Fraction(1, 4), 128) in chosen
+
+
+def test_spread_condition_tells_a_poor_set():
+    c = lambda a, r: lt.Config("mobilenet_v1", Fraction(a), r)  # noqa: E731
+    # one width: its dense and depthwise Mult-Adds grow alike with the resolution (both ∝ side²),
+    # so the two rates cannot be told apart
+    assert lt.spread_condition([c("1/2", r) for r in (96, 128, 160, 192, 224, 256)]) == float("inf")
+    # three close widths at two close resolutions: nearly so
+    near = [c(a, r) for a in ("1", "0.95", "0.9") for r in (224, 232)]
+    assert lt.spread_condition(near) > lt.POOR_SPREAD_CONDITION
+    assert lt.spread_condition(lt.suggest(V1, 6)) < lt.POOR_SPREAD_CONDITION
+    assert lt.spread_condition(V1[:1] * 6) == float("inf")  # one configuration six times
+
+
+def test_suggest_refuses_what_it_cannot_do():
+    with pytest.raises(MobilecostError, match="cannot suggest 17 configurations from a grid of 16"):
+        lt.suggest(V1, 17)
+    with pytest.raises(MobilecostError, match="at least 5 calibration points"):
+        lt.suggest(V1, 4)
