@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from mobilecost import latency as lt
-from mobilecost import targets as tg
 from mobilecost.errors import MobilecostError
 from cli_helpers import one_error_line, run
 
