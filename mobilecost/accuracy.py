@@ -340,10 +340,10 @@ def _loo_errors(spec_name: str, metric: str,
 
 def jackknife_half_width(errors: Sequence[float], coverage: float = COVERAGE) -> float:
     """The ⌈coverage·(n+1)⌉-th smallest absolute leave-one-out error (infinite when that rank
-    exceeds n: too few points for the rate)."""
-    ranked = sorted(abs(e) for e in errors)
-    k = math.ceil(coverage * (len(ranked) + 1))
-    return ranked[k - 1] if k <= len(ranked) else math.inf
+    exceeds n: too few points for the rate); `util.conformal_half_width`."""
+    from .util import conformal_half_width
+
+    return conformal_half_width(errors, coverage)
 
 
 def build_estimator(spec_name: str, metric: str,

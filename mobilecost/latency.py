@@ -669,6 +669,25 @@ def spread_subset(points: Sequence[Point], n: int) -> list[Point]:
     return chosen
 
 
+# --------------------------------------------------------------------------- intervals
+
+INTERVAL_COVERAGE = 0.9  # the stated rate of a prediction's interval
+
+
+def interval_rel(points: Sequence[Point], form: str = "sum", dtype: str = "float32") -> float | None:
+    """The relative half-width q of a prediction's 90% interval, predicted × (1 ± q): the
+    ⌈0.9·(n+1)⌉-th smallest of the n leave-one-out relative errors (`util.conformal_half_width`).
+    None with too few points for a leave-one-out; infinite with too few for the rate (n < 9).
+    It holds inside what the points cover; outside it (another network, batch, or α or
+    resolution beyond the calibrated range) nothing measured says how wide it is."""
+    from .util import conformal_half_width
+
+    if len(points) < min_points() + 1:
+        return None
+    return conformal_half_width([p.error for p in leave_one_out(points, form, dtype).predictions],
+                                INTERVAL_COVERAGE)
+
+
 # --------------------------------------------------------------------------- calibration sets
 
 # A calibration set whose scaled design (spread_condition) is worse conditioned than this is

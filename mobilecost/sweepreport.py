@@ -87,10 +87,13 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, configs: list[tuple[F
         raise MobilecostError("internal: the sweep's rows are not an α-major grid")
     g = grid_latency(target, spec_name, alphas, resolutions, batch)
     df = df.assign(predicted_latency_ms=g.predicted_ms.reshape(-1),
+                   predicted_latency_low_ms=g.low_ms.reshape(-1),
+                   predicted_latency_high_ms=g.high_ms.reshape(-1),
                    latency_extrapolated=g.extrapolated.reshape(-1))
     if measured:
         found = g.measured_ms.reshape(-1)
         df = df.assign(latency_ms=g.latency_ms.reshape(-1),
+                       latency_high_ms=np.where(np.isnan(found), g.high_ms.reshape(-1), found),
                        latency_source=np.where(np.isnan(found), "predicted", "measured"))
     return df
 
@@ -176,6 +179,9 @@ def latency_columns(df: "pd.DataFrame") -> list[Column]:
     cols = []
     if "predicted_latency_ms" in df.columns:
         cols.append(Column("predicted_latency_ms", "Predicted ms", milliseconds))
+        for k, head in (("predicted_latency_low_ms", "90% low ms"), ("predicted_latency_high_ms", "90% high ms")):
+            if k in df.columns:
+                cols.append(Column(k, head, milliseconds, table=False))
     if "latency_ms" in df.columns:
         shown = {"latency_ms": "Latency ms" if "latency_source" in df.columns else "Measured ms",
                  "latency_iqr_ms": "IQR ms"}
@@ -195,6 +201,8 @@ def latency_columns(df: "pd.DataFrame") -> list[Column]:
                                    lambda x: percent(x, 1)))
     if "latency_source" in df.columns:
         cols.append(Column("latency_source", "Latency", _source, numeric=False))
+    if "latency_high_ms" in df.columns:
+        cols.append(Column("latency_high_ms", "90% high ms", milliseconds, table=False))
     if "latency_extrapolated" in df.columns:
         cols.append(Column("latency_extrapolated", "Extrapolates", _source, numeric=False,
                            table=bool((df["latency_extrapolated"] != "").any())))
@@ -502,16 +510,20 @@ class PickReport:
 
 
 def budgets_from_options(max_macs: str | None = None, max_params: str | None = None,
-                         max_latency: str | None = None) -> list["Budget"]:
+                         max_latency: str | None = None, safe: bool = False) -> list["Budget"]:
     """The budgets as written (`300M`, `2M`, `5ms`), each checked; latency first."""
     from .grid import parse_quantity
     from .latency import parse_latency_ms
     from .pareto import Budget
 
     budgets = []
+    if safe and max_latency is None:
+        raise MobilecostError("--safe goes with --max-latency")
     if max_latency is not None:
-        budgets.append(Budget("latency_ms", parse_latency_ms(max_latency, "--max-latency"),
-                              f"--max-latency {max_latency}"))
+        # --safe: the upper end of the latency's 90% interval must fit (latency_high_ms)
+        budgets.append(Budget("latency_high_ms" if safe else "latency_ms",
+                              parse_latency_ms(max_latency, "--max-latency"),
+                              f"--max-latency {max_latency}" + (" --safe" if safe else "")))
     for column, option, text in (("macs", "--max-macs", max_macs),
                                  ("params", "--max-params", max_params)):
         if text is not None:
@@ -565,6 +577,12 @@ def pick_report(spec: "Spec | str", alphas: Sequence[Fraction], resolutions: Seq
                      f"{format_quantity(int(b['macs']))} Mult-Adds, "
                      f"{format_quantity(int(b['params']))} params" + lat
                      + "; the row with chosen = true in the data.")
+        if any(b.column == "latency_high_ms" for b in budgets):
+            q = target.interval_rel
+            notes.append(f"--safe: a configuration fits when the upper end of its latency's 90% "
+                         f"interval does (measured: the measurement; predicted: × (1 + "
+                         f"{q if q is not None else float('nan'):.1%}), from the leave-one-out errors); "
+                         f"predictions that extrapolate have no interval and never fit.")
         if result.best.name not in result.frontier.index:
             notes.append("the chosen configuration is not on the frontier against "
                          f"{what} (another budget binds); it is listed for completeness.")
@@ -601,6 +619,10 @@ def nothing_fits(p: PickReport) -> str:
     label = {"macs": "Mult-Adds", "params": "parameters", "latency_ms": "ms"}
     detail = ", ".join(
         f"the lowest latency on the grid: {df[b.column].min():.3f} ms" if b.column == "latency_ms"
+        else (f"the lowest upper end of a 90% interval on the grid: {df[b.column].min():.3f} ms"
+              if df[b.column].notna().any() else "no latency on the grid has an interval (they "
+              "all extrapolate, or the target has too few points)")
+        if b.column == "latency_high_ms"
         else f"the fewest {label.get(b.column, b.column)} on the grid: "
              f"{format_quantity(df[b.column].min())}" for b in result.budgets)
     return (f"no configuration with known accuracy meets {budget_text} ({result.feasible:,} "

@@ -203,6 +203,21 @@ class Target:
     def predict_ms(self, config: Config) -> float:
         return latency.predict_ms(self.model, config)
 
+    @cached_property
+    def interval_rel(self) -> float | None:
+        """Relative half-width of the 90% interval inside the calibrated range
+        (latency.interval_rel; None with too few points)."""
+        return latency.interval_rel(self.model.points, self.model.form, self.model.dtype)
+
+    def interval_ms(self, config: Config) -> tuple[float, float]:
+        """The prediction's 90% interval (low, high) in ms; NaN, NaN where the prediction
+        extrapolates or the target has too few points to say."""
+        q = self.interval_rel
+        if q is None or math.isinf(q) or self.extrapolation(config):
+            return math.nan, math.nan
+        p = self.predict_ms(config)
+        return p * (1 - q), p * (1 + q)
+
     def extrapolation(self, config: Config) -> list[str]:
         """Why a prediction of `config` lies outside what the target was calibrated on
         (empty: inside)."""
@@ -422,6 +437,8 @@ class GridLatency:
     predicted_ms: "object"      # np.ndarray of float
     measured_ms: "object"       # np.ndarray of float, NaN where the target has no measurement
     extrapolated: "object"      # np.ndarray of str: why a prediction extrapolates, '' if not
+    low_ms: "object" = None     # np.ndarray of float: the prediction's 90% interval, NaN where
+    high_ms: "object" = None    # it extrapolates or the target cannot say (Target.interval_ms)
 
     @property
     def latency_ms(self):
@@ -451,7 +468,8 @@ def grid_latency(target: "Target | str", spec, alphas: Sequence, resolutions: Se
                     measured[i, j] = p.latency_ms
     d = t.domain
     if d is None:
-        return GridLatency(predicted, measured, np.full(predicted.shape, "", dtype=object))
+        nan = np.full(predicted.shape, np.nan)
+        return GridLatency(predicted, measured, np.full(predicted.shape, "", dtype=object), nan, nan)
     m = latency.EXTRAPOLATION_MARGIN
     base = [w for w, out in (("spec", net not in d.networks), ("batch", batch not in d.batches)) if out]
     a_out = np.array([not d.alpha[0] / m <= a <= d.alpha[1] * m for a in alist])
@@ -460,7 +478,11 @@ def grid_latency(target: "Target | str", spec, alphas: Sequence, resolutions: Se
     texts = np.array([", ".join(base + ["α"] * ao + ["resolution"] * ro)
                       for ao in (0, 1) for ro in (0, 1)], dtype=object)
     extrapolated = texts[2 * a_out[:, None].astype(int) + r_out[None, :].astype(int)]
-    return GridLatency(predicted, measured, extrapolated)
+    q = t.interval_rel
+    ok = (extrapolated == "") & (q is not None and not math.isinf(q))
+    low = np.where(ok, predicted * (1 - (q or 0)), np.nan)
+    high = np.where(ok, predicted * (1 + (q or 0)), np.nan)
+    return GridLatency(predicted, measured, extrapolated, low, high)
 
 
 def latency_ms(target: "Target | str", spec: str, alpha: float | Fraction | str, resolution: int,

@@ -71,4 +71,13 @@ def write_atomic(path: Path | str, data: "str | bytes | Iterable[bytes]") -> Pat
     return path
 
 
-__all__ = ["format_number", "millions", "milliseconds", "percent", "plain", "write_atomic"]
+def conformal_half_width(errors: "Iterable[float]", coverage: float) -> float:
+    """The ⌈coverage·(n+1)⌉-th smallest of n absolute leave-one-out errors: a half-width that
+    holds a new point with probability ≥ coverage when the points are exchangeable (the
+    jackknife / split-conformal rank); infinite when that rank exceeds n (too few points)."""
+    ranked = sorted(abs(e) for e in errors)
+    k = math.ceil(coverage * (len(ranked) + 1))
+    return ranked[k - 1] if k <= len(ranked) else math.inf
+
+
+__all__ = ["conformal_half_width", "format_number", "millions", "milliseconds", "percent", "plain", "write_atomic"]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mobilecost import latency as lt
+from mobilecost import targets as tg
 from mobilecost.errors import MobilecostError
 from cli_helpers import one_error_line, run
 
@@ -111,3 +112,68 @@ def test_suggest_refuses_what_it_cannot_do():
         lt.suggest(V1, 17)
     with pytest.raises(MobilecostError, match="at least 5 calibration points"):
         lt.suggest(V1, 4)
+
+
+def _noisy(configs, seed=3):
+    rng = np.random.default_rng(seed)
+    return [lt.Point(p.config, p.latency_ms * float(1 + rng.uniform(-0.06, 0.06)))
+            for p in _device(configs)]
+
+
+def test_interval_is_the_rank_of_the_leave_one_out_errors():
+    points = _noisy(V1)
+    # 16 points: the ⌈0.9·17⌉ = 16th smallest |error|, i.e. the largest, of the leave-one-out
+    # errors, each from a fit on the other 15 (done here one by one)
+    errors = []
+    for i, p in enumerate(points):
+        model = lt.fit(points[:i] + points[i + 1:])
+        errors.append(abs(lt.predict_ms(model, p.config) / p.latency_ms - 1))
+    assert lt.interval_rel(points) == pytest.approx(max(errors), rel=1e-9)
+    assert lt.interval_rel(points[:8]) == float("inf")  # ⌈0.9·9⌉ = 9 > 8 errors
+    assert lt.interval_rel(_device(V1)) < 1e-6  # a device that follows the model: no width
+
+
+def test_predictions_outside_the_calibration_have_no_interval():
+    t = tg.calibrate("t", tg.Measurements(tuple(_noisy(V1)), "float32", None))
+    q = t.interval_rel
+    inside = lt.Config("mobilenet_v1", Fraction(5, 8), 176)
+    low, high = t.interval_ms(inside)
+    assert (low, high) == pytest.approx((t.predict_ms(inside) * (1 - q), t.predict_ms(inside) * (1 + q)))
+    for outside in (lt.Config("mobilenet_v1", Fraction(1, 10), 224), lt.Config("mobilenet_v2", Fraction(1), 224),
+                    lt.Config("mobilenet_v1", Fraction(1), 224, 4)):
+        assert all(x != x for x in t.interval_ms(outside))  # NaN: nothing measured says how wide
+
+
+def test_pick_safe_against_a_brute_force_pick(tmp_path):
+    from mobilecost import accuracy
+
+    points = _noisy(V1)
+    rows = ["spec,alpha,resolution,batch,latency_ms"]
+    rows += [f"mobilenet_v1,{lt.alpha_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
+             for p in points]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    tdir = tmp_path / "t"
+    assert run("calibrate", tmp_path / "m.csv", "--target", "n", "--targets-dir", tdir).exit_code == 0
+    t = tg.load("n", tdir)
+    grid = [(Fraction(k, 20), r) for k in range(5, 21) for r in range(128, 225, 16)]
+    budget = 6.0
+    for safe in (False, True):
+        fits = []
+        for a, r in grid:
+            c = lt.Config("mobilenet_v1", a, r)
+            m = t.measured_ms(c)
+            ms = m if m is not None else (t.interval_ms(c)[1] if safe else t.predict_ms(c))
+            top1, _ = accuracy.estimate("mobilenet_v1", a, r)
+            if ms == ms and ms <= budget and top1 is not None:
+                fits.append((top1, -ms, a, r))
+        _, _, a, r = max(fits)
+        args = ["pick", "--alpha", "0.25..1:0.05", "--res", "128..224:16", "--max-latency", "6ms",
+                "--target", "n", "--targets-dir", tdir, "--format", "json"] + (["--safe"] if safe else [])
+        out = run(*args)
+        assert out.exit_code == 0, out.output
+        (chosen,) = [x for x in json.loads(out.stdout) if x["chosen"]]
+        assert (Fraction(chosen["alpha_exact"]), chosen["resolution"]) == (a, r), safe
+
+
+def test_safe_needs_a_latency_budget():
+    assert "--safe goes with --max-latency" in one_error_line(run("pick", "--safe", "--max-macs", "300M"))

@@ -186,8 +186,11 @@ def predict_cmd(
             config = lt.Config(spec, a, r, batch)
             predicted = t.predict_ms(config)
             measured = t.measured_ms(config)
+            low, high = t.interval_ms(config)
             rows.append({"spec": config.spec, "alpha": a, "resolution": r, "batch": batch,
                          "macs": lt.layer_features(config).total_macs, "predicted_latency_ms": predicted,
+                         "predicted_latency_low_ms": None if low != low else low,
+                         "predicted_latency_high_ms": None if high != high else high,
                          "measured_latency_ms": measured,
                          "error": None if measured is None else predicted / measured - 1,
                          "extrapolated": ", ".join(t.extrapolation(config))})
@@ -197,7 +200,11 @@ def predict_cmd(
              f"{domain.describe() if domain else 'nothing'}"]
     loo = _pct(t.loo_median_error) or "n/a"
     if len(outside) < len(rows):
-        notes.append(f"leave-one-out median error {loo}: it applies to predictions inside that range")
+        q = t.interval_rel
+        notes.append(f"leave-one-out median error {loo}: it applies to predictions inside that range"
+                     + (f"; 90% low-high: the prediction × (1 ± {q:.1%}), the leave-one-out errors' "
+                        f"90% rank" if q is not None and q != float("inf") else
+                        "; too few points for a 90% interval"))
     if outside:
         warning = (f"{len(outside)} of {len(rows)} predictions extrapolate beyond what target {t.name} "
                    f"was calibrated on (column Extrapolates: another spec or batch, or α or "
@@ -207,7 +214,10 @@ def predict_cmd(
     render(Report(f"Predicted latency on {t.name}", [
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Res"), Column("batch", "Batch"), Column("macs", "Mult-Adds"),
-        Column("predicted_latency_ms", "Predicted ms", milliseconds), Column("measured_latency_ms", "Measured ms", milliseconds),
+        Column("predicted_latency_ms", "Predicted ms", milliseconds),
+        Column("predicted_latency_low_ms", "90% low", milliseconds),
+        Column("predicted_latency_high_ms", "90% high", milliseconds),
+        Column("measured_latency_ms", "Measured ms", milliseconds),
         Column("error", "Error", _signed_pct),
         Column("extrapolated", "Extrapolates", numeric=False, table=bool(outside))], rows, notes), format)
     if outside and format not in (Format.csv, Format.json):  # those print their notes on stderr

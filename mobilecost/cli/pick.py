@@ -19,6 +19,9 @@ MaxParamsOpt = Annotated[Optional[str], typer.Option(
     "--max-params", help="Parameter budget, e.g. 2M (a finite positive number; suffixes k, M, G).")]
 MaxLatencyOpt = Annotated[Optional[str], typer.Option(
     "--max-latency", help="Latency budget on --target, e.g. 5ms, 0.5s or 800us.")]
+SafeOpt = Annotated[bool, typer.Option(
+    "--safe", help="With --max-latency: the upper end of each latency's 90% interval must fit "
+                   "(predictions that extrapolate never do).")]
 PickTargetOpt = Annotated[Optional[str], typer.Option(
     "--target", help="A calibrated target (see `mobilecost targets`): pick by its latency, the "
                      "measured one where it has one for a configuration, else the predicted.")]
@@ -28,7 +31,7 @@ PickTargetOpt = Annotated[Optional[str], typer.Option(
 def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
              res: GridResOpt = None, rho: RhoOpt = None, max_macs: MaxMacsOpt = None,
              max_params: MaxParamsOpt = None, max_latency: MaxLatencyOpt = None,
-             target: PickTargetOpt = None, targets_dir: TargetsDirOpt = None,
+             safe: SafeOpt = False, target: PickTargetOpt = None, targets_dir: TargetsDirOpt = None,
              format: FormatOpt = Format.table, output_dir: OutputDirOpt = None,
              plot: PlotOpt = False, max_configs: MaxConfigsOpt = 5_000_000) -> None:
     """The Pareto-optimal configurations (top-1 against cost) and the most accurate one in budget.
@@ -41,6 +44,7 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
 
     Example: mobilecost pick mobilenet_v1 --alpha 0.25..1:0.05 --res 128..224:16 --max-macs 300M
     Example: mobilecost pick --alpha 0.25..1:0.05 --res 128..224:16 --max-latency 5ms --target my-cpu
+    Example: mobilecost pick --max-latency 5ms --safe --target my-cpu
     """
     from ..sweepreport import budgets_from_options, grid_from_options, nothing_fits, pick_report, write_pick
 
@@ -51,7 +55,7 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
         raise MobilecostError("--targets-dir goes with --target")
     s, alphas, resolutions = grid_from_options(
         spec, alpha, res, rho, max_configs, "json" if output_dir is not None else "table")
-    budgets = budgets_from_options(max_macs, max_params, max_latency)
+    budgets = budgets_from_options(max_macs, max_params, max_latency, safe)
     folder = checked_output(len(alphas), len(resolutions), max_configs, output_dir, plot)
     t = None
     if target is not None:
