@@ -52,7 +52,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 SOURCES = ("published", "estimated")  # accuracy_source categories; missing accuracy is empty
-ESTIMATED_SPECS = ("mobilenet_v1",)  # specs whose checkpoints the model is fitted to
+# Specs whose released checkpoints the estimate is fitted to, each on its own: never carried
+# over to another family.
+ESTIMATED_SPECS = ("mobilenet_v1", "mobilenet_v2")
 METRICS = ("top1", "top5")
 MODEL_EQUATION = "top = c0 + c1·ln(MACs) + c2·(ln α)²"
 
@@ -146,6 +148,11 @@ def _design(alpha: "np.ndarray", macs: "np.ndarray", width_term: bool = True) ->
 
 
 def _points(spec_name: str, metric: str) -> list[tuple[PublishedAccuracy, int, float]]:
+    """The checkpoints the estimate of a spec is fitted to: those of widths released at two
+    resolutions or more (a width with one checkpoint, such as MobileNetV2's 1.3 and 1.4 at 224,
+    has no curve to follow; it stays a published point)."""
+    from collections import Counter
+
     from .cost import cost
 
     rows = []
@@ -153,7 +160,8 @@ def _points(spec_name: str, metric: str) -> list[tuple[PublishedAccuracy, int, f
         value = getattr(p, metric)
         if p.spec == spec_name and p.kind == "checkpoint" and value is not None:
             rows.append((p, cost(spec_name, p.alpha, p.resolution).macs, value))
-    return rows
+    per_width = Counter(p.alpha for p, _, _ in rows)
+    return [r for r in rows if per_width[r[0].alpha] >= 2]
 
 
 def _fit(rows: Sequence[tuple[PublishedAccuracy, int, float]],

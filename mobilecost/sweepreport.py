@@ -229,8 +229,9 @@ def sweep_notes(df: "pd.DataFrame") -> list[str]:
                      f">= α and >= resolution; low-high is a {COVERAGE:.0%} interval from its "
                      "leave-one-out errors (`mobilecost accuracy --validate`).")
     if src.isna().any():
-        notes.append("no accuracy where nothing is published and the fitted model does not reach "
-                     "(other specs; mobilenet_v1 outside 0.25 ≤ α ≤ 1, 128 ≤ resolution ≤ 224).")
+        notes.append("no accuracy where nothing is published and the estimate does not reach "
+                     "(specs without released checkpoints; outside the box the checkpoints "
+                     "span: `mobilecost accuracy` gives it).")
     return notes
 
 
@@ -687,9 +688,9 @@ def formula_text(spec: "Spec | str", counting: Counting = Counting()) -> str:
 
 # --------------------------------------------------------------------------- accuracy
 
-def accuracy_report(validate: bool = False) -> Report:
+def accuracy_report(validate: bool = False, spec: str = "mobilenet_v1") -> Report:
     """Published accuracy with its sources; with `validate`, the estimate's leave-one-out
-    errors on the released checkpoints."""
+    errors on `spec`'s released checkpoints."""
     from . import accuracy as acc
 
     if not validate:
@@ -701,14 +702,25 @@ def accuracy_report(validate: bool = False) -> Report:
                 Column("source", "Source", numeric=False)]
         notes = [f"estimate: {acc.ESTIMATE_METHOD}, so it equals every released figure and "
                  "never exceeds a published point with >= α and >= resolution."]
-        notes += [f"law fitted by least squares to the {m.points} mobilenet_v1 checkpoints: "
-                  f"{m.describe()}"
-                  for m in (acc.model("mobilenet_v1", "top1"), acc.model("mobilenet_v1", "top5")) if m]
-        notes.append("estimates are given only for mobilenet_v1 inside the released box "
-                     "(0.25 ≤ α ≤ 1, 128 ≤ resolution ≤ 224) and are always marked 'estimated'.")
+        for name in acc.ESTIMATED_SPECS:
+            notes += [f"{name}: law fitted by least squares to {m.points} checkpoints: {m.describe()}"
+                      for m in (acc.model(name, "top1"), acc.model(name, "top5")) if m]
+        boxes = []
+        for name in acc.ESTIMATED_SPECS:
+            e = acc.estimator(name, "top1")
+            if e is not None:
+                (a0, a1), (r0, r1) = e.alpha_range, e.resolution_range
+                boxes.append(f"{name} {format_number(a0)} ≤ α ≤ {format_number(a1)}, "
+                             f"{r0} ≤ resolution ≤ {r1}")
+        notes.append("estimates are given only inside the box each spec's checkpoints span ("
+                     + "; ".join(boxes) + "), fitted per spec and never carried to another, "
+                     "and are always marked 'estimated'.")
         return Report("Published ImageNet accuracy", cols, rows, notes, drop_order=("kind",))
+    if spec not in acc.ESTIMATED_SPECS:
+        raise MobilecostError(f"no accuracy estimate for {spec}; estimated: "
+                              f"{', '.join(acc.ESTIMATED_SPECS)}")
     rows, notes = [], []
-    per_metric = {m: acc.estimate_leave_one_out("mobilenet_v1", m) for m in acc.METRICS}
+    per_metric = {m: acc.estimate_leave_one_out(spec, m) for m in acc.METRICS}
     for i, p in enumerate(per_metric["top1"]):
         q = per_metric["top5"][i]
         rows.append({"alpha": p.alpha, "resolution": p.resolution, "macs": p.macs,
@@ -716,9 +728,9 @@ def accuracy_report(validate: bool = False) -> Report:
                      "top5": q.published, "top5_loo": q.predicted, "top5_error": q.error})
     for m, pts in per_metric.items():
         worst = max(pts, key=lambda p: abs(p.error))
-        half = acc.estimator("mobilenet_v1", m).half_width
-        law = acc.leave_one_out("mobilenet_v1", m)
-        loglin = acc.leave_one_out("mobilenet_v1", m, width_term=False)
+        half = acc.estimator(spec, m).half_width
+        law = acc.leave_one_out(spec, m)
+        loglin = acc.leave_one_out(spec, m, width_term=False)
         notes.append(f"{m}: leave-one-out RMSE {acc.rmse(pts):.2f} points, largest error "
                      f"{worst.error:+.2f} at α {format_number(worst.alpha)}, {worst.resolution}; "
                      f"{acc.COVERAGE:.0%} interval ±{half:.2f} (holds "
@@ -737,7 +749,7 @@ def accuracy_report(validate: bool = False) -> Report:
             Column("top1_error", "Error", signed),
             Column("top5", "Top-5 %", _pct1), Column("top5_loo", "Top-5 LOO", lambda x: f"{x:.2f}"),
             Column("top5_error", "Error", signed)]
-    return Report("Leave-one-out validation of the accuracy estimate (mobilenet_v1)", cols, rows,
+    return Report(f"Leave-one-out validation of the accuracy estimate ({spec})", cols, rows,
                   notes, drop_order=("macs",))
 
 

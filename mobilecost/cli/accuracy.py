@@ -7,21 +7,23 @@ from typing import Annotated
 import typer
 
 from ..report import Format
-from .common import FormatOpt, command, render
+from .common import FormatOpt, SpecArg, command, render
 
 ValidateOpt = Annotated[bool, typer.Option(
-    "--validate", help="Leave-one-out error of the estimate on the 16 released checkpoints.")]
+    "--validate", help="Leave-one-out error of the estimate on the spec's released checkpoints.")]
 
 
 @command("accuracy")
-def accuracy_cmd(validate: ValidateOpt = False, format: FormatOpt = Format.table) -> None:
+def accuracy_cmd(spec: SpecArg = "mobilenet_v1", validate: ValidateOpt = False,
+                 format: FormatOpt = Format.table) -> None:
     """Published ImageNet accuracy with its sources, and how the estimate is made.
 
     With --validate: rebuild the estimate without each released checkpoint in turn, predict it,
     and print the errors (percentage points) and the interval they give.
 
     Example: mobilecost accuracy --validate
+    Example: mobilecost accuracy mobilenet_v2 --validate
     """
     from ..sweepreport import accuracy_report
 
-    render(accuracy_report(validate), format)
+    render(accuracy_report(validate, spec), format)
