@@ -177,24 +177,42 @@ def pareto_plot(df: "pd.DataFrame", result: "Pick", stem: Path) -> list[Path]:
     scale = 1 if in_ms else 1e6
     d = _thin(df[df[metric].notna()])
     fig, ax = plt.subplots(figsize=SIZE_IN)
-    ax.scatter(d[cost] / scale, d[metric], s=10, color="0.7", label="configurations", zorder=2)
     f = result.frontier
-    ax.step(f[cost] / scale, f[metric], where="post", color="tab:blue", lw=1.5, zorder=3)
-    ax.scatter(f[cost] / scale, f[metric], s=24, color="tab:blue", label="Pareto frontier", zorder=4)
+    families = list(dict.fromkeys(str(x) for x in df["spec"]))
+    if len(families) == 1:
+        ax.scatter(d[cost] / scale, d[metric], s=10, color="0.7", label="configurations", zorder=2)
+        ax.step(f[cost] / scale, f[metric], where="post", color="tab:blue", lw=1.5, zorder=3)
+        ax.scatter(f[cost] / scale, f[metric], s=24, color="tab:blue", label="Pareto frontier",
+                   zorder=4)
+    else:  # one colour per family; published filled, estimated hollow; one frontier across them
+        ax.step(f[cost] / scale, f[metric], where="post", color="0.2", lw=1.2, zorder=3,
+                label="Pareto frontier (all families)")
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for i, fam in enumerate(families):
+            colour = colours[i % len(colours)]
+            mine = d[d["spec"].astype(str) == fam]
+            pub = mine["accuracy_source"].astype(str) == "published"
+            ax.scatter(mine[cost][~pub] / scale, mine[metric][~pub], s=12, facecolors="none",
+                       edgecolors=colour, lw=0.7, zorder=2)
+            ax.scatter(mine[cost][pub] / scale, mine[metric][pub], s=30, color=colour, zorder=4,
+                       label=fam)
     for b in result.budgets:
         if b.column == cost:
             ax.axvline(b.limit / scale, color="tab:red", ls="--", lw=1.2, label=f"budget {b}")
     if result.best is not None:
         r = result.best
+        fam = f"{r['spec']} " if len(families) > 1 else ""
         ax.scatter([r[cost] / scale], [r[metric]], s=120, marker="*", color="tab:red", zorder=5,
-                   label=f"pick: α {r['alpha']:g}, {int(r['resolution'])} px ({r[metric]:.1f}%)")
+                   label=f"pick: {fam}α {r['alpha']:g}, {int(r['resolution'])} px ({r[metric]:.1f}%)")
     ax.set_xscale("log")
     _log_ticks(ax.xaxis, d[cost].min() / scale, d[cost].max() / scale)
     what = {"macs": "Mult-Adds", "params": "Parameters", "latency_ms": "Latency"}.get(cost, cost)
     ax.set_xlabel(f"{what} ({'ms' if in_ms else 'millions'}, log scale)")
     ax.set_ylabel(f"ImageNet {'top-1' if metric == 'top1' else 'top-5'} accuracy (%)")
-    ax.set_title(f"{df['spec'].iloc[0]}: accuracy against {what}, Pareto frontier\n"
-                 f"{_source_note(d, markers=False)}")
+    note = (_source_note(d, markers=False) if len(families) == 1 else
+            "filled: published; hollow: estimated, each from its own family")
+    ax.set_title(f"{', '.join(families)}: accuracy against {what}, Pareto frontier\n{note}",
+                 fontsize=10 if len(families) > 1 else None)
     ax.legend(loc="lower right", frameon=True)
     try:
         return save(fig, stem)

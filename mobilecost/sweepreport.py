@@ -532,22 +532,44 @@ def budgets_from_options(max_macs: str | None = None, max_params: str | None = N
     return budgets
 
 
-def pick_report(spec: "Spec | str", alphas: Sequence[Fraction], resolutions: Sequence[int],
-                budgets: Sequence["Budget"], target=None, target_spec: str | None = None,
-                max_configs: int | None = None) -> PickReport:
+def specs_from_option(text: str) -> list[str]:
+    """The specs of a `--spec` option: a comma-separated list, or `all` (every built-in)."""
+    from .spec import builtin_names
+
+    if text.strip() == "all":
+        return builtin_names()
+    names = [x.strip() for x in text.split(",")]
+    if not all(names):
+        raise MobilecostError(f"--spec {text}: an empty name in the list")
+    if len(set(names)) != len(names):
+        raise MobilecostError(f"--spec {text}: a spec named twice")
+    return names
+
+
+def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Fraction],
+                resolutions: Sequence[int], budgets: Sequence["Budget"], target=None,
+                target_spec: str | None = None, max_configs: int | None = None) -> PickReport:
     """The Pareto-optimal configurations (top-1 against cost) and the most accurate one within
-    every budget, marked `chosen` in the rows (added to them when it is not on the frontier)."""
+    every budget, marked `chosen` in the rows (added to them when it is not on the frontier).
+    Several specs give one frontier across them (column `spec`), each configuration's accuracy
+    from its own family's published points and estimate."""
     import pandas as pd
 
     from .grid import format_quantity
     from .pareto import pick
     from .spec import load_spec
 
-    s = load_spec(spec)
-    df = sweep_frame(s, alphas, resolutions, max_configs=max_configs)
-    if target is not None:
-        df = add_target_latency(df, target_spec or s.name, grid_configs(df), target,
-                                measured=True)
+    several = isinstance(spec, (list, tuple))
+    specs = [load_spec(x) for x in (spec if several else [spec])]
+    frames = []
+    for s in specs:
+        d = sweep_frame(s, alphas, resolutions, max_configs=max_configs)
+        if target is not None:
+            d = add_target_latency(d, s if several else (target_spec or s.name), grid_configs(d),
+                                   target, measured=True)
+        frames.append(d)
+    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    s = specs[0]
     result = pick(df, budgets, cost="latency_ms" if target is not None else None)
     front = result.frontier.assign(chosen=False)
     if result.best is not None:
@@ -559,6 +581,8 @@ def pick_report(spec: "Spec | str", alphas: Sequence[Fraction], resolutions: Seq
             front = pd.concat([front, row]).sort_values(result.cost, kind="stable")
     columns = [c for c in sweep_columns(df) if not c.key.startswith("macs_share_")
                and c.key not in ("activation_elems", "peak_activation_elems")]
+    if len(specs) > 1:  # the family is part of the answer
+        columns = [Column("spec", "Spec", numeric=False) if c.key == "spec" else c for c in columns]
     columns.append(Column("within_budget", "In budget", lambda x: "yes" if x else "no",
                           numeric=False))
     columns.append(Column("chosen", "Pick", lambda x: "◀ chosen" if x else "", numeric=False))
@@ -573,7 +597,8 @@ def pick_report(spec: "Spec | str", alphas: Sequence[Fraction], resolutions: Seq
         src = str(b["accuracy_source"])
         if src == "estimated":
             src += f", {b['top1_low']:.1f}-{b['top1_high']:.1f}"
-        notes.append(f"most accurate within {budget_text}: α {b['alpha']:g}, resolution "
+        notes.append(f"most accurate within {budget_text}: "
+                     + (f"{b['spec']} " if len(specs) > 1 else "") + f"α {b['alpha']:g}, resolution "
                      f"{int(b['resolution'])}: {b['top1']:.1f}% top-1 ({src}), "
                      f"{format_quantity(int(b['macs']))} Mult-Adds, "
                      f"{format_quantity(int(b['params']))} params" + lat
@@ -604,7 +629,8 @@ def pick_report(spec: "Spec | str", alphas: Sequence[Fraction], resolutions: Seq
                        & (df["latency_source"] == "predicted")).sum())
         if outside:
             notes.append(extrapolation_note(target, outside, len(df)))
-    report = Report(f"{s.name}: Pareto-optimal configurations, top-1 against {what} "
+    title = s.name if len(specs) == 1 else ", ".join(x.name for x in specs)
+    report = Report(f"{title}: Pareto-optimal configurations, top-1 against {what} "
                     f"({len(result.frontier)} of {len(df):,}; {budget_text})", columns,
                     frame_rows(front, columns), notes,
                     drop_order=("top5", "rho", "accuracy_source", "within_budget"))
@@ -632,7 +658,8 @@ def nothing_fits(p: PickReport) -> str:
 
 def write_pick(p: PickReport, folder: Path, plot: bool = False) -> list[Path]:
     """The pick's CSV, JSON and Markdown (and the Pareto plot) in `folder`."""
-    name = str(p.frame["spec"].iloc[0])
+    names = list(dict.fromkeys(str(x) for x in p.frame["spec"]))
+    name = names[0] if len(names) == 1 else "family"
     written = write_reports(p.report, folder, f"pick_{name}")
     if plot:
         from .plots import pareto_plot
@@ -755,7 +782,7 @@ def accuracy_report(validate: bool = False, spec: str = "mobilenet_v1") -> Repor
 
 __all__ = ["DEFAULT_ALPHAS", "DEFAULT_RESOLUTIONS", "MEASURED_COLUMNS", "PickReport",
            "accuracy_report", "add_measured", "add_target_latency", "budgets_from_options",
-           "extrapolation_note", "measurement_notes", "noisy_note",
+           "extrapolation_note", "measurement_notes", "noisy_note", "specs_from_option",
            "formula_text", "frame_csv", "frame_csv_bytes", "frame_csv_chunks", "frame_rows", "grid_configs", "grid_from_options",
            "latency_columns", "latency_notes", "nothing_fits", "pick_report", "require_pyarrow", "setting_note",
            "sweep_columns", "sweep_frame", "sweep_notes", "sweep_report", "timing_note",

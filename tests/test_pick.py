@@ -86,3 +86,42 @@ def test_pick_prefers_published_1_0_224_to_an_estimate_beside_it():
     assert out.exit_code == 0, out.output
     rows = {(row["alpha"], row["resolution"]): row for row in csv.DictReader(io.StringIO(out.stdout))}
     assert float(rows[("1.0", "220")]["top1"]) < 70.9 <= float(rows[("1.0", "224")]["top1"])
+
+
+def test_pick_across_families_against_a_brute_force_pick():
+    """One frontier across MobileNet v1 and v2: the pick is the most accurate configuration of
+    either family under the budget, found here from each family's own sweep."""
+    import json
+
+    from cli_helpers import run
+
+    alphas = [F(k, 20) for k in range(5, 21)]
+    res = list(range(96, 225, 16))
+    best = None
+    for name in ("mobilenet_v1", "mobilenet_v2"):
+        df = sweep(name, alphas, res)
+        for a, r, m, t in zip(df.alpha_exact, df.resolution, df.macs, df.top1):
+            if m <= 200_000_000 and t == t:
+                key = (t, -m)
+                if best is None or key > best[0]:
+                    best = (key, name, F(a), r)
+    out = run("pick", "--spec", "mobilenet_v1,mobilenet_v2", "--alpha", "0.25..1:0.05", "--res",
+              "96..224:16", "--max-macs", "200M", "--format", "json")
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.stdout)
+    (chosen,) = [x for x in rows if x["chosen"]]
+    assert (chosen["spec"], F(chosen["alpha_exact"]), chosen["resolution"]) == best[1:]
+    # MobileNetV2 is ahead at every cost on this grid: the whole frontier is v2
+    assert {x["spec"] for x in rows} == {"mobilenet_v2"}
+
+
+def test_pick_across_families_bad_input():
+    from cli_helpers import one_error_line, run
+
+    assert "not both" in one_error_line(run("pick", "mobilenet_v1", "--spec", "mobilenet_v2",
+                                            "--max-macs", "1G"))
+    assert "give --res with --spec" in one_error_line(run("pick", "--spec", "mobilenet_v1,mobilenet_v2",
+                                                          "--rho", "0.5,1", "--max-macs", "1G"))
+    assert "an empty name" in one_error_line(run("pick", "--spec", "mobilenet_v1,,mobilenet_v2"))
+    assert "named twice" in one_error_line(run("pick", "--spec", "mobilenet_v1,mobilenet_v1"))
+    assert "unknown spec" in one_error_line(run("pick", "--spec", "mobilenet_v1,nosuch"))

@@ -19,6 +19,9 @@ MaxParamsOpt = Annotated[Optional[str], typer.Option(
     "--max-params", help="Parameter budget, e.g. 2M (a finite positive number; suffixes k, M, G).")]
 MaxLatencyOpt = Annotated[Optional[str], typer.Option(
     "--max-latency", help="Latency budget on --target, e.g. 5ms, 0.5s or 800us.")]
+SpecsOpt = Annotated[Optional[str], typer.Option(
+    "--spec", help="Pick across several specs at once: a comma-separated list, or all (every "
+                   "built-in); one frontier, each configuration's accuracy from its own family.")]
 SafeOpt = Annotated[bool, typer.Option(
     "--safe", help="With --max-latency: the upper end of each latency's 90% interval must fit "
                    "(predictions that extrapolate never do).")]
@@ -28,10 +31,10 @@ PickTargetOpt = Annotated[Optional[str], typer.Option(
 
 
 @command("pick")
-def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
+def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
              res: GridResOpt = None, rho: RhoOpt = None, max_macs: MaxMacsOpt = None,
              max_params: MaxParamsOpt = None, max_latency: MaxLatencyOpt = None,
-             safe: SafeOpt = False, target: PickTargetOpt = None, targets_dir: TargetsDirOpt = None,
+             safe: SafeOpt = False, specs: SpecsOpt = None, target: PickTargetOpt = None, targets_dir: TargetsDirOpt = None,
              format: FormatOpt = Format.table, output_dir: OutputDirOpt = None,
              plot: PlotOpt = False, max_configs: MaxConfigsOpt = 5_000_000) -> None:
     """The Pareto-optimal configurations (top-1 against cost) and the most accurate one in budget.
@@ -45,16 +48,36 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
     Example: mobilecost pick mobilenet_v1 --alpha 0.25..1:0.05 --res 128..224:16 --max-macs 300M
     Example: mobilecost pick --alpha 0.25..1:0.05 --res 128..224:16 --max-latency 5ms --target my-cpu
     Example: mobilecost pick --max-latency 5ms --safe --target my-cpu
+    Example: mobilecost pick --spec mobilenet_v1,mobilenet_v2 --alpha 0.35..1:0.05 --max-macs 200M
     """
-    from ..sweepreport import budgets_from_options, grid_from_options, nothing_fits, pick_report, write_pick
+    from ..sweepreport import (budgets_from_options, grid_from_options, nothing_fits, pick_report,
+                               specs_from_option, write_pick)
 
     if max_latency is not None and target is None:
         raise MobilecostError("--max-latency needs --target NAME (a calibrated target; "
                               "see `mobilecost targets`)")
     if targets_dir is not None and target is None:
         raise MobilecostError("--targets-dir goes with --target")
-    s, alphas, resolutions = grid_from_options(
-        spec, alpha, res, rho, max_configs, "json" if output_dir is not None else "table")
+    per_row = "json" if output_dir is not None else "table"
+    if specs is not None:
+        if ctx.get_parameter_source("spec").name not in ("DEFAULT", "DEFAULT_MAP"):
+            raise MobilecostError("give the spec as an argument or --spec, not both")
+        if rho is not None:
+            raise MobilecostError("--rho goes with one spec (each has its own base resolution); "
+                              "give --res with --spec")
+        names = specs_from_option(specs)
+        grids = [grid_from_options(n, alpha, res, None, max_configs, per_row) for n in names]
+        s = [g[0] for g in grids]
+        alphas, resolutions = grids[0][1], grids[0][2]
+        from ..gridcost import CLI_BYTES_PER_ROW, grid_size_error
+        from ..spec import expanded_layers
+
+        err = grid_size_error(len(s) * len(alphas), len(resolutions), max_configs,
+                              max(expanded_layers(x.body) for x in s), CLI_BYTES_PER_ROW[per_row])
+        if err:
+            raise err
+    else:
+        s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, per_row)
     budgets = budgets_from_options(max_macs, max_params, max_latency, safe)
     folder = checked_output(len(alphas), len(resolutions), max_configs, output_dir, plot)
     t = None
@@ -62,7 +85,7 @@ def pick_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHA
         from ..targets import load
 
         t = load(target, targets_dir)
-    n = len(alphas) * len(resolutions)
+    n = len(alphas) * len(resolutions) * (len(s) if isinstance(s, list) else 1)
     with status(f"picking from {n:,} configurations", n > 200_000 or (t is not None and n > 2_000)):
         p = pick_report(s, alphas, resolutions, budgets, t, target_spec=spec,
                         max_configs=max_configs)
