@@ -715,30 +715,29 @@ def _text_with_comments(spec: Spec, stmts: list[Stmt], act: str) -> str:
 
 
 def compress(nodes: tuple) -> tuple:
-    """Runs of a statement, or of a group of up to 4 statements, written as `repeat N { }`:
-    at each position the group that covers the most statements (the shortest on a tie)."""
+    """Runs of a statement, or of a group of up to 4 statements, written as `repeat N { }`.
+    Read from the end: at each position the group that covers the most statements (the
+    shortest on a tie), so that a stage's first, different layer stays outside its repeat
+    (`pw 512` then `repeat 5 { dw 3; pw 512 }`, as MobileNet v1 is written)."""
     nodes = tuple(Residual(compress(n.body), n.line) if isinstance(n, Residual) else n
                   for n in nodes)
     out: list = []
-    i = 0
-    while i < len(nodes):
+    j = len(nodes)
+    while j > 0:
         best = (1, 1)  # (group size, count)
         for p in range(1, 5):
-            group = nodes[i:i + p]
-            if len(group) < p:
+            if j - p < 0:
                 break
+            group = nodes[j - p:j]
             count = 1
-            while nodes[i + count * p:i + (count + 1) * p] == group:
+            while j - (count + 1) * p >= 0 and nodes[j - (count + 1) * p:j - count * p] == group:
                 count += 1
             if count > 1 and count * p > best[0] * best[1]:
                 best = (p, count)
         p, count = best
-        if count > 1:
-            out.append(Repeat(count, nodes[i:i + p]))
-        else:
-            out.append(nodes[i])
-        i += p * count
-    return tuple(out)
+        out.append(Repeat(count, nodes[j - p:j]) if count > 1 else nodes[j - 1])
+        j -= p * count
+    return tuple(reversed(out))
 
 
 def _rows(layers: tuple[Layer, ...], stmts: list[Stmt]) -> list[dict]:

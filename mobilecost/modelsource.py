@@ -64,11 +64,11 @@ def against_report(spec: Spec, alpha: Fraction, resolution: int, source: str,
     layers = spec.build(alpha, resolution)
     cmp = compare(layers, imp)
     cols = [Column("layer", "Layer"),
+            Column("agree", "Agree", numeric=False),
             Column("spec", "Spec", numeric=False),
             Column("network", "Network", numeric=False),
             Column("spec_macs", "Spec MACs"), Column("network_macs", "Network MACs"),
-            Column("spec_params", "Spec params"), Column("network_params", "Network params"),
-            Column("agree", "Agree", numeric=False)]
+            Column("spec_params", "Spec params"), Column("network_params", "Network params")]
     bad = [r for r in cmp.rows if r["agree"] != "yes"]
     spec_macs = sum(r["spec_macs"] or 0 for r in cmp.rows)
     net_macs = sum(r["network_macs"] or 0 for r in cmp.rows)
