@@ -145,6 +145,21 @@ def _shape_text(s: Shape | None) -> str:
     return "×".join(str(v) for v in (s[1:] + s[:1] if len(s) == 3 else s))
 
 
+def without_identities(g: Graph) -> Graph:
+    """The graph with identity operations (dropout at inference, `nn.Identity`) taken out,
+    their readers reading their input instead."""
+    alias: dict[str, str] = {}
+    nodes = []
+    for n in g.nodes:
+        ins = tuple(alias.get(t, t) for t in n.inputs)
+        if n.op == "identity" and len(ins) == 1:
+            alias[n.output] = ins[0]
+            continue
+        nodes.append(Node(n.name, n.op, ins, n.output, n.source_op, n.attrs))
+    return Graph(g.origin, g.name, g.input, alias.get(g.output, g.output), g.in_channels,
+                 g.resolution, nodes)
+
+
 # --------------------------------------------------------------------------- walk
 
 @dataclass
@@ -612,6 +627,7 @@ def import_graph(g: Graph, rounding: Rounding = Rounding(), allow_unknown: bool 
     if not any(n.op == "conv" for n in g.nodes):
         raise ModelImportError(f"{g.origin}: the network has no convolution; mobilecost "
                                f"imports convolutional networks")
+    g = without_identities(g)
     shapes = propagate(g)
     out = shapes[g.output]
     ctx = Ctx(g, shapes)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mobilecost.cost import layer_cost
+from mobilecost.cost import Counting, layer_cost
 from mobilecost.importer import ModelImportError, import_graph, parse_rounding
 from mobilecost.modelsource import read_source
 from mobilecost.spec import Rounding, builtin_names, load_spec
@@ -412,3 +412,89 @@ def test_onnx_import_does_not_load_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=HERE.parent, check=True).stdout.split()
     assert out == [str(3 * 3 * 3 * 4 * 8 * 8), "False"]
+
+
+# --------------------------------------------------------------------------- a model-zoo layout
+
+def _make_divisible(v, divisor=8):
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+class ZooConvBNReLU(nn.Sequential):
+    def __init__(self, inp, out, k=3, s=1, groups=1):
+        super().__init__(nn.Conv2d(inp, out, k, s, (k - 1) // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(out), nn.ReLU6(inplace=True))
+
+
+class ZooInvertedResidual(nn.Module):
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
+        hidden = int(round(inp * expand_ratio))
+        self.use_res_connect = stride == 1 and inp == oup
+        layers = [ZooConvBNReLU(inp, hidden, k=1)] if expand_ratio != 1 else []
+        layers += [ZooConvBNReLU(hidden, hidden, s=stride, groups=hidden),
+                   nn.Conv2d(hidden, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        if self.use_res_connect:
+            return x + self.conv(x)
+        return self.conv(x)
+
+
+class ZooMobileNetV2(nn.Module):
+    """MobileNetV2 laid out as torchvision writes it (its code's structure, written here:
+    torchvision is not a dependency): module names features.N.conv.M, a Python-level
+    residual switch, functional pooling and flatten, dropout before the classifier."""
+
+    def __init__(self, width_mult=1.0):
+        super().__init__()
+        settings = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
+                    [6, 160, 3, 2], [6, 320, 1, 1]]
+        inp = _make_divisible(32 * width_mult)
+        last = _make_divisible(1280 * max(1.0, width_mult))
+        features = [ZooConvBNReLU(3, inp, s=2)]
+        for t, c, n, s in settings:
+            out = _make_divisible(c * width_mult)
+            for i in range(n):
+                features.append(ZooInvertedResidual(inp, out, s if i == 0 else 1, t))
+                inp = out
+        features.append(ZooConvBNReLU(inp, last, k=1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, 1000))
+
+    def forward(self, x):
+        x = F.adaptive_avg_pool2d(self.features(x), (1, 1))
+        return self.classifier(torch.flatten(x, 1))
+
+
+def test_model_zoo_mobilenet_v2_imports_to_its_published_size():
+    """300M Mult-Adds (MobileNetV2's Table 4 prints 300M, truncated) and torchvision's
+    3,504,872 parameters (weights, FC bias and batchnorm: sum of numel)."""
+    model = ZooMobileNetV2().eval()
+    imp = _import_module(model, 224, parse_rounding("multiple 8"))
+    assert imp.total_macs == 300_774_272
+    assert sum(p.numel() for p in model.parameters()) == 3_504_872
+    assert sum(layer_cost(l, Counting(fc_bias=True, batchnorm=True)).params
+               for l in imp.layers) == 3_504_872
+    assert _facts(imp.layers) == _facts(load_spec("mobilenet_v2").build(1, 224))
+    # the paper's Table 2 (t, c, n, s), one repeat per run of equal blocks; the last 1×1 is
+    # `pw 1280`, not the built-in spec's `1280+`: one configuration cannot tell them apart
+    assert imp.text.splitlines() == [
+        "name test", "input 224 3!", "rounding multiple 8", "activation relu6",
+        "conv 3 32 s2",
+        "ir 16 t=1",                                                   # 1, 16, 1, 1
+        "ir 24 s2", "ir 24",                                           # 6, 24, 2, 2
+        "ir 32 s2", "repeat 2 {", "  ir 32", "}",                      # 6, 32, 3, 2
+        "ir 64 s2", "repeat 3 {", "  ir 64", "}",                      # 6, 64, 4, 2
+        "repeat 3 {", "  ir 96", "}",                                  # 6, 96, 3, 1
+        "ir 160 s2", "repeat 2 {", "  ir 160", "}",                    # 6, 160, 3, 2
+        "ir 320",                                                      # 6, 320, 1, 1
+        "pw 1280", "avgpool global", "fc 1000!"]
+
+
+def test_model_zoo_mobilenet_v2_at_half_width():
+    model = ZooMobileNetV2(0.5).eval()
+    imp = _import_module(model, 160, parse_rounding("multiple 8"))
+    assert _facts(imp.layers) == _facts(load_spec("mobilenet_v2").build("0.5", 160))
