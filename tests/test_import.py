@@ -498,3 +498,31 @@ def test_model_zoo_mobilenet_v2_at_half_width():
     model = ZooMobileNetV2(0.5).eval()
     imp = _import_module(model, 160, parse_rounding("multiple 8"))
     assert _facts(imp.layers) == _facts(load_spec("mobilenet_v2").build("0.5", 160))
+
+
+class Excite(nn.Module):
+    """A squeeze-excitation gate (pool, 1×1 down, ReLU, 1×1 up, sigmoid, multiply): two paths
+    that meet at a multiply, which the spec of today cannot express."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 2, 1, bias=False)
+        self.down = nn.Conv2d(16, 4, 1)
+        self.up = nn.Conv2d(4, 16, 1)
+        self.pw = nn.Conv2d(16, 8, 1, bias=False)
+
+    def forward(self, x):
+        x = self.stem(x)
+        s = torch.sigmoid(self.up(F.relu(self.down(F.adaptive_avg_pool2d(x, 1)))))
+        return self.pw(x * s)
+
+
+def test_a_split_that_meets_at_a_multiply_is_one_unknown_region():
+    with pytest.raises(ModelImportError) as e:
+        _import_module(Excite(), 32)
+    assert "1 operation(s)" in str(e.value) and "adaptive_avg_pool2d" in str(e.value)
+    imp = _import_module(Excite(), 32, allow_unknown=True)
+    # the gate's two 1×1 convolutions on the 1×1 map: 16·4 + 4·16 Mult-Adds
+    assert imp.unknown_macs == 16 * 4 + 4 * 16
+    assert imp.total_macs == 3 * 3 * 3 * 16 * 16 * 16 + 16 * 4 + 4 * 16 + 16 * 8 * 16 * 16
+    assert [l.op for l in imp.layers] == ["conv", "pw"]
