@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 from .cost import layer_cost
 from .errors import MobilecostError
-from .ops import OPS, LayerKind, conv_macs
+from .ops import LayerKind
 from .spec import (Channels, Layer, LayerDef, Node as SpecNode, Repeat, Residual, Rounding,
                    Spec, build, format_spec, parse)
 
@@ -386,7 +386,7 @@ def _conv(items: list, i: int, ctx: Ctx):
         act, j = items[j].op, j + 1
     a = n.attrs
     k, s, p = a["kernel"][0], a["stride"][0], a["pads"][0]
-    cin, cout, g = a["in_channels"], a["out_channels"], a["groups"]
+    cout, g = a["out_channels"], a["groups"]
     pad = "same" if (p == k // 2 and k % 2) else "valid"
     if k == 1 and g == 1:
         d = LayerDef("pw", kernel=1, stride=s, channels=Channels(cout), act=act, bn=bn)
