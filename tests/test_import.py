@@ -526,3 +526,25 @@ def test_a_split_that_meets_at_a_multiply_is_one_unknown_region():
     assert imp.unknown_macs == 16 * 4 + 4 * 16
     assert imp.total_macs == 3 * 3 * 3 * 16 * 16 * 16 + 16 * 4 + 4 * 16 + 16 * 8 * 16 * 16
     assert [l.op for l in imp.layers] == ["conv", "pw"]
+
+
+def test_package_module_callable_source(tmp_path, monkeypatch):
+    """`package.module:callable` is imported by name, from sys.path."""
+    pkg = tmp_path / "zoo_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "nets.py").write_text(
+        "from mobilecost.torch.build import build_model\n\n"
+        "def shallow():\n    return build_model('shallow_mobilenet', '0.25', 64)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    r = run("import", "zoo_pkg.nets:shallow", "--res", "64")
+    assert r.exit_code == 0, r.output
+    spec = load_spec(str(_write(tmp_path / "s.spec", r.stdout)))
+    assert _facts(spec.build(1, 64)) == _facts(load_spec("shallow_mobilenet").build("0.25", 64))
+    line = one_error_line(run("import", "zoo_pkg.missing:shallow"))
+    assert "importing zoo_pkg.missing failed: ModuleNotFoundError" in line
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
