@@ -548,3 +548,14 @@ def test_package_module_callable_source(tmp_path, monkeypatch):
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v1", "conv_mobilenet", "shallow_mobilenet"])
+def test_spec_imported_at_alpha_1_costs_the_same_over_a_grid(name):
+    """Imported from the α = 1 network, the spec is the original over a whole grid of α and
+    resolutions. (MobileNetV2's differs below α = 1 by design: its `pw 1280+` reads back as
+    `pw 1280`, which one configuration cannot tell apart.)"""
+    imp = _import_module(build_model(name), 224)
+    for alpha in ("0.25", "0.5", "0.75", "1", "1.3"):
+        for res in (96, 128, 160, 224):
+            assert _facts(imp.spec.build(alpha, res)) == _facts(load_spec(name).build(alpha, res))
