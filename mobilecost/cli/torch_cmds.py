@@ -44,13 +44,25 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
                  res: ResOpt1 = None,
                  per_layer: Annotated[bool, typer.Option(
                      "--per-layer", help="One row per layer instead of per layer kind.")] = False,
+                 against: Annotated[Optional[str], typer.Option(
+                     "--against", help="Compare the spec layer by layer with this network "
+                                       "instead: model.onnx, package.module:callable or "
+                                       "file.py:callable.")] = None,
                  format: FormatOpt = Format.table) -> None:
     """Reconcile the engine's counts with FlopCounterMode, fvcore and torch's parameters.
 
-    Exit code 1 if any disagree on convolution or linear Mult-Adds, or on parameters.
+    Exit code 1 if any disagree on convolution or linear Mult-Adds, or on parameters. With
+    --against, compare the spec at (α, resolution) with an outside network instead: shapes,
+    Mult-Adds and parameters per layer, the first disagreeing layer named; exit code 1 on any
+    disagreement in convolution or linear Mult-Adds.
 
     Example: mobilecost validate mobilenet_v2 --alpha 0.75 --res 160
+
+    Example: mobilecost validate mine.spec --alpha 0.5 --against model.onnx
     """
+    if against is not None:
+        _validate_against(spec, parse_alpha(alpha), res, against, format)
+        return
     require_torch()
     from ..torch import require_fvcore
 
@@ -65,6 +77,23 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
         bad = [c for c in check.layers if not (c.macs_agree and c.params_agree)]
         raise fail(f"the engine and a counter disagree on {len(bad)} layer(s), first layer "
                    f"{bad[0].index + 1} ({bad[0].op}); see --per-layer", 1)
+
+
+def _validate_against(spec: str, alpha, res: int | None, against: str, format: Format) -> None:
+    from ..modelsource import against_report, disagreement_text, read_source
+    from ..spec import load_spec
+
+    s = load_spec(spec)
+    r = s.resolution if res is None else res
+    with err_console.status(f"reading {against}…"):
+        imp = read_source(against, r, allow_unknown=True)
+    report, cmp = against_report(s, alpha, r, against, imp)
+    render(report, format)
+    if not cmp.agree:
+        message = disagreement_text(cmp)
+        if cmp.macs_disagree:
+            raise fail(message, 1)
+        err_console.print(f"warning: {message}", highlight=False, markup=False)
 
 
 # ----------------------------------------------------------------------------- measure

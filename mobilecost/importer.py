@@ -1,0 +1,859 @@
+"""Import a spec from a traced network: recognise its layers, write the spec, compare.
+
+The readers (`mobilecost.onnx_import` for ONNX files, `mobilecost.torch.importer` for
+PyTorch modules) turn a network into a `Graph` of `Node`s in one small vocabulary, `NODE_OPS`
+(conv, bn, relu, relu6, add, pools, flatten, linear, identity; anything else is kept as
+`unknown` with the source's own op name). This module does the rest, the same for both:
+
+1. **Shapes**: every tensor's C×H×W (or F after a flatten), from the input size and the node
+   attributes (`propagate`).
+2. **Walk** (`walk`): the graph as a sequence from the input to the output. Where a tensor
+   feeds two nodes and one of them joins the two paths again, the path between is a
+   `Branch` (a residual add when the join is an add of the branch point itself); any other
+   split is an unknown region.
+3. **Recognise** (`RECOGNISERS`, one table): each recogniser takes the items at a position and
+   returns the spec statement they make and how many items it used: a convolution with its
+   batchnorm and activation (full, depthwise or pointwise), a pool, a classifier, a residual
+   block. A second pass folds expand/depthwise/project runs into `ir` where they match the
+   `ir` op exactly (`fold_inverted_residuals`). New ops (squeeze-excitation, more
+   activations) are one more entry each.
+4. **Write** the spec in canonical form at α = 1 (`format_spec`), build it back at the
+   imported resolution and check that it reproduces the network's shapes layer for layer.
+
+Nothing here imports torch or onnx.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .cost import layer_cost
+from .errors import MobilecostError
+from .ops import LayerKind
+from .spec import (Channels, Layer, LayerDef, Node as SpecNode, Repeat, Residual, Rounding,
+                   Spec, build, format_spec, parse)
+
+
+class ModelImportError(MobilecostError):
+    """A network that cannot be imported: what is wrong and where."""
+
+
+#: The neutral vocabulary the readers translate to.
+NODE_OPS = ("conv", "bn", "relu", "relu6", "add", "avgpool", "maxpool", "gpool", "flatten",
+            "linear", "identity", "unknown")
+
+
+@dataclass
+class Node:
+    """One operation of a network, as a reader translated it.
+
+    attrs: conv: in_channels, out_channels, kernel (kh, kw), stride (sh, sw), pads (top, left,
+    bottom, right), dilation (dh, dw), groups, bias, folded_bn (a bias that is batchnorm folded
+    in by an exporter: read as bn=yes); linear: in_features, out_features, bias;
+    avgpool/maxpool: kernel, stride, pads, ceil; gpool: keepdim."""
+
+    name: str  # where it is in the source: a module path or an ONNX node name
+    op: str  # one of NODE_OPS
+    inputs: tuple[str, ...]  # the data tensors it reads (not weights or constants)
+    output: str
+    source_op: str = ""  # the source's own name of the operation ("Conv2d", "Sigmoid")
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    """A network as a reader found it: nodes in an order where inputs come first."""
+
+    origin: str  # the source as the user named it
+    name: str  # a spec name for it
+    input: str
+    output: str
+    in_channels: int
+    resolution: int
+    nodes: list[Node]
+
+
+# --------------------------------------------------------------------------- shapes
+
+Shape = tuple  # (C, H, W) for a map, (F,) for a flattened vector
+
+
+def _conv_out(h: int, k: int, s: int, p0: int, p1: int, d: int = 1) -> int:
+    return (h + p0 + p1 - d * (k - 1) - 1) // s + 1
+
+
+def _pool_out(h: int, k: int, s: int, p0: int, p1: int, ceil: bool) -> int:
+    span = h + p0 + p1 - k
+    return (-(-span // s) if ceil else span // s) + 1
+
+
+def propagate(g: Graph) -> dict[str, Shape]:
+    """Every tensor's shape, from the input's and the nodes' attributes; a node whose input
+    does not fit it (a convolution expecting other channels) is refused by name."""
+    shapes: dict[str, Shape] = {g.input: (g.in_channels, g.resolution, g.resolution)}
+    for n in g.nodes:
+        ins = [shapes.get(t) for t in n.inputs]
+        if any(s is None for s in ins):
+            raise ModelImportError(f"{n.name} ({n.source_op}): reads a tensor no earlier "
+                                   f"operation makes")
+        x = ins[0] if ins else None
+        a = n.attrs
+        if n.op == "conv":
+            if len(x) != 3 or x[0] != a["in_channels"]:
+                raise ModelImportError(f"{n.name} ({n.source_op}): expects {a['in_channels']} "
+                                       f"input channels, gets {_shape_text(x)}")
+            (kh, kw), (sh, sw), (pt, pl, pb, pr), (dh, dw) = (a["kernel"], a["stride"], a["pads"],
+                                                                a["dilation"])
+            out = (a["out_channels"], _conv_out(x[1], kh, sh, pt, pb, dh),
+                   _conv_out(x[2], kw, sw, pl, pr, dw))
+        elif n.op in ("avgpool", "maxpool"):
+            (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["stride"], a["pads"]
+            out = (x[0], _pool_out(x[1], kh, sh, pt, pb, a["ceil"]),
+                   _pool_out(x[2], kw, sw, pl, pr, a["ceil"]))
+        elif n.op == "gpool":
+            out = (x[0], 1, 1) if a.get("keepdim", True) else (x[0],)
+        elif n.op == "flatten":
+            out = (math.prod(x),)
+        elif n.op == "linear":
+            if math.prod(x) != a["in_features"]:
+                raise ModelImportError(f"{n.name} ({n.source_op}): expects "
+                                       f"{a['in_features']} features, gets {_shape_text(x)}")
+            out = (a["out_features"],)
+        elif n.op == "add":
+            if len(set(ins)) != 1:
+                raise ModelImportError(f"{n.name} ({n.source_op}): adds tensors of shapes "
+                                       f"{' and '.join(_shape_text(s) for s in ins)}")
+            out = x
+        elif n.op == "unknown":
+            out = a.get("out_shape", x)
+        else:  # bn, relu, relu6, identity keep the shape
+            out = x
+        if out is None or any(v < 1 for v in out):
+            raise ModelImportError(f"{n.name} ({n.source_op}): leaves nothing of a "
+                                   f"{_shape_text(x)} input")
+        shapes[n.output] = out
+    return shapes
+
+
+def _shape_text(s: Shape | None) -> str:
+    if s is None:
+        return "nothing"
+    return "×".join(str(v) for v in (s[1:] + s[:1] if len(s) == 3 else s))
+
+
+def without_identities(g: Graph) -> Graph:
+    """The graph with identity operations (dropout at inference, `nn.Identity`) taken out,
+    their readers reading their input instead."""
+    alias: dict[str, str] = {}
+    nodes = []
+    for n in g.nodes:
+        ins = tuple(alias.get(t, t) for t in n.inputs)
+        if n.op == "identity" and len(ins) == 1:
+            alias[n.output] = ins[0]
+            continue
+        nodes.append(Node(n.name, n.op, ins, n.output, n.source_op, n.attrs))
+    return Graph(g.origin, g.name, g.input, alias.get(g.output, g.output), g.in_channels,
+                 g.resolution, nodes)
+
+
+# --------------------------------------------------------------------------- walk
+
+@dataclass
+class Branch:
+    """Two paths from one tensor that meet again at `join`: `body` is the path that does
+    work, the other is the join's direct read of the branch point (the skip)."""
+
+    body: list  # items
+    join: Node
+
+
+@dataclass
+class Region:
+    """Nodes between a split and its join that no recogniser reads (shown as unknown)."""
+
+    nodes: list[Node]
+
+
+def walk(g: Graph) -> list:
+    """The graph from its input to its output as a list of items: Nodes, Branches, Regions."""
+    order = {n.output: i for i, n in enumerate(g.nodes)}
+    consumers: dict[str, list[Node]] = {}
+    for n in g.nodes:
+        for t in dict.fromkeys(n.inputs):
+            consumers.setdefault(t, []).append(n)
+    by_output = {n.output: n for n in g.nodes}
+    reach_cache: dict[str, frozenset[str]] = {}
+
+    def reach(t: str) -> frozenset[str]:
+        """Outputs of every node downstream of tensor t (iteratively, deepest first)."""
+        if t in reach_cache:
+            return reach_cache[t]
+        todo = sorted({t} | _downstream(t, consumers), key=lambda x: -order.get(x, -1))
+        for u in todo:
+            if u in reach_cache:
+                continue
+            out: set[str] = set()
+            for c in consumers.get(u, []):
+                out.add(c.output)
+                out |= reach_cache.get(c.output, frozenset())
+            reach_cache[u] = frozenset(out)
+        return reach_cache[t]
+
+    def run(t: str, stop: str) -> list:
+        items: list = []
+        while t != stop:
+            cons = consumers.get(t, [])
+            if not cons:
+                raise ModelImportError(f"the path through {_who(by_output.get(t), g)} ends "
+                                       f"before the network's output")
+            if len(cons) == 1:
+                n = cons[0]
+                if len(set(n.inputs)) != 1:  # joins a tensor made off this path
+                    raise ModelImportError(f"{n.name} ({n.source_op}): reads a tensor from "
+                                           f"outside the path it is on")
+                items.append(n)
+                t = n.output
+                continue
+            # a split: the first node downstream of every consumer joins the paths again
+            common = set.intersection(*({c.output} | reach(c.output) for c in cons))
+            if not common:
+                raise ModelImportError(f"{_who(by_output.get(t), g)}: its output feeds "
+                                       f"{len(cons)} paths that never meet again "
+                                       f"(more than one output?)")
+            join = by_output[min(common, key=lambda x: order[x])]
+            others = [c for c in cons if c is not join]
+            if join in cons and len(others) == 1 and len(join.inputs) == 2:
+                inner = next(i for i in join.inputs if i != t) if len(set(join.inputs)) == 2 else t
+                body = run_from(others[0], inner)
+                items.append(Branch(body, join))
+            else:
+                lo, hi = order.get(t, -1), order[join.output]
+                inside = [n for n in g.nodes if lo < order[n.output] <= hi
+                          and (n.output in reach(t))]
+                items.append(Region(inside))
+            t = join.output
+        return items
+
+    def run_from(first: Node, stop: str) -> list:
+        if len(set(first.inputs)) != 1:
+            raise ModelImportError(f"{first.name} ({first.source_op}): reads a tensor from "
+                                   f"outside the path it is on")
+        items = [first]
+        if first.output != stop:
+            items += run(first.output, stop)
+        return items
+
+    return run(g.input, g.output)
+
+
+def _downstream(t: str, consumers: dict[str, list[Node]]) -> set[str]:
+    seen: set[str] = set()
+    todo = [t]
+    while todo:
+        u = todo.pop()
+        for c in consumers.get(u, []):
+            if c.output not in seen:
+                seen.add(c.output)
+                todo.append(c.output)
+    return seen
+
+
+def _who(n: Node | None, g: Graph) -> str:
+    return "the input" if n is None else f"{n.name} ({n.source_op})"
+
+
+# --------------------------------------------------------------------------- recognisers
+
+@dataclass
+class Unknown:
+    """Operations no recogniser reads: their names, what they are and their Mult-Adds."""
+
+    nodes: list[Node]
+    macs: int
+    advice: str
+    in_shape: Shape
+    out_shape: Shape
+
+    def text(self) -> str:
+        names = ", ".join(f"{n.name} ({n.source_op})" for n in self.nodes[:4])
+        more = f" and {len(self.nodes) - 4} more" if len(self.nodes) > 4 else ""
+        return f"{names}{more}"
+
+
+@dataclass
+class Stmt:
+    """A spec statement made from some items, with the shapes it reads and makes."""
+
+    node: Any  # a spec LayerDef or Residual, or an Unknown
+    in_shape: Shape
+    out_shape: Shape
+    layers: int  # concrete layers it builds
+    names: list[str]  # the source nodes it stands for
+    inner: list["Stmt"] = field(default_factory=list)  # a residual block's statements
+
+
+class Ctx:
+    """What the recognisers share: the shapes and the items' list."""
+
+    def __init__(self, g: Graph, shapes: dict[str, Shape]) -> None:
+        self.g, self.shapes = g, shapes
+
+    def shape_in(self, item: Any) -> Shape:
+        n = _first_node(item)
+        return self.shapes[n.inputs[0]] if n.inputs else self.shapes[self.g.input]
+
+    def shape_out(self, item: Any) -> Shape:
+        return self.shapes[_last_node(item).output]
+
+
+def _first_node(item: Any) -> Node:
+    if isinstance(item, Node):
+        return item
+    if isinstance(item, Branch):
+        return _first_node(item.body[0])
+    return item.nodes[0]
+
+
+def _last_node(item: Any) -> Node:
+    if isinstance(item, Node):
+        return item
+    if isinstance(item, Branch):
+        return item.join
+    return item.nodes[-1]
+
+
+Recogniser = Callable[[list, int, Ctx], "tuple[int, Stmt] | None"]
+
+#: The recognisers, tried in order at each position: name -> function.
+RECOGNISERS: dict[str, Recogniser] = {}
+
+
+def recogniser(name: str) -> Callable[[Recogniser], Recogniser]:
+    def deco(fn: Recogniser) -> Recogniser:
+        if name in RECOGNISERS:
+            raise MobilecostError(f"recogniser {name!r} is already registered")
+        RECOGNISERS[name] = fn
+        return fn
+    return deco
+
+
+def _is(item: Any, *ops: str) -> bool:
+    return isinstance(item, Node) and item.op in ops
+
+
+def _square(pair: tuple[int, int]) -> int | None:
+    return pair[0] if pair[0] == pair[1] else None
+
+
+def conv_problem(n: Node, in_shape: Shape) -> str | None:
+    """Why a convolution cannot be a spec statement, or None."""
+    a = n.attrs
+    k, s = _square(a["kernel"]), _square(a["stride"])
+    if k is None or s is None:
+        return f"kernel {a['kernel']} / stride {a['stride']} is not square"
+    if a["dilation"] != (1, 1):
+        return f"dilation {a['dilation']} (the spec has none)"
+    pads = set(a["pads"])
+    if len(pads) != 1:
+        return f"uneven padding {a['pads']}"
+    p = pads.pop()
+    if p not in (0, k // 2) or (p and k % 2 == 0):
+        return f"padding {p} on a {k}×{k} kernel (the spec pads {k // 2}, SAME, or 0, VALID)"
+    cin, cout, g = a["in_channels"], a["out_channels"], a["groups"]
+    if g != 1 and not (g == cin == cout):
+        return f"{g} groups on {cin} → {cout} channels (the spec has full and depthwise only)"
+    if k == 1 and g != 1 and cin > 1:
+        return "a 1×1 depthwise convolution"
+    if k == 1 and p:
+        return "padding on a 1×1 convolution"
+    return None
+
+
+@recogniser("conv")
+def _conv(items: list, i: int, ctx: Ctx):
+    """A convolution, then optionally batchnorm, then optionally ReLU or ReLU6."""
+    n = items[i]
+    if not _is(n, "conv") or conv_problem(n, ctx.shape_in(n)):
+        return None
+    j, bn, act = i + 1, bool(n.attrs.get("folded_bn")), "none"
+    if j < len(items) and _is(items[j], "bn"):
+        bn, j = True, j + 1
+    if j < len(items) and _is(items[j], "relu", "relu6"):
+        act, j = items[j].op, j + 1
+    a = n.attrs
+    k, s, p = a["kernel"][0], a["stride"][0], a["pads"][0]
+    cout, g = a["out_channels"], a["groups"]
+    pad = "same" if (p == k // 2 and k % 2) else "valid"
+    if k == 1 and g == 1:
+        d = LayerDef("pw", kernel=1, stride=s, channels=Channels(cout), act=act, bn=bn)
+    elif g == 1:
+        d = LayerDef("conv", kernel=k, stride=s, channels=Channels(cout), act=act, bn=bn, pad=pad)
+    else:
+        d = LayerDef("dw", kernel=k, stride=s, act=act, bn=bn, pad=pad)
+    used = items[i:j]
+    return j - i, Stmt(d, ctx.shape_in(n), ctx.shape_out(used[-1]), 1, [x.name for x in used])
+
+
+@recogniser("pool")
+def _pool(items: list, i: int, ctx: Ctx):
+    """Average or max pooling without padding; a window the size of the map is global."""
+    n = items[i]
+    if not _is(n, "avgpool", "maxpool", "gpool"):
+        return None
+    x, y = ctx.shape_in(n), ctx.shape_out(n)
+    if len(x) != 3 or x[1] != x[2]:
+        return None
+    op = "maxpool" if n.op == "maxpool" else "avgpool"
+    if n.op == "gpool" or (_square(n.attrs["kernel"]) == x[1] and set(n.attrs["pads"]) == {0}):
+        if n.op != "gpool" and y[1] != 1:
+            return None
+        d = LayerDef(op, kernel=0, stride=1, pad="valid")
+    else:
+        k, s = _square(n.attrs["kernel"]), _square(n.attrs["stride"])
+        if k is None or s is None or set(n.attrs["pads"]) != {0} or (
+                n.attrs["ceil"] and _pool_out(x[1], k, s, 0, 0, True) != _pool_out(x[1], k, s, 0, 0, False)):
+            return None
+        d = LayerDef(op, kernel=k, stride=s, pad="valid")
+    j = i + 1
+    if n.op == "gpool" and not n.attrs.get("keepdim", True) and j < len(items) and not _is(items[j], "linear"):
+        return None  # a squeezed map the spec can only use as the classifier's input
+    return 1, Stmt(d, x, (x[0],) + y[1:] if len(y) == 3 else (x[0], 1, 1), 1, [n.name])
+
+
+@recogniser("fc")
+def _fc(items: list, i: int, ctx: Ctx):
+    """A fully connected layer on the flattened map (a flatten before it is implicit)."""
+    j = i
+    if _is(items[j], "flatten") and j + 1 < len(items):
+        j += 1
+    n = items[j]
+    if not _is(n, "linear"):
+        return None
+    x = ctx.shape_in(items[i])
+    if _is(items[i], "linear") and len(x) == 1:
+        # a vector: only a squeezed global pool's 1×1 map, or an earlier fc's output, is one
+        x = (x[0], 1, 1)
+    if len(x) == 3 and x[1] != x[2]:
+        return None
+    d = LayerDef("fc", channels=Channels(n.attrs["out_features"]), bias=n.attrs["bias"])
+    return j + 1 - i, Stmt(d, x, (n.attrs["out_features"], 1, 1), 1,
+                           [x.name for x in items[i:j + 1]])
+
+
+@recogniser("residual")
+def _residual(items: list, i: int, ctx: Ctx):
+    """A path whose input is added to its output: `residual { }` around its statements."""
+    b = items[i]
+    if not (isinstance(b, Branch) and b.join.op == "add"):
+        return None
+    inner = recognise(b.body, ctx, fold=False)
+    if any(isinstance(s.node, Unknown) for s in inner):
+        return None
+    x = ctx.shape_in(b)
+    node = Residual(tuple(s.node for s in inner))
+    return 1, Stmt(node, x, x, sum(s.layers for s in inner) + 1,
+                   [n for s in inner for n in s.names] + [b.join.name], inner)
+
+
+def recognise(items: list, ctx: Ctx, fold: bool = True) -> list[Stmt]:
+    """The statements the items make; what no recogniser reads becomes an Unknown. With
+    `fold`, runs that are exactly an inverted residual are written as `ir`."""
+    out: list[Stmt] = []
+    i = 0
+    while i < len(items):
+        for fn in RECOGNISERS.values():
+            got = fn(items, i, ctx)
+            if got:
+                used, stmt = got
+                out.append(stmt)
+                i += used
+                break
+        else:
+            out.append(_unknown_stmt(items[i], ctx))
+            i += 1
+    return fold_inverted_residuals(out) if fold else out
+
+
+def _nodes_of(item: Any) -> list[Node]:
+    if isinstance(item, Node):
+        return [item]
+    if isinstance(item, Branch):
+        return [n for x in item.body for n in _nodes_of(x)] + [item.join]
+    return list(item.nodes)
+
+
+def _node_macs(n: Node, shapes: dict[str, Shape]) -> int:
+    a = n.attrs
+    if n.op == "conv":
+        out = shapes[n.output]
+        kh, kw = a["kernel"]
+        return kh * kw * (a["in_channels"] // a["groups"]) * a["out_channels"] * out[1] * out[2]
+    if n.op == "linear":
+        return a["in_features"] * a["out_features"]
+    return int(a.get("macs", 0))
+
+
+ADVICE = {
+    "conv": "write it by hand as the nearest conv/dw/pw, or leave it out",
+    "relu": "the spec has activations only right after a convolution",
+    "relu6": "the spec has activations only right after a convolution",
+    "bn": "the spec has batchnorm only right after a convolution",
+    "add": "the spec adds only a block's input to its output (residual { })",
+}
+
+
+def _unknown_stmt(item: Any, ctx: Ctx) -> Stmt:
+    nodes = _nodes_of(item)
+    macs = sum(_node_macs(n, ctx.shapes) for n in nodes)
+    first = nodes[0]
+    if isinstance(item, (Region, Branch)):
+        advice = ("a split whose paths meet other than by adding the input back; "
+                  "the spec has residual blocks only")
+    elif first.op == "conv":
+        advice = f"{conv_problem(first, ctx.shape_in(first))}: {ADVICE['conv']}"
+    else:
+        advice = ADVICE.get(first.op, "the spec has no such operation; leave it out, or "
+                                      "write its nearest spec layer by hand")
+    return Stmt(Unknown(nodes, macs, advice, ctx.shape_in(item), ctx.shape_out(item)),
+                ctx.shape_in(item), ctx.shape_out(item), 0, [n.name for n in nodes])
+
+
+def fold_inverted_residuals(stmts: list[Stmt]) -> list[Stmt]:
+    """Write [pw to T·in, dw K sS, linear pw to C] (or [dw, linear pw] for T = 1) as `ir`
+    where it builds exactly those layers: batchnorm on all, the same activation on the first
+    two, none on the projection, and a residual around it exactly when the stride is 1 and
+    the input has C channels."""
+    out: list[Stmt] = []
+    i = 0
+    while i < len(stmts):
+        s = stmts[i]
+        if isinstance(s.node, Residual):
+            d = _ir_of(s.inner, residual=True)
+            if d is not None:
+                out.append(Stmt(d, s.in_shape, s.out_shape, s.layers, s.names))
+            else:
+                inner = fold_inverted_residuals(s.inner)
+                out.append(Stmt(Residual(tuple(x.node for x in inner)), s.in_shape,
+                                s.out_shape, s.layers, s.names, inner))
+            i += 1
+            continue
+        for n in (3, 2):
+            run = stmts[i:i + n]
+            if len(run) == n:
+                d = _ir_of(run, residual=False)
+                if d is not None:
+                    out.append(Stmt(d, run[0].in_shape, run[-1].out_shape, n,
+                                    [x for r in run for x in r.names]))
+                    i += n
+                    break
+        else:
+            out.append(s)
+            i += 1
+    return out
+
+
+def _stmts_of_residual(s: Stmt) -> list[Stmt]:
+    return s.inner
+
+
+def _ir_of(run: list[Stmt], residual: bool) -> LayerDef | None:
+    if not run or not all(isinstance(r.node, LayerDef) for r in run):
+        return None
+    ds = [r.node for r in run]
+    ops = [d.op for d in ds]
+    if ops == ["pw", "dw", "pw"]:
+        expand, dw, proj = ds
+    elif ops == ["dw", "pw"]:
+        expand, (dw, proj) = None, ds
+    else:
+        return None
+    cin = run[0].in_shape[0]
+    cout = proj.channels.base
+    if not all(d.bn for d in ds) or proj.act != "none" or dw.pad != "same":
+        return None
+    if expand is not None:
+        if expand.stride != 1 or expand.act != dw.act or proj.stride != 1:
+            return None
+        hidden = expand.channels.base
+        t = hidden // cin
+        if t < 2 or round(cin * t) != hidden:
+            return None
+    else:
+        t = 1
+        if proj.stride != 1:
+            return None
+    if residual != (dw.stride == 1 and cin == cout):
+        return None
+    return LayerDef("ir", kernel=dw.kernel, stride=dw.stride, channels=Channels(cout),
+                    act=dw.act, expand=t)
+
+
+# --------------------------------------------------------------------------- the import
+
+def parse_rounding(text: str) -> Rounding:
+    """`int`, `int min=N`, `multiple N` (or `multiple:N`): the spec's rounding line."""
+    words = text.replace(":", " ").split()
+    if words == ["int"]:
+        return Rounding("int")
+    if len(words) == 2 and words[0] == "int" and re.fullmatch(r"min=[1-9][0-9]*", words[1]):
+        return Rounding("int", min=int(words[1][4:]))
+    if len(words) == 2 and words[0] == "multiple" and re.fullmatch(r"[1-9][0-9]*", words[1]):
+        return Rounding("multiple", divisor=int(words[1]))
+    raise ModelImportError(f"--rounding must be 'int', 'int min=N' or 'multiple N', got {text!r}")
+
+
+@dataclass
+class Imported:
+    """A network read into a spec: the spec, its text, and what it could not express."""
+
+    spec: Spec
+    text: str
+    unknown: list[Unknown]
+    total_macs: int  # the network's Mult-Adds: the spec's plus the unknown operations'
+    layers: tuple[Layer, ...]  # the spec built at α = 1 and the imported resolution
+    rows: list[dict]  # every layer and unknown operation in order, for comparisons
+
+    @property
+    def unknown_macs(self) -> int:
+        return sum(u.macs for u in self.unknown)
+
+
+def import_graph(g: Graph, rounding: Rounding = Rounding(), allow_unknown: bool = False) -> Imported:
+    """The spec of a network: recognised statements, checked by building it back."""
+    if not any(n.op == "conv" for n in g.nodes):
+        raise ModelImportError(f"{g.origin}: the network has no convolution; mobilecost "
+                               f"imports convolutional networks")
+    g = without_identities(g)
+    shapes = propagate(g)
+    out = shapes[g.output]
+    ctx = Ctx(g, shapes)
+    stmts = recognise(walk(g), ctx)
+    unknown = [s.node for s in _flat(stmts) if isinstance(s.node, Unknown)]
+    if unknown and not allow_unknown:
+        lines = [f"{u.text()}: {u.advice}" for u in unknown[:5]]
+        more = f"; and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise ModelImportError(f"{g.origin}: {len(unknown)} operation(s) the spec cannot "
+                               f"express: " + "; ".join(lines) + more
+                               + " (--allow-unknown writes them as comments)")
+    # the classifier's width and the input channels never scale
+    fcs = [s for s in stmts if isinstance(s.node, LayerDef) and s.node.op == "fc"]
+    if fcs and fcs[-1] is stmts[-1]:
+        d = fcs[-1].node
+        fcs[-1].node = _replace(d, channels=Channels(d.channels.base, "fixed"))
+    _check_rounding(stmts, rounding, g)
+    acts = Counter(d.act for d in _layer_defs(stmts) if d.op in ("conv", "dw", "pw"))
+    default_act = max(acts, key=lambda a: (acts[a], a != "none")) if acts else "relu"
+    body = tuple(_with_default_act(s.node, default_act) for s in stmts
+                 if not isinstance(s.node, Unknown))
+    body = compress(body)
+    if not body:
+        raise ModelImportError(f"{g.origin}: nothing of the network is expressible as a spec")
+    spec = Spec(name=g.name, resolution=g.resolution, in_channels=Channels(g.in_channels, "fixed"),
+                body=body, rounding=rounding, activation=default_act, source=g.origin)
+    text = _text_with_comments(spec, stmts, default_act)
+    spec = parse(text, source=g.origin)  # the text is what is written: check it reads back
+    layers = build(spec, 1, g.resolution)
+    rows = _rows(layers, stmts)
+    _check_shapes(layers, stmts, g, out)
+    total = sum(r["macs"] for r in rows)
+    return Imported(spec, text, unknown, total, layers, rows)
+
+
+def _replace(d: LayerDef, **kw: Any) -> LayerDef:
+    from dataclasses import replace
+
+    return replace(d, **kw)
+
+
+def _flat(stmts: list[Stmt]):
+    for s in stmts:
+        yield s
+        if isinstance(s.node, Residual):
+            yield from _flat(_stmts_of_residual(s))
+
+
+def _layer_defs(stmts: list[Stmt]):
+    for s in stmts:
+        if isinstance(s.node, LayerDef):
+            yield s.node
+        elif isinstance(s.node, Residual):
+            yield from _layer_defs(_stmts_of_residual(s))
+
+
+def _with_default_act(node: SpecNode, act: str) -> SpecNode:
+    """A statement with its activation left to the spec's default where it is that default."""
+    if isinstance(node, Residual):
+        return Residual(tuple(_with_default_act(n, act) for n in node.body))
+    if node.op in ("conv", "dw", "pw", "ir") and node.act == act:
+        return _replace(node, act=None)
+    return node
+
+
+def _check_rounding(stmts: list[Stmt], rounding: Rounding, g: Graph) -> None:
+    for s in _flat(stmts):
+        d = s.node
+        if isinstance(d, LayerDef) and d.channels is not None:
+            got = rounding.apply(d.channels, 1)
+            if got != d.channels.base:
+                raise ModelImportError(
+                    f"{g.origin}: {s.names[0]} has {d.channels.base} channels, which rounding "
+                    f"'{rounding}' writes as {got} at α = 1; use --rounding int")
+
+
+def _text_with_comments(spec: Spec, stmts: list[Stmt], act: str) -> str:
+    """The canonical text, with each unknown operation as a comment where it stood."""
+    if not any(isinstance(s.node, Unknown) for s in _flat(stmts)):
+        return format_spec(spec)
+    lines = format_spec(spec).splitlines()[:4]
+    run: list = []
+
+    def flush() -> None:
+        if run:
+            one = Spec(spec.name, spec.resolution, spec.in_channels, compress(tuple(run)),
+                       spec.rounding, spec.activation)
+            lines.extend(format_spec(one).splitlines()[4:])
+            run.clear()
+
+    for s in stmts:
+        if isinstance(s.node, Unknown):
+            flush()
+            u = s.node
+            lines.append(f"# unknown: {u.text()}: {_shape_text(u.in_shape)} -> "
+                         f"{_shape_text(u.out_shape)}, {u.macs:,} Mult-Adds")
+        else:
+            run.append(_with_default_act(s.node, act))
+    flush()
+    return "\n".join(lines) + "\n"
+
+
+def compress(nodes: tuple) -> tuple:
+    """Runs of a statement, or of a group of up to 4 statements, written as `repeat N { }`.
+    Read from the end: at each position the group that covers the most statements (the
+    shortest on a tie), so that a stage's first, different layer stays outside its repeat
+    (`pw 512` then `repeat 5 { dw 3; pw 512 }`, as MobileNet v1 is written)."""
+    nodes = tuple(Residual(compress(n.body), n.line) if isinstance(n, Residual) else n
+                  for n in nodes)
+    out: list = []
+    j = len(nodes)
+    while j > 0:
+        best = (1, 1)  # (group size, count)
+        for p in range(1, 5):
+            if j - p < 0:
+                break
+            group = nodes[j - p:j]
+            count = 1
+            while j - (count + 1) * p >= 0 and nodes[j - (count + 1) * p:j - count * p] == group:
+                count += 1
+            if count > 1 and count * p > best[0] * best[1]:
+                best = (p, count)
+        p, count = best
+        out.append(Repeat(count, nodes[j - p:j]) if count > 1 else nodes[j - 1])
+        j -= p * count
+    return tuple(reversed(out))
+
+
+def _rows(layers: tuple[Layer, ...], stmts: list[Stmt]) -> list[dict]:
+    """One row per built layer and per unknown operation, in the network's order."""
+    rows: list[dict] = []
+    it = iter(layers)
+    for s in stmts:
+        if isinstance(s.node, Unknown):
+            u = s.node
+            rows.append({"layer": u.text(), "op": "unknown", "kind": "unknown",
+                         "input": _shape_text(u.in_shape), "output": _shape_text(u.out_shape),
+                         "macs": u.macs, "params": None})
+        else:
+            for _ in range(s.layers):
+                rows.append(layer_row(next(it)))
+    return rows
+
+
+def layer_row(layer: Layer) -> dict:
+    c = layer_cost(layer)
+    return {"layer": str(layer.index + 1), "op": layer.op, "kind": layer.kind.value,
+            "input": f"{layer.in_size}×{layer.in_size}×{layer.in_channels}",
+            "output": f"{layer.out_size}×{layer.out_size}×{layer.out_channels}",
+            "macs": c.macs, "params": c.params}
+
+
+def _check_shapes(layers: tuple[Layer, ...], stmts: list[Stmt], g: Graph, out: Shape) -> None:
+    """The built spec must map each statement's input to its output as the network does."""
+    it = iter(layers)
+    for s in stmts:
+        if isinstance(s.node, Unknown):
+            continue
+        built = [next(it) for _ in range(s.layers)]
+        first, last = built[0], built[-1]
+        got_in = (first.in_channels, first.in_size, first.in_size)
+        got_out = (last.out_channels, last.out_size, last.out_size)
+        want_in = s.in_shape if len(s.in_shape) == 3 else (s.in_shape[0], 1, 1)
+        want_out = s.out_shape if len(s.out_shape) == 3 else (s.out_shape[0], 1, 1)
+        if got_in != want_in or got_out != want_out:
+            raise ModelImportError(
+                f"{g.origin}: at {s.names[0]} the network maps {_shape_text(want_in)} to "
+                f"{_shape_text(want_out)} but the spec maps {_shape_text(got_in)} to "
+                f"{_shape_text(got_out)}"
+                + (" (an unknown operation before it changes the shape)"
+                   if any(isinstance(x.node, Unknown) for x in stmts) else ""))
+
+
+# --------------------------------------------------------------------------- comparison
+
+@dataclass
+class Comparison:
+    """A spec at (α, resolution) beside a network, layer by layer."""
+
+    rows: list[dict]
+    first: dict | None  # the first disagreeing row
+    macs_disagree: bool  # on a convolution's or linear layer's Mult-Adds (or a layer missing)
+
+    @property
+    def agree(self) -> bool:
+        return self.first is None
+
+
+def compare(spec_layers: tuple[Layer, ...], net: Imported) -> Comparison:
+    """Row i of the spec beside row i of the network: shapes, Mult-Adds, parameters."""
+    ours = [layer_row(l) for l in spec_layers]
+    theirs = net.rows
+    rows: list[dict] = []
+    first = None
+    macs_bad = False
+    for i in range(max(len(ours), len(theirs))):
+        a = ours[i] if i < len(ours) else None
+        b = theirs[i] if i < len(theirs) else None
+        r = {"layer": i + 1,
+             "spec": _side(a), "network": _side(b),
+             "spec_macs": a["macs"] if a else None, "network_macs": b["macs"] if b else None,
+             "spec_params": a["params"] if a else None,
+             "network_params": b["params"] if b else None}
+        same = (a is not None and b is not None and a["op"] == b["op"]
+                and a["input"] == b["input"] and a["output"] == b["output"]
+                and a["macs"] == b["macs"] and a["params"] == b["params"])
+        r["agree"] = "yes" if same else "NO"
+        if not same:
+            kinds = {x["kind"] for x in (a, b) if x}
+            mac_kind = bool(kinds & ({k.value for k in LayerKind if k.has_macs} | {"unknown"}))
+            if mac_kind and (a is None or b is None or a["macs"] != b["macs"]):
+                macs_bad = True
+            if first is None:
+                first = r
+        rows.append(r)
+    return Comparison(rows, first, macs_bad)
+
+
+def _side(r: dict | None) -> str:
+    if r is None:
+        return "—"
+    if r["op"] == "unknown":
+        return f"unknown {r['layer']}"
+    return f"{r['op']} {r['input']} → {r['output']}"
+
+
+__all__ = ["ADVICE", "NODE_OPS", "RECOGNISERS", "Branch", "Comparison", "Graph", "Imported",
+           "ModelImportError", "Node", "Region", "Stmt", "Unknown", "compare", "import_graph",
+           "layer_row", "parse_rounding", "propagate", "recognise", "walk"]
