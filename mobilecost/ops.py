@@ -20,7 +20,9 @@ macs_spatial(h_in, h_out)`, and so on. That product is what lets a sweep cost a 
 n_α × n_r configurations from n_α + n_r pieces.
 
 Units: Mult-Adds are multiply-accumulates (FLOPs = 2 × Mult-Adds); elements are tensor
-elements (multiply by the dtype's bytes).
+elements (multiply by the dtype's bytes); elementwise ops (`elementwise_channels` ×
+`elementwise_spatial`) count one op per output element of each activation, residual add and
+channel-wise scale, a quantity of its own, never added to Mult-Adds (see `ACTIVATIONS`).
 
 The torch module of each concrete op is registered, under the same name, in
 `mobilecost.torch.build.MODULES` (only `mobilecost.torch` imports torch).
@@ -109,6 +111,27 @@ TIME_KIND_LABELS: dict[str, str] = {
 }
 #: Kinds with Mult-Adds, in LayerKind order.
 MAC_KINDS: tuple[LayerKind, ...] = tuple(k for k in LayerKind if KINDS[k].has_macs)
+
+
+# --------------------------------------------------------------------------- activations
+
+#: The activations a layer may end with, and the elementwise ops each costs per output element.
+#: Every activation counts one: whatever its arithmetic (hard-swish is x·ReLU6(x + 3)/6, a few
+#: operations; sigmoid an exponential and a division), it reads and writes each element once
+#: and runs fused or memory-bound on the hardware these networks target, so the count of
+#: elements it touches is the comparable figure; the arithmetic inside differs by library and
+#: instruction set. `none` (a linear layer, MobileNetV2's projections) costs nothing.
+ACTIVATIONS: dict[str, int] = {
+    "relu": 1, "relu6": 1, "hswish": 1, "hsigmoid": 1, "sigmoid": 1, "silu": 1, "none": 0,
+}
+
+
+def act_ops(act: str) -> int:
+    """Elementwise ops per output element of activation `act` (a name of `ACTIVATIONS`)."""
+    try:
+        return ACTIVATIONS[act]
+    except KeyError:
+        raise MobilecostError(f"unknown activation {act!r}; known: {', '.join(ACTIVATIONS)}") from None
 
 
 # --------------------------------------------------------------------------- pure formulas
@@ -255,6 +278,13 @@ class Op:
     def bn_params(self, x: Any) -> Any:
         return 0
 
+    def elementwise_channels(self, x: Any) -> Any:
+        """Channel factor of the elementwise ops (activation, add, scale): 0 by default."""
+        return 0
+
+    def elementwise_spatial(self, h_in: Any, h_out: Any) -> Any:
+        return h_out * h_out
+
     def input_channels(self, x: Any) -> Any:
         """Channel factor of the elements read (the input map)."""
         return x.in_channels
@@ -268,6 +298,9 @@ class Op:
 
     def weights(self, x: Any) -> Any:
         return self.weights_channels(x) * self.weights_spatial(x.in_size, x.out_size)
+
+    def elementwise_ops(self, x: Any) -> Any:
+        return self.elementwise_channels(x) * self.elementwise_spatial(x.in_size, x.out_size)
 
     def input_elems(self, x: Any) -> Any:
         return self.input_channels(x) * self.input_spatial(x.in_size, x.out_size)
@@ -333,6 +366,11 @@ class _Conv(Op):
     def bn_params(self, x: Any) -> Any:
         """Batchnorm's γ and β per output channel (running statistics are buffers)."""
         return 2 * x.out_channels * x.bn
+
+    def elementwise_channels(self, x: Any) -> Any:
+        """The activation on every output element (`act_ops`: 1, or 0 for none);
+        batchnorm folds into the convolution at inference and counts nothing."""
+        return x.out_channels * x.act_ops
 
     def filter_shape(self, x: Any) -> str:
         k = x.kernel
@@ -485,7 +523,11 @@ class Add(Op):
     def input_spatial(self, h_in: Any, h_out: Any) -> Any:
         return h_out * h_out
 
+    def elementwise_channels(self, x: Any) -> Any:
+        """One add per output element."""
+        return x.out_channels
 
-__all__ = ["ARGS", "KINDS", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
+
+__all__ = ["ACTIVATIONS", "ARGS", "KINDS", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
            "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
-           "fc_macs", "layer_ops", "register", "statement_ops"]
+           "act_ops", "fc_macs", "layer_ops", "register", "statement_ops"]

@@ -15,8 +15,10 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
     layer      := 'conv' K CH [sS] [opts]            # full K×K convolution to CH channels
                 | 'dw'   K    [sS] [opts]            # depthwise K×K convolution, channels unchanged
                 | 'pw'   CH   [sS] [opts]            # pointwise 1×1 convolution to CH channels
-                | 'ir'   CH   [sS] ['t=' T] ['k=' K] # inverted residual (MobileNetV2): pw to T·in,
-                                                     #   dw K×K, linear pw to CH; add when s=1, in=CH
+                | 'ir'   CH   [sS] ['t=' T] ['k=' K] ['act=' ACT]
+                                                     # inverted residual (MobileNetV2): pw to T·in,
+                                                     #   dw K×K, linear pw to CH; add when s=1, in=CH;
+                                                     #   act: after the expansion and the depthwise
                 | 'avgpool' ('global' | K [sS])      # pooling, no padding; stride defaults to K
                 | 'maxpool' K [sS]
                 | 'fc' CH ['bias=' yes|no]           # fully connected on the flattened input
@@ -28,8 +30,8 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
                 | INT '!'   # fixed: never scales (the number of classes)
                 | INT '+'   # scales with α but never below INT (MobileNetV2's last 1280)
     sS         := 's' INT   # stride (default 1)
-    opts       := 'act=' (relu | relu6 | none) | 'bn=' (yes | no) | 'pad=' (same | valid)
-    ACT        := relu | relu6 | none
+    opts       := 'act=' ACT | 'bn=' (yes | no) | 'pad=' (same | valid)
+    ACT        := relu | relu6 | hswish | hsigmoid | sigmoid | silu | none
 
 Blocks close with '}' on a line of its own and nest, at most MAX_DEPTH (64) deep. A spec may
 build at most MAX_LAYERS (100,000) layers, counted with repeats multiplied out before anything
@@ -58,9 +60,11 @@ from pathlib import Path
 from typing import Callable, Iterator, Union
 
 from .errors import ConfigError, SpecError
-from .ops import OPS, OPTIONS, STATEMENTS, LayerKind
+from .ops import ACTIVATIONS as _ACT_OPS
+from .ops import OPS, OPTIONS, STATEMENTS, LayerKind, act_ops
 
-ACTIVATIONS = ("relu", "relu6", "none")
+#: Activation names, in the op table's order (`ops.ACTIVATIONS`: what each costs).
+ACTIVATIONS = tuple(_ACT_OPS)
 
 # Bounds on what a spec may ask for, checked before any work that grows with them.
 MAX_LAYERS = 100_000  # concrete layers a spec may expand to (repeats multiplied out)
@@ -218,6 +222,11 @@ class Layer:
     @property
     def input_shape(self) -> str:
         return f"{self.in_size}×{self.in_size}×{self.in_channels}"
+
+    @property
+    def act_ops(self) -> int:
+        """Elementwise ops per output element of the layer's activation (`ops.act_ops`)."""
+        return act_ops(self.act)
 
 
 ALPHA_DIGITS = 12  # significant digits a float α is read to (see to_fraction)

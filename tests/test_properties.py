@@ -73,7 +73,7 @@ def test_any_text_parses_to_a_spec_or_a_mobilecost_error_many(text):
 
 # --------------------------------------------------------------------------- generated specs
 
-ACTS = st.sampled_from([None, "relu", "relu6", "none"])
+ACTS = st.sampled_from([None, "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "none"])
 channels = st.builds(Channels, st.integers(1, 96), st.sampled_from(["scale", "fixed", "atleast"]))
 odd = st.sampled_from([1, 3, 5, 7])
 strides = st.integers(1, 3)
@@ -127,7 +127,7 @@ def specs(draw) -> Spec:
         body = body + (draw(layer_defs(final=True)),)
     return Spec(name=draw(st.text(NAME_CHARS, min_size=1, max_size=12)),
                 resolution=draw(st.integers(1, 256)), in_channels=draw(channels), body=body,
-                rounding=draw(rounding), activation=draw(st.sampled_from(["relu", "relu6", "none"])))
+                rounding=draw(rounding), activation=draw(st.sampled_from(["relu", "relu6", "hswish", "silu", "none"])))
 
 
 def _round_trip(spec: Spec) -> None:
@@ -180,6 +180,7 @@ def _engines_agree(spec: Spec, alist, rlist, counting: Counting) -> None:
             assert int(g.params[i, j]) == c.params, (a, r)
             assert int(g.activation_elems[i, j]) == c.activation_elems, (a, r)
             assert int(g.peak_activation_elems[i, j]) == c.peak_activation_elems, (a, r)
+            assert int(g.elementwise_ops[i, j]) == c.elementwise_ops, (a, r)
             kinds = c.by_kind()
             for k, arr in g.kind_macs.items():
                 assert int(arr[i, j]) == (kinds[k].macs if k in kinds else 0), (a, r, k)

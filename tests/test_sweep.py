@@ -22,6 +22,7 @@ def _check_against_cost(spec, alphas, resolutions, counting=Counting()):
             assert int(g.params[i, j]) == c.params, (a, r)
             assert int(g.activation_elems[i, j]) == c.activation_elems, (a, r)
             assert int(g.peak_activation_elems[i, j]) == c.peak_activation_elems, (a, r)
+            assert int(g.elementwise_ops[i, j]) == c.elementwise_ops, (a, r)
             kinds = c.by_kind()
             for k, arr in g.kind_macs.items():
                 assert int(arr[i, j]) == (kinds[k].macs if k in kinds else 0), (a, r, k)
@@ -72,7 +73,7 @@ def test_columns_and_shares():
     df = mobilecost.sweep("mobilenet_v1", [F(1)], [224])
     assert list(df.columns) == [
         "spec", "alpha", "alpha_exact", "resolution", "rho", "macs", "params", "macs_share_conv",
-        "macs_share_depthwise", "macs_share_pointwise", "macs_share_fc", "activation_elems",
+        "macs_share_depthwise", "macs_share_pointwise", "macs_share_fc", "elementwise_ops", "activation_elems",
         "peak_activation_elems", "top1", "top1_low", "top1_high", "top5", "top5_low",
         "top5_high", "accuracy_source"]
     row = df.iloc[0]

@@ -4,7 +4,8 @@ Each spec layer becomes one module of `SpecNet.layers`, and that module's `spec_
 attribute is the `Layer` record it was built from. `MODULES` maps each layer op of the op
 table (`mobilecost.ops`) to the function that makes its module, registered with
 `@register_module`: convolution → Conv2d, BatchNorm2d (when the layer has bn) and the
-layer's activation (ReLU, ReLU6; none for MobileNetV2's linear bottlenecks); pooling →
+layer's activation (`ACTIVATION_MODULES`: ReLU, ReLU6, Hardswish, Hardsigmoid, Sigmoid, SiLU;
+none for MobileNetV2's linear bottlenecks); pooling →
 AvgPool2d / MaxPool2d; fc → Flatten + Linear; add → the residual add of the layer input
 saved at `skip_from`.
 """
@@ -36,12 +37,23 @@ def register_module(*ops: str) -> Callable:
     return deco
 
 
+#: Each activation of the op table (`ops.ACTIVATIONS`) as its torch module; `none` has none.
+ACTIVATION_MODULES: dict[str, Callable[[], nn.Module] | None] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "relu6": lambda: nn.ReLU6(inplace=True),
+    "hswish": lambda: nn.Hardswish(inplace=True),
+    "hsigmoid": lambda: nn.Hardsigmoid(inplace=True),
+    "sigmoid": nn.Sigmoid,
+    "silu": lambda: nn.SiLU(inplace=True),
+    "none": None,
+}
+
+
 def _activation(act: str) -> nn.Module | None:
-    if act == "relu":
-        return nn.ReLU(inplace=True)
-    if act == "relu6":
-        return nn.ReLU6(inplace=True)
-    return None
+    if act not in ACTIVATION_MODULES:
+        raise MobilecostError(f"no torch module for activation {act!r}")
+    make = ACTIVATION_MODULES[act]
+    return None if make is None else make()
 
 
 @register_module("conv", "dw", "pw")
@@ -162,5 +174,5 @@ def build_model(spec: Spec | str, alpha: float | Fraction | str = 1,
     return SpecNet(s.name, a, res, layers).eval()
 
 
-__all__ = ["MODULES", "Add", "Classifier", "ConvBNAct", "SpecNet", "build_model", "layer_module",
+__all__ = ["ACTIVATION_MODULES", "MODULES", "Add", "Classifier", "ConvBNAct", "SpecNet", "build_model", "layer_module",
            "register_module"]
