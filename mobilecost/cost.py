@@ -12,13 +12,22 @@ Counting conventions (stated here once; the README repeats them):
   1×1 term of (5) for a pointwise one; with α and ρ already applied to M, N and D_F by the spec
   builder it is equations (6) and (7). A fully connected layer costs M·N.
 * **Parameters** (`params`) count convolution and FC weights. Two switches add the rest:
-  `fc_bias` (the FC layer's N biases) and `batchnorm` (γ and β per channel of each batchnormed
+  `fc_bias` (every bias: the FC layer's N, and the c/r-and-c of each squeeze-and-excitation's
+  two 1×1 convolutions; the name is the switch's older one) and `batchnorm` (γ and β per channel of each batchnormed
   convolution; running statistics are buffers, not parameters). The paper's 4.2M for
   MobileNet 1.0 holds for every setting; Table 2's parameter shares are reproduced best by
   the default (weights only) — see `mobilecost table2`.
+* Squeeze-and-excitation (`se R`, `ir ... se=R`) is a global average pool, a 1×1
+  convolution with bias to s = make_divisible(c/R, 8) channels (MobileNetV3's and MnasNet's
+  rule), its activation, a 1×1 convolution with bias back to c, the gate and a channel-wise
+  scale. Its two convolutions are Mult-Adds like any convolution on a 1×1 map: c·s + s·c,
+  whatever the resolution; their c·s + s·c weights are parameters, their s + c biases too
+  when biases are counted.
 * **Elementwise ops** (`elementwise_ops`) are a quantity of their own, never added to
   Mult-Adds: one op per output element of each activation (relu, relu6, hswish, hsigmoid,
-  sigmoid, silu; `none` counts 0), one per element of a residual add. Every activation counts
+  sigmoid, silu; `none` counts 0), one per element of a residual add and of
+  squeeze-and-excitation's scale (c·H² for a c×H×H map; its gate counts c, its inner
+  activation s). Every activation counts
   one, whatever its arithmetic inside (hard-swish is x·ReLU6(x + 3)/6, sigmoid an exponential
   and a division): each reads and writes every element once and runs fused or bound by memory
   on the targets of these networks, so the elements touched are the comparable figure, while
@@ -42,7 +51,7 @@ from .spec import Layer, LayerKind, Spec, build, load_spec, to_fraction
 class Counting:
     """Which parameters count. The default counts conv and FC weights only."""
 
-    fc_bias: bool = False
+    fc_bias: bool = False  # every bias: the FC's, squeeze-and-excitation's
     batchnorm: bool = False
 
 

@@ -238,9 +238,12 @@ def _sizes(spec: Spec, alpha: Fraction, static: tuple[tuple, ...],
 
     h = res.astype(np.int64)
     ins, outs = [], []
-    for op, kernel, stride, pad, _line, _skip in static:
+    for op, kernel, stride, pad, _line, skip in static:
         ins.append(h)
-        h = np.maximum(OPS[op].out_size(h, kernel, stride, pad), 0)
+        if OPS[op].side_from_skip:  # a scale: the map saved at skip_from
+            h = ins[skip]
+        else:
+            h = np.maximum(OPS[op].out_size(h, kernel, stride, pad), 0)
         outs.append(h)
     ins_a, outs_a = np.stack(ins), np.stack(outs)
     ok = (outs_a >= 1).all(axis=0)
@@ -252,8 +255,9 @@ def _sizes(spec: Spec, alpha: Fraction, static: tuple[tuple, ...],
             raise ConfigError(f"{exc} ({len(bad):,} resolution(s) of the grid are too small, "
                               f"the largest {int(bad.max())})") from None
         raise ConfigError(f"{spec.name}: resolution {int(bad.max())} leaves an empty feature map")
-    for l, (_op, _k, _s, _p, line, skip) in enumerate(static):
-        if skip is not None and not np.array_equal(ins_a[skip], ins_a[l]):
+    for l, (op, _k, _s, _p, line, skip) in enumerate(static):
+        if (skip is not None and not OPS[op].side_from_skip
+                and not np.array_equal(ins_a[skip], ins_a[l])):
             r = int(res[np.argmax(ins_a[skip] != ins_a[l])])
             try:
                 build(spec, alpha, r)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import MobilecostError
@@ -55,6 +56,7 @@ class LayerKind(str, Enum):
     FC = "fc"                # fully connected
     POOL = "pool"            # average or max pooling
     ADD = "add"              # residual addition
+    SCALE = "scale"          # channel-wise scale (squeeze-and-excitation's last step)
 
     @property
     def label(self) -> str:
@@ -100,6 +102,7 @@ KINDS: dict[LayerKind, KindInfo] = {
     LayerKind.FC: KindInfo("Fully Connected", "FC", "dense", "fc", True),
     LayerKind.POOL: KindInfo("Pool", "Pool", "other", "other", False),
     LayerKind.ADD: KindInfo("Add", "Add", "other", "other", False),
+    LayerKind.SCALE: KindInfo("Scale (SE)", "Scale", "other", "other", False),
 }
 
 #: The profiler's time kinds, in report order: each kind with Mult-Adds, then everything else.
@@ -107,7 +110,7 @@ TIME_KINDS: tuple[str, ...] = tuple(dict.fromkeys(
     [i.time_kind for i in KINDS.values() if i.time_kind != "other"] + ["other"]))
 TIME_KIND_LABELS: dict[str, str] = {
     **{i.time_kind: i.label for i in KINDS.values() if i.time_kind != "other"},
-    "other": "Other (pool, add, glue)",
+    "other": "Other (pool, add, scale, glue)",
 }
 #: Kinds with Mult-Adds, in LayerKind order.
 MAC_KINDS: tuple[LayerKind, ...] = tuple(k for k in LayerKind if KINDS[k].has_macs)
@@ -150,6 +153,23 @@ def fc_macs(in_features: int, out_features: int) -> int:
     return in_features * out_features
 
 
+def make_divisible(value: Fraction | int, divisor: int = 8) -> int:
+    """The nearest multiple of `divisor` to `value` (halves round up), at least `divisor`, and
+    never more than 10% below `value`: TF-slim's, torchvision's and timm's rule for MobileNetV2
+    and V3 widths (`rounding multiple N`) and squeeze-and-excitation widths. Exact on fractions."""
+    v = Fraction(value)
+    out = max(divisor, int(v + Fraction(divisor, 2)) // divisor * divisor)
+    if out < Fraction(9, 10) * v:
+        out += divisor
+    return out
+
+
+#: Squeeze-and-excitation's squeeze width is make_divisible(c / r, SE_DIVISOR) for c channels
+#: and ratio r, as in MobileNetV3 (TF-slim, torchvision, Keras) and MnasNet, whatever the spec's
+#: own rounding rule.
+SE_DIVISOR = 8
+
+
 # --------------------------------------------------------------------------- grammar
 
 @dataclass(frozen=True, slots=True)
@@ -174,13 +194,19 @@ OPTIONS: dict[str, Option] = {o.key: o for o in (
     Option("t", "expand", 6),
     Option("k", "kernel", 1),
     Option("act", "act", None),
+    Option("se", "se", 0),
+    Option("gate", "gate", "hsigmoid"),
     Option("bn", "bn", True),
     Option("pad", "pad", "same"),
     Option("bias", "bias", True),
 )}
 
-#: Positional arguments: a kernel size, a channel count, a pooling window (K or 'global').
-ARGS = ("kernel", "channels", "window")
+#: Positional arguments: a kernel size, a channel count, a pooling window (K or 'global'), a
+#: squeeze-and-excitation ratio.
+ARGS = ("kernel", "channels", "window", "ratio")
+
+#: The gates squeeze-and-excitation may end with: hard-sigmoid (MobileNetV3), sigmoid (MnasNet).
+GATES = ("hsigmoid", "sigmoid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +260,8 @@ class Op:
                 parts.append(str(d.kernel))
             elif a == "channels":
                 parts.append(str(d.channels))
+            elif a == "ratio":
+                parts.append(str(d.se))
             else:  # window
                 parts.append("global" if d.kernel == 0 else str(d.kernel))
         if not (self.grammar.args == ("window",) and d.kernel == 0):
@@ -241,13 +269,21 @@ class Op:
                 if key in self.grammar.options:
                     o = OPTIONS[key]
                     value = getattr(d, o.field)
-                    if value != self.default(o.field, d):
+                    if value is not None and value != self.default(o.field, d):
                         parts.append(o.text(value))
         return " ".join(parts)
 
     def build(self, b: "Builder", d: "LayerDef") -> None:
         """Emit the concrete layers of statement `d` on builder `b`."""
         raise MobilecostError(f"'{self.name}' is not written as a statement")
+
+    def max_layers(self, d: "LayerDef") -> int:
+        """The most concrete layers statement `d` builds (counted before building)."""
+        return 1
+
+    #: The output side is the input side of the layer at `skip_from` (a channel-wise scale
+    #: multiplies the map saved there), not the size rule's.
+    side_from_skip: ClassVar[bool] = False
 
     # -- the concrete layer: size rule
     def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
@@ -367,6 +403,10 @@ class _Conv(Op):
         """Batchnorm's γ and β per output channel (running statistics are buffers)."""
         return 2 * x.out_channels * x.bn
 
+    def bias_params(self, x: Any) -> Any:
+        """One bias per output channel where the layer has them (squeeze-and-excitation's)."""
+        return x.out_channels * x.bias
+
     def elementwise_channels(self, x: Any) -> Any:
         """The activation on every output element (`act_ops`: 1, or 0 for none);
         batchnorm folds into the convolution at inference and counts nothing."""
@@ -423,7 +463,7 @@ class InvertedResidual(Op):
     them when the stride is 1 and the input has CH channels. Not a layer itself."""
 
     name = "ir"
-    grammar = Grammar(("channels",), ("s", "t", "k", "act"), defaults=(("kernel", 3),))
+    grammar = Grammar(("channels",), ("s", "t", "k", "act", "se", "gate"), defaults=(("kernel", 3),))
 
     def build(self, b: "Builder", d: "LayerDef") -> None:
         out = b.ch(d.channels)
@@ -435,12 +475,48 @@ class InvertedResidual(Op):
                 b.emit("pw", 1, 1, hidden, act=act, bn=True, line=d.line)
             b.emit("dw", d.kernel, d.stride, b.channels, groups=b.channels, act=act, bn=True,
                    line=d.line)
+            if d.se:  # MobileNetV3: on the depthwise output, before the projection
+                squeeze_excite(b, d.se, "relu", d.gate, d.line)
             b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
 
         if d.stride == 1 and b.channels == out:
             b.residual(body, d.line)
         else:
             body()
+
+    def max_layers(self, d: "LayerDef") -> int:
+        """Expand (unless t=1), depthwise, squeeze-and-excitation's four, project, and an add
+        when the stride is 1 (and, known only when built, the channels agree)."""
+        return 2 + (d.expand != 1) + 4 * (d.se > 0) + (d.stride == 1)
+
+
+def squeeze_excite(b: "Builder", ratio: int, act: str, gate: str, line: int) -> None:
+    """Emit squeeze-and-excitation on the current c-channel map: global average pool, 1×1
+    convolution with bias to make_divisible(c / ratio, 8) channels and `act`, 1×1 convolution
+    with bias back to c and the `gate`, then the channel-wise scale of the map the pool read."""
+    c, start = b.channels, len(b.layers)
+    squeeze = make_divisible(Fraction(c, ratio), SE_DIVISOR)
+    b.emit("avgpool", b.size, 1, c, pad="global", line=line)
+    b.emit("pw", 1, 1, squeeze, act=act, bias=True, line=line)
+    b.emit("pw", 1, 1, c, act=gate, bias=True, line=line)
+    b.emit("scale", 1, 1, c, skip_from=start, line=line)
+
+
+@register
+class SqueezeExcite(Op):
+    """`se R`: squeeze-and-excitation on the current map (see `squeeze_excite`); `act=` is the
+    activation between its two 1×1 convolutions (ReLU by default, as in MobileNetV3 and
+    MnasNet), `gate=` hsigmoid (MobileNetV3, the default) or sigmoid (MnasNet). Not a layer
+    itself: it builds a pool, two 1×1 convolutions and a scale."""
+
+    name = "se"
+    grammar = Grammar(("ratio",), ("act", "gate"), defaults=(("act", "relu"),))
+
+    def build(self, b: "Builder", d: "LayerDef") -> None:
+        squeeze_excite(b, d.se, d.act or "relu", d.gate, d.line)
+
+    def max_layers(self, d: "LayerDef") -> int:
+        return 4
 
 
 class _Pool(Op):
@@ -528,6 +604,26 @@ class Add(Op):
         return x.out_channels
 
 
-__all__ = ["ACTIVATIONS", "ARGS", "KINDS", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
+@register
+class Scale(Op):
+    """Squeeze-and-excitation's channel-wise scale: the map saved at `skip_from` times the
+    c gate values (its input, 1×1×c); its output has the saved map's shape."""
+
+    name, kind, table1 = "scale", LayerKind.SCALE, "SE scale"
+    side_from_skip = True
+
+    def input_channels(self, x: Any) -> Any:
+        return x.out_channels
+
+    def input_spatial(self, h_in: Any, h_out: Any) -> Any:
+        """The gate (c values, h_in = 1) and the saved map (c·h_out²)."""
+        return h_in * h_in + h_out * h_out
+
+    def elementwise_channels(self, x: Any) -> Any:
+        """One multiply per output element."""
+        return x.out_channels
+
+
+__all__ = ["ACTIVATIONS", "ARGS", "GATES", "KINDS", "SE_DIVISOR", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
            "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
-           "act_ops", "fc_macs", "layer_ops", "register", "statement_ops"]
+           "act_ops", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]

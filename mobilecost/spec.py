@@ -15,10 +15,15 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
     layer      := 'conv' K CH [sS] [opts]            # full K×K convolution to CH channels
                 | 'dw'   K    [sS] [opts]            # depthwise K×K convolution, channels unchanged
                 | 'pw'   CH   [sS] [opts]            # pointwise 1×1 convolution to CH channels
-                | 'ir'   CH   [sS] ['t=' T] ['k=' K] ['act=' ACT]
+                | 'ir'   CH   [sS] ['t=' T] ['k=' K] ['act=' ACT] ['se=' R] ['gate=' GATE]
                                                      # inverted residual (MobileNetV2): pw to T·in,
                                                      #   dw K×K, linear pw to CH; add when s=1, in=CH;
-                                                     #   act: after the expansion and the depthwise
+                                                     #   act: after the expansion and the depthwise;
+                                                     #   se=R: squeeze-and-excitation after the dw
+                | 'se'   R    ['act=' ACT] ['gate=' GATE]
+                                                     # squeeze-and-excitation: global pool, 1×1 conv
+                                                     #   (bias) to make_divisible(c/R, 8), act (relu),
+                                                     #   1×1 conv (bias) to c, gate, channel-wise scale
                 | 'avgpool' ('global' | K [sS])      # pooling, no padding; stride defaults to K
                 | 'maxpool' K [sS]
                 | 'fc' CH ['bias=' yes|no]           # fully connected on the flattened input
@@ -32,6 +37,8 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
     sS         := 's' INT   # stride (default 1)
     opts       := 'act=' ACT | 'bn=' (yes | no) | 'pad=' (same | valid)
     ACT        := relu | relu6 | hswish | hsigmoid | sigmoid | silu | none
+    GATE       := hsigmoid | sigmoid                 # hsigmoid (MobileNetV3) is the default
+    R          := INT                                # SE ratio, ≥ 1
 
 Blocks close with '}' on a line of its own and nest, at most MAX_DEPTH (64) deep. A spec may
 build at most MAX_LAYERS (100,000) layers, counted with repeats multiplied out before anything
@@ -61,7 +68,7 @@ from typing import Callable, Iterator, Union
 
 from .errors import ConfigError, SpecError
 from .ops import ACTIVATIONS as _ACT_OPS
-from .ops import OPS, OPTIONS, STATEMENTS, LayerKind, act_ops
+from .ops import GATES, OPS, OPTIONS, STATEMENTS, LayerKind, act_ops, make_divisible
 
 #: Activation names, in the op table's order (`ops.ACTIVATIONS`: what each costs).
 ACTIVATIONS = tuple(_ACT_OPS)
@@ -102,11 +109,7 @@ class Rounding:
         value = channels.base * scale
         if self.rule == "int":
             return max(self.min, int(value))  # int() of a Fraction truncates: floor for value > 0
-        d = self.divisor
-        out = max(d, int(value + Fraction(d, 2)) // d * d)
-        if out < Fraction(9, 10) * value:  # never round down by more than 10%
-            out += d
-        return out
+        return make_divisible(value, self.divisor)  # never more than 10% down
 
     def __str__(self) -> str:
         if self.rule == "int":
@@ -126,6 +129,8 @@ class LayerDef:
     bn: bool = True
     pad: str = "same"
     expand: int = 6  # ir only
+    se: int = 0  # squeeze-and-excitation ratio r (ir: 0 for none; se: its argument)
+    gate: str = "hsigmoid"  # squeeze-and-excitation's gate
     bias: bool = True  # fc only
     line: int = field(default=0, compare=False)
 
@@ -330,7 +335,10 @@ class Builder:
         """Append one concrete layer of op `op` on the current map; its size by the op's rule."""
         rule = OPS[op]
         size = self.size
-        out_size = rule.out_size(size, kernel, stride, pad)
+        if rule.side_from_skip:  # a scale: the shape of the map saved at skip_from
+            out_size = self.layers[skip_from].in_size
+        else:
+            out_size = rule.out_size(size, kernel, stride, pad)
         if out_size < 1 or out_c < 1:
             what = f"{op} {kernel}×{kernel} s{stride}" if op != "fc" else op
             raise ConfigError(
@@ -354,7 +362,8 @@ _LAYER_OPS = STATEMENTS  # the op table's statements; live, so an op registered 
 _HEADERS = ("name", "input", "rounding", "activation")
 _KEYWORDS = tuple(_LAYER_OPS) + _HEADERS + ("repeat", "residual", "}")
 _YESNO = {"yes": True, "no": False, "true": True, "false": False}
-_POSITIVE_OPTIONS = {"s": "stride", "t": "expansion", "k": "kernel size"}  # option: its name
+_POSITIVE_OPTIONS = {"s": "stride", "t": "expansion", "k": "kernel size",
+                     "se": "SE ratio"}  # option: its name
 
 
 @dataclass(slots=True)
@@ -395,16 +404,10 @@ def expanded_layers(nodes: tuple[Node, ...], cap: int | None = None, depth: int 
         elif isinstance(node, Residual):
             total += expanded_layers(node.body, cap, depth + 1) + 1
         else:
-            total += _ir_layers(node) if node.op == "ir" else 1
+            total += OPS[node.op].max_layers(node)  # an ir up to 8, an se 4
         if total > cap:
             return cap + 1
     return total
-
-
-def _ir_layers(d: LayerDef) -> int:
-    """Layers an inverted residual builds at most: expand (unless t=1), depthwise, project, and
-    an add when its stride is 1 (and, known only when built, its channels agree)."""
-    return 2 + (d.expand != 1) + (d.stride == 1)
 
 
 def check_expansion(nodes: tuple[Node, ...], source: str = "<spec>") -> None:
@@ -589,6 +592,9 @@ class _Parser:
                 fields["kernel"] = self.int_arg(toks, i, "a kernel size")
             elif arg == "channels":
                 fields["channels"] = self.channels(toks, i)
+            elif arg == "ratio":
+                tok = self.arg(toks, i, "an SE ratio")
+                fields["se"] = self.positive(tok, "SE ratio")
             else:  # window: K or 'global'
                 tok = self.arg(toks, i, "a kernel size or 'global'")
                 window_global = tok.text == "global"
@@ -622,6 +628,10 @@ class _Parser:
         if key == "act":
             if val not in ACTIVATIONS:
                 raise self.error(f"act must be one of {', '.join(ACTIVATIONS)}", tok)
+            return val
+        if key == "gate":
+            if val not in GATES:
+                raise self.error(f"gate must be one of {', '.join(GATES)}", tok)
             return val
         if key == "pad":
             if val not in ("same", "valid"):

@@ -31,7 +31,7 @@ FEW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthChec
 WORDS = ["conv", "dw", "pw", "ir", "avgpool", "maxpool", "fc", "name", "input", "rounding",
          "activation", "repeat", "residual", "{", "}", "global", "int", "multiple", "min=2",
          "3", "1", "0", "2", "32", "1000!", "16+", "-1", "1.5", "s2", "s0", "sx", "t=6", "t=0",
-         "k=5", "k=4", "act=relu6", "act=gelu", "bn=no", "bn=maybe", "pad=valid", "pad=full",
+         "k=5", "k=4", "act=relu6", "act=gelu", "se", "se=4", "se=0", "gate=sigmoid", "gate=relu", "bn=no", "bn=maybe", "pad=valid", "pad=full",
          "bias=no", "relu", "none", "x", "#", "=", "!", "+", "99999999999999999999"]
 lines = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=6).map(" ".join)
 texts = st.one_of(
@@ -76,13 +76,14 @@ def test_any_text_parses_to_a_spec_or_a_mobilecost_error_many(text):
 ACTS = st.sampled_from([None, "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "none"])
 channels = st.builds(Channels, st.integers(1, 96), st.sampled_from(["scale", "fixed", "atleast"]))
 odd = st.sampled_from([1, 3, 5, 7])
+GATES = st.sampled_from(["hsigmoid", "sigmoid"])
 strides = st.integers(1, 3)
 
 
 @st.composite
 def layer_defs(draw, final: bool = False) -> LayerDef:
     """One layer statement as the README's table allows it (with the defaults it implies)."""
-    op = "fc" if final else draw(st.sampled_from(["conv", "dw", "pw", "ir", "avgpool", "maxpool", "fc"]))
+    op = "fc" if final else draw(st.sampled_from(["conv", "dw", "pw", "ir", "se", "avgpool", "maxpool", "fc"]))
     if op in ("conv", "dw"):
         pad = draw(st.sampled_from(["same", "valid"]))
         kernel = draw(odd if pad == "same" else st.integers(1, 4))
@@ -93,7 +94,11 @@ def layer_defs(draw, final: bool = False) -> LayerDef:
                         bn=draw(st.booleans()))
     if op == "ir":
         return LayerDef("ir", kernel=draw(odd), stride=draw(strides), channels=draw(channels),
-                        expand=draw(st.integers(1, 6)), act=draw(ACTS))
+                        expand=draw(st.integers(1, 6)), act=draw(ACTS),
+                        se=draw(st.sampled_from([0, 0, 1, 4, 6])), gate=draw(GATES))
+    if op == "se":
+        return LayerDef("se", se=draw(st.integers(1, 8)), act=draw(st.sampled_from(["relu", "silu"])),
+                        gate=draw(GATES))
     if op in ("avgpool", "maxpool"):
         if draw(st.booleans()):
             return LayerDef(op, kernel=0, stride=1, pad="valid")

@@ -122,7 +122,7 @@ AlphaOpt = Annotated[str, typer.Option("--alpha", "-a", help="Width multiplier �
 ResOpt = Annotated[Optional[int], typer.Option(
     "--res", "-r", help="Input resolution in pixels \\[default: the spec's base resolution].")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-FcBiasOpt = Annotated[bool, typer.Option("--fc-bias", help="Count the FC layer's biases as parameters.")]
+FcBiasOpt = Annotated[bool, typer.Option("--fc-bias", help="Count biases as parameters (the FC layer's, squeeze-and-excitation's 1×1 convolutions').")]
 BnOpt = Annotated[bool, typer.Option("--bn", help="Count batchnorm γ and β as parameters.")]
 
 

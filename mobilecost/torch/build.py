@@ -7,7 +7,8 @@ table (`mobilecost.ops`) to the function that makes its module, registered with
 layer's activation (`ACTIVATION_MODULES`: ReLU, ReLU6, Hardswish, Hardsigmoid, Sigmoid, SiLU;
 none for MobileNetV2's linear bottlenecks); pooling →
 AvgPool2d / MaxPool2d; fc → Flatten + Linear; add → the residual add of the layer input
-saved at `skip_from`.
+saved at `skip_from`; scale → squeeze-and-excitation's product of that saved map and the
+gate (the pool, the two 1×1 convolutions with bias and the gate are layers of their own).
 """
 
 from __future__ import annotations
@@ -95,6 +96,19 @@ class Add(nn.Module):
         return x + skip
 
 
+@register_module("scale")
+class Scale(nn.Module):
+    """Squeeze-and-excitation's channel-wise scale: the map saved at `spec_layer.skip_from`
+    times the gate (N×C×1×1, broadcast over the map)."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.spec_layer = layer
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return skip * x
+
+
 def _pool(kind: type[nn.Module]) -> Callable[[Layer], nn.Module]:
     def make(layer: Layer) -> nn.Module:
         """Pooling without padding (a global pool's kernel is the map)."""
@@ -174,5 +188,5 @@ def build_model(spec: Spec | str, alpha: float | Fraction | str = 1,
     return SpecNet(s.name, a, res, layers).eval()
 
 
-__all__ = ["ACTIVATION_MODULES", "MODULES", "Add", "Classifier", "ConvBNAct", "SpecNet", "build_model", "layer_module",
+__all__ = ["ACTIVATION_MODULES", "MODULES", "Add", "Classifier", "ConvBNAct", "Scale", "SpecNet", "build_model", "layer_module",
            "register_module"]
