@@ -153,6 +153,24 @@ def fc_macs(in_features: int, out_features: int) -> int:
     return in_features * out_features
 
 
+def expansion_text(t: Any) -> str:
+    """An expansion factor as a spec writes it: 6, 2.5 (a finite decimal), or 7/3."""
+    f = Fraction(t)
+    if f.denominator == 1:
+        return str(f.numerator)
+    d = f.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    if d == 1:  # a finite decimal: as many digits as it takes
+        digits = 1
+        while (f * 10 ** digits).denominator != 1:
+            digits += 1
+        whole, frac = divmod(f.numerator * 10 ** digits // f.denominator, 10 ** digits)
+        return f"{whole}.{frac:0{digits}d}"
+    return f"{f.numerator}/{f.denominator}"
+
+
 def make_divisible(value: Fraction | int, divisor: int = 8) -> int:
     """The nearest multiple of `divisor` to `value` (halves round up), at least `divisor`, and
     never more than 10% below `value`: TF-slim's, torchvision's and timm's rule for MobileNetV2
@@ -183,6 +201,8 @@ class Option:
     def text(self, value: Any) -> str:
         if self.key == "s":
             return f"s{value}"
+        if self.key == "t":
+            return f"t={expansion_text(value)}"
         if isinstance(value, bool):
             return f"{self.key}={'yes' if value else 'no'}"
         return f"{self.key}={value}"
@@ -192,6 +212,7 @@ class Option:
 OPTIONS: dict[str, Option] = {o.key: o for o in (
     Option("s", "stride", 1),
     Option("t", "expand", 6),
+    Option("h", "hidden", None),
     Option("k", "kernel", 1),
     Option("act", "act", None),
     Option("se", "se", 0),
@@ -458,20 +479,28 @@ class Pointwise(_Conv):
 
 @register
 class InvertedResidual(Op):
-    """`ir CH`: MobileNetV2's inverted residual: 1×1 expansion to T·in channels (none when
-    T = 1), depthwise K×K with the stride, linear 1×1 projection to CH; a residual add around
-    them when the stride is 1 and the input has CH channels. Not a layer itself."""
+    """`ir CH`: MobileNetV2's inverted residual: 1×1 expansion to round(T·in) channels (none
+    when T = 1; T may be a fraction, 2.5 or 7/3), or to the explicit width `h=` scaled by the
+    spec's rounding (none when it equals the input's, MobileNetV3's 16 → 16), depthwise K×K
+    with the stride, optional squeeze-and-excitation, linear 1×1 projection to CH; a residual
+    add around them when the stride is 1 and the input has CH channels. Not a layer itself."""
 
     name = "ir"
-    grammar = Grammar(("channels",), ("s", "t", "k", "act", "se", "gate"), defaults=(("kernel", 3),))
+    grammar = Grammar(("channels",), ("s", "t", "h", "k", "act", "se", "gate"),
+                      defaults=(("kernel", 3),))
 
     def build(self, b: "Builder", d: "LayerDef") -> None:
         out = b.ch(d.channels)
         act = d.act or b.spec.activation
-        hidden = round(b.channels * d.expand)  # torchvision: int(round(inp * expand_ratio))
+        if d.hidden is not None:  # MobileNetV3's explicit width, scaled by the spec's rounding
+            hidden = b.ch(d.hidden)
+            expands = hidden != b.channels  # torchvision: no expansion when exp == in
+        else:  # torchvision: int(round(inp * expand_ratio)); exact on fractions, half to even
+            hidden = round(b.channels * Fraction(d.expand))
+            expands = d.expand != 1
 
         def body() -> None:
-            if d.expand != 1:
+            if expands:
                 b.emit("pw", 1, 1, hidden, act=act, bn=True, line=d.line)
             b.emit("dw", d.kernel, d.stride, b.channels, groups=b.channels, act=act, bn=True,
                    line=d.line)
@@ -487,7 +516,7 @@ class InvertedResidual(Op):
     def max_layers(self, d: "LayerDef") -> int:
         """Expand (unless t=1), depthwise, squeeze-and-excitation's four, project, and an add
         when the stride is 1 (and, known only when built, the channels agree)."""
-        return 2 + (d.expand != 1) + 4 * (d.se > 0) + (d.stride == 1)
+        return 2 + (d.expand != 1 or d.hidden is not None) + 4 * (d.se > 0) + (d.stride == 1)
 
 
 def squeeze_excite(b: "Builder", ratio: int, act: str, gate: str, line: int) -> None:
@@ -626,4 +655,4 @@ class Scale(Op):
 
 __all__ = ["ACTIVATIONS", "ARGS", "GATES", "KINDS", "SE_DIVISOR", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
            "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
-           "act_ops", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]
+           "act_ops", "expansion_text", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]

@@ -15,8 +15,10 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
     layer      := 'conv' K CH [sS] [opts]            # full K×K convolution to CH channels
                 | 'dw'   K    [sS] [opts]            # depthwise K×K convolution, channels unchanged
                 | 'pw'   CH   [sS] [opts]            # pointwise 1×1 convolution to CH channels
-                | 'ir'   CH   [sS] ['t=' T] ['k=' K] ['act=' ACT] ['se=' R] ['gate=' GATE]
-                                                     # inverted residual (MobileNetV2): pw to T·in,
+                | 'ir'   CH   [sS] ['t=' T | 'h=' CH] ['k=' K] ['act=' ACT] ['se=' R] ['gate=' GATE]
+                                                     # inverted residual (MobileNetV2): pw to
+                                                     #   round(T·in) (T: 6, 2.5 or 7/3) or to h=CH
+                                                     #   (MobileNetV3's widths; none if it equals in),
                                                      #   dw K×K, linear pw to CH; add when s=1, in=CH;
                                                      #   act: after the expansion and the depthwise;
                                                      #   se=R: squeeze-and-excitation after the dw
@@ -128,7 +130,8 @@ class LayerDef:
     act: str | None = None  # None: the spec's default activation
     bn: bool = True
     pad: str = "same"
-    expand: int = 6  # ir only
+    expand: Fraction | int = 6  # ir only: T (a whole number or a fraction)
+    hidden: Channels | None = None  # ir only: the explicit hidden width (h=), in place of T
     se: int = 0  # squeeze-and-excitation ratio r (ir: 0 for none; se: its argument)
     gate: str = "hsigmoid"  # squeeze-and-excitation's gate
     bias: bool = True  # fc only
@@ -358,11 +361,12 @@ _TOKEN = re.compile(r"\S+")
 _INT = re.compile(r"[0-9]+")
 _CHANNELS = re.compile(r"([0-9]+)([!+]?)")
 _STRIDE = re.compile(r"s([0-9]+)")
+_EXPANSION = re.compile(r"[0-9]+(\.[0-9]+)?|[0-9]+/0*[1-9][0-9]*")
 _LAYER_OPS = STATEMENTS  # the op table's statements; live, so an op registered later parses too
 _HEADERS = ("name", "input", "rounding", "activation")
 _KEYWORDS = tuple(_LAYER_OPS) + _HEADERS + ("repeat", "residual", "}")
 _YESNO = {"yes": True, "no": False, "true": True, "false": False}
-_POSITIVE_OPTIONS = {"s": "stride", "t": "expansion", "k": "kernel size",
+_POSITIVE_OPTIONS = {"s": "stride", "k": "kernel size",
                      "se": "SE ratio"}  # option: its name
 
 
@@ -523,13 +527,26 @@ class _Parser:
 
     def channels(self, toks: list[_Tok], i: int) -> Channels:
         tok = self.arg(toks, i, "a channel count")
-        m = _CHANNELS.fullmatch(tok.text)
+        return self.channel_count(tok, tok.text, "channel count")
+
+    def channel_count(self, tok: _Tok, text: str, what: str) -> Channels:
+        m = _CHANNELS.fullmatch(text)
         if m and len(m.group(1)) > MAX_DIGITS:
-            raise self.error(f"channel count has more than {MAX_DIGITS} digits", tok, show=False)
+            raise self.error(f"{what} has more than {MAX_DIGITS} digits", tok, show=False)
         if not m or int(m.group(1)) < 1:
-            raise self.error("channel count must be a positive integer, optionally "
+            raise self.error(f"{what} must be a positive integer, optionally "
                              "followed by '!' (fixed) or '+' (never below)", tok)
         return Channels(int(m.group(1)), {"": "scale", "!": "fixed", "+": "atleast"}[m.group(2)])
+
+    def expansion(self, tok: _Tok, text: str) -> Fraction | int:
+        """An expansion factor: a positive whole number, decimal (2.5) or fraction (7/3)."""
+        if len(text) > MAX_DIGITS:
+            raise self.error(f"expansion has more than {MAX_DIGITS} characters", tok, show=False)
+        if not _EXPANSION.fullmatch(text) or Fraction(text) <= 0:
+            raise self.error("expansion must be a positive number: a whole number, a decimal "
+                             "such as 2.5 or a fraction such as 7/3", tok)
+        t = Fraction(text)
+        return t.numerator if t.denominator == 1 else t
 
     def open_brace(self, toks: list[_Tok], i: int) -> None:
         tok = self.arg(toks, i, "'{' to open its block")
@@ -616,6 +633,9 @@ class _Parser:
                 raise self.error(f"'{key}' given twice", tok)
             seen.add(key)
             fields[OPTIONS[key].field] = self.option_value(key, val, tok)
+        if "t" in seen and "h" in seen:
+            raise self.error("give the expansion t= or the hidden width h=, not both",
+                             next(t for t in toks if t.text.startswith("h=")))
         d = LayerDef(**fields)
         if d.pad == "same" and d.kernel % 2 == 0:
             raise self.error("SAME padding needs an odd kernel size", toks[min(1, len(toks) - 1)])
@@ -629,6 +649,10 @@ class _Parser:
             if val not in ACTIVATIONS:
                 raise self.error(f"act must be one of {', '.join(ACTIVATIONS)}", tok)
             return val
+        if key == "t":
+            return self.expansion(tok, val)
+        if key == "h":
+            return self.channel_count(tok, val, "hidden width")
         if key == "gate":
             if val not in GATES:
                 raise self.error(f"gate must be one of {', '.join(GATES)}", tok)

@@ -7,6 +7,7 @@ run in the default suite; `-m slow` runs the same properties on many more exampl
 """
 
 from fractions import Fraction
+from fractions import Fraction as F
 
 import pytest
 
@@ -31,7 +32,7 @@ FEW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthChec
 WORDS = ["conv", "dw", "pw", "ir", "avgpool", "maxpool", "fc", "name", "input", "rounding",
          "activation", "repeat", "residual", "{", "}", "global", "int", "multiple", "min=2",
          "3", "1", "0", "2", "32", "1000!", "16+", "-1", "1.5", "s2", "s0", "sx", "t=6", "t=0",
-         "k=5", "k=4", "act=relu6", "act=gelu", "se", "se=4", "se=0", "gate=sigmoid", "gate=relu", "bn=no", "bn=maybe", "pad=valid", "pad=full",
+         "k=5", "k=4", "act=relu6", "act=gelu", "se", "se=4", "se=0", "t=2.5", "t=7/3", "t=1/0", "h=72", "h=0", "gate=sigmoid", "gate=relu", "bn=no", "bn=maybe", "pad=valid", "pad=full",
          "bias=no", "relu", "none", "x", "#", "=", "!", "+", "99999999999999999999"]
 lines = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=6).map(" ".join)
 texts = st.one_of(
@@ -93,8 +94,11 @@ def layer_defs(draw, final: bool = False) -> LayerDef:
         return LayerDef("pw", stride=draw(strides), channels=draw(channels), act=draw(ACTS),
                         bn=draw(st.booleans()))
     if op == "ir":
+        hidden = draw(st.one_of(st.none(), channels))
+        expand = draw(st.one_of(st.integers(1, 6), st.sampled_from(
+            [F(5, 2), F(7, 3), F(11, 3), F(9, 2), F(1, 2)])))
         return LayerDef("ir", kernel=draw(odd), stride=draw(strides), channels=draw(channels),
-                        expand=draw(st.integers(1, 6)), act=draw(ACTS),
+                        expand=6 if hidden else expand, hidden=hidden, act=draw(ACTS),
                         se=draw(st.sampled_from([0, 0, 1, 4, 6])), gate=draw(GATES))
     if op == "se":
         return LayerDef("se", se=draw(st.integers(1, 8)), act=draw(st.sampled_from(["relu", "silu"])),
