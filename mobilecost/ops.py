@@ -479,8 +479,8 @@ class Pointwise(_Conv):
 
 @register
 class InvertedResidual(Op):
-    """`ir CH`: MobileNetV2's inverted residual: 1×1 expansion to round(T·in) channels (none
-    when T = 1; T may be a fraction, 2.5 or 7/3), or to the explicit width `h=` scaled by the
+    """`ir CH`: MobileNetV2's inverted residual: 1×1 expansion to T·in channels rounded by
+    `expanded_width` (none when T = 1; T may be a fraction, 2.5 or 7/3), or to the explicit width `h=` scaled by the
     spec's rounding (none when it equals the input's, MobileNetV3's 16 → 16), depthwise K×K
     with the stride, optional squeeze-and-excitation, linear 1×1 projection to CH; a residual
     add around them when the stride is 1 and the input has CH channels. Not a layer itself."""
@@ -495,8 +495,8 @@ class InvertedResidual(Op):
         if d.hidden is not None:  # MobileNetV3's explicit width, scaled by the spec's rounding
             hidden = b.ch(d.hidden)
             expands = hidden != b.channels  # torchvision: no expansion when exp == in
-        else:  # torchvision: int(round(inp * expand_ratio)); exact on fractions, half to even
-            hidden = round(b.channels * Fraction(d.expand))
+        else:
+            hidden = expanded_width(b.channels, d.expand, b.spec.rounding)
             expands = d.expand != 1
 
         def body() -> None:
@@ -519,6 +519,18 @@ class InvertedResidual(Op):
         return 2 + (d.expand != 1 or d.hidden is not None) + 4 * (d.se > 0) + (d.stride == 1)
 
 
+def expanded_width(channels: int, t: Any, rounding: Any) -> int:
+    """The hidden width of an inverted residual on `channels` inputs with expansion `t`, by the
+    spec's rounding rule: `rounding multiple N` gives make_divisible(in·t, N), as TF-slim's
+    expand_input_by_factor, Keras and timm do; `rounding int` gives round(in·t), as
+    torchvision's MobileNetV2 does (half to even, exactly on fractions). The two agree
+    whenever in·t is a multiple of N, as in every MobileNetV2 block."""
+    v = channels * Fraction(t)
+    if rounding.rule == "multiple":
+        return make_divisible(v, rounding.divisor)
+    return round(v)
+
+
 def squeeze_excite(b: "Builder", ratio: int, act: str, gate: str, line: int) -> None:
     """Emit squeeze-and-excitation on the current c-channel map: global average pool, 1×1
     convolution with bias to make_divisible(c / ratio, 8) channels and `act`, 1×1 convolution
@@ -539,7 +551,7 @@ class SqueezeExcite(Op):
     itself: it builds a pool, two 1×1 convolutions and a scale."""
 
     name = "se"
-    grammar = Grammar(("ratio",), ("act", "gate"), defaults=(("act", "relu"),))
+    grammar = Grammar(("ratio",), ("act", "gate"))
 
     def build(self, b: "Builder", d: "LayerDef") -> None:
         squeeze_excite(b, d.se, d.act or "relu", d.gate, d.line)
@@ -585,10 +597,13 @@ class FullyConnected(Op):
     """`fc CH`: fully connected on the flattened input (M = in_channels · h_in² features)."""
 
     name, kind, table1 = "fc", LayerKind.FC, "FC"
-    grammar = Grammar(("channels",), ("bias",))
+    grammar = Grammar(("channels",), ("act", "bias"))
 
     def build(self, b: "Builder", d: "LayerDef") -> None:
-        b.emit("fc", 1, 1, b.ch(d.channels), pad="valid", bias=d.bias, line=d.line)
+        """A linear layer, with no activation unless `act=` (MobileNetV3's 1280-wide hidden
+        classifier layer is `fc 1280 act=hswish`); never the spec's default activation."""
+        b.emit("fc", 1, 1, b.ch(d.channels), pad="valid", bias=d.bias, act=d.act or "none",
+               line=d.line)
 
     def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
         return 0 * h + 1
@@ -607,6 +622,10 @@ class FullyConnected(Op):
 
     def bias_params(self, x: Any) -> Any:
         return x.out_channels * x.bias
+
+    def elementwise_channels(self, x: Any) -> Any:
+        """The activation, where the layer has one, on its out_channels outputs (h_out = 1)."""
+        return x.out_channels * x.act_ops
 
     def filter_shape(self, x: Any) -> str:
         return f"{x.in_size * x.in_size * x.in_channels}×{x.out_channels}"
@@ -655,4 +674,4 @@ class Scale(Op):
 
 __all__ = ["ACTIVATIONS", "ARGS", "GATES", "KINDS", "SE_DIVISOR", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
            "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
-           "act_ops", "expansion_text", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]
+           "act_ops", "expanded_width", "expansion_text", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]

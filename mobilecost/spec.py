@@ -28,7 +28,9 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
                                                      #   1×1 conv (bias) to c, gate, channel-wise scale
                 | 'avgpool' ('global' | K [sS])      # pooling, no padding; stride defaults to K
                 | 'maxpool' K [sS]
-                | 'fc' CH ['bias=' yes|no]           # fully connected on the flattened input
+                | 'fc' CH ['act=' ACT] ['bias=' yes|no]
+                                                     # fully connected on the flattened input;
+                                                     #   no activation unless act= is given
 
     block-open := 'repeat' N '{'                     # the body N times
                 | 'residual' '{'                     # the body, then add its input to its output

@@ -76,11 +76,16 @@ class ConvBNAct(nn.Sequential):
 
 @register_module("fc")
 class Classifier(nn.Sequential):
-    """Flatten, then the fully connected layer."""
+    """Flatten, then the fully connected layer, then its activation if it has one."""
 
     def __init__(self, layer: Layer) -> None:
         in_features = layer.in_size * layer.in_size * layer.in_channels
-        super().__init__(nn.Flatten(1), nn.Linear(in_features, layer.out_channels, bias=layer.bias))
+        mods: list[nn.Module] = [nn.Flatten(1),
+                                 nn.Linear(in_features, layer.out_channels, bias=layer.bias)]
+        act = _activation(layer.act)
+        if act is not None:
+            mods.append(act)
+        super().__init__(*mods)
         self.spec_layer = layer
 
 
