@@ -32,10 +32,13 @@ fc 10! bias=no
 
 
 def test_builtins_present():
-    assert builtin_names() == ["conv_mobilenet", "mobilenet_v1", "mobilenet_v2", "shallow_mobilenet"]
+    assert builtin_names() == ["conv_mobilenet", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
+                               "mobilenet_v3_large_minimalistic", "mobilenet_v3_small",
+                               "mobilenet_v3_small_1280", "mobilenet_v3_small_minimalistic",
+                               "shallow_mobilenet"]
 
 
-@pytest.mark.parametrize("name", ["conv_mobilenet", "mobilenet_v1", "mobilenet_v2", "shallow_mobilenet"])
+@pytest.mark.parametrize("name", builtin_names())
 def test_format_then_parse_gives_the_same_spec(name):
     spec = load_spec(name)
     again = parse(spec.format(), source="again")

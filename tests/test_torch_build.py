@@ -39,7 +39,7 @@ def test_every_layer_output_has_the_spec_shape(spec, alpha, res):
             assert seen[layer.index] == (2, layer.out_channels)
         else:
             assert seen[layer.index] == (2, layer.out_channels, layer.out_size, layer.out_size)
-    assert y.shape == (2, 1000)
+    assert y.shape == (2, model.spec_layers[-1].out_channels)  # the classes: 1000 or 1001
 
 
 def test_conv_bn_activation_as_written():
