@@ -84,3 +84,13 @@ def test_kernels_3_5_7_in_inverted_residuals():
         c = mobilecost.cost(parse(f"name t\ninput 8 16!\nir 16 t=2 k={k}\n"))
         assert c.layers[1].macs == k * k * 32 * 64
     assert Fraction("7/3") * 40 != 93  # the rounding is real
+
+
+@pytest.mark.parametrize("t,inp,hidden", [
+    ("7/3", 40, 96),   # 93.3 -> the nearest multiple of 8 (TF-slim's expand_input_by_factor)
+    ("2.3", 64, 144),  # MobileNetV3-Large at 0.75: 80·0.75 -> 64 inputs, 64·2.3 = 147.2 -> 144
+    ("4.5", 16, 72),
+])
+def test_expansion_under_rounding_multiple_is_make_divisible(t, inp, hidden):
+    text = f"name t\ninput 8 {inp}!\nrounding multiple 8\nir {inp} t={t}\n"
+    assert _widths(text)[0] == ("pw", inp, hidden)

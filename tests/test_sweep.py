@@ -29,7 +29,8 @@ def _check_against_cost(spec, alphas, resolutions, counting=Counting()):
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "conv_mobilenet",
-                                  "shallow_mobilenet"])
+                                  "shallow_mobilenet", "mobilenet_v3_large", "mobilenet_v3_small",
+                                  "mobilenet_v3_small_minimalistic"])
 def test_random_configurations_equal_the_scalar_engine(name):
     rng = random.Random(1704)
     alphas = sorted({F(rng.randint(1, 2000), 1000) for _ in range(12)})
