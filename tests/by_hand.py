@@ -135,3 +135,31 @@ def v3_counts(rows, last_conv, head, classes, alpha=1, minimalistic=False):
     w += lc * head + head * classes
     bias += head + classes
     return macs, w, bias, bn
+
+
+# MnasNet-B1 as torchvision builds it: stacks (out, kernel, stride of the first, expansion,
+# repeats) after conv 3×3 s2 to 32, a depthwise 3×3 and a linear 1×1 to 16.
+MNASNET_STACKS = [(24, 3, 2, 3, 3), (40, 5, 2, 3, 3), (80, 5, 2, 6, 3), (96, 3, 1, 6, 2),
+                  (192, 5, 2, 6, 4), (320, 3, 1, 6, 1)]
+
+
+def mnasnet_counts(alpha=1):
+    """(Mult-Adds, weights, batchnorm γ+β, FC bias) of MnasNet-B1 at 224×224: every block is a
+    1×1 expansion to in·t, the depthwise, a 1×1 projection, each batchnormed; then 1×1 to 1280
+    (fixed), pool, FC to 1000."""
+    a, md = Fraction(alpha), make_divisible_by_hand
+    side, c = 112, md(32 * a)
+    macs, w, bn = 27 * c * side * side, 27 * c, 2 * c
+    macs, w, bn = macs + 9 * c * side * side, w + 9 * c, bn + 2 * c  # depthwise
+    c16 = md(16 * a)
+    macs, w, bn = macs + c * c16 * side * side, w + c * c16, bn + 2 * c16
+    c = c16
+    for out, k, s, t, n in MNASNET_STACKS:
+        for i in range(n):
+            o, cout, hidden = side // (s if i == 0 else 1), md(out * a), c * t
+            macs += c * hidden * side * side + k * k * hidden * o * o + hidden * cout * o * o
+            w += c * hidden + k * k * hidden + hidden * cout
+            bn += 2 * (hidden + hidden + cout)
+            side, c = o, cout
+    macs, w, bn = macs + c * 1280 * side * side, w + c * 1280, bn + 2 * 1280
+    return macs + 1280 * 1000, w + 1280 * 1000, bn, 1000
