@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from importlib import resources
@@ -738,6 +738,21 @@ def load_spec(name_or_path: str | Path | Spec) -> Spec:
                     f"or give the path of a spec file", text_name)
 
 
+def with_classes(spec: Spec, classes: int) -> Spec:
+    """The spec with `classes` outputs: its last statement, which must be a fixed-width
+    classifier `fc N!` at the top level, becomes `fc classes!` (TF-slim's checkpoints have
+    1001 classes, a background class first; torchvision's and Keras's 1000)."""
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise ConfigError(f"the number of classes must be a positive integer, got {classes!r}")
+    last = spec.body[-1] if spec.body else None
+    if not (isinstance(last, LayerDef) and last.op == "fc" and last.channels is not None
+            and last.channels.mode == "fixed"):
+        raise SpecError("--classes needs a spec that ends in a fixed-width classifier "
+                        "'fc N!'", spec.source, getattr(last, "line", 0))
+    fc = replace(last, channels=Channels(classes, "fixed"))
+    return replace(spec, body=spec.body[:-1] + (fc,))
+
+
 def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
     """Every layer statement in a spec body, blocks entered once (not repeated)."""
     for node in nodes:
@@ -750,4 +765,4 @@ def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
 __all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "Layer", "LayerDef",
            "LayerKind", "Node", "Repeat", "Residual", "Rounding", "Spec", "build", "builtin_names",
            "check_expansion", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
-           "parse", "to_fraction"]
+           "parse", "to_fraction", "with_classes"]
