@@ -12,10 +12,27 @@ Counting conventions (stated here once; the README repeats them):
   1×1 term of (5) for a pointwise one; with α and ρ already applied to M, N and D_F by the spec
   builder it is equations (6) and (7). A fully connected layer costs M·N.
 * **Parameters** (`params`) count convolution and FC weights. Two switches add the rest:
-  `fc_bias` (the FC layer's N biases) and `batchnorm` (γ and β per channel of each batchnormed
+  `fc_bias` (every bias: the FC layer's N, and the c/r-and-c of each squeeze-and-excitation's
+  two 1×1 convolutions; the name is the switch's older one) and `batchnorm` (γ and β per channel of each batchnormed
   convolution; running statistics are buffers, not parameters). The paper's 4.2M for
   MobileNet 1.0 holds for every setting; Table 2's parameter shares are reproduced best by
   the default (weights only) — see `mobilecost table2`.
+* Squeeze-and-excitation (`se R`, `ir ... se=R`) is a global average pool, a 1×1
+  convolution with bias to s = make_divisible(c/R, 8) channels (MobileNetV3's and MnasNet's
+  rule), its activation, a 1×1 convolution with bias back to c, the gate and a channel-wise
+  scale. Its two convolutions are Mult-Adds like any convolution on a 1×1 map: c·s + s·c,
+  whatever the resolution; their c·s + s·c weights are parameters, their s + c biases too
+  when biases are counted.
+* **Elementwise ops** (`elementwise_ops`) are a quantity of their own, never added to
+  Mult-Adds: one op per output element of each activation (relu, relu6, hswish, hsigmoid,
+  sigmoid, silu; `none` counts 0), one per element of a residual add and of
+  squeeze-and-excitation's scale (c·H² for a c×H×H map; its gate counts c, its inner
+  activation s). Every activation counts
+  one, whatever its arithmetic inside (hard-swish is x·ReLU6(x + 3)/6, sigmoid an exponential
+  and a division): each reads and writes every element once and runs fused or bound by memory
+  on the targets of these networks, so the elements touched are the comparable figure, while
+  the arithmetic inside differs by library and instruction set. Batchnorm folds into the
+  convolution at inference and counts nothing; pooling is a reduction, in neither count.
 * Memory traffic per layer is counted in elements (multiply by the dtype's bytes): the input
   activations read, the output activations written, and the weights read.
 """
@@ -34,7 +51,7 @@ from .spec import Layer, LayerKind, Spec, build, load_spec, to_fraction
 class Counting:
     """Which parameters count. The default counts conv and FC weights only."""
 
-    fc_bias: bool = False
+    fc_bias: bool = False  # every bias: the FC's, squeeze-and-excitation's
     batchnorm: bool = False
 
 
@@ -55,6 +72,7 @@ class LayerCost:
     params: int  # what counts under the Counting in force
     input_elems: int
     output_elems: int
+    elementwise_ops: int = 0  # activation, residual add, channel-wise scale: not Mult-Adds
 
     @property
     def kind(self) -> LayerKind:
@@ -81,7 +99,7 @@ def layer_cost(layer: Layer, counting: Counting = Counting()) -> LayerCost:
     weights, bias, bn = rule.weights(layer), rule.bias_params(layer), rule.bn_params(layer)
     params = weights + (bias if counting.fc_bias else 0) + (bn if counting.batchnorm else 0)
     return LayerCost(layer, rule.macs(layer), weights, bias, bn, params, rule.input_elems(layer),
-                     rule.output_elems(layer))
+                     rule.output_elems(layer), rule.elementwise_ops(layer))
 
 
 # --------------------------------------------------------------------------- network totals
@@ -113,6 +131,11 @@ class NetworkCost:
     @cached_property
     def params(self) -> int:
         return sum(c.params for c in self.layers)
+
+    @cached_property
+    def elementwise_ops(self) -> int:
+        """Activations, residual adds and channel-wise scales: one op per element each."""
+        return sum(c.elementwise_ops for c in self.layers)
 
     @property
     def flops(self) -> int:

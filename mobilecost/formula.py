@@ -12,6 +12,10 @@ factor must scale by 1, 2 or 4. The polynomial equals the exact engine where rou
 bite: where α·c is a whole number (a multiple of the rounding divisor) for every scaled channel
 count c, and where the resolution is a multiple of the network's total stride. Channels written
 'c+' (never below c) count as fixed: the closed form is for α ≤ 1.
+
+A spec with squeeze-and-excitation has no closed form: its squeeze width make_divisible(c/r, 8)
+jumps by 8 channels at a time whatever the spec's rounding (c/r = 10 gives 16, 12 gives 16, 30
+gives 32), so no polynomial in α follows it; `closed_form` refuses such a spec.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from math import gcd
 from .cost import Counting
 from .errors import MobilecostError
 from .ops import OPS, LayerKind
-from .spec import Channels, LayerDef, Node, Repeat, Residual, Rounding, Spec, build, load_spec
+from .spec import (Channels, LayerDef, Node, Repeat, Residual, Rounding, Spec, build,
+                   iter_layer_defs, load_spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,12 @@ def _power(ratio: Fraction, base: int, what: str, where: str) -> int:
 def closed_form(spec: Spec | str, counting: Counting = Counting()) -> ClosedForm:
     """The polynomials of a spec, read off ideal builds at α ∈ {1, 2}, resolution ∈ {R, 2R}."""
     s = load_spec(spec)
+    for d in iter_layer_defs(s.body):
+        if d.op == "se" or d.se:
+            raise MobilecostError(
+                f"{s.source}:{d.line}: squeeze-and-excitation's width make_divisible(c/{d.se}, 8) "
+                f"follows no polynomial in α; no closed form for this spec (`mobilecost cost` "
+                f"and `sweep` count it exactly)")
     ideal = dataclasses.replace(s, rounding=Rounding("int"), body=_fixed_atleast(s.body),
                                 in_channels=(Channels(s.in_channels.base, "fixed")
                                              if s.in_channels.mode == "atleast" else s.in_channels))

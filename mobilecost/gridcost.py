@@ -8,7 +8,7 @@ g = the input side squared (1 after a global pool). The engine walks the spec's 
 per α, applies the op table's size rules to all resolutions at once with integer numpy (the
 rules are plain arithmetic), and combines the two with int64 products summed over layers, in
 chunks of α so that memory stays bounded.
-Parameters, activation totals and peaks come out the same way. Nothing is approximated: a test
+Parameters, elementwise ops, activation totals and peaks come out the same way. Nothing is approximated: a test
 compares random configurations with the one-configuration engine.
 """
 
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .cost import Counting
 from .errors import ConfigError, MobilecostError
-from .ops import MAC_KINDS, OPS, LayerKind
+from .ops import MAC_KINDS, OPS, LayerKind, act_ops
 from .spec import (Channels, Layer, Spec, Builder, build, check_expansion, expanded_layers,
                    load_spec, to_fraction)
 
@@ -35,8 +35,8 @@ DEFAULT_MAX_CONFIGS = 5_000_000
 # them), and per resolution and layer (feature-map sizes). The command line adds its output's
 # cost per row, by format.
 BYTES_PER_CONFIG = 180
-BYTES_PER_ALPHA_LAYER = 230
-BYTES_PER_RES_LAYER = 72  # map sizes and spatial factors, [layer, resolution] int64 arrays
+BYTES_PER_ALPHA_LAYER = 264
+BYTES_PER_RES_LAYER = 78  # map sizes and spatial factors, [layer, resolution] int64 arrays
 # table and CSV stream (a table shows 200 rows; CSV goes out in blocks of 100,000 rows), JSON and
 # Markdown are made whole.
 CLI_BYTES_PER_ROW = {"table": 10, "csv": 10, "json": 4630, "markdown": 1660}
@@ -105,7 +105,7 @@ def grid_size_error(n_alphas: int, n_res: int, max_configs: int, layers: int = 0
 # --------------------------------------------------------------------------- per-α structure
 
 # One light record per layer, as the channel walk emits it: the fields the rules read.
-_OP, _KERNEL, _STRIDE, _PAD, _LINE, _SKIP, _IN, _OUT, _GROUPS, _BN, _BIAS = range(11)
+_OP, _KERNEL, _STRIDE, _PAD, _LINE, _SKIP, _IN, _OUT, _GROUPS, _BN, _BIAS, _ACT = range(12)
 _STATIC = slice(_OP, _SKIP + 1)  # what a structure is, whatever α and the resolution
 
 
@@ -132,7 +132,7 @@ class _ChannelBuilder(Builder):
             super().emit(op, kernel, stride, out_c, pad=pad, groups=groups, act=act, bn=bn,
                          bias=bias, skip_from=skip_from, line=line)
         self.layers.append((op, kernel, stride, pad, line, skip_from, self.channels, out_c, groups,
-                            bn, bias))
+                            bn, bias, act_ops(act)))
         self.channels = out_c
 
 
@@ -154,6 +154,7 @@ class _Structure:
     weights_f: "np.ndarray"  # [α, L] channel factor of weights
     extra_params: "np.ndarray"  # [α] FC biases and batchnorm γ, β under the Counting in force
     in_f: "np.ndarray"  # [α, L] channel factor of the elements read
+    elem_f: "np.ndarray"  # [α, L] channel factor of the elementwise ops
     out_c: "np.ndarray"  # [α, L]
     input_c: "np.ndarray"  # [α] channels of the input image
 
@@ -162,7 +163,8 @@ class _Columns:
     """Fields of the layers of one op for its cost rules: [α, L_op] arrays for channels, [L_op]
     for kernel and stride (constant over α)."""
 
-    __slots__ = ("kernel", "stride", "in_channels", "out_channels", "groups", "bn", "bias")
+    __slots__ = ("kernel", "stride", "in_channels", "out_channels", "groups", "bn", "bias",
+                 "act_ops")
 
 
 def _by_op(static: tuple[tuple, ...]) -> dict[str, "np.ndarray"]:
@@ -190,8 +192,9 @@ def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
         rec = [records[i] for i in rows]
         col = lambda f: np.array([[r[f] for r in x] for x in rec], dtype=np.int64)  # noqa: E731
         m, n, g, bn, bias = col(_IN), col(_OUT), col(_GROUPS), col(_BN), col(_BIAS)
+        acts = col(_ACT)
         n_a, n_l = m.shape[0], len(static)
-        macs_f, weights_f, in_f = (np.zeros((n_a, n_l), dtype=np.int64) for _ in range(3))
+        macs_f, weights_f, in_f, elem_f = (np.zeros((n_a, n_l), dtype=np.int64) for _ in range(4))
         extra = np.zeros(n_a, dtype=np.int64)
         kernel = np.array([st[_KERNEL] for st in static], dtype=np.int64)
         stride = np.array([st[_STRIDE] for st in static], dtype=np.int64)
@@ -200,8 +203,9 @@ def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
             rule = OPS[name]
             x.kernel, x.stride = kernel[idx], stride[idx]
             x.in_channels, x.out_channels, x.groups = m[:, idx], n[:, idx], g[:, idx]
-            x.bn, x.bias = bn[:, idx], bias[:, idx]
+            x.bn, x.bias, x.act_ops = bn[:, idx], bias[:, idx], acts[:, idx]
             macs_f[:, idx] = rule.macs_channels(x)
+            elem_f[:, idx] = rule.elementwise_channels(x)
             weights_f[:, idx] = rule.weights_channels(x)
             in_f[:, idx] = rule.input_channels(x)
             shape = (n_a, len(idx))
@@ -211,7 +215,7 @@ def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
                 extra += np.broadcast_to(rule.bias_params(x), shape).sum(axis=1)
         kinds = tuple(OPS[st[_OP]].kind for st in static)
         out.append(_Structure(static, kinds, np.array(rows, dtype=np.int64), macs_f, weights_f,
-                              extra, in_f, n, m[:, 0].copy()))
+                              extra, in_f, elem_f, n, m[:, 0].copy()))
     return out
 
 
@@ -234,9 +238,12 @@ def _sizes(spec: Spec, alpha: Fraction, static: tuple[tuple, ...],
 
     h = res.astype(np.int64)
     ins, outs = [], []
-    for op, kernel, stride, pad, _line, _skip in static:
+    for op, kernel, stride, pad, _line, skip in static:
         ins.append(h)
-        h = np.maximum(OPS[op].out_size(h, kernel, stride, pad), 0)
+        if OPS[op].side_from_skip:  # a scale: the map saved at skip_from
+            h = ins[skip]
+        else:
+            h = np.maximum(OPS[op].out_size(h, kernel, stride, pad), 0)
         outs.append(h)
     ins_a, outs_a = np.stack(ins), np.stack(outs)
     ok = (outs_a >= 1).all(axis=0)
@@ -248,8 +255,9 @@ def _sizes(spec: Spec, alpha: Fraction, static: tuple[tuple, ...],
             raise ConfigError(f"{exc} ({len(bad):,} resolution(s) of the grid are too small, "
                               f"the largest {int(bad.max())})") from None
         raise ConfigError(f"{spec.name}: resolution {int(bad.max())} leaves an empty feature map")
-    for l, (_op, _k, _s, _p, line, skip) in enumerate(static):
-        if skip is not None and not np.array_equal(ins_a[skip], ins_a[l]):
+    for l, (op, _k, _s, _p, line, skip) in enumerate(static):
+        if (skip is not None and not OPS[op].side_from_skip
+                and not np.array_equal(ins_a[skip], ins_a[l])):
             r = int(res[np.argmax(ins_a[skip] != ins_a[l])])
             try:
                 build(spec, alpha, r)
@@ -274,6 +282,7 @@ class GridCost:
     kind_macs: dict[LayerKind, "np.ndarray"]
     activation_elems: "np.ndarray"
     peak_activation_elems: "np.ndarray"
+    elementwise_ops: "np.ndarray"  # activations, residual adds, channel-wise scales
 
 
 def _group_rows(s: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
@@ -337,6 +346,7 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
     params = np.empty((n_a, n_r), dtype=np.int64)
     act = np.empty((n_a, n_r), dtype=np.int64)
     peak = np.empty((n_a, n_r), dtype=np.int64)
+    elem = np.empty((n_a, n_r), dtype=np.int64)
     kinds_present = []
     groups = []
     # Build every α at the largest resolution; too small a resolution is caught per structure.
@@ -354,9 +364,10 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
     kind_macs = {k: np.empty((n_a, n_r), dtype=np.int64) for k in MAC_KINDS if k in kinds_present}
 
     for st, ins, outs in groups:
-        spatial_macs, spatial_w, spatial_in = _spatial(st, ins, outs)  # [L, R] each
+        spatial_macs, spatial_w, spatial_in, spatial_e = _spatial(st, ins, outs)  # [L, R] each
         out_sq = outs * outs
         _check_bound(st.macs_f, spatial_macs, "Mult-Adds")
+        _check_bound(st.elem_f, spatial_e, "elementwise ops")
         _check_bound(st.weights_f, spatial_w, "parameters")
         _check_bound(st.out_c, out_sq * 3, "activations")
         uniq_m, inv_m = _group_rows(spatial_macs)
@@ -372,22 +383,26 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
         act[rows] = (st.input_c[:, None] * (res * res)[None, :]
                      + _combine(st.out_c, inv_o, uniq_o))
         peak[rows] = _peak(st, spatial_in, out_sq)
-    return GridCost(s, alist, rlist, macs, params, kind_macs, act, peak)
+        uniq_e, inv_e = _group_rows(spatial_e)
+        elem[rows] = _combine(st.elem_f, inv_e, uniq_e)
+    return GridCost(s, alist, rlist, macs, params, kind_macs, act, peak, elem)
 
 
 def _spatial(st: _Structure, ins: "np.ndarray",
-             outs: "np.ndarray") -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
-    """Spatial factors [L, R] of Mult-Adds, weights and elements read, by the op table's rules."""
+             outs: "np.ndarray") -> tuple["np.ndarray", "np.ndarray", "np.ndarray", "np.ndarray"]:
+    """Spatial factors [L, R] of Mult-Adds, weights, elements read and elementwise ops, by the
+    op table's rules."""
     import numpy as np
 
-    sm, sw, si = (np.empty_like(ins) for _ in range(3))
+    sm, sw, si, se = (np.empty_like(ins) for _ in range(4))
     for name, idx in _by_op(st.static).items():  # each rule once, on all its layers
         rule = OPS[name]
         h_in, h_out = ins[idx], outs[idx]
         sm[idx] = rule.macs_spatial(h_in, h_out)
         sw[idx] = rule.weights_spatial(h_in, h_out)
         si[idx] = rule.input_spatial(h_in, h_out)
-    return sm, sw, si
+        se[idx] = rule.elementwise_spatial(h_in, h_out)
+    return sm, sw, si, se
 
 
 def _peak(st: _Structure, in_sq: "np.ndarray", out_sq: "np.ndarray") -> "np.ndarray":
@@ -450,7 +465,8 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     Rows run α-major in the order given. Columns: spec, alpha (a float, for plotting and
     arithmetic), alpha_exact (α exactly, as text such as "3/4" or "1/3"; categorical; read it
     back with `frame_alphas`), resolution, rho (resolution
-    over the spec's base), macs, params, macs_share_<kind>, activation_elems (every layer's
+    over the spec's base), macs, params, macs_share_<kind>, elementwise_ops (activations,
+    residual adds and channel-wise scales, one op per element: not Mult-Adds), activation_elems (every layer's
     output plus the input image), peak_activation_elems (the largest input + output of one
     layer), top1, top1_low, top1_high, top5, top5_low, top5_high (ImageNet %, empty where
     unknown; low/high: the estimate's interval, see mobilecost.accuracy) and accuracy_source
@@ -481,6 +497,7 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     with np.errstate(invalid="ignore", divide="ignore"):
         for k, arr in g.kind_macs.items():
             cols[f"macs_share_{k.value}"] = arr.reshape(-1) / total
+    cols["elementwise_ops"] = g.elementwise_ops.reshape(-1)
     cols["activation_elems"] = g.activation_elems.reshape(-1)
     cols["peak_activation_elems"] = g.peak_activation_elems.reshape(-1)
     accuracy, source = accuracy_grid(s, g.alphas, g.resolutions, g.macs)

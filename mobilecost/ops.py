@@ -20,7 +20,9 @@ macs_spatial(h_in, h_out)`, and so on. That product is what lets a sweep cost a 
 n_α × n_r configurations from n_α + n_r pieces.
 
 Units: Mult-Adds are multiply-accumulates (FLOPs = 2 × Mult-Adds); elements are tensor
-elements (multiply by the dtype's bytes).
+elements (multiply by the dtype's bytes); elementwise ops (`elementwise_channels` ×
+`elementwise_spatial`) count one op per output element of each activation, residual add and
+channel-wise scale, a quantity of its own, never added to Mult-Adds (see `ACTIVATIONS`).
 
 The torch module of each concrete op is registered, under the same name, in
 `mobilecost.torch.build.MODULES` (only `mobilecost.torch` imports torch).
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .errors import MobilecostError
@@ -53,6 +56,7 @@ class LayerKind(str, Enum):
     FC = "fc"                # fully connected
     POOL = "pool"            # average or max pooling
     ADD = "add"              # residual addition
+    SCALE = "scale"          # channel-wise scale (squeeze-and-excitation's last step)
 
     @property
     def label(self) -> str:
@@ -98,6 +102,7 @@ KINDS: dict[LayerKind, KindInfo] = {
     LayerKind.FC: KindInfo("Fully Connected", "FC", "dense", "fc", True),
     LayerKind.POOL: KindInfo("Pool", "Pool", "other", "other", False),
     LayerKind.ADD: KindInfo("Add", "Add", "other", "other", False),
+    LayerKind.SCALE: KindInfo("Scale (SE)", "Scale", "other", "other", False),
 }
 
 #: The profiler's time kinds, in report order: each kind with Mult-Adds, then everything else.
@@ -105,10 +110,31 @@ TIME_KINDS: tuple[str, ...] = tuple(dict.fromkeys(
     [i.time_kind for i in KINDS.values() if i.time_kind != "other"] + ["other"]))
 TIME_KIND_LABELS: dict[str, str] = {
     **{i.time_kind: i.label for i in KINDS.values() if i.time_kind != "other"},
-    "other": "Other (pool, add, glue)",
+    "other": "Other (pool, add, scale, glue)",
 }
 #: Kinds with Mult-Adds, in LayerKind order.
 MAC_KINDS: tuple[LayerKind, ...] = tuple(k for k in LayerKind if KINDS[k].has_macs)
+
+
+# --------------------------------------------------------------------------- activations
+
+#: The activations a layer may end with, and the elementwise ops each costs per output element.
+#: Every activation counts one: whatever its arithmetic (hard-swish is x·ReLU6(x + 3)/6, a few
+#: operations; sigmoid an exponential and a division), it reads and writes each element once
+#: and runs fused or memory-bound on the hardware these networks target, so the count of
+#: elements it touches is the comparable figure; the arithmetic inside differs by library and
+#: instruction set. `none` (a linear layer, MobileNetV2's projections) costs nothing.
+ACTIVATIONS: dict[str, int] = {
+    "relu": 1, "relu6": 1, "hswish": 1, "hsigmoid": 1, "sigmoid": 1, "silu": 1, "none": 0,
+}
+
+
+def act_ops(act: str) -> int:
+    """Elementwise ops per output element of activation `act` (a name of `ACTIVATIONS`)."""
+    try:
+        return ACTIVATIONS[act]
+    except KeyError:
+        raise MobilecostError(f"unknown activation {act!r}; known: {', '.join(ACTIVATIONS)}") from None
 
 
 # --------------------------------------------------------------------------- pure formulas
@@ -127,6 +153,41 @@ def fc_macs(in_features: int, out_features: int) -> int:
     return in_features * out_features
 
 
+def expansion_text(t: Any) -> str:
+    """An expansion factor as a spec writes it: 6, 2.5 (a finite decimal), or 7/3."""
+    f = Fraction(t)
+    if f.denominator == 1:
+        return str(f.numerator)
+    d = f.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    if d == 1:  # a finite decimal: as many digits as it takes
+        digits = 1
+        while (f * 10 ** digits).denominator != 1:
+            digits += 1
+        whole, frac = divmod(f.numerator * 10 ** digits // f.denominator, 10 ** digits)
+        return f"{whole}.{frac:0{digits}d}"
+    return f"{f.numerator}/{f.denominator}"
+
+
+def make_divisible(value: Fraction | int, divisor: int = 8) -> int:
+    """The nearest multiple of `divisor` to `value` (halves round up), at least `divisor`, and
+    never more than 10% below `value`: TF-slim's, torchvision's and timm's rule for MobileNetV2
+    and V3 widths (`rounding multiple N`) and squeeze-and-excitation widths. Exact on fractions."""
+    v = Fraction(value)
+    out = max(divisor, int(v + Fraction(divisor, 2)) // divisor * divisor)
+    if out < Fraction(9, 10) * v:
+        out += divisor
+    return out
+
+
+#: Squeeze-and-excitation's squeeze width is make_divisible(c / r, SE_DIVISOR) for c channels
+#: and ratio r, as in MobileNetV3 (TF-slim, torchvision, Keras) and MnasNet, whatever the spec's
+#: own rounding rule.
+SE_DIVISOR = 8
+
+
 # --------------------------------------------------------------------------- grammar
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +201,8 @@ class Option:
     def text(self, value: Any) -> str:
         if self.key == "s":
             return f"s{value}"
+        if self.key == "t":
+            return f"t={expansion_text(value)}"
         if isinstance(value, bool):
             return f"{self.key}={'yes' if value else 'no'}"
         return f"{self.key}={value}"
@@ -149,15 +212,22 @@ class Option:
 OPTIONS: dict[str, Option] = {o.key: o for o in (
     Option("s", "stride", 1),
     Option("t", "expand", 6),
+    Option("h", "hidden", None),
     Option("k", "kernel", 1),
     Option("act", "act", None),
+    Option("se", "se", 0),
+    Option("gate", "gate", "hsigmoid"),
     Option("bn", "bn", True),
     Option("pad", "pad", "same"),
     Option("bias", "bias", True),
 )}
 
-#: Positional arguments: a kernel size, a channel count, a pooling window (K or 'global').
-ARGS = ("kernel", "channels", "window")
+#: Positional arguments: a kernel size, a channel count, a pooling window (K or 'global'), a
+#: squeeze-and-excitation ratio.
+ARGS = ("kernel", "channels", "window", "ratio")
+
+#: The gates squeeze-and-excitation may end with: hard-sigmoid (MobileNetV3), sigmoid (MnasNet).
+GATES = ("hsigmoid", "sigmoid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +281,8 @@ class Op:
                 parts.append(str(d.kernel))
             elif a == "channels":
                 parts.append(str(d.channels))
+            elif a == "ratio":
+                parts.append(str(d.se))
             else:  # window
                 parts.append("global" if d.kernel == 0 else str(d.kernel))
         if not (self.grammar.args == ("window",) and d.kernel == 0):
@@ -218,13 +290,21 @@ class Op:
                 if key in self.grammar.options:
                     o = OPTIONS[key]
                     value = getattr(d, o.field)
-                    if value != self.default(o.field, d):
+                    if value is not None and value != self.default(o.field, d):
                         parts.append(o.text(value))
         return " ".join(parts)
 
     def build(self, b: "Builder", d: "LayerDef") -> None:
         """Emit the concrete layers of statement `d` on builder `b`."""
         raise MobilecostError(f"'{self.name}' is not written as a statement")
+
+    def max_layers(self, d: "LayerDef") -> int:
+        """The most concrete layers statement `d` builds (counted before building)."""
+        return 1
+
+    #: The output side is the input side of the layer at `skip_from` (a channel-wise scale
+    #: multiplies the map saved there), not the size rule's.
+    side_from_skip: ClassVar[bool] = False
 
     # -- the concrete layer: size rule
     def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
@@ -255,6 +335,13 @@ class Op:
     def bn_params(self, x: Any) -> Any:
         return 0
 
+    def elementwise_channels(self, x: Any) -> Any:
+        """Channel factor of the elementwise ops (activation, add, scale): 0 by default."""
+        return 0
+
+    def elementwise_spatial(self, h_in: Any, h_out: Any) -> Any:
+        return h_out * h_out
+
     def input_channels(self, x: Any) -> Any:
         """Channel factor of the elements read (the input map)."""
         return x.in_channels
@@ -268,6 +355,9 @@ class Op:
 
     def weights(self, x: Any) -> Any:
         return self.weights_channels(x) * self.weights_spatial(x.in_size, x.out_size)
+
+    def elementwise_ops(self, x: Any) -> Any:
+        return self.elementwise_channels(x) * self.elementwise_spatial(x.in_size, x.out_size)
 
     def input_elems(self, x: Any) -> Any:
         return self.input_channels(x) * self.input_spatial(x.in_size, x.out_size)
@@ -334,6 +424,15 @@ class _Conv(Op):
         """Batchnorm's γ and β per output channel (running statistics are buffers)."""
         return 2 * x.out_channels * x.bn
 
+    def bias_params(self, x: Any) -> Any:
+        """One bias per output channel where the layer has them (squeeze-and-excitation's)."""
+        return x.out_channels * x.bias
+
+    def elementwise_channels(self, x: Any) -> Any:
+        """The activation on every output element (`act_ops`: 1, or 0 for none);
+        batchnorm folds into the convolution at inference and counts nothing."""
+        return x.out_channels * x.act_ops
+
     def filter_shape(self, x: Any) -> str:
         k = x.kernel
         return f"{k}×{k}×{x.in_channels}×{x.out_channels}"
@@ -380,29 +479,85 @@ class Pointwise(_Conv):
 
 @register
 class InvertedResidual(Op):
-    """`ir CH`: MobileNetV2's inverted residual: 1×1 expansion to T·in channels (none when
-    T = 1), depthwise K×K with the stride, linear 1×1 projection to CH; a residual add around
-    them when the stride is 1 and the input has CH channels. Not a layer itself."""
+    """`ir CH`: MobileNetV2's inverted residual: 1×1 expansion to T·in channels rounded by
+    `expanded_width` (none when T = 1; T may be a fraction, 2.5 or 7/3), or to the explicit width `h=` scaled by the
+    spec's rounding (none when it equals the input's, MobileNetV3's 16 → 16), depthwise K×K
+    with the stride, optional squeeze-and-excitation, linear 1×1 projection to CH; a residual
+    add around them when the stride is 1 and the input has CH channels. Not a layer itself."""
 
     name = "ir"
-    grammar = Grammar(("channels",), ("s", "t", "k", "act"), defaults=(("kernel", 3),))
+    grammar = Grammar(("channels",), ("s", "t", "h", "k", "act", "se", "gate"),
+                      defaults=(("kernel", 3),))
 
     def build(self, b: "Builder", d: "LayerDef") -> None:
         out = b.ch(d.channels)
         act = d.act or b.spec.activation
-        hidden = round(b.channels * d.expand)  # torchvision: int(round(inp * expand_ratio))
+        if d.hidden is not None:  # MobileNetV3's explicit width, scaled by the spec's rounding
+            hidden = b.ch(d.hidden)
+            expands = hidden != b.channels  # torchvision: no expansion when exp == in
+        else:
+            hidden = expanded_width(b.channels, d.expand, b.spec.rounding)
+            expands = d.expand != 1
 
         def body() -> None:
-            if d.expand != 1:
+            if expands:
                 b.emit("pw", 1, 1, hidden, act=act, bn=True, line=d.line)
             b.emit("dw", d.kernel, d.stride, b.channels, groups=b.channels, act=act, bn=True,
                    line=d.line)
+            if d.se:  # MobileNetV3: on the depthwise output, before the projection
+                squeeze_excite(b, d.se, "relu", d.gate, d.line)
             b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
 
         if d.stride == 1 and b.channels == out:
             b.residual(body, d.line)
         else:
             body()
+
+    def max_layers(self, d: "LayerDef") -> int:
+        """Expand (unless t=1), depthwise, squeeze-and-excitation's four, project, and an add
+        when the stride is 1 (and, known only when built, the channels agree)."""
+        return 2 + (d.expand != 1 or d.hidden is not None) + 4 * (d.se > 0) + (d.stride == 1)
+
+
+def expanded_width(channels: int, t: Any, rounding: Any) -> int:
+    """The hidden width of an inverted residual on `channels` inputs with expansion `t`, by the
+    spec's rounding rule: `rounding multiple N` gives make_divisible(in·t, N), as TF-slim's
+    expand_input_by_factor, Keras and timm do; `rounding int` gives round(in·t), as
+    torchvision's MobileNetV2 does (half to even, exactly on fractions). The two agree
+    whenever in·t is a multiple of N, as in every MobileNetV2 block."""
+    v = channels * Fraction(t)
+    if rounding.rule == "multiple":
+        return make_divisible(v, rounding.divisor)
+    return round(v)
+
+
+def squeeze_excite(b: "Builder", ratio: int, act: str, gate: str, line: int) -> None:
+    """Emit squeeze-and-excitation on the current c-channel map: global average pool, 1×1
+    convolution with bias to make_divisible(c / ratio, 8) channels and `act`, 1×1 convolution
+    with bias back to c and the `gate`, then the channel-wise scale of the map the pool read."""
+    c, start = b.channels, len(b.layers)
+    squeeze = make_divisible(Fraction(c, ratio), SE_DIVISOR)
+    b.emit("avgpool", b.size, 1, c, pad="global", line=line)
+    b.emit("pw", 1, 1, squeeze, act=act, bias=True, line=line)
+    b.emit("pw", 1, 1, c, act=gate, bias=True, line=line)
+    b.emit("scale", 1, 1, c, skip_from=start, line=line)
+
+
+@register
+class SqueezeExcite(Op):
+    """`se R`: squeeze-and-excitation on the current map (see `squeeze_excite`); `act=` is the
+    activation between its two 1×1 convolutions (ReLU by default, as in MobileNetV3 and
+    MnasNet), `gate=` hsigmoid (MobileNetV3, the default) or sigmoid (MnasNet). Not a layer
+    itself: it builds a pool, two 1×1 convolutions and a scale."""
+
+    name = "se"
+    grammar = Grammar(("ratio",), ("act", "gate"))
+
+    def build(self, b: "Builder", d: "LayerDef") -> None:
+        squeeze_excite(b, d.se, d.act or "relu", d.gate, d.line)
+
+    def max_layers(self, d: "LayerDef") -> int:
+        return 4
 
 
 class _Pool(Op):
@@ -442,10 +597,13 @@ class FullyConnected(Op):
     """`fc CH`: fully connected on the flattened input (M = in_channels · h_in² features)."""
 
     name, kind, table1 = "fc", LayerKind.FC, "FC"
-    grammar = Grammar(("channels",), ("bias",))
+    grammar = Grammar(("channels",), ("act", "bias"))
 
     def build(self, b: "Builder", d: "LayerDef") -> None:
-        b.emit("fc", 1, 1, b.ch(d.channels), pad="valid", bias=d.bias, line=d.line)
+        """A linear layer, with no activation unless `act=` (MobileNetV3's 1280-wide hidden
+        classifier layer is `fc 1280 act=hswish`); never the spec's default activation."""
+        b.emit("fc", 1, 1, b.ch(d.channels), pad="valid", bias=d.bias, act=d.act or "none",
+               line=d.line)
 
     def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
         return 0 * h + 1
@@ -464,6 +622,10 @@ class FullyConnected(Op):
 
     def bias_params(self, x: Any) -> Any:
         return x.out_channels * x.bias
+
+    def elementwise_channels(self, x: Any) -> Any:
+        """The activation, where the layer has one, on its out_channels outputs (h_out = 1)."""
+        return x.out_channels * x.act_ops
 
     def filter_shape(self, x: Any) -> str:
         return f"{x.in_size * x.in_size * x.in_channels}×{x.out_channels}"
@@ -485,7 +647,31 @@ class Add(Op):
     def input_spatial(self, h_in: Any, h_out: Any) -> Any:
         return h_out * h_out
 
+    def elementwise_channels(self, x: Any) -> Any:
+        """One add per output element."""
+        return x.out_channels
 
-__all__ = ["ARGS", "KINDS", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
+
+@register
+class Scale(Op):
+    """Squeeze-and-excitation's channel-wise scale: the map saved at `skip_from` times the
+    c gate values (its input, 1×1×c); its output has the saved map's shape."""
+
+    name, kind, table1 = "scale", LayerKind.SCALE, "SE scale"
+    side_from_skip = True
+
+    def input_channels(self, x: Any) -> Any:
+        return x.out_channels
+
+    def input_spatial(self, h_in: Any, h_out: Any) -> Any:
+        """The gate (c values, h_in = 1) and the saved map (c·h_out²)."""
+        return h_in * h_in + h_out * h_out
+
+    def elementwise_channels(self, x: Any) -> Any:
+        """One multiply per output element."""
+        return x.out_channels
+
+
+__all__ = ["ACTIVATIONS", "ARGS", "GATES", "KINDS", "SE_DIVISOR", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
            "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
-           "fc_macs", "layer_ops", "register", "statement_ops"]
+           "act_ops", "expanded_width", "expansion_text", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]

@@ -15,11 +15,22 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
     layer      := 'conv' K CH [sS] [opts]            # full K×K convolution to CH channels
                 | 'dw'   K    [sS] [opts]            # depthwise K×K convolution, channels unchanged
                 | 'pw'   CH   [sS] [opts]            # pointwise 1×1 convolution to CH channels
-                | 'ir'   CH   [sS] ['t=' T] ['k=' K] # inverted residual (MobileNetV2): pw to T·in,
-                                                     #   dw K×K, linear pw to CH; add when s=1, in=CH
+                | 'ir'   CH   [sS] ['t=' T | 'h=' CH] ['k=' K] ['act=' ACT] ['se=' R] ['gate=' GATE]
+                                                     # inverted residual (MobileNetV2): pw to
+                                                     #   round(T·in) (T: 6, 2.5 or 7/3) or to h=CH
+                                                     #   (MobileNetV3's widths; none if it equals in),
+                                                     #   dw K×K, linear pw to CH; add when s=1, in=CH;
+                                                     #   act: after the expansion and the depthwise;
+                                                     #   se=R: squeeze-and-excitation after the dw
+                | 'se'   R    ['act=' ACT] ['gate=' GATE]
+                                                     # squeeze-and-excitation: global pool, 1×1 conv
+                                                     #   (bias) to make_divisible(c/R, 8), act (relu),
+                                                     #   1×1 conv (bias) to c, gate, channel-wise scale
                 | 'avgpool' ('global' | K [sS])      # pooling, no padding; stride defaults to K
                 | 'maxpool' K [sS]
-                | 'fc' CH ['bias=' yes|no]           # fully connected on the flattened input
+                | 'fc' CH ['act=' ACT] ['bias=' yes|no]
+                                                     # fully connected on the flattened input;
+                                                     #   no activation unless act= is given
 
     block-open := 'repeat' N '{'                     # the body N times
                 | 'residual' '{'                     # the body, then add its input to its output
@@ -28,8 +39,10 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
                 | INT '!'   # fixed: never scales (the number of classes)
                 | INT '+'   # scales with α but never below INT (MobileNetV2's last 1280)
     sS         := 's' INT   # stride (default 1)
-    opts       := 'act=' (relu | relu6 | none) | 'bn=' (yes | no) | 'pad=' (same | valid)
-    ACT        := relu | relu6 | none
+    opts       := 'act=' ACT | 'bn=' (yes | no) | 'pad=' (same | valid)
+    ACT        := relu | relu6 | hswish | hsigmoid | sigmoid | silu | none
+    GATE       := hsigmoid | sigmoid                 # hsigmoid (MobileNetV3) is the default
+    R          := INT                                # SE ratio, ≥ 1
 
 Blocks close with '}' on a line of its own and nest, at most MAX_DEPTH (64) deep. A spec may
 build at most MAX_LAYERS (100,000) layers, counted with repeats multiplied out before anything
@@ -50,7 +63,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from importlib import resources
@@ -58,9 +71,11 @@ from pathlib import Path
 from typing import Callable, Iterator, Union
 
 from .errors import ConfigError, SpecError
-from .ops import OPS, OPTIONS, STATEMENTS, LayerKind
+from .ops import ACTIVATIONS as _ACT_OPS
+from .ops import GATES, OPS, OPTIONS, STATEMENTS, LayerKind, act_ops, make_divisible
 
-ACTIVATIONS = ("relu", "relu6", "none")
+#: Activation names, in the op table's order (`ops.ACTIVATIONS`: what each costs).
+ACTIVATIONS = tuple(_ACT_OPS)
 
 # Bounds on what a spec may ask for, checked before any work that grows with them.
 MAX_LAYERS = 100_000  # concrete layers a spec may expand to (repeats multiplied out)
@@ -98,11 +113,7 @@ class Rounding:
         value = channels.base * scale
         if self.rule == "int":
             return max(self.min, int(value))  # int() of a Fraction truncates: floor for value > 0
-        d = self.divisor
-        out = max(d, int(value + Fraction(d, 2)) // d * d)
-        if out < Fraction(9, 10) * value:  # never round down by more than 10%
-            out += d
-        return out
+        return make_divisible(value, self.divisor)  # never more than 10% down
 
     def __str__(self) -> str:
         if self.rule == "int":
@@ -121,7 +132,10 @@ class LayerDef:
     act: str | None = None  # None: the spec's default activation
     bn: bool = True
     pad: str = "same"
-    expand: int = 6  # ir only
+    expand: Fraction | int = 6  # ir only: T (a whole number or a fraction)
+    hidden: Channels | None = None  # ir only: the explicit hidden width (h=), in place of T
+    se: int = 0  # squeeze-and-excitation ratio r (ir: 0 for none; se: its argument)
+    gate: str = "hsigmoid"  # squeeze-and-excitation's gate
     bias: bool = True  # fc only
     line: int = field(default=0, compare=False)
 
@@ -218,6 +232,11 @@ class Layer:
     @property
     def input_shape(self) -> str:
         return f"{self.in_size}×{self.in_size}×{self.in_channels}"
+
+    @property
+    def act_ops(self) -> int:
+        """Elementwise ops per output element of the layer's activation (`ops.act_ops`)."""
+        return act_ops(self.act)
 
 
 ALPHA_DIGITS = 12  # significant digits a float α is read to (see to_fraction)
@@ -321,7 +340,10 @@ class Builder:
         """Append one concrete layer of op `op` on the current map; its size by the op's rule."""
         rule = OPS[op]
         size = self.size
-        out_size = rule.out_size(size, kernel, stride, pad)
+        if rule.side_from_skip:  # a scale: the shape of the map saved at skip_from
+            out_size = self.layers[skip_from].in_size
+        else:
+            out_size = rule.out_size(size, kernel, stride, pad)
         if out_size < 1 or out_c < 1:
             what = f"{op} {kernel}×{kernel} s{stride}" if op != "fc" else op
             raise ConfigError(
@@ -341,11 +363,13 @@ _TOKEN = re.compile(r"\S+")
 _INT = re.compile(r"[0-9]+")
 _CHANNELS = re.compile(r"([0-9]+)([!+]?)")
 _STRIDE = re.compile(r"s([0-9]+)")
+_EXPANSION = re.compile(r"[0-9]+(\.[0-9]+)?|[0-9]+/0*[1-9][0-9]*")
 _LAYER_OPS = STATEMENTS  # the op table's statements; live, so an op registered later parses too
 _HEADERS = ("name", "input", "rounding", "activation")
 _KEYWORDS = tuple(_LAYER_OPS) + _HEADERS + ("repeat", "residual", "}")
 _YESNO = {"yes": True, "no": False, "true": True, "false": False}
-_POSITIVE_OPTIONS = {"s": "stride", "t": "expansion", "k": "kernel size"}  # option: its name
+_POSITIVE_OPTIONS = {"s": "stride", "k": "kernel size",
+                     "se": "SE ratio"}  # option: its name
 
 
 @dataclass(slots=True)
@@ -386,16 +410,10 @@ def expanded_layers(nodes: tuple[Node, ...], cap: int | None = None, depth: int 
         elif isinstance(node, Residual):
             total += expanded_layers(node.body, cap, depth + 1) + 1
         else:
-            total += _ir_layers(node) if node.op == "ir" else 1
+            total += OPS[node.op].max_layers(node)  # an ir up to 8, an se 4
         if total > cap:
             return cap + 1
     return total
-
-
-def _ir_layers(d: LayerDef) -> int:
-    """Layers an inverted residual builds at most: expand (unless t=1), depthwise, project, and
-    an add when its stride is 1 (and, known only when built, its channels agree)."""
-    return 2 + (d.expand != 1) + (d.stride == 1)
 
 
 def check_expansion(nodes: tuple[Node, ...], source: str = "<spec>") -> None:
@@ -511,13 +529,26 @@ class _Parser:
 
     def channels(self, toks: list[_Tok], i: int) -> Channels:
         tok = self.arg(toks, i, "a channel count")
-        m = _CHANNELS.fullmatch(tok.text)
+        return self.channel_count(tok, tok.text, "channel count")
+
+    def channel_count(self, tok: _Tok, text: str, what: str) -> Channels:
+        m = _CHANNELS.fullmatch(text)
         if m and len(m.group(1)) > MAX_DIGITS:
-            raise self.error(f"channel count has more than {MAX_DIGITS} digits", tok, show=False)
+            raise self.error(f"{what} has more than {MAX_DIGITS} digits", tok, show=False)
         if not m or int(m.group(1)) < 1:
-            raise self.error("channel count must be a positive integer, optionally "
+            raise self.error(f"{what} must be a positive integer, optionally "
                              "followed by '!' (fixed) or '+' (never below)", tok)
         return Channels(int(m.group(1)), {"": "scale", "!": "fixed", "+": "atleast"}[m.group(2)])
+
+    def expansion(self, tok: _Tok, text: str) -> Fraction | int:
+        """An expansion factor: a positive whole number, decimal (2.5) or fraction (7/3)."""
+        if len(text) > MAX_DIGITS:
+            raise self.error(f"expansion has more than {MAX_DIGITS} characters", tok, show=False)
+        if not _EXPANSION.fullmatch(text) or Fraction(text) <= 0:
+            raise self.error("expansion must be a positive number: a whole number, a decimal "
+                             "such as 2.5 or a fraction such as 7/3", tok)
+        t = Fraction(text)
+        return t.numerator if t.denominator == 1 else t
 
     def open_brace(self, toks: list[_Tok], i: int) -> None:
         tok = self.arg(toks, i, "'{' to open its block")
@@ -580,6 +611,9 @@ class _Parser:
                 fields["kernel"] = self.int_arg(toks, i, "a kernel size")
             elif arg == "channels":
                 fields["channels"] = self.channels(toks, i)
+            elif arg == "ratio":
+                tok = self.arg(toks, i, "an SE ratio")
+                fields["se"] = self.positive(tok, "SE ratio")
             else:  # window: K or 'global'
                 tok = self.arg(toks, i, "a kernel size or 'global'")
                 window_global = tok.text == "global"
@@ -601,6 +635,9 @@ class _Parser:
                 raise self.error(f"'{key}' given twice", tok)
             seen.add(key)
             fields[OPTIONS[key].field] = self.option_value(key, val, tok)
+        if "t" in seen and "h" in seen:
+            raise self.error("give the expansion t= or the hidden width h=, not both",
+                             next(t for t in toks if t.text.startswith("h=")))
         d = LayerDef(**fields)
         if d.pad == "same" and d.kernel % 2 == 0:
             raise self.error("SAME padding needs an odd kernel size", toks[min(1, len(toks) - 1)])
@@ -613,6 +650,14 @@ class _Parser:
         if key == "act":
             if val not in ACTIVATIONS:
                 raise self.error(f"act must be one of {', '.join(ACTIVATIONS)}", tok)
+            return val
+        if key == "t":
+            return self.expansion(tok, val)
+        if key == "h":
+            return self.channel_count(tok, val, "hidden width")
+        if key == "gate":
+            if val not in GATES:
+                raise self.error(f"gate must be one of {', '.join(GATES)}", tok)
             return val
         if key == "pad":
             if val not in ("same", "valid"):
@@ -693,6 +738,21 @@ def load_spec(name_or_path: str | Path | Spec) -> Spec:
                     f"or give the path of a spec file", text_name)
 
 
+def with_classes(spec: Spec, classes: int) -> Spec:
+    """The spec with `classes` outputs: its last statement, which must be a fixed-width
+    classifier `fc N!` at the top level, becomes `fc classes!` (TF-slim's checkpoints have
+    1001 classes, a background class first; torchvision's and Keras's 1000)."""
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise ConfigError(f"the number of classes must be a positive integer, got {classes!r}")
+    last = spec.body[-1] if spec.body else None
+    if not (isinstance(last, LayerDef) and last.op == "fc" and last.channels is not None
+            and last.channels.mode == "fixed"):
+        raise SpecError("--classes needs a spec that ends in a fixed-width classifier "
+                        "'fc N!'", spec.source, getattr(last, "line", 0))
+    fc = replace(last, channels=Channels(classes, "fixed"))
+    return replace(spec, body=spec.body[:-1] + (fc,))
+
+
 def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
     """Every layer statement in a spec body, blocks entered once (not repeated)."""
     for node in nodes:
@@ -705,4 +765,4 @@ def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
 __all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "Layer", "LayerDef",
            "LayerKind", "Node", "Repeat", "Residual", "Rounding", "Spec", "build", "builtin_names",
            "check_expansion", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
-           "parse", "to_fraction"]
+           "parse", "to_fraction", "with_classes"]

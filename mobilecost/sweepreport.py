@@ -158,6 +158,7 @@ def sweep_columns(df: "pd.DataFrame") -> list[Column]:
             kind = c[len("macs_share_"):]
             cols.append(Column(c, f"{labels.get(kind, kind)} MACs", lambda x: percent(x, 1)))
     cols += [
+        Column("elementwise_ops", "Elementwise ops (M)", millions, table=False),
         Column("activation_elems", "Activations (M)", millions),
         Column("peak_activation_elems", "Peak act. (M)", millions),
         Column("top1", "Top-1 %", _pct1),

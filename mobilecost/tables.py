@@ -56,7 +56,7 @@ def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int |
             "input": layer.input_shape,
             "output": f"{layer.out_size}×{layer.out_size}×{layer.out_channels}",
             "macs": lc.macs, "params": lc.params, "macs_share": lc.macs / (c.macs or 1),
-            "input_elems": lc.input_elems, "output_elems": lc.output_elems,
+            "elementwise_ops": lc.elementwise_ops, "input_elems": lc.input_elems, "output_elems": lc.output_elems,
             "weight_elems": lc.weight_elems, "intensity": lc.intensity,
             "alpha": c.alpha, "resolution": c.resolution,
         })
@@ -65,6 +65,7 @@ def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int |
             Column("input", "Input", numeric=False), Column("output", "Output", numeric=False),
             Column("macs", "Mult-Adds"), Column("params", "Parameters"),
             Column("macs_share", "% Mult-Adds", percent),
+            Column("elementwise_ops", "Elementwise ops"),
             Column("input_elems", "In elems", table=False),
             Column("output_elems", "Out elems", table=False),
             Column("weight_elems", "Weight elems", table=False),
@@ -76,17 +77,19 @@ def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int |
     total = {"layer": "total", "op": f"{len(c.layers)} layers", "kind": "",
              "input": rows[0]["input"] if rows else "", "output": rows[-1]["output"] if rows else "",
              "macs": c.macs, "params": c.params, "macs_share": 1.0 if c.macs else 0.0,
-             "input_elems": sum(lc.input_elems for lc in c.layers),
+             "elementwise_ops": c.elementwise_ops, "input_elems": sum(lc.input_elems for lc in c.layers),
              "output_elems": sum(lc.output_elems for lc in c.layers),
              "weight_elems": sum(lc.weight_elems for lc in c.layers),
              "intensity": c.macs / moved if moved else 0.0,
              "alpha": c.alpha, "resolution": c.resolution}
     return Report(f"Cost: {_config_title(c)}", cols, rows,
                   [_totals_note(c), f"Mult-Adds by kind: {kinds}.",
+                   f"Elementwise ops (activations, residual adds, channel-wise scales; one per "
+                   f"element, not Mult-Adds): {c.elementwise_ops:,}.",
                    "The last row (layer 'total') sums every layer; JSON gives it as "
                    "{\"layers\": [...], \"total\": {...}}."],
                   total=total, rows_name="layers",
-                  drop_order=("kind", "intensity", "input", "macs_share"))
+                  drop_order=("kind", "elementwise_ops", "intensity", "input", "macs_share"))
 
 
 def totals_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None = None,
@@ -94,11 +97,12 @@ def totals_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int
     """One row: the totals of one configuration."""
     c = cost(spec, alpha, resolution, counting)
     row = {"spec": c.spec, "alpha": c.alpha, "resolution": c.resolution, "macs": c.macs,
-           "params": c.params, "flops": c.flops, "layers": len(c.layers),
-           "activation_elems": c.activation_elems}
+           "params": c.params, "flops": c.flops, "elementwise_ops": c.elementwise_ops,
+           "layers": len(c.layers), "activation_elems": c.activation_elems}
     cols = [Column("spec", "Spec", numeric=False), Column("alpha", "alpha"),
             Column("resolution", "resolution"), Column("macs", "Mult-Adds"),
-            Column("params", "Parameters"), Column("flops", "FLOPs"), Column("layers", "Layers"),
+            Column("params", "Parameters"), Column("flops", "FLOPs"),
+            Column("elementwise_ops", "Elementwise ops"), Column("layers", "Layers"),
             Column("activation_elems", "Activation elems")]
     return Report(f"Totals: {_config_title(c)}", cols, [row])
 

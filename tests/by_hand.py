@@ -83,3 +83,83 @@ def v2_macs() -> int:
             side, cin = out, c
     total += 320 * 1280 * side * side + 1280 * 1000
     return total
+
+
+# MobileNetV3 (Howard et al. 2019), Tables 1 and 2: each bneck row as (kernel, exp size, out,
+# SE, stride) at α = 1 and 224×224. The expansion factor is exp / in (TF-slim's and Keras's
+# form), so at another α the hidden width is in·(exp/in) rounded to a multiple of 8.
+V3_LARGE = [(3, 16, 16, False, 1), (3, 64, 24, False, 2), (3, 72, 24, False, 1),
+            (5, 72, 40, True, 2), (5, 120, 40, True, 1), (5, 120, 40, True, 1),
+            (3, 240, 80, False, 2), (3, 200, 80, False, 1), (3, 184, 80, False, 1),
+            (3, 184, 80, False, 1), (3, 480, 112, True, 1), (3, 672, 112, True, 1),
+            (5, 672, 160, True, 2), (5, 960, 160, True, 1), (5, 960, 160, True, 1)]
+V3_SMALL = [(3, 16, 16, True, 2), (3, 72, 24, False, 2), (3, 88, 24, False, 1),
+            (5, 96, 40, True, 2), (5, 240, 40, True, 1), (5, 240, 40, True, 1),
+            (5, 120, 48, True, 1), (5, 144, 48, True, 1), (5, 288, 96, True, 2),
+            (5, 576, 96, True, 1), (5, 576, 96, True, 1)]
+
+
+def make_divisible_by_hand(v, d=8) -> int:
+    """TF-slim's _make_divisible: the nearest multiple of d (halves up), at least d, and
+    not more than 10% below v."""
+    v = Fraction(v)
+    new = max(d, int(v + Fraction(d, 2)) // d * d)
+    return new + d if new < Fraction(9, 10) * v else new
+
+
+def v3_counts(rows, last_conv, head, classes, alpha=1, minimalistic=False):
+    """(Mult-Adds, weights, biases, batchnorm γ+β) of a MobileNetV3 at 224×224, α ≤ 1: conv
+    3×3 s2 to 16; per bneck a 1×1 expansion (none when exp = in), the depthwise K×K, SE on the
+    expanded map (global pool, 1×1 with bias to make_divisible(exp/4), 1×1 with bias back),
+    the linear projection; a 1×1 conv to `last_conv`; pool; a `head`-wide layer with bias and
+    no batchnorm (never narrower than `head`); the classifier with bias. Minimalistic: 3×3
+    kernels and no SE."""
+    a, md = Fraction(alpha), make_divisible_by_hand
+    side, cin, base = 112, md(16 * a), 16
+    macs, w, bias, bn = 3 * 3 * 3 * cin * side * side, 27 * cin, 0, 2 * cin
+    for k, exp, out, se, s in rows:
+        if minimalistic:
+            k, se = 3, False
+        hidden, cout, o = md(cin * Fraction(exp, base)), md(out * a), side // s
+        if hidden != cin:
+            macs, w, bn = macs + cin * hidden * side * side, w + cin * hidden, bn + 2 * hidden
+        macs, w, bn = macs + k * k * hidden * o * o, w + k * k * hidden, bn + 2 * hidden
+        if se:
+            sq = md(Fraction(hidden, 4))
+            macs, w, bias = macs + 2 * hidden * sq, w + 2 * hidden * sq, bias + sq + hidden
+        macs, w, bn = macs + hidden * cout * o * o, w + hidden * cout, bn + 2 * cout
+        side, cin, base = o, cout, out
+    lc = md(last_conv * a)
+    macs, w, bn = macs + cin * lc * side * side, w + cin * lc, bn + 2 * lc
+    macs += lc * head + head * classes
+    w += lc * head + head * classes
+    bias += head + classes
+    return macs, w, bias, bn
+
+
+# MnasNet-B1 as torchvision builds it: stacks (out, kernel, stride of the first, expansion,
+# repeats) after conv 3×3 s2 to 32, a depthwise 3×3 and a linear 1×1 to 16.
+MNASNET_STACKS = [(24, 3, 2, 3, 3), (40, 5, 2, 3, 3), (80, 5, 2, 6, 3), (96, 3, 1, 6, 2),
+                  (192, 5, 2, 6, 4), (320, 3, 1, 6, 1)]
+
+
+def mnasnet_counts(alpha=1):
+    """(Mult-Adds, weights, batchnorm γ+β, FC bias) of MnasNet-B1 at 224×224: every block is a
+    1×1 expansion to in·t, the depthwise, a 1×1 projection, each batchnormed; then 1×1 to 1280
+    (fixed), pool, FC to 1000."""
+    a, md = Fraction(alpha), make_divisible_by_hand
+    side, c = 112, md(32 * a)
+    macs, w, bn = 27 * c * side * side, 27 * c, 2 * c
+    macs, w, bn = macs + 9 * c * side * side, w + 9 * c, bn + 2 * c  # depthwise
+    c16 = md(16 * a)
+    macs, w, bn = macs + c * c16 * side * side, w + c * c16, bn + 2 * c16
+    c = c16
+    for out, k, s, t, n in MNASNET_STACKS:
+        for i in range(n):
+            o, cout, hidden = side // (s if i == 0 else 1), md(out * a), c * t
+            macs += c * hidden * side * side + k * k * hidden * o * o + hidden * cout * o * o
+            w += c * hidden + k * k * hidden + hidden * cout
+            bn += 2 * (hidden + hidden + cout)
+            side, c = o, cout
+    macs, w, bn = macs + c * 1280 * side * side, w + c * 1280, bn + 2 * 1280
+    return macs + 1280 * 1000, w + 1280 * 1000, bn, 1000

@@ -155,10 +155,10 @@ def test_three_billion_configurations_are_refused_before_enumerating():
     with pytest.raises(MobilecostError) as info:
         grid_from_text(spec, "0.0001..1:0.0001", "1..300000:1", None, check)
     assert asked == [(10_000, 300_000)]  # asked once, from arithmetic alone
-    # 3·10⁹ configurations × 180 bytes + 10⁴ α × 29 layers × 230 + 3·10⁵ resolutions × 29 × 72
+    # 3·10⁹ configurations × 180 bytes + 10⁴ α × 29 layers × 264 + 3·10⁵ resolutions × 29 × 78
     # (the constants measured by benchmarks/bench_sweep_memory.py).
-    assert (BYTES_PER_CONFIG, BYTES_PER_ALPHA_LAYER, BYTES_PER_RES_LAYER) == (180, 230, 72)
-    need = 3_000_000_000 * 180 + 10_000 * 29 * 230 + 300_000 * 29 * 72
+    assert (BYTES_PER_CONFIG, BYTES_PER_ALPHA_LAYER, BYTES_PER_RES_LAYER) == (180, 264, 78)
+    need = 3_000_000_000 * 180 + 10_000 * 29 * 264 + 300_000 * 29 * 78
     assert need == grid_memory(10_000, 300_000, 29)
     assert str(info.value) == (
         f"the grid has 3,000,000,000 configurations (10,000 α × 300,000 resolutions), about "
@@ -173,32 +173,32 @@ def test_cli_refuses_a_huge_grid_from_its_options():
 
 def test_per_alpha_work_counts_against_the_limit():
     # 10⁶ α × 1 resolution passes a 5,000,000-configuration limit by count, but the engine walks
-    # mobilenet_v1's 29 layers once per α: 10⁶·29·230 + 10⁶·(180 + 10) bytes (rows, table
-    # output) + 1·29·72 (map sizes), about 6.4 GiB, against 5·10⁶·(180 + 10) bytes, what
+    # mobilenet_v1's 29 layers once per α: 10⁶·29·264 + 10⁶·(180 + 10) bytes (rows, table
+    # output) + 1·29·78 (map sizes), about 7.3 GiB, against 5·10⁶·(180 + 10) bytes, what
     # 5,000,000 configurations take swept and written as CSV, + 256 MiB: about 1.1 GiB.
-    need = 10**6 * 29 * 230 + 10**6 * (180 + 10) + 29 * 72
+    need = 10**6 * 29 * 264 + 10**6 * (180 + 10) + 29 * 78
     assert need == grid_memory(10**6, 1, 29, 10)
-    assert f"{need / 2**30:.1f}" == "6.4" and f"{(5 * 10**6 * 190 + 2**28) / 2**30:.1f}" == "1.1"
+    assert f"{need / 2**30:.1f}" == "7.3" and f"{(5 * 10**6 * 190 + 2**28) / 2**30:.1f}" == "1.1"
     line = one_error_line(run("sweep", "--alpha", "0.000001..1:0.000001", "--res", "224"))
     assert line == (
         "error: the grid has 1,000,000 configurations, but the spec is walked once per α "
-        "(1,000,000 α × 29 layers): about 6.4 GiB of memory, more than the 1.1 GiB "
+        "(1,000,000 α × 29 layers): about 7.3 GiB of memory, more than the 1.1 GiB "
         "--max-configs 5,000,000 allows; sweep fewer α or raise --max-configs")
     # The library refuses such a grid the same way: 100,000 α under a 100,000 limit,
-    # 10⁵·(29·230 + 180) bytes, 653 MiB, against 10⁵·190 bytes + 256 MiB, 274 MiB.
-    assert f"{10**5 * (29 * 230 + 180) / 2**20:.0f}" == "653"
-    with pytest.raises(MobilecostError, match=r"\(100,000 α × 29 layers\): about 653 MiB"):
+    # 10⁵·(29·264 + 180) bytes, 747 MiB, against 10⁵·190 bytes + 256 MiB, 274 MiB.
+    assert f"{10**5 * (29 * 264 + 180) / 2**20:.0f}" == "747"
+    with pytest.raises(MobilecostError, match=r"\(100,000 α × 29 layers\): about 747 MiB"):
         grid_cost("mobilenet_v1", [F(k, 100_000) for k in range(1, 100_001)], [224],
                   max_configs=100_000)
 
 
 def test_map_sizes_of_a_long_spec_count_against_the_limit(tmp_path):
-    # 20,003 layers at 1,000 resolutions: 20,003·1,000·72 bytes of map sizes, about 1.3 GiB,
+    # 20,003 layers at 1,000 resolutions: 20,003·1,000·78 bytes of map sizes, about 1.5 GiB,
     # against 1,000,000 × 190 bytes + 256 MiB, about 437 MiB.
     path = _write(tmp_path, "input 224 3!\nconv 3 32 s2\n" + "dw 3\npw 64\n" * 10_000
                   + "avgpool global\nfc 10!\n")
     assert expanded_layers(load_spec(str(path)).body) == 20_003
-    need = 20_003 * 1000 * 72 + 1000 * (180 + 10) + 20_003 * 230
+    need = 20_003 * 1000 * 78 + 1000 * (180 + 10) + 20_003 * 264
     assert need == grid_memory(1, 1000, 20_003, 10)
     line = one_error_line(run("sweep", path, "--alpha", "1", "--res", "1..1000:1",
                               "--max-configs", "1000000"))

@@ -70,7 +70,7 @@ def test_every_command_has_help_with_example():
     (("cost", "--alpha", "abc"), "alpha must be a number"),
     (("cost", "--res", "abc"), "Invalid value for '--res'"),
     (("cost", "--res", "0"), "resolution must be a positive integer"),
-    (("cost", "mobilenet_v3"), "unknown spec; built-in specs are conv_mobilenet, mobilenet_v1"),
+    (("cost", "mobilenet_v3"), "unknown spec; built-in specs are conv_mobilenet, mnasnet_b1, mobilenet_v1"),
     (("cost", "missing/net.spec"), "missing/net.spec: no such spec file"),
     (("table1", "--format", "xml"), "Invalid value for '--format'"),
 ])

@@ -21,6 +21,10 @@ from mobilecost.cost import Counting, layer_cost
 from mobilecost.importer import ModelImportError, import_graph, parse_rounding
 from mobilecost.modelsource import read_source
 from mobilecost.spec import Rounding, builtin_names, load_spec
+
+# The built-ins made of what the importer recognises today; MobileNetV3 (squeeze-and-excitation,
+# hard-swish) waits for their recognisers (issue 12 after issue 9).
+IMPORTABLE = [n for n in builtin_names() if not n.startswith("mobilenet_v3")]
 from mobilecost.torch.build import build_model
 from mobilecost.torch.importer import graph_of_module
 
@@ -67,7 +71,7 @@ CONFIGS = [("1", 224), ("0.75", 160), ("0.5", 128), ("0.35", 97)]
 
 # --------------------------------------------------------------------------- round trip
 
-@pytest.mark.parametrize("name", builtin_names())
+@pytest.mark.parametrize("name", IMPORTABLE)
 @pytest.mark.parametrize("alpha,res", CONFIGS)
 def test_module_round_trip(name, alpha, res):
     model = build_model(name, alpha, res)
@@ -117,7 +121,7 @@ def test_inverted_residual_that_differs_is_written_as_explicit_layers():
         "conv 3 16 s2 act=none bn=no", "residual {", "  pw 64", "  dw 3", "  pw 16", "}"]
 
 
-@pytest.mark.parametrize("name", builtin_names())
+@pytest.mark.parametrize("name", IMPORTABLE)
 def test_onnx_round_trip(name, tmp_path):
     pytest.importorskip("onnx")
     alpha, res = "0.5", 96
@@ -131,7 +135,7 @@ def test_onnx_round_trip(name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", builtin_names())
+@pytest.mark.parametrize("name", IMPORTABLE)
 @pytest.mark.parametrize("alpha,res,dynamo", [("1", 224, True), ("0.75", 160, False)])
 def test_onnx_round_trip_more_configurations(name, alpha, res, dynamo, tmp_path):
     pytest.importorskip("onnx")

@@ -15,8 +15,8 @@ from mobilecost.spec import Channels, LayerDef, Spec, parse
 
 def test_every_op_has_what_its_role_needs():
     # The statements of the README's grammar table, and the layers the builder makes.
-    assert statement_ops() == ("conv", "dw", "pw", "ir", "avgpool", "maxpool", "fc")
-    assert set(layer_ops()) == {"conv", "dw", "pw", "avgpool", "maxpool", "fc", "add"}
+    assert statement_ops() == ("conv", "dw", "pw", "ir", "se", "avgpool", "maxpool", "fc")
+    assert set(layer_ops()) == {"conv", "dw", "pw", "avgpool", "maxpool", "fc", "add", "scale"}
     for name, op in OPS.items():
         assert op.name == name
         assert op.grammar is not None or op.kind is not None, name

@@ -7,6 +7,7 @@ run in the default suite; `-m slow` runs the same properties on many more exampl
 """
 
 from fractions import Fraction
+from fractions import Fraction as F
 
 import pytest
 
@@ -33,7 +34,7 @@ FEW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthChec
 WORDS = ["conv", "dw", "pw", "ir", "avgpool", "maxpool", "fc", "name", "input", "rounding",
          "activation", "repeat", "residual", "{", "}", "global", "int", "multiple", "min=2",
          "3", "1", "0", "2", "32", "1000!", "16+", "-1", "1.5", "s2", "s0", "sx", "t=6", "t=0",
-         "k=5", "k=4", "act=relu6", "act=gelu", "bn=no", "bn=maybe", "pad=valid", "pad=full",
+         "k=5", "k=4", "act=relu6", "act=gelu", "se", "se=4", "se=0", "t=2.5", "t=7/3", "t=1/0", "h=72", "h=0", "gate=sigmoid", "gate=relu", "bn=no", "bn=maybe", "pad=valid", "pad=full",
          "bias=no", "relu", "none", "x", "#", "=", "!", "+", "99999999999999999999"]
 lines = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=6).map(" ".join)
 texts = st.one_of(
@@ -75,16 +76,17 @@ def test_any_text_parses_to_a_spec_or_a_mobilecost_error_many(text):
 
 # --------------------------------------------------------------------------- generated specs
 
-ACTS = st.sampled_from([None, "relu", "relu6", "none"])
+ACTS = st.sampled_from([None, "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "none"])
 channels = st.builds(Channels, st.integers(1, 96), st.sampled_from(["scale", "fixed", "atleast"]))
 odd = st.sampled_from([1, 3, 5, 7])
+GATES = st.sampled_from(["hsigmoid", "sigmoid"])
 strides = st.integers(1, 3)
 
 
 @st.composite
 def layer_defs(draw, final: bool = False) -> LayerDef:
     """One layer statement as the README's table allows it (with the defaults it implies)."""
-    op = "fc" if final else draw(st.sampled_from(["conv", "dw", "pw", "ir", "avgpool", "maxpool", "fc"]))
+    op = "fc" if final else draw(st.sampled_from(["conv", "dw", "pw", "ir", "se", "avgpool", "maxpool", "fc"]))
     if op in ("conv", "dw"):
         pad = draw(st.sampled_from(["same", "valid"]))
         kernel = draw(odd if pad == "same" else st.integers(1, 4))
@@ -94,8 +96,15 @@ def layer_defs(draw, final: bool = False) -> LayerDef:
         return LayerDef("pw", stride=draw(strides), channels=draw(channels), act=draw(ACTS),
                         bn=draw(st.booleans()))
     if op == "ir":
+        hidden = draw(st.one_of(st.none(), channels))
+        expand = draw(st.one_of(st.integers(1, 6), st.sampled_from(
+            [F(5, 2), F(7, 3), F(11, 3), F(9, 2), F(1, 2)])))
         return LayerDef("ir", kernel=draw(odd), stride=draw(strides), channels=draw(channels),
-                        expand=draw(st.integers(1, 6)), act=draw(ACTS))
+                        expand=6 if hidden else expand, hidden=hidden, act=draw(ACTS),
+                        se=draw(st.sampled_from([0, 0, 1, 4, 6])), gate=draw(GATES))
+    if op == "se":
+        return LayerDef("se", se=draw(st.integers(1, 8)), act=draw(st.sampled_from(["relu", "silu"])),
+                        gate=draw(GATES))
     if op in ("avgpool", "maxpool"):
         if draw(st.booleans()):
             return LayerDef(op, kernel=0, stride=1, pad="valid")
@@ -129,7 +138,7 @@ def specs(draw) -> Spec:
         body = body + (draw(layer_defs(final=True)),)
     return Spec(name=draw(st.text(NAME_CHARS, min_size=1, max_size=12)),
                 resolution=draw(st.integers(1, 256)), in_channels=draw(channels), body=body,
-                rounding=draw(rounding), activation=draw(st.sampled_from(["relu", "relu6", "none"])))
+                rounding=draw(rounding), activation=draw(st.sampled_from(["relu", "relu6", "hswish", "silu", "none"])))
 
 
 def _round_trip(spec: Spec) -> None:

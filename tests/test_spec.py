@@ -32,10 +32,13 @@ fc 10! bias=no
 
 
 def test_builtins_present():
-    assert builtin_names() == ["conv_mobilenet", "mobilenet_v1", "mobilenet_v2", "shallow_mobilenet"]
+    assert builtin_names() == ["conv_mobilenet", "mnasnet_b1", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
+                               "mobilenet_v3_large_minimalistic", "mobilenet_v3_small",
+                               "mobilenet_v3_small_1280", "mobilenet_v3_small_minimalistic",
+                               "shallow_mobilenet"]
 
 
-@pytest.mark.parametrize("name", ["conv_mobilenet", "mobilenet_v1", "mobilenet_v2", "shallow_mobilenet"])
+@pytest.mark.parametrize("name", builtin_names())
 def test_format_then_parse_gives_the_same_spec(name):
     spec = load_spec(name)
     again = parse(spec.format(), source="again")
@@ -169,7 +172,7 @@ def test_residual_shape_mismatch():
 def test_missing_and_unknown_specs(tmp_path):
     with pytest.raises(SpecError, match="no such spec file"):
         load_spec(str(tmp_path / "absent.spec"))
-    with pytest.raises(SpecError, match="unknown spec; built-in specs are conv_mobilenet, mobilenet_v1"):
+    with pytest.raises(SpecError, match="unknown spec; built-in specs are conv_mobilenet, mnasnet_b1, mobilenet_v1"):
         load_spec("mobilenet_v3")
     f = tmp_path / "mine.spec"
     f.write_text(NET)

@@ -22,7 +22,8 @@ def _check_against_cost(spec, alphas, resolutions, counting=Counting()):
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v1", "mobilenet_v2", "conv_mobilenet",
-                                  "shallow_mobilenet"])
+                                  "shallow_mobilenet", "mobilenet_v3_large", "mobilenet_v3_small",
+                                  "mobilenet_v3_small_minimalistic"])
 def test_random_configurations_equal_the_scalar_engine(name):
     rng = random.Random(1704)
     alphas = sorted({F(rng.randint(1, 2000), 1000) for _ in range(12)})
@@ -66,7 +67,7 @@ def test_columns_and_shares():
     df = mobilecost.sweep("mobilenet_v1", [F(1)], [224])
     assert list(df.columns) == [
         "spec", "alpha", "alpha_exact", "resolution", "rho", "macs", "params", "macs_share_conv",
-        "macs_share_depthwise", "macs_share_pointwise", "macs_share_fc", "activation_elems",
+        "macs_share_depthwise", "macs_share_pointwise", "macs_share_fc", "elementwise_ops", "activation_elems",
         "peak_activation_elems", "top1", "top1_low", "top1_high", "top5", "top5_low",
         "top5_high", "accuracy_source"]
     row = df.iloc[0]

@@ -39,7 +39,7 @@ def test_every_layer_output_has_the_spec_shape(spec, alpha, res):
             assert seen[layer.index] == (2, layer.out_channels)
         else:
             assert seen[layer.index] == (2, layer.out_channels, layer.out_size, layer.out_size)
-    assert y.shape == (2, 1000)
+    assert y.shape == (2, model.spec_layers[-1].out_channels)  # the classes: 1000 or 1001
 
 
 def test_conv_bn_activation_as_written():
@@ -93,3 +93,42 @@ def test_model_is_in_eval_mode_and_knows_its_config():
     first, last = model.spec_layers[0], model.spec_layers[-1]
     assert (first.out_channels, first.out_size) == (24, 48)
     assert (last.op, last.in_channels, last.out_channels) == ("fc", 768, 1000)
+
+
+ACT_MODULES = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish,
+               "hsigmoid": nn.Hardsigmoid, "sigmoid": nn.Sigmoid, "silu": nn.SiLU}
+
+
+def _torch_elementwise(model) -> int:
+    """Elements out of every activation module and residual add, counted by forward hooks."""
+    seen = []
+
+    def hook(mod, args, out):
+        seen.append(out.numel())
+
+    for m in model.modules():
+        if isinstance(m, (Add, *ACT_MODULES.values())):
+            m.register_forward_hook(hook)
+    with torch.inference_mode():
+        model(model.example_input(1))
+    return sum(seen)
+
+
+def test_each_activation_builds_its_nn_module_and_elementwise_ops_match_torch():
+    from mobilecost.cost import cost
+    from mobilecost.spec import parse
+
+    text = ("name acts\ninput 32 3!\nactivation hswish\nconv 3 16 s2\nir 16 t=1 act=relu\n"
+            "ir 24 s2 t=4 k=5 act=silu\nir 24 t=3 act=hsigmoid\npw 48 act=sigmoid\n"
+            "dw 3 act=relu6\npw 48 act=none\navgpool global\nfc 10!\n")
+    spec = parse(text)
+    model = build_model(spec)
+    for layer, mod in zip(model.spec_layers, model.layers):
+        acts = [m for m in mod.modules() if isinstance(m, tuple(ACT_MODULES.values()))]
+        if layer.act == "none":
+            assert acts == [], layer
+        else:
+            assert [type(m) for m in acts] == [ACT_MODULES[layer.act]], layer
+    assert _torch_elementwise(model) == cost(spec).elementwise_ops
+    assert _torch_elementwise(build_model("mobilenet_v2", "0.5", 64)) == cost(
+        "mobilenet_v2", "0.5", 64).elementwise_ops

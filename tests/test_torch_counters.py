@@ -69,3 +69,24 @@ def test_validate_exits_1_when_a_counter_disagrees(monkeypatch):
                             "--per-layer"])
     assert r.exit_code == 1
     assert "disagree on 1 layer(s), first layer 4 (dw)" in r.stderr
+
+
+SE_SPEC = ("name se_net\ninput 64 3!\nrounding multiple 8\nactivation hswish\nconv 3 16 s2\n"
+           "ir 16 t=1 se=4 act=relu\nir 24 s2 t=4 k=5 se=4\nir 24 t=3 se=4 gate=sigmoid\n"
+           "se 6 act=silu\npw 96\navgpool global\nfc 10!\n")
+
+
+@pytest.mark.parametrize("alpha,res", [(1, 64), ("0.5", 40), ("1.3", 33)])
+def test_se_layers_agree_with_both_counters(alpha, res):
+    from mobilecost.spec import parse
+
+    spec = parse(SE_SPEC)
+    check = cross_check(spec, alpha, res)
+    ops = [c.op for c in check.layers]
+    assert ops.count("scale") == 4
+    for c in check.layers:
+        assert c.flop_counter_macs == c.engine_macs, c
+        assert c.fvcore_macs == c.engine_macs, c
+        assert c.torch_weight_params == c.engine_params, c
+        assert c.torch_params == c.engine_params_all, c  # the SE convolutions' biases included
+    assert check.flop_counter_total_flops == 2 * cost(spec, alpha, res).macs

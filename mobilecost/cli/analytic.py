@@ -5,19 +5,20 @@ from __future__ import annotations
 from .. import tables
 from ..cost import Counting
 from ..report import Format
-from .common import (AlphaOpt, BnOpt, FcBiasOpt, FormatOpt, ResOpt, SpecArg, command, parse_alpha,
-                     render)
+from .common import (AlphaOpt, BnOpt, ClassesOpt, FcBiasOpt, FormatOpt, ResOpt, SpecArg, command,
+                     parse_alpha, render, spec_with_classes)
 
 
 @command("table1")
 def table1_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
-               fc_bias: FcBiasOpt = False, bn: BnOpt = False,
+               fc_bias: FcBiasOpt = False, bn: BnOpt = False, classes: ClassesOpt = None,
                format: FormatOpt = Format.table) -> None:
     """The architecture as the paper prints Table 1, with Mult-Adds and parameters per layer.
 
     Example: mobilecost table1 mobilenet_v1 --alpha 0.5 --res 160
     """
-    render(tables.table1(spec, parse_alpha(alpha), res, Counting(fc_bias, bn)), format)
+    render(tables.table1(spec_with_classes(spec, classes), parse_alpha(alpha), res,
+                         Counting(fc_bias, bn)), format)
 
 
 @command("table2")
@@ -42,12 +43,15 @@ def table3_cmd(format: FormatOpt = Format.table) -> None:
 
 @command("cost")
 def cost_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
-             fc_bias: FcBiasOpt = False, bn: BnOpt = False, format: FormatOpt = Format.table) -> None:
+             fc_bias: FcBiasOpt = False, bn: BnOpt = False, classes: ClassesOpt = None,
+             format: FormatOpt = Format.table) -> None:
     """Totals and the per-layer table of one configuration.
 
     Example: mobilecost cost mobilenet_v2 --alpha 0.75 --res 192
+    Example: mobilecost cost mobilenet_v3_large --classes 1001 (TF-slim's checkpoints)
     """
-    render(tables.cost_report(spec, parse_alpha(alpha), res, Counting(fc_bias, bn)), format)
+    render(tables.cost_report(spec_with_classes(spec, classes), parse_alpha(alpha), res,
+                              Counting(fc_bias, bn)), format)
 
 
 @command("published")

@@ -116,14 +116,30 @@ def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callabl
 # ----------------------------------------------------------------------------- shared options
 
 SpecArg = Annotated[str, typer.Argument(
-    help="A built-in spec (mobilenet_v1, mobilenet_v2, conv_mobilenet, shallow_mobilenet) "
-         "or the path of a spec file.", show_default=True)]
+    help="A built-in spec (mobilenet_v1, mobilenet_v2, mobilenet_v3_large, mobilenet_v3_small, "
+         "mnasnet_b1 and others: an unknown name lists them all) or the path of a spec file.",
+    show_default=True)]
 AlphaOpt = Annotated[str, typer.Option("--alpha", "-a", help="Width multiplier α (> 0).")]
 ResOpt = Annotated[Optional[int], typer.Option(
     "--res", "-r", help="Input resolution in pixels \\[default: the spec's base resolution].")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-FcBiasOpt = Annotated[bool, typer.Option("--fc-bias", help="Count the FC layer's biases as parameters.")]
+FcBiasOpt = Annotated[bool, typer.Option("--fc-bias", help="Count biases as parameters (the FC layer's, squeeze-and-excitation's 1×1 convolutions').")]
 BnOpt = Annotated[bool, typer.Option("--bn", help="Count batchnorm γ and β as parameters.")]
+ClassesOpt = Annotated[Optional[int], typer.Option(
+    "--classes", help="Number of classes of the final 'fc N!' (1001: TF-slim's checkpoints) "
+                      "\\[default: the spec's].")]
+
+
+def spec_with_classes(spec: str, classes: Optional[int]) -> Any:
+    """The spec argument, with its classifier set to `classes` outputs when given (said on
+    stderr, so that the output's convention is on record)."""
+    if classes is None:
+        return spec
+    from ..spec import load_spec, with_classes
+
+    s = with_classes(load_spec(spec), classes)
+    err_console.print(f"{s.name}: {classes} classes (--classes)", highlight=False)
+    return s
 
 
 def parse_alpha(text: str) -> Fraction:

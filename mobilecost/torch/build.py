@@ -4,9 +4,11 @@ Each spec layer becomes one module of `SpecNet.layers`, and that module's `spec_
 attribute is the `Layer` record it was built from. `MODULES` maps each layer op of the op
 table (`mobilecost.ops`) to the function that makes its module, registered with
 `@register_module`: convolution → Conv2d, BatchNorm2d (when the layer has bn) and the
-layer's activation (ReLU, ReLU6; none for MobileNetV2's linear bottlenecks); pooling →
+layer's activation (`ACTIVATION_MODULES`: ReLU, ReLU6, Hardswish, Hardsigmoid, Sigmoid, SiLU;
+none for MobileNetV2's linear bottlenecks); pooling →
 AvgPool2d / MaxPool2d; fc → Flatten + Linear; add → the residual add of the layer input
-saved at `skip_from`.
+saved at `skip_from`; scale → squeeze-and-excitation's product of that saved map and the
+gate (the pool, the two 1×1 convolutions with bias and the gate are layers of their own).
 """
 
 from __future__ import annotations
@@ -36,12 +38,23 @@ def register_module(*ops: str) -> Callable:
     return deco
 
 
+#: Each activation of the op table (`ops.ACTIVATIONS`) as its torch module; `none` has none.
+ACTIVATION_MODULES: dict[str, Callable[[], nn.Module] | None] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "relu6": lambda: nn.ReLU6(inplace=True),
+    "hswish": lambda: nn.Hardswish(inplace=True),
+    "hsigmoid": lambda: nn.Hardsigmoid(inplace=True),
+    "sigmoid": nn.Sigmoid,
+    "silu": lambda: nn.SiLU(inplace=True),
+    "none": None,
+}
+
+
 def _activation(act: str) -> nn.Module | None:
-    if act == "relu":
-        return nn.ReLU(inplace=True)
-    if act == "relu6":
-        return nn.ReLU6(inplace=True)
-    return None
+    if act not in ACTIVATION_MODULES:
+        raise MobilecostError(f"no torch module for activation {act!r}")
+    make = ACTIVATION_MODULES[act]
+    return None if make is None else make()
 
 
 @register_module("conv", "dw", "pw")
@@ -63,11 +76,16 @@ class ConvBNAct(nn.Sequential):
 
 @register_module("fc")
 class Classifier(nn.Sequential):
-    """Flatten, then the fully connected layer."""
+    """Flatten, then the fully connected layer, then its activation if it has one."""
 
     def __init__(self, layer: Layer) -> None:
         in_features = layer.in_size * layer.in_size * layer.in_channels
-        super().__init__(nn.Flatten(1), nn.Linear(in_features, layer.out_channels, bias=layer.bias))
+        mods: list[nn.Module] = [nn.Flatten(1),
+                                 nn.Linear(in_features, layer.out_channels, bias=layer.bias)]
+        act = _activation(layer.act)
+        if act is not None:
+            mods.append(act)
+        super().__init__(*mods)
         self.spec_layer = layer
 
 
@@ -81,6 +99,19 @@ class Add(nn.Module):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return x + skip
+
+
+@register_module("scale")
+class Scale(nn.Module):
+    """Squeeze-and-excitation's channel-wise scale: the map saved at `spec_layer.skip_from`
+    times the gate (N×C×1×1, broadcast over the map)."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        self.spec_layer = layer
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return skip * x
 
 
 def _pool(kind: type[nn.Module]) -> Callable[[Layer], nn.Module]:
@@ -162,5 +193,5 @@ def build_model(spec: Spec | str, alpha: float | Fraction | str = 1,
     return SpecNet(s.name, a, res, layers).eval()
 
 
-__all__ = ["MODULES", "Add", "Classifier", "ConvBNAct", "SpecNet", "build_model", "layer_module",
+__all__ = ["ACTIVATION_MODULES", "MODULES", "Add", "Classifier", "ConvBNAct", "Scale", "SpecNet", "build_model", "layer_module",
            "register_module"]
