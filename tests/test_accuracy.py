@@ -272,3 +272,23 @@ def test_a_spec_file_with_the_same_layers_is_recognised():
     changed = text.replace("fc 1000!", "fc 10!")
     df = sweep(parse(changed), [F(1)], [224])
     assert math.isnan(df.top1[0])
+
+
+def test_the_family_checkpoints_are_on_their_own_specs():
+    """TF-slim's MobileNetV3 table and torchvision's weights tables (family.md), each row on the
+    built-in that has that checkpoint's architecture; no estimate between them (one resolution
+    per width: no curve)."""
+    from mobilecost.spec import builtin_names
+
+    assert {p.spec for p in acc.published()} <= set(builtin_names())
+    expect = {("mobilenet_v3_large", F(1)): 75.2, ("mobilenet_v3_large", F(3, 4)): 73.3,
+              ("mobilenet_v3_small_1280", F(1)): 67.5, ("mobilenet_v3_small_1280", F(3, 4)): 65.4,
+              ("mobilenet_v3_large_minimalistic", F(1)): 72.3,
+              ("mobilenet_v3_small_minimalistic", F(1)): 61.9,
+              ("mobilenet_v3_small", F(1)): 67.668, ("mnasnet_b1", F(1, 2)): 67.734,
+              ("mnasnet_b1", F(3, 4)): 71.18, ("mnasnet_b1", F(1)): 73.456,
+              ("mnasnet_b1", F(13, 10)): 76.506}
+    for (name, a), top1 in expect.items():
+        df = sweep(name, [a, a * F(9, 10)], [224])
+        assert (df.top1[0], df.accuracy_source[0]) == (top1, "published"), name
+        assert math.isnan(df.top1[1]), name
