@@ -64,6 +64,30 @@ def grid_from_options(spec_name: "Spec | str", alpha: str, res: str | None, rho:
     return spec, alphas, resolutions
 
 
+def family_grid_from_options(specs: str, alpha: str, res: str | None, rho: str | None,
+                             max_configs: int | None = None, fmt: str | None = None
+                             ) -> tuple[list["Spec"], list[Fraction], list[int]]:
+    """The specs of a `--spec` option (a list, or `all`) and the one grid they share; the
+    grid is refused when it is too large for any one spec or for all of them together."""
+    from .gridcost import CLI_BYTES_PER_ROW, grid_size_error
+    from .spec import expanded_layers
+
+    if rho is not None:
+        raise MobilecostError("--rho goes with one spec (each has its own base resolution); "
+                              "give --res with --spec")
+    grids = [grid_from_options(n, alpha, res, None, max_configs, fmt)
+             for n in specs_from_option(specs)]
+    found = [g[0] for g in grids]
+    alphas, resolutions = grids[0][1], grids[0][2]
+    if max_configs is not None:
+        per_row = CLI_BYTES_PER_ROW.get(fmt, CLI_BYTES_PER_ROW["csv"]) if fmt is not None else 0
+        err = grid_size_error(len(found) * len(alphas), len(resolutions), max_configs,
+                              max(expanded_layers(x.body) for x in found), per_row)
+        if err:
+            raise err
+    return found, alphas, resolutions
+
+
 def grid_configs(df: "pd.DataFrame") -> list[tuple[Fraction, int]]:
     """(α exactly, from the frame's alpha_exact, resolution) of every row of the sweep, in order."""
     from .gridcost import frame_alphas
@@ -105,14 +129,22 @@ def add_measured(df: "pd.DataFrame", rows: list[dict[str, Any]]) -> "pd.DataFram
     return df.assign(**{k: [r.get(k) for r in rows] for k in keys})
 
 
-def sweep_frame(spec: "Spec | str", alphas: Sequence[Fraction], resolutions: Sequence[int],
-                counting: Counting = Counting(), max_configs: int | None = None,
-                target=None, spec_name: str | None = None, batch: int = 1) -> "pd.DataFrame":
+def sweep_frame(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Fraction],
+                resolutions: Sequence[int], counting: Counting = Counting(),
+                max_configs: int | None = None, target=None, spec_name: str | None = None,
+                batch: int = 1) -> "pd.DataFrame":
     """The sweep of `spec` over the grid, with `predicted_latency_ms` on `target` if given
-    (`spec_name`: the name the target knows the network by, default the spec's)."""
+    (`spec_name`: the name the target knows the network by, default the spec's). Several specs
+    give their sweeps one after the other, each row's `spec` saying whose it is."""
     from .gridcost import DEFAULT_MAX_CONFIGS, sweep
     from .spec import load_spec
 
+    if isinstance(spec, (list, tuple)):
+        import pandas as pd
+
+        frames = [sweep_frame(x, alphas, resolutions, counting, max_configs, target, None, batch)
+                  for x in spec]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     s = load_spec(spec)
     df = sweep(s, alphas, resolutions, counting,
                DEFAULT_MAX_CONFIGS if max_configs is None else max_configs)
@@ -223,8 +255,9 @@ def sweep_notes(df: "pd.DataFrame") -> list[str]:
              "weights; activations in elements (input image plus every layer's output)."]
     src = df["accuracy_source"]
     if (src == "published").any():
-        notes.append("published accuracy: the released TF-slim checkpoints (top-1, top-5) where one "
-                     "exists, else the paper's tables; `mobilecost accuracy` lists every source.")
+        notes.append("published accuracy: the released checkpoints (TF-slim's, else torchvision's) "
+                     "where one exists, else the paper's tables; `mobilecost accuracy` lists every "
+                     "source.")
     if (src == "estimated").any():
         notes.append(f"estimated accuracy: {ESTIMATE_METHOD}; never above a published point with "
                      f">= α and >= resolution; low-high is a {COVERAGE:.0%} interval from its "
@@ -239,8 +272,11 @@ def sweep_notes(df: "pd.DataFrame") -> list[str]:
 def sweep_report(df: "pd.DataFrame", limit: int | None = None,
                  extra: list[str] | None = None) -> Report:
     """The sweep as a report; with `limit`, only the first rows (and a note saying so)."""
-    spec = str(df["spec"].iloc[0])
+    names = list(dict.fromkeys(str(x) for x in df["spec"]))
+    spec = ", ".join(names)
     columns = sweep_columns(df)
+    if len(names) > 1:
+        columns = [Column("spec", "Spec", numeric=False) if c.key == "spec" else c for c in columns]
     shown = df if limit is None or len(df) <= limit else df.head(limit)
     notes = sweep_notes(df) + list(extra or [])
     if len(shown) < len(df):
@@ -457,13 +493,15 @@ def write_reports(report: Report, folder: Path, stem: str,
 def write_sweep(df: "pd.DataFrame", folder: Path, extra: list[str] | None = None,
                 plot: bool = False) -> list[Path]:
     """The sweep's CSV, JSON and Markdown (and plots) in `folder`; the paths written."""
-    name = str(df["spec"].iloc[0])
+    names = list(dict.fromkeys(str(x) for x in df["spec"]))
+    name = names[0] if len(names) == 1 else "family"
     report = sweep_report(df, extra=extra)
     written = write_reports(report, folder, f"sweep_{name}", frame_csv_bytes(df, report.columns))
     if plot:
         from .plots import sweep_plots
 
-        written += sweep_plots(df, folder)
+        for n in names:  # each family's figures, under its own name
+            written += sweep_plots(df[df["spec"].astype(str) == n], folder)
     return written
 
 
@@ -783,7 +821,8 @@ def accuracy_report(validate: bool = False, spec: str = "mobilenet_v1") -> Repor
 
 __all__ = ["DEFAULT_ALPHAS", "DEFAULT_RESOLUTIONS", "MEASURED_COLUMNS", "PickReport",
            "accuracy_report", "add_measured", "add_target_latency", "budgets_from_options",
-           "extrapolation_note", "measurement_notes", "noisy_note", "specs_from_option",
+           "extrapolation_note", "family_grid_from_options", "measurement_notes", "noisy_note",
+           "specs_from_option",
            "formula_text", "frame_csv", "frame_csv_bytes", "frame_csv_chunks", "frame_rows", "grid_configs", "grid_from_options",
            "latency_columns", "latency_notes", "nothing_fits", "pick_report", "require_pyarrow", "setting_note",
            "sweep_columns", "sweep_frame", "sweep_notes", "sweep_report", "timing_note",

@@ -158,3 +158,26 @@ def test_every_command_has_an_example():
     for cmd in ("sweep", "formula", "accuracy", "pick"):
         r = run(cmd, "--help")
         assert r.exit_code == 0 and "Example: mobilecost" in r.stdout
+
+
+def test_sweep_several_specs_is_their_sweeps_one_after_the_other():
+    import csv
+    import io
+
+    names = ["mobilenet_v2", "mobilenet_v3_large", "mnasnet_b1"]
+    together = run("sweep", "--spec", ",".join(names), "--alpha", "0.75,1", "--res", "160,224",
+                   "--format", "csv")
+    assert together.exit_code == 0, together.output
+    alone = []
+    for n in names:
+        r = run("sweep", n, "--alpha", "0.75,1", "--res", "160,224", "--format", "csv")
+        alone += list(csv.DictReader(io.StringIO(r.stdout)))
+    assert list(csv.DictReader(io.StringIO(together.stdout))) == alone
+    assert [row["spec"] for row in alone] == [n for n in names for _ in range(4)]
+
+
+def test_sweep_several_specs_bad_input():
+    assert "not both" in one_line_error(run("sweep", "mobilenet_v1", "--spec", "mobilenet_v2"))
+    assert "one spec at a time" in one_line_error(run("sweep", "--spec", "mobilenet_v1,mobilenet_v2",
+                                                      "--measure"))
+    assert "give --res with --spec" in one_line_error(run("sweep", "--spec", "all", "--rho", "1"))

@@ -28,10 +28,21 @@ OutputDirOpt = Annotated[Optional[Path], typer.Option(
                          f"\\[default with --plot: ./{DEFAULT_OUTPUT_DIR}/]")]
 PlotOpt = Annotated[bool, typer.Option(
     "--plot", help="Also write the plots (PNG and SVG) into --output-dir.")]
+SpecsOpt = Annotated[Optional[str], typer.Option(
+    "--spec", help="Several specs at once, instead of SPEC: a comma-separated list, or all (every "
+                   "built-in); each configuration's accuracy from its own family.")]
 MaxConfigsOpt = Annotated[int, typer.Option(
     "--max-configs", help="Refuse grids with more configurations than this, or needing more "
                           "memory than this many written as CSV (560 bytes each, + 256 MiB; the "
                           "per-α work and the output format count).")]
+
+
+def one_spec_or_many(ctx: typer.Context, specs: str | None) -> None:
+    """Refuse SPEC and --spec together."""
+    from ..errors import MobilecostError
+
+    if specs is not None and ctx.get_parameter_source("spec").name not in ("DEFAULT", "DEFAULT_MAP"):
+        raise MobilecostError("give the spec as an argument or --spec, not both")
 
 
 def checked_output(n_alphas: int, n_res: int, max_configs: int, output_dir: Path | None,
@@ -45,4 +56,4 @@ def checked_output(n_alphas: int, n_res: int, max_configs: int, output_dir: Path
 
 
 __all__ = ["DEFAULT_ALPHAS", "DEFAULT_OUTPUT_DIR", "GridAlphaOpt", "GridResOpt", "MaxConfigsOpt",
-           "OutputDirOpt", "PlotOpt", "RhoOpt", "checked_output"]
+           "OutputDirOpt", "PlotOpt", "RhoOpt", "SpecsOpt", "checked_output", "one_spec_or_many"]

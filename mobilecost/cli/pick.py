@@ -10,7 +10,7 @@ from ..errors import MobilecostError
 from ..report import Format
 from .common import FormatOpt, SpecArg, command, fail, render, report_written, status, writing
 from .gridopts import (DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
-                       PlotOpt, RhoOpt, checked_output)
+                       PlotOpt, RhoOpt, SpecsOpt, checked_output, one_spec_or_many)
 from .latency import TargetsDirOpt
 
 MaxMacsOpt = Annotated[Optional[str], typer.Option(
@@ -19,9 +19,6 @@ MaxParamsOpt = Annotated[Optional[str], typer.Option(
     "--max-params", help="Parameter budget, e.g. 2M (a finite positive number; suffixes k, M, G).")]
 MaxLatencyOpt = Annotated[Optional[str], typer.Option(
     "--max-latency", help="Latency budget on --target, e.g. 5ms, 0.5s or 800us.")]
-SpecsOpt = Annotated[Optional[str], typer.Option(
-    "--spec", help="Pick across several specs at once: a comma-separated list, or all (every "
-                   "built-in); one frontier, each configuration's accuracy from its own family.")]
 SafeOpt = Annotated[bool, typer.Option(
     "--safe", help="With --max-latency: the upper end of each latency's 90% interval must fit "
                    "(predictions that extrapolate never do).")]
@@ -50,8 +47,8 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
     Example: mobilecost pick --max-latency 5ms --safe --target my-cpu
     Example: mobilecost pick --spec mobilenet_v1,mobilenet_v2 --alpha 0.35..1:0.05 --max-macs 200M
     """
-    from ..sweepreport import (budgets_from_options, grid_from_options, nothing_fits, pick_report,
-                               specs_from_option, write_pick)
+    from ..sweepreport import (budgets_from_options, family_grid_from_options, grid_from_options,
+                               nothing_fits, pick_report, write_pick)
 
     if max_latency is not None and target is None:
         raise MobilecostError("--max-latency needs --target NAME (a calibrated target; "
@@ -59,23 +56,9 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
     if targets_dir is not None and target is None:
         raise MobilecostError("--targets-dir goes with --target")
     per_row = "json" if output_dir is not None else "table"
+    one_spec_or_many(ctx, specs)
     if specs is not None:
-        if ctx.get_parameter_source("spec").name not in ("DEFAULT", "DEFAULT_MAP"):
-            raise MobilecostError("give the spec as an argument or --spec, not both")
-        if rho is not None:
-            raise MobilecostError("--rho goes with one spec (each has its own base resolution); "
-                              "give --res with --spec")
-        names = specs_from_option(specs)
-        grids = [grid_from_options(n, alpha, res, None, max_configs, per_row) for n in names]
-        s = [g[0] for g in grids]
-        alphas, resolutions = grids[0][1], grids[0][2]
-        from ..gridcost import CLI_BYTES_PER_ROW, grid_size_error
-        from ..spec import expanded_layers
-
-        err = grid_size_error(len(s) * len(alphas), len(resolutions), max_configs,
-                              max(expanded_layers(x.body) for x in s), CLI_BYTES_PER_ROW[per_row])
-        if err:
-            raise err
+        s, alphas, resolutions = family_grid_from_options(specs, alpha, res, rho, max_configs, per_row)
     else:
         s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, per_row)
     budgets = budgets_from_options(max_macs, max_params, max_latency, safe)

@@ -19,7 +19,7 @@ from ..util import format_number
 from .common import (TABLE_MAX_ROWS, BnOpt, FcBiasOpt, SpecArg, check_output_file, command, err_console, render,
                      report_written, status, writing)
 from .gridopts import (DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
-                       PlotOpt, RhoOpt, checked_output)
+                       PlotOpt, RhoOpt, SpecsOpt, checked_output, one_spec_or_many)
 from .latency import TargetsDirOpt
 from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MAX_TIME_S,
                         DEFAULT_MIN_TIME_S, DEFAULT_ROUNDS, BatchOpt, CacheDirOpt, ChannelsLastOpt,
@@ -75,7 +75,7 @@ def output_format(fmt: SweepFormat, output: Path | None, explicit: bool) -> Swee
 
 @command("sweep")
 def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
-              res: GridResOpt = None, rho: RhoOpt = None, format: SweepFormatOpt = SweepFormat.table,
+              res: GridResOpt = None, rho: RhoOpt = None, specs: SpecsOpt = None, format: SweepFormatOpt = SweepFormat.table,
               output: OutputFileOpt = None, output_dir: OutputDirOpt = None, plot: PlotOpt = False,
               max_configs: MaxConfigsOpt = 5_000_000, fc_bias: FcBiasOpt = False,
               bn: BnOpt = False, target: SweepTargetOpt = None, targets_dir: TargetsDirOpt = None,
@@ -99,6 +99,7 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
     Example: mobilecost sweep mobilenet_v1 --alpha 0.25..1 --res 128..224 --plot
     Example: mobilecost sweep --alpha 0.25..1:0.001 --res 96..320:1 -o grid.parquet
     Example: mobilecost sweep --alpha 0.25,0.5 --res 128,160 --measure --threads 2 --rounds 3
+    Example: mobilecost sweep --spec mobilenet_v2,mobilenet_v3_large,mnasnet_b1 --res 224
     """
     from .. import sweepreport as sr
 
@@ -113,8 +114,15 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
     explicit = ctx.get_parameter_source("format").name not in ("DEFAULT", "DEFAULT_MAP")
     fmt = output_format(format, output, explicit)
     # --output-dir writes CSV, JSON and Markdown of every row: JSON, the largest, sets the peak.
-    s, alphas, resolutions = sr.grid_from_options(
-        spec, alpha, res, rho, max_configs, "json" if output_dir is not None else fmt.value)
+    per_row = "json" if output_dir is not None else fmt.value
+    one_spec_or_many(ctx, specs)
+    if specs is not None:
+        if measure:
+            raise MobilecostError("--measure times one spec at a time; give SPEC, not --spec")
+        s, alphas, resolutions = sr.family_grid_from_options(specs, alpha, res, rho, max_configs,
+                                                             per_row)
+    else:
+        s, alphas, resolutions = sr.grid_from_options(spec, alpha, res, rho, max_configs, per_row)
     folder = checked_output(len(alphas), len(resolutions), max_configs, output_dir, plot)
     t = None
     if target is not None:
@@ -126,11 +134,11 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
 
         require_torch()
         timing.measure_options().resolved()  # the device (cuda without a GPU), before any work
-    n = len(alphas) * len(resolutions)
+    n = len(alphas) * len(resolutions) * (len(s) if isinstance(s, list) else 1)
     big = n > 200_000
     with status(f"sweeping {n:,} configurations", big or (t is not None and n > 2_000)):
         df = sr.sweep_frame(s, alphas, resolutions, Counting(fc_bias, bn), max_configs,
-                            target=t, spec_name=spec, batch=batch)
+                            target=t, spec_name=None if isinstance(s, list) else spec, batch=batch)
     rows = None
     if measure:
         from .measuring import run_grid
