@@ -40,7 +40,7 @@ def export_report(results, folder: Path) -> Report:
                Column("batch", "Batch", table=False),
                Column("macs", "Mult-Adds (M)", lambda v: f"{v / 1e6:,.2f}"),
                Column("params", "Params (M)", lambda v: f"{v / 1e6:,.2f}"),
-               Column("opset", "Opset"),
+               Column("opset", "Opset", table=False),
                Column("sha256", "sha256", lambda v: v[:12], numeric=False),
                Column("max_abs_diff", "Max |ORT−torch|", lambda v: f"{v:.1e}"),
                Column("status", "Status", numeric=False)]
@@ -49,8 +49,9 @@ def export_report(results, folder: Path) -> Report:
              f"manifest); manifest: {folder / 'manifest.csv'}",
              "Each file: batchnorm folded, fixed input shape, loaded in ONNX Runtime (CPU) and its "
              "output checked against the torch module's (within 1e-5 × max |output|)."]
-    return Report(f"export to {folder}", columns, rows, notes,
-                  drop_order=("sha256", "max_abs_diff", "opset", "params"))
+    opsets = sorted({r.opset for r, _ in results})
+    title = f"export to {folder} (ONNX opset {', '.join(map(str, opsets))})"
+    return Report(title, columns, rows, notes, drop_order=("sha256", "max_abs_diff", "params"))
 
 
 @command("export")
