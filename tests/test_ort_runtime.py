@@ -145,3 +145,13 @@ def test_timing_options_refuse_an_unknown_runtime():
 
     with pytest.raises(ConfigError, match="runtime must be one of torch, onnxruntime"):
         TimingOptions(runtime="tensorrt")
+
+
+def test_plots_name_the_runtime_that_ran():
+    from mobilecost.torch.plots import _setting
+
+    row = {"device_name": "cpu A", "device": "cpu", "dtype": "fp32", "batch": 1, "threads": 1,
+           "memory_format": "contiguous", "torch_version": "2.13.0", "runtime": "onnxruntime",
+           "runtime_version": "1.32.0", "graph_optimization": "ORT_ENABLE_ALL"}
+    assert _setting(row).endswith("ONNX Runtime 1.32.0 (ORT_ENABLE_ALL)")
+    assert _setting(dict(row, runtime="torch")).endswith("torch 2.13.0")

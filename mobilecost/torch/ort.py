@@ -120,12 +120,14 @@ def _event_layer(name: str, layers: dict[str, int]) -> int | None:
 
 
 def profile_ort(model: SpecNet, batch: int, threads: int | None, passes: int = 10,
-                warmup: int = 3) -> tuple[Profile, float]:
+                warmup: int = 3, data: bytes | None = None) -> tuple[Profile, float]:
     """Per-layer time from ONNX Runtime's profiler over `passes` runs (after `warmup`), in ms
-    per pass; also the share of kernel time that maps to no layer."""
+    per pass; also the share of kernel time that maps to no layer. `data`: the exported
+    file, if already made."""
     from .export import to_onnx
 
-    data = to_onnx(model, batch)
+    if data is None:
+        data = to_onnx(model, batch)
     layers = _layer_of_names(data)
     with tempfile.TemporaryDirectory(prefix="mobilecost-ort-") as tmp:
         s = session(data, threads, profile_prefix=os.path.join(tmp, "profile"))

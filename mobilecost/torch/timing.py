@@ -221,10 +221,13 @@ def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | N
     row = _row_base(s, a, res, options, device_name(options.device))
     try:
         model = build_model(s, a, res)
+        onnx_file = None
         if options.runtime == "onnxruntime":
+            from .export import to_onnx
             from .ort import prepare_ort
 
-            fn, x = prepare_ort(model, options.batch, options.threads)
+            onnx_file = to_onnx(model, options.batch)
+            fn, x = prepare_ort(model, options.batch, options.threads, onnx_file)
         else:
             fn, x = prepare(model, model.example_input(options.batch), options)
         m = time_callable(fn, x, options, label=f"{s.name} {format_number(a)} {res}")
@@ -237,7 +240,8 @@ def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | N
             from .ort import profile_ort
             from .profile import time_shares
 
-            row |= time_shares(profile_ort(model, options.batch, options.threads)[0])
+            row |= time_shares(profile_ort(model, options.batch, options.threads,
+                                           data=onnx_file)[0])
         elif time_share:
             from .profile import profile_model, time_shares
 
