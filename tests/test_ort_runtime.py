@@ -155,3 +155,8 @@ def test_plots_name_the_runtime_that_ran():
            "runtime_version": "1.32.0", "graph_optimization": "ORT_ENABLE_ALL"}
     assert _setting(row).endswith("ONNX Runtime 1.32.0 (ORT_ENABLE_ALL)")
     assert _setting(dict(row, runtime="torch")).endswith("torch 2.13.0")
+
+
+def test_sweep_runtime_needs_measure():
+    line = one_error_line(run("sweep", "--runtime", "onnxruntime"))
+    assert "--runtime needs --measure" in line
