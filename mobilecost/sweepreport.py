@@ -33,7 +33,8 @@ DEFAULT_RESOLUTIONS = "224,192,160,128"
 # Columns a measured sweep takes from the timing rows (time_share_<kind> come as well).
 MEASURED_COLUMNS = ("latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds", "runs",
                     "calls_per_run", "noisy", "load", "cores", "batch", "device", "device_name", "torch_version", "threads",
-                    "dtype", "memory_format", "compile", "cuda_graphs", "cached", "error")
+                    "dtype", "memory_format", "compile", "cuda_graphs", "runtime", "runtime_version",
+                    "graph_optimization", "cached", "error")
 
 # Terminal-table columns in the order they are dropped when the terminal is too narrow
 # (least important first); the data formats always carry every column.
@@ -288,6 +289,10 @@ def sweep_report(df: "pd.DataFrame", limit: int | None = None,
 
 def setting_note(row: dict[str, Any]) -> str:
     """Device, torch, threads, dtype, batch and format of a measurement, in one line."""
+    if row.get("runtime") == "onnxruntime":
+        return (f"{row['device_name']} (cpu), ONNX Runtime {row['runtime_version']} (CPU "
+                f"execution provider, {row['graph_optimization']}) on the exported file, "
+                f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}.")
     return (f"{row['device_name']} ({row['device']}), torch {row['torch_version']}, "
             f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}, "
             f"{row['memory_format']}" + (", torch.compile" if row["compile"] else "")

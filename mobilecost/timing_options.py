@@ -15,6 +15,9 @@ from .dtypes import timeable_shorts
 from .errors import ConfigError
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
+# What runs the network: torch eager (with --compile, --cuda-graphs), or ONNX Runtime on the
+# exported file (mobilecost.torch.ort: CPU execution provider, fp32).
+RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime")
 # A timing is noisy when its interquartile range exceeds this share of its median.
 NOISY_IQR = 0.10
 
@@ -32,6 +35,7 @@ class TimingOptions:
     cuda_graphs: bool = False
     min_run_time_s: float = 1.0  # adaptive_autorange's minimum timed time
     max_run_time_s: float = 10.0
+    runtime: str = "torch"
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -46,6 +50,17 @@ class TimingOptions:
             raise ConfigError("--cuda-graphs needs --device cuda")
         if self.cuda_graphs and self.compile:
             raise ConfigError("use either --compile or --cuda-graphs, not both")
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if self.runtime == "onnxruntime":
+            torch_only = [o for o, on in (("--device cuda", self.device != "cpu"),
+                                          ("--dtype " + self.dtype, self.dtype != "fp32"),
+                                          ("--channels-last", self.channels_last),
+                                          ("--compile", self.compile),
+                                          ("--cuda-graphs", self.cuda_graphs)) if on]
+            if torch_only:
+                raise ConfigError(f"{', '.join(torch_only)}: not with --runtime onnxruntime "
+                                  f"(its CPU execution provider runs the fp32 file)")
         if not 0 < self.min_run_time_s <= self.max_run_time_s:
             raise ConfigError(f"--min-time ({self.min_run_time_s:g} s) must be > 0 and not above "
                               f"--max-time ({self.max_run_time_s:g} s)")
@@ -89,5 +104,5 @@ def changed(options: TimingOptions, grid: GridTiming = GRID_DEFAULTS) -> list[st
     return out
 
 
-__all__ = ["DEFAULTS", "DEVICES", "GRID_DEFAULTS", "GridTiming", "NOISY_IQR", "TimingOptions",
+__all__ = ["DEFAULTS", "DEVICES", "RUNTIMES", "GRID_DEFAULTS", "GridTiming", "NOISY_IQR", "TimingOptions",
            "changed", "option_name"]

@@ -26,3 +26,12 @@ def test_output_benchmark_runs_and_the_csvs_agree():
                         "--quick"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "ratio old CSV / new CSV" in r.stdout and "byte for byte the same" in r.stdout
+
+
+@pytest.mark.slow
+def test_ort_benchmark_runs_and_prints_the_ratio():
+    pytest.importorskip("onnxruntime")
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_ort.py"), "--quick"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "ratio mobilecost / plain" in r.stdout

@@ -1,7 +1,7 @@
 """The mobilecost command line: `mobilecost COMMAND --help` for each command."""
 
 # registers the commands, in the order --help lists them
-from . import analytic, latency, sweep, formula, accuracy, pick, torch_cmds, importing  # noqa: F401, I001
+from . import analytic, latency, sweep, formula, accuracy, pick, torch_cmds, importing, export  # noqa: F401, I001
 from .common import app
 
 

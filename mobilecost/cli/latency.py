@@ -43,35 +43,65 @@ def _coefficient_notes(target) -> list[str]:
 
 @command("calibrate")
 def calibrate_cmd(
-    measurements: Annotated[Path, typer.Argument(
+    measurements: Annotated[list[Path], typer.Argument(
         help="CSV of measured latencies: columns spec, alpha, resolution, batch, latency_ms "
-             "(from `sweep --measure` or any other source).", dir_okay=False)],
+             "(from `sweep --measure` or any other source); or benchmark logs of TFLite's "
+             "benchmark_model or onnxruntime_perf_test (files, or folders of *.log / *.txt).")],
     target: TargetOpt,
     form: Annotated[str, typer.Option("--form", help="The model: 'sum' (compute + memory per layer) "
                                                      "or 'max' (the roofline's max).")] = "sum",
+    manifest: Annotated[Optional[Path], typer.Option(
+        "--manifest", help="With logs: the manifest.csv of `mobilecost export`, matching each "
+                           "log's model file to its configuration \\[default: read the "
+                           "configuration from the file name, SPEC_ALPHA_RES].")] = None,
+    spec: Annotated[Optional[str], typer.Option(
+        "--spec", help="With logs: the spec (built-in or file) the models were made from "
+                       "\\[default: the manifest's, or the file name's].")] = None,
     targets_dir: TargetsDirOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:
     """Fit the latency model to measured latencies and store it as a named target.
 
+    The latencies come from a CSV, or from the logs of the on-device benchmark tools (the
+    median of each log's timed runs; see docs/deploy.md).
+
     Example: mobilecost calibrate reports/cpu/sweep_mobilenet_v1.csv --target my-cpu
+    Example: mobilecost calibrate logs/ --manifest onnx/manifest.csv --target pixel-7
     """
     from .. import targets as tg
 
     tg.check_name(target)
-    data = tg.read_measurements(measurements)
-    t = tg.calibrate(target, data, source=str(measurements), form=form)
+    csvs = [m for m in measurements if m.suffix.lower() == ".csv"]
+    notes_first: list[str] = []
+    if csvs:
+        if len(measurements) > 1:
+            raise MobilecostError("give one CSV of measurements, or benchmark logs, not both "
+                                  "or several CSVs")
+        if manifest is not None or spec is not None:
+            raise MobilecostError("--manifest and --spec go with benchmark logs, not a CSV")
+        if measurements[0].is_dir():
+            raise MobilecostError(f"{measurements[0]}: is a folder, not a CSV")
+        data = tg.read_measurements(measurements[0])
+        source = str(measurements[0])
+    else:
+        from ..devicelogs import measurements_from_logs
+
+        data, note = measurements_from_logs(measurements, manifest, spec)
+        notes_first.append(note)
+        source = ", ".join(map(str, measurements))
+    measurements_text = source
+    t = tg.calibrate(target, data, source=source, form=form)
     path = tg.save(t, targets_dir)
     rows = [{"spec": p.config.spec, "alpha": p.config.alpha, "resolution": p.config.resolution,
              "batch": p.config.batch, "latency_ms": p.latency_ms, "fitted_latency_ms": t.predict_ms(p.config),
              "error": t.predict_ms(p.config) / p.latency_ms - 1} for p in t.points]
-    notes = _coefficient_notes(t)
+    notes = notes_first + _coefficient_notes(t)
     notes.append(f"fit on {len(t.points)} points: median error {t.fit_median_error:.1%}, "
                  f"worst {t.fit_worst_error:.1%}")
     if t.loo_within is not None:
         notes.append(f"leave-one-out: {t.loo_within:.0%} within ±10%, median {t.loo_median_error:.1%}, "
                      f"worst {t.loo_worst_error:.1%}")
-    render(Report(f"Target {target}: {form} model fitted to {measurements}", [
+    render(Report(f"Target {target}: {form} model fitted to {measurements_text}", [
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Res"), Column("batch", "Batch"),
         Column("latency_ms", "Measured ms", milliseconds), Column("fitted_latency_ms", "Fitted ms", milliseconds),

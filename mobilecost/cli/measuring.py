@@ -14,13 +14,15 @@ import typer
 
 from ..dtypes import timeable_shorts
 from ..util import format_number
-from ..timing_options import DEFAULTS, DEVICES, GRID_DEFAULTS, GridTiming, TimingOptions, changed
+from ..timing_options import (DEFAULTS, DEVICES, GRID_DEFAULTS, RUNTIMES, GridTiming, TimingOptions,
+                              changed)
 from ..torch import require_torch
 from .common import err_console, fail
 
 # The choices of --device and --dtype, from the one table of each.
 Device = Enum("Device", {d: d for d in DEVICES}, type=str)  # type: ignore[misc]
 Dtype = Enum("Dtype", {d: d for d in timeable_shorts()}, type=str)  # type: ignore[misc]
+Runtime = Enum("Runtime", {r: r for r in RUNTIMES}, type=str)  # type: ignore[misc]
 
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.")]
 DeviceOpt = Annotated[Device, typer.Option("--device", help="Where to run.")]
@@ -45,6 +47,9 @@ RoundsOpt = Annotated[int, typer.Option(
 CacheDirOpt = Annotated[Optional[Path], typer.Option(
     "--cache-dir", help="Measurement cache folder \\[default: "
                         "$MOBILECOST_CACHE_DIR or ~/.cache/mobilecost/measure].")]
+RuntimeOpt = Annotated[Runtime, typer.Option(
+    "--runtime", help="What runs the network: torch, or ONNX Runtime (CPU execution provider, "
+                      "fp32) on the file `export` writes; needs mobilecost[onnx].")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Measure again even what the cache holds.")]
 
 # The commands' defaults, each defined once in mobilecost.timing_options.
@@ -54,6 +59,7 @@ DEFAULT_DTYPE = Dtype(DEFAULTS.dtype)
 DEFAULT_MIN_TIME_S = DEFAULTS.min_run_time_s
 DEFAULT_MAX_TIME_S = DEFAULTS.max_run_time_s
 DEFAULT_ROUNDS = GRID_DEFAULTS.rounds
+DEFAULT_RUNTIME = Runtime(DEFAULTS.runtime)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +75,14 @@ class TimingArgs:
            compile: bool = DEFAULTS.compile, cuda_graphs: bool = DEFAULTS.cuda_graphs,
            min_time: float = DEFAULTS.min_run_time_s, max_time: float = DEFAULTS.max_run_time_s,
            rounds: int = GRID_DEFAULTS.rounds, time_share: bool = GRID_DEFAULTS.time_share,
-           cache_dir: Path | None = GRID_DEFAULTS.cache_dir, fresh: bool = GRID_DEFAULTS.fresh) -> "TimingArgs":
+           cache_dir: Path | None = GRID_DEFAULTS.cache_dir, fresh: bool = GRID_DEFAULTS.fresh,
+           runtime: Any = DEFAULTS.runtime) -> "TimingArgs":
         """From the command's options; a bad combination (--min-time above --max-time) is a
         MobilecostError here, before any work."""
         return TimingArgs(
             TimingOptions(batch, getattr(device, "value", device), getattr(dtype, "value", dtype), threads,
-                          channels_last, compile, cuda_graphs, min_time, max_time),
+                          channels_last, compile, cuda_graphs, min_time, max_time,
+                          getattr(runtime, "value", runtime)),
             GridTiming(rounds, time_share, cache_dir, fresh))
 
     @property
@@ -90,7 +98,12 @@ class TimingArgs:
         return changed(self.options, self.grid)
 
     def measure_options(self):
-        """torch's MeasureOptions (imports torch)."""
+        """torch's MeasureOptions (imports torch); with --runtime onnxruntime, onnxruntime must
+        be installed (one line saying how, if not)."""
+        if self.options.runtime == "onnxruntime":
+            from ..torch import require_onnx
+
+            require_onnx()
         from ..torch.timing import MeasureOptions
 
         return MeasureOptions.of(self.options)
@@ -144,6 +157,6 @@ def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dic
 
 __all__ = ["BatchOpt", "CacheDirOpt", "ChannelsLastOpt", "CompileOpt", "DEFAULT_BATCH", "DEFAULT_DEVICE",
            "DEFAULT_DTYPE", "DEFAULT_MAX_TIME_S", "DEFAULT_MIN_TIME_S", "DEFAULT_ROUNDS",
-           "Device", "DeviceOpt",
-           "Dtype", "DtypeOpt", "FreshOpt", "GraphsOpt", "MaxTimeOpt", "MinTimeOpt", "RoundsOpt",
-           "ThreadsOpt", "TimeShareOpt", "TimingArgs", "run_grid"]
+           "DEFAULT_RUNTIME", "Device", "DeviceOpt", "Dtype", "DtypeOpt", "FreshOpt", "GraphsOpt",
+           "MaxTimeOpt", "MinTimeOpt", "RoundsOpt", "Runtime", "RuntimeOpt", "ThreadsOpt",
+           "TimeShareOpt", "TimingArgs", "run_grid"]

@@ -24,7 +24,8 @@ from .latency import TargetsDirOpt
 from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MAX_TIME_S,
                         DEFAULT_MIN_TIME_S, DEFAULT_ROUNDS, BatchOpt, CacheDirOpt, ChannelsLastOpt,
                         CompileOpt, DeviceOpt, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt,
-                        MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs)
+                        MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs,
+                        DEFAULT_RUNTIME, RuntimeOpt)
 
 
 
@@ -85,7 +86,8 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
               compile: CompileOpt = False, cuda_graphs: GraphsOpt = False,
               time_share: TimeShareOpt = False, min_time: MinTimeOpt = DEFAULT_MIN_TIME_S,
               max_time: MaxTimeOpt = DEFAULT_MAX_TIME_S, rounds: RoundsOpt = DEFAULT_ROUNDS,
-              cache_dir: CacheDirOpt = None, fresh: FreshOpt = False) -> None:
+              cache_dir: CacheDirOpt = None, fresh: FreshOpt = False,
+              runtime: RuntimeOpt = DEFAULT_RUNTIME) -> None:
     """Cost, Mult-Adds shares, activations and accuracy over a grid of α × resolution.
 
     With no options: the paper's 16 configurations of MobileNet v1 (α 1, 0.75, 0.5, 0.25 × 224, 192, 160, 128 px). Accuracy is published where it exists, else estimated (and marked so).
@@ -104,7 +106,7 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
     from .. import sweepreport as sr
 
     timing = TimingArgs.of(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
-                           min_time, max_time, rounds, time_share, cache_dir, fresh)
+                           min_time, max_time, rounds, time_share, cache_dir, fresh, runtime)
     if not measure:
         stray = [o for o in timing.changed() if not (o == "--batch" and target is not None)]
         if stray:

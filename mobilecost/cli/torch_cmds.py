@@ -18,7 +18,8 @@ from .common import (FormatOpt, SpecArg, check_output_dir, check_output_file, co
 from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MAX_TIME_S,
                         DEFAULT_MIN_TIME_S, DEFAULT_ROUNDS, BatchOpt, CacheDirOpt, ChannelsLastOpt,
                         CompileOpt, DeviceOpt, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt,
-                        MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs, run_grid)
+                        MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs, run_grid,
+                        DEFAULT_RUNTIME, RuntimeOpt)
 
 AlphaListOpt = Annotated[str, typer.Option(
     "--alpha", "-a", help="Width multipliers α: a list and/or ranges, 1,0.5 or 0.25..1 (step 0.25) "
@@ -31,9 +32,9 @@ ResOpt1 = Annotated[Optional[int], typer.Option(
 
 
 def _options(batch: int, device, dtype, threads: int | None,
-             channels_last: bool, compile: bool, cuda_graphs: bool):
+             channels_last: bool, compile: bool, cuda_graphs: bool, runtime=DEFAULT_RUNTIME):
     return TimingArgs.of(batch, device, dtype, threads, channels_last, compile,
-                         cuda_graphs).measure_options()
+                         cuda_graphs, runtime=runtime).measure_options()
 
 
 # ----------------------------------------------------------------------------- validate
@@ -106,6 +107,7 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
                 cuda_graphs: GraphsOpt = False, time_share: TimeShareOpt = False,
                 min_time: MinTimeOpt = DEFAULT_MIN_TIME_S, max_time: MaxTimeOpt = DEFAULT_MAX_TIME_S,
                 rounds: RoundsOpt = DEFAULT_ROUNDS, cache_dir: CacheDirOpt = None, fresh: FreshOpt = False,
+                runtime: RuntimeOpt = DEFAULT_RUNTIME,
                 output: Annotated[Optional[Path], typer.Option(
                     "--output", "-o", help="Also write the rows to this CSV file (its folder must "
                                            "exist).")] = None,
@@ -121,13 +123,14 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     configuration's lowest round median.
 
     Example: mobilecost measure mobilenet_v1 --alpha 1,0.5 --res 224,128 --threads 2 -o lat.csv
+    Example: mobilecost measure --alpha 1,0.5 --threads 1 --runtime onnxruntime
     """
     require_torch()
     from ..grid import parse_alphas, parse_resolutions
     from ..spec import load_spec
 
     args = TimingArgs.of(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
-                         min_time, max_time, rounds, time_share, cache_dir, fresh)
+                         min_time, max_time, rounds, time_share, cache_dir, fresh, runtime)
     alphas = parse_alphas(alpha)
     s = load_spec(spec)
     resolutions = [s.resolution] if res is None else parse_resolutions(res)
@@ -172,7 +175,7 @@ def profile_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opti
                     "--alpha", "-a", help="Width multiplier α (> 0).")] = "1",
                 res: ResOpt1 = None, batch: BatchOpt = DEFAULT_BATCH, device: DeviceOpt = DEFAULT_DEVICE,
                 dtype: DtypeOpt = DEFAULT_DTYPE, threads: ThreadsOpt = None,
-                channels_last: ChannelsLastOpt = False,
+                channels_last: ChannelsLastOpt = False, runtime: RuntimeOpt = DEFAULT_RUNTIME,
                 passes: Annotated[int, typer.Option(
                     "--passes", min=1, help="Forward passes profiled (after 3 untimed).")] = 10,
                 per_layer: Annotated[bool, typer.Option(
@@ -180,15 +183,18 @@ def profile_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opti
                 format: FormatOpt = Format.table) -> None:
     """Where the time goes: time per layer kind beside its share of Mult-Adds.
 
-    From torch.profiler, per layer kind or per layer: CPU time on a CPU, device time on CUDA.
+    From torch.profiler, per layer kind or per layer: CPU time on a CPU, device time on CUDA;
+    with --runtime onnxruntime, from ONNX Runtime's own profiler (its kernels traced back to
+    the spec layers they came from).
 
     Example: mobilecost profile mobilenet_v1 --alpha 1 --res 224 --threads 2
+    Example: mobilecost profile --threads 1 --runtime onnxruntime
     """
     require_torch()
     from ..torch.report import profile_config, profile_report
 
     a = parse_alpha(alpha)
-    options = _options(batch, device, dtype, threads, channels_last, False, False)
+    options = _options(batch, device, dtype, threads, channels_last, False, False, runtime)
     with err_console.status(f"profiling {passes} passes…"):
         model, prof = profile_config(spec, a, res, options, passes=passes)
     render(profile_report(model, prof, options, per_layer), format)

@@ -35,6 +35,25 @@ def require_torch() -> None:
                                 f"{INSTALL_HINT}") from None
 
 
+ONNX_HINT = "pip install 'mobilecost[onnx]'"
+
+
+def require_onnx() -> None:
+    """onnx, onnxscript and onnxruntime (export, ONNX Runtime timing), found without importing
+    them, or one TorchMissingError saying how to install them."""
+    missing = []
+    for m in ("onnx", "onnxscript", "onnxruntime"):
+        try:
+            if importlib.util.find_spec(m) is None:
+                missing.append(m)
+        except (ImportError, ValueError):
+            missing.append(m)
+    if missing:
+        raise TorchMissingError(f"this needs {', '.join(missing)}, which "
+                                f"{'is' if len(missing) == 1 else 'are'} not installed; "
+                                f"install {'it' if len(missing) == 1 else 'them'}: {ONNX_HINT}")
+
+
 def require_fvcore() -> None:
     try:
         import fvcore.nn  # noqa: F401
@@ -43,5 +62,6 @@ def require_fvcore() -> None:
                                 "install it: pip install fvcore") from None
 
 
-__all__ = ["INSTALL_HINT", "TorchMissingError", "require_fvcore", "require_torch",
+__all__ = ["INSTALL_HINT", "ONNX_HINT", "TorchMissingError", "require_fvcore", "require_onnx",
+           "require_torch",
            "torch_available"]

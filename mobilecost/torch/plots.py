@@ -25,6 +25,9 @@ def _ok(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _setting(r: dict[str, Any]) -> str:
+    if r.get("runtime") == "onnxruntime":
+        return (f"{r['device_name']}, cpu, {r['dtype']}, batch {r['batch']}, {r['threads']} "
+                f"threads, ONNX Runtime {r['runtime_version']} ({r['graph_optimization']})")
     return (f"{r['device_name']}, {r['device']}, {r['dtype']}, batch {r['batch']}, "
             f"{r['threads']} threads, {r['memory_format']}, torch {r['torch_version']}")
 

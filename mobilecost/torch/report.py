@@ -50,6 +50,10 @@ def profile_config(spec: Spec | str, alpha: Fraction | float | str, resolution: 
     """Build one configuration, prepare it for `options` and profile it."""
     options = options.resolved()
     model = build_model(spec, alpha, resolution)
+    if options.runtime == "onnxruntime":
+        from .ort import profile_ort
+
+        return model, profile_ort(model, options.batch, options.threads, passes, warmup)[0]
     _, x = prepare(model, model.example_input(options.batch), options)
     return model, profile_model(model, x, options, passes=passes, warmup=warmup)
 
@@ -91,13 +95,25 @@ def profile_report(model: SpecNet, prof: Profile, options: MeasureOptions,
              Column("macs_share", "% Mult-Adds", percent),
              Column("time_to_macs", "time/MACs share", ratio)]
     where = "device (kernel) time" if opts.device == "cuda" else "CPU time"
-    notes = [f"{device_name(opts.device)} ({opts.device}), torch "
-             f"{torch.__version__}, {opts.threads} threads, {opts.dtype}, batch "
-             f"{opts.batch}, {opts.memory_format}; {where} per forward pass, mean of {prof.passes} "
-             f"profiled passes (sum of kinds {total_ms:.3f} ms).",
-             "Other: pooling, residual adds, and time in the pass outside any layer range "
-             f"({prof.outside_ms:.3f} ms). Profiler ranges add a little overhead per layer; "
-             "use `measure` for latency."]
+    if opts.runtime == "onnxruntime":
+        from .ort import GRAPH_OPTIMIZATION, ort_version
+
+        notes = [f"{device_name('cpu')} (cpu), ONNX Runtime {ort_version()} (CPU execution "
+                 f"provider, {GRAPH_OPTIMIZATION}) on the exported file, {opts.threads} threads, "
+                 f"fp32, batch {opts.batch}; kernel time per run from ONNX Runtime's profiler, "
+                 f"mean of {prof.passes} profiled runs (sum of kinds {total_ms:.3f} ms).",
+                 "Each kernel of the optimised graph is traced back to the spec layer it came "
+                 "from (fused Conv+activation kernels count for their layer). Other: pooling, "
+                 "residual adds, ONNX Runtime's layout reorders and time in the run outside any "
+                 f"kernel ({prof.outside_ms:.3f} ms)."]
+    else:
+        notes = [f"{device_name(opts.device)} ({opts.device}), torch "
+                 f"{torch.__version__}, {opts.threads} threads, {opts.dtype}, batch "
+                 f"{opts.batch}, {opts.memory_format}; {where} per forward pass, mean of "
+                 f"{prof.passes} profiled passes (sum of kinds {total_ms:.3f} ms).",
+                 "Other: pooling, residual adds, and time in the pass outside any layer range "
+                 f"({prof.outside_ms:.3f} ms). Profiler ranges add a little overhead per layer; "
+                 "use `measure` for latency."]
     title = (f"Where the time goes: {model.name}, alpha {format_number(model.alpha)}, "
              f"resolution {model.resolution}")
     return Report(title, cols, rows, notes, drop_order=("kind", "shape", "layers", "macs"))

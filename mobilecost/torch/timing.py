@@ -42,7 +42,8 @@ DTYPES = {d.short: getattr(torch, d.name) for d in _DTYPE_TABLE if d.timeable}
 ROW_COLUMNS = ("spec", "alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms",
                "latency_median_ms", "rounds", "runs", "calls_per_run", "noisy", "load", "cores",
                "device", "device_name", "torch_version", "threads", "dtype", "memory_format",
-               "compile", "cuda_graphs", "macs", "params", "cached", "error")
+               "compile", "cuda_graphs", "runtime", "runtime_version", "graph_optimization",
+               "macs", "params", "cached", "error")
 
 
 class DeviceError(MobilecostError):
@@ -183,7 +184,18 @@ def _row_base(spec: Spec, alpha: Fraction, resolution: int, options: MeasureOpti
             "torch_version": torch.__version__, "threads": options.threads,
             "dtype": options.dtype, "memory_format": options.memory_format,
             "compile": options.compile, "cuda_graphs": options.cuda_graphs,
+            **_runtime_fields(options),
             "macs": c.macs, "params": c.params, "cached": False, "error": ""}
+
+
+def _runtime_fields(options: MeasureOptions) -> dict[str, Any]:
+    """What runs the network: torch, or ONNX Runtime with its version and graph optimisation."""
+    if options.runtime == "onnxruntime":
+        from .ort import GRAPH_OPTIMIZATION, ort_version
+
+        return {"runtime": "onnxruntime", "runtime_version": ort_version(),
+                "graph_optimization": GRAPH_OPTIMIZATION}
+    return {"runtime": "torch", "runtime_version": torch.__version__, "graph_optimization": ""}
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -209,14 +221,28 @@ def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | N
     row = _row_base(s, a, res, options, device_name(options.device))
     try:
         model = build_model(s, a, res)
-        fn, x = prepare(model, model.example_input(options.batch), options)
+        onnx_file = None
+        if options.runtime == "onnxruntime":
+            from .export import to_onnx
+            from .ort import prepare_ort
+
+            onnx_file = to_onnx(model, options.batch)
+            fn, x = prepare_ort(model, options.batch, options.threads, onnx_file)
+        else:
+            fn, x = prepare(model, model.example_input(options.batch), options)
         m = time_callable(fn, x, options, label=f"{s.name} {format_number(a)} {res}")
         load, cores = machine_load()
         row |= {"latency_ms": m.median * 1e3, "latency_iqr_ms": m.iqr * 1e3,
                 "latency_median_ms": m.median * 1e3, "runs": len(m.times), "calls_per_run": m.number_per_run,
                 "load": load, "cores": cores}
         row["noisy"] = bool(noise(row))
-        if time_share:
+        if time_share and options.runtime == "onnxruntime":
+            from .ort import profile_ort
+            from .profile import time_shares
+
+            row |= time_shares(profile_ort(model, options.batch, options.threads,
+                                           data=onnx_file)[0])
+        elif time_share:
             from .profile import profile_model, time_shares
 
             row |= time_shares(profile_model(model, x, options))
@@ -262,8 +288,15 @@ class MeasurementCache:
     @staticmethod
     def key(spec: Spec, alpha: Fraction, resolution: int, options: MeasureOptions,
             dev_name: str, time_share: bool = False, round_index: int = 0) -> str:
+        opts = asdict(options)
+        if opts.get("runtime") == "torch":
+            del opts["runtime"]  # torch's keys stay those of before the runtime option
+        else:
+            from .ort import ort_version
+
+            opts["runtime_version"] = ort_version()
         what = {"version": MeasurementCache.VERSION, "network": Network.of(spec).body,
-                "alpha": str(alpha), "resolution": resolution, "options": asdict(options),
+                "alpha": str(alpha), "resolution": resolution, "options": opts,
                 "time_share": time_share, "device_name": dev_name,
                 "torch_version": torch.__version__}
         if round_index:

@@ -1,0 +1,246 @@
+"""Export built networks to ONNX, one checked file per configuration, with a manifest.
+
+The file of a configuration is made from the module the timing backend runs
+(`build.build_model`, eval mode) with each convolution's batchnorm folded into its weights
+and bias (`fold_batchnorm`), traced at a fixed input shape (batch × channels × resolution²,
+no dynamic axes) by `torch.onnx.export(..., dynamo=True)`, torch's supported exporter (the
+TorchScript one, `dynamo=False`, is deprecated since torch 2.9). It needs onnx and
+onnxscript, and runs offline. The graph is optimised by the exporter (`optimize=True`) and
+saved as one self-contained file (`external_data=False`): a MobileNet is a few MB, far below
+protobuf's 2 GB limit.
+
+The opset is stated: DEFAULT_OPSET is 18, the lowest the exporter emits without converting
+versions (ONNX Runtime runs it from 1.14, and so do the converters to phone runtimes). The
+exporter converts to another opset where it can and, where it cannot, silently keeps its
+own; an export whose opset is not the one asked for is refused (`ExportError`).
+
+Every file is checked before it is kept: it loads in ONNX Runtime (CPU) and its output on a
+fixed random input differs from the torch module's (batchnorm not folded) by at most
+TOLERANCE × max |torch output| in every element (`verify`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import MobilecostError
+from ..latency import Network, alpha_text
+from ..manifest import (MANIFEST_NAME, ManifestError, ManifestRow, check_file, file_name,
+                        read_manifest, write_manifest)
+from ..spec import Spec, load_spec, to_fraction
+from ..util import write_atomic
+from . import require_onnx  # noqa: F401  (re-exported)
+from .build import SpecNet, build_model
+
+DEFAULT_OPSET = 18
+# An exported file's output may differ from the torch module's by this share of the largest
+# output magnitude (fp32 sums in another order; measured: 4e-8 of logits ~0.1, i.e. 3e-7).
+TOLERANCE = 1e-5
+FORMATS = ("onnx",)
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+
+
+class ExportError(MobilecostError):
+    """An export that cannot be made or does not check out."""
+
+
+def fold_batchnorm(model: SpecNet) -> SpecNet:
+    """A copy of `model` with every convolution's batchnorm folded into the convolution (in eval
+    mode a batchnorm is an affine map per channel: w' = w·γ/σ, b' = (b − μ)·γ/σ + β, σ the
+    square root of the running variance + ε), the batchnorm replaced by Identity."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(model).eval()
+    for mod in folded.layers:
+        if isinstance(mod, nn.Sequential) and len(mod) > 1 and isinstance(mod[0], nn.Conv2d) \
+                and isinstance(mod[1], nn.BatchNorm2d):
+            mod[0] = fuse_conv_bn_eval(mod[0], mod[1])
+            mod[1] = nn.Identity()
+    return folded
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporter reports its steps on stdout and through logging; keep them off the
+    command's output (its errors still raise)."""
+    out = io.StringIO()
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
+def to_onnx(model: SpecNet, batch: int = 1, opset: int = DEFAULT_OPSET) -> bytes:
+    """The ONNX file (bytes) of `model` with batchnorm folded, at input shape
+    (batch, channels, resolution, resolution); an ExportError if the exporter fails or does
+    not give `opset`."""
+    folded = fold_batchnorm(model)
+    x = folded.example_input(batch)
+    try:
+        with _quiet(), torch.inference_mode(False):
+            program = torch.onnx.export(
+                folded, (x,), None, dynamo=True, opset_version=opset, external_data=False,
+                optimize=True, verbose=False, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
+    except Exception as exc:  # the exporter raises many types; each is the user's refusal
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ExportError(f"torch.onnx.export refused opset {opset}: {first}") from None
+    proto = program.model_proto
+    got = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if got != opset:
+        import onnx
+
+        raise ExportError(f"--opset {opset}: torch.onnx.export (torch {torch.__version__}) "
+                          f"cannot convert this network to opset {opset} (it gave opset {got}); "
+                          f"it gives opsets 17 to {onnx.defs.onnx_opset_version()} here")
+    return proto.SerializeToString()
+
+
+def verify(data: bytes, model: SpecNet, batch: int = 1, seed: int = 0) -> float:
+    """Run the file `data` in ONNX Runtime (CPU) and the torch module on one random input;
+    the largest absolute difference of their outputs. An ExportError if the file does not
+    load, has not the fixed input shape, or differs by more than TOLERANCE × max |torch|."""
+    import onnxruntime as ort
+
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, model.in_channels, model.resolution, model.resolution, generator=gen)
+    with torch.inference_mode():
+        want = model.eval()(x).numpy()
+    try:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        shape = list(session.get_inputs()[0].shape)
+        got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    except Exception as exc:  # onnxruntime's errors have no common base type
+        raise ExportError(f"ONNX Runtime cannot run the exported file: "
+                          f"{str(exc).strip().splitlines()[0][:200]}") from None
+    if shape != list(x.shape):
+        raise ExportError(f"the exported input shape is {shape}, not the fixed {list(x.shape)}")
+    if got.shape != want.shape:
+        raise ExportError(f"ONNX Runtime gives an output of shape {got.shape}, torch {want.shape}")
+    diff = float(np.max(np.abs(got - want)))
+    bound = TOLERANCE * float(np.max(np.abs(want)))
+    if not diff <= bound:
+        raise ExportError(f"ONNX Runtime's output differs from torch's by {diff:.3g} "
+                          f"(more than {TOLERANCE:g} × max |output| = {bound:.3g})")
+    return diff
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPlan:
+    """What an export will do, worked out before anything is written."""
+
+    folder: Path
+    spec: Spec
+    configs: list[tuple[Fraction, int]]
+    batch: int
+    opset: int
+    fmt: str
+    kept: dict[tuple[Fraction, int], ManifestRow]  # configurations whose file is there, hash matching
+    others: list[ManifestRow]  # manifest rows of other configurations, carried over
+
+
+def plan_export(spec: Spec | str, configs: Iterable[tuple[Any, int]], folder: Path,
+                batch: int = 1, opset: int = DEFAULT_OPSET, fmt: str = "onnx") -> ExportPlan:
+    """Check everything an export of `configs` into `folder` needs, writing nothing: the
+    configurations build, the folder is a folder (or can be made), and its manifest (if any)
+    reads and agrees with the files it lists (a hash that no longer matches is a
+    ManifestError). A configuration whose file is there with its manifest hash is kept."""
+    if fmt not in FORMATS:
+        raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if batch < 1:
+        raise ExportError(f"--batch must be >= 1, got {batch}")
+    s = load_spec(spec)
+    todo = [(to_fraction(a), s.resolution if r is None else int(r)) for a, r in configs]
+    for a, r in todo:
+        s.build(a, r)
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"--output-dir {folder}: is a file, not a folder")
+    rows = read_manifest(folder / MANIFEST_NAME) if (folder / MANIFEST_NAME).exists() else []
+    for row in rows:  # every listed file must still be the one exported
+        check_file(folder, row)
+    network = Network.of(s).key
+    wanted = {(network, a, r, batch, fmt, opset): (a, r) for a, r in todo}
+    names = {file_name(s.name, a, r, batch, fmt) for a, r in todo}
+    kept = {}
+    others = []
+    for row in rows:
+        config = wanted.get(row.config)
+        if config is not None and row.file == file_name(s.name, *config, batch, fmt) \
+                and (folder / row.file).is_file():
+            kept[config] = row
+        elif row.file not in names:
+            others.append(row)  # another configuration's file: carried over untouched
+    return ExportPlan(folder, s, todo, batch, opset, fmt, kept, others)
+
+
+def export_one(spec: Spec, alpha: Fraction, resolution: int, folder: Path, batch: int = 1,
+               opset: int = DEFAULT_OPSET, fmt: str = "onnx") -> ManifestRow:
+    """Export, check and write (atomically) one configuration's file; its manifest row."""
+    import hashlib
+
+    from ..cost import cost
+
+    model = build_model(spec, alpha, resolution)
+    data = to_onnx(model, batch, opset)
+    diff = verify(data, model, batch)
+    name = file_name(spec.name, alpha, resolution, batch, fmt)
+    write_atomic(Path(folder) / name, data)
+    c = cost(spec, alpha, resolution)
+    return ManifestRow(spec=spec.name, network=Network.of(spec).key, alpha=alpha,
+                       resolution=resolution, batch=batch, format=fmt, opset=opset, file=name,
+                       macs=c.macs * batch, params=c.params,
+                       sha256=hashlib.sha256(data).hexdigest(), max_abs_diff=diff,
+                       torch_version=torch.__version__)
+
+
+def run_export(plan: ExportPlan,
+               on_progress: Callable[[int, int, ManifestRow, bool], None] | None = None
+               ) -> list[tuple[ManifestRow, bool]]:
+    """Carry out `plan`: each configuration's file exported, checked and written atomically,
+    the manifest rewritten (atomically) after each, so that an interrupted export leaves
+    complete files and a manifest that lists exactly them; running it again resumes. Returns
+    (row, kept) per configuration, in order; `on_progress(done, total, row, kept)` after each."""
+    rows = {r.file: r for r in plan.others}
+    rows |= {r.file: r for r in plan.kept.values()}
+    out: list[tuple[ManifestRow, bool]] = []
+    total = len(plan.configs)
+    for a, r in plan.configs:
+        row = plan.kept.get((a, r))
+        kept = row is not None
+        if row is None:
+            try:
+                row = export_one(plan.spec, a, r, plan.folder, plan.batch, plan.opset, plan.fmt)
+            except ExportError as exc:
+                raise ExportError(f"{plan.spec.name} α={alpha_text(a)} {r}: {exc}") from None
+            rows[row.file] = row
+            write_manifest(plan.folder, list(rows.values()))
+        out.append((row, kept))
+        if on_progress is not None:
+            on_progress(len(out), total, row, kept)
+    if not (plan.folder / MANIFEST_NAME).exists():  # every file was kept: write the manifest anyway
+        write_manifest(plan.folder, list(rows.values()))
+    return out
+
+
+__all__ = ["DEFAULT_OPSET", "ExportError", "ExportPlan", "FORMATS", "INPUT_NAME", "ManifestError",
+           "OUTPUT_NAME", "TOLERANCE", "export_one", "fold_batchnorm", "plan_export",
+           "require_onnx", "run_export", "to_onnx", "verify"]
