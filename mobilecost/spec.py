@@ -273,6 +273,15 @@ def to_fraction(alpha: "float | Fraction | str | int") -> Fraction:
         raise ConfigError(f"alpha must be a number, got {alpha!r}") from None
 
 
+def checked_configs(spec: Spec, configs) -> list[tuple[Fraction, int]]:
+    """(α exactly, resolution) of each configuration, the spec's base resolution where None is
+    given, each built once so that a bad one fails before any work (timing, export)."""
+    out = [(to_fraction(a), spec.resolution if r is None else int(r)) for a, r in configs]
+    for a, r in out:
+        build(spec, a, r)
+    return out
+
+
 def build(spec: Spec, alpha: float | Fraction = 1, resolution: int | None = None) -> tuple[Layer, ...]:
     """Apply α and the resolution to a spec: the layers with their concrete shapes.
 
@@ -762,7 +771,7 @@ def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
             yield node
 
 
-__all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "Layer", "LayerDef",
+__all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "checked_configs", "Layer", "LayerDef",
            "LayerKind", "Node", "Repeat", "Residual", "Rounding", "Spec", "build", "builtin_names",
            "check_expansion", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
            "parse", "to_fraction", "with_classes"]

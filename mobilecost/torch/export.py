@@ -39,7 +39,7 @@ from ..errors import MobilecostError
 from ..latency import Network, alpha_text
 from ..manifest import (MANIFEST_NAME, ManifestError, ManifestRow, check_file, file_name,
                         read_manifest, write_manifest)
-from ..spec import Spec, load_spec, to_fraction
+from ..spec import Spec, checked_configs, load_spec
 from ..util import write_atomic
 from . import require_onnx  # noqa: F401  (re-exported)
 from .build import SpecNet, build_model
@@ -168,9 +168,7 @@ def plan_export(spec: Spec | str, configs: Iterable[tuple[Any, int]], folder: Pa
     if batch < 1:
         raise ExportError(f"--batch must be >= 1, got {batch}")
     s = load_spec(spec)
-    todo = [(to_fraction(a), s.resolution if r is None else int(r)) for a, r in configs]
-    for a, r in todo:
-        s.build(a, r)
+    todo = checked_configs(s, configs)
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ExportError(f"--output-dir {folder}: is a file, not a folder")

@@ -32,7 +32,7 @@ from ..dtypes import DTYPES as _DTYPE_TABLE
 from ..errors import ConfigError, MobilecostError
 from ..latency import Network
 from ..util import format_number, write_atomic
-from ..spec import Spec, load_spec, to_fraction
+from ..spec import Spec, checked_configs, load_spec, to_fraction
 from ..timing_options import NOISY_IQR, TimingOptions
 
 # torch's dtype for each timeable short name of the one dtype table (mobilecost.dtypes).
@@ -418,9 +418,7 @@ def measure_grid(spec: Spec | str, configs: Iterable[tuple[float | Fraction | st
     if rounds < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
     s = load_spec(spec)
-    todo = [(to_fraction(a), s.resolution if r is None else int(r)) for a, r in configs]
-    for a, r in todo:
-        s.build(a, r)
+    todo = checked_configs(s, configs)
     options = MeasureOptions.of(options).resolved()
     dev_name = device_name(options.device)
     total = len(todo) * rounds
