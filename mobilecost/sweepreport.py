@@ -712,6 +712,35 @@ def write_pick(p: PickReport, folder: Path, plot: bool = False) -> list[Path]:
     return written
 
 
+# --------------------------------------------------------------------------- which to measure
+
+def suggest_report(specs: Sequence["Spec | str"], alphas: Sequence[Fraction],
+                   resolutions: Sequence[int], n: int, batch: int = 1) -> Report:
+    """The n configurations of the grid (every spec × α × resolution) to measure for the
+    best-determined latency fit (`latency.suggest`), with their Mult-Adds."""
+    from .latency import POOR_SPREAD_CONDITION, Config, layer_features, spread_condition, suggest
+    from .spec import checked_configs, load_spec
+
+    configs = []
+    for x in specs:
+        s = load_spec(x)
+        checked_configs(s, [(a, r) for a in alphas for r in resolutions])
+        configs += [Config(s, a, r, batch) for a in alphas for r in resolutions]
+    chosen = suggest(configs, n)
+    rows = [{"spec": c.spec, "alpha": c.alpha, "resolution": c.resolution, "batch": c.batch,
+             "macs": layer_features(c).total_macs} for c in chosen]
+    rows.sort(key=lambda r: -r["macs"])
+    cond = spread_condition(chosen)
+    notes = [f"{n} of the grid's {len(configs):,} configurations, chosen for the best-determined fit "
+             f"(D-optimal on the model's scaled features); spread condition {cond:.0f} (above "
+             f"{POOR_SPREAD_CONDITION:g} a set is poorly spread). Measure them, then `mobilecost "
+             f"calibrate`."]
+    return Report(f"Configurations to measure ({n})", [
+        Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
+        Column("resolution", "Resolution"), Column("batch", "Batch"),
+        Column("macs", "Mult-Adds (M)", millions)], rows, notes)
+
+
 # --------------------------------------------------------------------------- formula
 
 def formula_text(spec: "Spec | str", counting: Counting = Counting()) -> str:
@@ -826,7 +855,7 @@ def accuracy_report(validate: bool = False, spec: str = "mobilenet_v1") -> Repor
 
 __all__ = ["DEFAULT_ALPHAS", "DEFAULT_RESOLUTIONS", "MEASURED_COLUMNS", "PickReport",
            "accuracy_report", "add_measured", "add_target_latency", "budgets_from_options",
-           "extrapolation_note", "family_grid_from_options", "measurement_notes", "noisy_note",
+           "extrapolation_note", "family_grid_from_options", "suggest_report", "measurement_notes", "noisy_note",
            "specs_from_option",
            "formula_text", "frame_csv", "frame_csv_bytes", "frame_csv_chunks", "frame_rows", "grid_configs", "grid_from_options",
            "latency_columns", "latency_notes", "nothing_fits", "pick_report", "require_pyarrow", "setting_note",

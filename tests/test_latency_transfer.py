@@ -177,3 +177,37 @@ def test_pick_safe_against_a_brute_force_pick(tmp_path):
 
 def test_safe_needs_a_latency_budget():
     assert "--safe goes with --max-latency" in one_error_line(run("pick", "--safe", "--max-macs", "300M"))
+
+
+def test_calibrate_suggest_from_the_command_line():
+    r = run("calibrate", "--suggest", "6", "mobilenet_v1", "--format", "json")
+    assert r.exit_code == 0, r.output
+    got = {(Fraction(x["alpha"]).limit_denominator(100), x["resolution"]) for x in json.loads(r.stdout)}
+    assert got == {(c.alpha, c.resolution) for c in lt.suggest(V1, 6)}
+    line = one_error_line(run("calibrate", "--suggest", "17", "mobilenet_v1"))
+    assert "cannot suggest 17 configurations from a grid of 16" in line
+    assert "--suggest chooses configurations" in one_error_line(
+        run("calibrate", "--suggest", "6", "mobilenet_v1", "--target", "x"))
+
+
+def test_calibrate_needs_a_target(tmp_path):
+    (tmp_path / "m.csv").write_text("spec,alpha,resolution,batch,latency_ms\n")
+    assert "calibrate needs --target NAME" in one_error_line(run("calibrate", tmp_path / "m.csv"))
+
+
+def test_calibrate_warns_on_a_poorly_spread_set(tmp_path):
+    near = [lt.Config("mobilenet_v1", Fraction(a), r) for a in ("1", "0.95", "0.9") for r in (224, 232)]
+    rows = ["spec,alpha,resolution,batch,latency_ms"]
+    rows += [f"mobilenet_v1,{lt.alpha_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
+             for p in _noisy(near)]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    r = run("calibrate", tmp_path / "m.csv", "--target", "near", "--targets-dir", tmp_path / "t")
+    assert r.exit_code == 0, r.output
+    assert "poorly spread" in " ".join(r.stderr.split()) and (tmp_path / "t" / "near.json").is_file()
+    good = [p for p in _noisy(V1) if p.config in set(lt.suggest(V1, 6))]
+    rows = ["spec,alpha,resolution,batch,latency_ms"]
+    rows += [f"mobilenet_v1,{lt.alpha_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
+             for p in good]
+    (tmp_path / "g.csv").write_text("\n".join(rows) + "\n")
+    r = run("calibrate", tmp_path / "g.csv", "--target", "good", "--targets-dir", tmp_path / "t")
+    assert r.exit_code == 0 and "poorly spread" not in r.stderr

@@ -46,8 +46,20 @@ def calibrate_cmd(
     measurements: Annotated[list[Path], typer.Argument(
         help="CSV of measured latencies: columns spec, alpha, resolution, batch, latency_ms "
              "(from `sweep --measure` or any other source); or benchmark logs of TFLite's "
-             "benchmark_model or onnxruntime_perf_test (files, or folders of *.log / *.txt).")],
-    target: TargetOpt,
+             "benchmark_model or onnxruntime_perf_test (files, or folders of *.log / *.txt); "
+             "with --suggest, the specs to choose from.")],
+    target: Annotated[Optional[str], typer.Option(
+        "--target", help="Name of the target to write (see `mobilecost targets`).")] = None,
+    suggest: Annotated[Optional[int], typer.Option(
+        "--suggest", min=1, help="Instead of calibrating: which N configurations of the specs "
+                                 "given (over --alpha × --res) to measure for the best-determined "
+                                 "fit.")] = None,
+    alpha: Annotated[str, typer.Option(
+        "--alpha", "-a", help="With --suggest: width multipliers, a list or a range a..b[:step] "
+                              "\[default: 1,0.75,0.5,0.25].")] = "1,0.75,0.5,0.25",
+    res: Annotated[str, typer.Option(
+        "--res", "-r", help="With --suggest: resolutions, a list or a range a..b[:step] "
+                            "\[default: 224,192,160,128].")] = "224,192,160,128",
     form: Annotated[str, typer.Option("--form", help="The model: 'sum' (compute + memory per layer) "
                                                      "or 'max' (the roofline's max).")] = "sum",
     manifest: Annotated[Optional[Path], typer.Option(
@@ -67,9 +79,23 @@ def calibrate_cmd(
 
     Example: mobilecost calibrate reports/cpu/sweep_mobilenet_v1.csv --target my-cpu
     Example: mobilecost calibrate logs/ --manifest onnx/manifest.csv --target pixel-7
+    Example: mobilecost calibrate --suggest 6 mobilenet_v1 mobilenet_v2
     """
+    from .. import latency as lt
     from .. import targets as tg
 
+    if suggest is not None:
+        if target is not None or manifest is not None or spec is not None:
+            raise MobilecostError("--suggest chooses configurations to measure: give specs, not "
+                                  "--target, --manifest or --spec")
+        from ..grid import parse_alphas, parse_resolutions
+        from ..sweepreport import suggest_report
+
+        render(suggest_report([str(m) for m in measurements], parse_alphas(alpha),
+                              parse_resolutions(res), suggest), format)
+        return
+    if target is None:
+        raise MobilecostError("calibrate needs --target NAME, the name to store the target under")
     tg.check_name(target)
     csvs = [m for m in measurements if m.suffix.lower() == ".csv"]
     notes_first: list[str] = []
@@ -101,11 +127,20 @@ def calibrate_cmd(
     if t.loo_within is not None:
         notes.append(f"leave-one-out: {t.loo_within:.0%} within ±10%, median {t.loo_median_error:.1%}, "
                      f"worst {t.loo_worst_error:.1%}")
+    cond = lt.spread_condition([p.config for p in t.points], t.model.dtype)
+    poor = None
+    if cond > lt.POOR_SPREAD_CONDITION:
+        poor = (f"the {len(t.points)} calibration points are poorly spread (spread condition "
+                f"{cond:.0f}, above {lt.POOR_SPREAD_CONDITION:g}): some coefficients are barely "
+                f"determined; `mobilecost calibrate --suggest N SPEC...` chooses better-spread ones")
+        notes.append("warning: " + poor)
     render(Report(f"Target {target}: {form} model fitted to {measurements_text}", [
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Res"), Column("batch", "Batch"),
         Column("latency_ms", "Measured ms", milliseconds), Column("fitted_latency_ms", "Fitted ms", milliseconds),
         Column("error", "Error", _signed_pct)], rows, notes), format)
+    if poor and format not in (Format.csv, Format.json):  # those print their notes on stderr
+        err_console.print(f"warning: {poor}", highlight=False, markup=False, soft_wrap=True)
     err_console.print(f"wrote target {target} to {path}", highlight=False, markup=False)
 
 
