@@ -273,8 +273,7 @@ class Estimator:
         p = _macs_polynomial(self.spec)
         rho = np.asarray(res, dtype=np.float64) / self.base_resolution
         a = np.asarray(alpha, dtype=np.float64)[..., None]
-        value = sum(t.coef * a ** t.alpha_power * rho ** t.rho_power for t in p.terms)
-        return np.log(value)
+        return np.log(p(a, rho))
 
     def psi(self, alphas: "Sequence[Fraction] | np.ndarray") -> "np.ndarray":
         """The fitted law at the base resolution, up to its constant: c1·ln MACs + c2·(ln α)²."""
@@ -418,13 +417,13 @@ def dominance_bounds(spec: Spec, metric: str, alphas: Sequence[Fraction],
 ACCURACY_COLUMNS = ("top1", "top1_low", "top1_high", "top5", "top5_low", "top5_high")
 
 
-def accuracy_grid(spec: Spec, alphas: Sequence[Fraction], resolutions: Sequence[int],
-                  macs: "np.ndarray | None" = None) -> tuple[dict[str, "np.ndarray"], "np.ndarray"]:
+def accuracy_grid(spec: Spec, alphas: Sequence[Fraction],
+                  resolutions: Sequence[int]) -> tuple[dict[str, "np.ndarray"], "np.ndarray"]:
     """The accuracy columns (ACCURACY_COLUMNS: [α, R] floats, NaN where unknown) and the source
     codes (index into SOURCES, -1 where unknown). top1_low/top1_high (and top5's) are the
     estimate's jackknife interval, clipped to the published points that bound it; on a published
-    row both equal the published figure. (`macs` is not needed: the estimate uses the closed
-    form's Mult-Adds as its interpolation coordinate.)"""
+    row both equal the published figure. The estimate's coordinate is the closed form's
+    Mult-Adds, so the grid's own counts are not needed."""
     import numpy as np
 
     n_a, n_r = len(alphas), len(resolutions)

@@ -146,20 +146,15 @@ def closed_form(spec: Spec | str, counting: Counting = Counting()) -> ClosedForm
                 scaled.add(x1)
         # Each cost rule is a channel factor (α: compare builds a, b) times a spatial factor
         # (ρ: compare builds a, c).
-        f1, f2 = rule.macs_channels(a), rule.macs_channels(b)
-        if f1:
-            g1 = rule.macs_spatial(a.in_size, a.out_size)
-            g2 = rule.macs_spatial(c.in_size, c.out_size)
-            p = _power(Fraction(f2, f1), 2, "the channel factor", where)
-            q = 2 * _power(Fraction(g2, g1), 4, "the feature map", where)
-            add(macs, (p, q), f1 * g1)
-        w1, w2 = rule.weights_channels(a), rule.weights_channels(b)
-        if w1:
-            v1 = rule.weights_spatial(a.in_size, a.out_size)
-            v2 = rule.weights_spatial(c.in_size, c.out_size)
-            p = _power(Fraction(w2, w1), 2, "the channel factor", where)
-            q = 2 * _power(Fraction(v2, v1), 4, "the feature map", where)
-            add(params, (p, q), w1 * v1)
+        for channels, spatial, total in ((rule.macs_channels, rule.macs_spatial, macs),
+                                         (rule.weights_channels, rule.weights_spatial, params)):
+            f1, f2 = channels(a), channels(b)
+            if f1:
+                g1 = spatial(a.in_size, a.out_size)
+                g2 = spatial(c.in_size, c.out_size)
+                p = _power(Fraction(f2, f1), 2, "the channel factor", where)
+                q = 2 * _power(Fraction(g2, g1), 4, "the feature map", where)
+                add(total, (p, q), f1 * g1)
         for on, what, extra in ((counting.fc_bias, "bias", rule.bias_params),
                                 (counting.batchnorm, "batchnorm", rule.bn_params)):
             e1 = extra(a) if on else 0

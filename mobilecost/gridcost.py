@@ -453,6 +453,13 @@ def frame_alphas(df: "pd.DataFrame") -> list[Fraction]:
     return [Fraction(str(t)) for t in col.tolist()]
 
 
+def frame_specs(df: "pd.DataFrame") -> list[str]:
+    """The specs of a sweep frame (one, or several after `--spec`), in the order their rows come."""
+    import pandas as pd
+
+    return [str(x) for x in pd.unique(df["spec"])]
+
+
 def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
           resolutions: Iterable[int] | None = None, counting: Counting = Counting(),
           max_configs: int = DEFAULT_MAX_CONFIGS) -> "pd.DataFrame":
@@ -500,7 +507,7 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     cols["elementwise_ops"] = g.elementwise_ops.reshape(-1)
     cols["activation_elems"] = g.activation_elems.reshape(-1)
     cols["peak_activation_elems"] = g.peak_activation_elems.reshape(-1)
-    accuracy, source = accuracy_grid(s, g.alphas, g.resolutions, g.macs)
+    accuracy, source = accuracy_grid(s, g.alphas, g.resolutions)
     cols.update((k, v.reshape(-1)) for k, v in accuracy.items())
     cols["accuracy_source"] = pd.Categorical.from_codes(source.reshape(-1), list(SOURCES))
     return pd.DataFrame(cols, copy=False)
@@ -508,5 +515,5 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
 
 __all__ = ["ALLOWED_BYTES_PER_CONFIG", "BYTES_PER_ALPHA_LAYER", "BYTES_PER_CONFIG",
            "BYTES_PER_RES_LAYER", "WORK_ALLOWANCE", "CLI_BYTES_PER_ROW", "DEFAULT_MAX_CONFIGS",
-           "GridCost", "MAC_KINDS", "MAX_RESOLUTION", "frame_alphas", "grid_cost", "grid_memory",
+           "GridCost", "MAC_KINDS", "MAX_RESOLUTION", "frame_alphas", "frame_specs", "grid_cost", "grid_memory",
            "grid_size_error", "layer_sides", "sweep"]

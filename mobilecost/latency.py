@@ -34,7 +34,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .cost import cost
-from .dtypes import DTYPES
 from .dtypes import lookup as lookup_dtype
 from .errors import MobilecostError
 from .spec import LayerKind, Spec, format_spec, load_spec, parse, to_fraction
@@ -43,7 +42,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 # Bytes per element by the dtype's full name (derived from the one dtype table).
-DTYPE_BYTES: dict[str, int] = {d.name: d.bytes for d in DTYPES}
 
 # Which kinds share a compute rate: the kind table's latency group (mobilecost.ops.KINDS).
 GROUPS: dict[LayerKind, str] = {k: k.latency_group for k in LayerKind}
@@ -722,10 +720,14 @@ def spread_condition(configs: Sequence[Config], dtype: str = "float32") -> float
     return float(sv[0] / sv[-1]) if sv[-1] > 1e-12 * sv[0] else math.inf
 
 
+MAX_SUGGEST_CANDIDATES = 5_000  # configurations `suggest` chooses among (each is costed once)
+
+
 def suggest(configs: Sequence[Config], n: int, dtype: str = "float32") -> list[Config]:
     """The n of `configs` to measure for the best-determined fit: a D-optimal design on the
     scaled features (largest det XᵀX), found greedily from the largest and the smallest network
-    and then improved by exchanges until no swap helps."""
+    and then improved by exchanges until no swap helps. Each step scores every candidate at
+    once by the rank-one rule det(M + xxᵀ) = det M · (1 + xᵀM⁻¹x)."""
     import numpy as np
 
     configs = list(dict.fromkeys(configs))
@@ -734,32 +736,44 @@ def suggest(configs: Sequence[Config], n: int, dtype: str = "float32") -> list[C
                               f"got {n}")
     if n > len(configs):
         raise MobilecostError(f"cannot suggest {n} configurations from a grid of {len(configs)}")
+    if len(configs) > MAX_SUGGEST_CANDIDATES:
+        raise MobilecostError(f"cannot suggest from {len(configs):,} configurations; at most "
+                              f"{MAX_SUGGEST_CANDIDATES:,} (give a coarser grid)")
     x = _scaled_design(configs, dtype)
     ridge = 1e-9 * np.eye(x.shape[1])
 
-    def logdet(idx: list[int]) -> float:
-        sub = x[idx]
-        return float(np.linalg.slogdet(sub.T @ sub + ridge)[1])
+    def gains(m: "np.ndarray") -> "np.ndarray":
+        """1 + xᵀM⁻¹x of every candidate: the factor its addition multiplies det M by."""
+        return 1 + np.einsum("ij,jk,ik->i", x, np.linalg.inv(m), x)
 
-    macs = [layer_features(c, dtype).total_macs for c in configs]
+    macs = np.array([layer_features(c, dtype).total_macs for c in configs], dtype=float)
     chosen = [int(np.argmax(macs))]
     if n > 1:
-        chosen.append(min((i for i in range(len(configs)) if i != chosen[0]), key=lambda i: macs[i]))
+        rest = macs.copy()
+        rest[chosen[0]] = np.inf
+        chosen.append(int(np.argmin(rest)))
+    m = x[chosen].T @ x[chosen] + ridge
     while len(chosen) < n:
-        rest = [i for i in range(len(configs)) if i not in chosen]
-        chosen.append(max(rest, key=lambda i: logdet(chosen + [i])))
-    best = logdet(chosen)
-    improved = True
-    while improved:
+        g = gains(m)
+        g[chosen] = -np.inf
+        j = int(np.argmax(g))
+        chosen.append(j)
+        m = m + np.outer(x[j], x[j])
+    for _ in range(100):  # exchanges: each one raises det, so this ends; 100 passes bound it
         improved = False
         for pos in range(len(chosen)):
-            for i in range(len(configs)):
-                if i in chosen:
-                    continue
-                trial = chosen[:pos] + [i] + chosen[pos + 1:]
-                value = logdet(trial)
-                if value > best + 1e-9:
-                    chosen, best, improved = trial, value, True
+            c = chosen[pos]
+            without = m - np.outer(x[c], x[c])
+            g = gains(without)
+            keep = g[c]
+            g[chosen] = -np.inf
+            j = int(np.argmax(g))
+            if g[j] > keep * (1 + 1e-9):
+                chosen[pos] = j
+                m = without + np.outer(x[j], x[j])
+                improved = True
+        if not improved:
+            break
     return [configs[i] for i in chosen]
 
 
@@ -777,9 +791,11 @@ def held_out_spec(points: Sequence[Point], spec: "Spec | str | Network", form: s
     if len(train) < min_points():
         raise MobilecostError(f"holding out {net.name or spec} leaves {len(train)} measurements of other "
                               f"networks; a fit needs at least {min_points()}")
-    fitted = [p.predicted_ms for p in _predict_held_out(train, train, form, dtype)]
-    return Validation(f"held-out spec {net.name or spec}", tuple(_predict_held_out(train, test, form, dtype)),
-                      tuple(train), tuple(fitted))
+    model = fit(train, form, dtype)
+    preds = tuple(Prediction(p, predict_ms(model, p.config), b, a)
+                  for p, (b, a) in zip(test, baselines(train, test)))
+    return Validation(f"held-out spec {net.name or spec}", preds, tuple(train),
+                      tuple(predict_ms(model, p.config) for p in train))
 
 
 def parse_alpha_res(text: str) -> Config:

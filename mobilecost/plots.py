@@ -178,7 +178,9 @@ def pareto_plot(df: "pd.DataFrame", result: "Pick", stem: Path) -> list[Path]:
     d = _thin(df[df[metric].notna()])
     fig, ax = plt.subplots(figsize=SIZE_IN)
     f = result.frontier
-    families = list(dict.fromkeys(str(x) for x in df["spec"]))
+    from .gridcost import frame_specs
+
+    families = frame_specs(df)
     if len(families) == 1:
         ax.scatter(d[cost] / scale, d[metric], s=10, color="0.7", label="configurations", zorder=2)
         ax.step(f[cost] / scale, f[metric], where="post", color="tab:blue", lw=1.5, zorder=3)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .cost import Counting
 from .errors import MobilecostError
+from .gridcost import frame_specs
 from .ops import LayerKind
 from .report import Column, Report
 from .util import format_number, millions, milliseconds, percent, plain, write_atomic
@@ -96,20 +97,19 @@ def grid_configs(df: "pd.DataFrame") -> list[tuple[Fraction, int]]:
     return list(zip(frame_alphas(df), df["resolution"].tolist()))
 
 
-def add_target_latency(df: "pd.DataFrame", spec_name: str, configs: list[tuple[Fraction, int]],
-                       target, batch: int = 1, measured: bool = False) -> "pd.DataFrame":
-    """`predicted_latency_ms` on `target` for every row; with `measured`, also `latency_ms`
+def add_target_latency(df: "pd.DataFrame", spec_name: str, alphas: Sequence[Fraction],
+                       resolutions: Sequence[int], target, batch: int = 1,
+                       measured: bool = False) -> "pd.DataFrame":
+    """`predicted_latency_ms` on `target` for every row of the sweep of `alphas` ×
+    `resolutions` (α-major, as `gridcost.sweep` gives them); with `measured`, also `latency_ms`
     (the target's own measurement where it has one for that configuration, else the
     prediction) and `latency_source` (measured | predicted)."""
     import numpy as np
 
     from .targets import grid_latency
 
-    n_r = next((i for i, (a, _) in enumerate(configs) if a != configs[0][0]), len(configs))
-    resolutions = [r for _, r in configs[:n_r]]
-    alphas = [a for a, _ in configs[::n_r]]
-    if [(a, r) for a in alphas for r in resolutions] != list(configs):
-        raise MobilecostError("internal: the sweep's rows are not an α-major grid")
+    if len(df) != len(alphas) * len(resolutions):
+        raise MobilecostError("internal: the sweep's rows are not the α × resolution grid")
     g = grid_latency(target, spec_name, alphas, resolutions, batch)
     df = df.assign(predicted_latency_ms=g.predicted_ms.reshape(-1),
                    predicted_latency_low_ms=g.low_ms.reshape(-1),
@@ -150,7 +150,7 @@ def sweep_frame(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
     df = sweep(s, alphas, resolutions, counting,
                DEFAULT_MAX_CONFIGS if max_configs is None else max_configs)
     if target is not None:
-        df = add_target_latency(df, spec_name or s.name, grid_configs(df), target, batch)
+        df = add_target_latency(df, spec_name or s.name, alphas, resolutions, target, batch)
     return df
 
 
@@ -273,7 +273,7 @@ def sweep_notes(df: "pd.DataFrame") -> list[str]:
 def sweep_report(df: "pd.DataFrame", limit: int | None = None,
                  extra: list[str] | None = None) -> Report:
     """The sweep as a report; with `limit`, only the first rows (and a note saying so)."""
-    names = list(dict.fromkeys(str(x) for x in df["spec"]))
+    names = frame_specs(df)
     spec = ", ".join(names)
     columns = sweep_columns(df)
     if len(names) > 1:
@@ -486,7 +486,7 @@ def frame_csv_bytes(df: "pd.DataFrame", columns: list[Column]) -> bytes:
 
 
 def write_reports(report: Report, folder: Path, stem: str,
-                  csv_text: str | bytes | None = None) -> list[Path]:
+                  csv_text: "str | bytes | Iterator[bytes] | None" = None) -> list[Path]:
     """CSV, JSON and Markdown of a report, each written atomically."""
     from .report import to_csv, to_json, to_markdown
 
@@ -498,10 +498,10 @@ def write_reports(report: Report, folder: Path, stem: str,
 def write_sweep(df: "pd.DataFrame", folder: Path, extra: list[str] | None = None,
                 plot: bool = False) -> list[Path]:
     """The sweep's CSV, JSON and Markdown (and plots) in `folder`; the paths written."""
-    names = list(dict.fromkeys(str(x) for x in df["spec"]))
+    names = frame_specs(df)
     name = names[0] if len(names) == 1 else "family"
     report = sweep_report(df, extra=extra)
-    written = write_reports(report, folder, f"sweep_{name}", frame_csv_bytes(df, report.columns))
+    written = write_reports(report, folder, f"sweep_{name}", frame_csv_chunks(df, report.columns))
     if plot:
         from .plots import sweep_plots
 
@@ -609,8 +609,8 @@ def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
     for s in specs:
         d = sweep_frame(s, alphas, resolutions, max_configs=max_configs)
         if target is not None:
-            d = add_target_latency(d, s if several else (target_spec or s.name), grid_configs(d),
-                                   target, measured=True)
+            d = add_target_latency(d, s if several else (target_spec or s.name), alphas,
+                                   resolutions, target, measured=True)
         frames.append(d)
     df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     s = specs[0]
@@ -702,7 +702,7 @@ def nothing_fits(p: PickReport) -> str:
 
 def write_pick(p: PickReport, folder: Path, plot: bool = False) -> list[Path]:
     """The pick's CSV, JSON and Markdown (and the Pareto plot) in `folder`."""
-    names = list(dict.fromkeys(str(x) for x in p.frame["spec"]))
+    names = frame_specs(p.frame)
     name = names[0] if len(names) == 1 else "family"
     written = write_reports(p.report, folder, f"pick_{name}")
     if plot:
@@ -714,18 +714,27 @@ def write_pick(p: PickReport, folder: Path, plot: bool = False) -> list[Path]:
 
 # --------------------------------------------------------------------------- which to measure
 
-def suggest_report(specs: Sequence["Spec | str"], alphas: Sequence[Fraction],
-                   resolutions: Sequence[int], n: int, batch: int = 1) -> Report:
-    """The n configurations of the grid (every spec × α × resolution) to measure for the
-    best-determined latency fit (`latency.suggest`), with their Mult-Adds."""
-    from .latency import POOR_SPREAD_CONDITION, Config, layer_features, spread_condition, suggest
-    from .spec import checked_configs, load_spec
+def suggest_report(specs: Sequence["Spec | str"], alpha: str, res: str, n: int,
+                   batch: int = 1) -> Report:
+    """The n configurations of the grid (every spec × the α and resolution options) to measure
+    for the best-determined latency fit (`latency.suggest`), with their Mult-Adds. A grid with
+    more than MAX_SUGGEST_CANDIDATES configurations is refused before it is enumerated."""
+    from .grid import grid_from_text
+    from .latency import (MAX_SUGGEST_CANDIDATES, POOR_SPREAD_CONDITION, Config, layer_features,
+                          spread_condition, suggest)
+    from .spec import load_spec
 
-    configs = []
-    for x in specs:
-        s = load_spec(x)
-        checked_configs(s, [(a, r) for a in alphas for r in resolutions])
-        configs += [Config(s, a, r, batch) for a in alphas for r in resolutions]
+    loaded = [load_spec(x) for x in specs]
+
+    def check(n_a: int, n_r: int) -> MobilecostError | None:
+        total = len(loaded) * n_a * n_r
+        if total > MAX_SUGGEST_CANDIDATES:
+            return MobilecostError(f"cannot suggest from {total:,} configurations; at most "
+                                   f"{MAX_SUGGEST_CANDIDATES:,} (give a coarser grid)")
+        return None
+
+    alphas, resolutions = grid_from_text(loaded[0], alpha, res, None, check)
+    configs = [Config(s, a, r, batch) for s in loaded for a in alphas for r in resolutions]
     chosen = suggest(configs, n)
     rows = [{"spec": c.spec, "alpha": c.alpha, "resolution": c.resolution, "batch": c.batch,
              "macs": layer_features(c).total_macs} for c in chosen]

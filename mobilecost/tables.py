@@ -73,7 +73,7 @@ def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int |
             Column("alpha", "alpha", table=False), Column("resolution", "resolution", table=False)]
     kinds = "; ".join(f"{k.label} {percent(t.macs_share, 1)}" for k, t in c.by_kind().items()
                       if t.macs)
-    moved = sum(lc.input_elems + lc.output_elems + lc.weight_elems for lc in c.layers)
+    moved = sum(lc.elems_moved for lc in c.layers)
     total = {"layer": "total", "op": f"{len(c.layers)} layers", "kind": "",
              "input": rows[0]["input"] if rows else "", "output": rows[-1]["output"] if rows else "",
              "macs": c.macs, "params": c.params, "macs_share": 1.0 if c.macs else 0.0,

@@ -404,11 +404,6 @@ def scan(directory: Path | None = None) -> tuple[list[Target], list[str]]:
     return good, bad
 
 
-def load_all(directory: Path | None = None) -> list[Target]:
-    """The readable targets in the folder (see `scan` for the files that are not)."""
-    return scan(directory)[0]
-
-
 def resolve(target: "Target | str", directory: Path | None = None) -> Target:
     return target if isinstance(target, Target) else load(target, directory)
 

@@ -211,3 +211,9 @@ def test_calibrate_warns_on_a_poorly_spread_set(tmp_path):
     (tmp_path / "g.csv").write_text("\n".join(rows) + "\n")
     r = run("calibrate", tmp_path / "g.csv", "--target", "good", "--targets-dir", tmp_path / "t")
     assert r.exit_code == 0 and "poorly spread" not in r.stderr
+
+
+def test_suggest_refuses_a_huge_grid_before_enumerating_it():
+    line = one_error_line(run("calibrate", "--suggest", "6", "mobilenet_v1", "--alpha",
+                              "0.000001..1:0.000001", "--res", "1..1000:1"))
+    assert line == "error: cannot suggest from 1,000,000,000 configurations; at most 5,000 (give a coarser grid)"

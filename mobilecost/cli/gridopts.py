@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..gridcost import ALLOWED_BYTES_PER_CONFIG, WORK_ALLOWANCE
 from ..sweepreport import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS
 from .common import check_output_dir
 
@@ -33,8 +34,9 @@ SpecsOpt = Annotated[Optional[str], typer.Option(
                    "built-in); each configuration's accuracy from its own family.")]
 MaxConfigsOpt = Annotated[int, typer.Option(
     "--max-configs", help="Refuse grids with more configurations than this, or needing more "
-                          "memory than this many written as CSV (560 bytes each, + 256 MiB; the "
-                          "per-α work and the output format count).")]
+                          f"memory than this many swept and written as CSV "
+                          f"({ALLOWED_BYTES_PER_CONFIG} bytes each, + {WORK_ALLOWANCE // 2**20} "
+                          "MiB; the per-α work and the output format count).")]
 
 
 def one_spec_or_many(ctx: typer.Context, specs: str | None) -> None:
@@ -45,8 +47,7 @@ def one_spec_or_many(ctx: typer.Context, specs: str | None) -> None:
         raise MobilecostError("give the spec as an argument or --spec, not both")
 
 
-def checked_output(n_alphas: int, n_res: int, max_configs: int, output_dir: Path | None,
-                   plot: bool) -> Path | None:
+def checked_output(output_dir: Path | None, plot: bool) -> Path | None:
     """The folder reports go to (checked, not made), if any. (grid_from_options has refused a
     grid too large for memory, from the options' arithmetic.)"""
     folder = output_dir if output_dir is not None else (DEFAULT_OUTPUT_DIR if plot else None)

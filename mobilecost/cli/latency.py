@@ -88,11 +88,9 @@ def calibrate_cmd(
         if target is not None or manifest is not None or spec is not None:
             raise MobilecostError("--suggest chooses configurations to measure: give specs, not "
                                   "--target, --manifest or --spec")
-        from ..grid import parse_alphas, parse_resolutions
         from ..sweepreport import suggest_report
 
-        render(suggest_report([str(m) for m in measurements], parse_alphas(alpha),
-                              parse_resolutions(res), suggest), format)
+        render(suggest_report([str(m) for m in measurements], alpha, res, suggest), format)
         return
     if target is None:
         raise MobilecostError("calibrate needs --target NAME, the name to store the target under")
@@ -115,7 +113,6 @@ def calibrate_cmd(
         data, note = measurements_from_logs(measurements, manifest, spec)
         notes_first.append(note)
         source = ", ".join(map(str, measurements))
-    measurements_text = source
     t = tg.calibrate(target, data, source=source, form=form)
     path = tg.save(t, targets_dir)
     rows = [{"spec": p.config.spec, "alpha": p.config.alpha, "resolution": p.config.resolution,
@@ -134,7 +131,7 @@ def calibrate_cmd(
                 f"{cond:.0f}, above {lt.POOR_SPREAD_CONDITION:g}): some coefficients are barely "
                 f"determined; `mobilecost calibrate --suggest N SPEC...` chooses better-spread ones")
         notes.append("warning: " + poor)
-    render(Report(f"Target {target}: {form} model fitted to {measurements_text}", [
+    render(Report(f"Target {target}: {form} model fitted to {source}", [
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Res"), Column("batch", "Batch"),
         Column("latency_ms", "Measured ms", milliseconds), Column("fitted_latency_ms", "Fitted ms", milliseconds),

@@ -62,7 +62,7 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
     else:
         s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, per_row)
     budgets = budgets_from_options(max_macs, max_params, max_latency, safe)
-    folder = checked_output(len(alphas), len(resolutions), max_configs, output_dir, plot)
+    folder = checked_output(output_dir, plot)
     t = None
     if target is not None:
         from ..targets import load

@@ -125,7 +125,7 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
                                                              per_row)
     else:
         s, alphas, resolutions = sr.grid_from_options(spec, alpha, res, rho, max_configs, per_row)
-    folder = checked_output(len(alphas), len(resolutions), max_configs, output_dir, plot)
+    folder = checked_output(output_dir, plot)
     t = None
     if target is not None:
         from ..targets import load
