@@ -208,7 +208,7 @@ def walk(g: Graph) -> list:
         while t != stop:
             cons = consumers.get(t, [])
             if not cons:
-                raise ModelImportError(f"the path through {_who(by_output.get(t), g)} ends "
+                raise ModelImportError(f"the path through {_who(by_output.get(t))} ends "
                                        f"before the network's output")
             if len(cons) == 1:
                 n = cons[0]
@@ -221,7 +221,7 @@ def walk(g: Graph) -> list:
             # a split: the first node downstream of every consumer joins the paths again
             common = set.intersection(*({c.output} | reach(c.output) for c in cons))
             if not common:
-                raise ModelImportError(f"{_who(by_output.get(t), g)}: its output feeds "
+                raise ModelImportError(f"{_who(by_output.get(t))}: its output feeds "
                                        f"{len(cons)} paths that never meet again "
                                        f"(more than one output?)")
             join = by_output[min(common, key=lambda x: order[x])]
@@ -262,7 +262,7 @@ def _downstream(t: str, consumers: dict[str, list[Node]]) -> set[str]:
     return seen
 
 
-def _who(n: Node | None, g: Graph) -> str:
+def _who(n: Node | None) -> str:
     return "the input" if n is None else f"{n.name} ({n.source_op})"
 
 
@@ -349,7 +349,7 @@ def _square(pair: tuple[int, int]) -> int | None:
     return pair[0] if pair[0] == pair[1] else None
 
 
-def conv_problem(n: Node, in_shape: Shape) -> str | None:
+def conv_problem(n: Node) -> str | None:
     """Why a convolution cannot be a spec statement, or None."""
     a = n.attrs
     k, s = _square(a["kernel"]), _square(a["stride"])
@@ -377,7 +377,7 @@ def conv_problem(n: Node, in_shape: Shape) -> str | None:
 def _conv(items: list, i: int, ctx: Ctx):
     """A convolution, then optionally batchnorm, then optionally ReLU or ReLU6."""
     n = items[i]
-    if not _is(n, "conv") or conv_problem(n, ctx.shape_in(n)):
+    if not _is(n, "conv") or conv_problem(n):
         return None
     j, bn, act = i + 1, bool(n.attrs.get("folded_bn")), "none"
     if j < len(items) and _is(items[j], "bn"):
@@ -514,7 +514,7 @@ def _unknown_stmt(item: Any, ctx: Ctx) -> Stmt:
         advice = ("a split whose paths meet other than by adding the input back; "
                   "the spec has residual blocks only")
     elif first.op == "conv":
-        advice = f"{conv_problem(first, ctx.shape_in(first))}: {ADVICE['conv']}"
+        advice = f"{conv_problem(first)}: {ADVICE['conv']}"
     else:
         advice = ADVICE.get(first.op, "the spec has no such operation; leave it out, or "
                                       "write its nearest spec layer by hand")

@@ -12,7 +12,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import MobilecostError
+from ..manifest import MANIFEST_NAME
 from ..report import Column, Format, Report
+from ..util import millions
 from .common import (FormatOpt, SpecArg, check_output_dir, command, err_console, fail, render,
                      writing)
 from .gridopts import DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, RhoOpt
@@ -38,15 +40,15 @@ def export_report(results, folder: Path) -> Report:
                Column("alpha", "α", numeric=False),
                Column("resolution", "Res"),
                Column("batch", "Batch", table=False),
-               Column("macs", "Mult-Adds (M)", lambda v: f"{v / 1e6:,.2f}"),
-               Column("params", "Params (M)", lambda v: f"{v / 1e6:,.2f}"),
+               Column("macs", "Mult-Adds (M)", millions),
+               Column("params", "Params (M)", millions),
                Column("opset", "Opset", table=False),
                Column("sha256", "sha256", lambda v: v[:12], numeric=False),
                Column("max_abs_diff", "Max |ORT−torch|", lambda v: f"{v:.1e}"),
                Column("status", "Status", numeric=False)]
     n_new = sum(1 for _, kept in results if not kept)
     notes = [f"{n_new} exported, {len(results) - n_new} kept (file there, hash as in the "
-             f"manifest); manifest: {folder / 'manifest.csv'}",
+             f"manifest); manifest: {folder / MANIFEST_NAME}",
              "Each file: batchnorm folded, fixed input shape, loaded in ONNX Runtime (CPU) and its "
              "output checked against the torch module's (within 1e-5 × max |output|)."]
     opsets = sorted({r.opset for r, _ in results})
@@ -116,7 +118,7 @@ def export_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALP
             raise fail("interrupted; the files written so far are complete and in the "
                        "manifest: run the same command again to resume", 130) from None
     render(export_report(results, output_dir), format)
-    err_console.print(f"wrote {output_dir / 'manifest.csv'}", highlight=False, markup=False)
+    err_console.print(f"wrote {output_dir / MANIFEST_NAME}", highlight=False, markup=False)
 
 
 __all__ = ["export_cmd"]

@@ -15,7 +15,7 @@ import torch
 from ..report import Column, Report
 from ..spec import Spec
 from ..sweepreport import measurement_notes
-from ..util import format_number, percent, plain
+from ..util import format_number, milliseconds, percent, plain
 from .build import SpecNet, build_model
 from .profile import TIME_KIND_LABELS, TIME_KINDS, Profile, profile_model, time_kind
 from .timing import ROW_COLUMNS, MeasureOptions, device_name, prepare
@@ -23,9 +23,6 @@ from .timing import ROW_COLUMNS, MeasureOptions, device_name, prepare
 
 def timing_report(rows: list[dict[str, Any]], time_share: bool, rounds: int = 1) -> Report:
     """Measured rows (timing.measure_grid) as a report, with the setting in the notes."""
-    def ms(x: Any) -> str:
-        return "" if x is None else f"{x:.3f}"
-
     shown = {"spec", "alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms", "runs",
              "macs", "cached", "error"} | ({"latency_median_ms", "rounds"} if rounds > 1 else set()) \
         | ({"noisy"} if any(r.get("noisy") for r in rows) else set())
@@ -34,7 +31,7 @@ def timing_report(rows: list[dict[str, Any]], time_share: bool, rounds: int = 1)
     numeric = {"alpha", "resolution", "batch", "latency_ms", "latency_iqr_ms",
                "latency_median_ms", "rounds", "runs", "calls_per_run", "threads", "macs", "params",
                "load", "cores"}
-    cols = [Column(k, headers.get(k, k), ms if k.endswith("_ms") else plain,
+    cols = [Column(k, headers.get(k, k), milliseconds if k.endswith("_ms") else plain,
                    numeric=k in numeric, table=k in shown) for k in ROW_COLUMNS]
     if time_share:
         for kind in TIME_KINDS:
