@@ -44,7 +44,7 @@ from fractions import Fraction
 from functools import cached_property
 
 from .ops import OPS, conv_macs, conv_params, fc_macs
-from .spec import Layer, LayerKind, Spec, build, load_spec, to_fraction
+from .spec import Layer, LayerKind, Resolution, Spec, build, load_spec, norm_resolution, to_fraction
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +120,7 @@ class NetworkCost:
 
     spec: str
     alpha: Fraction
-    resolution: int
+    resolution: Resolution  # an int (square), or (height, width)
     layers: tuple[LayerCost, ...]
     counting: Counting = Counting()
 
@@ -165,9 +165,11 @@ class NetworkCost:
         return out
 
 
-def cost(spec: Spec | str, alpha: float | Fraction | str = 1, resolution: int | None = None,
+def cost(spec: Spec | str, alpha: float | Fraction | str = 1,
+         resolution: "Resolution | str | None" = None,
          counting: Counting = Counting()) -> NetworkCost:
-    """Cost a spec (a Spec, a built-in name or a path) at width α and input resolution.
+    """Cost a spec (a Spec, a built-in name or a path) at width α and input resolution (an int
+    for a square input, (height, width) or "320x240" for any other; default the spec's base).
 
     α follows `spec.to_fraction`: a string, int or Fraction is exact; a float is read as its
     nearest 12-significant-digit decimal, so `cost(spec, 0.7 - 0.2)` is `cost(spec, "0.5")`.
@@ -175,7 +177,7 @@ def cost(spec: Spec | str, alpha: float | Fraction | str = 1, resolution: int | 
     s = load_spec(spec)
     a = to_fraction(alpha)
     layers = build(s, a, resolution)
-    res = s.resolution if resolution is None else resolution
+    res = s.size if resolution is None else norm_resolution(resolution)
     return NetworkCost(s.name, a, res, tuple(layer_cost(layer, counting) for layer in layers), counting)
 
 

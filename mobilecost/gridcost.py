@@ -378,8 +378,13 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable,
             f"fit in 64-bit integers; sweep smaller α (`cost` takes any)") from None
     for st in structures:
         a0 = alist[int(st.rows[0])]
-        ins_h, outs_h, ins_w, outs_w = _sizes(s, a0, st.static, res_h, res_w)
-        groups.append((st, ins_h * ins_w, outs_h * outs_w))  # map areas [L, R]
+        sizes = _sizes(s, a0, st.static, res_h, res_w)
+        ins_h, outs_h, ins_w, outs_w = sizes
+        del sizes
+        ins_h *= ins_w  # map areas [L, R], in place (ins_w is ins_h itself on a square grid)
+        outs_h *= outs_w  # (safe: a square grid's width arrays are never read again)
+        groups.append((st, ins_h, outs_h))
+        del ins_h, outs_h, ins_w, outs_w
         kinds_present += st.kinds
     kind_macs = {k: np.empty((n_a, n_r), dtype=np.int64) for k in MAC_KINDS if k in kinds_present}
 
@@ -491,9 +496,10 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     option 0.25..1:0.05, published accuracy included.
     Rows run α-major in the order given. Columns: spec, alpha (a float, for plotting and
     arithmetic), alpha_exact (α exactly, as text such as "3/4" or "1/3"; categorical; read it
-    back with `frame_alphas`), resolution (the input's height: its side when square), rho
-    (resolution over the spec's base height), width and rho_w (only when the grid or the spec
-    has a non-square input: the input's width, and its ratio to the base width), macs, params, macs_share_<kind>, elementwise_ops (activations,
+    back with `frame_alphas`), resolution (the input's side; where the grid or the spec has a
+    non-square input, text such as "320x240", height first, and then also height and width
+    as numbers), rho (the resolution, or height, over the spec's base), rho_w (the width over the
+    base width, with non-square inputs only), macs, params, macs_share_<kind>, elementwise_ops (activations,
     residual adds and channel-wise scales, one op per element: not Mult-Adds), activation_elems (every layer's
     output plus the input image), peak_activation_elems (the largest input + output of one
     layer), top1, top1_low, top1_high, top5, top5_low, top5_high (ImageNet %, empty where
@@ -514,19 +520,25 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     alpha_col = np.repeat(np.array([float(a) for a in g.alphas]), n_r)
     heights = np.array([sides(r)[0] for r in g.resolutions], dtype=np.int64)
     widths = np.array([sides(r)[1] for r in g.resolutions], dtype=np.int64)
-    res_col = np.tile(heights, n_a)
+    height_col = np.tile(heights, n_a)
     cols: dict[str, object] = {
         "spec": pd.Categorical.from_codes(np.zeros(n_a * n_r, dtype=np.int8), [s.name]),
         "alpha": alpha_col,
         "alpha_exact": _alpha_exact(g.alphas, n_r),
-        "resolution": res_col,
-        "rho": res_col / s.resolution,
+        "resolution": height_col,
     }
     base_h, base_w = sides(s.size)
-    if (heights != widths).any() or base_h != base_w:  # a width, and ρ per side
-        width_col = np.tile(widths, n_a)
-        cols["width"] = width_col
-        cols["rho_w"] = width_col / base_w
+    if (heights != widths).any() or base_h != base_w:
+        # "320x240" (224 where square), each side as a number, and ρ per side.
+        cols["resolution"] = pd.Categorical.from_codes(
+            np.tile(np.arange(n_r, dtype=np.int32), n_a),
+            [resolution_text(r) for r in g.resolutions])
+        cols["height"] = height_col
+        cols["width"] = np.tile(widths, n_a)
+        cols["rho"] = height_col / base_h
+        cols["rho_w"] = cols["width"] / base_w
+    else:
+        cols["rho"] = height_col / s.resolution
     cols.update({
         "macs": g.macs.reshape(-1),
         "params": g.params.reshape(-1),
@@ -540,9 +552,12 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     cols["peak_activation_elems"] = g.peak_activation_elems.reshape(-1)
     # Published and estimated accuracy are for square inputs: none for any other.
     square = [j for j, r in enumerate(g.resolutions) if not isinstance(r, tuple)]
-    accuracy = {k: np.full((n_a, n_r), np.nan) for k in ACCURACY_COLUMNS}
-    source = np.full((n_a, n_r), -1, dtype=np.int8)
-    if square:
+    if len(square) == n_r:
+        accuracy, source = accuracy_grid(s, g.alphas, g.resolutions)
+    else:
+        accuracy = {k: np.full((n_a, n_r), np.nan) for k in ACCURACY_COLUMNS}
+        source = np.full((n_a, n_r), -1, dtype=np.int8)
+    if square and len(square) < n_r:
         acc_sq, src_sq = accuracy_grid(s, g.alphas, [g.resolutions[j] for j in square])
         for k, v in acc_sq.items():
             accuracy[k][:, square] = v

@@ -310,6 +310,12 @@ def norm_resolution(res: "Resolution | str", what: str = "resolution") -> Resolu
     return pair[0] if pair[0] == pair[1] else pair
 
 
+def resolution_value(res: Resolution) -> int | str:
+    """A resolution as data (CSV, JSON, a frame's `resolution` column): the int of a square
+    input, "320x240" text for any other, read back by `norm_resolution`."""
+    return res if isinstance(res, int) else resolution_text(res)
+
+
 def resolution_text(res: Resolution) -> str:
     """"224" for a square input, "320x240" (height x width) for any other."""
     h, w = sides(res)
@@ -876,5 +882,5 @@ def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
 __all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "checked_configs", "Layer", "LayerDef",
            "LayerKind", "Node", "Repeat", "Residual", "Rounding", "Spec", "build", "builtin_names",
            "check_expansion", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
-           "norm_resolution", "parse", "Resolution", "resolution_text", "sides", "to_fraction",
+           "norm_resolution", "parse", "Resolution", "resolution_text", "resolution_value", "sides", "to_fraction",
            "with_classes"]

@@ -47,8 +47,8 @@ SWEEP_DROP_ORDER = ("peak_activation_elems", "activation_elems", "macs_share_fc"
 # --------------------------------------------------------------------------- grid
 
 def grid_from_options(spec_name: "Spec | str", alpha: str, res: str | None, rho: str | None,
-                      max_configs: int | None = None,
-                      fmt: str | None = None) -> tuple["Spec", list[Fraction], list[int]]:
+                      max_configs: int | None = None, fmt: str | None = None,
+                      aspect: str | None = None) -> tuple["Spec", list[Fraction], list]:
     """The spec and its (alphas, resolutions) from the grid options as written; with
     `max_configs`, a grid too large is refused from the options' arithmetic, before any value is
     enumerated (`fmt`: the output format, whose bytes per row count; parquet counts as csv)."""
@@ -62,13 +62,13 @@ def grid_from_options(spec_name: "Spec | str", alpha: str, res: str | None, rho:
         layers = expanded_layers(spec.body)
         per_row = CLI_BYTES_PER_ROW.get(fmt, CLI_BYTES_PER_ROW["csv"]) if fmt is not None else 0
         check = lambda n_a, n_r: grid_size_error(n_a, n_r, max_configs, layers, per_row)  # noqa: E731
-    alphas, resolutions = grid_from_text(spec, alpha, res, rho, check, DEFAULT_RESOLUTIONS)
+    alphas, resolutions = grid_from_text(spec, alpha, res, rho, check, DEFAULT_RESOLUTIONS, aspect)
     return spec, alphas, resolutions
 
 
 def family_grid_from_options(specs: str, alpha: str, res: str | None, rho: str | None,
-                             max_configs: int | None = None, fmt: str | None = None
-                             ) -> tuple[list["Spec"], list[Fraction], list[int]]:
+                             max_configs: int | None = None, fmt: str | None = None,
+                             aspect: str | None = None) -> tuple[list["Spec"], list[Fraction], list]:
     """The specs of a `--spec` option (a list, or `all`) and the one grid they share; the
     grid is refused when it is too large for any one spec or for all of them together."""
     from .gridcost import CLI_BYTES_PER_ROW, grid_size_error
@@ -77,10 +77,15 @@ def family_grid_from_options(specs: str, alpha: str, res: str | None, rho: str |
     if rho is not None:
         raise MobilecostError("--rho goes with one spec (each has its own base resolution); "
                               "give --res with --spec")
-    grids = [grid_from_options(n, alpha, res, None, max_configs, fmt)
+    grids = [grid_from_options(n, alpha, res, None, max_configs, fmt, aspect)
              for n in specs_from_option(specs)]
     found = [g[0] for g in grids]
     alphas, resolutions = grids[0][1], grids[0][2]
+    differ = [g[0].name for g in grids if g[2] != resolutions]
+    if differ:  # a non-square spec turns the same heights into other sizes
+        raise MobilecostError(f"--spec: {differ[0]} has another input aspect than "
+                              f"{found[0].name}, so one --res means other sizes; give --aspect or "
+                              f"HEIGHTxWIDTH sizes, or sweep them apart")
     if max_configs is not None:
         per_row = CLI_BYTES_PER_ROW.get(fmt, CLI_BYTES_PER_ROW["csv"]) if fmt is not None else 0
         err = grid_size_error(len(found) * len(alphas), len(resolutions), max_configs,
@@ -90,11 +95,12 @@ def family_grid_from_options(specs: str, alpha: str, res: str | None, rho: str |
     return found, alphas, resolutions
 
 
-def grid_configs(df: "pd.DataFrame") -> list[tuple[Fraction, int]]:
+def grid_configs(df: "pd.DataFrame") -> list[tuple[Fraction, "Resolution"]]:
     """(α exactly, from the frame's alpha_exact, resolution) of every row of the sweep, in order."""
     from .gridcost import frame_alphas
+    from .spec import norm_resolution
 
-    return list(zip(frame_alphas(df), df["resolution"].tolist()))
+    return list(zip(frame_alphas(df), (norm_resolution(r) for r in df["resolution"].tolist())))
 
 
 def add_target_latency(df: "pd.DataFrame", spec_name: str, alphas: Sequence[Fraction],
@@ -180,8 +186,13 @@ def sweep_columns(df: "pd.DataFrame") -> list[Column]:
     cols = [
         Column("spec", "Spec", numeric=False, table=False),
         Column("alpha", "α", lambda x: format_number(x)),
-        Column("resolution", "Resolution"),
+        Column("resolution", "Resolution", numeric="width" not in df.columns),
         Column("rho", "ρ", lambda x: f"{x:.4g}"),
+    ]
+    if "width" in df.columns:  # non-square inputs: each side as a number, and ρ of the width
+        cols[3:3] = [Column("height", "Height", table=False), Column("width", "Width", table=False)]
+        cols.append(Column("rho_w", "ρ width", lambda x: f"{x:.4g}", table=False))
+    cols += [
         Column("macs", "Mult-Adds (M)", millions),
         Column("params", "Params (M)", millions),
     ]
@@ -267,6 +278,9 @@ def sweep_notes(df: "pd.DataFrame") -> list[str]:
         notes.append("no accuracy where nothing is published and the estimate does not reach "
                      "(specs without released checkpoints; outside the box the checkpoints "
                      "span: `mobilecost accuracy` gives it).")
+    if "width" in df.columns and (df["height"] != df["width"]).any():
+        notes.append("resolutions are height x width; no accuracy for non-square inputs (every "
+                     "published checkpoint was trained and evaluated on square crops).")
     return notes
 
 

@@ -6,7 +6,7 @@ from .. import tables
 from ..cost import Counting
 from ..report import Format
 from .common import (AlphaOpt, BnOpt, ClassesOpt, FcBiasOpt, FormatOpt, ResOpt, SpecArg, command,
-                     parse_alpha, render, spec_with_classes)
+                     parse_alpha, parse_res, render, spec_with_classes)
 
 
 @command("table1")
@@ -17,8 +17,8 @@ def table1_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOp
 
     Example: mobilecost table1 mobilenet_v1 --alpha 0.5 --res 160
     """
-    render(tables.table1(spec_with_classes(spec, classes), parse_alpha(alpha), res,
-                         Counting(fc_bias, bn)), format)
+    s = spec_with_classes(spec, classes)
+    render(tables.table1(s, parse_alpha(alpha), parse_res(res, s), Counting(fc_bias, bn)), format)
 
 
 @command("table2")
@@ -29,7 +29,8 @@ def table2_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOp
 
     Example: mobilecost table2 --format markdown
     """
-    render(tables.table2(spec, parse_alpha(alpha), res, Counting(fc_bias, bn)), format)
+    render(tables.table2(spec, parse_alpha(alpha), parse_res(res, spec), Counting(fc_bias, bn)),
+           format)
 
 
 @command("table3")
@@ -49,9 +50,11 @@ def cost_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt 
 
     Example: mobilecost cost mobilenet_v2 --alpha 0.75 --res 192
     Example: mobilecost cost mobilenet_v3_large --classes 1001 (TF-slim's checkpoints)
+    Example: mobilecost cost mobilenet_v1 --res 320x240 (height x width)
     """
-    render(tables.cost_report(spec_with_classes(spec, classes), parse_alpha(alpha), res,
-                              Counting(fc_bias, bn)), format)
+    s = spec_with_classes(spec, classes)
+    render(tables.cost_report(s, parse_alpha(alpha), parse_res(res, s), Counting(fc_bias, bn)),
+           format)
 
 
 @command("published")

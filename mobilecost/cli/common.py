@@ -120,8 +120,9 @@ SpecArg = Annotated[str, typer.Argument(
          "mnasnet_b1 and others: an unknown name lists them all) or the path of a spec file.",
     show_default=True)]
 AlphaOpt = Annotated[str, typer.Option("--alpha", "-a", help="Width multiplier α (> 0).")]
-ResOpt = Annotated[Optional[int], typer.Option(
-    "--res", "-r", help="Input resolution in pixels \\[default: the spec's base resolution].")]
+ResOpt = Annotated[Optional[str], typer.Option(
+    "--res", "-r", help="Input resolution in pixels, or HEIGHTxWIDTH (320x240) "
+                        "\\[default: the spec's base resolution].")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 FcBiasOpt = Annotated[bool, typer.Option("--fc-bias", help="Count biases as parameters (the FC layer's, squeeze-and-excitation's 1×1 convolutions').")]
 BnOpt = Annotated[bool, typer.Option("--bn", help="Count batchnorm γ and β as parameters.")]
@@ -140,6 +141,18 @@ def spec_with_classes(spec: str, classes: Optional[int]) -> Any:
     s = with_classes(load_spec(spec), classes)
     err_console.print(f"{s.name}: {classes} classes (--classes)", highlight=False)
     return s
+
+
+def parse_res(text: str | None, spec):
+    """--res of a one-configuration command: None (the spec's base), a number of pixels (the
+    side of a square input; the height, with the spec's own aspect, for a non-square spec) or
+    HEIGHTxWIDTH."""
+    if text is None:
+        return None
+    from ..grid import with_aspect
+    from ..spec import load_spec, norm_resolution
+
+    return with_aspect(load_spec(spec), [norm_resolution(text, "--res")], None)[0]
 
 
 def parse_alpha(text: str) -> Fraction:

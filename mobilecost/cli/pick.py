@@ -9,7 +9,7 @@ import typer
 from ..errors import MobilecostError
 from ..report import Format
 from .common import FormatOpt, SpecArg, command, fail, render, report_written, status, writing
-from .gridopts import (DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
+from .gridopts import (AspectOpt, DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
                        PlotOpt, RhoOpt, SpecsOpt, checked_output, one_spec_or_many)
 from .latency import TargetsDirOpt
 
@@ -29,7 +29,8 @@ PickTargetOpt = Annotated[Optional[str], typer.Option(
 
 @command("pick")
 def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
-             res: GridResOpt = None, rho: RhoOpt = None, max_macs: MaxMacsOpt = None,
+             res: GridResOpt = None, rho: RhoOpt = None, aspect: AspectOpt = None,
+             max_macs: MaxMacsOpt = None,
              max_params: MaxParamsOpt = None, max_latency: MaxLatencyOpt = None,
              safe: SafeOpt = False, specs: SpecsOpt = None, target: PickTargetOpt = None, targets_dir: TargetsDirOpt = None,
              format: FormatOpt = Format.table, output_dir: OutputDirOpt = None,
@@ -58,9 +59,11 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
     per_row = "json" if output_dir is not None else "table"
     one_spec_or_many(ctx, specs)
     if specs is not None:
-        s, alphas, resolutions = family_grid_from_options(specs, alpha, res, rho, max_configs, per_row)
+        s, alphas, resolutions = family_grid_from_options(specs, alpha, res, rho, max_configs,
+                                                          per_row, aspect)
     else:
-        s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, per_row)
+        s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, per_row,
+                                                   aspect)
     budgets = budgets_from_options(max_macs, max_params, max_latency, safe)
     folder = checked_output(output_dir, plot)
     t = None
