@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .pareto import Budget, Pick
-    from .spec import Spec
+    from .spec import Resolution, Spec
 
 DEFAULT_ALPHAS = "1,0.75,0.5,0.25"
 DEFAULT_RESOLUTIONS = "224,192,160,128"
