@@ -116,6 +116,10 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, alphas: Sequence[Frac
 
     if len(df) != len(alphas) * len(resolutions):
         raise MobilecostError("internal: the sweep's rows are not the α × resolution grid")
+    odd = [r for r in resolutions if isinstance(r, tuple)]
+    if odd:
+        raise MobilecostError(f"{spec_name} at {odd[0][0]}x{odd[0][1]}: latency targets are "
+                              f"calibrated and predicted on square inputs only")
     g = grid_latency(target, spec_name, alphas, resolutions, batch)
     df = df.assign(predicted_latency_ms=g.predicted_ms.reshape(-1),
                    predicted_latency_low_ms=g.low_ms.reshape(-1),

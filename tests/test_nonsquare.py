@@ -197,3 +197,10 @@ def test_a_side_that_vanishes_is_one_line(tmp_path):
     assert "maxpool 3×3 s2 on a 32×2 feature map leaves nothing at resolution 64x4" in line
     line = one_error_line(run("sweep", str(f), "--res", "64x4,64"))
     assert "leaves nothing" in line and "the largest 64x4" in line
+
+
+def test_export_refuses_non_square_in_one_line(tmp_path):
+    line = one_error_line(run("export", "--res", "160x120", "--alpha", "0.5",
+                              "--output-dir", tmp_path / "out"))
+    assert "--res 160x120: export takes square inputs" in line
+    assert not (tmp_path / "out").exists()
