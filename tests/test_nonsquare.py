@@ -204,3 +204,10 @@ def test_export_refuses_non_square_in_one_line(tmp_path):
                               "--output-dir", tmp_path / "out"))
     assert "--res 160x120: export takes square inputs" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_plots_of_a_mixed_grid(tmp_path):
+    r = run("sweep", "--res", "224x160,224,320x240,160", "--alpha", "0.25..1", "--plot",
+            "--output-dir", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "macs_heatmap_mobilenet_v1.png").stat().st_size > 0
