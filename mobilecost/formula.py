@@ -157,7 +157,8 @@ def closed_form(spec: Spec | str, counting: Counting = Counting()) -> ClosedForm
                 q = 2 * _power(Fraction(g2, g1), 4, "the feature map", where)
                 add(total, (p, q), f1 * g1)
         for on, what, extra in ((counting.fc_bias, "bias", rule.bias_params),
-                                (counting.batchnorm, "batchnorm", rule.bn_params)):
+                                (counting.batchnorm, "batchnorm", rule.bn_params),
+                                (counting.bn_stats, "batchnorm statistics", rule.bn_params)):
             e1 = extra(a) if on else 0
             if e1:
                 add(params, (_power(Fraction(extra(b), e1), 2, what, where), 0), e1)

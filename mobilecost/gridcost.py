@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from .cost import Counting
+from .cost import Counting, convention_line
 from .errors import ConfigError, MobilecostError
 from .ops import MAC_KINDS, OPS, LayerKind, act_ops
 from .spec import (Builder, Channels, Layer, Resolution, Spec, build, check_expansion,
-                   expanded_layers, load_spec, norm_resolution, resolution_text, sides,
+                   classes_of, expanded_layers, load_spec, norm_resolution, resolution_text, sides,
                    to_fraction)
 
 if TYPE_CHECKING:
@@ -210,8 +210,9 @@ def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: Resolution,
             weights_f[:, idx] = rule.weights_channels(x)
             in_f[:, idx] = rule.input_channels(x)
             shape = (n_a, len(idx))
-            if counting.batchnorm:
-                extra += np.broadcast_to(rule.bn_params(x), shape).sum(axis=1)
+            bn_sets = counting.batchnorm + counting.bn_stats  # γ, β; mean, variance
+            if bn_sets:
+                extra += bn_sets * np.broadcast_to(rule.bn_params(x), shape).sum(axis=1)
             if counting.fc_bias:
                 extra += np.broadcast_to(rule.bias_params(x), shape).sum(axis=1)
         kinds = tuple(OPS[st[_OP]].kind for st in static)
@@ -564,7 +565,9 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
         source[:, square] = src_sq
     cols.update((k, v.reshape(-1)) for k, v in accuracy.items())
     cols["accuracy_source"] = pd.Categorical.from_codes(source.reshape(-1), list(SOURCES))
-    return pd.DataFrame(cols, copy=False)
+    df = pd.DataFrame(cols, copy=False)
+    df.attrs["params_convention"] = convention_line(counting, classes_of(s))
+    return df
 
 
 __all__ = ["ALLOWED_BYTES_PER_CONFIG", "BYTES_PER_ALPHA_LAYER", "BYTES_PER_CONFIG",

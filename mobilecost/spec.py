@@ -870,6 +870,15 @@ def with_classes(spec: Spec, classes: int) -> Spec:
     return replace(spec, body=spec.body[:-1] + (fc,))
 
 
+def classes_of(spec: Spec) -> int | None:
+    """The number of classes: N of a last statement `fc N!` at the top level, else None."""
+    last = spec.body[-1] if spec.body else None
+    if (isinstance(last, LayerDef) and last.op == "fc" and last.channels is not None
+            and last.channels.mode == "fixed"):
+        return last.channels.base
+    return None
+
+
 def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
     """Every layer statement in a spec body, blocks entered once (not repeated)."""
     for node in nodes:
@@ -881,6 +890,6 @@ def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
 
 __all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "checked_configs", "Layer", "LayerDef",
            "LayerKind", "Node", "Repeat", "Residual", "Rounding", "Spec", "build", "builtin_names",
-           "check_expansion", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
+           "check_expansion", "classes_of", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
            "norm_resolution", "parse", "Resolution", "resolution_text", "resolution_value", "sides", "to_fraction",
            "with_classes"]

@@ -267,8 +267,10 @@ def frame_rows(df: "pd.DataFrame", columns: list[Column]) -> list[dict[str, Any]
 def sweep_notes(df: "pd.DataFrame") -> list[str]:
     from .accuracy import COVERAGE, ESTIMATE_METHOD
 
-    notes = ["Mult-Adds = multiply-accumulates (FLOPs = 2 × Mult-Adds); params are conv and FC "
-             "weights; activations in elements (input image plus every layer's output)."]
+    notes = ["Mult-Adds = multiply-accumulates (FLOPs = 2 × Mult-Adds); activations in elements "
+             "(input image plus every layer's output).",
+             df.attrs.get("params_convention", "parameters: conv and FC weights (each spec's "
+                          "classes)")]
     src = df["accuracy_source"]
     if (src == "published").any():
         notes.append("published accuracy: the released checkpoints (TF-slim's, else torchvision's) "
@@ -610,7 +612,8 @@ def specs_from_option(text: str) -> list[str]:
 
 def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Fraction],
                 resolutions: Sequence[int], budgets: Sequence["Budget"], target=None,
-                target_spec: str | None = None, max_configs: int | None = None) -> PickReport:
+                target_spec: str | None = None, max_configs: int | None = None,
+                counting: Counting = Counting()) -> PickReport:
     """The Pareto-optimal configurations (top-1 against cost) and the most accurate one within
     every budget, marked `chosen` in the rows (added to them when it is not on the frontier).
     Several specs give one frontier across them (column `spec`), each configuration's accuracy
@@ -625,7 +628,7 @@ def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
     specs = [load_spec(x) for x in (spec if several else [spec])]
     frames = []
     for s in specs:
-        d = sweep_frame(s, alphas, resolutions, max_configs=max_configs)
+        d = sweep_frame(s, alphas, resolutions, counting, max_configs=max_configs)
         if target is not None:
             d = add_target_latency(d, s if several else (target_spec or s.name), alphas,
                                    resolutions, target, measured=True)

@@ -131,16 +131,40 @@ ClassesOpt = Annotated[Optional[int], typer.Option(
                       "\\[default: the spec's].")]
 
 
-def spec_with_classes(spec: str, classes: Optional[int]) -> Any:
-    """The spec argument, with its classifier set to `classes` outputs when given (said on
-    stderr, so that the output's convention is on record)."""
-    if classes is None:
-        return spec
-    from ..spec import load_spec, with_classes
+ConventionOpt = Annotated[Optional[str], typer.Option(
+    "--convention", help="Count parameters as a published source does: paper (conv and FC "
+                         "weights; the default), tf-slim (weights, 1001 classes), torchvision "
+                         "(+ biases, batchnorm γ, β: sum(p.numel())), keras (+ batchnorm moving "
+                         "mean and variance: count_params()). Every output names the one in force.")]
 
-    s = with_classes(load_spec(spec), classes)
-    err_console.print(f"{s.name}: {classes} classes (--classes)", highlight=False)
-    return s
+
+def counting_options(spec: str, convention: Optional[str], fc_bias: bool, bn: bool,
+                     classes: Optional[int]) -> tuple[Any, Any, str]:
+    """(the spec, or a copy with `classes` outputs; the Counting; the line every output gives
+    about its parameter count) from --convention, --fc-bias/--bn and --classes. `spec` may be
+    a list of specs (--spec): each gets the classes."""
+    from ..cost import CONVENTIONS, Counting, convention_line
+    from ..spec import classes_of, load_spec, with_classes
+
+    conv = None
+    if convention is not None:
+        conv = CONVENTIONS.get(convention)
+        if conv is None:
+            raise MobilecostError(f"--convention {convention}: unknown; known: "
+                                  f"{', '.join(CONVENTIONS)}")
+        if fc_bias or bn:
+            raise MobilecostError("--convention sets what counts: give it, or --fc-bias/--bn, "
+                                  "not both")
+    counting = conv.counting if conv is not None else Counting(fc_bias, bn)
+    n = classes if classes is not None else (conv.classes if conv is not None else None)
+    several = isinstance(spec, (list, tuple))
+    loaded = [load_spec(x) for x in (spec if several else [spec])]
+    if n is not None:
+        loaded = [with_classes(x, n) for x in loaded]
+    line = convention_line(counting, classes_of(loaded[0]))
+    if n is None:
+        return spec, counting, line
+    return (loaded if several else loaded[0]), counting, line
 
 
 def parse_res(text: str | None, spec):

@@ -8,7 +8,8 @@ import typer
 
 from ..errors import MobilecostError
 from ..report import Format
-from .common import FormatOpt, SpecArg, command, fail, render, report_written, status, writing
+from .common import (ClassesOpt, ConventionOpt, FormatOpt, SpecArg, command, counting_options, fail,
+                     render, report_written, status, writing)
 from .gridopts import (AspectOpt, DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
                        PlotOpt, RhoOpt, SpecsOpt, checked_output, one_spec_or_many)
 from .latency import TargetsDirOpt
@@ -34,7 +35,8 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
              max_params: MaxParamsOpt = None, max_latency: MaxLatencyOpt = None,
              safe: SafeOpt = False, specs: SpecsOpt = None, target: PickTargetOpt = None, targets_dir: TargetsDirOpt = None,
              format: FormatOpt = Format.table, output_dir: OutputDirOpt = None,
-             plot: PlotOpt = False, max_configs: MaxConfigsOpt = 5_000_000) -> None:
+             plot: PlotOpt = False, max_configs: MaxConfigsOpt = 5_000_000,
+             convention: ConventionOpt = None, classes: ClassesOpt = None) -> None:
     """The Pareto-optimal configurations (top-1 against cost) and the most accurate one in budget.
 
     Budgets are finite positive numbers: suffixes k, M and G; --max-latency takes ms, s or us
@@ -64,6 +66,7 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
     else:
         s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, per_row,
                                                    aspect)
+    s, counting, _ = counting_options(s, convention, False, False, classes)
     budgets = budgets_from_options(max_macs, max_params, max_latency, safe)
     folder = checked_output(output_dir, plot)
     t = None
@@ -73,7 +76,7 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
         t = load(target, targets_dir)
     n = len(alphas) * len(resolutions) * (len(s) if isinstance(s, list) else 1)
     with status(f"picking from {n:,} configurations", n > 200_000 or (t is not None and n > 2_000)):
-        p = pick_report(s, alphas, resolutions, budgets, t, target_spec=spec,
+        p = pick_report(s, alphas, resolutions, budgets, t, target_spec=spec, counting=counting,
                         max_configs=max_configs)
     if folder is not None:
         with writing(folder):
