@@ -90,10 +90,18 @@ def _builtin(name: str) -> Spec:
 
 
 def builtin_match(spec: Spec) -> str | None:
-    """The built-in spec name that `spec` is (same layers, whatever its file), if any."""
+    """The built-in spec name that `spec` is (same layers, whatever its file), if any. ImageNet's
+    1,000 classes and TF-slim's 1,001 (a background class first) are one task: a built-in
+    with `--classes 1001` keeps its published accuracy."""
+    from .spec import classes_of, with_classes
+
+    n = classes_of(spec)
     for name in sorted({p.spec for p in published()}):
         builtin = _builtin(name)
-        if dataclasses.replace(spec, name=builtin.name) == builtin:
+        same = dataclasses.replace(spec, name=builtin.name)
+        if n in (1000, 1001) and classes_of(builtin) in (1000, 1001):
+            same = with_classes(same, classes_of(builtin))
+        if same == builtin:
             return name
     return None
 

@@ -14,7 +14,10 @@ Counting conventions (stated here once; the README repeats them):
 * **Parameters** (`params`) count convolution and FC weights. Two switches add the rest:
   `fc_bias` (every bias: the FC layer's N, and the c/r-and-c of each squeeze-and-excitation's
   two 1×1 convolutions; the name is the switch's older one) and `batchnorm` (γ and β per channel of each batchnormed
-  convolution; running statistics are buffers, not parameters). The paper's 4.2M for
+  convolution; running statistics are buffers, not parameters, in torch); `bn_stats` adds the
+  running mean and variance as Keras's count_params() does (non-trainable weights there).
+  The named sets of these are the `CONVENTIONS` (paper, tf-slim, torchvision, keras): each
+  output says which is in force. The paper's 4.2M for
   MobileNet 1.0 holds for every setting; Table 2's parameter shares are reproduced best by
   the default (weights only) — see `mobilecost table2`.
 * Squeeze-and-excitation (`se R`, `ir ... se=R`) is a global average pool, a 1×1
@@ -44,7 +47,7 @@ from fractions import Fraction
 from functools import cached_property
 
 from .ops import OPS, conv_macs, conv_params, fc_macs
-from .spec import Layer, LayerKind, Spec, build, load_spec, to_fraction
+from .spec import Layer, LayerKind, Resolution, Spec, build, load_spec, norm_resolution, to_fraction
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,58 @@ class Counting:
     """Which parameters count. The default counts conv and FC weights only."""
 
     fc_bias: bool = False  # every bias: the FC's, squeeze-and-excitation's
-    batchnorm: bool = False
+    batchnorm: bool = False  # batchnorm's γ and β
+    bn_stats: bool = False  # batchnorm's running mean and variance (Keras counts them)
+
+    @property
+    def says(self) -> str:
+        """What counts, in words."""
+        parts = ["conv and FC weights"]
+        if self.fc_bias:
+            parts.append("biases")
+        if self.batchnorm or self.bn_stats:
+            parts.append("batchnorm " + ", ".join(
+                ["γ, β"] * self.batchnorm + ["moving mean and variance"] * self.bn_stats))
+        return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Convention:
+    """A published way of counting parameters: which parameters, and how many classes."""
+
+    name: str
+    counting: Counting
+    classes: int | None  # None: the spec's own (1000 for every built-in)
+    source: str
+
+    def describe(self, classes: int | None = None) -> str:
+        """One line for an output: the convention, what it counts and the classes."""
+        n = classes if classes is not None else self.classes
+        cls = f"{n} classes" if n is not None else "the spec's classes"
+        return f"parameters by the {self.name} convention ({self.source}): {self.counting.says}; {cls}"
+
+
+#: The conventions of the published parameter counts. The paper's tables and TF-slim's count
+#: weights (TF-slim's checkpoints have 1,001 classes, a background class first); torchvision's
+#: sum(p.numel()) adds biases and batchnorm's γ and β; Keras's count_params() adds batchnorm's
+#: moving mean and variance too (MobileNet 4,253,864, MobileNetV2 3,538,984 in its tables).
+CONVENTIONS: dict[str, Convention] = {c.name: c for c in (
+    Convention("paper", Counting(), None, "the paper's tables"),
+    Convention("tf-slim", Counting(), 1001, "TF-slim's checkpoints"),
+    Convention("torchvision", Counting(True, True), None, "torchvision's sum(p.numel())"),
+    Convention("keras", Counting(True, True, True), None, "Keras's count_params()"),
+)}
+
+
+def convention_line(counting: Counting, classes: int | None = None) -> str:
+    """The line an output gives about its parameter count: the convention's name where the
+    counting is one (the classes as given), else what counts."""
+    same = [c for c in CONVENTIONS.values() if c.counting == counting]
+    for c in ([c for c in same if c.classes == classes and classes is not None]
+              + [c for c in same if c.classes is None]):
+        return c.describe(classes)
+    cls = f"; {classes} classes" if classes is not None else ""
+    return f"parameters: {counting.says}{cls}"
 
 
 # --------------------------------------------------------------------------- pure formulas
@@ -97,7 +151,8 @@ def layer_cost(layer: Layer, counting: Counting = Counting()) -> LayerCost:
     """The cost of one layer, by its op's cost rules (`mobilecost.ops`)."""
     rule = OPS[layer.op]
     weights, bias, bn = rule.weights(layer), rule.bias_params(layer), rule.bn_params(layer)
-    params = weights + (bias if counting.fc_bias else 0) + (bn if counting.batchnorm else 0)
+    params = (weights + (bias if counting.fc_bias else 0) + (bn if counting.batchnorm else 0)
+              + (bn if counting.bn_stats else 0))  # the statistics: as many as γ and β
     return LayerCost(layer, rule.macs(layer), weights, bias, bn, params, rule.input_elems(layer),
                      rule.output_elems(layer), rule.elementwise_ops(layer))
 
@@ -120,7 +175,7 @@ class NetworkCost:
 
     spec: str
     alpha: Fraction
-    resolution: int
+    resolution: Resolution  # an int (square), or (height, width)
     layers: tuple[LayerCost, ...]
     counting: Counting = Counting()
 
@@ -165,9 +220,11 @@ class NetworkCost:
         return out
 
 
-def cost(spec: Spec | str, alpha: float | Fraction | str = 1, resolution: int | None = None,
+def cost(spec: Spec | str, alpha: float | Fraction | str = 1,
+         resolution: "Resolution | str | None" = None,
          counting: Counting = Counting()) -> NetworkCost:
-    """Cost a spec (a Spec, a built-in name or a path) at width α and input resolution.
+    """Cost a spec (a Spec, a built-in name or a path) at width α and input resolution (an int
+    for a square input, (height, width) or "320x240" for any other; default the spec's base).
 
     α follows `spec.to_fraction`: a string, int or Fraction is exact; a float is read as its
     nearest 12-significant-digit decimal, so `cost(spec, 0.7 - 0.2)` is `cost(spec, "0.5")`.
@@ -175,9 +232,9 @@ def cost(spec: Spec | str, alpha: float | Fraction | str = 1, resolution: int | 
     s = load_spec(spec)
     a = to_fraction(alpha)
     layers = build(s, a, resolution)
-    res = s.resolution if resolution is None else resolution
+    res = s.size if resolution is None else norm_resolution(resolution)
     return NetworkCost(s.name, a, res, tuple(layer_cost(layer, counting) for layer in layers), counting)
 
 
-__all__ = ["Counting", "KindTotals", "LayerCost", "NetworkCost", "conv_macs", "conv_params", "cost",
+__all__ = ["CONVENTIONS", "Convention", "convention_line", "Counting", "KindTotals", "LayerCost", "NetworkCost", "conv_macs", "conv_params", "cost",
            "fc_macs", "layer_cost"]

@@ -27,8 +27,8 @@ from math import gcd
 
 from .cost import Counting
 from .errors import MobilecostError
-from .ops import OPS, LayerKind
-from .spec import (Channels, LayerDef, Node, Repeat, Residual, Rounding, Spec, build,
+from .ops import OPS, LayerKind, areas
+from .spec import (sides, Channels, LayerDef, Node, Repeat, Residual, Rounding, Spec, build,
                    iter_layer_defs, load_spec)
 
 
@@ -125,7 +125,8 @@ def closed_form(spec: Spec | str, counting: Counting = Counting()) -> ClosedForm
                                 in_channels=(Channels(s.in_channels.base, "fixed")
                                              if s.in_channels.mode == "atleast" else s.in_channels))
     base = s.resolution
-    l1, l2, r2 = build(ideal, 1, base), build(ideal, 2, base), build(ideal, 1, 2 * base)
+    h0, w0 = sides(s.size)  # ρ scales both sides: a spatial factor (an area) by ρ² per degree
+    l1, l2, r2 = build(ideal, 1, s.size), build(ideal, 2, s.size), build(ideal, 1, (2 * h0, 2 * w0))
     sig = [(x.op, x.line) for x in l1]
     if [(x.op, x.line) for x in l2] != sig or [(x.op, x.line) for x in r2] != sig:
         raise MobilecostError(f"{s.name}: the layers change with α or resolution; no closed form")
@@ -150,20 +151,22 @@ def closed_form(spec: Spec | str, counting: Counting = Counting()) -> ClosedForm
                                          (rule.weights_channels, rule.weights_spatial, params)):
             f1, f2 = channels(a), channels(b)
             if f1:
-                g1 = spatial(a.in_size, a.out_size)
-                g2 = spatial(c.in_size, c.out_size)
+                g1 = spatial(*areas(a))
+                g2 = spatial(*areas(c))
                 p = _power(Fraction(f2, f1), 2, "the channel factor", where)
                 q = 2 * _power(Fraction(g2, g1), 4, "the feature map", where)
                 add(total, (p, q), f1 * g1)
         for on, what, extra in ((counting.fc_bias, "bias", rule.bias_params),
-                                (counting.batchnorm, "batchnorm", rule.bn_params)):
+                                (counting.batchnorm, "batchnorm", rule.bn_params),
+                                (counting.bn_stats, "batchnorm statistics", rule.bn_params)):
             e1 = extra(a) if on else 0
             if e1:
                 add(params, (_power(Fraction(extra(b), e1), 2, what, where), 0), e1)
-        if a.kind is LayerKind.POOL and a.out_size != 1 and 2 * a.out_size != c.out_size:
-            raise MobilecostError(f"{where}: a pooling layer does not scale with ρ; no closed form")
-        if a.out_size > 1:
-            stride = max(stride, -(-base // a.out_size))
+        for side0, out1, out2 in ((h0, a.out_size, c.out_size), (w0, a.out_width, c.out_width)):
+            if a.kind is LayerKind.POOL and out1 != 1 and 2 * out1 != out2:
+                raise MobilecostError(f"{where}: a pooling layer does not scale with ρ; no closed form")
+            if out1 > 1:
+                stride = max(stride, -(-side0 // out1))
     g = 0
     for ch in scaled:
         g = gcd(g, ch)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from .errors import ConfigError, MobilecostError
-from .spec import Spec, to_fraction
+from .spec import Resolution, Spec, norm_resolution, resolution_text, sides, to_fraction
 
 DEFAULT_ALPHA_STEP = Fraction(1, 4)
 DEFAULT_RES_STEP = 32
@@ -42,6 +42,26 @@ def _integer(text: str, option: str, whole: str) -> int:
     if len(t) > 30:  # int() refuses past 4,300 digits; nothing sane has 30
         raise MobilecostError(f"{option}: {t[:12]}… has {len(t):,} digits, too many for a resolution")
     return int(t)
+
+
+def _size(text: str, option: str, whole: str) -> int | tuple[int, int]:
+    """A resolution item: a whole number of pixels, or HEIGHTxWIDTH (a single item only)."""
+    t = text.strip().replace("×", "x")
+    if "x" not in t:
+        return _integer(t, option, whole)
+    h_text, _, w_text = t.partition("x")
+    if not h_text.strip() or not w_text.strip():
+        raise MobilecostError(f"{option} {whole}: {t!r} needs both sides, HEIGHTxWIDTH "
+                              f"(e.g. 320x240)")
+    h, w = _integer(h_text, option, whole), _integer(w_text, option, whole)
+    if h < 1 or w < 1:
+        raise MobilecostError(f"{option} {whole}: {t!r}: each side must be > 0")
+    return (h, w)
+
+
+def _least(v: Any) -> Any:
+    """The value a positivity check reads: the smaller side of a HEIGHTxWIDTH item."""
+    return min(v) if isinstance(v, tuple) else v
 
 
 @dataclass(frozen=True)
@@ -90,8 +110,8 @@ class GridAxis:
         for lo, step, count in self.items:
             if step is None:
                 out.setdefault(to_pixels(lo))
-            elif step * scale < 1:
-                first, last = to_pixels(lo), to_pixels(lo + (count - 1) * step)
+            elif step * scale < 1 and isinstance(first := to_pixels(lo), int):
+                last = to_pixels(lo + (count - 1) * step)
                 for px in range(first, last + 1):
                     out.setdefault(px)
             else:
@@ -110,6 +130,10 @@ def _axis(text: str, option: str, convert: Callable[[str, str, str], T], default
         if not item.strip():
             raise MobilecostError(f"{option} {whole}: empty item in the list")
         if ".." in item:
+            if "x" in item.replace("×", "x"):
+                raise MobilecostError(
+                    f"{option} {whole}: a range runs over one number; list HEIGHTxWIDTH sizes "
+                    f"(320x240,480x360), or give a range of heights and --aspect")
             bounds, _, step_text = item.partition(":")
             lo_text, _, hi_text = bounds.partition("..")
             lo, hi = convert(lo_text, option, whole), convert(hi_text, option, whole)
@@ -124,7 +148,7 @@ def _axis(text: str, option: str, convert: Callable[[str, str, str], T], default
         else:
             lo = convert(item, option, whole)
             items.append((lo, None, 1))
-        if lo <= 0:  # the first value of a rising range is its least
+        if _least(lo) <= 0:  # the first value of a rising range is its least
             raise MobilecostError(f"{option} {whole}: {what} must be > 0, got {lo}")
     upper = sum(c for _, _, c in items)
     if upper > MAX_AXIS:
@@ -140,7 +164,9 @@ def alpha_axis(text: str, option: str = "--alpha") -> GridAxis:
 
 
 def resolution_axis(text: str, option: str = "--res") -> GridAxis:
-    return _axis(text, option, _integer, DEFAULT_RES_STEP, "resolution")
+    """Resolutions: whole numbers (square inputs, or heights with --aspect), ranges of them, and
+    HEIGHTxWIDTH items (320x240)."""
+    return _axis(text, option, _size, DEFAULT_RES_STEP, "resolution")
 
 
 def rho_axis(text: str, option: str = "--rho") -> GridAxis:
@@ -152,9 +178,49 @@ def parse_alphas(text: str, option: str = "--alpha") -> list[Fraction]:
     return alpha_axis(text, option).values()
 
 
-def parse_resolutions(text: str, option: str = "--res") -> list[int]:
-    """Input resolutions in pixels; ranges step by 32 unless told."""
-    return resolution_axis(text, option).values()
+def parse_resolutions(text: str, option: str = "--res") -> list[Resolution]:
+    """Input resolutions in pixels (an int, or (height, width) for a HEIGHTxWIDTH item); ranges
+    step by 32 unless told."""
+    return [norm_resolution(r) for r in resolution_axis(text, option).values()]
+
+
+def parse_aspect(text: str, option: str = "--aspect") -> Fraction:
+    """An aspect ratio, width over height: 'W:H' (4:3) or a number (1.5, 0.75)."""
+    whole = str(text).strip()
+    w_text, colon, h_text = whole.partition(":")
+    if colon:
+        w, h = _number(w_text, option, whole), _number(h_text, option, whole)
+        if w <= 0 or h <= 0:
+            raise MobilecostError(f"{option} {whole}: both sides of W:H must be > 0")
+        return w / h
+    value = _number(whole, option, whole)
+    if value <= 0:
+        raise MobilecostError(f"{option} {whole}: the aspect (width / height) must be > 0")
+    return value
+
+
+def with_aspect(spec: Spec, resolutions: list[Resolution], aspect: Fraction | None,
+                option: str = "--aspect") -> list[Resolution]:
+    """Widths for the resolutions given as one number: that number is the height, and the width
+    is the height times `aspect` (width / height), rounded to the nearest pixel; without
+    `aspect`, the spec's own (1 for a square spec, so its grids stay square). A HEIGHTxWIDTH
+    item keeps its width; with an explicit `aspect` it is refused (which width was meant?)."""
+    h0, w0 = sides(spec.size)
+    ratio = aspect if aspect is not None else Fraction(w0, h0)
+    out: dict[Resolution, None] = {}
+    for r in resolutions:
+        if isinstance(r, tuple):
+            if aspect is not None:
+                raise MobilecostError(f"{option}: {resolution_text(r)} already has its width; give "
+                                      f"heights with {option}, or HEIGHTxWIDTH sizes without it")
+            out.setdefault(r)
+            continue
+        w = round(r * ratio)
+        if w < 1:
+            raise MobilecostError(f"{option} {float(ratio):g} makes a width of {float(r * ratio):g} "
+                                  f"px at height {r}, less than 1 px")
+        out.setdefault(norm_resolution((r, w)))
+    return list(out)
 
 
 def parse_rhos(text: str, option: str = "--rho") -> list[Fraction]:
@@ -164,12 +230,19 @@ def parse_rhos(text: str, option: str = "--rho") -> list[Fraction]:
 
 def grid_from_text(spec: Spec, alpha: str, res: str | None, rho: str | None,
                    check: Callable[[int, int], MobilecostError | None] | None = None,
-                   default_res: str = "224,192,160,128") -> tuple[list[Fraction], list[int]]:
+                   default_res: str = "224,192,160,128",
+                   aspect: str | None = None) -> tuple[list[Fraction], list[Resolution]]:
     """The α and resolution lists of grid options; `check(n_alphas, n_resolutions)` returns the
     refusal of a grid too large, and is asked first with the fewest values the options can give
-    (counted arithmetically, nothing enumerated), then with the real counts."""
+    (counted arithmetically, nothing enumerated), then with the real counts.
+
+    A resolution given as one number is a square input's side for a square spec without
+    `aspect`; with `aspect` (width / height, `parse_aspect`), or for a spec with a non-square
+    base, it is the height and the width follows (`with_aspect`). --rho scales both sides of
+    the spec's base."""
     if res is not None and rho is not None:
         raise MobilecostError("give --res or --rho, not both")
+    ratio = parse_aspect(aspect) if aspect is not None else None
     a_axis = alpha_axis(alpha)
     if rho is not None:
         r_axis = rho_axis(rho)
@@ -183,9 +256,13 @@ def grid_from_text(spec: Spec, alpha: str, res: str | None, rho: str | None,
             raise err
     alphas = a_axis.values()
     if rho is not None:
-        resolutions = r_axis.pixels(spec.resolution_for, spec.resolution)
+        if ratio is not None:  # heights from ρ, widths from the aspect
+            resolutions = with_aspect(spec, r_axis.pixels(
+                lambda v: sides(spec.resolution_for(v))[0], spec.resolution), ratio)
+        else:
+            resolutions = r_axis.pixels(spec.resolution_for, spec.resolution)
     else:
-        resolutions = r_axis.values()
+        resolutions = with_aspect(spec, parse_resolutions(r_axis.text, r_axis.option), ratio)
     if check is not None:
         err = check(len(alphas), len(resolutions))
         if err:
@@ -223,5 +300,6 @@ def format_quantity(n: float) -> str:
 
 
 __all__ = ["DEFAULT_ALPHA_STEP", "DEFAULT_RES_STEP", "DEFAULT_RHO_STEP", "MAX_AXIS", "MAX_BUDGET",
-           "GridAxis", "alpha_axis", "format_quantity", "grid_from_text", "parse_alphas",
+           "GridAxis", "alpha_axis", "format_quantity", "grid_from_text", "parse_alphas", "parse_aspect",
+           "with_aspect",
            "parse_quantity", "parse_resolutions", "parse_rhos", "resolution_axis", "rho_axis"]

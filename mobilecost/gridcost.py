@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from .cost import Counting
+from .cost import Counting, convention_line
 from .errors import ConfigError, MobilecostError
 from .ops import MAC_KINDS, OPS, LayerKind, act_ops
-from .spec import (Channels, Layer, Spec, Builder, build, check_expansion, expanded_layers,
-                   load_spec, to_fraction)
+from .spec import (Builder, Channels, Layer, Resolution, Spec, build, check_expansion,
+                   classes_of, expanded_layers, load_spec, norm_resolution, resolution_text, sides,
+                   to_fraction)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,7 +116,7 @@ class _ChannelBuilder(Builder):
     3× faster than `build`. The builder's residual check sees channels only here (the map
     size is not tracked); `_sizes` checks the sides."""
 
-    def __init__(self, spec: Spec, alpha: Fraction, resolution: int) -> None:
+    def __init__(self, spec: Spec, alpha: Fraction, resolution: Resolution) -> None:
         super().__init__(spec, alpha, resolution)
         self.memo: dict[Channels, int] = {}
 
@@ -136,7 +137,7 @@ class _ChannelBuilder(Builder):
         self.channels = out_c
 
 
-def _records(spec: Spec, alpha: Fraction, resolution: int) -> list[tuple]:
+def _records(spec: Spec, alpha: Fraction, resolution: Resolution) -> list[tuple]:
     b = _ChannelBuilder(spec, alpha, resolution)
     b.walk(spec.body)
     return b.layers
@@ -177,7 +178,7 @@ def _by_op(static: tuple[tuple, ...]) -> dict[str, "np.ndarray"]:
     return {k: np.array(v, dtype=np.int64) for k, v in out.items()}
 
 
-def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
+def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: Resolution,
                 counting: Counting) -> list[_Structure]:
     import numpy as np
 
@@ -209,8 +210,9 @@ def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
             weights_f[:, idx] = rule.weights_channels(x)
             in_f[:, idx] = rule.input_channels(x)
             shape = (n_a, len(idx))
-            if counting.batchnorm:
-                extra += np.broadcast_to(rule.bn_params(x), shape).sum(axis=1)
+            bn_sets = counting.batchnorm + counting.bn_stats  # γ, β; mean, variance
+            if bn_sets:
+                extra += bn_sets * np.broadcast_to(rule.bn_params(x), shape).sum(axis=1)
             if counting.fc_bias:
                 extra += np.broadcast_to(rule.bias_params(x), shape).sum(axis=1)
         kinds = tuple(OPS[st[_OP]].kind for st in static)
@@ -224,19 +226,17 @@ def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: int,
 def layer_sides(spec: Spec, alpha: Fraction, layers: Sequence["Layer"],
                 res: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
     """Input and output sides [L, R] of built layers (`build(spec, alpha, r)` at any r) at every
-    resolution of `res`, by the op table's size rules: the grid engine's own size walk."""
+    square resolution of `res`, by the op table's size rules: the grid engine's own size walk."""
     static = tuple((x.op, x.kernel, x.stride, x.pad, x.line, x.skip_from) for x in layers)
-    return _sizes(spec, alpha, static, res)
+    ins, outs, _, _ = _sizes(spec, alpha, static, res, res)
+    return ins, outs
 
 
-def _sizes(spec: Spec, alpha: Fraction, static: tuple[tuple, ...],
-           res: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
-    """Input and output sides [L, R] of every layer at every resolution, by the op table's size
-    rules; a resolution the builder refuses (a map that vanishes, a residual block that
-    changes the map's side) is refused with the builder's own message."""
+def _walk(static: tuple[tuple, ...], side: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+    """Input and output sides [L, R] along one axis (heights or widths), by the size rules."""
     import numpy as np
 
-    h = res.astype(np.int64)
+    h = side.astype(np.int64)
     ins, outs = [], []
     for op, kernel, stride, pad, _line, skip in static:
         ins.append(h)
@@ -245,38 +245,59 @@ def _sizes(spec: Spec, alpha: Fraction, static: tuple[tuple, ...],
         else:
             h = np.maximum(OPS[op].out_size(h, kernel, stride, pad), 0)
         outs.append(h)
-    ins_a, outs_a = np.stack(ins), np.stack(outs)
-    ok = (outs_a >= 1).all(axis=0)
+    return np.stack(ins), np.stack(outs)
+
+
+def _sizes(spec: Spec, alpha: Fraction, static: tuple[tuple, ...], res_h: "np.ndarray",
+           res_w: "np.ndarray") -> tuple["np.ndarray", "np.ndarray", "np.ndarray", "np.ndarray"]:
+    """Input and output heights and widths [L, R] of every layer at every input size
+    (res_h[r] × res_w[r]), by the op table's size rules, each applied to the two sides on their
+    own; a size the builder refuses (a map that vanishes, a residual block that changes the
+    map's shape) is refused with the builder's own message."""
+    import numpy as np
+
+    ins_h, outs_h = _walk(static, res_h)
+    ins_w, outs_w = (ins_h, outs_h) if res_w is res_h else _walk(static, res_w)
+
+    def size(j: int) -> Resolution:
+        return norm_resolution((int(res_h[j]), int(res_w[j])))
+
+    ok = (outs_h >= 1).all(axis=0) & (outs_w >= 1).all(axis=0)
     if not ok.all():
-        bad = res[~ok]
+        bad = np.flatnonzero(~ok)
+        j = int(bad[np.argmax(res_h[bad] * res_w[bad])])
         try:
-            build(spec, alpha, int(bad.max()))
+            build(spec, alpha, size(j))
         except ConfigError as exc:
             raise ConfigError(f"{exc} ({len(bad):,} resolution(s) of the grid are too small, "
-                              f"the largest {int(bad.max())})") from None
-        raise ConfigError(f"{spec.name}: resolution {int(bad.max())} leaves an empty feature map")
+                              f"the largest {resolution_text(size(j))})") from None
+        raise ConfigError(f"{spec.name}: resolution {resolution_text(size(j))} leaves an empty "
+                          f"feature map")
     for l, (op, _k, _s, _p, line, skip) in enumerate(static):
-        if (skip is not None and not OPS[op].side_from_skip
-                and not np.array_equal(ins_a[skip], ins_a[l])):
-            r = int(res[np.argmax(ins_a[skip] != ins_a[l])])
-            try:
-                build(spec, alpha, r)
-            except ConfigError as exc:
-                raise ConfigError(f"{exc} (at resolution {r} of the grid)") from None
-            raise ConfigError(f"{spec.name}: the residual block of line {line} changes the map's "
-                              f"side at resolution {r}")
-    return ins_a, outs_a
+        if skip is not None and not OPS[op].side_from_skip:
+            differs = (ins_h[skip] != ins_h[l]) | (ins_w[skip] != ins_w[l])
+            if differs.any():
+                j = int(np.argmax(differs))
+                try:
+                    build(spec, alpha, size(j))
+                except ConfigError as exc:
+                    raise ConfigError(f"{exc} (at resolution {resolution_text(size(j))} of the "
+                                      f"grid)") from None
+                raise ConfigError(f"{spec.name}: the residual block of line {line} changes the "
+                                  f"map's shape at resolution {resolution_text(size(j))}")
+    return ins_h, outs_h, ins_w, outs_w
 
 
 # --------------------------------------------------------------------------- the grid
 
 @dataclass(frozen=True)
 class GridCost:
-    """Costs of a grid as [α, resolution] int64 arrays (α in the order given)."""
+    """Costs of a grid as [α, resolution] int64 arrays (α in the order given; resolutions as
+    `spec.norm_resolution` gives them: an int when square, else (height, width))."""
 
     spec: Spec
     alphas: tuple[Fraction, ...]
-    resolutions: tuple[int, ...]
+    resolutions: tuple[Resolution, ...]
     macs: "np.ndarray"
     params: "np.ndarray"
     kind_macs: dict[LayerKind, "np.ndarray"]
@@ -315,32 +336,32 @@ def _check_bound(f: "np.ndarray", s: "np.ndarray", what: str) -> None:
                               f"sweep smaller α or resolutions")
 
 
-def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
+def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable,
               counting: Counting = Counting(), max_configs: int = DEFAULT_MAX_CONFIGS) -> GridCost:
     """Mult-Adds, parameters and activations of every (α, resolution), as exact integers.
 
-    α is read by `spec.to_fraction`, as everywhere (a float as its 12-digit decimal)."""
+    α is read by `spec.to_fraction`, as everywhere (a float as its 12-digit decimal); a
+    resolution by `spec.norm_resolution` (224, (320, 240) or "320x240": height × width)."""
     import numpy as np
 
     s = load_spec(spec)
     alist = tuple(to_fraction(a) for a in alphas)
-    rlist = tuple(resolutions)
+    rlist = tuple(norm_resolution(r) for r in resolutions)
     if not alist or not rlist:
         raise MobilecostError("the grid is empty: give at least one α and one resolution")
     for a in alist:
         if a <= 0:
             raise ConfigError(f"alpha must be > 0, got {a}")
     for r in rlist:
-        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1:
-            raise ConfigError(f"resolution must be a positive integer, got {r!r}")
-        if r > MAX_RESOLUTION:
-            raise ConfigError(f"resolution {r} is more than a sweep takes ({MAX_RESOLUTION:,} "
-                              f"px; `cost` takes any)")
+        if max(sides(r)) > MAX_RESOLUTION:
+            raise ConfigError(f"resolution {resolution_text(r)} is more than a sweep takes "
+                              f"({MAX_RESOLUTION:,} px a side; `cost` takes any)")
     check_expansion(s.body, s.source)
     err = grid_size_error(len(alist), len(rlist), max_configs, expanded_layers(s.body))
     if err:
         raise err
-    res = np.array(rlist, dtype=np.int64)
+    res_h = np.array([sides(r)[0] for r in rlist], dtype=np.int64)
+    res_w = np.array([sides(r)[1] for r in rlist], dtype=np.int64)
     n_a, n_r = len(alist), len(rlist)
     macs = np.empty((n_a, n_r), dtype=np.int64)
     params = np.empty((n_a, n_r), dtype=np.int64)
@@ -349,23 +370,28 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
     elem = np.empty((n_a, n_r), dtype=np.int64)
     kinds_present = []
     groups = []
-    # Build every α at the largest resolution; too small a resolution is caught per structure.
+    # Build every α at the largest size; too small a resolution is caught per structure.
     try:
-        structures = _structures(s, alist, int(res.max()), counting)
+        structures = _structures(s, alist, (int(res_h.max()), int(res_w.max())), counting)
     except OverflowError:
         raise MobilecostError(
             f"{s.source}: channel counts or kernel sizes at α up to {float(max(alist)):g} do not "
             f"fit in 64-bit integers; sweep smaller α (`cost` takes any)") from None
     for st in structures:
         a0 = alist[int(st.rows[0])]
-        ins, outs = _sizes(s, a0, st.static, res)
-        groups.append((st, ins, outs))
+        sizes = _sizes(s, a0, st.static, res_h, res_w)
+        ins_h, outs_h, ins_w, outs_w = sizes
+        del sizes
+        ins_h *= ins_w  # map areas [L, R], in place (ins_w is ins_h itself on a square grid)
+        outs_h *= outs_w  # (safe: a square grid's width arrays are never read again)
+        groups.append((st, ins_h, outs_h))
+        del ins_h, outs_h, ins_w, outs_w
         kinds_present += st.kinds
     kind_macs = {k: np.empty((n_a, n_r), dtype=np.int64) for k in MAC_KINDS if k in kinds_present}
 
-    for st, ins, outs in groups:
-        spatial_macs, spatial_w, spatial_in, spatial_e = _spatial(st, ins, outs)  # [L, R] each
-        out_sq = outs * outs
+    for st, in_area, out_area in groups:
+        spatial_macs, spatial_w, spatial_in, spatial_e = _spatial(st, in_area, out_area)  # [L, R]
+        out_sq = out_area
         _check_bound(st.macs_f, spatial_macs, "Mult-Adds")
         _check_bound(st.elem_f, spatial_e, "elementwise ops")
         _check_bound(st.weights_f, spatial_w, "parameters")
@@ -380,7 +406,7 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
             mask = np.array([kind is k for kind in st.kinds])
             f = np.where(mask[None, :], st.macs_f, 0)
             arr[rows] = _combine(f, inv_m, uniq_m)
-        act[rows] = (st.input_c[:, None] * (res * res)[None, :]
+        act[rows] = (st.input_c[:, None] * (res_h * res_w)[None, :]
                      + _combine(st.out_c, inv_o, uniq_o))
         peak[rows] = _peak(st, spatial_in, out_sq)
         uniq_e, inv_e = _group_rows(spatial_e)
@@ -391,17 +417,17 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable[int],
 def _spatial(st: _Structure, ins: "np.ndarray",
              outs: "np.ndarray") -> tuple["np.ndarray", "np.ndarray", "np.ndarray", "np.ndarray"]:
     """Spatial factors [L, R] of Mult-Adds, weights, elements read and elementwise ops, by the
-    op table's rules."""
+    op table's rules, from the input and output map areas [L, R]."""
     import numpy as np
 
     sm, sw, si, se = (np.empty_like(ins) for _ in range(4))
     for name, idx in _by_op(st.static).items():  # each rule once, on all its layers
         rule = OPS[name]
-        h_in, h_out = ins[idx], outs[idx]
-        sm[idx] = rule.macs_spatial(h_in, h_out)
-        sw[idx] = rule.weights_spatial(h_in, h_out)
-        si[idx] = rule.input_spatial(h_in, h_out)
-        se[idx] = rule.elementwise_spatial(h_in, h_out)
+        a_in, a_out = ins[idx], outs[idx]
+        sm[idx] = rule.macs_spatial(a_in, a_out)
+        sw[idx] = rule.weights_spatial(a_in, a_out)
+        si[idx] = rule.input_spatial(a_in, a_out)
+        se[idx] = rule.elementwise_spatial(a_in, a_out)
     return sm, sw, si, se
 
 
@@ -471,18 +497,21 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     option 0.25..1:0.05, published accuracy included.
     Rows run α-major in the order given. Columns: spec, alpha (a float, for plotting and
     arithmetic), alpha_exact (α exactly, as text such as "3/4" or "1/3"; categorical; read it
-    back with `frame_alphas`), resolution, rho (resolution
-    over the spec's base), macs, params, macs_share_<kind>, elementwise_ops (activations,
+    back with `frame_alphas`), resolution (the input's side; where the grid or the spec has a
+    non-square input, text such as "320x240", height first, and then also height and width
+    as numbers), rho (the resolution, or height, over the spec's base), rho_w (the width over the
+    base width, with non-square inputs only), macs, params, macs_share_<kind>, elementwise_ops (activations,
     residual adds and channel-wise scales, one op per element: not Mult-Adds), activation_elems (every layer's
     output plus the input image), peak_activation_elems (the largest input + output of one
     layer), top1, top1_low, top1_high, top5, top5_low, top5_high (ImageNet %, empty where
-    unknown; low/high: the estimate's interval, see mobilecost.accuracy) and accuracy_source
+    unknown, and for every non-square input; low/high: the estimate's interval, see
+    mobilecost.accuracy) and accuracy_source
     (published | estimated | empty).
     """
     import numpy as np
     import pandas as pd
 
-    from .accuracy import SOURCES, accuracy_grid
+    from .accuracy import ACCURACY_COLUMNS, SOURCES, accuracy_grid
 
     s = load_spec(spec)
     alist = [Fraction(1), Fraction(3, 4), Fraction(1, 2), Fraction(1, 4)] if alphas is None else list(alphas)
@@ -490,16 +519,31 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     g = grid_cost(s, alist, rlist, counting, max_configs)
     n_a, n_r = g.macs.shape
     alpha_col = np.repeat(np.array([float(a) for a in g.alphas]), n_r)
-    res_col = np.tile(np.array(g.resolutions, dtype=np.int64), n_a)
+    heights = np.array([sides(r)[0] for r in g.resolutions], dtype=np.int64)
+    widths = np.array([sides(r)[1] for r in g.resolutions], dtype=np.int64)
+    height_col = np.tile(heights, n_a)
     cols: dict[str, object] = {
         "spec": pd.Categorical.from_codes(np.zeros(n_a * n_r, dtype=np.int8), [s.name]),
         "alpha": alpha_col,
         "alpha_exact": _alpha_exact(g.alphas, n_r),
-        "resolution": res_col,
-        "rho": res_col / s.resolution,
+        "resolution": height_col,
+    }
+    base_h, base_w = sides(s.size)
+    if (heights != widths).any() or base_h != base_w:
+        # "320x240" (224 where square), each side as a number, and ρ per side.
+        cols["resolution"] = pd.Categorical.from_codes(
+            np.tile(np.arange(n_r, dtype=np.int32), n_a),
+            [resolution_text(r) for r in g.resolutions])
+        cols["height"] = height_col
+        cols["width"] = np.tile(widths, n_a)
+        cols["rho"] = height_col / base_h
+        cols["rho_w"] = cols["width"] / base_w
+    else:
+        cols["rho"] = height_col / s.resolution
+    cols.update({
         "macs": g.macs.reshape(-1),
         "params": g.params.reshape(-1),
-    }
+    })
     total = g.macs.reshape(-1).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         for k, arr in g.kind_macs.items():
@@ -507,10 +551,23 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     cols["elementwise_ops"] = g.elementwise_ops.reshape(-1)
     cols["activation_elems"] = g.activation_elems.reshape(-1)
     cols["peak_activation_elems"] = g.peak_activation_elems.reshape(-1)
-    accuracy, source = accuracy_grid(s, g.alphas, g.resolutions)
+    # Published and estimated accuracy are for square inputs: none for any other.
+    square = [j for j, r in enumerate(g.resolutions) if not isinstance(r, tuple)]
+    if len(square) == n_r:
+        accuracy, source = accuracy_grid(s, g.alphas, g.resolutions)
+    else:
+        accuracy = {k: np.full((n_a, n_r), np.nan) for k in ACCURACY_COLUMNS}
+        source = np.full((n_a, n_r), -1, dtype=np.int8)
+    if square and len(square) < n_r:
+        acc_sq, src_sq = accuracy_grid(s, g.alphas, [g.resolutions[j] for j in square])
+        for k, v in acc_sq.items():
+            accuracy[k][:, square] = v
+        source[:, square] = src_sq
     cols.update((k, v.reshape(-1)) for k, v in accuracy.items())
     cols["accuracy_source"] = pd.Categorical.from_codes(source.reshape(-1), list(SOURCES))
-    return pd.DataFrame(cols, copy=False)
+    df = pd.DataFrame(cols, copy=False)
+    df.attrs["params_convention"] = convention_line(counting, classes_of(s))
+    return df
 
 
 __all__ = ["ALLOWED_BYTES_PER_CONFIG", "BYTES_PER_ALPHA_LAYER", "BYTES_PER_CONFIG",

@@ -78,7 +78,8 @@ def _per_resolution(spec: Spec, alpha: Fraction, resolutions: Sequence[int]) -> 
     ins, outs = layer_sides(spec, alpha, layers, res)
     out = {q: np.empty((len(layers), len(res))) for q in QUANTITIES}
     for i, layer in enumerate(layers):
-        c = layer_cost(dataclasses.replace(layer, in_size=ins[i], out_size=outs[i]))
+        c = layer_cost(dataclasses.replace(layer, in_size=ins[i], out_size=outs[i],
+                                           in_width=ins[i], out_width=outs[i]))  # square maps
         for q in QUANTITIES:
             out[q][i] = np.broadcast_to(np.asarray(getattr(c, q), dtype=np.float64), res.shape)
     return out

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 from .cost import cost
 from .dtypes import lookup as lookup_dtype
 from .errors import MobilecostError
-from .spec import LayerKind, Spec, format_spec, load_spec, parse, to_fraction
+from .spec import LayerKind, Spec, format_spec, load_spec, norm_resolution, parse, to_fraction
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -153,6 +153,14 @@ class Config:
             object.__setattr__(self, "spec", self.network.name)
         if not isinstance(self.alpha, Fraction):
             object.__setattr__(self, "alpha", to_fraction(self.alpha))
+        if not isinstance(self.resolution, int) or isinstance(self.resolution, bool):
+            r = self.resolution
+            res = norm_resolution(int(r) if isinstance(r, float) and r.is_integer() else r)
+            if isinstance(res, tuple):
+                raise MobilecostError(
+                    f"{self.spec} at {res[0]}x{res[1]}: latency targets are calibrated and "
+                    f"predicted on square inputs only")
+            object.__setattr__(self, "resolution", res)
 
     @property
     def label(self) -> str:

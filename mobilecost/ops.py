@@ -16,7 +16,8 @@ object with its fields will do), so the same rules run on numpy arrays: the grid
 (`gridcost`) applies them to every α and resolution of a grid at once, the cost engine
 (`cost`) to one layer. Every cost is a channel factor, which depends only on α, times a
 spatial factor, which depends only on the resolution: `macs = macs_channels(x) ·
-macs_spatial(h_in, h_out)`, and so on. That product is what lets a sweep cost a grid of
+macs_spatial(a_in, a_out)`, and so on, where a_in and a_out are the areas (height × width) of
+the layer's input and output maps. That product is what lets a sweep cost a grid of
 n_α × n_r configurations from n_α + n_r pieces.
 
 Units: Mult-Adds are multiply-accumulates (FLOPs = 2 × Mult-Adds); elements are tensor
@@ -139,6 +140,12 @@ def act_ops(act: str) -> int:
 
 # --------------------------------------------------------------------------- pure formulas
 
+def areas(x: Any) -> tuple[Any, Any]:
+    """The input and output areas of a concrete layer: height × width of its maps (`in_size`
+    and `out_size` are the heights, `in_width` and `out_width` the widths)."""
+    return x.in_size * x.in_width, x.out_size * x.out_width
+
+
 def conv_macs(kernel: int, in_channels: int, out_channels: int, out_size: int, groups: int = 1) -> int:
     """K·K·(M/g)·N·D_F·D_F: eq. (2) for g = 1, eq. (4) for depthwise (g = M = N)."""
     return kernel * kernel * (in_channels // groups) * out_channels * out_size * out_size
@@ -252,7 +259,7 @@ class Grammar:
 class Op:
     """One layer op. Subclasses set `name`, and `grammar` if the op is written as a statement,
     `kind` if it is a concrete layer, and override the rules that differ from these defaults:
-    no Mult-Adds, no weights, input elements = in_channels · h_in²."""
+    no Mult-Adds, no weights, input elements = in_channels · a_in."""
 
     name: ClassVar[str] = ""
     grammar: ClassVar[Grammar | None] = None  # None: not written as a statement (add)
@@ -320,14 +327,14 @@ class Op:
     def macs_channels(self, x: Any) -> Any:
         return 0
 
-    def macs_spatial(self, h_in: Any, h_out: Any) -> Any:
-        return 0 * h_in
+    def macs_spatial(self, a_in: Any, a_out: Any) -> Any:
+        return 0 * a_in
 
     def weights_channels(self, x: Any) -> Any:
         return 0
 
-    def weights_spatial(self, h_in: Any, h_out: Any) -> Any:
-        return 0 * h_in
+    def weights_spatial(self, a_in: Any, a_out: Any) -> Any:
+        return 0 * a_in
 
     def bias_params(self, x: Any) -> Any:
         return 0
@@ -339,31 +346,31 @@ class Op:
         """Channel factor of the elementwise ops (activation, add, scale): 0 by default."""
         return 0
 
-    def elementwise_spatial(self, h_in: Any, h_out: Any) -> Any:
-        return h_out * h_out
+    def elementwise_spatial(self, a_in: Any, a_out: Any) -> Any:
+        return a_out
 
     def input_channels(self, x: Any) -> Any:
         """Channel factor of the elements read (the input map)."""
         return x.in_channels
 
-    def input_spatial(self, h_in: Any, h_out: Any) -> Any:
-        return h_in * h_in
+    def input_spatial(self, a_in: Any, a_out: Any) -> Any:
+        return a_in
 
     # -- the products, for one concrete layer (a spec.Layer)
     def macs(self, x: Any) -> Any:
-        return self.macs_channels(x) * self.macs_spatial(x.in_size, x.out_size)
+        return self.macs_channels(x) * self.macs_spatial(*areas(x))
 
     def weights(self, x: Any) -> Any:
-        return self.weights_channels(x) * self.weights_spatial(x.in_size, x.out_size)
+        return self.weights_channels(x) * self.weights_spatial(*areas(x))
 
     def elementwise_ops(self, x: Any) -> Any:
-        return self.elementwise_channels(x) * self.elementwise_spatial(x.in_size, x.out_size)
+        return self.elementwise_channels(x) * self.elementwise_spatial(*areas(x))
 
     def input_elems(self, x: Any) -> Any:
-        return self.input_channels(x) * self.input_spatial(x.in_size, x.out_size)
+        return self.input_channels(x) * self.input_spatial(*areas(x))
 
     def output_elems(self, x: Any) -> Any:
-        return x.out_channels * x.out_size * x.out_size
+        return x.out_channels * areas(x)[1]
 
     # -- Table 1
     def describe(self, x: Any) -> str:
@@ -411,14 +418,14 @@ class _Conv(Op):
     def macs_channels(self, x: Any) -> Any:
         return conv_params(x.kernel, x.in_channels, x.out_channels, x.groups)
 
-    def macs_spatial(self, h_in: Any, h_out: Any) -> Any:
-        return h_out * h_out
+    def macs_spatial(self, a_in: Any, a_out: Any) -> Any:
+        return a_out
 
     def weights_channels(self, x: Any) -> Any:
         return conv_params(x.kernel, x.in_channels, x.out_channels, x.groups)
 
-    def weights_spatial(self, h_in: Any, h_out: Any) -> Any:
-        return 0 * h_in + 1
+    def weights_spatial(self, a_in: Any, a_out: Any) -> Any:
+        return 0 * a_in + 1
 
     def bn_params(self, x: Any) -> Any:
         """Batchnorm's γ and β per output channel (running statistics are buffers)."""
@@ -579,6 +586,8 @@ class _Pool(Op):
             b.emit(self.name, b.size, 1, b.channels, pad="global", line=d.line)
 
     def filter_shape(self, x: Any) -> str:
+        if x.pad == "global":  # the whole map, which need not be square
+            return f"Pool {x.in_size}×{x.in_width}"
         return f"Pool {x.kernel}×{x.kernel}"
 
 
@@ -594,7 +603,7 @@ class MaxPool(_Pool):
 
 @register
 class FullyConnected(Op):
-    """`fc CH`: fully connected on the flattened input (M = in_channels · h_in² features)."""
+    """`fc CH`: fully connected on the flattened input (M = in_channels · a_in features: the input map's area)."""
 
     name, kind, table1 = "fc", LayerKind.FC, "FC"
     grammar = Grammar(("channels",), ("act", "bias"))
@@ -611,24 +620,24 @@ class FullyConnected(Op):
     def macs_channels(self, x: Any) -> Any:
         return fc_macs(x.in_channels, x.out_channels)
 
-    def macs_spatial(self, h_in: Any, h_out: Any) -> Any:
-        return h_in * h_in
+    def macs_spatial(self, a_in: Any, a_out: Any) -> Any:
+        return a_in
 
     def weights_channels(self, x: Any) -> Any:
         return fc_macs(x.in_channels, x.out_channels)
 
-    def weights_spatial(self, h_in: Any, h_out: Any) -> Any:
-        return h_in * h_in
+    def weights_spatial(self, a_in: Any, a_out: Any) -> Any:
+        return a_in
 
     def bias_params(self, x: Any) -> Any:
         return x.out_channels * x.bias
 
     def elementwise_channels(self, x: Any) -> Any:
-        """The activation, where the layer has one, on its out_channels outputs (h_out = 1)."""
+        """The activation, where the layer has one, on its out_channels outputs (a_out = 1)."""
         return x.out_channels * x.act_ops
 
     def filter_shape(self, x: Any) -> str:
-        return f"{x.in_size * x.in_size * x.in_channels}×{x.out_channels}"
+        return f"{areas(x)[0] * x.in_channels}×{x.out_channels}"
 
 
 @register
@@ -644,8 +653,8 @@ class Add(Op):
     def input_channels(self, x: Any) -> Any:
         return 2 * x.out_channels
 
-    def input_spatial(self, h_in: Any, h_out: Any) -> Any:
-        return h_out * h_out
+    def input_spatial(self, a_in: Any, a_out: Any) -> Any:
+        return a_out
 
     def elementwise_channels(self, x: Any) -> Any:
         """One add per output element."""
@@ -663,9 +672,9 @@ class Scale(Op):
     def input_channels(self, x: Any) -> Any:
         return x.out_channels
 
-    def input_spatial(self, h_in: Any, h_out: Any) -> Any:
-        """The gate (c values, h_in = 1) and the saved map (c·h_out²)."""
-        return h_in * h_in + h_out * h_out
+    def input_spatial(self, a_in: Any, a_out: Any) -> Any:
+        """The gate (c values, a_in = 1) and the saved map (c·a_out)."""
+        return a_in + a_out
 
     def elementwise_channels(self, x: Any) -> Any:
         """One multiply per output element."""
@@ -674,4 +683,4 @@ class Scale(Op):
 
 __all__ = ["ACTIVATIONS", "ARGS", "GATES", "KINDS", "SE_DIVISOR", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
            "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
-           "act_ops", "expanded_width", "expansion_text", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]
+           "act_ops", "areas", "expanded_width", "expansion_text", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]

@@ -39,8 +39,8 @@ class Table3Row:
 
 
 # Table 3: one 14×14×512 layer with a 3×3×512×512 kernel as it is shrunk.
-_CONV = "name table3_conv\ninput 14 512\nconv 3 512\n"
-_SEP = "name table3_separable\ninput 14 512\ndw 3\npw 512\n"
+_CONV = "name table3_conv\ninput 14 512*\nconv 3 512\n"
+_SEP = "name table3_separable\ninput 14 512*\ndw 3\npw 512\n"
 TABLE3 = (
     Table3Row("Convolution", _CONV, 1.0, 1.0, 462, 2.36),
     Table3Row("Depthwise Separable Conv", _SEP, 1.0, 1.0, 52.3, 0.27),

@@ -136,8 +136,17 @@ def heatmap(df: "pd.DataFrame", stem: Path) -> list[Path]:
     from matplotlib.colors import LogNorm
 
     plt = pyplot()
-    table = df.pivot_table(index="alpha", columns="resolution", values="macs", aggfunc="first")
-    table = table.sort_index(ascending=True).sort_index(axis=1)
+    table = df.pivot_table(index="alpha", columns="resolution", values="macs", aggfunc="first",
+                           observed=True)
+    table = table.sort_index(ascending=True)
+    if "width" in df.columns:  # "320x240" labels: order by the input's area
+        from .spec import norm_resolution, sides
+
+        area = {c: sides(norm_resolution(str(c)))[0] * sides(norm_resolution(str(c)))[1]
+                for c in table.columns}
+        table = table[sorted(table.columns, key=lambda c: (area[c], str(c)))]
+    else:
+        table = table.sort_index(axis=1)
     m = table.to_numpy(dtype=np.float64) / 1e6
     fig, ax = plt.subplots(figsize=SIZE_IN)
     im = ax.imshow(m, origin="lower", aspect="auto", cmap="magma", norm=LogNorm(np.nanmin(m), np.nanmax(m)))
@@ -147,7 +156,8 @@ def heatmap(df: "pd.DataFrame", stem: Path) -> list[Path]:
 
     def ticks(values, n=8):
         idx = np.unique(np.linspace(0, len(values) - 1, min(n, len(values))).round().astype(int))
-        return idx, [f"{values[i]:g}" for i in idx]
+        return idx, [f"{values[i]:g}" if not isinstance(values[i], str) else values[i]
+                     for i in idx]
 
     xi, xl = ticks(cols)
     yi, yl = ticks(rows)
@@ -160,7 +170,8 @@ def heatmap(df: "pd.DataFrame", stem: Path) -> list[Path]:
                 v = m[i, j]
                 ax.text(j, i, f"{v:.0f}" if v >= 10 else f"{v:.1f}", ha="center", va="center",
                         fontsize=8, color="white" if v < np.sqrt(np.nanmin(m) * np.nanmax(m)) else "black")
-    ax.set_xlabel("input resolution (pixels)")
+    ax.set_xlabel("input resolution (pixels" + ("; height x width)" if "width" in df.columns
+                                                 else ")"))
     ax.set_ylabel("width multiplier α")
     ax.set_title(f"{df['spec'].iloc[0]}: Mult-Adds (millions) over α × resolution")
     try:

@@ -7,7 +7,7 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
     statement  := header | layer | block-open | '}'
 
     header     := 'name' NAME
-                | 'input' RESOLUTION CH               # base resolution; input channels (write 3! for an image)
+                | 'input' SIZE INCH                  # base input size; its channels (3! for an image)
                 | 'rounding' 'int' ['min=' N]        # c -> max(min, floor(α·c)): the paper, Keras, TF-slim
                 | 'rounding' 'multiple' N            # c -> nearest multiple of N, not below 90% (MobileNetV2)
                 | 'activation' ACT                   # default activation after conv layers
@@ -38,6 +38,11 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
     CH         := INT       # scales with α by the spec's rounding rule
                 | INT '!'   # fixed: never scales (the number of classes)
                 | INT '+'   # scales with α but never below INT (MobileNetV2's last 1280)
+    SIZE       := INT       # a square input, 224
+                | INT 'x' INT   # height x width, 224x160 (torch's NCHW order; '×' too)
+    INCH       := INT '!' | INT '+'   # as CH
+                | INT '*'   # scales with α, as CH does: the input of a block cut from a network
+                            # (a bare INT is refused: 'input 320 240' is not 240 channels)
     sS         := 's' INT   # stride (default 1)
     opts       := 'act=' ACT | 'bn=' (yes | no) | 'pad=' (same | valid)
     ACT        := relu | relu6 | hswish | hsigmoid | sigmoid | silu | none
@@ -48,7 +53,8 @@ Blocks close with '}' on a line of its own and nest, at most MAX_DEPTH (64) deep
 build at most MAX_LAYERS (100,000) layers, counted with repeats multiplied out before anything
 is built, and hold at most MAX_SPEC_BYTES (8 MiB) of text. Convolutions use SAME padding by
 default, so a feature map of side h leaves a stride-s layer with side ceil(h / s); pooling uses none
-(floor((h - k) / s) + 1), and 'avgpool global' averages the whole map to 1×1.
+(floor((h - k) / s) + 1), and 'avgpool global' averages the whole map to 1×1. Each rule applies
+to the height and the width on their own: a 224x160 input leaves a 7×5 map after stride 32.
 
 Building a spec at (α, resolution) turns it into a flat tuple of concrete `Layer` records with
 every shape known; the cost engine and the torch backend both start from those records.
@@ -162,7 +168,8 @@ Node = Union[LayerDef, Repeat, Residual]
 
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """A network written at α = 1 and its base resolution."""
+    """A network written at α = 1 and its base input size: `resolution` is the height (the
+    side of a square input), `width` the width where the input is not square (None: square)."""
 
     name: str
     resolution: int
@@ -171,24 +178,33 @@ class Spec:
     rounding: Rounding = Rounding()
     activation: str = "relu"
     source: str = field(default="<spec>", compare=False)
+    width: int | None = None
 
-    def build(self, alpha: float | Fraction = 1, resolution: int | None = None) -> tuple["Layer", ...]:
+    @property
+    def size(self) -> "Resolution":
+        """The base input size as a resolution: an int when square, else (height, width)."""
+        return norm_resolution((self.resolution, self.width or self.resolution))
+
+    def build(self, alpha: float | Fraction = 1,
+              resolution: "Resolution | str | None" = None) -> tuple["Layer", ...]:
         """The concrete layers at width `alpha` and input `resolution` (default: the base)."""
         return build(self, alpha, resolution)
 
-    def resolution_for(self, rho: "float | Fraction | str") -> int:
-        """The input resolution for a resolution multiplier ρ (rounded to the nearest pixel;
-        ρ is read as α is, by `to_fraction`). A ρ that rounds to less than 1 px is refused."""
+    def resolution_for(self, rho: "float | Fraction | str") -> "Resolution":
+        """The input size for a resolution multiplier ρ: each side of the base times ρ, rounded
+        to the nearest pixel (ρ is read as α is, by `to_fraction`); an int for a square base.
+        A ρ that rounds a side to less than 1 px is refused."""
         r = to_fraction(rho)
         if not r > 0:
             raise ConfigError(f"rho must be > 0, got {rho}")
-        px = round(r * self.resolution)
-        if px < 1:
+        h, w = sides(self.size)
+        side = min(h, w)
+        if round(r * side) < 1:
             raise ConfigError(
-                f"rho {float(r):g} gives {float(r * self.resolution):g} px at {self.name}'s base "
-                f"resolution {self.resolution}, less than 1 px (rho must be more than "
-                f"{Fraction(1, 2 * self.resolution)})")
-        return px
+                f"rho {float(r):g} gives {float(r * side):g} px at {self.name}'s base "
+                f"resolution {resolution_text(self.size)}, less than 1 px (rho must be more than "
+                f"{Fraction(1, 2 * side)})")
+        return norm_resolution((round(r * h), round(r * w)))
 
     def format(self) -> str:
         return format_spec(self)
@@ -199,7 +215,9 @@ class Spec:
 
 @dataclass(frozen=True, slots=True)
 class Layer:
-    """One layer with every shape known (square feature maps, NCHW thinking)."""
+    """One layer with every shape known (NCHW thinking). `in_size` and `out_size` are the
+    heights of its input and output maps, `in_width` and `out_width` their widths (equal to the
+    heights for a square input; left 0 by a caller that builds a square layer by hand)."""
 
     index: int
     kind: LayerKind
@@ -218,6 +236,14 @@ class Layer:
     skip_from: int | None = None  # add only: the layer whose input is added to the previous output
     line: int = 0  # where the layer is written in the spec
     pad: str = "same"  # same | valid | global (a window as large as the map): the size rule's mode
+    in_width: int = 0  # 0: as in_size (a square map)
+    out_width: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.in_width, int) and not self.in_width:
+            object.__setattr__(self, "in_width", self.in_size)
+        if isinstance(self.out_width, int) and not self.out_width:
+            object.__setattr__(self, "out_width", self.out_size)
 
     @property
     def describe(self) -> str:
@@ -231,7 +257,11 @@ class Layer:
 
     @property
     def input_shape(self) -> str:
-        return f"{self.in_size}×{self.in_size}×{self.in_channels}"
+        return f"{self.in_size}×{self.in_width}×{self.in_channels}"
+
+    @property
+    def output_shape(self) -> str:
+        return f"{self.out_size}×{self.out_width}×{self.out_channels}"
 
     @property
     def act_ops(self) -> int:
@@ -240,6 +270,56 @@ class Layer:
 
 
 ALPHA_DIGITS = 12  # significant digits a float α is read to (see to_fraction)
+
+#: An input size: an int for a square input, (height, width) for any other (never a tuple of
+#: two equal sides: `norm_resolution` makes that the int, so that equal sizes compare equal).
+Resolution = Union[int, tuple[int, int]]
+
+_SIZE_TEXT = re.compile(r"\s*([0-9]+)\s*(?:[x×]\s*([0-9]+)\s*)?")
+
+
+def sides(res: Resolution) -> tuple[int, int]:
+    """(height, width) of a resolution (an int is square)."""
+    return (res, res) if isinstance(res, numbers.Integral) else (res[0], res[1])
+
+
+def norm_resolution(res: "Resolution | str", what: str = "resolution") -> Resolution:
+    """A resolution checked and in its one form: an int when square, else (height, width).
+    Takes an int, a (height, width) pair, or text: "224", or "320x240" (height first, as
+    torch's NCHW tensors and Table 1's shapes write it; "×" too)."""
+    if isinstance(res, str):
+        m = _SIZE_TEXT.fullmatch(res)
+        if not m or len(res) > 40:
+            raise ConfigError(f"{what} {res.strip()!r}: expected a whole number of pixels or "
+                              f"HEIGHTxWIDTH (e.g. 224 or 320x240)")
+        h = int(m.group(1))
+        pair = (h, int(m.group(2)) if m.group(2) else h)
+    elif isinstance(res, bool):
+        raise ConfigError(f"{what} must be a positive integer or (height, width), got {res!r}")
+    elif isinstance(res, numbers.Integral):
+        pair = (int(res), int(res))
+    elif (isinstance(res, (tuple, list)) and len(res) == 2
+          and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in res)):
+        pair = (int(res[0]), int(res[1]))
+    else:
+        raise ConfigError(f"{what} must be a positive integer or (height, width), got {res!r}")
+    if min(pair) < 1:
+        if pair[0] == pair[1]:
+            raise ConfigError(f"{what} must be a positive integer, got {pair[0]}")
+        raise ConfigError(f"{what} {pair[0]}x{pair[1]}: each side must be a positive integer")
+    return pair[0] if pair[0] == pair[1] else pair
+
+
+def resolution_value(res: Resolution) -> int | str:
+    """A resolution as data (CSV, JSON, a frame's `resolution` column): the int of a square
+    input, "320x240" text for any other, read back by `norm_resolution`."""
+    return res if isinstance(res, int) else resolution_text(res)
+
+
+def resolution_text(res: Resolution) -> str:
+    """"224" for a square input, "320x240" (height x width) for any other."""
+    h, w = sides(res)
+    return str(h) if h == w else f"{h}x{w}"
 
 
 def to_fraction(alpha: "float | Fraction | str | int") -> Fraction:
@@ -273,26 +353,26 @@ def to_fraction(alpha: "float | Fraction | str | int") -> Fraction:
         raise ConfigError(f"alpha must be a number, got {alpha!r}") from None
 
 
-def checked_configs(spec: Spec, configs) -> list[tuple[Fraction, int]]:
+def checked_configs(spec: Spec, configs) -> list[tuple[Fraction, Resolution]]:
     """(α exactly, resolution) of each configuration, the spec's base resolution where None is
     given, each built once so that a bad one fails before any work (timing, export)."""
-    out = [(to_fraction(a), spec.resolution if r is None else int(r)) for a, r in configs]
+    out = [(to_fraction(a), spec.size if r is None else norm_resolution(r)) for a, r in configs]
     for a, r in out:
         build(spec, a, r)
     return out
 
 
-def build(spec: Spec, alpha: float | Fraction = 1, resolution: int | None = None) -> tuple[Layer, ...]:
+def build(spec: Spec, alpha: float | Fraction = 1,
+          resolution: "Resolution | str | None" = None) -> tuple[Layer, ...]:
     """Apply α and the resolution to a spec: the layers with their concrete shapes.
 
     α is read by `to_fraction`: strings, ints and Fractions exactly, a float as its nearest
-    12-significant-digit decimal."""
+    12-significant-digit decimal. The resolution is an int (square), (height, width) or text
+    such as "320x240" (`norm_resolution`); default the spec's base size."""
     a = to_fraction(alpha)
     if a <= 0:
         raise ConfigError(f"alpha must be > 0, got {alpha}")
-    res = spec.resolution if resolution is None else resolution
-    if isinstance(res, bool) or not isinstance(res, int) or res < 1:
-        raise ConfigError(f"resolution must be a positive integer, got {res!r}")
+    res = spec.size if resolution is None else norm_resolution(resolution)
     check_expansion(spec.body, spec.source)  # a Spec made in code has not met the parser
     builder = Builder(spec, a, res)
     builder.walk(spec.body)
@@ -309,9 +389,10 @@ class Builder:
     instead of repeating it.
     """
 
-    def __init__(self, spec: Spec, alpha: Fraction, resolution: int) -> None:
+    def __init__(self, spec: Spec, alpha: Fraction, resolution: Resolution) -> None:
         self.spec, self.alpha, self.resolution = spec, alpha, resolution
-        self.size, self.channels = resolution, spec.rounding.apply(spec.in_channels, alpha)
+        self.size, self.width = sides(resolution)  # the current map's height and width
+        self.channels = spec.rounding.apply(spec.in_channels, alpha)
         self.layers: list[Layer] = []
 
     def where(self, line: int) -> str:
@@ -332,13 +413,13 @@ class Builder:
 
     def residual(self, body: Callable[[], None], line: int) -> None:
         """Emit the block `body` emits, then the add of its input to its output."""
-        start, size, channels = len(self.layers), self.size, self.channels
+        start, shape = len(self.layers), (self.size, self.width, self.channels)
         body()
-        if (self.size, self.channels) != (size, channels):
+        if (self.size, self.width, self.channels) != shape:
             raise ConfigError(
-                f"{self.where(line)}: residual block maps {size}×{size}×{channels} to "
-                f"{self.size}×{self.size}×{self.channels}; an add needs equal shapes")
-        self.emit("add", 1, 1, channels, skip_from=start, line=line)
+                f"{self.where(line)}: residual block maps {'×'.join(map(str, shape))} to "
+                f"{self.size}×{self.width}×{self.channels}; an add needs equal shapes")
+        self.emit("add", 1, 1, shape[2], skip_from=start, line=line)
 
     def layer(self, d: LayerDef) -> None:
         OPS[d.op].build(self, d)
@@ -348,22 +429,25 @@ class Builder:
              skip_from: int | None = None, line: int = 0) -> None:
         """Append one concrete layer of op `op` on the current map; its size by the op's rule."""
         rule = OPS[op]
-        size = self.size
+        size, width = self.size, self.width
         if rule.side_from_skip:  # a scale: the shape of the map saved at skip_from
-            out_size = self.layers[skip_from].in_size
+            saved = self.layers[skip_from]
+            out_size, out_width = saved.in_size, saved.in_width
         else:
             out_size = rule.out_size(size, kernel, stride, pad)
-        if out_size < 1 or out_c < 1:
+            out_width = rule.out_size(width, kernel, stride, pad)
+        if out_size < 1 or out_width < 1 or out_c < 1:
             what = f"{op} {kernel}×{kernel} s{stride}" if op != "fc" else op
             raise ConfigError(
-                f"{self.where(line)}: {what} on a {size}×{size} feature map leaves nothing "
-                f"at resolution {self.resolution} (alpha {float(self.alpha):g}); use a larger resolution")
+                f"{self.where(line)}: {what} on a {size}×{width} feature map leaves nothing "
+                f"at resolution {resolution_text(self.resolution)} (alpha "
+                f"{float(self.alpha):g}); use a larger resolution")
         self.layers.append(Layer(
             index=len(self.layers), kind=rule.kind, op=op, kernel=kernel, stride=stride,
             in_size=size, in_channels=self.channels, out_size=out_size, out_channels=out_c,
             groups=groups, act=act, bn=bn, bias=bias, padding=kernel // 2 if pad == "same" else 0,
-            skip_from=skip_from, line=line, pad=pad))
-        self.size, self.channels = out_size, out_c
+            skip_from=skip_from, line=line, pad=pad, in_width=width, out_width=out_width))
+        self.size, self.width, self.channels = out_size, out_width, out_c
 
 
 # --------------------------------------------------------------------------- parser
@@ -463,17 +547,17 @@ class _Parser:
     def parse(self) -> Spec:
         body = self.block(None)
         if "input" not in self.headers:
-            raise SpecError("missing 'input RESOLUTION CHANNELS' line", self.source)
+            raise SpecError("missing 'input SIZE CHANNELS' line (e.g. 'input 224 3!')", self.source)
         if not body:
             raise SpecError("the spec has no layers", self.source)
-        res, in_c = self.headers["input"]
+        (height, width), in_c = self.headers["input"]
         check_expansion(body, self.source)
         return Spec(
             name=str(self.headers.get("name", Path(self.source).stem)),
-            resolution=res, in_channels=in_c, body=body,
+            resolution=height, in_channels=in_c, body=body,
             rounding=self.headers.get("rounding", Rounding()),
             activation=str(self.headers.get("activation", "relu")),
-            source=self.source)
+            source=self.source, width=None if width == height else width)
 
     def block(self, opener: _Tok | None) -> tuple[Node, ...]:
         if opener is not None:
@@ -536,6 +620,28 @@ class _Parser:
             raise self.error(f"{what} must be a positive integer", tok)
         return int(text)
 
+    def input_size(self, tok: _Tok) -> tuple[int, int]:
+        """`224` or `224x160` (height x width)."""
+        h_text, x, w_text = tok.text.replace("×", "x").partition("x")
+        if x and not (h_text and w_text):
+            raise self.error("input size must be HEIGHTxWIDTH with both sides (e.g. 224x160)", tok)
+        h = self.positive(tok, "input height" if x else "input resolution", h_text)
+        return (h, self.positive(tok, "input width", w_text) if x else h)
+
+    def input_channels(self, tok: _Tok, res: tuple[int, int]) -> Channels:
+        """The input's channels, with their mark: `3!` (fixed: an image), `64+` (never below),
+        `512*` (scales with α, as a layer's do: the input of a block cut from a network). A bare
+        number is refused: `input 320 240` would read as 240 channels of a 320×320 input."""
+        m = re.fullmatch(r"([0-9]+)\*", tok.text)
+        if m:
+            return self.channel_count(tok, m.group(1), "input channel count")
+        if _INT.fullmatch(tok.text):
+            raise self.error(
+                f"input channels need a mark: {tok.text}! (fixed, as an image's 3!) or "
+                f"{tok.text}* (scaling with alpha); a {res[0]}x{tok.text} input is written "
+                f"'input {res[0]}x{tok.text} 3!'", tok)
+        return self.channel_count(tok, tok.text, "input channel count")
+
     def channels(self, toks: list[_Tok], i: int) -> Channels:
         tok = self.arg(toks, i, "a channel count")
         return self.channel_count(tok, tok.text, "channel count")
@@ -580,8 +686,8 @@ class _Parser:
             self.expect_end(toks, 2)
             self.headers["name"] = tok.text
         elif kw.text == "input":
-            res = self.int_arg(toks, 1, "input resolution")
-            chans = self.channels(toks, 2)
+            res = self.input_size(self.arg(toks, 1, "an input size (224, or 224x160)"))
+            chans = self.input_channels(self.arg(toks, 2, "the input channels (3! for an image)"), res)
             self.expect_end(toks, 3)
             self.headers["input"] = (res, chans)
         elif kw.text == "activation":
@@ -690,7 +796,9 @@ def parse(text: str, source: str = "<spec>") -> Spec:
 
 def format_spec(spec: Spec) -> str:
     """Canonical text of a spec: parse(format_spec(s)) == s."""
-    out = [f"name {spec.name}", f"input {spec.resolution} {spec.in_channels}",
+    in_c = spec.in_channels
+    out = [f"name {spec.name}",
+           f"input {resolution_text(spec.size)} {in_c}{'*' if in_c.mode == 'scale' else ''}",
            f"rounding {spec.rounding}", f"activation {spec.activation}"]
 
     def emit(nodes: tuple[Node, ...], depth: int) -> None:
@@ -762,6 +870,15 @@ def with_classes(spec: Spec, classes: int) -> Spec:
     return replace(spec, body=spec.body[:-1] + (fc,))
 
 
+def classes_of(spec: Spec) -> int | None:
+    """The number of classes: N of a last statement `fc N!` at the top level, else None."""
+    last = spec.body[-1] if spec.body else None
+    if (isinstance(last, LayerDef) and last.op == "fc" and last.channels is not None
+            and last.channels.mode == "fixed"):
+        return last.channels.base
+    return None
+
+
 def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
     """Every layer statement in a spec body, blocks entered once (not repeated)."""
     for node in nodes:
@@ -773,5 +890,6 @@ def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
 
 __all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "checked_configs", "Layer", "LayerDef",
            "LayerKind", "Node", "Repeat", "Residual", "Rounding", "Spec", "build", "builtin_names",
-           "check_expansion", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
-           "parse", "to_fraction", "with_classes"]
+           "check_expansion", "classes_of", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
+           "norm_resolution", "parse", "Resolution", "resolution_text", "resolution_value", "sides", "to_fraction",
+           "with_classes"]

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .pareto import Budget, Pick
-    from .spec import Spec
+    from .spec import Resolution, Spec
 
 DEFAULT_ALPHAS = "1,0.75,0.5,0.25"
 DEFAULT_RESOLUTIONS = "224,192,160,128"
@@ -47,8 +47,8 @@ SWEEP_DROP_ORDER = ("peak_activation_elems", "activation_elems", "macs_share_fc"
 # --------------------------------------------------------------------------- grid
 
 def grid_from_options(spec_name: "Spec | str", alpha: str, res: str | None, rho: str | None,
-                      max_configs: int | None = None,
-                      fmt: str | None = None) -> tuple["Spec", list[Fraction], list[int]]:
+                      max_configs: int | None = None, fmt: str | None = None,
+                      aspect: str | None = None) -> tuple["Spec", list[Fraction], list]:
     """The spec and its (alphas, resolutions) from the grid options as written; with
     `max_configs`, a grid too large is refused from the options' arithmetic, before any value is
     enumerated (`fmt`: the output format, whose bytes per row count; parquet counts as csv)."""
@@ -62,13 +62,13 @@ def grid_from_options(spec_name: "Spec | str", alpha: str, res: str | None, rho:
         layers = expanded_layers(spec.body)
         per_row = CLI_BYTES_PER_ROW.get(fmt, CLI_BYTES_PER_ROW["csv"]) if fmt is not None else 0
         check = lambda n_a, n_r: grid_size_error(n_a, n_r, max_configs, layers, per_row)  # noqa: E731
-    alphas, resolutions = grid_from_text(spec, alpha, res, rho, check, DEFAULT_RESOLUTIONS)
+    alphas, resolutions = grid_from_text(spec, alpha, res, rho, check, DEFAULT_RESOLUTIONS, aspect)
     return spec, alphas, resolutions
 
 
 def family_grid_from_options(specs: str, alpha: str, res: str | None, rho: str | None,
-                             max_configs: int | None = None, fmt: str | None = None
-                             ) -> tuple[list["Spec"], list[Fraction], list[int]]:
+                             max_configs: int | None = None, fmt: str | None = None,
+                             aspect: str | None = None) -> tuple[list["Spec"], list[Fraction], list]:
     """The specs of a `--spec` option (a list, or `all`) and the one grid they share; the
     grid is refused when it is too large for any one spec or for all of them together."""
     from .gridcost import CLI_BYTES_PER_ROW, grid_size_error
@@ -77,10 +77,15 @@ def family_grid_from_options(specs: str, alpha: str, res: str | None, rho: str |
     if rho is not None:
         raise MobilecostError("--rho goes with one spec (each has its own base resolution); "
                               "give --res with --spec")
-    grids = [grid_from_options(n, alpha, res, None, max_configs, fmt)
+    grids = [grid_from_options(n, alpha, res, None, max_configs, fmt, aspect)
              for n in specs_from_option(specs)]
     found = [g[0] for g in grids]
     alphas, resolutions = grids[0][1], grids[0][2]
+    differ = [g[0].name for g in grids if g[2] != resolutions]
+    if differ:  # a non-square spec turns the same heights into other sizes
+        raise MobilecostError(f"--spec: {differ[0]} has another input aspect than "
+                              f"{found[0].name}, so one --res means other sizes; give --aspect or "
+                              f"HEIGHTxWIDTH sizes, or sweep them apart")
     if max_configs is not None:
         per_row = CLI_BYTES_PER_ROW.get(fmt, CLI_BYTES_PER_ROW["csv"]) if fmt is not None else 0
         err = grid_size_error(len(found) * len(alphas), len(resolutions), max_configs,
@@ -90,11 +95,12 @@ def family_grid_from_options(specs: str, alpha: str, res: str | None, rho: str |
     return found, alphas, resolutions
 
 
-def grid_configs(df: "pd.DataFrame") -> list[tuple[Fraction, int]]:
+def grid_configs(df: "pd.DataFrame") -> list[tuple[Fraction, "Resolution"]]:
     """(α exactly, from the frame's alpha_exact, resolution) of every row of the sweep, in order."""
     from .gridcost import frame_alphas
+    from .spec import norm_resolution
 
-    return list(zip(frame_alphas(df), df["resolution"].tolist()))
+    return list(zip(frame_alphas(df), (norm_resolution(r) for r in df["resolution"].tolist())))
 
 
 def add_target_latency(df: "pd.DataFrame", spec_name: str, alphas: Sequence[Fraction],
@@ -110,6 +116,10 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, alphas: Sequence[Frac
 
     if len(df) != len(alphas) * len(resolutions):
         raise MobilecostError("internal: the sweep's rows are not the α × resolution grid")
+    odd = [r for r in resolutions if isinstance(r, tuple)]
+    if odd:
+        raise MobilecostError(f"{spec_name} at {odd[0][0]}x{odd[0][1]}: latency targets are "
+                              f"calibrated and predicted on square inputs only")
     g = grid_latency(target, spec_name, alphas, resolutions, batch)
     df = df.assign(predicted_latency_ms=g.predicted_ms.reshape(-1),
                    predicted_latency_low_ms=g.low_ms.reshape(-1),
@@ -180,8 +190,13 @@ def sweep_columns(df: "pd.DataFrame") -> list[Column]:
     cols = [
         Column("spec", "Spec", numeric=False, table=False),
         Column("alpha", "α", lambda x: format_number(x)),
-        Column("resolution", "Resolution"),
+        Column("resolution", "Resolution", numeric="width" not in df.columns),
         Column("rho", "ρ", lambda x: f"{x:.4g}"),
+    ]
+    if "width" in df.columns:  # non-square inputs: each side as a number, and ρ of the width
+        cols[3:3] = [Column("height", "Height", table=False), Column("width", "Width", table=False)]
+        cols.append(Column("rho_w", "ρ width", lambda x: f"{x:.4g}", table=False))
+    cols += [
         Column("macs", "Mult-Adds (M)", millions),
         Column("params", "Params (M)", millions),
     ]
@@ -252,8 +267,10 @@ def frame_rows(df: "pd.DataFrame", columns: list[Column]) -> list[dict[str, Any]
 def sweep_notes(df: "pd.DataFrame") -> list[str]:
     from .accuracy import COVERAGE, ESTIMATE_METHOD
 
-    notes = ["Mult-Adds = multiply-accumulates (FLOPs = 2 × Mult-Adds); params are conv and FC "
-             "weights; activations in elements (input image plus every layer's output)."]
+    notes = ["Mult-Adds = multiply-accumulates (FLOPs = 2 × Mult-Adds); activations in elements "
+             "(input image plus every layer's output).",
+             df.attrs.get("params_convention", "parameters: conv and FC weights (each spec's "
+                          "classes)")]
     src = df["accuracy_source"]
     if (src == "published").any():
         notes.append("published accuracy: the released checkpoints (TF-slim's, else torchvision's) "
@@ -267,6 +284,9 @@ def sweep_notes(df: "pd.DataFrame") -> list[str]:
         notes.append("no accuracy where nothing is published and the estimate does not reach "
                      "(specs without released checkpoints; outside the box the checkpoints "
                      "span: `mobilecost accuracy` gives it).")
+    if "width" in df.columns and (df["height"] != df["width"]).any():
+        notes.append("resolutions are height x width; no accuracy for non-square inputs (every "
+                     "published checkpoint was trained and evaluated on square crops).")
     return notes
 
 
@@ -592,7 +612,8 @@ def specs_from_option(text: str) -> list[str]:
 
 def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Fraction],
                 resolutions: Sequence[int], budgets: Sequence["Budget"], target=None,
-                target_spec: str | None = None, max_configs: int | None = None) -> PickReport:
+                target_spec: str | None = None, max_configs: int | None = None,
+                counting: Counting = Counting()) -> PickReport:
     """The Pareto-optimal configurations (top-1 against cost) and the most accurate one within
     every budget, marked `chosen` in the rows (added to them when it is not on the frontier).
     Several specs give one frontier across them (column `spec`), each configuration's accuracy
@@ -607,7 +628,7 @@ def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
     specs = [load_spec(x) for x in (spec if several else [spec])]
     frames = []
     for s in specs:
-        d = sweep_frame(s, alphas, resolutions, max_configs=max_configs)
+        d = sweep_frame(s, alphas, resolutions, counting, max_configs=max_configs)
         if target is not None:
             d = add_target_latency(d, s if several else (target_spec or s.name), alphas,
                                    resolutions, target, measured=True)

@@ -7,11 +7,11 @@ from fractions import Fraction
 from . import paper
 from .cost import Counting, NetworkCost, cost
 from .report import Column, Report, format_number, percent, plain
-from .spec import Spec, load_spec, parse, to_fraction
+from .spec import Spec, load_spec, parse, resolution_text, resolution_value, to_fraction
 
 
 def _config_title(c: NetworkCost) -> str:
-    return f"{c.spec}, alpha {format_number(c.alpha)}, resolution {c.resolution}"
+    return f"{c.spec}, alpha {format_number(c.alpha)}, resolution {resolution_text(c.resolution)}"
 
 
 def _totals_note(c: NetworkCost) -> str:
@@ -29,7 +29,7 @@ def table1(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None
         rows.append({
             "layer": layer.index + 1, "type": layer.describe, "filter_shape": layer.filter_shape,
             "input_size": layer.input_shape, "kind": layer.kind.value, "macs": lc.macs,
-            "params": lc.params, "alpha": c.alpha, "resolution": c.resolution, "spec_line": layer.line,
+            "params": lc.params, "alpha": c.alpha, "resolution": resolution_value(c.resolution), "spec_line": layer.line,
         })
     cols = [Column("layer", "#"), Column("type", "Type / Stride", numeric=False),
             Column("filter_shape", "Filter Shape", numeric=False),
@@ -39,7 +39,7 @@ def table1(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None
             Column("resolution", "resolution", table=False), Column("spec_line", "line")]
     total = {"layer": "total", "type": f"{len(c.layers)} layers", "filter_shape": "",
              "input_size": "", "kind": "", "macs": c.macs, "params": c.params,
-             "alpha": c.alpha, "resolution": c.resolution, "spec_line": None}
+             "alpha": c.alpha, "resolution": resolution_value(c.resolution), "spec_line": None}
     return Report(f"Table 1: {_config_title(c)}", cols, rows, [_totals_note(c)], total=total,
                   rows_name="layers", drop_order=("spec_line", "filter_shape"))
 
@@ -54,11 +54,11 @@ def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int |
         rows.append({
             "layer": layer.index + 1, "op": layer.op, "kind": layer.kind.value,
             "input": layer.input_shape,
-            "output": f"{layer.out_size}×{layer.out_size}×{layer.out_channels}",
+            "output": layer.output_shape,
             "macs": lc.macs, "params": lc.params, "macs_share": lc.macs / (c.macs or 1),
             "elementwise_ops": lc.elementwise_ops, "input_elems": lc.input_elems, "output_elems": lc.output_elems,
             "weight_elems": lc.weight_elems, "intensity": lc.intensity,
-            "alpha": c.alpha, "resolution": c.resolution,
+            "alpha": c.alpha, "resolution": resolution_value(c.resolution),
         })
     cols = [Column("layer", "#"), Column("op", "Op", numeric=False),
             Column("kind", "Kind", numeric=False),
@@ -81,7 +81,7 @@ def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int |
              "output_elems": sum(lc.output_elems for lc in c.layers),
              "weight_elems": sum(lc.weight_elems for lc in c.layers),
              "intensity": c.macs / moved if moved else 0.0,
-             "alpha": c.alpha, "resolution": c.resolution}
+             "alpha": c.alpha, "resolution": resolution_value(c.resolution)}
     return Report(f"Cost: {_config_title(c)}", cols, rows,
                   [_totals_note(c), f"Mult-Adds by kind: {kinds}.",
                    f"Elementwise ops (activations, residual adds, channel-wise scales; one per "
@@ -96,7 +96,7 @@ def totals_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int
                   counting: Counting = Counting()) -> Report:
     """One row: the totals of one configuration."""
     c = cost(spec, alpha, resolution, counting)
-    row = {"spec": c.spec, "alpha": c.alpha, "resolution": c.resolution, "macs": c.macs,
+    row = {"spec": c.spec, "alpha": c.alpha, "resolution": resolution_value(c.resolution), "macs": c.macs,
            "params": c.params, "flops": c.flops, "elementwise_ops": c.elementwise_ops,
            "layers": len(c.layers), "activation_elems": c.activation_elems}
     cols = [Column("spec", "Spec", numeric=False), Column("alpha", "alpha"),
@@ -118,7 +118,7 @@ def table2(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None
             continue
         row = {"type": kind.label, "kind": kind.value, "layers": t.layers, "macs": t.macs,
                "params": t.params, "macs_share": t.macs_share, "params_share": t.params_share,
-               "alpha": c.alpha, "resolution": c.resolution}
+               "alpha": c.alpha, "resolution": resolution_value(c.resolution)}
         if printed and kind in paper.TABLE2:
             pm, pp = paper.TABLE2[kind]
             row |= {"paper_macs_share": pm / 100, "paper_params_share": pp / 100}

@@ -275,7 +275,7 @@ def test_channel_count_past_64_bits_in_sweep(tmp_path):
 
 def test_resolution_past_the_sweep_limit():
     line = one_error_line(run("sweep", "--res", str(2**63)))
-    assert line == (f"error: resolution {2**63} is more than a sweep takes (1,048,576 px; "
+    assert line == (f"error: resolution {2**63} is more than a sweep takes (1,048,576 px a side; "
                     f"`cost` takes any)")
     with pytest.raises(ConfigError, match="more than a sweep takes"):
         grid_cost("mobilenet_v1", [1], [2**20 + 1])

@@ -162,3 +162,23 @@ def test_pick_bad_latency_input(tdir, args, message):
     assert message in line
     if "nope" in args:
         assert "known: syn" in line
+
+
+@pytest.mark.parametrize("args", [
+    ("sweep", "--res", "224,320x240", "--target", "syn"),
+    ("pick", "--res", "224,320x240", "--target", "syn", "--max-latency", "5ms"),
+])
+def test_latency_on_a_non_square_input_is_refused(tdir, args):
+    line = one_error_line(run(*args, "--targets-dir", tdir))
+    assert "320x240: latency targets are calibrated and predicted on square inputs only" in line
+    line = one_error_line(run("predict", "--res", "320x240", "--target", "syn", "--targets-dir", tdir))
+    assert "--res must be comma-separated integers, got '320x240'" in line
+
+
+def test_calibrating_on_a_non_square_measurement_is_refused(tmp_path):
+    data = tmp_path / "m.csv"
+    data.write_text("spec,alpha,resolution,batch,latency_ms\n"
+                    "mobilenet_v1,1,224,1,10\nmobilenet_v1,1,320x240,1,12\n")
+    line = one_error_line(run("calibrate", data, "--target", "x", "--targets-dir", tmp_path / "t"))
+    assert "m.csv:3: resolution must be an integer, got '320x240'" in line
+    assert not (tmp_path / "t").exists() or not any((tmp_path / "t").iterdir())

@@ -22,8 +22,8 @@ def test_equations_by_hand():
 
 def test_eq3_reduction_ratio():
     """Separable / full = 1/N + 1/D_K² (equation 3), exactly."""
-    full = cost(parse("input 14 512\nconv 3 512\n")).macs
-    sep = cost(parse("input 14 512\ndw 3\npw 512\n")).macs
+    full = cost(parse("input 14 512*\nconv 3 512\n")).macs
+    sep = cost(parse("input 14 512*\ndw 3\npw 512\n")).macs
     assert Fraction(sep, full) == Fraction(1, 512) + Fraction(1, 9)
 
 
@@ -141,7 +141,7 @@ def test_counting_switches():
 
 
 def test_layer_traffic_and_intensity():
-    c = cost(parse("input 14 512\ndw 3\npw 512\n"))
+    c = cost(parse("input 14 512*\ndw 3\npw 512\n"))
     dw, pw = c.layers
     assert (dw.input_elems, dw.output_elems, dw.weight_elems) == (14 * 14 * 512, 14 * 14 * 512, 4608)
     assert dw.intensity == pytest.approx(903_168 / (2 * 100_352 + 4608))
@@ -149,5 +149,5 @@ def test_layer_traffic_and_intensity():
 
 
 def test_fc_on_unpooled_map_flattens():
-    c = cost(parse("input 4 8\nfc 10!\n"))
+    c = cost(parse("input 4 8*\nfc 10!\n"))
     assert c.macs == 4 * 4 * 8 * 10

@@ -29,7 +29,7 @@ def test_explicit_hidden_width_as_mobilenet_v3_writes_it():
 
 def test_hidden_width_scales_with_alpha_by_the_spec_rounding():
     # torchvision's adjust_channels(120, 0.75) = _make_divisible(90, 8) = 88; 40·0.75 = 30 -> 32
-    text = "name t\ninput 8 40\nrounding multiple 8\nir 40 h=120\n"
+    text = "name t\ninput 8 40*\nrounding multiple 8\nir 40 h=120\n"
     assert _widths(text, "0.75") == [("pw", 32, 88), ("dw", 88, 88), ("pw", 88, 32)]
     # rounding int: int(0.75·120) = 90, int(0.75·40) = 30
     assert _widths(text.replace("multiple 8", "int"), "0.75") == [

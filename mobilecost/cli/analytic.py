@@ -2,34 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from .. import tables
-from ..cost import Counting
 from ..report import Format
-from .common import (AlphaOpt, BnOpt, ClassesOpt, FcBiasOpt, FormatOpt, ResOpt, SpecArg, command,
-                     parse_alpha, render, spec_with_classes)
+from .common import (AlphaOpt, BnOpt, ClassesOpt, ConventionOpt, FcBiasOpt, FormatOpt, ResOpt,
+                     SpecArg, command, counting_options, parse_alpha, parse_res, render)
 
 
 @command("table1")
 def table1_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
-               fc_bias: FcBiasOpt = False, bn: BnOpt = False, classes: ClassesOpt = None,
-               format: FormatOpt = Format.table) -> None:
+               convention: ConventionOpt = None, fc_bias: FcBiasOpt = False, bn: BnOpt = False,
+               classes: ClassesOpt = None, format: FormatOpt = Format.table) -> None:
     """The architecture as the paper prints Table 1, with Mult-Adds and parameters per layer.
 
     Example: mobilecost table1 mobilenet_v1 --alpha 0.5 --res 160
     """
-    render(tables.table1(spec_with_classes(spec, classes), parse_alpha(alpha), res,
-                         Counting(fc_bias, bn)), format)
+    s, counting, line = counting_options(spec, convention, fc_bias, bn, classes)
+    report = tables.table1(s, parse_alpha(alpha), parse_res(res, s), counting)
+    render(dataclasses.replace(report, notes=report.notes + [line]), format)
 
 
 @command("table2")
 def table2_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
-               fc_bias: FcBiasOpt = False, bn: BnOpt = False,
-               format: FormatOpt = Format.table) -> None:
+               convention: ConventionOpt = None, fc_bias: FcBiasOpt = False, bn: BnOpt = False,
+               classes: ClassesOpt = None, format: FormatOpt = Format.table) -> None:
     """Resources per layer type (% Mult-Adds, % parameters); the paper's values beside for 1.0-224.
 
     Example: mobilecost table2 --format markdown
     """
-    render(tables.table2(spec, parse_alpha(alpha), res, Counting(fc_bias, bn)), format)
+    s, counting, line = counting_options(spec, convention, fc_bias, bn, classes)
+    report = tables.table2(s, parse_alpha(alpha), parse_res(res, s), counting)
+    render(dataclasses.replace(report, notes=report.notes + [line]), format)
 
 
 @command("table3")
@@ -43,15 +47,18 @@ def table3_cmd(format: FormatOpt = Format.table) -> None:
 
 @command("cost")
 def cost_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
-             fc_bias: FcBiasOpt = False, bn: BnOpt = False, classes: ClassesOpt = None,
-             format: FormatOpt = Format.table) -> None:
+             convention: ConventionOpt = None, fc_bias: FcBiasOpt = False, bn: BnOpt = False,
+             classes: ClassesOpt = None, format: FormatOpt = Format.table) -> None:
     """Totals and the per-layer table of one configuration.
 
     Example: mobilecost cost mobilenet_v2 --alpha 0.75 --res 192
-    Example: mobilecost cost mobilenet_v3_large --classes 1001 (TF-slim's checkpoints)
+    Example: mobilecost cost mobilenet_v3_large --convention tf-slim (1001 classes)
+    Example: mobilecost cost mobilenet_v2 --convention keras (count_params())
+    Example: mobilecost cost mobilenet_v1 --res 320x240 (height x width)
     """
-    render(tables.cost_report(spec_with_classes(spec, classes), parse_alpha(alpha), res,
-                              Counting(fc_bias, bn)), format)
+    s, counting, line = counting_options(spec, convention, fc_bias, bn, classes)
+    report = tables.cost_report(s, parse_alpha(alpha), parse_res(res, s), counting)
+    render(dataclasses.replace(report, notes=report.notes + [line]), format)
 
 
 @command("published")

@@ -120,8 +120,9 @@ SpecArg = Annotated[str, typer.Argument(
          "mnasnet_b1 and others: an unknown name lists them all) or the path of a spec file.",
     show_default=True)]
 AlphaOpt = Annotated[str, typer.Option("--alpha", "-a", help="Width multiplier α (> 0).")]
-ResOpt = Annotated[Optional[int], typer.Option(
-    "--res", "-r", help="Input resolution in pixels \\[default: the spec's base resolution].")]
+ResOpt = Annotated[Optional[str], typer.Option(
+    "--res", "-r", help="Input resolution in pixels, or HEIGHTxWIDTH (320x240) "
+                        "\\[default: the spec's base resolution].")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 FcBiasOpt = Annotated[bool, typer.Option("--fc-bias", help="Count biases as parameters (the FC layer's, squeeze-and-excitation's 1×1 convolutions').")]
 BnOpt = Annotated[bool, typer.Option("--bn", help="Count batchnorm γ and β as parameters.")]
@@ -130,16 +131,52 @@ ClassesOpt = Annotated[Optional[int], typer.Option(
                       "\\[default: the spec's].")]
 
 
-def spec_with_classes(spec: str, classes: Optional[int]) -> Any:
-    """The spec argument, with its classifier set to `classes` outputs when given (said on
-    stderr, so that the output's convention is on record)."""
-    if classes is None:
-        return spec
-    from ..spec import load_spec, with_classes
+ConventionOpt = Annotated[Optional[str], typer.Option(
+    "--convention", help="Count parameters as a published source does: paper (conv and FC "
+                         "weights; the default), tf-slim (weights, 1001 classes), torchvision "
+                         "(+ biases, batchnorm γ, β: sum(p.numel())), keras (+ batchnorm moving "
+                         "mean and variance: count_params()). Every output names the one in force.")]
 
-    s = with_classes(load_spec(spec), classes)
-    err_console.print(f"{s.name}: {classes} classes (--classes)", highlight=False)
-    return s
+
+def counting_options(spec: str, convention: Optional[str], fc_bias: bool, bn: bool,
+                     classes: Optional[int]) -> tuple[Any, Any, str]:
+    """(the spec, or a copy with `classes` outputs; the Counting; the line every output gives
+    about its parameter count) from --convention, --fc-bias/--bn and --classes. `spec` may be
+    a list of specs (--spec): each gets the classes."""
+    from ..cost import CONVENTIONS, Counting, convention_line
+    from ..spec import classes_of, load_spec, with_classes
+
+    conv = None
+    if convention is not None:
+        conv = CONVENTIONS.get(convention)
+        if conv is None:
+            raise MobilecostError(f"--convention {convention}: unknown; known: "
+                                  f"{', '.join(CONVENTIONS)}")
+        if fc_bias or bn:
+            raise MobilecostError("--convention sets what counts: give it, or --fc-bias/--bn, "
+                                  "not both")
+    counting = conv.counting if conv is not None else Counting(fc_bias, bn)
+    n = classes if classes is not None else (conv.classes if conv is not None else None)
+    several = isinstance(spec, (list, tuple))
+    loaded = [load_spec(x) for x in (spec if several else [spec])]
+    if n is not None:
+        loaded = [with_classes(x, n) for x in loaded]
+    line = convention_line(counting, classes_of(loaded[0]))
+    if n is None:
+        return spec, counting, line
+    return (loaded if several else loaded[0]), counting, line
+
+
+def parse_res(text: str | None, spec):
+    """--res of a one-configuration command: None (the spec's base), a number of pixels (the
+    side of a square input; the height, with the spec's own aspect, for a non-square spec) or
+    HEIGHTxWIDTH."""
+    if text is None:
+        return None
+    from ..grid import with_aspect
+    from ..spec import load_spec, norm_resolution
+
+    return with_aspect(load_spec(spec), [norm_resolution(text, "--res")], None)[0]
 
 
 def parse_alpha(text: str) -> Fraction:

@@ -87,6 +87,11 @@ def export_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALP
     if output_dir is None:
         raise MobilecostError("export writes files: give --output-dir DIR")
     s, alphas, resolutions = sr.grid_from_options(spec, alpha, res, rho)
+    odd = [r for r in resolutions if isinstance(r, tuple)]
+    if odd:
+        raise MobilecostError(f"--res {odd[0][0]}x{odd[0][1]}: export takes square inputs (the "
+                              f"manifest and device logs name one side); cost, validate and "
+                              f"measure take HEIGHTxWIDTH")
     n = len(alphas) * len(resolutions)
     if n > max_configs:
         raise MobilecostError(f"the grid has {n:,} configurations, more than --max-configs "

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from ..cost import Counting
-from .common import BnOpt, FcBiasOpt, SpecArg, command
+from .common import (BnOpt, ClassesOpt, ConventionOpt, FcBiasOpt, SpecArg, command,
+                     counting_options)
 
 
 @command("formula")
-def formula_cmd(spec: SpecArg = "mobilenet_v1", fc_bias: FcBiasOpt = False, bn: BnOpt = False) -> None:
+def formula_cmd(spec: SpecArg = "mobilenet_v1", convention: ConventionOpt = None,
+                fc_bias: FcBiasOpt = False, bn: BnOpt = False,
+                classes: ClassesOpt = None) -> None:
     """Total Mult-Adds and parameters as polynomials in α and ρ, read off the spec.
 
     ρ is the resolution over the spec's base resolution. The polynomials are exact where
@@ -19,4 +21,5 @@ def formula_cmd(spec: SpecArg = "mobilenet_v1", fc_bias: FcBiasOpt = False, bn: 
     """
     from ..sweepreport import formula_text
 
-    sys.stdout.write(formula_text(spec, Counting(fc_bias, bn)))
+    s, counting, line = counting_options(spec, convention, fc_bias, bn, classes)
+    sys.stdout.write(formula_text(s, counting) + f"\n{line[0].upper()}{line[1:]}.\n")

@@ -19,8 +19,13 @@ GridAlphaOpt = Annotated[str, typer.Option(
     "--alpha", "-a", help="Width multipliers: a list (0.25,0.5,1), a range a..b (step 0.25) "
                           "or a..b:step.")]
 GridResOpt = Annotated[Optional[str], typer.Option(
-    "--res", "-r", help="Resolutions in pixels: a list, a range a..b (step 32) or a..b:step "
+    "--res", "-r", help="Resolutions in pixels: a list, a range a..b (step 32) or a..b:step, "
+                        "and HEIGHTxWIDTH items (320x240) "
                         f"\\[default: {DEFAULT_RESOLUTIONS}]")]
+AspectOpt = Annotated[Optional[str], typer.Option(
+    "--aspect", help="Non-square inputs: each --res (or --rho) number is a height, and the "
+                     "width is height × ASPECT (width / height: 4:3, 0.75, 1.5), rounded "
+                     "\\[default: the spec's own, 1 for a square spec].")]
 RhoOpt = Annotated[Optional[str], typer.Option(
     "--rho", help="Resolution multipliers of the spec's base resolution instead of --res "
                   "(a list or a range, step 0.25).")]
@@ -56,5 +61,5 @@ def checked_output(output_dir: Path | None, plot: bool) -> Path | None:
     return folder
 
 
-__all__ = ["DEFAULT_ALPHAS", "DEFAULT_OUTPUT_DIR", "GridAlphaOpt", "GridResOpt", "MaxConfigsOpt",
+__all__ = ["AspectOpt", "DEFAULT_ALPHAS", "DEFAULT_OUTPUT_DIR", "GridAlphaOpt", "GridResOpt", "MaxConfigsOpt",
            "OutputDirOpt", "PlotOpt", "RhoOpt", "SpecsOpt", "checked_output", "one_spec_or_many"]

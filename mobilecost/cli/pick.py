@@ -8,8 +8,9 @@ import typer
 
 from ..errors import MobilecostError
 from ..report import Format
-from .common import FormatOpt, SpecArg, command, fail, render, report_written, status, writing
-from .gridopts import (DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
+from .common import (ClassesOpt, ConventionOpt, FormatOpt, SpecArg, command, counting_options, fail,
+                     render, report_written, status, writing)
+from .gridopts import (AspectOpt, DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
                        PlotOpt, RhoOpt, SpecsOpt, checked_output, one_spec_or_many)
 from .latency import TargetsDirOpt
 
@@ -29,11 +30,13 @@ PickTargetOpt = Annotated[Optional[str], typer.Option(
 
 @command("pick")
 def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
-             res: GridResOpt = None, rho: RhoOpt = None, max_macs: MaxMacsOpt = None,
+             res: GridResOpt = None, rho: RhoOpt = None, aspect: AspectOpt = None,
+             max_macs: MaxMacsOpt = None,
              max_params: MaxParamsOpt = None, max_latency: MaxLatencyOpt = None,
              safe: SafeOpt = False, specs: SpecsOpt = None, target: PickTargetOpt = None, targets_dir: TargetsDirOpt = None,
              format: FormatOpt = Format.table, output_dir: OutputDirOpt = None,
-             plot: PlotOpt = False, max_configs: MaxConfigsOpt = 5_000_000) -> None:
+             plot: PlotOpt = False, max_configs: MaxConfigsOpt = 5_000_000,
+             convention: ConventionOpt = None, classes: ClassesOpt = None) -> None:
     """The Pareto-optimal configurations (top-1 against cost) and the most accurate one in budget.
 
     Budgets are finite positive numbers: suffixes k, M and G; --max-latency takes ms, s or us
@@ -58,9 +61,12 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
     per_row = "json" if output_dir is not None else "table"
     one_spec_or_many(ctx, specs)
     if specs is not None:
-        s, alphas, resolutions = family_grid_from_options(specs, alpha, res, rho, max_configs, per_row)
+        s, alphas, resolutions = family_grid_from_options(specs, alpha, res, rho, max_configs,
+                                                          per_row, aspect)
     else:
-        s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, per_row)
+        s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, per_row,
+                                                   aspect)
+    s, counting, _ = counting_options(s, convention, False, False, classes)
     budgets = budgets_from_options(max_macs, max_params, max_latency, safe)
     folder = checked_output(output_dir, plot)
     t = None
@@ -70,7 +76,7 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
         t = load(target, targets_dir)
     n = len(alphas) * len(resolutions) * (len(s) if isinstance(s, list) else 1)
     with status(f"picking from {n:,} configurations", n > 200_000 or (t is not None and n > 2_000)):
-        p = pick_report(s, alphas, resolutions, budgets, t, target_spec=spec,
+        p = pick_report(s, alphas, resolutions, budgets, t, target_spec=spec, counting=counting,
                         max_configs=max_configs)
     if folder is not None:
         with writing(folder):

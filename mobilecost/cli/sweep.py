@@ -12,13 +12,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cost import Counting
 from ..errors import MobilecostError
 from ..report import Format
 from ..util import format_number
-from .common import (TABLE_MAX_ROWS, BnOpt, FcBiasOpt, SpecArg, check_output_file, command, err_console, render,
+from .common import (TABLE_MAX_ROWS, BnOpt, ClassesOpt, ConventionOpt, FcBiasOpt, SpecArg,
+                     counting_options, check_output_file, command, err_console, render,
                      report_written, status, writing)
-from .gridopts import (DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
+from .gridopts import (AspectOpt, DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
                        PlotOpt, RhoOpt, SpecsOpt, checked_output, one_spec_or_many)
 from .latency import TargetsDirOpt
 from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MAX_TIME_S,
@@ -76,10 +76,11 @@ def output_format(fmt: SweepFormat, output: Path | None, explicit: bool) -> Swee
 
 @command("sweep")
 def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
-              res: GridResOpt = None, rho: RhoOpt = None, specs: SpecsOpt = None, format: SweepFormatOpt = SweepFormat.table,
+              res: GridResOpt = None, rho: RhoOpt = None, aspect: AspectOpt = None,
+              specs: SpecsOpt = None, format: SweepFormatOpt = SweepFormat.table,
               output: OutputFileOpt = None, output_dir: OutputDirOpt = None, plot: PlotOpt = False,
-              max_configs: MaxConfigsOpt = 5_000_000, fc_bias: FcBiasOpt = False,
-              bn: BnOpt = False, target: SweepTargetOpt = None, targets_dir: TargetsDirOpt = None,
+              max_configs: MaxConfigsOpt = 5_000_000, convention: ConventionOpt = None,
+              fc_bias: FcBiasOpt = False, bn: BnOpt = False, classes: ClassesOpt = None, target: SweepTargetOpt = None, targets_dir: TargetsDirOpt = None,
               measure: MeasureOpt = False, batch: BatchOpt = DEFAULT_BATCH,
               device: DeviceOpt = DEFAULT_DEVICE, dtype: DtypeOpt = DEFAULT_DTYPE,
               threads: ThreadsOpt = None, channels_last: ChannelsLastOpt = False,
@@ -102,6 +103,8 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
     Example: mobilecost sweep --alpha 0.25..1:0.001 --res 96..320:1 -o grid.parquet
     Example: mobilecost sweep --alpha 0.25,0.5 --res 128,160 --measure --threads 2 --rounds 3
     Example: mobilecost sweep --spec mobilenet_v2,mobilenet_v3_large,mnasnet_b1 --res 224
+    Example: mobilecost sweep --alpha 0.5,1 --res 320x240,480x360 (height x width)
+    Example: mobilecost sweep --res 128..224 --aspect 4:3 (widths 171..299)
     """
     from .. import sweepreport as sr
 
@@ -122,9 +125,11 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
         if measure:
             raise MobilecostError("--measure times one spec at a time; give SPEC, not --spec")
         s, alphas, resolutions = sr.family_grid_from_options(specs, alpha, res, rho, max_configs,
-                                                             per_row)
+                                                             per_row, aspect)
     else:
-        s, alphas, resolutions = sr.grid_from_options(spec, alpha, res, rho, max_configs, per_row)
+        s, alphas, resolutions = sr.grid_from_options(spec, alpha, res, rho, max_configs, per_row,
+                                                      aspect)
+    s, counting, _ = counting_options(s, convention, fc_bias, bn, classes)
     folder = checked_output(output_dir, plot)
     t = None
     if target is not None:
@@ -139,7 +144,7 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
     n = len(alphas) * len(resolutions) * (len(s) if isinstance(s, list) else 1)
     big = n > 200_000
     with status(f"sweeping {n:,} configurations", big or (t is not None and n > 2_000)):
-        df = sr.sweep_frame(s, alphas, resolutions, Counting(fc_bias, bn), max_configs,
+        df = sr.sweep_frame(s, alphas, resolutions, counting, max_configs,
                             target=t, spec_name=None if isinstance(s, list) else spec, batch=batch)
     rows = None
     if measure:

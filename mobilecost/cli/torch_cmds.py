@@ -13,8 +13,9 @@ from ..latency import alpha_text
 from ..report import Format, to_csv
 from ..util import format_number, write_atomic
 from ..torch import require_torch
-from .common import (FormatOpt, SpecArg, check_output_dir, check_output_file, command, err_console,
-                     fail, parse_alpha, render)
+from ..errors import MobilecostError
+from .common import (FormatOpt, ResOpt, SpecArg, check_output_dir, check_output_file, command,
+                     err_console, fail, parse_alpha, parse_res, render)
 from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MAX_TIME_S,
                         DEFAULT_MIN_TIME_S, DEFAULT_ROUNDS, BatchOpt, CacheDirOpt, ChannelsLastOpt,
                         CompileOpt, DeviceOpt, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt,
@@ -27,8 +28,6 @@ AlphaListOpt = Annotated[str, typer.Option(
 ResListOpt = Annotated[Optional[str], typer.Option(
     "--res", "-r", help="Input resolutions: a list and/or ranges, 224,192 or 128..224 (step 32) "
                         "\\[default: the spec's base resolution].")]
-ResOpt1 = Annotated[Optional[int], typer.Option(
-    "--res", "-r", help="Input resolution in pixels \\[default: the spec's base resolution].")]
 
 
 def _options(batch: int, device, dtype, threads: int | None,
@@ -42,7 +41,7 @@ def _options(batch: int, device, dtype, threads: int | None,
 @command("validate")
 def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Option(
                      "--alpha", "-a", help="Width multiplier α (> 0).")] = "1",
-                 res: ResOpt1 = None,
+                 res: ResOpt = None,
                  per_layer: Annotated[bool, typer.Option(
                      "--per-layer", help="One row per layer instead of per layer kind.")] = False,
                  against: Annotated[Optional[str], typer.Option(
@@ -60,8 +59,13 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
     Example: mobilecost validate mobilenet_v2 --alpha 0.75 --res 160
 
     Example: mobilecost validate mine.spec --alpha 0.5 --against model.onnx
+    Example: mobilecost validate mobilenet_v3_small --res 320x240 (height x width)
     """
+    res = parse_res(res, spec)
     if against is not None:
+        if isinstance(res, tuple):
+            raise MobilecostError("--against compares at a square --res (the import reads "
+                                  "square inputs)")
         _validate_against(spec, parse_alpha(alpha), res, against, format)
         return
     require_torch()
@@ -126,14 +130,14 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     Example: mobilecost measure --alpha 1,0.5 --threads 1 --runtime onnxruntime
     """
     require_torch()
-    from ..grid import parse_alphas, parse_resolutions
+    from ..grid import parse_alphas, parse_resolutions, with_aspect
     from ..spec import load_spec
 
     args = TimingArgs.of(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
                          min_time, max_time, rounds, time_share, cache_dir, fresh, runtime)
     alphas = parse_alphas(alpha)
     s = load_spec(spec)
-    resolutions = [s.resolution] if res is None else parse_resolutions(res)
+    resolutions = [s.size] if res is None else with_aspect(s, parse_resolutions(res), None)
     if output is not None:
         check_output_file(output)
     if plot_dir is not None:
@@ -173,7 +177,7 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
 @command("profile")
 def profile_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Option(
                     "--alpha", "-a", help="Width multiplier α (> 0).")] = "1",
-                res: ResOpt1 = None, batch: BatchOpt = DEFAULT_BATCH, device: DeviceOpt = DEFAULT_DEVICE,
+                res: ResOpt = None, batch: BatchOpt = DEFAULT_BATCH, device: DeviceOpt = DEFAULT_DEVICE,
                 dtype: DtypeOpt = DEFAULT_DTYPE, threads: ThreadsOpt = None,
                 channels_last: ChannelsLastOpt = False, runtime: RuntimeOpt = DEFAULT_RUNTIME,
                 passes: Annotated[int, typer.Option(
@@ -196,7 +200,7 @@ def profile_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opti
     a = parse_alpha(alpha)
     options = _options(batch, device, dtype, threads, channels_last, False, False, runtime)
     with err_console.status(f"profiling {passes} passes…"):
-        model, prof = profile_config(spec, a, res, options, passes=passes)
+        model, prof = profile_config(spec, a, parse_res(res, spec), options, passes=passes)
     render(profile_report(model, prof, options, per_layer), format)
 
 

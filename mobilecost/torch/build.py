@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import MobilecostError
-from ..spec import Layer, Spec, load_spec, to_fraction
+from ..spec import Layer, Resolution, Spec, load_spec, norm_resolution, sides, to_fraction
 
 #: Layer op name -> the function (or class) that makes its module from a concrete Layer.
 MODULES: dict[str, Callable[[Layer], nn.Module]] = {}
@@ -79,7 +79,7 @@ class Classifier(nn.Sequential):
     """Flatten, then the fully connected layer, then its activation if it has one."""
 
     def __init__(self, layer: Layer) -> None:
-        in_features = layer.in_size * layer.in_size * layer.in_channels
+        in_features = layer.in_size * layer.in_width * layer.in_channels
         mods: list[nn.Module] = [nn.Flatten(1),
                                  nn.Linear(in_features, layer.out_channels, bias=layer.bias)]
         act = _activation(layer.act)
@@ -116,8 +116,10 @@ class Scale(nn.Module):
 
 def _pool(kind: type[nn.Module]) -> Callable[[Layer], nn.Module]:
     def make(layer: Layer) -> nn.Module:
-        """Pooling without padding (a global pool's kernel is the map)."""
-        mod = kind(layer.kernel, layer.stride, layer.padding)
+        """Pooling without padding (a global pool's kernel is the map, height × width)."""
+        square = layer.pad != "global" or layer.in_size == layer.in_width
+        mod = kind(layer.kernel if square else (layer.in_size, layer.in_width), layer.stride,
+                   layer.padding)
         mod.spec_layer = layer
         return mod
     return make
@@ -138,9 +140,11 @@ def layer_module(layer: Layer) -> nn.Module:
 class SpecNet(nn.Module):
     """A network built from a spec: `layers[i]` is spec layer i."""
 
-    def __init__(self, name: str, alpha: Fraction, resolution: int, layers: tuple[Layer, ...]) -> None:
+    def __init__(self, name: str, alpha: Fraction, resolution: Resolution,
+                 layers: tuple[Layer, ...]) -> None:
         super().__init__()
         self.name, self.alpha, self.resolution = name, alpha, resolution
+        self.sides = sides(resolution)  # (height, width) of the input
         self.spec_layers = layers
         self.in_channels = layers[0].in_channels
         self.layers = nn.ModuleList(layer_module(layer) for layer in layers)
@@ -179,16 +183,17 @@ class SpecNet(nn.Module):
         return x
 
     def example_input(self, batch: int = 1) -> torch.Tensor:
-        return torch.randn(batch, self.in_channels, self.resolution, self.resolution)
+        return torch.randn(batch, self.in_channels, *self.sides)
 
 
 def build_model(spec: Spec | str, alpha: float | Fraction | str = 1,
-                resolution: int | None = None, seed: int = 0) -> SpecNet:
-    """The network of `spec` at width α and input resolution, in eval mode."""
+                resolution: "Resolution | str | None" = None, seed: int = 0) -> SpecNet:
+    """The network of `spec` at width α and input resolution (an int, (height, width) or
+    "320x240"; default the spec's base), in eval mode."""
     s = load_spec(spec)
     a = to_fraction(alpha)
     layers = s.build(a, resolution)
-    res = s.resolution if resolution is None else resolution
+    res = s.size if resolution is None else norm_resolution(resolution)
     torch.manual_seed(seed)
     return SpecNet(s.name, a, res, layers).eval()
 

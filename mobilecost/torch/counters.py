@@ -24,7 +24,7 @@ from torch import nn
 
 from ..cost import Counting, layer_cost
 from ..report import Column, Report, format_number
-from ..spec import LayerKind, Spec
+from ..spec import LayerKind, Resolution, Spec, resolution_text
 from .build import SpecNet, build_model
 
 MAC_OPS_FVCORE = ("conv", "linear")  # fvcore's names for the operators that are Mult-Adds
@@ -62,7 +62,7 @@ class CrossCheck:
 
     spec: str
     alpha: Fraction
-    resolution: int
+    resolution: "Resolution"
     layers: tuple[LayerCount, ...]
     flop_counter_total_flops: int
     fvcore_total: int
@@ -202,7 +202,7 @@ def reconcile_report(check: CrossCheck, per_layer: bool = False) -> Report:
         "mean and variance are buffers, not parameters, in both.",
     ]
     title = (f"Reconciliation: {check.spec}, alpha {format_number(check.alpha)}, "
-             f"resolution {check.resolution}, batch 1")
+             f"resolution {resolution_text(check.resolution)}, batch 1")
     return Report(title, cols, rows, notes)
 
 

@@ -119,7 +119,7 @@ def verify(data: bytes, model: SpecNet, batch: int = 1, seed: int = 0) -> float:
     import onnxruntime as ort
 
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, model.in_channels, model.resolution, model.resolution, generator=gen)
+    x = torch.randn(batch, model.in_channels, *model.sides, generator=gen)
     with torch.inference_mode():
         want = model.eval()(x).numpy()
     try:

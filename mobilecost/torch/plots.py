@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from ..plots import pyplot, save
 from ..util import format_number
-from ..spec import Spec, load_spec, to_fraction
+from ..spec import Spec, load_spec, norm_resolution, resolution_text, sides, to_fraction
 from .profile import TIME_KIND_LABELS, TIME_KINDS
 
 KIND_COLOURS = {"conv": "#4c72b0", "depthwise": "#dd8452", "pointwise": "#55a868",
@@ -37,14 +37,14 @@ def latency_vs_macs(rows: Sequence[dict[str, Any]], base: Path | str) -> list[Pa
     plt = pyplot()
     good = _ok(rows)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    by_res: dict[int, list[dict[str, Any]]] = {}
+    by_res: dict[Any, list[dict[str, Any]]] = {}
     for r in good:
-        by_res.setdefault(int(r["resolution"]), []).append(r)
-    for res, rs in sorted(by_res.items(), reverse=True):
+        by_res.setdefault(norm_resolution(r["resolution"]), []).append(r)
+    for res, rs in sorted(by_res.items(), key=lambda kv: sides(kv[0]), reverse=True):
         rs.sort(key=lambda r: r["macs"])
         ax.errorbar([r["macs"] / 1e6 for r in rs], [r["latency_ms"] for r in rs],
                     yerr=[r["latency_iqr_ms"] / 2 for r in rs], marker="o", capsize=3,
-                    label=f"resolution {res}")
+                    label=f"resolution {resolution_text(res)}")
         for r in rs:
             ax.annotate(f"α={format_number(r['alpha'])}", (r["macs"] / 1e6, r["latency_ms"]),
                         textcoords="offset points", xytext=(4, -10), fontsize=7)
@@ -102,7 +102,11 @@ def with_accuracy(rows: Sequence[dict[str, Any]], spec: Spec | str) -> list[dict
     s = load_spec(spec)
     out = []
     for r in rows:
-        top1, source = estimate(s, to_fraction(r["alpha"]), int(r["resolution"]))
+        res = norm_resolution(r["resolution"])
+        if isinstance(res, tuple):  # the checkpoints are square: no accuracy
+            out.append(dict(r, top1=None, accuracy_source=""))
+            continue
+        top1, source = estimate(s, to_fraction(r["alpha"]), res)
         out.append(dict(r, top1=top1, accuracy_source=source))
     return out
 

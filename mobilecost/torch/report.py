@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ..report import Column, Report
-from ..spec import Spec
+from ..spec import Spec, resolution_text
 from ..sweepreport import measurement_notes
 from ..util import format_number, milliseconds, percent, plain
 from .build import SpecNet, build_model
@@ -63,8 +63,7 @@ def profile_report(model: SpecNet, prof: Profile, options: MeasureOptions,
     total_macs = sum(t.macs for t in prof.layers) or 1
     if per_layer:
         rows = [{"group": str(t.layer.index + 1), "kind": time_kind(t.layer), "op": t.layer.op,
-                 "shape": f"{t.layer.input_shape}→{t.layer.out_size}×{t.layer.out_size}×"
-                          f"{t.layer.out_channels}", "layers": 1,
+                 "shape": f"{t.layer.input_shape}→{t.layer.output_shape}", "layers": 1,
                  "time_ms": t.time_ms, "time_share": t.time_ms / total_ms,
                  "macs": t.macs, "macs_share": t.macs / total_macs} for t in prof.layers]
         rows.append({"group": "outside", "kind": "other", "op": "", "shape": "", "layers": 0,
@@ -112,7 +111,7 @@ def profile_report(model: SpecNet, prof: Profile, options: MeasureOptions,
                  f"({prof.outside_ms:.3f} ms). Profiler ranges add a little overhead per layer; "
                  "use `measure` for latency."]
     title = (f"Where the time goes: {model.name}, alpha {format_number(model.alpha)}, "
-             f"resolution {model.resolution}")
+             f"resolution {resolution_text(model.resolution)}")
     return Report(title, cols, rows, notes, drop_order=("kind", "shape", "layers", "macs"))
 
 

@@ -32,7 +32,8 @@ from ..dtypes import DTYPES as _DTYPE_TABLE
 from ..errors import ConfigError, MobilecostError
 from ..latency import Network
 from ..util import format_number, write_atomic
-from ..spec import Spec, checked_configs, load_spec, to_fraction
+from ..spec import (Spec, checked_configs, load_spec, norm_resolution, resolution_value,
+                    to_fraction)
 from ..timing_options import NOISY_IQR, TimingOptions
 
 # torch's dtype for each timeable short name of the one dtype table (mobilecost.dtypes).
@@ -177,7 +178,8 @@ def _row_base(spec: Spec, alpha: Fraction, resolution: int, options: MeasureOpti
     from ..cost import cost
 
     c = cost(spec, alpha, resolution)
-    return {"spec": spec.name, "alpha": alpha, "resolution": resolution, "batch": options.batch,
+    return {"spec": spec.name, "alpha": alpha, "resolution": resolution_value(resolution),
+            "batch": options.batch,
             "latency_ms": None, "latency_iqr_ms": None, "latency_median_ms": None, "rounds": 1,
             "runs": None, "calls_per_run": None, "noisy": False, "load": None, "cores": None,
             "device": options.device, "device_name": dev_name,
@@ -215,7 +217,7 @@ def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | N
 
     s = load_spec(spec)
     a = to_fraction(alpha)
-    res = s.resolution if resolution is None else resolution
+    res = s.size if resolution is None else norm_resolution(resolution)
     s.build(a, res)  # bad configurations are the user's error, raised before anything runs
     options = MeasureOptions.of(options).resolved()
     row = _row_base(s, a, res, options, device_name(options.device))
@@ -296,7 +298,7 @@ class MeasurementCache:
 
             opts["runtime_version"] = ort_version()
         what = {"version": MeasurementCache.VERSION, "network": Network.of(spec).body,
-                "alpha": str(alpha), "resolution": resolution, "options": opts,
+                "alpha": str(alpha), "resolution": resolution_value(resolution), "options": opts,
                 "time_share": time_share, "device_name": dev_name,
                 "torch_version": torch.__version__}
         if round_index:
@@ -433,7 +435,8 @@ def measure_grid(spec: Spec | str, configs: Iterable[tuple[float | Fraction | st
                     warn(problem)
                 if row is not None:
                     # the key fixes the network, α and resolution; the name may differ (a renamed copy)
-                    row |= {"cached": True, "spec": s.name, "alpha": a, "resolution": r}
+                    row |= {"cached": True, "spec": s.name, "alpha": a,
+                            "resolution": resolution_value(r)}
                 else:
                     row = _measure_quietly(s, a, r, options, time_share, warn)
                     if cache is not None and not row["error"]:
