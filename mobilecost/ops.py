@@ -224,6 +224,7 @@ OPTIONS: dict[str, Option] = {o.key: o for o in (
     Option("act", "act", None),
     Option("se", "se", 0),
     Option("gate", "gate", "hsigmoid"),
+    Option("squeeze", "squeeze", "exp"),
     Option("bn", "bn", True),
     Option("pad", "pad", "same"),
     Option("bias", "bias", True),
@@ -235,6 +236,12 @@ ARGS = ("kernel", "channels", "window", "ratio")
 
 #: The gates squeeze-and-excitation may end with: hard-sigmoid (MobileNetV3), sigmoid (MnasNet).
 GATES = ("hsigmoid", "sigmoid")
+
+#: What an inverted residual's squeeze width is taken from: `exp`, the expanded width c,
+#: make_divisible(c / R, 8) (MobileNetV3: TF-slim, torchvision, Keras); `in`, the block's input
+#: width, max(1, int(in / R)) (MnasNet-A1 and EfficientNet in TensorFlow's reference code:
+#: `max(1, int(input_filters * se_ratio))`).
+SQUEEZE_FROM = ("exp", "in")
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,12 +500,13 @@ class InvertedResidual(Op):
     add around them when the stride is 1 and the input has CH channels. Not a layer itself."""
 
     name = "ir"
-    grammar = Grammar(("channels",), ("s", "t", "h", "k", "act", "se", "gate"),
+    grammar = Grammar(("channels",), ("s", "t", "h", "k", "act", "se", "gate", "squeeze"),
                       defaults=(("kernel", 3),))
 
     def build(self, b: "Builder", d: "LayerDef") -> None:
         out = b.ch(d.channels)
         act = d.act or b.spec.activation
+        block_in = b.channels
         if d.hidden is not None:  # MobileNetV3's explicit width, scaled by the spec's rounding
             hidden = b.ch(d.hidden)
             expands = hidden != b.channels  # torchvision: no expansion when exp == in
@@ -512,7 +520,8 @@ class InvertedResidual(Op):
             b.emit("dw", d.kernel, d.stride, b.channels, groups=b.channels, act=act, bn=True,
                    line=d.line)
             if d.se:  # MobileNetV3: on the depthwise output, before the projection
-                squeeze_excite(b, d.se, "relu", d.gate, d.line)
+                squeeze_excite(b, d.se, "relu", d.gate, d.line,
+                               max(1, block_in // d.se) if d.squeeze == "in" else None)
             b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
 
         if d.stride == 1 and b.channels == out:
@@ -538,12 +547,15 @@ def expanded_width(channels: int, t: Any, rounding: Any) -> int:
     return round(v)
 
 
-def squeeze_excite(b: "Builder", ratio: int, act: str, gate: str, line: int) -> None:
+def squeeze_excite(b: "Builder", ratio: int, act: str, gate: str, line: int,
+                   squeeze: int | None = None) -> None:
     """Emit squeeze-and-excitation on the current c-channel map: global average pool, 1×1
-    convolution with bias to make_divisible(c / ratio, 8) channels and `act`, 1×1 convolution
-    with bias back to c and the `gate`, then the channel-wise scale of the map the pool read."""
+    convolution with bias to `squeeze` channels (default make_divisible(c / ratio, 8)) and
+    `act`, 1×1 convolution with bias back to c and the `gate`, then the channel-wise scale of
+    the map the pool read."""
     c, start = b.channels, len(b.layers)
-    squeeze = make_divisible(Fraction(c, ratio), SE_DIVISOR)
+    if squeeze is None:
+        squeeze = make_divisible(Fraction(c, ratio), SE_DIVISOR)
     b.emit("avgpool", b.size, 1, c, pad="global", line=line)
     b.emit("pw", 1, 1, squeeze, act=act, bias=True, line=line)
     b.emit("pw", 1, 1, c, act=gate, bias=True, line=line)
@@ -681,6 +693,6 @@ class Scale(Op):
         return x.out_channels
 
 
-__all__ = ["ACTIVATIONS", "ARGS", "GATES", "KINDS", "SE_DIVISOR", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
+__all__ = ["ACTIVATIONS", "ARGS", "GATES", "KINDS", "SQUEEZE_FROM", "SE_DIVISOR", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
            "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
            "act_ops", "areas", "expanded_width", "expansion_text", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]

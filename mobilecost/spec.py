@@ -16,12 +16,15 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
                 | 'dw'   K    [sS] [opts]            # depthwise K×K convolution, channels unchanged
                 | 'pw'   CH   [sS] [opts]            # pointwise 1×1 convolution to CH channels
                 | 'ir'   CH   [sS] ['t=' T | 'h=' CH] ['k=' K] ['act=' ACT] ['se=' R] ['gate=' GATE]
+                         ['squeeze=' (exp | in)]
                                                      # inverted residual (MobileNetV2): pw to
                                                      #   round(T·in) (T: 6, 2.5 or 7/3) or to h=CH
                                                      #   (MobileNetV3's widths; none if it equals in),
                                                      #   dw K×K, linear pw to CH; add when s=1, in=CH;
                                                      #   act: after the expansion and the depthwise;
-                                                     #   se=R: squeeze-and-excitation after the dw
+                                                     #   se=R: squeeze-and-excitation after the dw,
+                                                     #   squeezing to make_divisible(hidden/R, 8)
+                                                     #   (squeeze=exp) or int(in/R) (squeeze=in)
                 | 'se'   R    ['act=' ACT] ['gate=' GATE]
                                                      # squeeze-and-excitation: global pool, 1×1 conv
                                                      #   (bias) to make_divisible(c/R, 8), act (relu),
@@ -78,7 +81,8 @@ from typing import Callable, Iterator, Union
 
 from .errors import ConfigError, SpecError
 from .ops import ACTIVATIONS as _ACT_OPS
-from .ops import GATES, OPS, OPTIONS, STATEMENTS, LayerKind, act_ops, make_divisible
+from .ops import (GATES, OPS, OPTIONS, SQUEEZE_FROM, STATEMENTS, LayerKind, act_ops,
+                  make_divisible)
 
 #: Activation names, in the op table's order (`ops.ACTIVATIONS`: what each costs).
 ACTIVATIONS = tuple(_ACT_OPS)
@@ -142,6 +146,7 @@ class LayerDef:
     hidden: Channels | None = None  # ir only: the explicit hidden width (h=), in place of T
     se: int = 0  # squeeze-and-excitation ratio r (ir: 0 for none; se: its argument)
     gate: str = "hsigmoid"  # squeeze-and-excitation's gate
+    squeeze: str = "exp"  # ir only: the squeeze width from the expanded width, or the input's
     bias: bool = True  # fc only
     line: int = field(default=0, compare=False)
 
@@ -773,6 +778,10 @@ class _Parser:
         if key == "gate":
             if val not in GATES:
                 raise self.error(f"gate must be one of {', '.join(GATES)}", tok)
+            return val
+        if key == "squeeze":
+            if val not in SQUEEZE_FROM:
+                raise self.error(f"squeeze must be one of {', '.join(SQUEEZE_FROM)}", tok)
             return val
         if key == "pad":
             if val not in ("same", "valid"):

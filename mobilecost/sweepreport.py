@@ -303,7 +303,7 @@ def sweep_report(df: "pd.DataFrame", limit: int | None = None,
     if len(shown) < len(df):
         notes.insert(0, f"showing the first {len(shown):,} of {len(df):,} configurations; "
                         f"--format csv or --output DIR gives them all")
-    return Report(f"{spec}: {len(df):,} configurations", columns, frame_rows(shown, columns), notes,
+    return Report(f"{spec}: {len(df):,} configuration{'s' if len(df) != 1 else ''}", columns, frame_rows(shown, columns), notes,
                   drop_order=SWEEP_DROP_ORDER)
 
 

@@ -70,7 +70,7 @@ def test_every_command_has_help_with_example():
     (("cost", "--alpha", "abc"), "alpha must be a number"),
     (("cost", "--res", "abc"), "--res 'abc': expected a whole number of pixels or HEIGHTxWIDTH"),
     (("cost", "--res", "0"), "--res must be a positive integer, got 0"),
-    (("cost", "mobilenet_v3"), "unknown spec; built-in specs are conv_mobilenet, mnasnet_b1, mobilenet_v1"),
+    (("cost", "mobilenet_v3"), "unknown spec; built-in specs are conv_mobilenet, mnasnet_a1, mnasnet_b1, mobilenet_v1"),
     (("cost", "missing/net.spec"), "missing/net.spec: no such spec file"),
     (("table1", "--format", "xml"), "Invalid value for '--format'"),
 ])

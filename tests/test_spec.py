@@ -32,7 +32,7 @@ fc 10! bias=no
 
 
 def test_builtins_present():
-    assert builtin_names() == ["conv_mobilenet", "mnasnet_b1", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
+    assert builtin_names() == ["conv_mobilenet", "mnasnet_a1", "mnasnet_b1", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
                                "mobilenet_v3_large_minimalistic", "mobilenet_v3_small",
                                "mobilenet_v3_small_1280", "mobilenet_v3_small_minimalistic",
                                "shallow_mobilenet"]
@@ -172,7 +172,7 @@ def test_residual_shape_mismatch():
 def test_missing_and_unknown_specs(tmp_path):
     with pytest.raises(SpecError, match="no such spec file"):
         load_spec(str(tmp_path / "absent.spec"))
-    with pytest.raises(SpecError, match="unknown spec; built-in specs are conv_mobilenet, mnasnet_b1, mobilenet_v1"):
+    with pytest.raises(SpecError, match="unknown spec; built-in specs are conv_mobilenet, mnasnet_a1, mnasnet_b1, mobilenet_v1"):
         load_spec("mobilenet_v3")
     f = tmp_path / "mine.spec"
     f.write_text(NET)
