@@ -22,9 +22,9 @@ from mobilecost.importer import ModelImportError, import_graph, parse_rounding
 from mobilecost.modelsource import read_source
 from mobilecost.spec import Rounding, builtin_names, load_spec
 
-# The built-ins made of what the importer recognises today; MobileNetV3 (squeeze-and-excitation,
-# hard-swish) waits for their recognisers (issue 12 after issue 9).
-IMPORTABLE = [n for n in builtin_names() if not n.startswith("mobilenet_v3")]
+# Every built-in: MobileNet v1 and its variants, v2, the four MobileNetV3s (squeeze-and-excitation,
+# hard-swish, the hard-swish classifier layer) and MnasNet-B1.
+IMPORTABLE = builtin_names()
 from mobilecost.torch.build import build_model
 from mobilecost.torch.importer import graph_of_module
 
@@ -505,8 +505,9 @@ def test_model_zoo_mobilenet_v2_at_half_width():
 
 
 class Excite(nn.Module):
-    """A squeeze-excitation gate (pool, 1×1 down, ReLU, 1×1 up, sigmoid, multiply): two paths
-    that meet at a multiply, which the spec of today cannot express."""
+    """A squeeze-excitation gate (pool, 1×1 down, ReLU, 1×1 up, sigmoid, multiply) squeezing
+    16 channels to 4: the spec's `se R` squeezes to make_divisible(16/R, 8), at least 8, so
+    no ratio expresses it (tests/test_import_se.py has the blocks that are `se R`)."""
 
     def __init__(self):
         super().__init__()
@@ -521,10 +522,11 @@ class Excite(nn.Module):
         return self.pw(x * s)
 
 
-def test_a_split_that_meets_at_a_multiply_is_one_unknown_region():
+def test_an_se_the_spec_cannot_express_is_one_unknown_region():
     with pytest.raises(ModelImportError) as e:
         _import_module(Excite(), 32)
     assert "1 operation(s)" in str(e.value) and "adaptive_avg_pool2d" in str(e.value)
+    assert "squeezing 16 channels to 4: no ratio R" in str(e.value)
     imp = _import_module(Excite(), 32, allow_unknown=True)
     # the gate's two 1×1 convolutions on the 1×1 map: 16·4 + 4·16 Mult-Adds
     assert imp.unknown_macs == 16 * 4 + 4 * 16
