@@ -624,8 +624,11 @@ def _se(items: list, i: int, ctx: Ctx):
     else:
         ratios = se_ratios(c, squeeze)
         if not ratios:
+            near = max(1, round(Fraction(c, squeeze)))
             why = (f"squeeze-and-excitation squeezing {c} channels to {squeeze}: no ratio R "
-                   f"gives make_divisible({c}/R, 8) = {squeeze}, the spec's se width")
+                   f"gives make_divisible({c}/R, 8) = {squeeze}, the spec's se width (the "
+                   f"nearest, se {near}, squeezes to "
+                   f"{make_divisible(Fraction(c, near), SE_DIVISOR)})")
     if why is not None:
         return 1, _unknown_stmt(b, ctx, why)
     d = LayerDef("se", se=0, act=None if act == "relu" else act, gate=gate.op)
@@ -1076,6 +1079,7 @@ def _side(r: dict | None) -> str:
     return f"{r['op']} {r['input']} → {r['output']}"
 
 
-__all__ = ["ACT_OPS", "ADVICE", "NODE_OPS", "RECOGNISERS", "Branch", "Comparison", "Graph", "Imported",
-           "ModelImportError", "Node", "Region", "Stmt", "Unknown", "choose_se_ratios", "compare", "fuse_activations", "import_graph",
-           "layer_row", "parse_rounding", "propagate", "recognise", "se_ratios", "walk"]
+__all__ = ["ACT_OPS", "ADVICE", "NODE_OPS", "RECOGNISERS", "Branch", "Comparison", "Graph",
+           "Imported", "ModelImportError", "Node", "Region", "Stmt", "Unknown",
+           "choose_se_ratios", "compare", "fuse_activations", "import_graph", "layer_row",
+           "parse_rounding", "propagate", "recognise", "se_ratios", "walk"]

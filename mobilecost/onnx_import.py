@@ -134,7 +134,8 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
         elif t == "HardSwish" and len(ins) == 1:
             op = "hswish"
         elif t == "HardSigmoid" and len(ins) == 1 and \
-                abs(float(a.get("alpha", 0.2)) - 1 / 6) < 1e-6 and abs(float(a.get("beta", 0.5)) - 0.5) < 1e-6:
+                abs(float(a.get("alpha", 0.2)) - 1 / 6) < 1e-6 and \
+                abs(float(a.get("beta", 0.5)) - 0.5) < 1e-6:
             op = "hsigmoid"  # MobileNetV3's relu6(x + 3)/6; ONNX's default slope 0.2 is not
         elif t == "Sigmoid" and len(ins) == 1:
             op = "sigmoid"

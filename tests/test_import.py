@@ -499,9 +499,21 @@ def test_model_zoo_mobilenet_v2_imports_to_its_published_size():
 
 
 def test_model_zoo_mobilenet_v2_at_half_width():
+    """The module at width 0.5 is imported as a network of its own at α = 1, whose cost is
+    the module's: torchvision keeps the last 1×1 at 1280 below width 1 (`1280+`), and the
+    import writes it at 1280; FlopCounterMode counts the same Mult-Adds."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     model = ZooMobileNetV2(0.5).eval()
     imp = _import_module(model, 160, parse_rounding("multiple 8"))
     assert _facts(imp.layers) == _facts(load_spec("mobilenet_v2").build("0.5", 160))
+    assert "pw 1280" in imp.text.splitlines()
+    # the head at 160 px: a 5×5 map, 160 → 1280 channels, then 1280 → 1000
+    assert [layer_cost(l).macs for l in imp.layers[-3:]] == [160 * 1280 * 5 * 5, 0, 1280 * 1000]
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, 160, 160))
+    assert imp.total_macs == counter.get_total_flops() // 2 == 50_184_000
+    assert _facts(imp.spec.build(1, 160)) == _facts(imp.layers)
 
 
 class Excite(nn.Module):
