@@ -347,3 +347,22 @@ def test_cli_import_of_an_se_without_a_ratio_is_one_line(tmp_path):
     comments = [l for l in r.stdout.splitlines() if l.startswith("#")]
     assert len(comments) == 1 and comments[0].startswith("# unknown: adaptive_avg_pool2d")
     assert comments[0].endswith("3,840 Mult-Adds")  # 96·20 + 20·96
+
+
+def test_validate_a_v3_spec_without_its_se_blocks_against_the_network(tmp_path):
+    """The issue's case: a MobileNetV3-Large spec that leaves out squeeze-and-excitation is
+    refused against the real network, at the first SE block (layer 14: the stem, the 16-block's
+    dw, pw and add, the 24-blocks' 3 + 4 layers, then the 40-block's expand and depthwise on a
+    28×28 map; the network pools there, the spec projects 72 → 40)."""
+    src = tmp_path / "net.py"
+    src.write_text("from mobilecost.torch.build import build_model\n\n"
+                   "def large():\n    return build_model('mobilenet_v3_large')\n")
+    spec = tmp_path / "no_se.spec"
+    spec.write_text(load_spec("mobilenet_v3_large").format().replace(" se=4", ""))
+    assert "se=" not in spec.read_text()
+    line = one_error_line(run("validate", spec, "--against", f"{src}:large"), code=1)
+    assert line.startswith("error: first disagreement at layer 14: spec pw 28×28×72 → "
+                           f"28×28×40 ({72 * 40 * 28 * 28:,} Mult-Adds")
+    assert "network avgpool 28×28×72 → 1×1×72" in line
+    ok = run("validate", "mobilenet_v3_large", "--against", f"{src}:large", "--format", "csv")
+    assert ok.exit_code == 0, ok.output
