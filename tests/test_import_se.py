@@ -366,3 +366,30 @@ def test_validate_a_v3_spec_without_its_se_blocks_against_the_network(tmp_path):
     assert "network avgpool 28×28×72 → 1×1×72" in line
     ok = run("validate", "mobilenet_v3_large", "--against", f"{src}:large", "--format", "csv")
     assert ok.exit_code == 0, ok.output
+
+
+class Clamped(nn.Module):
+    """Hard-swish as x·clamp(x + 3, 0, 6)/6 (torch.clamp and Tensor.clamp), and a block whose
+    squeeze-and-excitation gates with a sigmoid (MnasNet's gate): `ir ... gate=sigmoid`."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 2, 1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.block = HandBlock(16, 64, 24, 3, 2, se=True, act=nn.SiLU)
+        self.block.block[2].gate = nn.Sigmoid()  # SE 64 -> make_divisible(64/4, 8) = 16
+        self.head = nn.Conv2d(24, 32, 1, bias=False)
+
+    def forward(self, x):
+        x = self.bn(self.stem(x))
+        x = x * torch.clamp(x + 3, 0, 6) / 6
+        y = self.head(self.block(x))
+        return y * (y + 3).clamp(min=0, max=6) / 6
+
+
+def test_clamp_hswish_and_a_sigmoid_gated_se_in_an_ir():
+    imp = _import(Clamped(), 32)
+    assert imp.text.splitlines()[3:] == [
+        "activation hswish", "conv 3 16 s2", "ir 24 s2 t=4 act=silu se=4 gate=sigmoid",
+        "pw 32 bn=no"]
+    assert imp.unknown == []

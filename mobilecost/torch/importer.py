@@ -192,6 +192,8 @@ def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
             return _FUNCTIONS[t], {}
         if t is F.hardtanh and (list(args[1:3]) or [kw.get("min_val"), kw.get("max_val")]) == [0.0, 6.0]:
             return "relu6", {}
+        if t in (torch.clamp, torch.clip) and len(data_args) == 1 and _bounds(args, kw) == [0, 6]:
+            return "relu6", {}
         if t is torch.flatten and (args[1:2] or (kw.get("start_dim", 0),))[0] == 1 and \
                 (args[2:3] or (kw.get("end_dim", -1),))[0] == -1:
             return "flatten", {}
@@ -204,6 +206,8 @@ def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
             return _METHODS[t], {}
         if t == "contiguous":
             return "identity", {}
+        if t in ("clamp", "clip") and len(data_args) == 1 and _bounds(args, kw) == [0, 6]:
+            return "relu6", {}
         if t == "flatten" and (args[1:2] or (kw.get("start_dim", 0),))[0] == 1:
             return "flatten", {}
         if t in ("view", "reshape") and len(args) == 3 and args[2] == -1:
@@ -211,6 +215,12 @@ def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
         if t == "mean" and len(args) > 1 and sorted(d % 4 for d in _dims(args[1])) == [2, 3]:
             return "gpool", {"keepdim": bool(args[2] if len(args) > 2 else kw.get("keepdim", False))}
     return "unknown", {}
+
+
+def _bounds(args: tuple, kw: dict) -> list:
+    """The (min, max) of a clamp, given by position or by name: [0, 6] is ReLU6."""
+    pos = list(args[1:3]) + [None] * (3 - len(args[:3]))
+    return [kw.get("min", pos[0]), kw.get("max", pos[1])]
 
 
 def _trace(module: nn.Module, source: str) -> fx.GraphModule:
