@@ -393,3 +393,25 @@ def test_clamp_hswish_and_a_sigmoid_gated_se_in_an_ir():
         "activation hswish", "conv 3 16 s2", "ir 24 s2 t=4 act=silu se=4 gate=sigmoid",
         "pw 32 bn=no"]
     assert imp.unknown == []
+
+
+def test_onnx_hardsigmoid_with_onnx_default_slope_is_not_mobilenets(tmp_path):
+    """ONNX's HardSigmoid defaults to max(0, min(1, 0.2·x + 0.5)), not relu6(x + 3)/6
+    (slope 1/6): without alpha = 1/6 it stays an unknown operation."""
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    def model(path, **attrs):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        w = numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.float32), "w")
+        nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+                 helper.make_node("HardSigmoid", ["c"], ["y"], name="gate", **attrs)]
+        onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], [y], [w])), str(path))
+        return str(path)
+
+    assert read_source(model(tmp_path / "v3.onnx", alpha=1 / 6)).text.splitlines()[3:] == [
+        "activation hsigmoid", "conv 3 4 bn=no"]
+    with pytest.raises(ModelImportError, match=r"gate \(HardSigmoid\)"):
+        read_source(model(tmp_path / "tf.onnx"))
