@@ -726,6 +726,10 @@ def _unknown_stmt(item: Any, ctx: Ctx, why: str | None = None) -> Stmt:
     first = nodes[0]
     if why is not None:
         advice = why
+    elif isinstance(item, Branch) and item.join.op == "mul":
+        advice = ("a path multiplied back into its input that is not squeeze-and-excitation as "
+                  "the spec's se builds it (global average pool, 1×1 convolution with bias, "
+                  "activation, 1×1 convolution with bias, gate)")
     elif isinstance(item, (Region, Branch)):
         advice = ("a split whose paths meet other than by adding the input back; "
                   "the spec has residual blocks only")

@@ -415,3 +415,34 @@ def test_onnx_hardsigmoid_with_onnx_default_slope_is_not_mobilenets(tmp_path):
         "activation hsigmoid", "conv 3 4 bn=no"]
     with pytest.raises(ModelImportError, match=r"gate \(HardSigmoid\)"):
         read_source(model(tmp_path / "tf.onnx"))
+
+
+class SEVariants(nn.Module):
+    """Squeeze-and-excitation on 32 channels in two forms the spec's se does not build: 1×1
+    convolutions without bias, and a batchnorm inside."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        self.stem = nn.Conv2d(3, 32, 3, 2, 1, bias=False)
+        self.fc1 = nn.Conv2d(32, 8, 1, bias=kind != "no_bias")
+        self.bn = nn.BatchNorm2d(8)
+        self.fc2 = nn.Conv2d(8, 32, 1, bias=kind != "no_bias")
+
+    def forward(self, x):
+        x = self.stem(x)
+        s = self.fc1(F.adaptive_avg_pool2d(x, 1))
+        if self.kind == "bn":
+            s = self.bn(s)
+        return x * F.hardsigmoid(self.fc2(F.relu(s)))
+
+
+@pytest.mark.parametrize("kind,says", [
+    ("no_bias", "whose 1×1 convolutions have no bias"),
+    ("bn", "not squeeze-and-excitation as the spec's se builds it")])
+def test_se_variants_the_spec_does_not_build_are_unknown(kind, says):
+    with pytest.raises(ModelImportError) as e:
+        _import(SEVariants(kind), 32)
+    assert "1 operation(s)" in str(e.value) and says in str(e.value)
+    imp = _import(SEVariants(kind), 32, allow_unknown=True)
+    assert imp.unknown_macs == 32 * 8 + 8 * 32
