@@ -2,9 +2,12 @@
 
 The readers (`mobilecost.onnx_import` for ONNX files, `mobilecost.torch.importer` for
 PyTorch modules) turn a network into a `Graph` of `Node`s in one small vocabulary, `NODE_OPS`
-(conv, bn, relu, relu6, add, pools, flatten, linear, identity; anything else is kept as
-`unknown` with the source's own op name). This module does the rest, the same for both:
+(conv, bn, the activations, add, mul, a scalar add or multiply, pools, flatten, linear,
+identity; anything else is kept as `unknown` with the source's own op name). This module does
+the rest, the same for both:
 
+0. **Fuse** activations written as arithmetic (Keras's hard-swish x·relu6(x + 3)/6,
+   x·sigmoid(x)) into one node each (`fuse_activations`).
 1. **Shapes**: every tensor's C×H×W (or F after a flatten), from the input size and the node
    attributes (`propagate`).
 2. **Walk** (`walk`): the graph as a sequence from the input to the output. Where a tensor
@@ -13,10 +16,11 @@ PyTorch modules) turn a network into a `Graph` of `Node`s in one small vocabular
    split is an unknown region.
 3. **Recognise** (`RECOGNISERS`, one table): each recogniser takes the items at a position and
    returns the spec statement they make and how many items it used: a convolution with its
-   batchnorm and activation (full, depthwise or pointwise), a pool, a classifier, a residual
-   block. A second pass folds expand/depthwise/project runs into `ir` where they match the
-   `ir` op exactly (`fold_inverted_residuals`). New ops (squeeze-excitation, more
-   activations) are one more entry each.
+   batchnorm and activation (full, depthwise or pointwise), a pool, a classifier (with its
+   activation), a residual block, a squeeze-and-excitation (a path that meets its input again
+   at a multiply). A second pass gives each squeeze-and-excitation the ratio the network
+   uses (`choose_se_ratios`) and folds expand/depthwise/(SE)/project runs into `ir` where
+   they match the `ir` op exactly (`fold_inverted_residuals`). A new op is one more entry.
 4. **Write** the spec in canonical form at α = 1 (`format_spec`), build it back at the
    imported resolution and check that it reproduces the network's shapes layer for layer.
 
@@ -29,11 +33,12 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Callable
 
 from .cost import layer_cost
 from .errors import MobilecostError
-from .ops import LayerKind
+from .ops import SE_DIVISOR, LayerKind, expanded_width, make_divisible
 from .spec import (Channels, Layer, LayerDef, Node as SpecNode, Repeat, Residual, Rounding,
                    Spec, build, format_spec, parse)
 
@@ -42,9 +47,15 @@ class ModelImportError(MobilecostError):
     """A network that cannot be imported: what is wrong and where."""
 
 
-#: The neutral vocabulary the readers translate to.
-NODE_OPS = ("conv", "bn", "relu", "relu6", "add", "avgpool", "maxpool", "gpool", "flatten",
-            "linear", "identity", "unknown")
+#: The neutral vocabulary the readers translate to. `mul` multiplies two tensors (a map by
+#: a map, or by a 1×1 gate); `addc` and `mulc` add or multiply a scalar constant (attrs
+#: value), what the decomposed hard-swish x·ReLU6(x + 3)/6 is made of (`fuse_activations`).
+NODE_OPS = ("conv", "bn", "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "add",
+            "mul", "addc", "mulc", "avgpool", "maxpool", "gpool", "flatten", "linear",
+            "identity", "unknown")
+
+#: The activations a node may be, by the spec's names (`ops.ACTIVATIONS` less none).
+ACT_OPS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu")
 
 
 @dataclass
@@ -128,9 +139,16 @@ def propagate(g: Graph) -> dict[str, Shape]:
                 raise ModelImportError(f"{n.name} ({n.source_op}): adds tensors of shapes "
                                        f"{' and '.join(_shape_text(s) for s in ins)}")
             out = x
+        elif n.op == "mul":  # equal shapes, or a map times a 1×1 gate of its channels
+            big = max(ins, key=len) if len(ins[0]) != len(ins[1]) else max(ins, key=math.prod)
+            if not all(s == big or (len(s) == 3 and len(big) == 3 and s == (big[0], 1, 1))
+                       for s in ins):
+                raise ModelImportError(f"{n.name} ({n.source_op}): multiplies tensors of "
+                                       f"shapes {' and '.join(_shape_text(s) for s in ins)}")
+            out = big
         elif n.op == "unknown":
             out = a.get("out_shape", x)
-        else:  # bn, relu, relu6, identity keep the shape
+        else:  # bn, activations, addc, mulc, identity keep the shape
             out = x
         if out is None or any(v < 1 for v in out):
             raise ModelImportError(f"{n.name} ({n.source_op}): leaves nothing of a "
@@ -158,6 +176,104 @@ def without_identities(g: Graph) -> Graph:
         nodes.append(Node(n.name, n.op, ins, n.output, n.source_op, n.attrs))
     return Graph(g.origin, g.name, g.input, alias.get(g.output, g.output), g.in_channels,
                  g.resolution, nodes)
+
+
+def _near(v: Any, want: float) -> bool:
+    return v is not None and abs(float(v) - want) <= 1e-6 * max(1.0, abs(want))
+
+
+def fuse_activations(g: Graph) -> Graph:
+    """The graph with activations written out as arithmetic taken back to one node each:
+    hard-sigmoid ReLU6(x + 3)/6 (Keras's and TF's form: an add, a ReLU6, a multiply by 1/6 or
+    a division by 6), hard-swish x·hsigmoid(x) and x·ReLU6(x + 3)/6, and SiLU x·sigmoid(x). A
+    node inside a pattern whose output is also read elsewhere stops the match. The fused node
+    keeps the name of the pattern's last node and writes the pattern as its source op."""
+    nodes = list(g.nodes)
+    for step in (_fuse_hsigmoid, _fuse_hswish_decomposed, _fuse_gated_self):
+        nodes = step(nodes, g.output)
+    return Graph(g.origin, g.name, g.input, g.output, g.in_channels, g.resolution, nodes)
+
+
+class _Pass:
+    """One pass over the nodes: patterns found, each replaced by one node at its last node.
+    Nodes already taken by a pattern are not matched again in the same pass."""
+
+    def __init__(self, nodes: list[Node], output: str) -> None:
+        self.nodes, self.output = nodes, output
+        self.readers: Counter = Counter(t for n in nodes for t in n.inputs)
+        self.by_out = {n.output: i for i, n in enumerate(nodes)}
+        self.taken: set[int] = set()
+        self.new: dict[int, Node] = {}
+
+    def producer(self, t: str, op: str, private: bool = True) -> int | None:
+        """The index of the node making tensor t if it is an `op` not yet taken (and, with
+        `private`, read by one node only and not the network's output)."""
+        i = self.by_out.get(t)
+        if i is None or i in self.taken or self.nodes[i].op != op:
+            return None
+        n = self.nodes[i]
+        if private and (self.readers[n.output] != 1 or n.output == self.output):
+            return None
+        return i
+
+    def replace(self, drop: tuple[int, ...], at: int, node: Node) -> None:
+        self.taken.update(drop)
+        self.taken.add(at)
+        self.new[at] = node
+
+    def result(self) -> list[Node]:
+        return [self.new.get(i, n) for i, n in enumerate(self.nodes)
+                if i in self.new or i not in self.taken]
+
+
+def _fuse_hsigmoid(nodes: list[Node], output: str) -> list[Node]:
+    """addc(3) -> relu6 -> mulc(1/6): hsigmoid."""
+    p = _Pass(nodes, output)
+    for k, n in enumerate(nodes):
+        if n.op != "mulc" or not _near(n.attrs.get("value"), 1 / 6) or k in p.taken:
+            continue
+        j = p.producer(n.inputs[0], "relu6")
+        i = None if j is None else p.producer(nodes[j].inputs[0], "addc")
+        if i is None or not _near(nodes[i].attrs.get("value"), 3):
+            continue
+        p.replace((i, j), k, Node(n.name, "hsigmoid", nodes[i].inputs, n.output,
+                                  "relu6(x + 3)/6"))
+    return p.result()
+
+
+def _fuse_hswish_decomposed(nodes: list[Node], output: str) -> list[Node]:
+    """mul(x, relu6(addc(3)(x))) -> mulc(1/6): hswish (the division after the product)."""
+    p = _Pass(nodes, output)
+    for k, n in enumerate(nodes):
+        if n.op != "mulc" or not _near(n.attrs.get("value"), 1 / 6) or k in p.taken:
+            continue
+        m = p.producer(n.inputs[0], "mul")
+        if m is None or len(nodes[m].inputs) != 2:
+            continue
+        for x, r in (nodes[m].inputs, nodes[m].inputs[::-1]):
+            j = p.producer(r, "relu6")
+            i = None if j is None else p.producer(nodes[j].inputs[0], "addc")
+            if i is not None and nodes[i].inputs == (x,) and _near(nodes[i].attrs.get("value"), 3):
+                p.replace((i, j, m), k, Node(n.name, "hswish", (x,), n.output,
+                                             "x·relu6(x + 3)/6"))
+                break
+    return p.result()
+
+
+def _fuse_gated_self(nodes: list[Node], output: str) -> list[Node]:
+    """mul(x, hsigmoid(x)): hswish; mul(x, sigmoid(x)): silu."""
+    made = {"hsigmoid": ("hswish", "x·hsigmoid(x)"), "sigmoid": ("silu", "x·sigmoid(x)")}
+    p = _Pass(nodes, output)
+    for k, n in enumerate(nodes):
+        if n.op != "mul" or len(n.inputs) != 2 or k in p.taken:
+            continue
+        for x, r in (n.inputs, n.inputs[::-1]):
+            j = next((j for g in made if (j := p.producer(r, g)) is not None), None)
+            if j is not None and nodes[j].inputs == (x,):
+                op, text = made[nodes[j].op]
+                p.replace((j,), k, Node(n.name, op, (x,), n.output, text))
+                break
+    return p.result()
 
 
 # --------------------------------------------------------------------------- walk
@@ -294,6 +410,7 @@ class Stmt:
     layers: int  # concrete layers it builds
     names: list[str]  # the source nodes it stands for
     inner: list["Stmt"] = field(default_factory=list)  # a residual block's statements
+    ratios: tuple[int, ...] = ()  # squeeze-and-excitation: the ratios its widths fit
 
 
 class Ctx:
@@ -375,14 +492,14 @@ def conv_problem(n: Node) -> str | None:
 
 @recogniser("conv")
 def _conv(items: list, i: int, ctx: Ctx):
-    """A convolution, then optionally batchnorm, then optionally ReLU or ReLU6."""
+    """A convolution, then optionally batchnorm, then optionally an activation."""
     n = items[i]
     if not _is(n, "conv") or conv_problem(n):
         return None
     j, bn, act = i + 1, bool(n.attrs.get("folded_bn")), "none"
     if j < len(items) and _is(items[j], "bn"):
         bn, j = True, j + 1
-    if j < len(items) and _is(items[j], "relu", "relu6"):
+    if j < len(items) and _is(items[j], *ACT_OPS):
         act, j = items[j].op, j + 1
     a = n.attrs
     k, s, p = a["kernel"][0], a["stride"][0], a["pads"][0]
@@ -426,7 +543,8 @@ def _pool(items: list, i: int, ctx: Ctx):
 
 @recogniser("fc")
 def _fc(items: list, i: int, ctx: Ctx):
-    """A fully connected layer on the flattened map (a flatten before it is implicit)."""
+    """A fully connected layer on the flattened map (a flatten before it is implicit), then
+    optionally an activation (MobileNetV3's 1280-wide layer: `fc 1280 act=hswish`)."""
     j = i
     if _is(items[j], "flatten") and j + 1 < len(items):
         j += 1
@@ -439,7 +557,11 @@ def _fc(items: list, i: int, ctx: Ctx):
         x = (x[0], 1, 1)
     if len(x) == 3 and x[1] != x[2]:
         return None
-    d = LayerDef("fc", channels=Channels(n.attrs["out_features"]), bias=n.attrs["bias"])
+    act = None
+    if j + 1 < len(items) and _is(items[j + 1], *ACT_OPS):
+        j += 1
+        act = items[j].op
+    d = LayerDef("fc", channels=Channels(n.attrs["out_features"]), bias=n.attrs["bias"], act=act)
     return j + 1 - i, Stmt(d, x, (n.attrs["out_features"], 1, 1), 1,
                            [x.name for x in items[i:j + 1]])
 
@@ -450,7 +572,7 @@ def _residual(items: list, i: int, ctx: Ctx):
     b = items[i]
     if not (isinstance(b, Branch) and b.join.op == "add"):
         return None
-    inner = recognise(b.body, ctx, fold=False)
+    inner = recognise(b.body, ctx)
     if any(isinstance(s.node, Unknown) for s in inner):
         return None
     x = ctx.shape_in(b)
@@ -459,9 +581,93 @@ def _residual(items: list, i: int, ctx: Ctx):
                    [n for s in inner for n in s.names] + [b.join.name], inner)
 
 
-def recognise(items: list, ctx: Ctx, fold: bool = True) -> list[Stmt]:
+@recogniser("se")
+def _se(items: list, i: int, ctx: Ctx):
+    """Squeeze-and-excitation: a path from a C-channel map through a global average pool, a
+    1×1 convolution to S channels, an activation, a 1×1 convolution back to C and a gate,
+    multiplied with the map: `se R` for the ratio R with make_divisible(C / R, 8) = S (chosen
+    for the whole network by `choose_se_ratios`). Both 1×1 convolutions have a bias and no
+    batchnorm (an ONNX file's bias reads the same). Other gates, and squeeze widths that no
+    ratio gives, are unknown operations that say so."""
+    b = items[i]
+    if not (isinstance(b, Branch) and b.join.op == "mul") or len(b.body) not in (4, 5):
+        return None
+    body = b.body
+    if not all(isinstance(x, Node) for x in body):
+        return None
+    x = ctx.shape_in(b)
+    if len(x) != 3 or x[1] != x[2] or ctx.shapes[body[-1].output] != (x[0], 1, 1):
+        return None
+    pool, down, rest = body[0], body[1], body[2:]
+    act = rest[0].op if len(rest) == 3 else "none"
+    up, gate = rest[-2], rest[-1]
+    if not (_is(pool, "gpool") or (_is(pool, "avgpool") and set(pool.attrs["pads"]) == {0}
+                                   and _square(pool.attrs["kernel"]) == x[1])):
+        return None
+    if not (_is(down, "conv") and _is(up, "conv") and len(ctx.shape_out(pool)) == 3) or \
+            (len(rest) == 3 and not _is(rest[0], *ACT_OPS)):
+        return None
+    for c in (down, up):
+        a = c.attrs
+        if a["kernel"] != (1, 1) or a["stride"] != (1, 1) or a["groups"] != 1 or \
+                set(a["pads"]) != {0}:
+            return None
+    c, squeeze = x[0], down.attrs["out_channels"]
+    names = [n.name for n in body] + [b.join.name]
+    why = None
+    if not _is(gate, "hsigmoid", "sigmoid"):
+        why = (f"squeeze-and-excitation gated by {gate.name} ({gate.source_op}); the spec's "
+               f"se gates with hsigmoid or sigmoid only")
+    elif not (down.attrs["bias"] and up.attrs["bias"]):
+        why = ("squeeze-and-excitation whose 1×1 convolutions have no bias; the spec's se has "
+               "one on each")
+    else:
+        ratios = se_ratios(c, squeeze)
+        if not ratios:
+            near = max(1, round(Fraction(c, squeeze)))
+            why = (f"squeeze-and-excitation squeezing {c} channels to {squeeze}: no ratio R "
+                   f"gives make_divisible({c}/R, 8) = {squeeze}, the spec's se width (the "
+                   f"nearest, se {near}, squeezes to "
+                   f"{make_divisible(Fraction(c, near), SE_DIVISOR)})")
+    if why is not None:
+        return 1, _unknown_stmt(b, ctx, why)
+    d = LayerDef("se", se=0, act=None if act == "relu" else act, gate=gate.op)
+    return 1, Stmt(d, x, x, 4, names, ratios=ratios)
+
+
+def se_ratios(channels: int, squeeze: int) -> tuple[int, ...]:
+    """The ratios R with make_divisible(channels / R, 8) = squeeze (R = 1 … channels; a
+    larger R gives what R = channels gives). make_divisible is monotone: the R that fit are
+    one run."""
+    out = []
+    for r in range(1, channels + 1):
+        w = make_divisible(Fraction(channels, r), SE_DIVISOR)
+        if w == squeeze:
+            out.append(r)
+        elif w < squeeze:
+            break
+    return tuple(out)
+
+
+def choose_se_ratios(stmts: list[Stmt]) -> None:
+    """Give every squeeze-and-excitation its ratio: the one that fits the most blocks of the
+    network (4, MobileNetV3's, on a tie, then the smallest); a block it does not fit takes,
+    by the same order, the best of its own."""
+    ses = [s for s in _flat(stmts) if isinstance(s.node, LayerDef) and s.node.op == "se"]
+    if not ses:
+        return
+    count = Counter(r for s in ses for r in s.ratios)
+    best = max(count, key=lambda r: (count[r], r == 4, -r))
+    for s in ses:
+        r = best if best in s.ratios else max(s.ratios, key=lambda r: (count[r], r == 4, -r))
+        s.node = _replace(s.node, se=r)
+
+
+def recognise(items: list, ctx: Ctx, fold: bool = False,
+              rounding: Rounding = Rounding()) -> list[Stmt]:
     """The statements the items make; what no recogniser reads becomes an Unknown. With
-    `fold`, runs that are exactly an inverted residual are written as `ir`."""
+    `fold`, squeeze-and-excitation ratios are chosen and runs that are exactly an inverted
+    residual are written as `ir` (see `fold_inverted_residuals`)."""
     out: list[Stmt] = []
     i = 0
     while i < len(items):
@@ -475,7 +681,10 @@ def recognise(items: list, ctx: Ctx, fold: bool = True) -> list[Stmt]:
         else:
             out.append(_unknown_stmt(items[i], ctx))
             i += 1
-    return fold_inverted_residuals(out) if fold else out
+    if fold:
+        choose_se_ratios(out)
+        out = fold_inverted_residuals(out, rounding)
+    return out
 
 
 def _nodes_of(item: Any) -> list[Node]:
@@ -503,14 +712,25 @@ ADVICE = {
     "relu6": "the spec has activations only right after a convolution",
     "bn": "the spec has batchnorm only right after a convolution",
     "add": "the spec adds only a block's input to its output (residual { })",
+    "mul": "the spec multiplies only in squeeze-and-excitation (se R)",
+    "addc": "the spec adds a constant only inside hard-swish, x·relu6(x + 3)/6",
+    "mulc": "the spec multiplies by a constant only inside hard-swish, x·relu6(x + 3)/6",
+    **{a: "the spec has activations only right after a convolution or linear layer"
+       for a in ACT_OPS},
 }
 
 
-def _unknown_stmt(item: Any, ctx: Ctx) -> Stmt:
+def _unknown_stmt(item: Any, ctx: Ctx, why: str | None = None) -> Stmt:
     nodes = _nodes_of(item)
     macs = sum(_node_macs(n, ctx.shapes) for n in nodes)
     first = nodes[0]
-    if isinstance(item, (Region, Branch)):
+    if why is not None:
+        advice = why
+    elif isinstance(item, Branch) and item.join.op == "mul":
+        advice = ("a path multiplied back into its input that is not squeeze-and-excitation as "
+                  "the spec's se builds it (global average pool, 1×1 convolution with bias, "
+                  "activation, 1×1 convolution with bias, gate)")
+    elif isinstance(item, (Region, Branch)):
         advice = ("a split whose paths meet other than by adding the input back; "
                   "the spec has residual blocks only")
     elif first.op == "conv":
@@ -522,32 +742,34 @@ def _unknown_stmt(item: Any, ctx: Ctx) -> Stmt:
                 ctx.shape_in(item), ctx.shape_out(item), 0, [n.name for n in nodes])
 
 
-def fold_inverted_residuals(stmts: list[Stmt]) -> list[Stmt]:
-    """Write [pw to T·in, dw K sS, linear pw to C] (or [dw, linear pw] for T = 1) as `ir`
-    where it builds exactly those layers: batchnorm on all, the same activation on the first
-    two, none on the projection, and a residual around it exactly when the stride is 1 and
-    the input has C channels."""
+def fold_inverted_residuals(stmts: list[Stmt], rounding: Rounding = Rounding()) -> list[Stmt]:
+    """Write [pw to hidden, dw K sS, (se R,) linear pw to C] (or [dw, (se R,) linear pw]
+    without expansion) as `ir` where it builds exactly those layers: batchnorm on the three
+    convolutions, the same activation on the first two, none on the projection, the
+    squeeze-and-excitation's inner activation ReLU, the hidden width the spec's rounding makes
+    of in·T for T = hidden/in, and a residual around it exactly when the stride is 1 and the
+    input has C channels."""
     out: list[Stmt] = []
     i = 0
     while i < len(stmts):
         s = stmts[i]
         if isinstance(s.node, Residual):
-            d = _ir_of(s.inner, residual=True)
+            d = _ir_of(s.inner, residual=True, rounding=rounding)
             if d is not None:
                 out.append(Stmt(d, s.in_shape, s.out_shape, s.layers, s.names))
             else:
-                inner = fold_inverted_residuals(s.inner)
+                inner = fold_inverted_residuals(s.inner, rounding)
                 out.append(Stmt(Residual(tuple(x.node for x in inner)), s.in_shape,
                                 s.out_shape, s.layers, s.names, inner))
             i += 1
             continue
-        for n in (3, 2):
+        for n in (4, 3, 2):
             run = stmts[i:i + n]
             if len(run) == n:
-                d = _ir_of(run, residual=False)
+                d = _ir_of(run, residual=False, rounding=rounding)
                 if d is not None:
-                    out.append(Stmt(d, run[0].in_shape, run[-1].out_shape, n,
-                                    [x for r in run for x in r.names]))
+                    out.append(Stmt(d, run[0].in_shape, run[-1].out_shape,
+                                    sum(r.layers for r in run), [x for r in run for x in r.names]))
                     i += n
                     break
         else:
@@ -560,11 +782,18 @@ def _stmts_of_residual(s: Stmt) -> list[Stmt]:
     return s.inner
 
 
-def _ir_of(run: list[Stmt], residual: bool) -> LayerDef | None:
+def _ir_of(run: list[Stmt], residual: bool, rounding: Rounding = Rounding()) -> LayerDef | None:
     if not run or not all(isinstance(r.node, LayerDef) for r in run):
         return None
     ds = [r.node for r in run]
     ops = [d.op for d in ds]
+    se = None
+    if "se" in ops[1:-1]:
+        se = ds[ops.index("se")]
+        if se.act is not None or ops.index("se") != len(ops) - 2:
+            return None  # an ir's squeeze-and-excitation has ReLU inside, after the depthwise
+        ds = [d for d in ds if d.op != "se"]
+        ops = [d.op for d in ds]
     if ops == ["pw", "dw", "pw"]:
         expand, dw, proj = ds
     elif ops == ["dw", "pw"]:
@@ -573,23 +802,23 @@ def _ir_of(run: list[Stmt], residual: bool) -> LayerDef | None:
         return None
     cin = run[0].in_shape[0]
     cout = proj.channels.base
-    if not all(d.bn for d in ds) or proj.act != "none" or dw.pad != "same":
+    if not all(d.bn for d in ds) or proj.act != "none" or dw.pad != "same" or proj.stride != 1:
         return None
     if expand is not None:
-        if expand.stride != 1 or expand.act != dw.act or proj.stride != 1:
+        if expand.stride != 1 or expand.act != dw.act:
             return None
         hidden = expand.channels.base
-        t = hidden // cin
-        if t < 2 or round(cin * t) != hidden:
+        t = Fraction(hidden, cin)
+        if t == 1 or expanded_width(cin, t, rounding) != hidden:
             return None
+        t = t.numerator if t.denominator == 1 else t
     else:
         t = 1
-        if proj.stride != 1:
-            return None
     if residual != (dw.stride == 1 and cin == cout):
         return None
     return LayerDef("ir", kernel=dw.kernel, stride=dw.stride, channels=Channels(cout),
-                    act=dw.act, expand=t)
+                    act=dw.act, expand=t, se=se.se if se else 0,
+                    gate=se.gate if se else "hsigmoid")
 
 
 # --------------------------------------------------------------------------- the import
@@ -627,11 +856,11 @@ def import_graph(g: Graph, rounding: Rounding = Rounding(), allow_unknown: bool 
     if not any(n.op == "conv" for n in g.nodes):
         raise ModelImportError(f"{g.origin}: the network has no convolution; mobilecost "
                                f"imports convolutional networks")
-    g = without_identities(g)
+    g = fuse_activations(without_identities(g))
     shapes = propagate(g)
     out = shapes[g.output]
     ctx = Ctx(g, shapes)
-    stmts = recognise(walk(g), ctx)
+    stmts = recognise(walk(g), ctx, fold=True, rounding=rounding)
     unknown = [s.node for s in _flat(stmts) if isinstance(s.node, Unknown)]
     if unknown and not allow_unknown:
         lines = [f"{u.text()}: {u.advice}" for u in unknown[:5]]
@@ -854,6 +1083,7 @@ def _side(r: dict | None) -> str:
     return f"{r['op']} {r['input']} → {r['output']}"
 
 
-__all__ = ["ADVICE", "NODE_OPS", "RECOGNISERS", "Branch", "Comparison", "Graph", "Imported",
-           "ModelImportError", "Node", "Region", "Stmt", "Unknown", "compare", "import_graph",
-           "layer_row", "parse_rounding", "propagate", "recognise", "walk"]
+__all__ = ["ACT_OPS", "ADVICE", "NODE_OPS", "RECOGNISERS", "Branch", "Comparison", "Graph",
+           "Imported", "ModelImportError", "Node", "Region", "Stmt", "Unknown",
+           "choose_se_ratios", "compare", "fuse_activations", "import_graph", "layer_row",
+           "parse_rounding", "propagate", "recognise", "se_ratios", "walk"]

@@ -131,13 +131,28 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             op = "relu"
         elif t == "Clip" and len(ins) == 1 and _clip(n, a, consts) == (0.0, 6.0):
             op = "relu6"
+        elif t == "HardSwish" and len(ins) == 1:
+            op = "hswish"
+        elif t == "HardSigmoid" and len(ins) == 1 and \
+                abs(float(a.get("alpha", 0.2)) - 1 / 6) < 1e-6 and \
+                abs(float(a.get("beta", 0.5)) - 0.5) < 1e-6:
+            op = "hsigmoid"  # MobileNetV3's relu6(x + 3)/6; ONNX's default slope 0.2 is not
+        elif t == "Sigmoid" and len(ins) == 1:
+            op = "sigmoid"
         elif t == "Add" and len(ins) == 2:
             op = "add"
+        elif t == "Mul" and len(ins) == 2:
+            op = "mul"
         elif t == "Add" and len(ins) == 1 and ins[0] in by_out and by_out[ins[0]].op == "linear" \
                 and not by_out[ins[0]].attrs["bias"]:
             by_out[ins[0]].attrs["bias"] = True  # MatMul + Add: the linear layer's bias
             alias[n.output[0]] = ins[0]
             continue
+        elif t in ("Add", "Mul", "Div") and len(ins) == 1 and _scalar(n, consts) is not None \
+                and (t != "Div" or (n.input[0] == ins[0] and _scalar(n, consts) != 0)):
+            v = _scalar(n, consts)
+            op, attrs = ("addc", {"value": v}) if t == "Add" else \
+                ("mulc", {"value": v if t == "Mul" else 1.0 / v})
         elif t in ("AveragePool", "MaxPool") and len(ins) == 1 and \
                 _dec(a.get("auto_pad", "NOTSET")) in ("NOTSET", "VALID") and \
                 a.get("dilations", [1, 1]) in ([1, 1], (1, 1)) and len(n.output) == 1:
@@ -193,6 +208,14 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
 def _dims_text(dims) -> str:
     return "×".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
                     for d in dims)
+
+
+def _scalar(n: Any, consts: dict) -> float | None:
+    """The one constant operand of a two-operand node, where it is a single number."""
+    vals = [consts.get(x) for x in n.input if x in consts]
+    if len(n.input) != 2 or len(vals) != 1 or vals[0] is None or vals[0].size != 1:
+        return None
+    return float(vals[0].reshape(-1)[0])
 
 
 def _clip(n: Any, a: dict, consts: dict) -> tuple[float | None, float | None]:

@@ -22,9 +22,9 @@ from mobilecost.importer import ModelImportError, import_graph, parse_rounding
 from mobilecost.modelsource import read_source
 from mobilecost.spec import Rounding, builtin_names, load_spec
 
-# The built-ins made of what the importer recognises today; MobileNetV3 (squeeze-and-excitation,
-# hard-swish) waits for their recognisers (issue 12 after issue 9).
-IMPORTABLE = [n for n in builtin_names() if not n.startswith("mobilenet_v3")]
+# Every built-in: MobileNet v1 and its variants, v2, the four MobileNetV3s (squeeze-and-excitation,
+# hard-swish, the hard-swish classifier layer) and MnasNet-B1.
+IMPORTABLE = builtin_names()
 from mobilecost.torch.build import build_model
 from mobilecost.torch.importer import graph_of_module
 
@@ -499,14 +499,27 @@ def test_model_zoo_mobilenet_v2_imports_to_its_published_size():
 
 
 def test_model_zoo_mobilenet_v2_at_half_width():
+    """The module at width 0.5 is imported as a network of its own at α = 1, whose cost is
+    the module's: torchvision keeps the last 1×1 at 1280 below width 1 (`1280+`), and the
+    import writes it at 1280; FlopCounterMode counts the same Mult-Adds."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     model = ZooMobileNetV2(0.5).eval()
     imp = _import_module(model, 160, parse_rounding("multiple 8"))
     assert _facts(imp.layers) == _facts(load_spec("mobilenet_v2").build("0.5", 160))
+    assert "pw 1280" in imp.text.splitlines()
+    # the head at 160 px: a 5×5 map, 160 → 1280 channels, then 1280 → 1000
+    assert [layer_cost(l).macs for l in imp.layers[-3:]] == [160 * 1280 * 5 * 5, 0, 1280 * 1000]
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, 160, 160))
+    assert imp.total_macs == counter.get_total_flops() // 2 == 50_184_000
+    assert _facts(imp.spec.build(1, 160)) == _facts(imp.layers)
 
 
 class Excite(nn.Module):
-    """A squeeze-excitation gate (pool, 1×1 down, ReLU, 1×1 up, sigmoid, multiply): two paths
-    that meet at a multiply, which the spec of today cannot express."""
+    """A squeeze-excitation gate (pool, 1×1 down, ReLU, 1×1 up, sigmoid, multiply) squeezing
+    16 channels to 4: the spec's `se R` squeezes to make_divisible(16/R, 8), at least 8, so
+    no ratio expresses it (tests/test_import_se.py has the blocks that are `se R`)."""
 
     def __init__(self):
         super().__init__()
@@ -521,10 +534,11 @@ class Excite(nn.Module):
         return self.pw(x * s)
 
 
-def test_a_split_that_meets_at_a_multiply_is_one_unknown_region():
+def test_an_se_the_spec_cannot_express_is_one_unknown_region():
     with pytest.raises(ModelImportError) as e:
         _import_module(Excite(), 32)
     assert "1 operation(s)" in str(e.value) and "adaptive_avg_pool2d" in str(e.value)
+    assert "squeezing 16 channels to 4: no ratio R" in str(e.value)
     imp = _import_module(Excite(), 32, allow_unknown=True)
     # the gate's two 1×1 convolutions on the 1×1 map: 16·4 + 4·16 Mult-Adds
     assert imp.unknown_macs == 16 * 4 + 4 * 16

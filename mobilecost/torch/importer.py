@@ -137,6 +137,10 @@ def _module_node(name: str, m: nn.Module) -> tuple[str, dict]:
         return "relu6", {}
     if isinstance(m, nn.ReLU):
         return "relu", {}
+    for cls, act in ((nn.Hardswish, "hswish"), (nn.Hardsigmoid, "hsigmoid"),
+                     (nn.Sigmoid, "sigmoid"), (nn.SiLU, "silu")):
+        if isinstance(m, cls):
+            return act, {}
     if isinstance(m, (nn.Identity, nn.Dropout)):
         return "identity", {}
     if isinstance(m, nn.AvgPool2d):
@@ -156,8 +160,14 @@ def _module_node(name: str, m: nn.Module) -> tuple[str, dict]:
 
 _FUNCTIONS: dict[Any, str] = {
     F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.dropout: "identity",
-    operator.add: "add", torch.add: "add",
+    F.hardswish: "hswish", F.hardsigmoid: "hsigmoid", torch.sigmoid: "sigmoid",
+    F.sigmoid: "sigmoid", F.silu: "silu",
 }
+
+_METHODS = {"relu": "relu", "sigmoid": "sigmoid"}
+_ADD = (operator.add, torch.add, operator.iadd)
+_MUL = (operator.mul, torch.mul, operator.imul)
+_DIV = (operator.truediv, torch.div, operator.itruediv)
 
 
 def _dims(args: Any) -> tuple[int, ...]:
@@ -169,11 +179,20 @@ def _dims(args: Any) -> tuple[int, ...]:
 def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
     t, args, kw = n.target, n.args, n.kwargs
     if n.op == "call_function":
-        if t in (operator.add, torch.add) and len(data_args) == 2 and "alpha" not in kw:
-            return "add", {}
-        if t in _FUNCTIONS and t not in (operator.add, torch.add) and len(data_args) == 1:
+        if t in _ADD + _MUL and len(data_args) == 2 and not kw:
+            return ("add" if t in _ADD else "mul"), {}
+        if t in _ADD + _MUL + _DIV and len(data_args) == 1 and not kw and len(args) == 2:
+            c = args[1] if args[0] in data_args else args[0]
+            if isinstance(c, (int, float)) and not isinstance(c, bool) and \
+                    (t not in _DIV or (args[0] in data_args and c != 0)):
+                if t in _ADD:
+                    return "addc", {"value": float(c)}
+                return "mulc", {"value": float(c) if t in _MUL else 1.0 / c}
+        if t in _FUNCTIONS and len(data_args) == 1:
             return _FUNCTIONS[t], {}
         if t is F.hardtanh and (list(args[1:3]) or [kw.get("min_val"), kw.get("max_val")]) == [0.0, 6.0]:
+            return "relu6", {}
+        if t in (torch.clamp, torch.clip) and len(data_args) == 1 and _bounds(args, kw) == [0, 6]:
             return "relu6", {}
         if t is torch.flatten and (args[1:2] or (kw.get("start_dim", 0),))[0] == 1 and \
                 (args[2:3] or (kw.get("end_dim", -1),))[0] == -1:
@@ -183,10 +202,12 @@ def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
         if t is torch.mean and len(args) > 1 and sorted(d % 4 for d in _dims(args[1])) == [2, 3]:
             return "gpool", {"keepdim": bool(args[2] if len(args) > 2 else kw.get("keepdim", False))}
     elif n.op == "call_method":
-        if t == "relu" and len(data_args) == 1:
-            return "relu", {}
+        if t in _METHODS and len(data_args) == 1 and len(args) == 1:
+            return _METHODS[t], {}
         if t == "contiguous":
             return "identity", {}
+        if t in ("clamp", "clip") and len(data_args) == 1 and _bounds(args, kw) == [0, 6]:
+            return "relu6", {}
         if t == "flatten" and (args[1:2] or (kw.get("start_dim", 0),))[0] == 1:
             return "flatten", {}
         if t in ("view", "reshape") and len(args) == 3 and args[2] == -1:
@@ -194,6 +215,12 @@ def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
         if t == "mean" and len(args) > 1 and sorted(d % 4 for d in _dims(args[1])) == [2, 3]:
             return "gpool", {"keepdim": bool(args[2] if len(args) > 2 else kw.get("keepdim", False))}
     return "unknown", {}
+
+
+def _bounds(args: tuple, kw: dict) -> list:
+    """The (min, max) of a clamp, given by position or by name: [0, 6] is ReLU6."""
+    pos = list(args[1:3]) + [None] * (3 - len(args[:3]))
+    return [kw.get("min", pos[0]), kw.get("max", pos[1])]
 
 
 def _trace(module: nn.Module, source: str) -> fx.GraphModule:
