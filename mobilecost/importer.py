@@ -411,6 +411,8 @@ class Stmt:
     names: list[str]  # the source nodes it stands for
     inner: list["Stmt"] = field(default_factory=list)  # a residual block's statements
     ratios: tuple[int, ...] = ()  # squeeze-and-excitation: the ratios its widths fit
+    squeeze: int = 0  # squeeze-and-excitation: its squeeze width
+    fallback: "Stmt | None" = None  # squeeze-and-excitation: the unknown it is if no rule fits
 
 
 class Ctx:
@@ -614,7 +616,7 @@ def _se(items: list, i: int, ctx: Ctx):
             return None
     c, squeeze = x[0], down.attrs["out_channels"]
     names = [n.name for n in body] + [b.join.name]
-    why = None
+    why, ratios = None, None
     if not _is(gate, "hsigmoid", "sigmoid"):
         why = (f"squeeze-and-excitation gated by {gate.name} ({gate.source_op}); the spec's "
                f"se gates with hsigmoid or sigmoid only")
@@ -629,10 +631,12 @@ def _se(items: list, i: int, ctx: Ctx):
                    f"gives make_divisible({c}/R, 8) = {squeeze}, the spec's se width (the "
                    f"nearest, se {near}, squeezes to "
                    f"{make_divisible(Fraction(c, near), SE_DIVISOR)})")
+    d = LayerDef("se", se=0, act=None if act == "relu" else act, gate=gate.op)
+    if why is not None and ratios == ():  # an inverted residual may squeeze from its input
+        return 1, Stmt(d, x, x, 4, names, squeeze=squeeze, fallback=_unknown_stmt(b, ctx, why))
     if why is not None:
         return 1, _unknown_stmt(b, ctx, why)
-    d = LayerDef("se", se=0, act=None if act == "relu" else act, gate=gate.op)
-    return 1, Stmt(d, x, x, 4, names, ratios=ratios)
+    return 1, Stmt(d, x, x, 4, names, ratios=ratios, squeeze=squeeze)
 
 
 def se_ratios(channels: int, squeeze: int) -> tuple[int, ...]:
@@ -649,18 +653,61 @@ def se_ratios(channels: int, squeeze: int) -> tuple[int, ...]:
     return tuple(out)
 
 
+def _in_ratios(block_in: int, squeeze: int) -> tuple[int, ...]:
+    """The ratios R with max(1, int(block_in / R)) = squeeze: an inverted residual's SE that
+    squeezes from the block's input (`squeeze=in`, MnasNet-A1's and EfficientNet's rule)."""
+    return tuple(r for r in range(1, block_in + 1) if max(1, block_in // r) == squeeze)
+
+
+def _se_contexts(stmts: list[Stmt]):
+    """(the SE statement, the input width of the inverted residual it would sit in, or 0) for
+    every squeeze-and-excitation: [pw, dw, se] or [dw, se] before it reads the block's input."""
+    for k, s in enumerate(stmts):
+        if isinstance(s.node, Residual):
+            yield from _se_contexts(_stmts_of_residual(s))
+        elif isinstance(s.node, LayerDef) and s.node.op == "se":
+            ops = [x.node.op if isinstance(x.node, LayerDef) else "" for x in stmts[max(0, k - 2):k]]
+            block_in = 0
+            if ops[-1:] == ["dw"]:
+                first = stmts[k - 2] if ops == ["pw", "dw"] else stmts[k - 1]
+                block_in = first.in_shape[0]
+            yield s, block_in
+
+
 def choose_se_ratios(stmts: list[Stmt]) -> None:
-    """Give every squeeze-and-excitation its ratio: the one that fits the most blocks of the
-    network (4, MobileNetV3's, on a tie, then the smallest); a block it does not fit takes,
-    by the same order, the best of its own."""
-    ses = [s for s in _flat(stmts) if isinstance(s.node, LayerDef) and s.node.op == "se"]
-    if not ses:
+    """Give every squeeze-and-excitation its rule and ratio: the one that fits the most blocks
+    of the network, MobileNetV3's make_divisible(expanded / R, 8) before MnasNet-A1's
+    max(1, int(in / R)) (`squeeze=in`, inside an inverted residual only), then 4, then the
+    smallest R; a block it does not fit takes, by the same order, the best of its own. An SE
+    that no rule fits keeps no ratio and ends as the unknown operation it was read as."""
+    ses = [(s, [("exp", r) for r in s.ratios]
+            + ([("in", r) for r in _in_ratios(block_in, s.squeeze)] if block_in else []))
+           for s, block_in in _se_contexts(stmts)]
+    count = Counter(c for _, fits in ses for c in fits)
+    order = lambda c: (count[c], c[0] == "exp", c[1] == 4, -c[1])  # noqa: E731
+    if not count:
         return
-    count = Counter(r for s in ses for r in s.ratios)
-    best = max(count, key=lambda r: (count[r], r == 4, -r))
-    for s in ses:
-        r = best if best in s.ratios else max(s.ratios, key=lambda r: (count[r], r == 4, -r))
-        s.node = _replace(s.node, se=r)
+    best = max(count, key=order)
+    for s, fits in ses:
+        if not fits:
+            continue
+        mode, r = best if best in fits else max(fits, key=order)
+        s.node = _replace(s.node, se=r, squeeze=mode)
+
+
+def _resolve_squeezes(stmts: list[Stmt]) -> list[Stmt]:
+    """Every SE statement left outside an inverted residual with no ratio of the spec's own
+    `se` rule is the unknown operation it was read as."""
+    out = []
+    for s in stmts:
+        if isinstance(s.node, Residual):
+            s.inner = _resolve_squeezes(s.inner)
+            s.node = Residual(tuple(x.node for x in s.inner))
+        if (isinstance(s.node, LayerDef) and s.node.op == "se"
+                and (s.node.se == 0 or s.node.squeeze != "exp")):
+            s = s.fallback if s.fallback is not None else s
+        out.append(s)
+    return out
 
 
 def recognise(items: list, ctx: Ctx, fold: bool = False,
@@ -683,7 +730,7 @@ def recognise(items: list, ctx: Ctx, fold: bool = False,
             i += 1
     if fold:
         choose_se_ratios(out)
-        out = fold_inverted_residuals(out, rounding)
+        out = _resolve_squeezes(fold_inverted_residuals(out, rounding))
     return out
 
 
@@ -816,9 +863,11 @@ def _ir_of(run: list[Stmt], residual: bool, rounding: Rounding = Rounding()) -> 
         t = 1
     if residual != (dw.stride == 1 and cin == cout):
         return None
+    if se is not None and se.se == 0:
+        return None  # no rule fits its squeeze width
     return LayerDef("ir", kernel=dw.kernel, stride=dw.stride, channels=Channels(cout),
                     act=dw.act, expand=t, se=se.se if se else 0,
-                    gate=se.gate if se else "hsigmoid")
+                    gate=se.gate if se else "hsigmoid", squeeze=se.squeeze if se else "exp")
 
 
 # --------------------------------------------------------------------------- the import

@@ -577,3 +577,16 @@ def test_spec_imported_at_alpha_1_costs_the_same_over_a_grid(name):
     for alpha in ("0.25", "0.5", "0.75", "1", "1.3"):
         for res in (96, 128, 160, 224):
             assert _facts(imp.spec.build(alpha, res)) == _facts(load_spec(name).build(alpha, res))
+
+
+def test_mnasnet_a1_imports_with_its_squeeze_from_the_input():
+    """MnasNet-A1's SE squeezes to int(in / 4) of the block's input, which no ratio of
+    MobileNetV3's rule gives (72 → 6 is below the multiple of 8): the import writes
+    `squeeze=in`, and builds the built-in's layers."""
+    imp = _import_module(build_model("mnasnet_a1"), 224, parse_rounding("multiple 8"))
+    se_lines = [l.strip() for l in imp.text.splitlines() if "se=" in l]
+    assert se_lines and all(l.endswith("se=4 gate=sigmoid squeeze=in") for l in se_lines)
+    assert _facts(imp.layers) == _facts(load_spec("mnasnet_a1").build())
+    # MobileNetV3 keeps MobileNetV3's rule
+    v3 = _import_module(build_model("mobilenet_v3_large"), 224, parse_rounding("multiple 8"))
+    assert "squeeze=in" not in v3.text and "se=4" in v3.text
