@@ -14,26 +14,17 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobilecost import latency as lt  # noqa: E402
+from timer import best_of  # noqa: E402
 from mobilecost.gridcost import sweep  # noqa: E402
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
-
-
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    """The fastest of `repeats` runs in seconds, and the last result."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def main() -> None:

@@ -15,14 +15,14 @@ step gives near 16. A spec near the layer limit (100,000 layers) parses and cost
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobilecost.cost import cost  # noqa: E402
+from timer import best_of  # noqa: E402
 from mobilecost.gridcost import sweep  # noqa: E402
 from mobilecost.spec import MAX_LAYERS, parse  # noqa: E402
 
@@ -42,22 +42,11 @@ def valid(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def timed(fn, repeats: int = 2) -> tuple[float, object]:
-    """The fastest of `repeats` runs (the least disturbed by other work), and its result."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        gc.collect()
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def measure(text: str) -> dict[str, float]:
-    t_parse, spec = timed(lambda: parse(text, "bench.spec"))
-    t_cost, c = timed(lambda: cost(spec))
+    t_parse, spec = best_of(lambda: parse(text, "bench.spec"), 2, collect=True)
+    t_cost, c = best_of(lambda: cost(spec), 2, collect=True)
     r = spec.resolution
-    t_sweep, df = timed(lambda: sweep(spec, ["1", "0.5"], [r, r - 2]))
+    t_sweep, df = best_of(lambda: sweep(spec, ["1", "0.5"], [r, r - 2]), 2, collect=True)
     assert int(df["macs"].iloc[0]) == c.macs  # the two engines agree on the base point
     return {"layers": len(c.layers), "bytes": len(text), "parse": t_parse, "cost": t_cost,
             "sweep": t_sweep}

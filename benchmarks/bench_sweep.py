@@ -18,20 +18,12 @@ from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobilecost.cost import cost  # noqa: E402
+from timer import best_of  # noqa: E402
 from mobilecost.gridcost import grid_cost, sweep  # noqa: E402
 from mobilecost.spec import build, load_spec  # noqa: E402
-
-
-def best_of(fn, repeats: int) -> float:
-    """The fastest of `repeats` runs, in seconds (the least disturbed by other work)."""
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def torch_model(spec, alpha: Fraction, resolution: int):
@@ -84,8 +76,8 @@ def main() -> None:
     configs = len(alphas) * len(resolutions)
 
     grid_cost(spec, alphas[:2], resolutions[:2])  # warm-up: imports
-    t_grid = best_of(lambda: grid_cost(spec, alphas, resolutions), 3)
-    t_frame = best_of(lambda: sweep(spec, alphas, resolutions), 3)
+    t_grid = best_of(lambda: grid_cost(spec, alphas, resolutions), 3)[0]
+    t_frame = best_of(lambda: sweep(spec, alphas, resolutions), 3)[0]
 
     import tracemalloc  # numpy reports its buffers to tracemalloc
 
@@ -98,7 +90,7 @@ def main() -> None:
 
     rng = random.Random(0)
     sample = [(rng.choice(alphas), rng.choice(resolutions)) for _ in range(100 if args.quick else 400)]
-    t_scalar = best_of(lambda: [cost(spec, a, r).macs for a, r in sample], 3)
+    t_scalar = best_of(lambda: [cost(spec, a, r).macs for a, r in sample], 3)[0]
 
     import torch  # noqa: F401  (imported before timing: fvcore's time is the count alone)
 

@@ -13,24 +13,14 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobilecost.sweepreport import frame_csv, sweep_columns, sweep_frame  # noqa: E402
-
-
-def timed(fn, repeats: int = 1):
-    """The fastest of `repeats` runs in seconds (the least disturbed by other work on a shared
-    machine), and the output."""
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
+from timer import best_of  # noqa: E402
 
 
 def main() -> None:
@@ -41,11 +31,11 @@ def main() -> None:
     alphas = [Fraction(250 + i, 1000) for i in range(n)]
     resolutions = range(128, 128 + n)
 
-    t_sweep, df = timed(lambda: sweep_frame("mobilenet_v1", alphas, resolutions))
+    t_sweep, df = best_of(lambda: sweep_frame("mobilenet_v1", alphas, resolutions))
     columns = sweep_columns(df)
     keys = [c.key for c in columns]
-    t_old, old = timed(lambda: df[keys].to_csv(index=False, lineterminator="\n", na_rep=""), 3)
-    t_new, new = timed(lambda: frame_csv(df, columns), 3)
+    t_old, old = best_of(lambda: df[keys].to_csv(index=False, lineterminator="\n", na_rep=""), 3)
+    t_new, new = best_of(lambda: frame_csv(df, columns), 3)
     assert new == old, "the new CSV differs from pandas' to_csv"
 
     def parquet() -> bytes:
@@ -53,7 +43,7 @@ def main() -> None:
         df[keys].to_parquet(buf, index=False, engine="pyarrow")
         return buf.getvalue()
 
-    t_pq, data = timed(parquet, 3)
+    t_pq, data = best_of(parquet, 3)
     rows = len(df)
     print(f"{rows:,} configurations (mobilenet_v1, {n} α × {n} resolutions), {len(keys)} columns")
     print(f"sweep (for scale):                  {t_sweep:7.3f} s")
