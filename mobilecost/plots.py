@@ -187,11 +187,12 @@ def pareto_plot(df: "pd.DataFrame", result: "Pick", stem: Path) -> list[Path]:
     in_ms = cost.endswith("_ms")
     scale = 1 if in_ms else 1e6
     d = _thin(df[df[metric].notna()])
-    fig, ax = plt.subplots(figsize=SIZE_IN)
-    f = result.frontier
     from .gridcost import frame_specs
 
     families = frame_specs(df)
+    # several families: a wider figure, the legend beside the axes (never over the points)
+    fig, ax = plt.subplots(figsize=SIZE_IN if len(families) == 1 else (SIZE_IN[0] + 3, SIZE_IN[1]))
+    f = result.frontier
     if len(families) == 1:
         ax.scatter(d[cost] / scale, d[metric], s=10, color="0.7", label="configurations", zorder=2)
         ax.step(f[cost] / scale, f[metric], where="post", color="tab:blue", lw=1.5, zorder=3)
@@ -215,8 +216,9 @@ def pareto_plot(df: "pd.DataFrame", result: "Pick", stem: Path) -> list[Path]:
     if result.best is not None:
         r = result.best
         fam = f"{r['spec']} " if len(families) > 1 else ""
-        ax.scatter([r[cost] / scale], [r[metric]], s=120, marker="*", color="tab:red", zorder=5,
-                   label=f"pick: {fam}α {r['alpha']:g}, {int(r['resolution'])} px ({r[metric]:.1f}%)")
+        ax.scatter([r[cost] / scale], [r[metric]], s=140, marker="*", zorder=5,
+                   color="tab:red" if len(families) == 1 else "black",
+                   label=f"pick: {fam}α {r['alpha']:g}, {r['resolution']} px ({r[metric]:.1f}%)")
     ax.set_xscale("log")
     _log_ticks(ax.xaxis, d[cost].min() / scale, d[cost].max() / scale)
     what = {"macs": "Mult-Adds", "params": "Parameters", "latency_ms": "Latency"}.get(cost, cost)
@@ -224,9 +226,13 @@ def pareto_plot(df: "pd.DataFrame", result: "Pick", stem: Path) -> list[Path]:
     ax.set_ylabel(f"ImageNet {'top-1' if metric == 'top1' else 'top-5'} accuracy (%)")
     note = (_source_note(d, markers=False) if len(families) == 1 else
             "filled: published; hollow: estimated, each from its own family")
-    ax.set_title(f"{', '.join(families)}: accuracy against {what}, Pareto frontier\n{note}",
+    who = families[0] if len(families) == 1 else f"{len(families)} families"
+    ax.set_title(f"{who}: accuracy against {what}, Pareto frontier\n{note}",
                  fontsize=10 if len(families) > 1 else None)
-    ax.legend(loc="lower right", frameon=True)
+    if len(families) == 1:
+        ax.legend(loc="lower right", frameon=True)
+    else:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8)
     try:
         return save(fig, stem)
     finally:
