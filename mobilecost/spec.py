@@ -225,8 +225,7 @@ class Layer:
     heights for a square input; left 0 by a caller that builds a square layer by hand)."""
 
     index: int
-    kind: LayerKind
-    op: str  # a layer op of the op table: conv | dw | pw | avgpool | maxpool | fc | add
+    op: str  # a layer op of the op table: conv | dw | pw | avgpool | maxpool | fc | add | scale
     kernel: int
     stride: int
     in_size: int
@@ -237,7 +236,6 @@ class Layer:
     act: str = "none"
     bn: bool = False
     bias: bool = False
-    padding: int = 0
     skip_from: int | None = None  # add only: the layer whose input is added to the previous output
     line: int = 0  # where the layer is written in the spec
     pad: str = "same"  # same | valid | global (a window as large as the map): the size rule's mode
@@ -249,6 +247,16 @@ class Layer:
             object.__setattr__(self, "in_width", self.in_size)
         if isinstance(self.out_width, int) and not self.out_width:
             object.__setattr__(self, "out_width", self.out_size)
+
+    @property
+    def kind(self) -> LayerKind:
+        """The op's layer kind (`ops.OPS[op].kind`)."""
+        return OPS[self.op].kind
+
+    @property
+    def padding(self) -> int:
+        """Zero padding on each side: K // 2 for SAME (odd kernels), none otherwise."""
+        return self.kernel // 2 if self.pad == "same" else 0
 
     @property
     def describe(self) -> str:
@@ -448,10 +456,10 @@ class Builder:
                 f"at resolution {resolution_text(self.resolution)} (alpha "
                 f"{float(self.alpha):g}); use a larger resolution")
         self.layers.append(Layer(
-            index=len(self.layers), kind=rule.kind, op=op, kernel=kernel, stride=stride,
+            index=len(self.layers), op=op, kernel=kernel, stride=stride,
             in_size=size, in_channels=self.channels, out_size=out_size, out_channels=out_c,
-            groups=groups, act=act, bn=bn, bias=bias, padding=kernel // 2 if pad == "same" else 0,
-            skip_from=skip_from, line=line, pad=pad, in_width=width, out_width=out_width))
+            groups=groups, act=act, bn=bn, bias=bias, skip_from=skip_from, line=line, pad=pad,
+            in_width=width, out_width=out_width))
         self.size, self.width, self.channels = out_size, out_width, out_c
 
 
