@@ -325,7 +325,7 @@ def latency_notes(df: "pd.DataFrame | None", rows: list[dict[str, Any]] | None, 
     """Notes on a sweep's predicted (target) and measured latencies."""
     notes = []
     if target is not None:
-        notes.append(f"predicted_latency_ms: target {target.name} ({target.model.form} model "
+        notes.append(f"predicted_latency_ms: target {target.name} ({target.method} "
                      f"fitted on {len(target.points)} measured points"
                      + (f", leave-one-out median error {target.loo_median_error:.1%}"
                         if target.loo_median_error is not None else "") + ").")
@@ -667,7 +667,7 @@ def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
         else:
             notes.append(f"latency on target {target.name}: measured for {measured:,} of "
                          f"{len(df):,} configurations (the target's calibration points), "
-                         f"predicted by its {target.model.form} model for the other "
+                         f"predicted by its {target.method} for the other "
                          f"{len(df) - measured:,}{loo}.")
         outside = int(((df["latency_extrapolated"] != "")
                        & (df["latency_source"] == "predicted")).sum())
