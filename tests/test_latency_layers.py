@@ -256,3 +256,17 @@ def test_measurements_mixing_specs_name_the_unknown_one_and_its_row(tmp_path):
     line = one_error_line(run("calibrate", p, "--target", "t", "--targets-dir", tmp_path / "t"))
     assert line.startswith(f"error: {p}:5: mobilenet_v9: unknown spec")
     assert not (tmp_path / "t").exists()
+
+
+def test_a_bad_layer_cache_entry_is_reported_and_timed_again(tmp_path, timer):
+    cache = timing.MeasurementCache(tmp_path / "cache")
+    c = config("mobilenet_v1", "0.25", 32)
+    opts = timing.MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
+    first = timing.measure_layers([c], opts, cache)
+    key = timing.layer_cache_key(first[0]["layer"], opts.resolved(), timing.device_name("cpu"))
+    assert cache.get(key)["latency_ms"] == pytest.approx(LAYER_MS)
+    cache.path(key).write_text('{"layer": "x", "latency_ms": "fast"}')
+    calls, warnings = timer.calls, []
+    rows = timing.measure_layers([c], opts, cache, on_warning=warnings.append)
+    assert timer.calls == calls + 1 and not rows[0]["cached"] and all(r["cached"] for r in rows[1:])
+    assert len(warnings) == 1 and "measuring again" in warnings[0]

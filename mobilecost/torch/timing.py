@@ -483,7 +483,7 @@ def layer_input_shapes(config, batch: int) -> tuple[tuple[Any, ...], dict[int, l
 
     layers = config_layers(config)
     with torch.device("meta"):
-        net = SpecNet(config.spec, config.alpha, config.resolution, layers)
+        net = SpecNet(config.spec, config.alpha, config.resolution, layers).eval()
         x = net.example_input(batch)
     shapes: dict[int, list[tuple[int, ...]]] = {}
     hooks = [m.register_forward_pre_hook(
