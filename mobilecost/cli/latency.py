@@ -535,7 +535,8 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
         Column("affine_error", "c0+k·MACs err", _signed_pct)]
         + ([Column("layer_latency_ms", "Layer ms", milliseconds, table=False),
             Column("layer_error", "Layer err", _signed_pct)] if t.layers is not None else []),
-        rows, notes), format)
+        rows, notes, drop_order=("baseline_latency_ms", "batch", "predicted_latency_ms",
+                                 "measured_latency_ms")), format)
 
 
 def _with_layer_level(t, v, points):
