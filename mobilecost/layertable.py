@@ -206,9 +206,18 @@ class LayerTable:
             total += t
         return total, hit, modelled
 
+    @cached_property
+    def _predictions(self) -> dict:
+        return {}
+
     def predict(self, config: "Config") -> LayerPrediction:
-        s, hit, modelled = self.layer_ms(config)
-        return LayerPrediction(self.scale * s + self.overhead_ms, s, hit + modelled, hit, modelled)
+        """The layer-level prediction of `config` (kept: a grid asks for each one several times)."""
+        hit = self._predictions.get(config)
+        if hit is None:
+            s, timed, modelled = self.layer_ms(config)
+            hit = LayerPrediction(self.scale * s + self.overhead_ms, s, timed + modelled, timed, modelled)
+            self._predictions[config] = hit
+        return hit
 
     def predict_ms(self, config: "Config") -> float:
         return self.predict(config).total_ms
@@ -270,7 +279,12 @@ def fit_overhead(table: LayerTable, points: Sequence["Point"]) -> tuple[float, f
         raise MobilecostError(f"the layer table's overhead is fitted on whole-network measurements "
                               f"at batch {table.batch}: at least 2 are needed, got {len(pts)}")
     sums = np.array([table.layer_ms(p.config)[0] for p in pts], float)
-    t = np.array([p.latency_ms for p in pts], float)
+    return _fit_sums(sums, np.array([p.latency_ms for p in pts], float))
+
+
+def _fit_sums(sums: "np.ndarray", t: "np.ndarray") -> tuple[float, float]:
+    import numpy as np
+
     s, c0 = _solve(np.stack([sums, np.ones(len(t))], axis=1), t)
     return float(s), float(c0)
 
@@ -279,12 +293,19 @@ def loo_errors(table: LayerTable, points: Sequence["Point"]) -> list[float]:
     """Leave-one-out relative errors of the layer-level prediction over whole-network points:
     the overhead refitted without each point, that point predicted (the table is kept: it times
     layers, not networks)."""
+    import numpy as np
+
     pts = [p for p in points if p.config.batch == table.batch]
+    if len(pts) < 3:
+        raise MobilecostError(f"a layer-level leave-one-out needs at least 3 whole-network "
+                              f"measurements at batch {table.batch}, got {len(pts)}")
+    sums = np.array([table.layer_ms(p.config)[0] for p in pts], float)  # each network once
+    t = np.array([p.latency_ms for p in pts], float)
     out = []
-    for i, p in enumerate(pts):
-        rest = pts[:i] + pts[i + 1:]
-        t = table.with_overhead(rest)
-        out.append(t.predict_ms(p.config) / p.latency_ms - 1)
+    for i in range(len(pts)):
+        keep = np.arange(len(pts)) != i
+        s, c0 = _fit_sums(sums[keep], t[keep])
+        out.append((s * sums[i] + c0) / t[i] - 1)
     return out
 
 

@@ -226,6 +226,15 @@ class Target:
             return None if errors is None else conformal_half_width(errors, latency.INTERVAL_COVERAGE)
         return latency.interval_rel(self.model.points, self.model.form, self.model.dtype)
 
+    @property
+    def prediction_loo_median(self) -> float | None:
+        """The leave-one-out median error of how the target predicts: layer-level with a layer
+        table, else the whole-network model's (None with too few points)."""
+        if self.layers is None:
+            return self.loo_median_error
+        errors = self.layer_loo_errors
+        return None if not errors else latency.ErrorSummary.of(errors).median_abs
+
     @cached_property
     def layer_loo_errors(self) -> list[float] | None:
         """Leave-one-out errors of the layer-level prediction (the overhead refitted without

@@ -270,3 +270,33 @@ def test_a_bad_layer_cache_entry_is_reported_and_timed_again(tmp_path, timer):
     rows = timing.measure_layers([c], opts, cache, on_warning=warnings.append)
     assert timer.calls == calls + 1 and not rows[0]["cached"] and all(r["cached"] for r in rows[1:])
     assert len(warnings) == 1 and "measuring again" in warnings[0]
+
+
+def test_a_layer_grid_and_the_held_out_validations_use_the_table(tmp_path):
+    configs = [config("mobilenet_v1", a, r) for a in ("1", "0.5", "0.25") for r in (160, 128)] + \
+              [config("mobilenet_v2", a, r) for a in ("1", "0.5") for r in (160, 128)]
+    table = table_of(configs, lambda layer: 0.002 + 2e-7 * lyt.layer_features(layer, 1)[0])
+    # whole networks measured at 1.25 · Σ + 0.5 ms
+    points = [lt.Point(c, 1.25 * table.layer_ms(c)[0] + 0.5) for c in configs]
+    t = tg.calibrate("grid", tg.Measurements(tuple(points), "float32", None))
+    t = replace(t, layers=table.with_overhead(points))
+    g = tg.grid_latency(t, "mobilenet_v1", ["1", "0.5", "0.75"], [160, 128])
+    want = [t.predict_ms(config("mobilenet_v1", a, r)) for a in ("1", "0.5", "0.75") for r in (160, 128)]
+    assert g.predicted_ms.ravel().tolist() == pytest.approx(want)
+    assert g.measured_ms[0, 0] == pytest.approx(points[0].latency_ms)
+    assert list(g.extrapolated[:, 0]) == ["", "", "untimed layers"]  # α 0.75 was never timed
+    tdir = tmp_path / "targets"
+    tg.save(t, tdir)
+    for extra in (("--calibrate-on", "6"), ("--hold-out-spec", "mobilenet_v2")):
+        r = run("predict", "--validate", "--target", "grid", "--targets-dir", tdir, *extra,
+                "--output-dir", tmp_path / "plots", "--format", "json")
+        assert r.exit_code == 0, r.output
+        errors = [row["layer_error"] for row in json.loads(r.stdout)]
+        assert errors and all(abs(e) < 1e-6 for e in errors)  # s and c0 refitted exactly
+    assert lyt.loo_errors(t.layers, points) == pytest.approx([0.0] * len(points), abs=1e-9)
+    s = run("sweep", "--spec", "mobilenet_v1", "--target", "grid", "--targets-dir", tdir, "--alpha",
+            "1,0.75", "--res", "160", "--output-dir", tmp_path / "sweep", "--format", "json")
+    assert s.exit_code == 0, s.output
+    stderr = " ".join(s.stderr.split())
+    assert "target grid (layer-level fitted on 10 measured points" in stderr
+    assert "1 of 2 predicted latencies extrapolate beyond what target grid timed" in stderr

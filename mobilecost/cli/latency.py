@@ -305,7 +305,8 @@ def targets_cmd(targets_dir: TargetsDirOpt = None, format: FormatOpt = Format.ta
                      "dtype": t.model.dtype, "fit_median_error": t.fit_median_error,
                      "fit_worst_error": t.fit_worst_error, "loo_within_10pct": t.loo_within,
                      "loo_median_error": t.loo_median_error, "loo_worst_error": t.loo_worst_error,
-                     **c, "calibrated_on": t.domain.describe() if t.domain else "",
+                     **c, "layer_shapes": len(t.layers.entries) if t.layers is not None else 0,
+                     "calibrated_on": t.domain.describe() if t.domain else "",
                      "source": t.source, "created": t.created})
     columns = [Column("target", "Target", numeric=False), Column("device", "Device", numeric=False),
                Column("points", "Points"), Column("form", "Model", numeric=False),
@@ -315,7 +316,8 @@ def targets_cmd(targets_dir: TargetsDirOpt = None, format: FormatOpt = Format.ta
                Column("loo_worst_error", "LOO worst", _pct)]
     columns += [Column(k, k, table=False) for k in ("ms_per_mac_dense", "ms_per_mac_depthwise",
                                                     "ms_per_byte", "ms_per_layer")]
-    columns += [Column("calibrated_on", "Calibrated on", numeric=False, table=False),
+    columns += [Column("layer_shapes", "Layer shapes", table=False),
+                Column("calibrated_on", "Calibrated on", numeric=False, table=False),
                 Column("source", "Source", numeric=False, table=False),
                 Column("created", "Created", numeric=False, table=False)]
     notes = [] if rows else [f"no targets in {directory}; make one with 'mobilecost calibrate'"]
@@ -416,10 +418,7 @@ def predict_cmd(
                      + (f"; {modelled} layers of these networks not timed, priced by the per-layer "
                         f"model fitted on the table (column layers_modelled)" if modelled else
                         "; every layer of these networks timed"))
-    loo = _pct(t.loo_median_error) or "n/a"
-    if t.layers is not None:
-        errors = t.layer_loo_errors
-        loo = "n/a" if not errors else _pct(lt.ErrorSummary.of(errors).median_abs)
+    loo = _pct(t.prediction_loo_median) or "n/a"
     if len(outside) < len(rows):
         q = t.interval_rel
         notes.append(f"leave-one-out median error {loo}: it applies to predictions inside that range"
@@ -546,7 +545,13 @@ def _with_layer_level(t, v, points):
     from dataclasses import replace
 
     table = t.layers
-    if v.method == "leave-one-out":
+    if v.method == "leave-one-out" and all(p.config.batch == table.batch for p in points):
+        from ..layertable import loo_errors
+
+        # each network's layer sum once, the overhead refitted without each point
+        errors = dict(zip((p.config for p in points), loo_errors(table, points)))
+        ms = [(1 + errors[p.point.config]) * p.point.latency_ms for p in v.predictions]
+    elif v.method == "leave-one-out":
         ms = [table.with_overhead([q for q in points if q is not p.point]).predict_ms(p.point.config)
               for p in v.predictions]
     else:
