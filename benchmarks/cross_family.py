@@ -43,7 +43,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mobilecost import latency as lt  # noqa: E402
 from mobilecost import layertable as lyt  # noqa: E402
-from mobilecost.spec import load_spec  # noqa: E402
 
 CALIBRATION = ("mobilenet_v1", "mobilenet_v2")
 PREDICTED = ("mobilenet_v3_large", "mobilenet_v3_small", "mnasnet_b1")

@@ -27,7 +27,6 @@ rules (`cost.layer_cost`), never from arithmetic on the sides here. numpy is imp
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -63,11 +62,6 @@ def layer_shape(layer: "Layer") -> str:
         v = getattr(layer, f.name)
         parts.append(f"{f.name}={v.value if isinstance(v, Enum) else v}")
     return " ".join(parts)
-
-
-def shape_key(shape: str, batch: int) -> str:
-    """A short hash (16 hex digits) of a layer shape at a batch size."""
-    return hashlib.sha256(f"{shape} batch={batch}".encode("utf-8")).hexdigest()[:16]
 
 
 def layer_features(layer: "Layer", batch: int, dtype: str = "float32") -> tuple[float, ...]:
@@ -310,5 +304,6 @@ def loo_errors(table: LayerTable, points: Sequence["Point"]) -> list[float]:
 
 
 __all__ = ["FEATURES", "LayerEntry", "LayerModel", "LayerPrediction", "LayerTable", "MIN_GROUP",
-           "distinct_layers", "entry_of", "fit_overhead", "layer_features", "layer_shape",
-           "loo_errors", "shape_key"]
+           "config_layers", "distinct_layers", "entry_of", "fit_overhead", "group_names",
+           "layer_features", "layer_shape",
+           "loo_errors"]
