@@ -19,12 +19,12 @@ configurations at --size full), calibrate on 6 drawn at random, predict the othe
 tables, the measurements' IQR, how long each part took) and cross_family.png (predicted
 against measured, one colour per family, both models).
 
-Usage: python benchmarks/cross_family.py [--size tiny|small|full] [--out reports/cpu]
+Usage: python benchmarks/cross_family.py [--size smoke|tiny|small|full] [--out reports/cpu]
            [--threads 1] [--rounds N] [--min-time S] [--max-time S] [--cache-dir DIR]
            [--repeats 20]
 
---size tiny measures a few configurations at small resolutions in a couple of minutes (to check
-that the script works); full is the measurement of record, for a quiet machine. The md file
+--size smoke (what the test runs) and tiny measure a few configurations at small resolutions
+(to check that the script works: their figures mean nothing); full is the measurement of record, for a quiet machine. The md file
 states the wall time of each part and the estimate for --size full (see `estimate`).
 """
 
@@ -67,6 +67,8 @@ class Size:
 
 
 SIZES = {
+    "smoke": Size(("1", "0.5", "0.25"), (48, 32), 6, ("0.5",), (32,), ("1", "0.5", "0.25"), (48, 32), 5,
+                  1, 0.005, 0.02),
     "tiny": Size(("1", "0.5", "0.25"), (96, 64), 8, ("1", "0.5"), (64,), ("1", "0.75", "0.5", "0.25"),
                  (96, 64), 6, 1, 0.05, 0.3),
     "small": Size(("1", "0.75", "0.5", "0.25"), (160, 128, 96), 16, ("1", "0.75", "0.5"), (160, 128, 96),
