@@ -488,6 +488,11 @@ def predict_latencies_ms(target: "Target | str", configs: Sequence[tuple[str, ob
     return [t.predict_ms(Config(s, to_fraction(a), int(r), int(b))) for s, a, r, b in configs]
 
 
+# A layer-level target prices a grid one configuration at a time (each built and summed layer by
+# layer, a few ms each): a grid larger than this is refused before any work.
+MAX_LAYER_GRID = 20_000
+
+
 @dataclass(frozen=True)
 class GridLatency:
     """Latencies of an α × resolution grid on a target, each [n_α, n_r] (α-major when
@@ -518,6 +523,10 @@ def grid_latency(target: "Target | str", spec, alphas: Sequence, resolutions: Se
     alist = [to_fraction(a) for a in alphas]
     rlist = [int(r) for r in resolutions]
     if t.layers is not None:  # layer-level: one configuration at a time
+        if len(alist) * len(rlist) > MAX_LAYER_GRID:
+            raise MobilecostError(f"target {t.name} predicts layer by layer, one configuration at a "
+                                  f"time: at most {MAX_LAYER_GRID:,} per grid, got "
+                                  f"{len(alist) * len(rlist):,} (give a coarser grid)")
         configs = [[Config(net.name, a, r, batch, net) for r in rlist] for a in alist]
         predicted = np.array([[t.predict_ms(c) for c in row] for row in configs], float)
         measured = np.array([[np.nan if t.measured_ms(c) is None else t.measured_ms(c) for c in row]

@@ -300,3 +300,13 @@ def test_a_layer_grid_and_the_held_out_validations_use_the_table(tmp_path):
     stderr = " ".join(s.stderr.split())
     assert "target grid (layer-level fitted on 10 measured points" in stderr
     assert "1 of 2 predicted latencies extrapolate beyond what target grid timed" in stderr
+
+
+def test_a_layer_target_refuses_a_grid_too_large_to_price_one_by_one():
+    c = config("mobilenet_v1", "0.25", 128)
+    table = table_of([c], lambda layer: 0.01)
+    points = [lt.Point(config("mobilenet_v1", a, 128), 1.0 + i) for i, a in enumerate(("1", "0.75", "0.5", "0.25", "0.35"))]
+    t = replace(tg.calibrate("big", tg.Measurements(tuple(points), "float32", None)), layers=table)
+    alphas = [Fraction(i, 1000) for i in range(1, 201)]  # 200 α × 101 resolutions = 20,200
+    with pytest.raises(MobilecostError, match="at most 20,000 per grid, got 20,200"):
+        tg.grid_latency(t, "mobilenet_v1", alphas, list(range(100, 201)))
