@@ -533,6 +533,7 @@ class Prediction:
     predicted_ms: float
     baseline_ms: float  # Mult-Adds-proportional: k·MACs, k fitted on the same points
     affine_ms: float = float("nan")  # affine in Mult-Adds: c0 + k·MACs, fitted on the same points
+    layer_ms: float = float("nan")  # layer-level (a target's layer table), overhead fitted on the same points
 
     @property
     def error(self) -> float:
@@ -546,6 +547,10 @@ class Prediction:
     @property
     def affine_error(self) -> float:
         return self.affine_ms / self.point.latency_ms - 1
+
+    @property
+    def layer_error(self) -> float:
+        return self.layer_ms / self.point.latency_ms - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -587,6 +592,11 @@ class Validation:
         """The affine baseline c0 + k·MACs (a fixed overhead plus a rate): the honest second
         baseline, which already does well on one network's grid."""
         return ErrorSummary.of([p.affine_error for p in self.predictions])
+
+    @property
+    def layer(self) -> ErrorSummary:
+        """The layer-level prediction, where the target has a layer table (n = 0 otherwise)."""
+        return ErrorSummary.of([p.layer_error for p in self.predictions if p.layer_ms == p.layer_ms])
 
 
 def fit_macs_baseline(points: Sequence[Point]) -> float:

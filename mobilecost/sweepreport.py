@@ -345,10 +345,10 @@ def latency_notes(df: "pd.DataFrame | None", rows: list[dict[str, Any]] | None, 
     """Notes on a sweep's predicted (target) and measured latencies."""
     notes = []
     if target is not None:
-        notes.append(f"predicted_latency_ms: target {target.name} ({target.model.form} model "
+        notes.append(f"predicted_latency_ms: target {target.name} ({target.method} "
                      f"fitted on {len(target.points)} measured points"
-                     + (f", leave-one-out median error {target.loo_median_error:.1%}"
-                        if target.loo_median_error is not None else "") + ").")
+                     + (f", leave-one-out median error {target.prediction_loo_median:.1%}"
+                        if target.prediction_loo_median is not None else "") + ").")
         if df is not None and "latency_extrapolated" in df.columns:
             outside = int((df["latency_extrapolated"] != "").sum())
             if outside:
@@ -377,6 +377,11 @@ def extrapolation_note(target, outside: int, total: int) -> str:
     """The warning for predictions beyond a target's calibration (also printed on stderr)."""
     from .latency import EXTRAPOLATION_MARGIN
 
+    if target.layers is not None:
+        return (f"warning: {outside:,} of {total:,} predicted latencies extrapolate beyond what "
+                f"target {target.name} timed; column latency_extrapolated says how (untimed "
+                f"layers, priced by the per-layer model, or another batch); the leave-one-out "
+                f"error does not apply to them.")
     d = target.domain
     return (f"warning: {outside:,} of {total:,} predicted latencies extrapolate beyond what target "
             f"{target.name} was calibrated on ({d.describe() if d else 'nothing'}); column "
@@ -688,7 +693,7 @@ def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
         else:
             notes.append(f"latency on target {target.name}: measured for {measured:,} of "
                          f"{len(df):,} configurations (the target's calibration points), "
-                         f"predicted by its {target.model.form} model for the other "
+                         f"predicted by its {target.method} for the other "
                          f"{len(df) - measured:,}{loo}.")
         outside = int(((df["latency_extrapolated"] != "")
                        & (df["latency_source"] == "predicted")).sum())

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import latency
+from .layertable import LayerTable
 from .dtypes import lookup as lookup_dtype
 from .errors import MobilecostError
 from .latency import COEFFICIENTS, Config, Fit, Network, Point, alpha_text, network_of
@@ -183,6 +184,7 @@ class Target:
     loo_within: float | None = None
     loo_median_error: float | None = None
     loo_worst_error: float | None = None
+    layers: LayerTable | None = None  # timed layer shapes: predictions are layer-level
 
     @property
     def points(self) -> tuple[Point, ...]:
@@ -201,13 +203,50 @@ class Target:
         return self._measured.get(config)
 
     def predict_ms(self, config: Config) -> float:
+        """The layer-level prediction where the target has a layer table, else the
+        whole-network model's."""
+        if self.layers is not None:
+            return self.layers.predict_ms(config)
         return latency.predict_ms(self.model, config)
+
+    @property
+    def method(self) -> str:
+        """How the target predicts: 'layer-level' or the whole-network model's form."""
+        return "layer-level" if self.layers is not None else f"{self.model.form} model"
 
     @cached_property
     def interval_rel(self) -> float | None:
         """Relative half-width of the 90% interval inside the calibrated range
-        (latency.interval_rel; None with too few points)."""
+        (latency.interval_rel, or over the layer-level leave-one-out errors with a layer
+        table; None with too few points)."""
+        if self.layers is not None:
+            from .util import conformal_half_width
+
+            errors = self.layer_loo_errors
+            return None if errors is None else conformal_half_width(errors, latency.INTERVAL_COVERAGE)
         return latency.interval_rel(self.model.points, self.model.form, self.model.dtype)
+
+    @property
+    def prediction_loo_median(self) -> float | None:
+        """The leave-one-out median error of how the target predicts: layer-level with a layer
+        table, else the whole-network model's (None with too few points)."""
+        if self.layers is None:
+            return self.loo_median_error
+        errors = self.layer_loo_errors
+        return None if not errors else latency.ErrorSummary.of(errors).median_abs
+
+    @cached_property
+    def layer_loo_errors(self) -> list[float] | None:
+        """Leave-one-out errors of the layer-level prediction (the overhead refitted without
+        each whole-network point); None without a layer table or with under 3 points."""
+        if self.layers is None:
+            return None
+        pts = [p for p in self.points if p.config.batch == self.layers.batch]
+        if len(pts) < 3:
+            return None
+        from .layertable import loo_errors
+
+        return loo_errors(self.layers, pts)
 
     def interval_ms(self, config: Config) -> tuple[float, float]:
         """The prediction's 90% interval (low, high) in ms; NaN, NaN where the prediction
@@ -221,6 +260,9 @@ class Target:
     def extrapolation(self, config: Config) -> list[str]:
         """Why a prediction of `config` lies outside what the target was calibrated on
         (empty: inside)."""
+        if self.layers is not None:  # layer-level: inside where every layer was timed
+            why = [] if self.layers.predict(config).modelled == 0 else ["untimed layers"]
+            return why + (["batch"] if config.batch != self.layers.batch else [])
         d = self.domain
         return d.outside(config) if d is not None else []
 
@@ -248,6 +290,8 @@ class Target:
                         "alpha": alpha_text(p.config.alpha), "resolution": p.config.resolution,
                         "batch": p.config.batch, "latency_ms": p.latency_ms} for p in self.points],
         }
+        if self.layers is not None:
+            data["layer_table"] = self.layers.to_dict()
         return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
     @staticmethod
@@ -334,12 +378,13 @@ def _target_from(d) -> Target:
                 _need(m["form"], str, "model.form"), lookup_dtype(_need(m["dtype"], str, "model.dtype")).name,
                 tuple(points), tuple(_need(determined[k], bool, f"determined.{k}") for k in COEFFICIENTS))
     model.check()
+    table = None if d.get("layer_table") is None else LayerTable.from_dict(d["layer_table"])
     return Target(_need(d["name"], str, "name"), model, d.get("device"), str(d.get("source", "")),
                   str(d.get("created", "")), _finite(f["median_rel_error"], "fit.median_rel_error"),
                   _finite(f["worst_rel_error"], "fit.worst_rel_error"),
                   _finite(f.get("loo_within_10pct"), "loo_within_10pct", optional=True),
                   _finite(f.get("loo_median_rel_error"), "loo_median_rel_error", optional=True),
-                  _finite(f.get("loo_worst_rel_error"), "loo_worst_rel_error", optional=True))
+                  _finite(f.get("loo_worst_rel_error"), "loo_worst_rel_error", optional=True), table)
 
 
 def calibrate(name: str, measurements: Measurements, source: str = "", form: str = "sum") -> Target:
@@ -358,6 +403,25 @@ def calibrate(name: str, measurements: Measurements, source: str = "", form: str
                   datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   fit_err.median_abs, fit_err.worst_abs,
                   loo.within if loo else None, loo.median_abs if loo else None, loo.worst_abs if loo else None)
+
+
+def with_layer_table(target: Target, rows: Sequence[dict], layers: dict, batch: int, dtype: str,
+                     timing: dict) -> Target:
+    """The target with a layer table made of timed layer rows (`torch.timing.measure_layers`:
+    `layer`, `latency_ms`, `latency_iqr_ms`, `error`) and `layers` (shape text -> a spec.Layer
+    of that shape), its overhead fitted on the target's whole-network points. A layer whose
+    timing failed is left out of the table and priced by the per-layer model."""
+    from dataclasses import replace
+
+    from .layertable import entry_of
+
+    dtype = lookup_dtype(dtype).name
+    entries = tuple(entry_of(layers[r["layer"]], r["latency_ms"], r.get("latency_iqr_ms"), batch, dtype)
+                    for r in rows if not r.get("error") and r.get("latency_ms"))
+    if not entries:
+        raise MobilecostError("no layer could be timed; the layer table would be empty")
+    table = LayerTable(entries, batch, dtype, dict(timing)).with_overhead(target.points)
+    return replace(target, layers=table)
 
 
 def save(target: Target, directory: Path | None = None) -> Path:
@@ -421,7 +485,12 @@ def predict_latencies_ms(target: "Target | str", configs: Sequence[tuple[str, ob
                          *, targets_dir: Path | None = None) -> list[float]:
     """Predicted latencies for many (spec, α, resolution, batch) tuples, in order."""
     t = resolve(target, targets_dir)
-    return latency.predict_many(t.model, [Config(s, to_fraction(a), int(r), int(b)) for s, a, r, b in configs])
+    return [t.predict_ms(Config(s, to_fraction(a), int(r), int(b))) for s, a, r, b in configs]
+
+
+# A layer-level target prices a grid one configuration at a time (each built and summed layer by
+# layer, a few ms each): a grid larger than this is refused before any work.
+MAX_LAYER_GRID = 20_000
 
 
 @dataclass(frozen=True)
@@ -453,6 +522,19 @@ def grid_latency(target: "Target | str", spec, alphas: Sequence, resolutions: Se
     net = network_of(spec)
     alist = [to_fraction(a) for a in alphas]
     rlist = [int(r) for r in resolutions]
+    if t.layers is not None:  # layer-level: one configuration at a time
+        if len(alist) * len(rlist) > MAX_LAYER_GRID:
+            raise MobilecostError(f"target {t.name} predicts layer by layer, one configuration at a "
+                                  f"time: at most {MAX_LAYER_GRID:,} per grid, got "
+                                  f"{len(alist) * len(rlist):,} (give a coarser grid)")
+        configs = [[Config(net.name, a, r, batch, net) for r in rlist] for a in alist]
+        predicted = np.array([[t.predict_ms(c) for c in row] for row in configs], float)
+        measured = np.array([[np.nan if t.measured_ms(c) is None else t.measured_ms(c) for c in row]
+                             for row in configs], float)
+        extrapolated = np.array([[", ".join(t.extrapolation(c)) for c in row] for row in configs],
+                                dtype=object)
+        bounds = np.array([[t.interval_ms(c) for c in row] for row in configs], float)
+        return GridLatency(predicted, measured, extrapolated, bounds[..., 0], bounds[..., 1])
     predicted = latency.predict_grid(t.model, net, alist, rlist, batch)
     measured = np.full(predicted.shape, np.nan)
     for p in t.points:

@@ -329,19 +329,21 @@ class MeasurementCache:
             if iqr is not None and (isinstance(iqr, bool) or not isinstance(iqr, (int, float))
                                     or not 0 <= iqr < float("inf")):
                 raise ValueError(f"latency_iqr_ms is {iqr!r}")
-            row["alpha"] = Fraction(row["alpha"])
+            if "layer" not in row:  # a layer's row (measure_layers) has no α
+                row["alpha"] = Fraction(row["alpha"])
         except (ValueError, KeyError, TypeError, ZeroDivisionError) as exc:
             return None, f"cache entry {path} is not a valid measurement ({exc}); measuring again"
         if why := noise(row):
-            return None, (f"cache entry for {row.get('spec')} α={format_number(row['alpha'])} "
-                          f"{row.get('resolution')} was noisy ({why}); measuring again")
+            what = (f"layer {row.get('layer')}" if "layer" in row else
+                    f"{row.get('spec')} α={format_number(row['alpha'])} {row.get('resolution')}")
+            return None, f"cache entry for {what} was noisy ({why}); measuring again"
         return row, ""
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.lookup(key)[0]
 
     def put(self, key: str, row: dict[str, Any]) -> None:
-        data = dict(row, alpha=str(row["alpha"]))
+        data = dict(row) if "layer" in row else dict(row, alpha=str(row["alpha"]))
         data.pop("cached", None)
         try:
             write_atomic(self.path(key), json.dumps(data, sort_keys=True) + "\n")
@@ -473,7 +475,163 @@ def _spread(row: dict[str, Any]) -> float:
     return (row["latency_iqr_ms"] or 0.0) / row["latency_ms"] if row["latency_ms"] else float("inf")
 
 
+# --------------------------------------------------------------------------- layers one by one
+
+def layer_input_shapes(config, batch: int) -> tuple[tuple[Any, ...], dict[int, list[tuple[int, ...]]]]:
+    """The concrete layers of a configuration (a latency.Config) and the shapes of the tensors
+    each layer's module is called with, from one forward pass on torch's meta device (no
+    memory, no arithmetic; the network's own example input, whatever its sides)."""
+    from ..layertable import config_layers
+    from .build import SpecNet
+
+    layers = config_layers(config)
+    with torch.device("meta"):
+        net = SpecNet(config.spec, config.alpha, config.resolution, layers).eval()
+        x = net.example_input(batch)
+    shapes: dict[int, list[tuple[int, ...]]] = {}
+    hooks = [m.register_forward_pre_hook(
+        lambda mod, args, i=i: shapes.__setitem__(i, [tuple(a.shape) for a in args]))
+        for i, m in enumerate(net.layers)]
+    try:
+        with torch.inference_mode():
+            net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return layers, shapes
+
+
+class _LayerCall(torch.nn.Module):
+    """A two-input layer (add, scale) called on a fixed second input (its saved map)."""
+
+    def __init__(self, module: torch.nn.Module, extra: torch.Tensor) -> None:
+        super().__init__()
+        self.module = module
+        self.register_buffer("extra", extra)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x, self.extra)
+
+
+def measure_layer(layer, shapes: Sequence[tuple[int, ...]], options: MeasureOptions,
+                  dev_name: str) -> dict[str, Any]:
+    """Time one layer alone on random inputs of its shapes (`layer_input_shapes`); a row with
+    the timing fields of ROW_COLUMNS and the layer's shape text (`layer`)."""
+    from ..layertable import layer_shape
+    from .build import layer_module
+
+    shape = layer_shape(layer)
+    row: dict[str, Any] = {"layer": shape, "op": layer.op, "batch": options.batch,
+                           "latency_ms": None, "latency_iqr_ms": None, "latency_median_ms": None,
+                           "rounds": 1, "runs": None, "calls_per_run": None, "noisy": False,
+                           "load": None, "cores": None, "device": options.device,
+                           "device_name": dev_name, "torch_version": torch.__version__,
+                           "threads": options.threads, "dtype": options.dtype,
+                           "memory_format": options.memory_format, "compile": options.compile,
+                           "cuda_graphs": options.cuda_graphs, "cached": False, "error": ""}
+    try:
+        torch.manual_seed(0)
+        module = layer_module(layer).eval()
+        x, *extra = [torch.randn(s) for s in shapes]
+        model = _LayerCall(module, extra[0]) if extra else module
+        fn, x = prepare(model, x, options)
+        m = time_callable(fn, x, options, label=shape)
+        load, cores = machine_load()
+        row |= {"latency_ms": m.median * 1e3, "latency_iqr_ms": m.iqr * 1e3,
+                "latency_median_ms": m.median * 1e3, "runs": len(m.times),
+                "calls_per_run": m.number_per_run, "load": load, "cores": cores}
+        row["noisy"] = bool(noise(row))
+    except RuntimeError as exc:
+        row["error"] = ("out of memory: " if is_out_of_memory(exc) else "") + \
+            str(exc).strip().splitlines()[0][:200]
+        if options.device == "cuda":
+            torch.cuda.empty_cache()
+    return row
+
+
+def layer_cache_key(shape: str, options: MeasureOptions, dev_name: str, round_index: int = 0) -> str:
+    """The cache key of one layer shape's timing: the shape, every timing option (the batch
+    among them), the device's name, the torch version and the round (after the first)."""
+    what = {"version": MeasurementCache.VERSION, "layer": shape, "options": asdict(options),
+            "device_name": dev_name, "torch_version": torch.__version__}
+    if round_index:
+        what["round"] = round_index
+    return "layer-" + hashlib.sha256(json.dumps(what, sort_keys=True).encode("utf-8")).hexdigest()[:32]
+
+
+def measure_layers(configs: Iterable[Any], options: MeasureOptions,
+                   cache: MeasurementCache | None = None, fresh: bool = False,
+                   on_progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+                   rounds: int = 1,
+                   on_warning: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Time each distinct layer shape of `configs` (latency.Config; layertable.distinct_layers)
+    alone, at the options' batch; one row per shape, in the order first met.
+
+    As `measure_grid`: each timing is cached as soon as it is taken (a rerun after Ctrl-C, which
+    raises GridInterrupted, loses nothing measured), rounds are interleaved and combined
+    (lowest round median), a noisy timing is taken again and, if it stays noisy, flagged and
+    not served from the cache next time; a torch error is recorded in the row's `error`.
+    Only the torch runtime times layers one by one.
+    """
+    if rounds < 1:
+        raise ConfigError(f"rounds must be >= 1, got {rounds}")
+    options = MeasureOptions.of(options)
+    if options.runtime != "torch":
+        raise ConfigError("layers are timed one by one with torch; --runtime onnxruntime times "
+                          "whole networks only")
+    options = options.resolved()
+    from ..layertable import layer_shape
+
+    todo: dict[str, tuple[Any, list[tuple[int, ...]]]] = {}
+    for c in configs:
+        layers, shapes = layer_input_shapes(c, options.batch)
+        for i, layer in enumerate(layers):
+            todo.setdefault(layer_shape(layer), (layer, shapes[i]))
+    dev_name = device_name(options.device)
+    warn = on_warning or (lambda message: None)
+    total = len(todo) * rounds
+    done: list[dict[str, Any]] = []
+    try:
+        for k in range(rounds):
+            for shape, (layer, shapes) in todo.items():
+                key = layer_cache_key(shape, options, dev_name, k)
+                row, problem = (None, "") if (cache is None or fresh) else cache.lookup(key)
+                if problem:
+                    warn(problem)
+                if row is not None:
+                    row["cached"] = True
+                else:
+                    row = measure_layer(layer, shapes, options, dev_name)
+                    tries = 0
+                    while row["noisy"] and not row["error"] and tries < NOISY_RETRIES:
+                        tries += 1
+                        again = measure_layer(layer, shapes, options, dev_name)
+                        if not again["error"] and _spread(again) < _spread(row):
+                            row = again
+                    if row["noisy"] and not row["error"]:
+                        warn(f"layer {shape}: noisy timing ({noise(row)}) after {tries + 1} "
+                             f"attempts; flagged, and measured again on the next run")
+                    if cache is not None and not row["error"]:
+                        cache.put(key, row)
+                row["round"] = k + 1
+                done.append(row)
+                if on_progress is not None:
+                    on_progress(len(done), total, row)
+    except KeyboardInterrupt:
+        raise GridInterrupted(done, total) from None
+    n = len(todo)
+    out = []
+    for i in range(n):
+        rows = done[i::n]
+        combined = combine_rounds(rows)
+        out.append({k: v for k, v in combined.items()
+                    if k not in ("spec", "alpha", "resolution", "macs", "params", "runtime",
+                                 "runtime_version", "graph_optimization")})
+    return out
+
+
 __all__ = ["DTYPES", "DeviceError", "GridInterrupted", "MeasureOptions", "MeasurementCache",
            "NOISY_RETRIES", "ROW_COLUMNS", "check_device", "combine_rounds", "default_cache_dir",
-           "device_name", "machine_load", "measure", "measure_grid", "noise", "prepare",
+           "device_name", "layer_cache_key", "layer_input_shapes", "machine_load", "measure",
+           "measure_grid", "measure_layer", "measure_layers", "noise", "prepare",
            "time_callable"]
