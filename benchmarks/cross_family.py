@@ -20,7 +20,8 @@ tables, the measurements' IQR, how long each part took) and cross_family.png (pr
 against measured, one colour per family, both models).
 
 Usage: python benchmarks/cross_family.py [--size smoke|tiny|small|full] [--out reports/cpu]
-           [--threads 1] [--rounds N] [--min-time S] [--max-time S] [--cache-dir DIR]
+           [--threads 1] [--rounds N] [--min-time S] [--max-time S] [--layer-min-time S]
+           [--cache-dir DIR]
            [--repeats 20]
 
 --size smoke (what the test runs) and tiny measure a few configurations at small resolutions
@@ -138,6 +139,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--min-time", type=float)
     ap.add_argument("--max-time", type=float)
+    ap.add_argument("--layer-min-time", type=float,
+                    help="least seconds per layer timing (default --min-time): a layer runs in "
+                         "microseconds, so a short window still holds thousands of calls")
     ap.add_argument("--cache-dir", type=Path)
     ap.add_argument("--repeats", type=int, default=20)
     args = ap.parse_args()
@@ -168,7 +172,10 @@ def main() -> None:
     rows = measure(whole, options, cache, rounds, "whole networks")
     t_whole = time.perf_counter() - t0
     t0 = time.perf_counter()
-    layer_rows = measure_layers(whole, options, cache, rounds=rounds, on_warning=lambda m: None)
+    layer_options = options if args.layer_min_time is None else MeasureOptions(
+        threads=args.threads, min_run_time_s=args.layer_min_time,
+        max_run_time_s=max(args.layer_min_time * 10, options.min_run_time_s))
+    layer_rows = measure_layers(whole, layer_options, cache, rounds=rounds, on_warning=lambda m: None)
     t_layers = time.perf_counter() - t0
     print(f"  layers: {len(layer_rows)} distinct shapes, {t_layers:.0f} s", flush=True)
     shapes = lyt.distinct_layers(whole)
@@ -230,7 +237,8 @@ def main() -> None:
     md = [f"# Latency across families (--size {args.size})", "",
           f"Measured with mobilecost on this machine's CPU: batch 1, fp32, {args.threads} thread(s), "
           f"{rounds} round(s) (lowest round median), at least {options.min_run_time_s:g} s of timed "
-          f"runs per measurement. 1-minute load at the start {load_before or 0:.1f}, at the end "
+          f"runs per network measurement and {layer_options.min_run_time_s:g} s per layer. "
+          f"1-minute load at the start {load_before or 0:.1f}, at the end "
           f"{machine_load()[0] or 0:.1f} on {os.cpu_count()} cores.", "",
           f"Calibrated on {len(train)} configurations of {', '.join(CALIBRATION)} (chosen by "
           f"latency.suggest from α {', '.join(size.cal_alphas)} × resolution "
