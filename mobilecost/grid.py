@@ -20,6 +20,7 @@ DEFAULT_ALPHA_STEP = Fraction(1, 4)
 DEFAULT_RES_STEP = 32
 DEFAULT_RHO_STEP = Fraction(1, 4)
 MAX_AXIS = 10_000_000  # values on one axis; a longer range is refused before it is built
+MAX_ASPECT = 10_000  # width / height at most this, and at least its inverse
 MAX_BUDGET = 10**300  # the largest budget accepted: finite, and a float after any unit scaling
 
 T = TypeVar("T", Fraction, int)
@@ -192,10 +193,17 @@ def parse_aspect(text: str, option: str = "--aspect") -> Fraction:
         w, h = _number(w_text, option, whole), _number(h_text, option, whole)
         if w <= 0 or h <= 0:
             raise MobilecostError(f"{option} {whole}: both sides of W:H must be > 0")
-        return w / h
+        return _bounded_aspect(w / h, option, whole)
     value = _number(whole, option, whole)
     if value <= 0:
         raise MobilecostError(f"{option} {whole}: the aspect (width / height) must be > 0")
+    return _bounded_aspect(value, option, whole)
+
+
+def _bounded_aspect(value: Fraction, option: str, whole: str) -> Fraction:
+    if not Fraction(1, MAX_ASPECT) <= value <= MAX_ASPECT:
+        raise MobilecostError(f"{option} {whole}: the aspect (width / height) must be between "
+                              f"1/{MAX_ASPECT:,} and {MAX_ASPECT:,}")
     return value
 
 

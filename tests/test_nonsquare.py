@@ -211,3 +211,9 @@ def test_plots_of_a_mixed_grid(tmp_path):
             "--output-dir", tmp_path)
     assert r.exit_code == 0, r.output
     assert (tmp_path / "macs_heatmap_mobilenet_v1.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("aspect", ["1e400", "1:20000", "20000"])
+def test_an_absurd_aspect_is_one_short_line(aspect):
+    line = one_error_line(run("sweep", "--aspect", aspect))
+    assert line == f"error: --aspect {aspect}: the aspect (width / height) must be between 1/10,000 and 10,000"
