@@ -304,3 +304,28 @@ def test_reports_name_the_phone_runtime_that_ran(runtime, version, name):
     for text in (setting_note(row), _setting(row)):
         assert f"{name} (XNNPACK delegate)" in text
         assert "torch 2.13.0" not in text  # torch did not run it
+
+
+def test_calibrate_reads_benchmark_model_logs_through_a_tflite_manifest(tmp_path):
+    """The manifest of `export --to tflite` (format tflite, opset 0) matches TFLite's
+    benchmark_model logs by file name, as an ONNX manifest does."""
+    from fractions import Fraction
+    from pathlib import Path
+
+    from mobilecost.latency import Network
+    from mobilecost.manifest import ManifestRow, write_manifest
+    from mobilecost.spec import load_spec
+
+    logs = Path(__file__).parent / "data" / "devicelogs" / "tflite"
+    net = Network.of(load_spec("mobilenet_v1")).key
+    rows = [ManifestRow("mobilenet_v1", net, Fraction(a), r, 1, "tflite", 0,
+                        f"mobilenet_v1_{a}_{r}.tflite", 0, 0, hashlib.sha256(b"m").hexdigest(),
+                        0.0, "2.13.0")
+            for a, r in [("1", 224), ("1", 160), ("0.75", 192), ("0.5", 224), ("0.5", 128),
+                         ("0.25", 224)]]
+    write_manifest(tmp_path, rows)
+    result = run("calibrate", logs, "--manifest", tmp_path / "manifest.csv", "--target", "phone",
+                 "--targets-dir", tmp_path / "t", "-f", "csv")
+    assert result.exit_code == 0, result.output
+    # mobilenet_v1_1.0_224.log: "median=31250" (µs) on its timed runs' line
+    assert "mobilenet_v1,1.0,224,1,31.25," in result.stdout
