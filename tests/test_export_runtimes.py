@@ -329,3 +329,11 @@ def test_calibrate_reads_benchmark_model_logs_through_a_tflite_manifest(tmp_path
     assert result.exit_code == 0, result.output
     # mobilenet_v1_1.0_224.log: "median=31250" (µs) on its timed runs' line
     assert "mobilenet_v1,1.0,224,1,31.25," in result.stdout
+
+
+def test_help_names_each_extra():
+    # rich reads "[onnx]" as markup and drops it unless escaped
+    for cmd, extras in (("export", ["executorch", "litert"]), ("measure", ["onnx", "executorch", "litert"])):
+        text = "".join(run(cmd, "--help").stdout.replace("│", " ").split())
+        for extra in extras:
+            assert f"mobilecost[{extra}]" in text, (cmd, extra)

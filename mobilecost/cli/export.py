@@ -77,16 +77,16 @@ def export_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALP
                res: GridResOpt = None, rho: RhoOpt = None,
                format_: Annotated[ModelFormat, typer.Option(
                    "--to", help="Model file format: onnx; pte (ExecuTorch, XNNPACK delegate; "
-                                "needs mobilecost[executorch]); tflite (LiteRT; needs "
-                                "mobilecost[litert]).")] = ModelFormat.onnx,
+                                "needs mobilecost\\[executorch]); tflite (LiteRT; needs "
+                                "mobilecost\\[litert]).")] = ModelFormat.onnx,
                output_dir: Annotated[Optional[Path], typer.Option(
                    "--output-dir", help="Folder for the model files and manifest.csv (made if "
                                         "missing; an export there already is resumed).")] = None,
                batch: BatchOpt = DEFAULT_BATCH,
                opset: Annotated[Optional[int], typer.Option(
-                   "--opset", min=1, help="ONNX opset of the files (--to onnx only); one the "
-                                          "exporter cannot give is refused.",
-                   show_default=str(DEFAULT_OPSET))] = None,
+                   "--opset", min=1, help=f"ONNX opset of the files (--to onnx only; "
+                                          f"default {DEFAULT_OPSET}); one the exporter cannot "
+                                          f"give is refused.")] = None,
                max_configs: MaxConfigsOpt = DEFAULT_MAX_EXPORTS,
                format: FormatOpt = Format.table) -> None:
     """Export every configuration of the grid to a model file, checked, with a manifest.

@@ -51,9 +51,9 @@ CacheDirOpt = Annotated[Optional[Path], typer.Option(
                         "$MOBILECOST_CACHE_DIR or ~/.cache/mobilecost/measure].")]
 RuntimeOpt = Annotated[Runtime, typer.Option(
     "--runtime", help="What runs the network: torch, or ONNX Runtime (CPU execution provider, "
-                      "fp32) on the file `export` writes (needs mobilecost[onnx]), or "
-                      "ExecuTorch (XNNPACK, .pte; mobilecost[executorch]) or LiteRT (.tflite; "
-                      "mobilecost[litert]) on theirs.")]
+                      "fp32) on the file `export` writes (needs mobilecost\\[onnx]), or "
+                      "ExecuTorch (XNNPACK, .pte; mobilecost\\[executorch]) or LiteRT (.tflite; "
+                      "mobilecost\\[litert]) on theirs.")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Measure again even what the cache holds.")]
 
 # The commands' defaults, each defined once in mobilecost.timing_options.
