@@ -9,8 +9,9 @@ beside them, one row per file:
 `network` is the short hash of the spec's canonical text (`latency.Network.key`: a renamed
 copy of a spec is the same network, an edited one is another); `alpha` is exact ('0.75',
 '1/3'); `file` is a name inside the folder; `sha256` the file's hash when it was written;
-`max_abs_diff` the largest difference between the file's output under ONNX Runtime and the
-torch module's when it was checked. Later commands (`calibrate` with device logs, a
+`max_abs_diff` the largest difference between the file's output under its runtime (ONNX
+Runtime for `onnx`, ExecuTorch for `pte`, LiteRT for `tflite`) and the torch module's when it
+was checked. `opset` is the ONNX opset of an `onnx` file, 0 for the other formats. Later commands (`calibrate` with device logs, a
 resumed export) match results to configurations through these rows, and refuse a file whose
 hash no longer matches its row.
 
@@ -125,7 +126,7 @@ def _row(d: dict[str, str], where: str) -> ManifestRow:
         spec=d["spec"], network=d["network"], alpha=alpha,
         resolution=_int(d["resolution"], "resolution", where, 1),
         batch=_int(d["batch"], "batch", where, 1), format=d["format"],
-        opset=_int(d["opset"], "opset", where, 1), file=name,
+        opset=_int(d["opset"], "opset", where, 1 if d["format"] == "onnx" else 0), file=name,
         macs=_int(d["macs"], "macs", where), params=_int(d["params"], "params", where),
         sha256=sha, max_abs_diff=diff, torch_version=d["torch_version"])
 

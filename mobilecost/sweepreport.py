@@ -307,11 +307,19 @@ def sweep_report(df: "pd.DataFrame", limit: int | None = None,
                   drop_order=SWEEP_DROP_ORDER)
 
 
+# The phone runtimes' names in reports (--runtime executorch|litert; docs/runtimes.md).
+PHONE_RUNTIMES = {"executorch": "ExecuTorch", "litert": "LiteRT"}
+
+
 def setting_note(row: dict[str, Any]) -> str:
     """Device, torch, threads, dtype, batch and format of a measurement, in one line."""
     if row.get("runtime") == "onnxruntime":
         return (f"{row['device_name']} (cpu), ONNX Runtime {row['runtime_version']} (CPU "
                 f"execution provider, {row['graph_optimization']}) on the exported file, "
+                f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}.")
+    if row.get("runtime") in PHONE_RUNTIMES:
+        return (f"{row['device_name']} (cpu), {PHONE_RUNTIMES[row['runtime']]} "
+                f"{row['runtime_version']} ({row['graph_optimization']}) on the exported file, "
                 f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}.")
     return (f"{row['device_name']} ({row['device']}), torch {row['torch_version']}, "
             f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}, "

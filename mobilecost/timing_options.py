@@ -16,8 +16,13 @@ from .errors import ConfigError
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 # What runs the network: torch eager (with --compile, --cuda-graphs), or ONNX Runtime on the
-# exported file (mobilecost.torch.ort: CPU execution provider, fp32).
-RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime")
+# exported file (mobilecost.torch.ort: CPU execution provider, fp32), or a phone runtime on
+# its own file, where its optional extra is installed (ExecuTorch's XNNPACK-delegated .pte,
+# LiteRT's .tflite: mobilecost.torch.executorch, mobilecost.torch.litert; CPU, fp32).
+RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime", "executorch", "litert")
+# Those that time each layer (profile, --time-share); the phone runtimes' XNNPACK delegate
+# runs the whole network as one call.
+PROFILED_RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime")
 # A timing is noisy when its interquartile range exceeds this share of its median.
 NOISY_IQR = 0.10
 
@@ -52,15 +57,15 @@ class TimingOptions:
             raise ConfigError("use either --compile or --cuda-graphs, not both")
         if self.runtime not in RUNTIMES:
             raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
-        if self.runtime == "onnxruntime":
+        if self.runtime != "torch":
             torch_only = [o for o, on in (("--device cuda", self.device != "cpu"),
                                           ("--dtype " + self.dtype, self.dtype != "fp32"),
                                           ("--channels-last", self.channels_last),
                                           ("--compile", self.compile),
                                           ("--cuda-graphs", self.cuda_graphs)) if on]
             if torch_only:
-                raise ConfigError(f"{', '.join(torch_only)}: not with --runtime onnxruntime "
-                                  f"(its CPU execution provider runs the fp32 file)")
+                raise ConfigError(f"{', '.join(torch_only)}: not with --runtime {self.runtime} "
+                                  f"(it runs the fp32 file on the CPU)")
         if not 0 < self.min_run_time_s <= self.max_run_time_s:
             raise ConfigError(f"--min-time ({self.min_run_time_s:g} s) must be > 0 and not above "
                               f"--max-time ({self.max_run_time_s:g} s)")
@@ -104,5 +109,5 @@ def changed(options: TimingOptions, grid: GridTiming = GRID_DEFAULTS) -> list[st
     return out
 
 
-__all__ = ["DEFAULTS", "DEVICES", "RUNTIMES", "GRID_DEFAULTS", "GridTiming", "NOISY_IQR", "TimingOptions",
+__all__ = ["DEFAULTS", "DEVICES", "PROFILED_RUNTIMES", "RUNTIMES", "GRID_DEFAULTS", "GridTiming", "NOISY_IQR", "TimingOptions",
            "changed", "option_name"]

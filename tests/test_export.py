@@ -162,11 +162,11 @@ def test_an_interrupted_export_leaves_complete_files_listed_in_the_manifest(tmp_
     calls = []
     real = ex.verify
 
-    def failing(data, model, batch=1, seed=0):
+    def failing(data, model, batch=1, seed=0, fmt="onnx"):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(data, model, batch, seed)
+        return real(data, model, batch, seed, fmt)
 
     monkeypatch.setattr(ex, "verify", failing)
     folder = tmp_path / "onnx"

@@ -13,8 +13,10 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..dtypes import timeable_shorts
+from ..errors import MobilecostError
 from ..util import format_number
-from ..timing_options import (DEFAULTS, DEVICES, GRID_DEFAULTS, RUNTIMES, GridTiming, TimingOptions,
+from ..timing_options import (DEFAULTS, DEVICES, GRID_DEFAULTS, PROFILED_RUNTIMES, RUNTIMES,
+                              GridTiming, TimingOptions,
                               changed)
 from ..torch import require_torch
 from .common import err_console, fail
@@ -49,7 +51,9 @@ CacheDirOpt = Annotated[Optional[Path], typer.Option(
                         "$MOBILECOST_CACHE_DIR or ~/.cache/mobilecost/measure].")]
 RuntimeOpt = Annotated[Runtime, typer.Option(
     "--runtime", help="What runs the network: torch, or ONNX Runtime (CPU execution provider, "
-                      "fp32) on the file `export` writes; needs mobilecost[onnx].")]
+                      "fp32) on the file `export` writes (needs mobilecost\\[onnx]), or "
+                      "ExecuTorch (XNNPACK, .pte; mobilecost\\[executorch]) or LiteRT (.tflite; "
+                      "mobilecost\\[litert]) on theirs.")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Measure again even what the cache holds.")]
 
 # The commands' defaults, each defined once in mobilecost.timing_options.
@@ -79,6 +83,11 @@ class TimingArgs:
            runtime: Any = DEFAULTS.runtime) -> "TimingArgs":
         """From the command's options; a bad combination (--min-time above --max-time) is a
         MobilecostError here, before any work."""
+        runtime = getattr(runtime, "value", runtime)
+        if time_share and runtime not in PROFILED_RUNTIMES:
+            raise MobilecostError(f"--time-share: not with --runtime {runtime} (its XNNPACK "
+                                  f"delegate runs the network as one call; per-layer time "
+                                  f"comes from --runtime {' or '.join(PROFILED_RUNTIMES)})")
         return TimingArgs(
             TimingOptions(batch, getattr(device, "value", device), getattr(dtype, "value", dtype), threads,
                           channels_last, compile, cuda_graphs, min_time, max_time,
@@ -98,12 +107,12 @@ class TimingArgs:
         return changed(self.options, self.grid)
 
     def measure_options(self):
-        """torch's MeasureOptions (imports torch); with --runtime onnxruntime, onnxruntime must
-        be installed (one line saying how, if not)."""
-        if self.options.runtime == "onnxruntime":
-            from ..torch import require_onnx
+        """torch's MeasureOptions (imports torch); with --runtime onnxruntime, executorch or
+        litert, that runtime must be installed (one line saying how, if not)."""
+        if self.options.runtime != "torch":
+            from ..torch import require_runtime
 
-            require_onnx()
+            require_runtime(self.options.runtime, f"--runtime {self.options.runtime}")
         from ..torch.timing import MeasureOptions
 
         return MeasureOptions.of(self.options)

@@ -17,15 +17,15 @@ own; an export whose opset is not the one asked for is refused (`ExportError`).
 Every file is checked before it is kept: it loads in ONNX Runtime (CPU) and its output on a
 fixed random input differs from the torch module's (batchnorm not folded) by at most
 TOLERANCE × max |torch output| in every element (`verify`).
+
+Besides ONNX, two phone formats where their optional extra is installed (docs/runtimes.md):
+`pte`, an ExecuTorch program with the XNNPACK delegate (`mobilecost.torch.executorch`), and
+`tflite`, a LiteRT flatbuffer (`mobilecost.torch.litert`). Each is checked the same way in
+its own runtime; their manifest rows have opset 0 (an ONNX opset does not apply).
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
-import logging
-import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -33,9 +33,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
-from torch import nn
 
-from ..errors import MobilecostError
 from ..latency import Network, alpha_text
 from ..manifest import (MANIFEST_NAME, ManifestError, ManifestRow, check_file, file_name,
                         read_manifest, write_manifest)
@@ -43,48 +41,16 @@ from ..spec import Spec, checked_configs, load_spec
 from ..util import write_atomic
 from . import require_onnx  # noqa: F401  (re-exported)
 from .build import SpecNet, build_model
+from .lowering import ExportError, _quiet, fold_batchnorm, native_quiet  # noqa: F401 (re-exported)
 
 DEFAULT_OPSET = 18
 # An exported file's output may differ from the torch module's by this share of the largest
 # output magnitude (fp32 sums in another order; measured: 4e-8 of logits ~0.1, i.e. 3e-7).
 TOLERANCE = 1e-5
-FORMATS = ("onnx",)
+FORMATS = ("onnx", "pte", "tflite")
+# The runtime that checks (and `measure --runtime` times) each format's files.
+RUNTIME_OF = {"onnx": "onnxruntime", "pte": "executorch", "tflite": "litert"}
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
-
-
-class ExportError(MobilecostError):
-    """An export that cannot be made or does not check out."""
-
-
-def fold_batchnorm(model: SpecNet) -> SpecNet:
-    """A copy of `model` with every convolution's batchnorm folded into the convolution (in eval
-    mode a batchnorm is an affine map per channel: w' = w·γ/σ, b' = (b − μ)·γ/σ + β, σ the
-    square root of the running variance + ε), the batchnorm replaced by Identity."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    folded = copy.deepcopy(model).eval()
-    for mod in folded.layers:
-        if isinstance(mod, nn.Sequential) and len(mod) > 1 and isinstance(mod[0], nn.Conv2d) \
-                and isinstance(mod[1], nn.BatchNorm2d):
-            mod[0] = fuse_conv_bn_eval(mod[0], mod[1])
-            mod[1] = nn.Identity()
-    return folded
-
-
-@contextlib.contextmanager
-def _quiet():
-    """The exporter reports its steps on stdout and through logging; keep them off the
-    command's output (its errors still raise)."""
-    out = io.StringIO()
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()), \
-                warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logging.disable(previous)
 
 
 def to_onnx(model: SpecNet, batch: int = 1, opset: int = DEFAULT_OPSET) -> bytes:
@@ -112,33 +78,64 @@ def to_onnx(model: SpecNet, batch: int = 1, opset: int = DEFAULT_OPSET) -> bytes
     return proto.SerializeToString()
 
 
-def verify(data: bytes, model: SpecNet, batch: int = 1, seed: int = 0) -> float:
-    """Run the file `data` in ONNX Runtime (CPU) and the torch module on one random input;
-    the largest absolute difference of their outputs. An ExportError if the file does not
-    load, has not the fixed input shape, or differs by more than TOLERANCE × max |torch|."""
+def to_file(model: SpecNet, batch: int = 1, opset: int = DEFAULT_OPSET,
+            fmt: str = "onnx") -> bytes:
+    """The model file of `model` in format `fmt` (ONNX at `opset`, or pte, or tflite)."""
+    if fmt == "pte":
+        from .executorch import to_pte
+
+        return to_pte(model, batch)
+    if fmt == "tflite":
+        from .litert import to_tflite
+
+        return to_tflite(model, batch)
+    return to_onnx(model, batch, opset)
+
+
+def _run_onnx(data: bytes, x: torch.Tensor) -> tuple[list[Any], np.ndarray]:
     import onnxruntime as ort
 
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    shape = list(session.get_inputs()[0].shape)
+    if shape != list(x.shape):
+        return shape, np.empty(0)
+    return shape, session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+
+
+def verify(data: bytes, model: SpecNet, batch: int = 1, seed: int = 0,
+           fmt: str = "onnx") -> float:
+    """Run the file `data` in its runtime (ONNX Runtime's CPU provider for onnx, ExecuTorch
+    for pte, LiteRT for tflite) and the torch module on one random input; the largest
+    absolute difference of their outputs. An ExportError if the file does not load, has not
+    the fixed input shape, or differs by more than TOLERANCE × max |torch|."""
+    runtime = {"onnx": "ONNX Runtime", "pte": "ExecuTorch", "tflite": "LiteRT"}[fmt]
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, model.in_channels, *model.sides, generator=gen)
     with torch.inference_mode():
         want = model.eval()(x).numpy()
     try:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        shape = list(session.get_inputs()[0].shape)
-        got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-    except Exception as exc:  # onnxruntime's errors have no common base type
-        raise ExportError(f"ONNX Runtime cannot run the exported file: "
-                          f"{str(exc).strip().splitlines()[0][:200]}") from None
+        if fmt == "pte":
+            from .executorch import run
+        elif fmt == "tflite":
+            from .litert import run
+        else:
+            run = _run_onnx
+        shape, got = run(data, x)
+    except ExportError:
+        raise
+    except Exception as exc:  # the runtimes' errors have no common base type
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ExportError(f"{runtime} cannot run the exported file: {text}") from None
     if shape != list(x.shape):
         raise ExportError(f"the exported input shape is {shape}, not the fixed {list(x.shape)}")
     if got.shape != want.shape:
-        raise ExportError(f"ONNX Runtime gives an output of shape {got.shape}, torch {want.shape}")
+        raise ExportError(f"{runtime} gives an output of shape {got.shape}, torch {want.shape}")
     diff = float(np.max(np.abs(got - want)))
     bound = TOLERANCE * float(np.max(np.abs(want)))
     if not diff <= bound:
-        raise ExportError(f"ONNX Runtime's output differs from torch's by {diff:.3g} "
+        raise ExportError(f"{runtime}'s output differs from torch's by {diff:.3g} "
                           f"(more than {TOLERANCE:g} × max |output| = {bound:.3g})")
     return diff
 
@@ -167,6 +164,8 @@ def plan_export(spec: Spec | str, configs: Iterable[tuple[Any, int]], folder: Pa
         raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if batch < 1:
         raise ExportError(f"--batch must be >= 1, got {batch}")
+    if fmt != "onnx":
+        opset = 0  # an ONNX opset does not apply to a pte or tflite file
     s = load_spec(spec)
     todo = checked_configs(s, configs)
     folder = Path(folder)
@@ -198,8 +197,8 @@ def export_one(spec: Spec, alpha: Fraction, resolution: int, folder: Path, batch
     from ..cost import cost
 
     model = build_model(spec, alpha, resolution)
-    data = to_onnx(model, batch, opset)
-    diff = verify(data, model, batch)
+    data = to_file(model, batch, opset, fmt)
+    diff = verify(data, model, batch, fmt=fmt)
     name = file_name(spec.name, alpha, resolution, batch, fmt)
     write_atomic(Path(folder) / name, data)
     c = cost(spec, alpha, resolution)
@@ -240,5 +239,5 @@ def run_export(plan: ExportPlan,
 
 
 __all__ = ["DEFAULT_OPSET", "ExportError", "ExportPlan", "FORMATS", "INPUT_NAME", "ManifestError",
-           "OUTPUT_NAME", "TOLERANCE", "export_one", "fold_batchnorm", "plan_export",
-           "require_onnx", "run_export", "to_onnx", "verify"]
+           "OUTPUT_NAME", "RUNTIME_OF", "TOLERANCE", "export_one", "fold_batchnorm", "plan_export",
+           "require_onnx", "run_export", "to_file", "to_onnx", "verify"]

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from ..plots import pyplot, save
 from ..util import format_number
 from ..spec import Spec, load_spec, norm_resolution, resolution_text, sides, to_fraction
+from ..sweepreport import PHONE_RUNTIMES
 from .profile import TIME_KIND_LABELS, TIME_KINDS
 
 KIND_COLOURS = {"conv": "#4c72b0", "depthwise": "#dd8452", "pointwise": "#55a868",
@@ -28,6 +29,10 @@ def _setting(r: dict[str, Any]) -> str:
     if r.get("runtime") == "onnxruntime":
         return (f"{r['device_name']}, cpu, {r['dtype']}, batch {r['batch']}, {r['threads']} "
                 f"threads, ONNX Runtime {r['runtime_version']} ({r['graph_optimization']})")
+    if r.get("runtime") in PHONE_RUNTIMES:
+        return (f"{r['device_name']}, cpu, {r['dtype']}, batch {r['batch']}, {r['threads']} "
+                f"threads, {PHONE_RUNTIMES[r['runtime']]} {r['runtime_version']} "
+                f"({r['graph_optimization']})")
     return (f"{r['device_name']}, {r['device']}, {r['dtype']}, batch {r['batch']}, "
             f"{r['threads']} threads, {r['memory_format']}, torch {r['torch_version']}")
 

@@ -12,9 +12,11 @@ from typing import Any
 
 import torch
 
+from ..errors import ConfigError
 from ..report import Column, Report
 from ..spec import Spec, resolution_text
 from ..sweepreport import measurement_notes
+from ..timing_options import PROFILED_RUNTIMES
 from ..util import format_number, milliseconds, percent, plain
 from .build import SpecNet, build_model
 from .profile import TIME_KIND_LABELS, TIME_KINDS, Profile, profile_model, time_kind
@@ -46,6 +48,10 @@ def profile_config(spec: Spec | str, alpha: Fraction | float | str, resolution: 
                    warmup: int = 3) -> tuple[SpecNet, Profile]:
     """Build one configuration, prepare it for `options` and profile it."""
     options = options.resolved()
+    if options.runtime not in PROFILED_RUNTIMES:
+        raise ConfigError(f"profile: not with --runtime {options.runtime} (its XNNPACK delegate "
+                          f"runs the network as one call; profile --runtime "
+                          f"{' or '.join(PROFILED_RUNTIMES)})")
     model = build_model(spec, alpha, resolution)
     if options.runtime == "onnxruntime":
         from .ort import profile_ort

@@ -190,14 +190,49 @@ def _row_base(spec: Spec, alpha: Fraction, resolution: int, options: MeasureOpti
             "macs": c.macs, "params": c.params, "cached": False, "error": ""}
 
 
-def _runtime_fields(options: MeasureOptions) -> dict[str, Any]:
-    """What runs the network: torch, or ONNX Runtime with its version and graph optimisation."""
-    if options.runtime == "onnxruntime":
-        from .ort import GRAPH_OPTIMIZATION, ort_version
+def runtime_version(runtime: str) -> str:
+    """The version of what runs the network."""
+    if runtime == "onnxruntime":
+        from .ort import ort_version
 
-        return {"runtime": "onnxruntime", "runtime_version": ort_version(),
-                "graph_optimization": GRAPH_OPTIMIZATION}
-    return {"runtime": "torch", "runtime_version": torch.__version__, "graph_optimization": ""}
+        return ort_version()
+    if runtime == "executorch":
+        from .executorch import version
+
+        return version()
+    if runtime == "litert":
+        from .litert import version
+
+        return version()
+    return torch.__version__
+
+
+def _runtime_fields(options: MeasureOptions) -> dict[str, Any]:
+    """What runs the network: torch, or ONNX Runtime with its version and graph optimisation,
+    or a phone runtime with its version (graph_optimization: the delegate that runs it)."""
+    if options.runtime == "onnxruntime":
+        from .ort import GRAPH_OPTIMIZATION
+
+        optimization = GRAPH_OPTIMIZATION
+    else:
+        optimization = {"executorch": "XNNPACK delegate", "litert": "XNNPACK delegate"}.get(
+            options.runtime, "")
+    return {"runtime": options.runtime, "runtime_version": runtime_version(options.runtime),
+            "graph_optimization": optimization}
+
+
+def prepare_runtime(model, options: MeasureOptions) -> tuple[Callable[[Any], Any], Any, bytes]:
+    """(callable, input, file) for timing `model` under a runtime other than torch: the file
+    exported in memory as `export` writes it, loaded in that runtime."""
+    from . import executorch, litert, ort
+    from .export import to_file
+
+    fmt = {"onnxruntime": "onnx", "executorch": "pte", "litert": "tflite"}[options.runtime]
+    data = to_file(model, options.batch, fmt=fmt)
+    prepare_fn = {"onnxruntime": ort.prepare_ort, "executorch": executorch.prepare,
+                  "litert": litert.prepare}[options.runtime]
+    fn, x = prepare_fn(model, options.batch, options.threads, data)
+    return fn, x, data
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -224,12 +259,8 @@ def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | N
     try:
         model = build_model(s, a, res)
         onnx_file = None
-        if options.runtime == "onnxruntime":
-            from .export import to_onnx
-            from .ort import prepare_ort
-
-            onnx_file = to_onnx(model, options.batch)
-            fn, x = prepare_ort(model, options.batch, options.threads, onnx_file)
+        if options.runtime != "torch":
+            fn, x, onnx_file = prepare_runtime(model, options)
         else:
             fn, x = prepare(model, model.example_input(options.batch), options)
         m = time_callable(fn, x, options, label=f"{s.name} {format_number(a)} {res}")
@@ -294,9 +325,7 @@ class MeasurementCache:
         if opts.get("runtime") == "torch":
             del opts["runtime"]  # torch's keys stay those of before the runtime option
         else:
-            from .ort import ort_version
-
-            opts["runtime_version"] = ort_version()
+            opts["runtime_version"] = runtime_version(options.runtime)
         what = {"version": MeasurementCache.VERSION, "network": Network.of(spec).body,
                 "alpha": str(alpha), "resolution": resolution_value(resolution), "options": opts,
                 "time_share": time_share, "device_name": dev_name,
