@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import MobilecostError
-from .latency import Config, Network, Point, alpha_text, network_of
+from .latency import Config, Network, Point, network_of
+from .ops import exact_text
 from .manifest import ManifestRow, check_file
 from .spec import to_fraction
 from .timing_options import NOISY_IQR
@@ -233,7 +234,7 @@ def points_from_logs(paths: Sequence[Path], manifest_rows: Iterable[ManifestRow]
             if high - low > NOISY_IQR * low:
                 raise MobilecostError(
                     f"{log.path} and {other.path} both time {config.spec} α="
-                    f"{alpha_text(config.alpha)} {config.resolution} and disagree "
+                    f"{exact_text(config.alpha)} {config.resolution} and disagree "
                     f"({other.latency_ms:.3f} vs {log.latency_ms:.3f} ms, more than "
                     f"{NOISY_IQR:.0%} apart); keep one, or time it again")
             if log.latency_ms < other.latency_ms:

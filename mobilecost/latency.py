@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 from .cost import cost
 from .dtypes import lookup as lookup_dtype
 from .errors import MobilecostError
+from .ops import exact_text
 from .spec import LayerKind, Spec, format_spec, load_spec, norm_resolution, parse, to_fraction
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -208,27 +209,6 @@ def layer_features(config: Config, dtype: str = "float32") -> LayerFeatures:
     return LayerFeatures(config, group, macs, moved, net.macs * b)
 
 
-def alpha_text(alpha: Fraction) -> str:
-    """α as text that reads back exactly: a decimal where one is exact ('0.75'), else a
-    fraction ('1/3')."""
-    a = Fraction(alpha)
-    d = a.denominator
-    twos = fives = 0
-    while d % 2 == 0:
-        d, twos = d // 2, twos + 1
-    while d % 5 == 0:
-        d, fives = d // 5, fives + 1
-    if d != 1:
-        return f"{a.numerator}/{a.denominator}"
-    places = max(twos, fives)
-    if places == 0:
-        return str(a.numerator)
-    scaled = a.numerator * 10**places // a.denominator
-    sign = "-" if scaled < 0 else ""
-    digits = str(abs(scaled)).rjust(places + 1, "0")
-    return f"{sign}{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".")
-
-
 # --------------------------------------------------------------------------- calibrated domain
 
 @dataclass(frozen=True)
@@ -256,17 +236,26 @@ class Domain:
             why.append("spec")
         if config.batch not in self.batches:
             why.append("batch")
-        m = EXTRAPOLATION_MARGIN
-        if not self.alpha[0] / m <= config.alpha <= self.alpha[1] * m:
+        if not self.alpha_inside(config.alpha):
             why.append("α")
-        if not self.resolution[0] / m <= config.resolution <= self.resolution[1] * m:
+        if not self.resolution_inside(config.resolution):
             why.append("resolution")
         return why
+
+    def alpha_inside(self, alpha: Fraction) -> bool:
+        """Whether α is inside the calibrated range, widened by EXTRAPOLATION_MARGIN."""
+        m = EXTRAPOLATION_MARGIN
+        return self.alpha[0] / m <= alpha <= self.alpha[1] * m
+
+    def resolution_inside(self, resolution: int) -> bool:
+        """Whether the resolution is inside the calibrated range, widened the same way."""
+        m = EXTRAPOLATION_MARGIN
+        return self.resolution[0] / m <= resolution <= self.resolution[1] * m
 
     def describe(self) -> str:
         names = sorted({n.name for n in self.networks})
         return (f"{', '.join(names)}; batch {', '.join(str(b) for b in sorted(self.batches))}; "
-                f"α {alpha_text(self.alpha[0])}–{alpha_text(self.alpha[1])}; "
+                f"α {exact_text(self.alpha[0])}–{exact_text(self.alpha[1])}; "
                 f"resolution {self.resolution[0]}–{self.resolution[1]}")
 
 

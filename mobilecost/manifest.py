@@ -28,7 +28,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import MobilecostError
-from .latency import alpha_text
+from .ops import exact_text
 from .spec import to_fraction
 from .util import write_atomic
 
@@ -69,7 +69,7 @@ def file_name(spec_name: str, alpha: Fraction, resolution: int, batch: int, fmt:
     """The file of one configuration, named as TF's published MobileNets are
     (`mobilenet_v1_0.75_224.onnx`); α that is no finite decimal is written n-d (`1-3`), a
     batch above 1 adds `_bN`."""
-    a = alpha_text(alpha).replace("/", "-")
+    a = exact_text(alpha).replace("/", "-")
     return f"{spec_name}_{a}_{resolution}" + (f"_b{batch}" if batch != 1 else "") + f".{fmt}"
 
 
@@ -87,7 +87,7 @@ def to_text(rows: list[ManifestRow]) -> str:
     w.writerow(COLUMNS)
     for r in rows:
         d = asdict(r)
-        d["alpha"] = alpha_text(r.alpha)
+        d["alpha"] = exact_text(r.alpha)
         d["max_abs_diff"] = f"{r.max_abs_diff:.3g}"
         w.writerow([d[c] for c in COLUMNS])
     return buf.getvalue()
@@ -165,7 +165,7 @@ def read_manifest(path: Path) -> list[ManifestRow]:
             raise ManifestError(f"{where}: file {row.file} is listed twice "
                                 f"(also line {files[row.file]})")
         if row.config in configs:
-            raise ManifestError(f"{where}: configuration α={alpha_text(row.alpha)} "
+            raise ManifestError(f"{where}: configuration α={exact_text(row.alpha)} "
                                 f"{row.resolution} batch {row.batch} is listed twice "
                                 f"(also line {configs[row.config]})")
         files[row.file] = configs[row.config] = reader.line_num

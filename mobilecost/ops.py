@@ -160,22 +160,26 @@ def fc_macs(in_features: int, out_features: int) -> int:
     return in_features * out_features
 
 
-def expansion_text(t: Any) -> str:
-    """An expansion factor as a spec writes it: 6, 2.5 (a finite decimal), or 7/3."""
-    f = Fraction(t)
-    if f.denominator == 1:
-        return str(f.numerator)
-    d = f.denominator
-    for p in (2, 5):
-        while d % p == 0:
-            d //= p
-    if d == 1:  # a finite decimal: as many digits as it takes
-        digits = 1
-        while (f * 10 ** digits).denominator != 1:
-            digits += 1
-        whole, frac = divmod(f.numerator * 10 ** digits // f.denominator, 10 ** digits)
-        return f"{whole}.{frac:0{digits}d}"
-    return f"{f.numerator}/{f.denominator}"
+def exact_text(x: Any) -> str:
+    """A rational number as text that reads back exactly: a whole number ('6'), a decimal
+    where one is exact ('0.75', '2.5'), else a fraction ('1/3', '7/3'). The one way α, ρ and
+    expansion factors are written, in specs, files and outputs."""
+    a = Fraction(x)
+    d = a.denominator
+    twos = fives = 0
+    while d % 2 == 0:
+        d, twos = d // 2, twos + 1
+    while d % 5 == 0:
+        d, fives = d // 5, fives + 1
+    if d != 1:
+        return f"{a.numerator}/{a.denominator}"
+    places = max(twos, fives)
+    if places == 0:
+        return str(a.numerator)
+    scaled = a.numerator * 10**places // a.denominator
+    sign = "-" if scaled < 0 else ""
+    digits = str(abs(scaled)).rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"
 
 
 def make_divisible(value: Fraction | int, divisor: int = 8) -> int:
@@ -209,7 +213,7 @@ class Option:
         if self.key == "s":
             return f"s{value}"
         if self.key == "t":
-            return f"t={expansion_text(value)}"
+            return f"t={exact_text(value)}"
         if isinstance(value, bool):
             return f"{self.key}={'yes' if value else 'no'}"
         return f"{self.key}={value}"
@@ -695,4 +699,4 @@ class Scale(Op):
 
 __all__ = ["ACTIVATIONS", "ARGS", "GATES", "KINDS", "SQUEEZE_FROM", "SE_DIVISOR", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
            "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
-           "act_ops", "areas", "expanded_width", "expansion_text", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]
+           "act_ops", "areas", "expanded_width", "exact_text", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]

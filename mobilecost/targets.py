@@ -25,7 +25,8 @@ from . import latency
 from .layertable import LayerTable
 from .dtypes import lookup as lookup_dtype
 from .errors import MobilecostError
-from .latency import COEFFICIENTS, Config, Fit, Network, Point, alpha_text, network_of
+from .latency import COEFFICIENTS, Config, Fit, Network, Point, network_of
+from .ops import exact_text
 from .util import write_atomic
 from .spec import to_fraction
 
@@ -283,11 +284,11 @@ class Target:
                     "loo_median_rel_error": self.loo_median_error, "loo_worst_rel_error": self.loo_worst_error},
             "calibrated_on": None if d is None else {
                 "specs": sorted({n.name for n in d.networks}), "batches": sorted(d.batches),
-                "alpha": [alpha_text(d.alpha[0]), alpha_text(d.alpha[1])],
+                "alpha": [exact_text(d.alpha[0]), exact_text(d.alpha[1])],
                 "resolution": list(d.resolution)},
             "networks": {k: n.text for k, n in sorted(nets.items())},
             "points": [{"spec": p.config.spec, "network": p.config.network.key,
-                        "alpha": alpha_text(p.config.alpha), "resolution": p.config.resolution,
+                        "alpha": exact_text(p.config.alpha), "resolution": p.config.resolution,
                         "batch": p.config.batch, "latency_ms": p.latency_ms} for p in self.points],
         }
         if self.layers is not None:
@@ -547,10 +548,9 @@ def grid_latency(target: "Target | str", spec, alphas: Sequence, resolutions: Se
     if d is None:
         nan = np.full(predicted.shape, np.nan)
         return GridLatency(predicted, measured, np.full(predicted.shape, "", dtype=object), nan, nan)
-    m = latency.EXTRAPOLATION_MARGIN
     base = [w for w, out in (("spec", net not in d.networks), ("batch", batch not in d.batches)) if out]
-    a_out = np.array([not d.alpha[0] / m <= a <= d.alpha[1] * m for a in alist])
-    r_out = np.array([not d.resolution[0] / m <= r <= d.resolution[1] * m for r in rlist])
+    a_out = np.array([not d.alpha_inside(a) for a in alist])
+    r_out = np.array([not d.resolution_inside(r) for r in rlist])
     # the four combinations of (α outside, resolution outside), each one text
     texts = np.array([", ".join(base + ["α"] * ao + ["resolution"] * ro)
                       for ao in (0, 1) for ro in (0, 1)], dtype=object)

@@ -12,6 +12,7 @@ import pytest
 from mobilecost import latency as lt
 from mobilecost import targets as tg
 from mobilecost.errors import MobilecostError
+from mobilecost.ops import exact_text
 from cli_helpers import one_error_line, run
 
 # 25 GMAC/s dense, 4 GMAC/s depthwise, 12 GB/s, 40 µs per layer (in ms per unit)
@@ -56,7 +57,7 @@ def test_holding_out_a_spec_without_measurements_is_refused():
 
 def test_predict_validate_hold_out_spec_from_the_command_line(tmp_path):
     rows = ["spec,alpha,resolution,batch,latency_ms"]
-    rows += [f"{p.config.spec},{lt.alpha_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
+    rows += [f"{p.config.spec},{exact_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
              for p in _device(V1 + V2)]
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
     tdir = tmp_path / "t"
@@ -149,7 +150,7 @@ def test_pick_safe_against_a_brute_force_pick(tmp_path):
 
     points = _noisy(V1)
     rows = ["spec,alpha,resolution,batch,latency_ms"]
-    rows += [f"mobilenet_v1,{lt.alpha_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
+    rows += [f"mobilenet_v1,{exact_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
              for p in points]
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
     tdir = tmp_path / "t"
@@ -198,7 +199,7 @@ def test_calibrate_needs_a_target(tmp_path):
 def test_calibrate_warns_on_a_poorly_spread_set(tmp_path):
     near = [lt.Config("mobilenet_v1", Fraction(a), r) for a in ("1", "0.95", "0.9") for r in (224, 232)]
     rows = ["spec,alpha,resolution,batch,latency_ms"]
-    rows += [f"mobilenet_v1,{lt.alpha_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
+    rows += [f"mobilenet_v1,{exact_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
              for p in _noisy(near)]
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
     r = run("calibrate", tmp_path / "m.csv", "--target", "near", "--targets-dir", tmp_path / "t")
@@ -206,7 +207,7 @@ def test_calibrate_warns_on_a_poorly_spread_set(tmp_path):
     assert "poorly spread" in " ".join(r.stderr.split()) and (tmp_path / "t" / "near.json").is_file()
     good = [p for p in _noisy(V1) if p.config in set(lt.suggest(V1, 6))]
     rows = ["spec,alpha,resolution,batch,latency_ms"]
-    rows += [f"mobilenet_v1,{lt.alpha_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
+    rows += [f"mobilenet_v1,{exact_text(p.config.alpha)},{p.config.resolution},1,{p.latency_ms!r}"
              for p in good]
     (tmp_path / "g.csv").write_text("\n".join(rows) + "\n")
     r = run("calibrate", tmp_path / "g.csv", "--target", "good", "--targets-dir", tmp_path / "t")

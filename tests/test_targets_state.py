@@ -37,10 +37,10 @@ def calibrate(tmp_path, tdir, text, name="t"):
 
 # ----------------------------------------------------------------------------- exact α
 
-def test_alpha_text_reads_back_exactly():
+def test_exact_text_reads_back_exactly():
     for a in (Fraction(1, 3), Fraction(3, 4), Fraction(1), Fraction(7, 40), Fraction(2, 3), Fraction(123, 1000)):
-        assert tg.to_fraction(tg.alpha_text(a)) == a
-    assert [tg.alpha_text(a) for a in (Fraction(1, 3), Fraction(3, 4), Fraction(2), Fraction(7, 40))] == \
+        assert tg.to_fraction(tg.exact_text(a)) == a
+    assert [tg.exact_text(a) for a in (Fraction(1, 3), Fraction(3, 4), Fraction(2), Fraction(7, 40))] == \
         ["1/3", "0.75", "2", "0.175"]
 
 

@@ -42,11 +42,11 @@ FORMAT_LABEL = {"onnx": "ONNX", "pte": "ExecuTorch .pte, XNNPACK-delegated",
 
 
 def export_report(results, folder: Path) -> Report:
-    from ..latency import alpha_text
+    from ..ops import exact_text
 
     fmts = sorted({r.format for r, _ in results}) or ["onnx"]
     check = " / ".join(RUNTIME_LABEL.get(f, f) for f in fmts)
-    rows = [{"file": r.file, "alpha": alpha_text(r.alpha), "resolution": r.resolution,
+    rows = [{"file": r.file, "alpha": exact_text(r.alpha), "resolution": r.resolution,
              "batch": r.batch, "macs": r.macs, "params": r.params, "opset": r.opset,
              "sha256": r.sha256, "max_abs_diff": r.max_abs_diff,
              "status": "kept" if kept else "exported"} for r, kept in results]

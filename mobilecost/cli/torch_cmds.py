@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..latency import alpha_text
+from ..ops import exact_text
 from ..report import Format, to_csv
 from ..util import format_number, write_atomic
 from ..torch import require_torch
@@ -148,7 +148,7 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
 
     report = timing_report(rows, time_share, rounds)
     # CSV keeps α exact ('1/3', not 0.3333333333333333), so calibrate reads back the same α
-    exact = dataclasses.replace(report, rows=[dict(r, alpha=alpha_text(r["alpha"])) for r in rows])
+    exact = dataclasses.replace(report, rows=[dict(r, alpha=exact_text(r["alpha"])) for r in rows])
     if output is not None:
         try:
             write_atomic(output, to_csv(exact))

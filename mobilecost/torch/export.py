@@ -34,7 +34,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from ..latency import Network, alpha_text
+from ..latency import Network
+from ..ops import exact_text
 from ..manifest import (MANIFEST_NAME, ManifestError, ManifestRow, check_file, file_name,
                         read_manifest, write_manifest)
 from ..spec import Spec, checked_configs, load_spec
@@ -227,7 +228,7 @@ def run_export(plan: ExportPlan,
             try:
                 row = export_one(plan.spec, a, r, plan.folder, plan.batch, plan.opset, plan.fmt)
             except ExportError as exc:
-                raise ExportError(f"{plan.spec.name} α={alpha_text(a)} {r}: {exc}") from None
+                raise ExportError(f"{plan.spec.name} α={exact_text(a)} {r}: {exc}") from None
             rows[row.file] = row
             write_manifest(plan.folder, list(rows.values()))
         out.append((row, kept))
