@@ -22,6 +22,7 @@ against measured, one colour per family, both models).
 Usage: python benchmarks/cross_family.py [--size smoke|tiny|small|full] [--out reports/cpu]
            [--threads 1] [--rounds N] [--min-time S] [--max-time S] [--layer-min-time S]
            [--cache-dir DIR]
+       python benchmarks/cross_family.py --replot [--out reports/cpu]   # the plot from the CSV
            [--repeats 20]
 
 --size smoke (what the test runs) and tiny measure a few configurations at small resolutions
@@ -268,33 +269,58 @@ def main() -> None:
            f"{est / 3600:.1f} h by this run's cost per measurement."]
     (args.out / "cross_family.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
+    plot(csv_rows, args.out / "cross_family.png")
+    print((args.out / "cross_family.md").read_text())
+
+
+def plot(csv_rows: list[list], path: Path) -> None:
+    """Predicted against measured, one colour per family, both models side by side (rows as
+    cross_family.csv has them: family, α, resolution, measured, IQR, whole-network,
+    layer-level, ...)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from mobilecost.plots import _log_ticks
+
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), sharex=True, sharey=True)
     colours = dict(zip(PREDICTED, ("tab:blue", "tab:orange", "tab:green")))
+    lo = min(min(r[3], r[5], r[6]) for r in csv_rows) * 0.9
+    hi = max(max(r[3], r[5], r[6]) for r in csv_rows) * 1.1
     for ax, col, title in ((axes[0], 5, "whole-network model"), (axes[1], 6, "layer-level model")):
         for fam in PREDICTED:
             xs = [r[3] for r in csv_rows if r[0] == fam]
             ys = [r[col] for r in csv_rows if r[0] == fam]
             ax.scatter(xs, ys, s=16, color=colours[fam], label=fam)
-        lo = min(min(r[3], r[5], r[6]) for r in csv_rows) * 0.9
-        hi = max(max(r[3], r[5], r[6]) for r in csv_rows) * 1.1
         ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
         ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="grey", alpha=0.2,
                         label="±10%")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _log_ticks(ax.xaxis, lo, hi)
+        _log_ticks(ax.yaxis, lo, hi)
         ax.set_title(f"{title}, calibrated on v1 + v2")
         ax.set_xlabel("measured ms")
     axes[0].set_ylabel("predicted ms")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(args.out / "cross_family.png", dpi=120)
-    print((args.out / "cross_family.md").read_text())
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def replot(out: Path) -> None:
+    """Redraw OUT/cross_family.png from OUT/cross_family.csv, measuring nothing."""
+    import csv
+
+    with open(out / "cross_family.csv", encoding="utf-8") as fh:
+        rows = [[r[0], r[1], int(r[2])] + [float(x) for x in r[3:9]] + [int(r[9])]
+                for r in list(csv.reader(fh))[1:]]
+    plot(rows, out / "cross_family.png")
 
 
 if __name__ == "__main__":
-    main()
+    if "--replot" in sys.argv:
+        replot(Path(sys.argv[sys.argv.index("--out") + 1]) if "--out" in sys.argv else Path("reports/cpu"))
+    else:
+        main()
