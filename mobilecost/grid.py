@@ -278,6 +278,18 @@ def grid_from_text(spec: Spec, alpha: str, res: str | None, rho: str | None,
     return alphas, resolutions
 
 
+def specs_grid(specs: list[Spec], alpha: str, res: str | None, cap: int,
+               refusal: Callable[[int], MobilecostError]) -> tuple[list[Fraction], list[Resolution]]:
+    """The α and resolution lists that every one of `specs` is taken over, refused with
+    `refusal(total)` (counted from the options, before anything is enumerated) when specs × α ×
+    resolutions is more than `cap`."""
+    def check(n_a: int, n_r: int) -> MobilecostError | None:
+        total = len(specs) * n_a * n_r
+        return refusal(total) if total > cap else None
+
+    return grid_from_text(specs[0], alpha, res, None, check)
+
+
 def parse_quantity(text: str, option: str = "budget") -> int:
     """A count with an optional suffix k (10³), M (10⁶) or G (10⁹): '300M' -> 300000000.
 
@@ -310,4 +322,4 @@ def format_quantity(n: float) -> str:
 __all__ = ["DEFAULT_ALPHA_STEP", "DEFAULT_RES_STEP", "DEFAULT_RHO_STEP", "MAX_AXIS", "MAX_BUDGET",
            "GridAxis", "alpha_axis", "format_quantity", "grid_from_text", "parse_alphas", "parse_aspect",
            "with_aspect",
-           "parse_quantity", "parse_resolutions", "parse_rhos", "resolution_axis", "rho_axis"]
+           "parse_quantity", "parse_resolutions", "specs_grid", "parse_rhos", "resolution_axis", "rho_axis"]

@@ -259,32 +259,30 @@ def _sizes(spec: Spec, alpha: Fraction, static: tuple[tuple, ...], res_h: "np.nd
     ins_h, outs_h = _walk(static, res_h)
     ins_w, outs_w = (ins_h, outs_h) if res_w is res_h else _walk(static, res_w)
 
-    def size(j: int) -> Resolution:
-        return norm_resolution((int(res_h[j]), int(res_w[j])))
+    def refuse(j: int, suffix: str, fallback: str) -> ConfigError:
+        """The builder's own message for the grid's size j (it refuses the same size), with
+        `suffix` added; `fallback` should the builder not refuse it."""
+        size = norm_resolution((int(res_h[j]), int(res_w[j])))
+        text = resolution_text(size)
+        try:
+            build(spec, alpha, size)
+        except ConfigError as exc:
+            return ConfigError(f"{exc} ({suffix.format(text)})")
+        return ConfigError(f"{spec.name}: {fallback.format(text)}")
 
     ok = (outs_h >= 1).all(axis=0) & (outs_w >= 1).all(axis=0)
     if not ok.all():
         bad = np.flatnonzero(~ok)
-        j = int(bad[np.argmax(res_h[bad] * res_w[bad])])
-        try:
-            build(spec, alpha, size(j))
-        except ConfigError as exc:
-            raise ConfigError(f"{exc} ({len(bad):,} resolution(s) of the grid are too small, "
-                              f"the largest {resolution_text(size(j))})") from None
-        raise ConfigError(f"{spec.name}: resolution {resolution_text(size(j))} leaves an empty "
-                          f"feature map")
+        raise refuse(int(bad[np.argmax(res_h[bad] * res_w[bad])]),
+                     f"{len(bad):,} resolution(s) of the grid are too small, the largest {{}}",
+                     "resolution {} leaves an empty feature map")
     for l, (op, _k, _s, _p, line, skip) in enumerate(static):
         if skip is not None and not OPS[op].side_from_skip:
             differs = (ins_h[skip] != ins_h[l]) | (ins_w[skip] != ins_w[l])
             if differs.any():
-                j = int(np.argmax(differs))
-                try:
-                    build(spec, alpha, size(j))
-                except ConfigError as exc:
-                    raise ConfigError(f"{exc} (at resolution {resolution_text(size(j))} of the "
-                                      f"grid)") from None
-                raise ConfigError(f"{spec.name}: the residual block of line {line} changes the "
-                                  f"map's shape at resolution {resolution_text(size(j))}")
+                raise refuse(int(np.argmax(differs)), "at resolution {} of the grid",
+                             f"the residual block of line {line} changes the map's shape at "
+                             f"resolution {{}}")
     return ins_h, outs_h, ins_w, outs_w
 
 

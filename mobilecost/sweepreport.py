@@ -753,21 +753,16 @@ def suggest_report(specs: Sequence["Spec | str"], alpha: str, res: str, n: int,
     """The n configurations of the grid (every spec × the α and resolution options) to measure
     for the best-determined latency fit (`latency.suggest`), with their Mult-Adds. A grid with
     more than MAX_SUGGEST_CANDIDATES configurations is refused before it is enumerated."""
-    from .grid import grid_from_text
+    from .grid import specs_grid
     from .latency import (MAX_SUGGEST_CANDIDATES, POOR_SPREAD_CONDITION, Config, layer_features,
                           spread_condition, suggest)
     from .spec import load_spec
 
     loaded = [load_spec(x) for x in specs]
-
-    def check(n_a: int, n_r: int) -> MobilecostError | None:
-        total = len(loaded) * n_a * n_r
-        if total > MAX_SUGGEST_CANDIDATES:
-            return MobilecostError(f"cannot suggest from {total:,} configurations; at most "
-                                   f"{MAX_SUGGEST_CANDIDATES:,} (give a coarser grid)")
-        return None
-
-    alphas, resolutions = grid_from_text(loaded[0], alpha, res, None, check)
+    alphas, resolutions = specs_grid(
+        loaded, alpha, res, MAX_SUGGEST_CANDIDATES,
+        lambda total: MobilecostError(f"cannot suggest from {total:,} configurations; at most "
+                                      f"{MAX_SUGGEST_CANDIDATES:,} (give a coarser grid)"))
     configs = [Config(s, a, r, batch) for s in loaded for a in alphas for r in resolutions]
     chosen = suggest(configs, n)
     rows = [{"spec": c.spec, "alpha": c.alpha, "resolution": c.resolution, "batch": c.batch,

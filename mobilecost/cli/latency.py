@@ -183,19 +183,14 @@ def _layer_spec_configs(layer_specs: Optional[str], alpha: str, res: str, batch:
     if layer_specs is None:
         return []
     from .. import latency as lt
-    from ..grid import grid_from_text
+    from ..grid import specs_grid
     from ..spec import load_spec
 
     specs = [load_spec(x) for x in _split(layer_specs, "--layer-specs")]
-
-    def check(n_a: int, n_r: int) -> MobilecostError | None:
-        total = len(specs) * n_a * n_r
-        if total > MAX_LAYER_CONFIGS:
-            return MobilecostError(f"--layer-specs × --alpha × --res is {total:,} configurations; "
-                                   f"at most {MAX_LAYER_CONFIGS:,}")
-        return None
-
-    alphas, resolutions = grid_from_text(specs[0], alpha, res, None, check)
+    alphas, resolutions = specs_grid(
+        specs, alpha, res, MAX_LAYER_CONFIGS,
+        lambda total: MobilecostError(f"--layer-specs × --alpha × --res is {total:,} "
+                                      f"configurations; at most {MAX_LAYER_CONFIGS:,}"))
     from ..spec import checked_configs
 
     configs = []
