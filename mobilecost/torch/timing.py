@@ -454,32 +454,47 @@ def measure_grid(spec: Spec | str, configs: Iterable[tuple[float | Fraction | st
     todo = checked_configs(s, configs)
     options = MeasureOptions.of(options).resolved()
     dev_name = device_name(options.device)
-    total = len(todo) * rounds
-    done: list[dict[str, Any]] = []
     warn = on_warning or (lambda message: None)
+
+    def one(config: tuple[Fraction, Any], k: int) -> dict[str, Any]:
+        a, r = config
+        key = MeasurementCache.key(s, a, r, options, dev_name, time_share, k)
+        row, problem = (None, "") if (cache is None or fresh) else cache.lookup(key)
+        if problem:
+            warn(problem)
+        if row is not None:
+            # the key fixes the network, α and resolution; the name may differ (a renamed copy)
+            return row | {"cached": True, "spec": s.name, "alpha": a,
+                          "resolution": resolution_value(r)}
+        row = _measure_quietly(s, a, r, options, time_share, warn)
+        if cache is not None and not row["error"]:
+            cache.put(key, row)
+        return row
+
+    return [combine_rounds(rows) for rows in _in_rounds(todo, rounds, one, on_progress)]
+
+
+def _in_rounds(items: list, rounds: int, one: Callable[[Any, int], dict[str, Any]],
+               on_progress: Callable[[int, int, dict[str, Any]], None] | None
+               ) -> list[list[dict[str, Any]]]:
+    """Every item timed once per round, the rounds one after the other (`one(item, k)` gives
+    its row in round k, `round` added, counted from 1); each item's rows, in item order.
+    `on_progress(done, total, row)` after every row; Ctrl-C raises GridInterrupted with the
+    rows finished so far."""
+    total = len(items) * rounds
+    done: list[dict[str, Any]] = []
     try:
         for k in range(rounds):
-            for a, r in todo:
-                key = MeasurementCache.key(s, a, r, options, dev_name, time_share, k)
-                row, problem = (None, "") if (cache is None or fresh) else cache.lookup(key)
-                if problem:
-                    warn(problem)
-                if row is not None:
-                    # the key fixes the network, α and resolution; the name may differ (a renamed copy)
-                    row |= {"cached": True, "spec": s.name, "alpha": a,
-                            "resolution": resolution_value(r)}
-                else:
-                    row = _measure_quietly(s, a, r, options, time_share, warn)
-                    if cache is not None and not row["error"]:
-                        cache.put(key, row)
+            for item in items:
+                row = one(item, k)
                 row["round"] = k + 1
                 done.append(row)
                 if on_progress is not None:
                     on_progress(len(done), total, row)
     except KeyboardInterrupt:
         raise GridInterrupted(done, total) from None
-    n = len(todo)
-    return [combine_rounds(done[i::n]) for i in range(n)]
+    n = len(items)
+    return [done[i::n] for i in range(n)]
 
 
 def _measure_quietly(s: Spec, a: Fraction, r: int, options: MeasureOptions, time_share: bool,
@@ -618,46 +633,37 @@ def measure_layers(configs: Iterable[Any], options: MeasureOptions,
             todo.setdefault(layer_shape(layer), (layer, shapes[i]))
     dev_name = device_name(options.device)
     warn = on_warning or (lambda message: None)
-    total = len(todo) * rounds
-    done: list[dict[str, Any]] = []
-    try:
-        for k in range(rounds):
-            for shape, (layer, shapes) in todo.items():
-                key = layer_cache_key(shape, options, dev_name, k)
-                row, problem = (None, "") if (cache is None or fresh) else cache.lookup(key)
-                if problem:
-                    warn(problem)
-                if row is not None:
-                    row["cached"] = True
-                else:
-                    row = measure_layer(layer, shapes, options, dev_name)
-                    tries = 0
-                    while row["noisy"] and not row["error"] and tries < NOISY_RETRIES:
-                        tries += 1
-                        again = measure_layer(layer, shapes, options, dev_name)
-                        if not again["error"] and _spread(again) < _spread(row):
-                            row = again
-                    if row["noisy"] and not row["error"]:
-                        warn(f"layer {shape}: noisy timing ({noise(row)}) after {tries + 1} "
-                             f"attempts; flagged, and measured again on the next run")
-                    if cache is not None and not row["error"]:
-                        cache.put(key, row)
-                row["round"] = k + 1
-                done.append(row)
-                if on_progress is not None:
-                    on_progress(len(done), total, row)
-    except KeyboardInterrupt:
-        raise GridInterrupted(done, total) from None
-    n = len(todo)
+
+    def one(item: tuple[str, tuple[Any, list[tuple[int, ...]]]], k: int) -> dict[str, Any]:
+        shape, (layer, shapes) = item
+        key = layer_cache_key(shape, options, dev_name, k)
+        row, problem = (None, "") if (cache is None or fresh) else cache.lookup(key)
+        if problem:
+            warn(problem)
+        if row is not None:
+            row["cached"] = True
+            return row
+        row = measure_layer(layer, shapes, options, dev_name)
+        tries = 0
+        while row["noisy"] and not row["error"] and tries < NOISY_RETRIES:
+            tries += 1
+            again = measure_layer(layer, shapes, options, dev_name)
+            if not again["error"] and _spread(again) < _spread(row):
+                row = again
+        if row["noisy"] and not row["error"]:
+            warn(f"layer {shape}: noisy timing ({noise(row)}) after {tries + 1} "
+                 f"attempts; flagged, and measured again on the next run")
+        if cache is not None and not row["error"]:
+            cache.put(key, row)
+        return row
+
     out = []
-    for i in range(n):
-        rows = done[i::n]
+    for rows in _in_rounds(list(todo.items()), rounds, one, on_progress):
         combined = combine_rounds(rows)
         out.append({k: v for k, v in combined.items()
                     if k not in ("spec", "alpha", "resolution", "macs", "params", "runtime",
                                  "runtime_version", "graph_optimization")})
     return out
-
 
 __all__ = ["DTYPES", "DeviceError", "GridInterrupted", "MeasureOptions", "MeasurementCache",
            "NOISY_RETRIES", "ROW_COLUMNS", "check_device", "combine_rounds", "default_cache_dir",
