@@ -235,6 +235,15 @@ def prepare_runtime(model, options: MeasureOptions) -> tuple[Callable[[Any], Any
     return fn, x, data
 
 
+def _record_error(row: dict[str, Any], exc: RuntimeError, options: MeasureOptions) -> None:
+    """A torch error in one measurement, in its row's `error` (its first line, 200
+    characters); on a GPU the allocator's cache is emptied so the grid can go on."""
+    row["error"] = ("out of memory: " if is_out_of_memory(exc) else "") + \
+        str(exc).strip().splitlines()[0][:200]
+    if options.device == "cuda":
+        torch.cuda.empty_cache()
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     text = str(exc).lower()
     return (isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text
@@ -280,10 +289,7 @@ def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | N
 
             row |= time_shares(profile_model(model, x, options))
     except RuntimeError as exc:
-        row["error"] = ("out of memory: " if is_out_of_memory(exc) else "") + \
-            str(exc).strip().splitlines()[0][:200]
-        if options.device == "cuda":
-            torch.cuda.empty_cache()
+        _record_error(row, exc, options)
     return row
 
 
@@ -586,10 +592,7 @@ def measure_layer(layer, shapes: Sequence[tuple[int, ...]], options: MeasureOpti
                 "calls_per_run": m.number_per_run, "load": load, "cores": cores}
         row["noisy"] = bool(noise(row))
     except RuntimeError as exc:
-        row["error"] = ("out of memory: " if is_out_of_memory(exc) else "") + \
-            str(exc).strip().splitlines()[0][:200]
-        if options.device == "cuda":
-            torch.cuda.empty_cache()
+        _record_error(row, exc, options)
     return row
 
 
