@@ -1,0 +1,92 @@
+"""Variants of the cross-family question, on the measurements `cross_family.py --size full` took.
+
+Measures nothing new: it reads the measurement cache `cross_family.py` filled (run that first,
+with the same --cache-dir and timing options) and refits:
+
+1. the layer-level overhead with one more term each: s·Σ + c0 (as cross_family.py),
+   + k·bytes (isolated layers run with hot caches; a network streams its maps through memory),
+   + c·layers (a cost per layer call the isolated timings miss);
+2. the whole-network model calibrated on the 32 configurations of v1 + v2 plus 5 of
+   MobileNetV3-Small (chosen by latency.suggest), predicting every other V3/MnasNet
+   configuration: what a few measurements of a network with squeeze-and-excitation and
+   hard-swish buy.
+
+Usage: python benchmarks/cross_family_variants.py [--cache-dir DIR] [--min-time 0.3]
+           [--layer-min-time 0.05] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+import cross_family as cf  # noqa: E402
+from mobilecost import latency as lt  # noqa: E402
+from mobilecost import layertable as lyt  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache-dir", type=Path)
+    ap.add_argument("--min-time", type=float, default=0.3)
+    ap.add_argument("--layer-min-time", type=float, default=0.05)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    from mobilecost.torch.timing import (MeasureOptions, MeasurementCache, default_cache_dir,
+                                         measure_layers)
+
+    size = cf.SIZES["full"]
+    opts = MeasureOptions(threads=1, min_run_time_s=args.min_time, max_run_time_s=10.0)
+    lopts = MeasureOptions(threads=1, min_run_time_s=args.layer_min_time,
+                           max_run_time_s=max(args.layer_min_time * 10, args.min_time))
+    cache = MeasurementCache(args.cache_dir or default_cache_dir())
+    grid = [c for s in cf.CALIBRATION for c in cf.configs_of(s, size.cal_alphas, size.cal_res)]
+    cal = lt.suggest(grid, 32)
+    within = {s: cf.configs_of(s, size.within_alphas, size.within_res) for s in cf.CALIBRATION}
+    pred = {s: cf.configs_of(s, size.pred_alphas, size.pred_res) for s in cf.PREDICTED}
+    whole = list(dict.fromkeys(cal + [c for cs in within.values() for c in cs]
+                               + [c for cs in pred.values() for c in cs]))
+    rows = cf.measure(whole, opts, cache, args.rounds, "whole networks")
+    layer_rows = measure_layers(whole, lopts, cache, rounds=args.rounds, on_warning=lambda m: None)
+    shapes = lyt.distinct_layers(whole)
+    table = lyt.LayerTable(tuple(lyt.entry_of(shapes[r["layer"]], r["latency_ms"], r["latency_iqr_ms"],
+                                              1, "float32") for r in layer_rows if not r["error"]),
+                           1, "float32", {})
+    y = {c: rows[c]["latency_ms"] for c in whole}
+
+    def feats(c: lt.Config) -> tuple[float, float, int]:
+        f = lt.layer_features(c)
+        return table.layer_ms(c)[0], float(f.bytes.sum()), f.layers
+
+    def report(name: str, predict, skip=()) -> None:
+        everything = []
+        for fam, cs in pred.items():
+            e = np.array([predict(c) / y[c] - 1 for c in cs if c not in skip])
+            everything += list(e)
+            print(f"  {fam:20} n={len(e):2}  within ±10% {np.mean(np.abs(e) <= 0.1):4.0%}  median "
+                  f"|error| {np.median(np.abs(e)):5.1%}  median predicted/measured {np.median(e + 1):.3f}")
+        e = np.array(everything)
+        print(f"  {'all':20} n={len(e):2}  within ±10% {np.mean(np.abs(e) <= 0.1):4.0%}  median "
+              f"|error| {np.median(np.abs(e)):5.1%}")
+
+    print("1. layer-level overhead, fitted by relative least squares on the 32 of v1 + v2")
+    for name, cols in (("s·Σ + c0", [0]), ("s·Σ + c0 + k·bytes", [0, 1]), ("s·Σ + c0 + c·layers", [0, 2])):
+        X = np.array([[1.0] + [feats(c)[i] for i in cols] for c in cal]) / np.array([y[c] for c in cal])[:, None]
+        coef = np.linalg.lstsq(X, np.ones(len(cal)), rcond=None)[0]
+        print(f" {name}")
+        report(name, lambda c, coef=coef, cols=cols: coef @ np.array([1.0] + [feats(c)[i] for i in cols]))
+    extra = lt.suggest(pred["mobilenet_v3_small"], 5)
+    print("2. whole-network model on the 32 of v1 + v2 and 5 of V3-Small "
+          f"({', '.join(f'{lt.exact_text(c.alpha)}/{c.resolution}' for c in extra)}), predicting the rest")
+    model = lt.fit([lt.Point(c, y[c]) for c in cal + extra])
+    report("v1+v2+V3-Small", lambda c: lt.predict_ms(model, c), skip=set(extra))
+
+
+if __name__ == "__main__":
+    main()
