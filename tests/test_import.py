@@ -9,7 +9,6 @@ FlopCounterMode counts and that are worked out by hand below.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from mobilecost.torch.build import build_model
 from mobilecost.torch.importer import graph_of_module
 
 from cli_helpers import one_error_line, run
+from onnx_helpers import export_onnx
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,22 +48,6 @@ def _import_module(model, resolution, rounding=Rounding(), allow_unknown=False):
                         allow_unknown)
 
 
-def _export(model, path, resolution, dynamo=False, randomise_bn=True):
-    """The model as an ONNX file, by torch.onnx.export directly. Batchnorm gets non-trivial
-    statistics first, as a trained network has, so the exporter folds it into a bias."""
-    if randomise_bn:
-        g = torch.Generator().manual_seed(1)
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.rand(m.num_features, generator=g))
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.data.copy_(torch.rand(m.num_features, generator=g))
-    x = torch.zeros(1, model.in_channels if hasattr(model, "in_channels") else 3,
-                    resolution, resolution)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (x,), str(path), dynamo=dynamo)
-    return path
 
 
 CONFIGS = [("1", 224), ("0.75", 160), ("0.5", 128), ("0.35", 97)]
@@ -126,7 +110,7 @@ def test_onnx_round_trip(name, tmp_path):
     pytest.importorskip("onnx")
     alpha, res = "0.5", 96
     model = build_model(name, alpha, res)
-    path = _export(model, tmp_path / f"{name}.onnx", res)
+    path = export_onnx(model, tmp_path / f"{name}.onnx", res)
     imp = read_source(str(path))
     original = load_spec(name).build(alpha, res)
     assert _facts(imp.layers) == _facts(original)
@@ -141,7 +125,7 @@ def test_onnx_round_trip_more_configurations(name, alpha, res, dynamo, tmp_path)
     pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")
     model = build_model(name, alpha, res)
-    path = _export(model, tmp_path / f"{name}.onnx", res, dynamo=dynamo)
+    path = export_onnx(model, tmp_path / f"{name}.onnx", res, dynamo=dynamo)
     assert _facts(read_source(str(path)).layers) == _facts(load_spec(name).build(alpha, res))
 
 
@@ -206,7 +190,7 @@ def test_hand_written_network_from_onnx_gives_the_same_spec(tmp_path):
     pytest.importorskip("onnx")
     model = Hand().eval()
     via_module = _import_module(model, 64)
-    via_onnx = read_source(str(_export(model, tmp_path / "hand.onnx", 64)))
+    via_onnx = read_source(str(export_onnx(model, tmp_path / "hand.onnx", 64)))
     assert _facts(via_onnx.layers) == _facts(via_module.layers)
 
 
@@ -251,7 +235,7 @@ def test_allow_unknown_writes_comments_and_their_share_of_mult_adds():
 
 def test_cli_import_writes_the_spec_and_refuses_to_overwrite(tmp_path):
     pytest.importorskip("onnx")
-    onnx_file = _export(build_model("shallow_mobilenet", "0.25", 64), tmp_path / "s.onnx", 64)
+    onnx_file = export_onnx(build_model("shallow_mobilenet", "0.25", 64), tmp_path / "s.onnx", 64)
     out = tmp_path / "s.spec"
     r = run("import", onnx_file, "-o", out)
     assert r.exit_code == 0, r.output
@@ -266,7 +250,7 @@ def test_cli_import_writes_the_spec_and_refuses_to_overwrite(tmp_path):
 
 def test_cli_validate_against_a_network(tmp_path):
     pytest.importorskip("onnx")
-    onnx_file = _export(build_model("mobilenet_v1", "0.5", 128), tmp_path / "v1.onnx", 128)
+    onnx_file = export_onnx(build_model("mobilenet_v1", "0.5", 128), tmp_path / "v1.onnx", 128)
     ok = run("validate", "mobilenet_v1", "--alpha", "0.5", "--res", "128", "--against", onnx_file,
              "--format", "csv")
     assert ok.exit_code == 0, ok.output

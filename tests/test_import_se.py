@@ -9,7 +9,6 @@ that hand arithmetic, torch's FlopCounterMode and fvcore give.
 
 from __future__ import annotations
 
-import warnings
 
 import pytest
 import torch
@@ -24,6 +23,7 @@ from mobilecost.torch.build import build_model
 from mobilecost.torch.importer import graph_of_module
 
 from cli_helpers import one_error_line, run
+from onnx_helpers import export_onnx
 
 
 def _import(model, res, rounding="int", allow_unknown=False):
@@ -31,19 +31,6 @@ def _import(model, res, rounding="int", allow_unknown=False):
                         parse_rounding(rounding), allow_unknown)
 
 
-def _export(model, path, res, dynamo=False):
-    """The model as an ONNX file; batchnorm gets the non-trivial statistics of a trained
-    network first, so that no exporter drops it as an identity."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g))
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(m.num_features, generator=g))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (torch.zeros(1, 3, res, res),), str(path), dynamo=dynamo)
-    return path
 
 
 def _facts(layers):
@@ -216,7 +203,7 @@ def test_hand_written_v3_network_from_onnx_gives_the_same_spec(tmp_path, dynamo)
         pytest.importorskip("onnxscript")
     model = HandV3().eval()
     via_module = _import(model, 64, "multiple 8")
-    via_onnx = read_source(str(_export(model, tmp_path / "v3.onnx", 64, dynamo)), None,
+    via_onnx = read_source(str(export_onnx(model, tmp_path / "v3.onnx", 64, dynamo)), None,
                            parse_rounding("multiple 8"))
     assert _facts(via_onnx.layers) == _facts(via_module.layers)
     assert via_onnx.text.splitlines()[1:] == via_module.text.splitlines()[1:]
@@ -257,7 +244,7 @@ def test_decomposed_activations_import_as_hswish_hsigmoid_and_silu():
 def test_decomposed_activations_from_onnx(tmp_path):
     """The same arithmetic through torch.onnx.export: Add, Clip (or Relu6's form), Mul, Div."""
     pytest.importorskip("onnx")
-    imp = read_source(str(_export(Decomposed(), tmp_path / "d.onnx", 32)))
+    imp = read_source(str(export_onnx(Decomposed(), tmp_path / "d.onnx", 32)))
     assert imp.text.splitlines()[3:] == DECOMPOSED_TEXT
 
 

@@ -4,7 +4,7 @@ layers' times, the per-layer model for those it lacks, the fitted overhead), its
 nothing here depends on how fast the machine is."""
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -127,17 +127,10 @@ def test_a_target_with_a_layer_table_round_trips_and_predicts_layer_level(tmp_pa
 
 torch = pytest.importorskip("torch")
 from mobilecost.torch import timing  # noqa: E402
+from timing_helpers import FakeMeasurement  # noqa: E402
 
 HEADER = "spec,alpha,resolution,batch,latency_ms\n"
 LAYER_MS = 0.1
-
-
-@dataclass
-class FakeMeasurement:
-    median: float
-    iqr: float
-    times: list = field(default_factory=lambda: [0.0] * 10)
-    number_per_run: int = 1
 
 
 @pytest.fixture

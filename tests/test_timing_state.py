@@ -2,7 +2,6 @@
 cache identity. The timer is stubbed: nothing here depends on how fast the machine is."""
 
 import json
-from dataclasses import dataclass, field
 from fractions import Fraction
 from importlib import resources
 
@@ -16,18 +15,9 @@ from mobilecost.timing_options import DEFAULTS, GridTiming, TimingOptions, chang
 from mobilecost.torch import timing  # noqa: E402
 from mobilecost.torch.timing import MeasureOptions, MeasurementCache, measure_grid  # noqa: E402
 from cli_helpers import one_error_line, run  # noqa: E402
+from timing_helpers import FakeMeasurement  # noqa: E402
 
 FAST = MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
-
-
-@dataclass
-class FakeMeasurement:
-    """What time_callable returns: torch.utils.benchmark's Measurement, the fields read."""
-
-    median: float
-    iqr: float
-    times: list = field(default_factory=lambda: [0.0] * 10)
-    number_per_run: int = 1
 
 
 @pytest.fixture
