@@ -141,6 +141,11 @@ class LayerCost:
     def elems_moved(self) -> int:
         return self.input_elems + self.output_elems + self.weight_elems
 
+    def bytes_moved(self, batch: int, width: int) -> int:
+        """Bytes moved at a batch, `width` bytes an element: the maps in and out for every
+        image, the weights once."""
+        return ((self.input_elems + self.output_elems) * batch + self.weight_elems) * width
+
     @property
     def intensity(self) -> float:
         """Arithmetic intensity: Mult-Adds per element moved."""

@@ -204,8 +204,7 @@ def layer_features(config: Config, dtype: str = "float32") -> LayerFeatures:
     b = config.batch
     group = np.array([group_index(c.kind) for c in net.layers])
     macs = np.array([float(c.macs * b) for c in net.layers])
-    moved = np.array([float(((c.input_elems + c.output_elems) * b + c.weight_elems) * width)
-                      for c in net.layers])
+    moved = np.array([float(c.bytes_moved(b, width)) for c in net.layers])
     return LayerFeatures(config, group, macs, moved, net.macs * b)
 
 

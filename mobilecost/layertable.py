@@ -69,8 +69,7 @@ def layer_features(layer: "Layer", batch: int, dtype: str = "float32") -> tuple[
     (input and output maps times the batch, plus weights and biases, at the dtype's width)."""
     c = layer_cost(layer)
     width = lookup_dtype(dtype).bytes
-    moved = ((c.input_elems + c.output_elems) * batch + c.weight_elems) * width
-    return (float(c.macs * batch), float(moved), float(c.elementwise_ops * batch), 1.0)
+    return (float(c.macs * batch), float(c.bytes_moved(batch, width)), float(c.elementwise_ops * batch), 1.0)
 
 
 def group_names(layer: "Layer") -> tuple[str, str]:
