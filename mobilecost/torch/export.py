@@ -93,6 +93,18 @@ def to_file(model: SpecNet, batch: int = 1, opset: int = DEFAULT_OPSET,
     return to_onnx(model, batch, opset)
 
 
+def _run_onnx(data: bytes, x: torch.Tensor) -> tuple[list[Any], np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    shape = list(session.get_inputs()[0].shape)
+    if shape != list(x.shape):
+        return shape, np.empty(0)
+    return shape, session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+
+
 def verify(data: bytes, model: SpecNet, batch: int = 1, seed: int = 0,
            fmt: str = "onnx") -> float:
     """Run the file `data` in its runtime (ONNX Runtime's CPU provider for onnx, ExecuTorch
@@ -110,7 +122,7 @@ def verify(data: bytes, model: SpecNet, batch: int = 1, seed: int = 0,
         elif fmt == "tflite":
             from .litert import run
         else:
-            from .ort import run
+            run = _run_onnx
         shape, got = run(data, x)
     except ExportError:
         raise

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from ..cost import layer_cost
 from ..errors import MobilecostError
@@ -59,16 +58,6 @@ def session(data: bytes, threads: int | None, profile_prefix: str | None = None)
     except Exception as exc:  # onnxruntime's errors have no common base type
         raise MobilecostError(f"ONNX Runtime cannot load the exported network: "
                               f"{str(exc).strip().splitlines()[0][:200]}") from None
-
-
-def run(data: bytes, x: torch.Tensor) -> tuple[list[Any], np.ndarray]:
-    """Run the file once on `x`, one thread: (its input shape, its first output), as
-    `executorch.run` and `litert.run` do for theirs."""
-    s = session(data, 1)
-    shape = list(s.get_inputs()[0].shape)
-    if shape != list(x.shape):
-        return shape, np.empty(0)
-    return shape, s.run(None, {s.get_inputs()[0].name: x.numpy()})[0]
 
 
 @dataclass
