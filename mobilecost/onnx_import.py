@@ -1,4 +1,4 @@
-"""Read an ONNX file into the importer's graph (`mobilecost.importer.Graph`), with the `onnx`
+"""Read an ONNX file into the importer's graph (`mobilecost.importgraph.Graph`), with the `onnx`
 package alone (no torch, no ONNX Runtime).
 
 Conv, BatchNormalization, Relu, Clip(0, 6), Add, AveragePool, MaxPool, GlobalAveragePool,
@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .importer import Graph, ModelImportError, Node
+from .importgraph import Graph, ModelImportError, Node
 
 INSTALL_HINT = "install it: pip install 'mobilecost[onnx]' (or pip install onnx)"
 

@@ -25,7 +25,7 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
-from ..importer import Graph, ModelImportError, Node
+from ..importgraph import Graph, ModelImportError, Node
 
 
 def load_callable(source: str) -> tuple[Callable[[], Any], str]:
