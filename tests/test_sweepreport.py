@@ -7,8 +7,8 @@ import pytest
 from mobilecost.errors import MobilecostError
 from mobilecost.pareto import Budget
 from mobilecost.report import to_csv, to_json
-from mobilecost.sweepreport import (accuracy_report, budgets_from_options, formula_text,
-                                    grid_from_options, nothing_fits, pick_report, sweep_frame,
+from mobilecost.pickreport import budgets_from_options, nothing_fits, pick_report
+from mobilecost.sweepreport import (accuracy_report, formula_text, grid_from_options, sweep_frame,
                                     sweep_report, write_frame)
 
 PAPER_ALPHAS = [F(1), F(3, 4), F(1, 2), F(1, 4)]

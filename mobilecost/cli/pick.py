@@ -50,8 +50,8 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
     Example: mobilecost pick --max-latency 5ms --safe --target my-cpu
     Example: mobilecost pick --spec mobilenet_v1,mobilenet_v2 --alpha 0.35..1:0.05 --max-macs 200M
     """
-    from ..sweepreport import (budgets_from_options, family_grid_from_options, grid_from_options,
-                               nothing_fits, pick_report, write_pick)
+    from ..pickreport import budgets_from_options, nothing_fits, pick_report, write_pick
+    from ..sweepreport import family_grid_from_options, grid_from_options
 
     if max_latency is not None and target is None:
         raise MobilecostError("--max-latency needs --target NAME (a calibrated target; "
