@@ -93,7 +93,9 @@ def test_profile_with_ort_attributes_kernels_to_the_spec_layers():
     from mobilecost.torch.ort import profile_ort
 
     model = build_model("mobilenet_v2", "0.35", 64)
-    prof, unmapped = profile_ort(model, 1, 1, passes=3, warmup=1)
+    # 20 passes: the share is of kernel time, and one spike in a 3-pass profile moved it
+    # from its usual 3% to 7% on a busy machine
+    prof, unmapped = profile_ort(model, 1, 1, passes=20, warmup=2)
     assert unmapped < 0.05  # all but ORT's layout reorders trace back to a layer
     # every convolution layer got kernel time; pooling and adds are 'other'
     for t in prof.layers:
