@@ -6,18 +6,22 @@ through the measurement cache: an interrupted run resumes where it stopped):
 * calibration: at most 32 configurations of mobilenet_v1 and mobilenet_v2, chosen by
   `latency.suggest` (D-optimal) from both specs over the size's α × resolution grid;
 * prediction: configurations of mobilenet_v3_large, mobilenet_v3_small and mnasnet_b1
-  (20 each at --size full: α 1, 0.75, 0.5, 0.35 × resolution 224, 192, 160, 128, 96);
+  (20 each at --size full: α 1, 0.75, 0.5, 0.35 × resolution 224, 192, 160, 128, 96), and of
+  three held-out families, mnasnet_a1 and the two minimalistic V3s (12 each: α 1, 0.75, 0.5 ×
+  224, 160, 128, 96), added after the layer-level overhead's terms were chosen on the first
+  three: a check on networks the model was not shaped on;
 * the layer table: every distinct layer shape of all of those, each timed alone
   (`torch.timing.measure_layers`), for the layer-level model.
 
 Four predictors fitted on the same calibration points, predicting every configuration of the
 other families: the whole-network model (`latency.fit`), the layer-level model (the layer
-table, overhead s·Σ + c0 fitted on the calibration points), k·MACs and c0 + k·MACs. Then the
-within-family check: within each calibration family's own grid (v1's and v2's 16 paper
-configurations at --size full), calibrate on 6 drawn at random, predict the other 10, repeated
-(--repeats, seeded). Writes OUT/cross_family.csv (every prediction), cross_family.md (the
-tables, the measurements' IQR, how long each part took) and cross_family.png (predicted
-against measured, one colour per family, both models).
+table, its overhead's terms, layertable.OVERHEAD_TERMS, fitted on the calibration points),
+k·MACs and c0 + k·MACs. Then the within-family check: within each calibration family's own
+grid (v1's and v2's 16 paper configurations at --size full), calibrate on 6 drawn at random,
+predict the other 10, repeated (--repeats, seeded), and on the 6 that latency.suggest picks.
+Writes OUT/cross_family.csv (every prediction), cross_family.md (the tables, the
+measurements' IQR, how long each part took) and cross_family.png (predicted against
+measured, one colour per family, both models).
 
 Usage: python benchmarks/cross_family.py [--size smoke|tiny|small|full] [--out reports/cpu]
            [--threads 1] [--rounds N] [--min-time S] [--max-time S] [--layer-min-time S]
@@ -48,6 +52,9 @@ from mobilecost import layertable as lyt  # noqa: E402
 
 CALIBRATION = ("mobilenet_v1", "mobilenet_v2")
 PREDICTED = ("mobilenet_v3_large", "mobilenet_v3_small", "mnasnet_b1")
+# Families measured only after the layer-level overhead's terms were chosen (on PREDICTED's
+# measurements): a check of the model on networks it was not shaped on.
+HELD_OUT = ("mnasnet_a1", "mobilenet_v3_large_minimalistic", "mobilenet_v3_small_minimalistic")
 MODELS = ("whole-network", "layer-level", "k·MACs", "c0+k·MACs")
 
 
@@ -63,6 +70,8 @@ class Size:
     within_alphas: tuple[str, ...]   # each calibration family's own grid for the within check
     within_res: tuple[int, ...]
     within_cal: int                  # calibrate on this many, predict the rest
+    held_alphas: tuple[str, ...]     # each HELD_OUT family's grid
+    held_res: tuple[int, ...]
     rounds: int
     min_time: float
     max_time: float
@@ -70,14 +79,14 @@ class Size:
 
 SIZES = {
     "smoke": Size(("1", "0.5", "0.25"), (48, 32), 6, ("0.5",), (32,), ("1", "0.5", "0.25"), (48, 32), 5,
-                  1, 0.005, 0.02),
+                  ("0.5",), (32,), 1, 0.005, 0.02),
     "tiny": Size(("1", "0.5", "0.25"), (96, 64), 8, ("1", "0.5"), (64,), ("1", "0.75", "0.5", "0.25"),
-                 (96, 64), 6, 1, 0.05, 0.3),
+                 (96, 64), 6, ("1",), (64,), 1, 0.05, 0.3),
     "small": Size(("1", "0.75", "0.5", "0.25"), (160, 128, 96), 16, ("1", "0.75", "0.5"), (160, 128, 96),
-                  ("1", "0.75", "0.5", "0.25"), (160, 128, 96), 6, 2, 0.2, 2.0),
+                  ("1", "0.75", "0.5", "0.25"), (160, 128, 96), 6, ("1", "0.5"), (160, 96), 2, 0.2, 2.0),
     "full": Size(("1", "0.75", "0.5", "0.35", "0.25"), (224, 192, 160, 128, 96), 32,
                  ("1", "0.75", "0.5", "0.35"), (224, 192, 160, 128, 96), ("1", "0.75", "0.5", "0.25"),
-                 (224, 192, 160, 128), 6, 3, 1.0, 10.0),
+                 (224, 192, 160, 128), 6, ("1", "0.75", "0.5"), (224, 160, 128, 96), 3, 1.0, 10.0),
 }
 
 
@@ -166,6 +175,7 @@ def main() -> None:
     cal_configs = lt.suggest(grid, min(size.cal_n, 32, len(grid)))
     within = {s: configs_of(s, size.within_alphas, size.within_res) for s in CALIBRATION}
     pred = {s: configs_of(s, size.pred_alphas, size.pred_res) for s in PREDICTED}
+    pred |= {s: configs_of(s, size.held_alphas, size.held_res) for s in HELD_OUT}
     whole = list(dict.fromkeys(cal_configs + [c for cs in within.values() for c in cs]
                                + [c for cs in pred.values() for c in cs]))
 
@@ -201,7 +211,11 @@ def main() -> None:
             csv_rows.append([fam, str(c.alpha), c.resolution, p.latency_ms, rows[c]["latency_iqr_ms"],
                              *values, table.predict(c).modelled])
         shares[fam] = {m: errors_summary(e) for m, e in errs.items()}
-    everything = {m: errors_summary([r[5 + i] / r[3] - 1 for r in csv_rows]) for i, m in enumerate(MODELS)}
+    everything = {}
+    for label, group in (("V3 and MnasNet-B1", PREDICTED), ("the held-out families", HELD_OUT)):
+        rs = [r for r in csv_rows if r[0] in group]
+        everything[f"all {len(rs)} of {label}"] = {
+            m: errors_summary([r[5 + i] / r[3] - 1 for r in rs]) for i, m in enumerate(MODELS)}
 
     # within-family: calibrate on `within_cal` of a family's own grid, predict the rest, repeated
     rng = random.Random(0)
@@ -215,16 +229,26 @@ def main() -> None:
             f = predictors(cal, table)
             for m, fn in zip(MODELS, f):
                 within_shares[fam][m].append(errors_summary([fn(p.config) / p.latency_ms - 1 for p in test]).within)
+    # the same with the six calibration points latency.suggest picks (calibrate --suggest 6)
+    within_suggested: dict[str, dict[str, lt.ErrorSummary]] = {}
+    for fam, cs in within.items():
+        picked = set(lt.suggest(cs, size.within_cal))
+        cal = [point(c) for c in cs if c in picked]
+        test = [point(c) for c in cs if c not in picked]
+        within_suggested[fam] = {m: errors_summary([fn(p.config) / p.latency_ms - 1 for p in test])
+                                 for m, fn in zip(MODELS, predictors(cal, table))}
 
     elapsed = time.perf_counter() - start
     n_meas = (len(whole) + len(layer_rows)) * rounds
     full = SIZES["full"]
     full_whole = len(set(lt.suggest([c for s in CALIBRATION for c in configs_of(s, full.cal_alphas, full.cal_res)], 32)
                          + [c for s in CALIBRATION for c in configs_of(s, full.within_alphas, full.within_res)]
-                         + [c for s in PREDICTED for c in configs_of(s, full.pred_alphas, full.pred_res)]))
+                         + [c for s in PREDICTED for c in configs_of(s, full.pred_alphas, full.pred_res)]
+                         + [c for s in HELD_OUT for c in configs_of(s, full.held_alphas, full.held_res)]))
     full_layers = len(lyt.distinct_layers(
         [c for s in CALIBRATION for c in configs_of(s, full.cal_alphas, full.cal_res)]
-        + [c for s in PREDICTED for c in configs_of(s, full.pred_alphas, full.pred_res)]))
+        + [c for s in PREDICTED for c in configs_of(s, full.pred_alphas, full.pred_res)]
+        + [c for s in HELD_OUT for c in configs_of(s, full.held_alphas, full.held_res)]))
     est = estimate(elapsed, n_meas, options.min_run_time_s, (full_whole + full_layers) * full.rounds, full.min_time)
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +258,7 @@ def main() -> None:
         for r in csv_rows:
             fh.write(",".join(str(x) for x in r) + "\n")
     iqr = {s: statistics.median(rows[c]["latency_iqr_ms"] / rows[c]["latency_ms"]
-                                for c in whole if c.spec == s) for s in CALIBRATION + PREDICTED}
+                                for c in whole if c.spec == s) for s in CALIBRATION + PREDICTED + HELD_OUT}
     md = [f"# Latency across families (--size {args.size})", "",
           f"Measured with mobilecost on this machine's CPU: batch 1, fp32, {args.threads} thread(s), "
           f"{rounds} round(s) (lowest round median), at least {options.min_run_time_s:g} s of timed "
@@ -245,10 +269,13 @@ def main() -> None:
           f"latency.suggest from α {', '.join(size.cal_alphas)} × resolution "
           f"{', '.join(map(str, size.cal_res))}); the layer table times {len(entries)} distinct "
           f"layer shapes (every layer of every configuration here), overhead fitted on the same "
-          f"calibration points.", "",
+          f"calibration points (the layer-level overhead: layertable.OVERHEAD_TERMS, "
+          f"{table.with_overhead(train).describe_overhead()}).", "",
+          f"The held-out families ({', '.join(HELD_OUT)}) were measured only after the overhead's "
+          f"terms were chosen on the others.", "",
           "## Calibrated on v1 + v2, predicting other families: share within ±10% (median |error|)", "",
           "| family | n | " + " | ".join(MODELS) + " |", "|---|---|" + "---|" * len(MODELS)]
-    for fam, by in list(shares.items()) + [("all", everything)]:
+    for fam, by in list(shares.items()) + list(everything.items()):
         n = next(iter(by.values())).n
         md.append(f"| {fam} | {n} | " + " | ".join(f"{by[m].within:.0%} ({by[m].median_abs:.1%})"
                                                   for m in MODELS) + " |")
@@ -259,6 +286,12 @@ def main() -> None:
     for fam, by in within_shares.items():
         md.append(f"| {fam} | " + " | ".join(f"{statistics.mean(v):.0%} ({min(v):.0%})"
                                              for v in by.values()) + " |")
+    md += ["", f"The {size.within_cal} that latency.suggest picks (`calibrate --suggest "
+               f"{size.within_cal}`), predicting the rest: share within ±10% (median |error|)", "",
+           "| family | " + " | ".join(MODELS) + " |", "|---|" + "---|" * len(MODELS)]
+    for fam, by in within_suggested.items():
+        md.append(f"| {fam} | " + " | ".join(f"{by[m].within:.0%} ({by[m].median_abs:.1%})"
+                                             for m in MODELS) + " |")
     md += ["", "## Measurement noise: median IQR / median of each family's timings", "",
            "| family | IQR |", "|---|---|"] + [f"| {f} | {v:.1%} |" for f, v in iqr.items()]
     md += ["", "## Time", "",
@@ -285,14 +318,16 @@ def plot(csv_rows: list[list], path: Path) -> None:
     from mobilecost.plots import _log_ticks
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), sharex=True, sharey=True)
-    colours = dict(zip(PREDICTED, ("tab:blue", "tab:orange", "tab:green")))
+    colours = dict(zip(PREDICTED + HELD_OUT, ("tab:blue", "tab:orange", "tab:green", "tab:red",
+                                               "tab:purple", "tab:brown")))
     lo = min(min(r[3], r[5], r[6]) for r in csv_rows) * 0.9
     hi = max(max(r[3], r[5], r[6]) for r in csv_rows) * 1.1
     for ax, col, title in ((axes[0], 5, "whole-network model"), (axes[1], 6, "layer-level model")):
-        for fam in PREDICTED:
+        for fam in PREDICTED + HELD_OUT:
             xs = [r[3] for r in csv_rows if r[0] == fam]
             ys = [r[col] for r in csv_rows if r[0] == fam]
-            ax.scatter(xs, ys, s=16, color=colours[fam], label=fam)
+            ax.scatter(xs, ys, s=16, color=colours[fam], marker="o" if fam in PREDICTED else "^",
+                       label=fam + ("" if fam in PREDICTED else " (held out)"))
         ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
         ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="grey", alpha=0.2,
                         label="±10%")

@@ -3,9 +3,11 @@
 Measures nothing new: it reads the measurement cache `cross_family.py` filled (run that first,
 with the same --cache-dir and timing options) and refits:
 
-1. the layer-level overhead with one more term each: s·Σ + c0 (as cross_family.py),
-   + k·bytes (isolated layers run with hot caches; a network streams its maps through memory),
-   + c·layers (a cost per layer call the isolated timings miss);
+1. the layer-level overhead (layertable.OVERHEAD_TERMS) with subsets of its terms: s·Σ + c0
+   alone; with the bytes moved as one term; with the weight bytes or the map bytes alone; with
+   both; with both and the layer count (the library's model). Isolated layers run with their
+   weights and input in cache; a network reads each weight once a pass from memory and streams
+   its maps from layer to layer: which of these terms carry the layer table to other families;
 2. the whole-network model calibrated on the 32 configurations of v1 + v2 plus 5 of
    MobileNetV3-Small (chosen by latency.suggest), predicting every other V3/MnasNet
    configuration: what a few measurements of a network with squeeze-and-excitation and
@@ -50,6 +52,7 @@ def main() -> None:
     cal = lt.suggest(grid, 32)
     within = {s: cf.configs_of(s, size.within_alphas, size.within_res) for s in cf.CALIBRATION}
     pred = {s: cf.configs_of(s, size.pred_alphas, size.pred_res) for s in cf.PREDICTED}
+    pred |= {s: cf.configs_of(s, size.held_alphas, size.held_res) for s in cf.HELD_OUT}
     whole = list(dict.fromkeys(cal + [c for cs in within.values() for c in cs]
                                + [c for cs in pred.values() for c in cs]))
     rows = cf.measure(whole, opts, cache, args.rounds, "whole networks")
@@ -60,27 +63,33 @@ def main() -> None:
                            1, "float32", {})
     y = {c: rows[c]["latency_ms"] for c in whole}
 
-    def feats(c: lt.Config) -> tuple[float, float, int]:
-        f = lt.layer_features(c)
-        return table.layer_ms(c)[0], float(f.bytes.sum()), f.layers
+    terms = {c: np.array(table.terms(c)) for c in whole}
 
     def report(name: str, predict, skip=()) -> None:
-        everything = []
+        groups = {"V3 and MnasNet-B1": [], "held out": []}
         for fam, cs in pred.items():
             e = np.array([predict(c) / y[c] - 1 for c in cs if c not in skip])
-            everything += list(e)
-            print(f"  {fam:20} n={len(e):2}  within ±10% {np.mean(np.abs(e) <= 0.1):4.0%}  median "
-                  f"|error| {np.median(np.abs(e)):5.1%}  median predicted/measured {np.median(e + 1):.3f}")
-        e = np.array(everything)
-        print(f"  {'all':20} n={len(e):2}  within ±10% {np.mean(np.abs(e) <= 0.1):4.0%}  median "
-              f"|error| {np.median(np.abs(e)):5.1%}")
+            groups["held out" if fam in cf.HELD_OUT else "V3 and MnasNet-B1"] += list(e)
+            print(f"  {fam:32} n={len(e):2}  within ±10% {np.mean(np.abs(e) <= 0.1):4.0%}  median "
+                  f"|error| {np.median(np.abs(e)):5.1%}  predicted/measured {np.median(e + 1):.3f}")
+        for label, e in groups.items():
+            e = np.array(e)
+            print(f"  {'all ' + label:32} n={len(e):2}  within ±10% {np.mean(np.abs(e) <= 0.1):4.0%}  "
+                  f"median |error| {np.median(np.abs(e)):5.1%}")
 
     print("1. layer-level overhead, fitted by relative least squares on the 32 of v1 + v2")
-    for name, cols in (("s·Σ + c0", [0]), ("s·Σ + c0 + k·bytes", [0, 1]), ("s·Σ + c0 + c·layers", [0, 2])):
-        X = np.array([[1.0] + [feats(c)[i] for i in cols] for c in cal]) / np.array([y[c] for c in cal])[:, None]
-        coef = np.linalg.lstsq(X, np.ones(len(cal)), rcond=None)[0]
-        print(f" {name}")
-        report(name, lambda c, coef=coef, cols=cols: coef @ np.array([1.0] + [feats(c)[i] for i in cols]))
+    names = dict(zip(lyt.OVERHEAD_TERMS, ("s·Σ", "w·weight bytes", "m·map bytes", "c·layers", "c0")))
+    for cols in (("layer_sum", "one"), ("layer_sum", "bytes", "one"), ("layer_sum", "weight_bytes", "one"),
+                 ("layer_sum", "map_bytes", "one"), ("layer_sum", "weight_bytes", "map_bytes", "one"),
+                 lyt.OVERHEAD_TERMS):
+        def x(c, cols=cols):
+            t = dict(zip(lyt.OVERHEAD_TERMS, terms[c]))
+            t["bytes"] = t["weight_bytes"] + t["map_bytes"]
+            return np.array([t[k] for k in cols])
+        coef = lt._solve_relative(np.array([x(c) for c in cal]), np.array([y[c] for c in cal]))
+        print(" " + " + ".join(names.get(k, "k·bytes") for k in cols)
+              + ("   (the library's model)" if cols == lyt.OVERHEAD_TERMS else ""))
+        report("", lambda c, coef=coef, x=x: float(coef @ x(c)))
     extra = lt.suggest(pred["mobilenet_v3_small"], 5)
     print("2. whole-network model on the 32 of v1 + v2 and 5 of V3-Small "
           f"({', '.join(f'{lt.exact_text(c.alpha)}/{c.resolution}' for c in extra)}), predicting the rest")

@@ -141,10 +141,18 @@ class LayerCost:
     def elems_moved(self) -> int:
         return self.input_elems + self.output_elems + self.weight_elems
 
+    def map_bytes(self, batch: int, width: int) -> int:
+        """Bytes of the maps in and out for every image of a batch, `width` bytes an element."""
+        return (self.input_elems + self.output_elems) * batch * width
+
+    def weight_bytes(self, width: int) -> int:
+        """Bytes of the weights and biases, read once a pass whatever the batch."""
+        return self.weight_elems * width
+
     def bytes_moved(self, batch: int, width: int) -> int:
         """Bytes moved at a batch, `width` bytes an element: the maps in and out for every
         image, the weights once."""
-        return ((self.input_elems + self.output_elems) * batch + self.weight_elems) * width
+        return self.map_bytes(batch, width) + self.weight_bytes(width)
 
     @property
     def intensity(self) -> float:

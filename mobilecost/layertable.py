@@ -8,15 +8,23 @@ shape once; the torch backend (`mobilecost.torch.timing.measure_layers`) times e
 device, alone, on an input of its own shape, through the measurement cache; a `LayerTable`
 holds those times. A network's prediction is
 
-    T = s · Σ_l t(l)  +  c0
+    T = s · Σ_l t(l)  +  w · weight bytes  +  m · map bytes  +  c · layers  +  c0
 
 with t(l) the table's time of layer l, or, for a layer the table lacks, the time a per-layer
 model fitted on the table predicts (`LayerModel`: per op, and per kernel for convolutions,
-t = a + b·Mult-Adds + c·bytes + d·elementwise ops, non-negative). s and c0 ≥ 0 are the
-whole-network overhead: fitted on whole-network measurements (the target's points), by the
-same relative least squares as the whole-network model. They absorb what isolated layers do
-not show: the framework's per-call work between layers, and caches warm (or cold) with the
-previous layer's output.
+t = a + b·Mult-Adds + c·bytes + d·elementwise ops, non-negative). The other terms, all ≥ 0,
+are the whole-network overhead (OVERHEAD_TERMS), fitted on whole-network measurements (the
+target's points) by the same relative least squares as the whole-network model. They stand
+for what a layer timed alone does not show. Timed alone, a layer runs again and again on the
+same input with the same weights, all in cache; in a network each weight is read once a pass,
+from memory (the weights of a MobileNet, 10–25 MB, do not stay in cache between passes), and
+each map is written by one layer and read by the next. So the weight bytes and the map bytes
+of the network (from the cost rules) carry a cost of their own, and each layer call one of the
+framework's. On this CPU, fitted on MobileNet v1 and v2 alone, these terms carry the layer
+table to MobileNetV3 and MnasNet (docs/latency.md, "Across families"); s·Σ + c0 alone does not
+(V3 reads 1.5–2.5× the weight bytes of v2 per Mult-Add, in its SE layers and its head).
+With fewer than FULL_OVERHEAD_POINTS whole-network points only s and c0 are fitted (five
+terms from a handful of points are not determined); the others stay 0.
 
 A layer's identity (`layer_shape`) is every field of `spec.Layer` but where it stands (index,
 the spec line, the index of the map an add or scale reads): op, kernel, stride, padding,
@@ -50,6 +58,11 @@ FEATURES = ("macs", "bytes", "elementwise", "one")
 # A group of the per-layer model needs this many timed layers of its own; with fewer, the
 # layer falls back to its op's group, then to one model over the whole table.
 MIN_GROUP = 2 * len(FEATURES)
+# The whole-network overhead's terms, in order: × Σ of the layer times, ms per weight byte,
+# ms per map byte (in and out of every layer, every image), ms per layer, ms.
+OVERHEAD_TERMS = ("layer_sum", "weight_bytes", "map_bytes", "layers", "one")
+# Whole-network points needed to fit every overhead term; with fewer, s·Σ + c0 only.
+FULL_OVERHEAD_POINTS = 2 * len(OVERHEAD_TERMS)
 
 
 def layer_shape(layer: "Layer") -> str:
@@ -153,7 +166,7 @@ class LayerModel:
 class LayerPrediction:
     """A network's layer-level prediction and how it was made."""
 
-    total_ms: float      # s · Σ + c0
+    total_ms: float      # the overhead's terms applied to the network (LayerTable.terms)
     sum_ms: float        # Σ of the layers' times
     layers: int
     from_table: int      # layers whose shape the table holds
@@ -163,16 +176,39 @@ class LayerPrediction:
 @dataclass(frozen=True)
 class LayerTable:
     """Timed layer shapes of one device at one batch and dtype, and the whole-network
-    overhead (scale, overhead_ms) with the number of whole-network measurements it was
-    fitted on."""
+    overhead (one coefficient per OVERHEAD_TERMS) with the number of whole-network
+    measurements it was fitted on."""
 
     entries: tuple[LayerEntry, ...]
     batch: int
     dtype: str
     timing: dict                    # how the layers were timed (device, threads, rounds, ...)
-    scale: float = 1.0
-    overhead_ms: float = 0.0
+    overhead: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 0.0)
     overhead_points: int = 0
+
+    @property
+    def scale(self) -> float:
+        """s, the factor on Σ of the layer times."""
+        return self.overhead[0]
+
+    @property
+    def overhead_ms(self) -> float:
+        """c0, the fixed part, ms."""
+        return self.overhead[-1]
+
+    def describe_overhead(self) -> str:
+        """The overhead as a formula: '0.772 × Σ layer times + 0.149 ms/MB of weights + ...'
+        (the terms the fit gave a share)."""
+        s, w, m, c, c0 = self.overhead
+        parts = [f"{s:.3f} × Σ layer times"]
+        if w:
+            parts.append(f"{w * 1e6:.3f} ms/MB of weights")
+        if m:
+            parts.append(f"{m * 1e6:.3f} ms/MB of maps")
+        if c:
+            parts.append(f"{c * 1e3:.1f} µs a layer")
+        parts.append(f"{c0:.3f} ms")
+        return " + ".join(parts)
 
     @cached_property
     def times(self) -> dict[str, float]:
@@ -183,6 +219,16 @@ class LayerTable:
     def model(self) -> LayerModel:
         """The per-layer model fitted on the table, for the shapes it lacks."""
         return LayerModel.fit(self.entries)
+
+    def terms(self, config: "Config") -> tuple[float, ...]:
+        """The network's OVERHEAD_TERMS: Σ of its layer times, its weight bytes and map bytes
+        (the cost rules' LayerCost.weight_bytes and map_bytes at the table's dtype: weights
+        and biases; batchnorm's vectors, under 0.5% of a MobileNet's weights, are left out),
+        its layers, 1."""
+        width = lookup_dtype(self.dtype).bytes
+        costs = [layer_cost(layer) for layer in config_layers(config)]
+        return (self.layer_ms(config)[0], float(sum(c.weight_bytes(width) for c in costs)),
+                float(sum(c.map_bytes(config.batch, width) for c in costs)), float(len(costs)), 1.0)
 
     def layer_ms(self, config: "Config") -> tuple[float, int, int]:
         """Σ of the layer times of `config`, how many came from the table, how many from the
@@ -208,7 +254,8 @@ class LayerTable:
         hit = self._predictions.get(config)
         if hit is None:
             s, timed, modelled = self.layer_ms(config)
-            hit = LayerPrediction(self.scale * s + self.overhead_ms, s, timed + modelled, timed, modelled)
+            total = sum(a * b for a, b in zip(self.overhead, self.terms(config)))
+            hit = LayerPrediction(total, s, timed + modelled, timed, modelled)
             self._predictions[config] = hit
         return hit
 
@@ -216,12 +263,12 @@ class LayerTable:
         return self.predict(config).total_ms
 
     def with_overhead(self, points: Sequence["Point"]) -> "LayerTable":
-        scale, c0 = fit_overhead(self, points)
-        return dataclasses.replace(self, scale=scale, overhead_ms=c0, overhead_points=len(points))
+        return dataclasses.replace(self, overhead=fit_overhead(self, points),
+                                   overhead_points=len(points))
 
     def to_dict(self) -> dict:
         return {"batch": self.batch, "dtype": self.dtype, "timing": self.timing,
-                "overhead": {"scale": self.scale, "ms": self.overhead_ms,
+                "overhead": {"terms": dict(zip(OVERHEAD_TERMS, self.overhead)),
                              "fitted_on_points": self.overhead_points},
                 "layers": [{"shape": e.shape, "ms": e.ms, "iqr_ms": e.iqr_ms, "group": e.group,
                             "op": e.op, "features": dict(zip(FEATURES, e.features))}
@@ -247,14 +294,18 @@ class LayerTable:
         if not entries:
             raise ValueError("layer_table has no layers")
         o = d["overhead"]
-        scale, c0, n = float(o["scale"]), float(o["ms"]), int(o["fitted_on_points"])
-        if not (math.isfinite(scale) and math.isfinite(c0) and scale >= 0 and c0 >= 0):
+        if "terms" in o:
+            terms = tuple(float(o["terms"][k]) for k in OVERHEAD_TERMS)
+        else:  # a target written before the bytes and layer terms: s·Σ + c0
+            terms = (float(o["scale"]), 0.0, 0.0, 0.0, float(o["ms"]))
+        n = int(o["fitted_on_points"])
+        if not all(math.isfinite(x) and x >= 0 for x in terms):
             raise ValueError("layer_table.overhead must be finite numbers >= 0")
         batch = int(d["batch"])
         if batch < 1:
             raise ValueError("layer_table.batch must be >= 1")
         return LayerTable(tuple(entries), batch, lookup_dtype(str(d["dtype"])).name,
-                          dict(d.get("timing") or {}), scale, c0, n)
+                          dict(d.get("timing") or {}), terms, n)
 
 
 def entry_of(layer: "Layer", ms: float, iqr_ms: float | None, batch: int, dtype: str) -> LayerEntry:
@@ -262,24 +313,27 @@ def entry_of(layer: "Layer", ms: float, iqr_ms: float | None, batch: int, dtype:
                       layer_features(layer, batch, dtype))
 
 
-def fit_overhead(table: LayerTable, points: Sequence["Point"]) -> tuple[float, float]:
-    """(s, c0 ms) ≥ 0 minimising Σ ((s·Σ_i + c0 − t_i) / t_i)² over whole-network measurements
-    at the table's batch (Σ_i: the layer times of point i)."""
+def fit_overhead(table: LayerTable, points: Sequence["Point"]) -> tuple[float, ...]:
+    """The overhead's coefficients (OVERHEAD_TERMS, each ≥ 0) minimising
+    Σ ((Σ_k θ_k·x_k,i − t_i) / t_i)² over whole-network measurements at the table's batch;
+    with fewer than FULL_OVERHEAD_POINTS of them, s and c0 only."""
     import numpy as np
 
     pts = [p for p in points if p.config.batch == table.batch]
     if len(pts) < 2:
         raise MobilecostError(f"the layer table's overhead is fitted on whole-network measurements "
                               f"at batch {table.batch}: at least 2 are needed, got {len(pts)}")
-    sums = np.array([table.layer_ms(p.config)[0] for p in pts], float)
-    return _fit_sums(sums, np.array([p.latency_ms for p in pts], float))
+    rows = np.array([table.terms(p.config) for p in pts], float)
+    return _fit_terms(rows, np.array([p.latency_ms for p in pts], float))
 
 
-def _fit_sums(sums: "np.ndarray", t: "np.ndarray") -> tuple[float, float]:
+def _fit_terms(rows: "np.ndarray", t: "np.ndarray") -> tuple[float, ...]:
     import numpy as np
 
-    s, c0 = _solve(np.stack([sums, np.ones(len(t))], axis=1), t)
-    return float(s), float(c0)
+    theta = np.zeros(len(OVERHEAD_TERMS))
+    used = [0, len(OVERHEAD_TERMS) - 1] if len(t) < FULL_OVERHEAD_POINTS else slice(None)
+    theta[used] = _solve(rows[:, used], t)
+    return tuple(float(x) for x in theta)
 
 
 def loo_errors(table: LayerTable, points: Sequence["Point"]) -> list[float]:
@@ -292,17 +346,17 @@ def loo_errors(table: LayerTable, points: Sequence["Point"]) -> list[float]:
     if len(pts) < 3:
         raise MobilecostError(f"a layer-level leave-one-out needs at least 3 whole-network "
                               f"measurements at batch {table.batch}, got {len(pts)}")
-    sums = np.array([table.layer_ms(p.config)[0] for p in pts], float)  # each network once
+    rows = np.array([table.terms(p.config) for p in pts], float)  # each network once
     t = np.array([p.latency_ms for p in pts], float)
     out = []
     for i in range(len(pts)):
         keep = np.arange(len(pts)) != i
-        s, c0 = _fit_sums(sums[keep], t[keep])
-        out.append((s * sums[i] + c0) / t[i] - 1)
+        theta = np.array(_fit_terms(rows[keep], t[keep]))
+        out.append(float(rows[i] @ theta) / t[i] - 1)
     return out
 
 
-__all__ = ["FEATURES", "LayerEntry", "LayerModel", "LayerPrediction", "LayerTable", "MIN_GROUP",
+__all__ = ["FEATURES", "FULL_OVERHEAD_POINTS", "LayerEntry", "LayerModel", "LayerPrediction", "LayerTable", "MIN_GROUP",
            "config_layers", "distinct_layers", "entry_of", "fit_overhead", "group_names",
            "layer_features", "layer_shape",
-           "loo_errors"]
+           "loo_errors", "OVERHEAD_TERMS"]

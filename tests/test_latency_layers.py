@@ -62,7 +62,7 @@ def table_of(configs, ms_of, batch=1, scale=1.0, overhead=0.0):
     """A layer table timing every distinct layer of `configs` at ms_of(layer)."""
     layers = lyt.distinct_layers(configs)
     entries = tuple(lyt.entry_of(l, ms_of(l), 0.0, batch, "float32") for l in layers.values())
-    return lyt.LayerTable(entries, batch, "float32", {}, scale, overhead)
+    return lyt.LayerTable(entries, batch, "float32", {}, (scale, 0.0, 0.0, 0.0, overhead))
 
 
 def test_prediction_is_scale_times_the_sum_plus_the_overhead():
@@ -102,6 +102,53 @@ def test_the_overhead_is_fitted_on_whole_network_measurements():
     assert all(abs(e) < 1e-9 for e in lyt.loo_errors(fitted, points))
     with pytest.raises(MobilecostError, match="at least 2 are needed, got 1"):
         table.with_overhead(points[:1])
+
+
+def test_with_ten_points_every_overhead_term_is_fitted():
+    # twelve networks measured at 0.8·Σ + 0.15 ms/MB of weights + 0.08 ms/MB of maps + 5 µs a
+    # layer + 0.2 ms: the fit finds each coefficient (the terms' values are checked against
+    # the torch-built networks in test_the_overhead_terms_are_the_built_networks_bytes)
+    configs = [config("mobilenet_v1", a, r) for a in ("1", "0.5", "0.25") for r in (224, 128)] + \
+              [config("mobilenet_v2", a, r) for a in ("1", "0.5", "0.35") for r in (192, 96)]
+    table = table_of(configs, lambda layer: 0.002 + 2e-7 * lyt.layer_features(layer, 1)[0])
+    want = (0.8, 0.15e-6, 0.08e-6, 0.005, 0.2)
+    points = [lt.Point(c, sum(a * b for a, b in zip(want, table.terms(c)))) for c in configs]
+    assert len(points) >= lyt.FULL_OVERHEAD_POINTS
+    fitted = table.with_overhead(points)
+    assert fitted.overhead == pytest.approx(want, rel=1e-6)
+    assert "0.800 × Σ layer times + 0.150 ms/MB of weights + 0.080 ms/MB of maps + 5.0 µs a " \
+           "layer + 0.200 ms" == fitted.describe_overhead()
+    assert lyt.loo_errors(fitted, points) == pytest.approx([0.0] * len(points), abs=1e-6)
+    # one point fewer than FULL_OVERHEAD_POINTS: s and c0 only
+    few = table.with_overhead(points[:lyt.FULL_OVERHEAD_POINTS - 1])
+    assert few.overhead[1:4] == (0.0, 0.0, 0.0) and few.scale > 0
+
+
+def test_the_overhead_terms_are_the_built_networks_bytes():
+    # a second count, from the torch-built networks: weight bytes are the conv and linear
+    # weights and biases, 4 bytes each (batchnorm's four vectors a channel are not counted);
+    # map bytes are every layer module's inputs and output
+    torch = pytest.importorskip("torch")
+    from mobilecost.torch.build import SpecNet
+
+    for c in (config("mobilenet_v1", "0.5", 160), config("mobilenet_v2", "0.35", 96),
+              config("mobilenet_v3_small", "0.75", 128)):
+        layers = lyt.config_layers(c)
+        net = SpecNet(c.spec, c.alpha, c.resolution, layers).eval()
+        weights = 0
+        for m in net.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                weights += m.weight.numel() + (0 if m.bias is None else m.bias.numel())
+        maps = []
+        hooks = [m.register_forward_hook(lambda mod, args, out: maps.append(
+            sum(a.numel() for a in args) + out.numel())) for m in net.layers]
+        with torch.inference_mode():
+            net(net.example_input(1))
+        for h in hooks:
+            h.remove()
+        table = table_of([c], lambda layer: 0.01)
+        assert table.terms(c) == pytest.approx((0.01 * len(layers), 4 * weights, 4 * sum(maps),
+                                                len(layers), 1.0))
 
 
 def test_a_target_with_a_layer_table_round_trips_and_predicts_layer_level(tmp_path):

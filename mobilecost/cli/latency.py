@@ -268,9 +268,8 @@ def _layer_notes(t) -> list[str]:
     timing = table.timing
     notes = [f"layer table: {len(table.entries)} layer shapes timed alone (batch {table.batch}, "
              f"{timing.get('threads')} thread(s), {timing.get('rounds')} round(s), "
-             f"{timing.get('noisy_layers', 0)} noisy); a network = {table.scale:.3f} × Σ layer "
-             f"times + {table.overhead_ms:.3f} ms, fitted on {table.overhead_points} "
-             f"whole-network measurements"]
+             f"{timing.get('noisy_layers', 0)} noisy); a network = {table.describe_overhead()}, "
+             f"fitted on {table.overhead_points} whole-network measurements"]
     errors = t.layer_loo_errors
     if errors:
         from ..latency import ErrorSummary
@@ -408,8 +407,8 @@ def predict_cmd(
              f"{domain.describe() if domain else 'nothing'}"]
     if t.layers is not None:
         modelled = sum(r["layers_modelled"] for r in rows)
-        notes.append(f"layer-level: each network is {t.layers.scale:.3f} × Σ of its layers' times "
-                     f"+ {t.layers.overhead_ms:.3f} ms; {len(t.layers.entries)} layer shapes timed"
+        notes.append(f"layer-level: each network is {t.layers.describe_overhead()}; "
+                     f"{len(t.layers.entries)} layer shapes timed"
                      + (f"; {modelled} layers of these networks not timed, priced by the per-layer "
                         f"model fitted on the table (column layers_modelled)" if modelled else
                         "; every layer of these networks timed"))
