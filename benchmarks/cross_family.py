@@ -95,22 +95,20 @@ def configs_of(spec: str, alphas, resolutions) -> list[lt.Config]:
 
 
 def measure(configs: list[lt.Config], options, cache, rounds: int, what: str) -> dict[lt.Config, dict]:
-    """Whole-network timings of `configs` (grouped by spec), through the cache."""
-    from mobilecost.torch.timing import measure_grid
+    """Whole-network timings of `configs`, through the cache, every spec in each round
+    (`measure_configs`: a machine that drifts over the run weighs on every family alike)."""
+    from mobilecost.torch.timing import measure_configs
 
+    t0 = time.perf_counter()
+    rows = measure_configs([(c.network.spec(), c.alpha, c.resolution) for c in configs], options, cache,
+                           rounds=rounds, on_warning=lambda m: None)
     out: dict[lt.Config, dict] = {}
-    by_spec: dict[str, list[lt.Config]] = {}
-    for c in configs:
-        by_spec.setdefault(c.spec, []).append(c)
-    for spec, cs in by_spec.items():
-        t0 = time.perf_counter()
-        rows = measure_grid(spec, [(c.alpha, c.resolution) for c in cs], options, cache, rounds=rounds,
-                            on_warning=lambda m: None)
-        for c, row in zip(cs, rows):
-            if row["error"]:
-                raise SystemExit(f"{c.label}: {row['error']}")
-            out[c] = row
-        print(f"  {what}: {spec}, {len(cs)} configurations, {time.perf_counter() - t0:.0f} s", flush=True)
+    for c, row in zip(configs, rows):
+        if row["error"]:
+            raise SystemExit(f"{c.label}: {row['error']}")
+        out[c] = row
+    print(f"  {what}: {len(configs)} configurations of {len({c.spec for c in configs})} specs, "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
     return out
 
 

@@ -223,3 +223,31 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert sum(r["cached"] for r in rows) == quiet and len(rows) == 6
+
+
+def test_configurations_of_several_specs_are_timed_round_by_round(tmp_path, monkeypatch):
+    # measure_configs visits every configuration of every spec in round 1 before round 2,
+    # and shares measure_grid's cache keys: a spec's grid measured here is cached for it
+    from mobilecost.torch.timing import measure_configs
+
+    calls = []
+    real = timing.measure
+
+    def counting(*a, **k):
+        calls.append((a[0].name, str(a[1]), a[2]))
+        return real(*a, **k)
+
+    monkeypatch.setattr(timing, "measure", counting)
+    monkeypatch.setattr(timing, "noise", lambda row: "")
+    cache = MeasurementCache(tmp_path)
+    configs = [("mobilenet_v1", "0.25", 32), ("mobilenet_v2", "0.35", 32), ("mobilenet_v1", "0.5", 32)]
+    rows = measure_configs(configs, FAST, cache, rounds=2)
+    one_round = [("mobilenet_v1", "1/4", 32), ("mobilenet_v2", "7/20", 32), ("mobilenet_v1", "1/2", 32)]
+    assert calls == one_round * 2
+    assert [(r["spec"], r["alpha"], r["rounds"]) for r in rows] == [
+        ("mobilenet_v1", Fraction(1, 4), 2), ("mobilenet_v2", Fraction(7, 20), 2),
+        ("mobilenet_v1", Fraction(1, 2), 2)]
+    again = measure_grid("mobilenet_v2", [("0.35", 32)], FAST, cache, rounds=2)
+    assert again[0]["cached"] and len(calls) == 6
+    with pytest.raises(ConfigError, match="rounds must be >= 1"):
+        measure_configs(configs, FAST, cache, rounds=0)

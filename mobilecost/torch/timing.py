@@ -454,16 +454,33 @@ def measure_grid(spec: Spec | str, configs: Iterable[tuple[float | Fraction | st
 
     Every configuration is built analytically first, so a bad one fails before any timing.
     """
+    s = load_spec(spec)
+    return measure_configs([(s, a, r) for a, r in checked_configs(s, configs)], options, cache,
+                           fresh, time_share, on_progress, rounds, on_warning)
+
+
+def measure_configs(configs: Iterable[tuple[Spec | str, float | Fraction | str, int]],
+                    options: MeasureOptions, cache: MeasurementCache | None = None,
+                    fresh: bool = False, time_share: bool = False,
+                    on_progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+                    rounds: int = 1,
+                    on_warning: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """`measure_grid` over (spec, α, resolution) triples of several specs: each round times
+    every configuration of every spec before the next round begins, so that a machine that
+    drifts (another tenant, the clock) over a long run weighs on every spec alike rather
+    than on the specs timed last. Same cache keys, rows and errors as `measure_grid`."""
     if rounds < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
-    s = load_spec(spec)
-    todo = checked_configs(s, configs)
+    todo = []
+    for spec, a, r in configs:
+        s = load_spec(spec)
+        todo += [(s, *c) for c in checked_configs(s, [(a, r)])]
     options = MeasureOptions.of(options).resolved()
     dev_name = device_name(options.device)
     warn = on_warning or (lambda message: None)
 
-    def one(config: tuple[Fraction, Any], k: int) -> dict[str, Any]:
-        a, r = config
+    def one(config: tuple[Spec, Fraction, Any], k: int) -> dict[str, Any]:
+        s, a, r = config
         key = MeasurementCache.key(s, a, r, options, dev_name, time_share, k)
         row, problem = (None, "") if (cache is None or fresh) else cache.lookup(key)
         if problem:
@@ -671,5 +688,5 @@ def measure_layers(configs: Iterable[Any], options: MeasureOptions,
 __all__ = ["DTYPES", "DeviceError", "GridInterrupted", "MeasureOptions", "MeasurementCache",
            "NOISY_RETRIES", "ROW_COLUMNS", "check_device", "combine_rounds", "default_cache_dir",
            "device_name", "layer_cache_key", "layer_input_shapes", "machine_load", "measure",
-           "measure_grid", "measure_layer", "measure_layers", "noise", "prepare",
+           "measure_configs", "measure_grid", "measure_layer", "measure_layers", "noise", "prepare",
            "time_callable"]
