@@ -168,6 +168,17 @@ def test_a_target_with_a_layer_table_round_trips_and_predicts_layer_level(tmp_pa
     bad["layer_table"]["layers"][0]["ms"] = -1
     with pytest.raises(MobilecostError, match="lay.json: not a valid mobilecost target .*ms must be"):
         tg.Target.from_json(json.dumps(bad), "lay.json")
+    # a target written before the bytes and layer terms (overhead: scale and ms) still reads,
+    # as s·Σ + c0; a negative term is refused
+    old = json.loads(t.to_json())
+    old["layer_table"]["overhead"] = {"scale": 1.5, "ms": 0.25, "fitted_on_points": 6}
+    back = tg.Target.from_json(json.dumps(old), "old.json")
+    assert back.layers.overhead == (1.5, 0.0, 0.0, 0.0, 0.25)
+    assert back.predict_ms(c) == pytest.approx(1.5 * 0.05 * 29 + 0.25)
+    old["layer_table"]["overhead"] = {"terms": dict(zip(lyt.OVERHEAD_TERMS, (1, -1e-7, 0, 0, 0))),
+                                      "fitted_on_points": 12}
+    with pytest.raises(MobilecostError, match="old.json: not a valid mobilecost target .*overhead"):
+        tg.Target.from_json(json.dumps(old), "old.json")
 
 
 # ----------------------------------------------------------------------------- timing, the CLI
