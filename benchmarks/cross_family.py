@@ -336,7 +336,7 @@ def plot(csv_rows: list[list], path: Path) -> None:
         ax.set_title(f"{title}, calibrated on v1 + v2")
         ax.set_xlabel("measured ms")
     axes[0].set_ylabel("predicted ms")
-    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="lower right")  # below the diagonal: empty there
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
