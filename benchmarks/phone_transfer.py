@@ -50,6 +50,14 @@ class Row:
     point: lt.Point
     device: str
     source: str
+    printed: str  # latency_ms as the file has it (the source's own digits)
+
+    @property
+    def rounding(self) -> float:
+        """Half a unit of the printed figure's last digit, relative to it: how far the source's
+        rounding alone may have moved it."""
+        decimals = len(self.printed.partition(".")[2])
+        return 0.5 * 10 ** -decimals / self.point.latency_ms
 
 
 def load(path: Path) -> list[Row]:
@@ -58,7 +66,7 @@ def load(path: Path) -> list[Row]:
         reader = csv.DictReader(line for line in fh if not line.startswith("#"))
         return [Row(lt.Point(lt.Config(r["spec"], Fraction(r["alpha"]), int(r["resolution"]),
                                        int(r["batch"])), float(r["latency_ms"])),
-                    r["device"], r["source"]) for r in reader]
+                    r["device"], r["source"], r["latency_ms"].strip()) for r in reader]
 
 
 def predictors(train: list[lt.Point]):
@@ -92,12 +100,18 @@ def box(points: list[lt.Point]) -> str:
     return d.describe() if d else "nothing"
 
 
-def per_device(device: str, points: list[lt.Point], sources: list[str], draws: int,
-               pred_rows: list[list]) -> list[str]:
+def per_device(device: str, rows: list[Row], draws: int, pred_rows: list[list]) -> list[str]:
+    points = [r.point for r in rows]
+    sources = sorted({r.source for r in rows})
     specs = list(dict.fromkeys(p.config.spec for p in points))
     count = {s: sum(p.config.spec == s for p in points) for s in specs}
-    md = [f"## {device}", "", f"{len(points)} published latencies: "
-          + ", ".join(f"{s} {count[s]}" for s in specs) + f" (source{'s' if len(sources) > 1 else ''}: {', '.join(sources)}).", ""]
+    worst = max(rows, key=lambda r: r.rounding)
+    md = [f"## {device}", "",
+          (f"{len(points)} published latencies: " + ", ".join(f"{s} {count[s]}" for s in specs)
+           + f" (source{'s' if len(sources) > 1 else ''}: {', '.join(sources)}). The sources' "
+           f"rounding alone may move a figure by up to ±{worst.rounding:.1%} "
+           f"({worst.point.config.label}, printed {worst.printed} ms; median "
+           f"±{statistics.median(r.rounding for r in rows):.1%})."), ""]
     head = "| predicting | n | " + " | ".join(MODELS) + " | whole-network predicted / published (median) |"
     rule = "|---|---:|" + "---:|" * len(MODELS) + "---:|"
 
@@ -213,8 +227,7 @@ def main() -> None:
            "whole-network model (4 coefficients), k·MACs and c0 + k·MACs."), ""]
     pred_rows: list[list] = []
     for d in devices:
-        md += per_device(d, [r.point for r in rows if r.device == d],
-                         sorted({r.source for r in rows if r.device == d}), args.draws, pred_rows)
+        md += per_device(d, [r for r in rows if r.device == d], args.draws, pred_rows)
     md += ["## The data and its sources", "", "From the data file's header:", "", "```"] + sources + ["```", ""]
 
     args.out.mkdir(parents=True, exist_ok=True)
