@@ -24,6 +24,8 @@ def test_phone_transfer_writes_every_table(tmp_path):
     assert r.returncode == 0, r.stderr
     md = (tmp_path / "phone_transfer.md").read_text(encoding="utf-8")
     assert r.stdout.strip() == md.strip()
+    # the committed report is this run's (rerun the script when the model changes)
+    assert (ROOT / "reports" / "phone" / "phone_transfer.md").read_text(encoding="utf-8") == md
     data = data_rows()
     for device in {d["device"] for d in data}:
         assert f"## {device}\n" in md
