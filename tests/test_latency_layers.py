@@ -278,6 +278,12 @@ def test_calibrate_layers_interrupted_resumes_and_loses_nothing(tmp_path, timer)
     assert v.exit_code == 0, v.output
     errors = [r["layer_error"] for r in json.loads(v.stdout)]
     assert len(errors) == 6 and all(abs(e) < 1e-6 for e in errors)
+    # the six whole-network points fit s and c0 only, and the output says why
+    again = run(*args)
+    assert again.exit_code == 0 and timer.calls == n
+    said = " ".join(again.output.split())
+    assert "a network = 1.300 × Σ layer times + 0.200 ms, fitted on 6 whole-network measurements " \
+           "(the weight bytes, map bytes and per-layer terms need at least 10: left at 0)" in said
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -264,12 +264,17 @@ def _time_layers(t, extra_configs: list, args, dtype: str):
 
 
 def _layer_notes(t) -> list[str]:
+    from ..layertable import FULL_OVERHEAD_POINTS
+
     table = t.layers
     timing = table.timing
     notes = [f"layer table: {len(table.entries)} layer shapes timed alone (batch {table.batch}, "
              f"{timing.get('threads')} thread(s), {timing.get('rounds')} round(s), "
              f"{timing.get('noisy_layers', 0)} noisy); a network = {table.describe_overhead()}, "
-             f"fitted on {table.overhead_points} whole-network measurements"]
+             f"fitted on {table.overhead_points} whole-network measurements"
+             + (f" (the weight bytes, map bytes and per-layer terms need at least "
+                f"{FULL_OVERHEAD_POINTS}: left at 0)"
+                if table.overhead_points < FULL_OVERHEAD_POINTS else "")]
     errors = t.layer_loo_errors
     if errors:
         from ..latency import ErrorSummary
