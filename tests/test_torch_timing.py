@@ -205,7 +205,10 @@ def test_ctrl_c_keeps_what_was_measured(tmp_path):
     args = [sys.executable, "-m", "mobilecost", "measure", "mobilenet_v1", "--alpha",
             "0.25,0.3,0.35,0.4,0.45,0.5", "--res", "32", "--threads", "1", "--min-time", "0.5",
             "--max-time", "0.5", "--cache-dir", str(cache), "--format", "json"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal delivers it: a shell that starts jobs in the background (no job
+    # control) passes SIGINT on ignored, and Python keeps an ignored SIGINT ignored
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # wait for the first measurement to be cached (or the command to end, which fails below)
     while not list(cache.glob("*.json")) and proc.poll() is None:
         time.sleep(0.05)
