@@ -344,6 +344,9 @@ def test_a_layer_grid_and_the_held_out_validations_use_the_table(tmp_path):
     assert list(g.extrapolated[:, 0]) == ["", "", "untimed layers"]  # α 0.75 was never timed
     tdir = tmp_path / "targets"
     tg.save(t, tdir)
+    listed = " ".join(run("targets", "--targets-dir", tdir).output.split())
+    assert "grid predicts layer-level (a layer table, `calibrate --layers`); the Fit and LOO " \
+           "columns are the whole-network model's" in listed
     for extra in (("--calibrate-on", "6"), ("--hold-out-spec", "mobilenet_v2")):
         r = run("predict", "--validate", "--target", "grid", "--targets-dir", tdir, *extra,
                 "--output-dir", tmp_path / "plots", "--format", "json")

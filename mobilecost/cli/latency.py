@@ -320,6 +320,12 @@ def targets_cmd(targets_dir: TargetsDirOpt = None, format: FormatOpt = Format.ta
                 Column("source", "Source", numeric=False, table=False),
                 Column("created", "Created", numeric=False, table=False)]
     notes = [] if rows else [f"no targets in {directory}; make one with 'mobilecost calibrate'"]
+    layered = [t for t in good if t.layers is not None]
+    if layered:
+        notes.append(f"{', '.join(t.name for t in layered)} "
+                     f"{'predicts' if len(layered) == 1 else 'predict'} layer-level (a layer table, "
+                     f"`calibrate --layers`); the Fit and LOO columns are the whole-network "
+                     f"model's, `mobilecost predict --validate --target NAME` shows both")
     render(Report(f"Targets in {directory}", columns, rows, notes), format)
 
 
