@@ -272,6 +272,13 @@ def test_calibrate_layers_interrupted_resumes_and_loses_nothing(tmp_path, timer)
             "-r", "96", "--format", "json")
     rows = json.loads(p.stdout)
     assert [r["layers_modelled"] > 0 for r in rows] == [False, True]
+    said = " ".join(run("predict", "mnasnet_b1", "--target", "lay", "--targets-dir", tdir, "-a", "0.5",
+                        "-r", "96").output.split())
+    assert "mnasnet_b1 was not measured whole: its interval is the leave-one-out of the networks " \
+           "that were (mobilenet_v1, mobilenet_v2)" in said
+    said = " ".join(run("predict", "mobilenet_v1", "--target", "lay", "--targets-dir", tdir, "-a", "0.5",
+                        "-r", "96").output.split())
+    assert "not measured whole" not in said
     assert rows[0]["extrapolated"] == "" and rows[1]["extrapolated"] == "untimed layers"
     v = run("predict", "--validate", "--target", "lay", "--targets-dir", tdir,
             "--output-dir", tmp_path / "plots", "--format", "json")  # leave-one-out

@@ -423,6 +423,13 @@ def predict_cmd(
                      + (f"; {modelled} layers of these networks not timed, priced by the per-layer "
                         f"model fitted on the table (column layers_modelled)" if modelled else
                         "; every layer of these networks timed"))
+        measured_whole = {p.config.network for p in t.points}
+        if domain is not None and lt.Config(spec, alphas[0], resolutions[0], batch).network not in measured_whole:
+            notes.append(f"{rows[0]['spec']} was not measured whole: its interval is the "
+                         f"leave-one-out of the networks that were "
+                         f"({', '.join(sorted({n.name for n in measured_whole}))}), and another "
+                         f"family's errors can run wider; measure a few of its configurations and "
+                         f"`predict --validate --hold-out-spec {rows[0]['spec']}` says how much")
     loo = _pct(t.prediction_loo_median) or "n/a"
     if len(outside) < len(rows):
         q = t.interval_rel
