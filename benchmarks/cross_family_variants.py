@@ -11,7 +11,9 @@ with the same --cache-dir and timing options) and refits:
 2. the whole-network model calibrated on the 32 configurations of v1 + v2 plus 5 of
    MobileNetV3-Small (chosen by latency.suggest), predicting every other V3/MnasNet
    configuration: what a few measurements of a network with squeeze-and-excitation and
-   hard-swish buy.
+   hard-swish buy;
+3. the layer-level model's 90% interval (from the leave-one-out errors of its calibration, as a
+   target computes it) and how often it holds the other families' measurements.
 
 Usage: python benchmarks/cross_family_variants.py [--cache-dir DIR] [--min-time 0.3]
            [--layer-min-time 0.05] [--rounds 3]
@@ -95,6 +97,18 @@ def main() -> None:
           f"({', '.join(f'{lt.exact_text(c.alpha)}/{c.resolution}' for c in extra)}), predicting the rest")
     model = lt.fit([lt.Point(c, y[c]) for c in cal + extra])
     report("v1+v2+V3-Small", lambda c: lt.predict_ms(model, c), skip=set(extra))
+
+    from mobilecost.util import conformal_half_width
+
+    points = [lt.Point(c, y[c]) for c in cal]
+    q = conformal_half_width(lyt.loo_errors(table, points), lt.INTERVAL_COVERAGE)
+    fitted = table.with_overhead(points)
+    print(f"3. the layer-level 90% interval from the leave-one-out of the 32 of v1 + v2: ±{q:.1%}; "
+          "share of measurements inside it")
+    for label, fams in (("V3 and MnasNet-B1", cf.PREDICTED), ("held out", cf.HELD_OUT)):
+        e = np.array([fitted.predict_ms(c) / y[c] - 1 for f in fams for c in pred[f]])
+        print(f"  {label:32} n={len(e):2}  inside {np.mean(np.abs(e) <= q):4.0%}  "
+              f"90th percentile |error| {np.quantile(np.abs(e), 0.9):5.1%}")
 
 
 if __name__ == "__main__":
