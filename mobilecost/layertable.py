@@ -22,7 +22,8 @@ each map is written by one layer and read by the next. So the weight bytes and t
 of the network (from the cost rules) carry a cost of their own, and each layer call one of the
 framework's. On this CPU, fitted on MobileNet v1 and v2 alone, these terms carry the layer
 table to MobileNetV3 and MnasNet (docs/latency.md, "Across families"); s·Σ + c0 alone does not
-(V3 reads 1.5–2.5× the weight bytes of v2 per Mult-Add, in its SE layers and its head).
+(per Mult-Add, V3-Large reads 1.7–2.2× the weight bytes of v2 and V3-Small 2.9–3.9×, in
+their SE layers and heads, over α 0.35–1 and 96–224).
 With fewer than FULL_OVERHEAD_POINTS whole-network points only s and c0 are fitted (five
 terms from a handful of points are not determined); the others stay 0.
 
