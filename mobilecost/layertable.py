@@ -17,7 +17,8 @@ are the whole-network overhead (OVERHEAD_TERMS), fitted on whole-network measure
 target's points) by the same relative least squares as the whole-network model. They stand
 for what a layer timed alone does not show. Timed alone, a layer runs again and again on the
 same input with the same weights, all in cache; in a network each weight is read once a pass,
-from memory (the weights of a MobileNet, 10–25 MB, do not stay in cache between passes), and
+largely from memory (a MobileNet's weights, 10–22 MB at α 1, share the cache with its maps
+and stay there only in part from one pass to the next), and
 each map is written by one layer and read by the next. So the weight bytes and the map bytes
 of the network (from the cost rules) carry a cost of their own, and each layer call one of the
 framework's. On this CPU, fitted on MobileNet v1 and v2 alone, these terms carry the layer
