@@ -227,17 +227,21 @@ class LayerTable:
         (the cost rules' LayerCost.weight_bytes and map_bytes at the table's dtype: weights
         and biases; batchnorm's vectors, under 0.5% of a MobileNet's weights, are left out),
         its layers, 1."""
-        width = lookup_dtype(self.dtype).bytes
-        costs = [layer_cost(layer) for layer in config_layers(config)]
-        return (self.layer_ms(config)[0], float(sum(c.weight_bytes(width) for c in costs)),
-                float(sum(c.map_bytes(config.batch, width) for c in costs)), float(len(costs)), 1.0)
+        return self._priced(config)[0]
 
     def layer_ms(self, config: "Config") -> tuple[float, int, int]:
         """Σ of the layer times of `config`, how many came from the table, how many from the
         per-layer model (every layer is priced: none is dropped)."""
-        times = self.times
-        total, hit, modelled = 0.0, 0, 0
-        for layer in config_layers(config):
+        terms, hit, modelled = self._priced(config)
+        return terms[0], hit, modelled
+
+    def _priced(self, config: "Config") -> tuple[tuple[float, ...], int, int]:
+        """(terms, layers from the table, layers from the per-layer model), the network built
+        once."""
+        times, width = self.times, lookup_dtype(self.dtype).bytes
+        total, hit, modelled, weight_bytes, map_bytes = 0.0, 0, 0, 0, 0
+        layers = config_layers(config)
+        for layer in layers:
             t = times.get(layer_shape(layer)) if config.batch == self.batch else None
             if t is None:
                 t = self.model.predict_ms(layer, config.batch, self.dtype)
@@ -245,7 +249,10 @@ class LayerTable:
             else:
                 hit += 1
             total += t
-        return total, hit, modelled
+            c = layer_cost(layer)
+            weight_bytes += c.weight_bytes(width)
+            map_bytes += c.map_bytes(config.batch, width)
+        return (total, float(weight_bytes), float(map_bytes), float(len(layers)), 1.0), hit, modelled
 
     @cached_property
     def _predictions(self) -> dict:
@@ -255,9 +262,9 @@ class LayerTable:
         """The layer-level prediction of `config` (kept: a grid asks for each one several times)."""
         hit = self._predictions.get(config)
         if hit is None:
-            s, timed, modelled = self.layer_ms(config)
-            total = sum(a * b for a, b in zip(self.overhead, self.terms(config)))
-            hit = LayerPrediction(total, s, timed + modelled, timed, modelled)
+            terms, timed, modelled = self._priced(config)
+            total = sum(a * b for a, b in zip(self.overhead, terms))
+            hit = LayerPrediction(total, terms[0], timed + modelled, timed, modelled)
             self._predictions[config] = hit
         return hit
 

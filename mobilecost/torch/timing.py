@@ -471,9 +471,11 @@ def measure_configs(configs: Iterable[tuple[Spec | str, float | Fraction | str, 
     than on the specs timed last. Same cache keys, rows and errors as `measure_grid`."""
     if rounds < 1:
         raise ConfigError(f"rounds must be >= 1, got {rounds}")
+    named: dict[str, Spec] = {}  # a spec given by name or path is read once
     todo = []
     for spec, a, r in configs:
-        s = load_spec(spec)
+        s = (named.get(spec) or named.setdefault(spec, load_spec(spec))) if isinstance(spec, str) \
+            else load_spec(spec)
         todo += [(s, *c) for c in checked_configs(s, [(a, r)])]
     options = MeasureOptions.of(options).resolved()
     dev_name = device_name(options.device)
