@@ -202,14 +202,17 @@ class LayerTable:
         """The overhead as a formula: '0.772 × Σ layer times + 0.149 ms/MB of weights + ...'
         (the terms the fit gave a share)."""
         s, w, m, c, c0 = self.overhead
-        parts = [f"{s:.3f} × Σ layer times"]
+        def num(x: float, digits: int = 3) -> str:  # fixed point, but never a 300-digit line
+            return f"{x:.{digits}f}" if x < 1e6 else f"{x:.4g}"
+
+        parts = [f"{num(s)} × Σ layer times"]
         if w:
-            parts.append(f"{w * 1e6:.3f} ms/MB of weights")
+            parts.append(f"{num(w * 1e6)} ms/MB of weights")
         if m:
-            parts.append(f"{m * 1e6:.3f} ms/MB of maps")
+            parts.append(f"{num(m * 1e6)} ms/MB of maps")
         if c:
-            parts.append(f"{c * 1e3:.1f} µs a layer")
-        parts.append(f"{c0:.3f} ms")
+            parts.append(f"{num(c * 1e3, 1)} µs a layer")
+        parts.append(f"{num(c0)} ms")
         return " + ".join(parts)
 
     @cached_property
@@ -304,6 +307,9 @@ class LayerTable:
             raise ValueError("layer_table has no layers")
         o = d["overhead"]
         if "terms" in o:
+            missing = [k for k in OVERHEAD_TERMS if k not in o["terms"]]
+            if missing:
+                raise ValueError(f"layer_table.overhead.terms lacks {', '.join(missing)}")
             terms = tuple(float(o["terms"][k]) for k in OVERHEAD_TERMS)
         else:  # a target written before the bytes and layer terms: s·Σ + c0
             terms = (float(o["scale"]), 0.0, 0.0, 0.0, float(o["ms"]))

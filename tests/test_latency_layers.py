@@ -119,6 +119,8 @@ def test_with_ten_points_every_overhead_term_is_fitted():
     assert "0.800 × Σ layer times + 0.150 ms/MB of weights + 0.080 ms/MB of maps + 5.0 µs a " \
            "layer + 0.200 ms" == fitted.describe_overhead()
     assert lyt.loo_errors(fitted, points) == pytest.approx([0.0] * len(points), abs=1e-6)
+    huge = replace(fitted, overhead=(1e308, 0.0, 0.0, 0.0, 1e308))
+    assert huge.describe_overhead() == "1e+308 × Σ layer times + 1e+308 ms"
     # one point fewer than FULL_OVERHEAD_POINTS: s and c0 only
     few = table.with_overhead(points[:lyt.FULL_OVERHEAD_POINTS - 1])
     assert few.overhead[1:4] == (0.0, 0.0, 0.0) and few.scale > 0
@@ -178,6 +180,9 @@ def test_a_target_with_a_layer_table_round_trips_and_predicts_layer_level(tmp_pa
     old["layer_table"]["overhead"] = {"terms": dict(zip(lyt.OVERHEAD_TERMS, (1, -1e-7, 0, 0, 0))),
                                       "fitted_on_points": 12}
     with pytest.raises(MobilecostError, match="old.json: not a valid mobilecost target .*overhead"):
+        tg.Target.from_json(json.dumps(old), "old.json")
+    del old["layer_table"]["overhead"]["terms"]["map_bytes"]
+    with pytest.raises(MobilecostError, match="layer_table.overhead.terms lacks map_bytes"):
         tg.Target.from_json(json.dumps(old), "old.json")
 
 
