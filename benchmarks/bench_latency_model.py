@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mobilecost import latency as lt  # noqa: E402
-from mobilecost.plots import plot_validation  # noqa: E402
-from mobilecost import targets as tg  # noqa: E402
+from mobilecost.latency import model as lt  # noqa: E402
+from mobilecost.latency import targets as tg  # noqa: E402
+from mobilecost.reports.plots import plot_validation  # noqa: E402
 
 
 def show(title: str, v: lt.Validation) -> None:

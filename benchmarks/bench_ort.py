@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
-from mobilecost.timing_options import TimingOptions  # noqa: E402
+from mobilecost.latency.options import TimingOptions  # noqa: E402
 from mobilecost.torch.build import build_model  # noqa: E402
 from mobilecost.torch.export import to_onnx  # noqa: E402
-from mobilecost.torch.ort import GRAPH_OPTIMIZATION, prepare_ort  # noqa: E402
+from mobilecost.torch.runtimes.onnxruntime import GRAPH_OPTIMIZATION, prepare_ort  # noqa: E402
 from mobilecost.torch.timing import MeasureOptions, device_name, time_callable  # noqa: E402
 
 

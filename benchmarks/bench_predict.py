@@ -20,9 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobilecost import latency as lt  # noqa: E402
 from timer import best_of  # noqa: E402
-from mobilecost.gridcost import sweep  # noqa: E402
+
+from mobilecost.engine.grid import sweep  # noqa: E402
+from mobilecost.latency import model as lt  # noqa: E402
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
 

@@ -21,10 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobilecost.cost import cost  # noqa: E402
 from timer import best_of  # noqa: E402
-from mobilecost.gridcost import sweep  # noqa: E402
-from mobilecost.spec import MAX_LAYERS, parse  # noqa: E402
+
+from mobilecost.engine.cost import cost  # noqa: E402
+from mobilecost.engine.grid import sweep  # noqa: E402
+from mobilecost.lang.spec import MAX_LAYERS, parse  # noqa: E402
 
 
 def flat(n: int) -> str:

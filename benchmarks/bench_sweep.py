@@ -20,10 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobilecost.cost import cost  # noqa: E402
 from timer import best_of  # noqa: E402
-from mobilecost.gridcost import grid_cost, sweep  # noqa: E402
-from mobilecost.spec import build, load_spec  # noqa: E402
+
+from mobilecost.engine.cost import cost  # noqa: E402
+from mobilecost.engine.grid import grid_cost, sweep  # noqa: E402
+from mobilecost.lang.spec import build, load_spec  # noqa: E402
 
 
 def torch_model(spec, alpha: Fraction, resolution: int):

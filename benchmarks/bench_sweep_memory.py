@@ -27,14 +27,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mobilecost.gridcost import (BYTES_PER_ALPHA_LAYER, BYTES_PER_CONFIG,  # noqa: E402
-                                 BYTES_PER_RES_LAYER, CLI_BYTES_PER_ROW, grid_memory)
-from mobilecost.spec import expanded_layers, load_spec  # noqa: E402
+from mobilecost.engine.grid import (
+    BYTES_PER_ALPHA_LAYER,
+    BYTES_PER_CONFIG,
+    BYTES_PER_RES_LAYER,
+    CLI_BYTES_PER_ROW,
+    grid_memory,
+)
+from mobilecost.lang.spec import expanded_layers, load_spec  # noqa: E402
 
 CHILD = r"""
 import resource, sys
 from fractions import Fraction
-from mobilecost.gridcost import sweep
+from mobilecost.engine.grid import sweep
 spec, na, nr = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 alphas = [Fraction(k, na) for k in range(1, na + 1)]
 res = list(range(96, 96 + nr))

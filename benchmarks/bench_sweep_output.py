@@ -19,8 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobilecost.sweepreport import frame_csv, sweep_columns, sweep_frame  # noqa: E402
 from timer import best_of  # noqa: E402
+
+from mobilecost.reports.sweep import frame_csv, sweep_columns, sweep_frame  # noqa: E402
 
 
 def main() -> None:

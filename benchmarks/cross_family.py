@@ -47,8 +47,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mobilecost import latency as lt  # noqa: E402
-from mobilecost import layertable as lyt  # noqa: E402
+from mobilecost.latency import layers as lyt  # noqa: E402
+from mobilecost.latency import model as lt  # noqa: E402
 
 CALIBRATION = ("mobilenet_v1", "mobilenet_v2")
 PREDICTED = ("mobilenet_v3_large", "mobilenet_v3_small", "mnasnet_b1")
@@ -158,8 +158,13 @@ def main() -> None:
 
     import os
 
-    from mobilecost.torch.timing import (MeasureOptions, MeasurementCache, default_cache_dir,
-                                         machine_load, measure_layers)
+    from mobilecost.torch.timing import (
+        MeasurementCache,
+        MeasureOptions,
+        default_cache_dir,
+        machine_load,
+        measure_layers,
+    )
 
     options = MeasureOptions(threads=args.threads, min_run_time_s=args.min_time or size.min_time,
                              max_run_time_s=args.max_time or size.max_time)
@@ -313,7 +318,7 @@ def plot(csv_rows: list[list], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mobilecost.plots import _log_ticks
+    from mobilecost.reports.plots import _log_ticks
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), sharex=True, sharey=True)
     colours = dict(zip(PREDICTED + HELD_OUT, ("tab:blue", "tab:orange", "tab:green", "tab:red",

@@ -28,11 +28,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cross_family as cf  # noqa: E402
 import numpy as np  # noqa: E402
 
-import cross_family as cf  # noqa: E402
-from mobilecost import latency as lt  # noqa: E402
-from mobilecost import layertable as lyt  # noqa: E402
+from mobilecost.latency import layers as lyt  # noqa: E402
+from mobilecost.latency import model as lt  # noqa: E402
 
 
 def main() -> None:
@@ -42,8 +42,12 @@ def main() -> None:
     ap.add_argument("--layer-min-time", type=float, default=0.05)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    from mobilecost.torch.timing import (MeasureOptions, MeasurementCache, default_cache_dir,
-                                         measure_layers)
+    from mobilecost.torch.timing import (
+        MeasurementCache,
+        MeasureOptions,
+        default_cache_dir,
+        measure_layers,
+    )
 
     size = cf.SIZES["full"]
     opts = MeasureOptions(threads=1, min_run_time_s=args.min_time, max_run_time_s=10.0)

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mobilecost import latency as lt  # noqa: E402
+from mobilecost.latency import model as lt  # noqa: E402
 from mobilecost.util import format_number  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "published_phone_latency.csv"

@@ -6,10 +6,10 @@
     (239273472, 2568144)
 """
 
-from .cost import Counting, KindTotals, LayerCost, NetworkCost, cost, layer_cost
+from .engine.cost import Counting, KindTotals, LayerCost, NetworkCost, cost, layer_cost
+from .engine.grid import sweep
 from .errors import ConfigError, MobilecostError, SpecError
-from .gridcost import sweep
-from .spec import Layer, LayerKind, Spec, build, builtin_names, format_spec, load_spec, parse
+from .lang.spec import Layer, LayerKind, Spec, build, builtin_names, format_spec, load_spec, parse
 
 __version__ = "0.1.0"
 

@@ -4,10 +4,10 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 
-from mobilecost import accuracy as acc
-from mobilecost.cost import cost
-from mobilecost.gridcost import sweep
-from mobilecost.spec import load_spec, parse
+from mobilecost.engine import accuracy as acc
+from mobilecost.engine.cost import cost
+from mobilecost.engine.grid import sweep
+from mobilecost.lang.spec import load_spec, parse
 
 
 def test_the_sixteen_released_checkpoints():
@@ -255,7 +255,7 @@ def test_mobilenet_v2_checkpoints_cost_what_tf_slim_prints():
                ("0.5", 128): (32, 1.95), ("0.5", 96): (18, 1.95), ("0.35", 224): (59, 1.66),
                ("0.35", 192): (43, 1.66), ("0.35", 160): (30, 1.66), ("0.35", 128): (20, 1.66),
                ("0.35", 96): (11, 1.66)}
-    from mobilecost.cost import cost
+    from mobilecost.engine.cost import cost
 
     for (a, r), (macs_m, params_m) in printed.items():
         c = cost("mobilenet_v2", a, r)
@@ -278,7 +278,7 @@ def test_the_family_checkpoints_are_on_their_own_specs():
     """TF-slim's MobileNetV3 table and torchvision's weights tables (family.md), each row on the
     built-in that has that checkpoint's architecture; no estimate between them (one resolution
     per width: no curve)."""
-    from mobilecost.spec import builtin_names
+    from mobilecost.lang.spec import builtin_names
 
     assert {p.spec for p in acc.published()} <= set(builtin_names())
     expect = {("mobilenet_v3_large", F(1)): 75.2, ("mobilenet_v3_large", F(3, 4)): 73.3,

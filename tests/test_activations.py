@@ -3,14 +3,13 @@
 from fractions import Fraction
 
 import pytest
-
-import mobilecost
-from mobilecost.errors import SpecError
-from mobilecost.gridcost import grid_cost, sweep
-from mobilecost.spec import ACTIVATIONS, parse
-
 from by_hand import V1_TABLE1, V2_BOTTLENECKS, v1_macs
 from cli_helpers import one_error_line, run
+
+import mobilecost
+from mobilecost.engine.grid import grid_cost, sweep
+from mobilecost.errors import SpecError
+from mobilecost.lang.spec import ACTIVATIONS, parse
 
 NEW = ("hswish", "hsigmoid", "sigmoid", "silu")
 

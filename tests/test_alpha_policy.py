@@ -7,13 +7,12 @@ from fractions import Fraction as F
 
 import numpy as np
 import pytest
+from cli_helpers import run
 
 import mobilecost
+from mobilecost.engine.grid import frame_alphas
 from mobilecost.errors import ConfigError
-from mobilecost.gridcost import frame_alphas
-from mobilecost.spec import to_fraction
-
-from cli_helpers import run
+from mobilecost.lang.spec import to_fraction
 
 
 @pytest.mark.parametrize("value, expect", [
@@ -89,7 +88,7 @@ def test_alpha_exact_is_categorical_and_cheap():
 
 
 def test_measured_rows_with_float_alpha_find_published_accuracy():
-    from mobilecost.torch.plots import with_accuracy
+    from mobilecost.reports.timing_plots import with_accuracy
 
     # A measured row whose α arrived as a float one ulp below 0.5: the released 0.5-224
     # checkpoint's 63.3% top-1 (TF-slim), not an estimate.
@@ -104,7 +103,8 @@ def test_a_sweep_csv_keeps_alpha_exact_for_calibrate(tmp_path):
     from fractions import Fraction
 
     from cli_helpers import run
-    from mobilecost.targets import read_measurements
+
+    from mobilecost.latency.targets import read_measurements
 
     r = run("sweep", "--alpha", "1/3,0.5", "--res", "224", "--format", "csv")
     assert r.exit_code == 0, r.output

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import run
 
 DATA = Path(__file__).parent / "data" / "behaviour"

@@ -4,12 +4,21 @@ end or are too large, grids too large to enumerate or to hold, numbers past 64 b
 import tracemalloc
 
 import pytest
+from cli_helpers import one_error_line, run
 
 from mobilecost.errors import SpecError
-from mobilecost.spec import (MAX_DEPTH, MAX_LAYERS, MAX_SPEC_BYTES, Channels, LayerDef, Repeat,
-                             Spec, build, expanded_layers, parse)
-
-from cli_helpers import one_error_line, run
+from mobilecost.lang.spec import (
+    MAX_DEPTH,
+    MAX_LAYERS,
+    MAX_SPEC_BYTES,
+    Channels,
+    LayerDef,
+    Repeat,
+    Spec,
+    build,
+    expanded_layers,
+    parse,
+)
 
 
 def _write(tmp_path, text, name="x.spec"):
@@ -73,9 +82,9 @@ def test_layer_limit_is_exact(tmp_path):
 
 
 def test_more_layer_lines_than_the_limit_stop_the_parser_there(tmp_path, monkeypatch):
-    import mobilecost.spec
+    import mobilecost.lang.spec
 
-    monkeypatch.setattr(mobilecost.spec, "MAX_LAYERS", 1000)  # the rule, at a tenth of the size
+    monkeypatch.setattr(mobilecost.lang.spec, "MAX_LAYERS", 1000)  # the rule, at a tenth of the size
     text = "input 224 3!\n" + "pw 8\n" * 1500
     line = one_error_line(run("cost", _write(tmp_path, text)))
     # Line 1 is 'input'; the 1,001st layer is on line 1,002.
@@ -120,12 +129,18 @@ def test_spec_size_benchmark_runs():
 
 from fractions import Fraction as F  # noqa: E402
 
+from mobilecost.engine.axes import alpha_axis, grid_from_text, resolution_axis, rho_axis  # noqa: E402
+from mobilecost.engine.grid import (
+    BYTES_PER_ALPHA_LAYER,
+    BYTES_PER_CONFIG,
+    BYTES_PER_RES_LAYER,
+    grid_cost,
+    grid_memory,
+    grid_size_error,
+    sweep,
+)
 from mobilecost.errors import ConfigError, MobilecostError  # noqa: E402
-from mobilecost.grid import alpha_axis, grid_from_text, resolution_axis, rho_axis  # noqa: E402
-from mobilecost.gridcost import (BYTES_PER_ALPHA_LAYER, BYTES_PER_CONFIG,  # noqa: E402
-                                 BYTES_PER_RES_LAYER, grid_cost, grid_memory, grid_size_error,
-                                 sweep)
-from mobilecost.spec import load_spec  # noqa: E402
+from mobilecost.lang.spec import load_spec  # noqa: E402
 
 
 def test_axes_are_counted_without_enumerating():
@@ -297,7 +312,7 @@ def test_rho_ranges_map_to_pixels_as_enumerating_would():
 
 
 def test_dense_rho_range_is_not_enumerated(monkeypatch):
-    from mobilecost.grid import GridAxis
+    from mobilecost.engine.axes import GridAxis
 
     spec = load_spec("mobilenet_v1")
     # 0.01..1 step 10⁻⁷: 9,900,001 values of ρ, 2.24·10⁻⁵ px apart: every pixel from

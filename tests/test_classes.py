@@ -1,13 +1,12 @@
 """--classes: the classifier's width set for a run (TF-slim's checkpoints have 1001 classes)."""
 
 import pytest
+from by_hand import V3_LARGE, v1_macs, v3_counts
+from cli_helpers import one_error_line, run
 
 import mobilecost
 from mobilecost.errors import MobilecostError
-from mobilecost.spec import load_spec, parse, with_classes
-
-from by_hand import V3_LARGE, v1_macs, v3_counts
-from cli_helpers import one_error_line, run
+from mobilecost.lang.spec import load_spec, parse, with_classes
 
 
 def test_with_classes_replaces_the_fixed_classifier():
@@ -63,7 +62,7 @@ TORCHVISION = {"mobilenet_v2": 3_504_872, "mobilenet_v3_large": 5_483_032,
 
 @pytest.mark.parametrize("name", sorted(KERAS))
 def test_keras_convention_reproduces_count_params(name):
-    from mobilecost.cost import CONVENTIONS
+    from mobilecost.engine.cost import CONVENTIONS
 
     assert mobilecost.cost(name, 1, 224, CONVENTIONS["keras"].counting).params == KERAS[name]
     r = run("cost", name, "--convention", "keras", "--format", "csv")
@@ -71,7 +70,7 @@ def test_keras_convention_reproduces_count_params(name):
     assert int(total["params"]) == KERAS[name]
     assert "keras convention (Keras's count_params())" in " ".join(r.stderr.split())
     # the grid engine and the closed form count the same way
-    from mobilecost.gridcost import grid_cost
+    from mobilecost.engine.grid import grid_cost
 
     assert grid_cost(name, [1], [224], CONVENTIONS["keras"].counting).params[0, 0] == KERAS[name]
 

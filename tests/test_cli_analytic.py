@@ -7,12 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from by_hand import v1_macs
-from cli_helpers import run, one_error_line
-
-
-
+from cli_helpers import one_error_line, run
 
 
 def test_table3_csv_fields_and_values():

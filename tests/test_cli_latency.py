@@ -5,10 +5,10 @@ from fractions import Fraction
 from itertools import product
 
 import pytest
+from cli_helpers import one_error_line, run
 
-from mobilecost import latency as lt
-from mobilecost import targets as tg
-from cli_helpers import run, one_error_line
+from mobilecost.latency import model as lt
+from mobilecost.latency import targets as tg
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
 HEADER = "spec,alpha,resolution,batch,latency_ms,latency_iqr_ms,runs,device,dtype\n"
@@ -29,8 +29,6 @@ def write(tmp_path, text, name="m.csv"):
     p = tmp_path / name
     p.write_text(text)
     return p
-
-
 
 
 def no_target_written(tdir):

@@ -7,9 +7,9 @@ import json
 
 import pytest
 import typer.main
+from cli_helpers import one_error_line, run
 
 import mobilecost
-from cli_helpers import one_error_line, run
 from mobilecost.cli import app
 
 # Table 2 of the paper, by hand: full conv 3·3·3·32·112·112, 13 depthwise, 13 pointwise and the
@@ -201,9 +201,9 @@ def test_sweep_output_file_errors(tmp_path, args, fragment):
 
 @pytest.mark.parametrize("budget", ["1e400", "inf", "nan", "1e301", "-5M", "0"])
 def test_budgets_are_finite_positive_numbers(budget):
+    from mobilecost.engine.axes import parse_quantity
     from mobilecost.errors import MobilecostError
-    from mobilecost.grid import parse_quantity
-    from mobilecost.latency import parse_latency_ms
+    from mobilecost.latency.model import parse_latency_ms
 
     with pytest.raises(MobilecostError, match=r"^--max-macs "):
         parse_quantity(budget, "--max-macs")
@@ -213,8 +213,8 @@ def test_budgets_are_finite_positive_numbers(budget):
 
 
 def test_large_finite_budgets_are_accepted():
-    from mobilecost.grid import parse_quantity
-    from mobilecost.latency import parse_latency_ms
+    from mobilecost.engine.axes import parse_quantity
+    from mobilecost.latency.model import parse_latency_ms
 
     assert parse_quantity("1e300") == 10**300
     assert parse_latency_ms("1e300ms") == 1e300

@@ -3,12 +3,9 @@ import io
 import json
 
 import pytest
-
 from by_hand import v1_macs
-from cli_helpers import run, one_error_line as one_line_error
-
-
-
+from cli_helpers import one_error_line as one_line_error
+from cli_helpers import run
 
 
 def test_default_sweep_is_the_papers_sixteen():
@@ -25,8 +22,8 @@ def test_fast_csv_equals_the_report_formatter():
     from fractions import Fraction as F
 
     import mobilecost
-    from mobilecost.sweepreport import frame_csv, sweep_report
-    from mobilecost.report import to_csv
+    from mobilecost.reports.report import to_csv
+    from mobilecost.reports.sweep import frame_csv, sweep_report
 
     for spec, alphas, res in [("mobilenet_v1", [F(i, 20) for i in range(1, 25)], range(96, 260, 7)),
                               ("mobilenet_v2", [F(1), F(1, 3)], [224, 97])]:

@@ -8,16 +8,14 @@ from fractions import Fraction
 from itertools import product
 
 import pytest
+from cli_helpers import one_error_line, run
 
-from mobilecost import targets as tg
-from mobilecost.cost import cost
-from mobilecost.grid import parse_alphas, parse_resolutions
-from mobilecost.gridcost import sweep
-from cli_helpers import run, one_error_line
+from mobilecost.engine.axes import parse_alphas, parse_resolutions
+from mobilecost.engine.cost import cost
+from mobilecost.engine.grid import sweep
+from mobilecost.latency import targets as tg
 
 CALIBRATION = list(product(("1", "0.75", "0.5", "0.25"), (224, 192, 160, 128)))
-
-
 
 
 def csv_rows(text):

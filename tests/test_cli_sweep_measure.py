@@ -8,10 +8,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mobilecost.cost import cost  # noqa: E402
+from cli_helpers import one_error_line, run
+
+from mobilecost.engine.cost import cost  # noqa: E402
 from mobilecost.torch import timing  # noqa: E402
 from mobilecost.torch.timing import combine_rounds  # noqa: E402
-from cli_helpers import run, one_error_line
 
 FAST = ["--threads", "1", "--min-time", "0.01", "--max-time", "0.05"]
 
@@ -23,10 +24,8 @@ def quiet(monkeypatch):
     monkeypatch.setattr(timing, "noise", lambda row: "")
 
 
-
 def csv_rows(text):
     return list(csv.DictReader(io.StringIO(text)))
-
 
 
 class StubTimer:
@@ -184,7 +183,7 @@ def test_calibrate_reads_what_sweep_measure_writes(tmp_path, monkeypatch):
     result = run("calibrate", out / "sweep_mobilenet_v1.csv", "--target", "m", "--targets-dir",
                  tmp_path / "t")
     assert result.exit_code == 0, result.output
-    from mobilecost import targets as tg
+    from mobilecost.latency import targets as tg
 
     t = tg.load("m", tmp_path / "t")
     assert t.model.dtype == "float32" and t.device == "cpu"  # fp32 as measure writes it

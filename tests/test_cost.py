@@ -4,12 +4,12 @@ import math
 from fractions import Fraction
 
 import pytest
-
-from mobilecost import Counting, LayerKind, cost, paper, parse
-from mobilecost.cost import conv_macs, conv_params
-from mobilecost.tables import table2, table3
-
 from by_hand import v1_conv_channels, v1_macs, v1_params, v2_macs
+
+from mobilecost import Counting, LayerKind, cost, parse
+from mobilecost.engine.cost import conv_macs, conv_params
+from mobilecost.reports import paper
+from mobilecost.reports.tables import table2, table3
 
 
 def test_equations_by_hand():

@@ -10,13 +10,13 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import one_error_line, run
-from mobilecost.devicelogs import points_from_logs, read_log
+
 from mobilecost.errors import MobilecostError
-from mobilecost.latency import Network
-from mobilecost.manifest import ManifestRow, write_manifest
-from mobilecost.spec import load_spec
+from mobilecost.lang.spec import load_spec
+from mobilecost.latency.logs import points_from_logs, read_log
+from mobilecost.latency.manifest import ManifestRow, write_manifest
+from mobilecost.latency.model import Network
 
 DATA = Path(__file__).parent / "data" / "devicelogs"
 TFLITE, ORT = DATA / "tflite", DATA / "ort"

@@ -13,7 +13,6 @@ import shutil
 from fractions import Fraction
 
 import pytest
-
 from cli_helpers import one_error_line, run
 
 torch = pytest.importorskip("torch")
@@ -21,7 +20,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from mobilecost.manifest import ManifestError, file_name, read_manifest  # noqa: E402
+from mobilecost.latency.manifest import ManifestError, file_name, read_manifest  # noqa: E402
 
 
 def _rows(folder):

@@ -14,13 +14,12 @@ import importlib.util
 import json
 
 import pytest
-
 from cli_helpers import one_error_line, run
 
 torch = pytest.importorskip("torch")
 
-from mobilecost.manifest import ManifestError, read_manifest  # noqa: E402
-from mobilecost.timing_options import TimingOptions  # noqa: E402
+from mobilecost.latency.manifest import ManifestError, read_manifest  # noqa: E402
+from mobilecost.latency.options import TimingOptions  # noqa: E402
 
 HAS_EXECUTORCH = importlib.util.find_spec("executorch") is not None
 HAS_LITERT = all(importlib.util.find_spec(m) is not None for m in ("litert_torch", "ai_edge_litert"))
@@ -89,8 +88,7 @@ def test_time_shares_with_a_phone_runtime_are_one_line(tmp_path, runtime):
 @pytest.mark.parametrize("runtime", ["executorch", "litert"])
 def test_profile_refuses_a_phone_runtime(runtime):
     from mobilecost.errors import ConfigError
-    from mobilecost.torch.report import profile_config
-    from mobilecost.torch.timing import MeasureOptions
+    from mobilecost.torch.timing import MeasureOptions, profile_config
 
     with pytest.raises(ConfigError, match=f"profile: not with --runtime {runtime}"):
         profile_config("mobilenet_v1", "0.25", 32, MeasureOptions(runtime=runtime))
@@ -106,7 +104,7 @@ def test_torch_only_options_with_a_phone_runtime_are_refused(runtime):
 
 def test_the_cli_and_the_library_agree_on_formats_and_runtimes():
     from mobilecost.cli.export import RUNTIME_OF, ModelFormat
-    from mobilecost.timing_options import RUNTIMES
+    from mobilecost.latency.options import RUNTIMES
     from mobilecost.torch.export import FORMATS
     from mobilecost.torch.export import RUNTIME_OF as LIB
 
@@ -196,8 +194,8 @@ def test_pte_files_run_in_executorch_as_the_torch_module_does(pte_folder):
 @pytest.mark.slow
 def test_a_pte_program_that_gives_other_output_is_refused():
     from mobilecost.torch.build import build_model
-    from mobilecost.torch.executorch import to_pte
     from mobilecost.torch.export import ExportError, verify
+    from mobilecost.torch.runtimes.executorch import to_pte
 
     data = to_pte(build_model("mobilenet_v1", "0.25", 32, seed=1))
     with pytest.raises(ExportError, match="ExecuTorch's output differs from torch's"):
@@ -265,7 +263,7 @@ def test_tflite_files_run_in_litert_as_the_torch_module_does(tmp_path):
 def test_a_tflite_file_that_gives_other_output_is_refused():
     from mobilecost.torch.build import build_model
     from mobilecost.torch.export import ExportError, verify
-    from mobilecost.torch.litert import to_tflite
+    from mobilecost.torch.runtimes.litert import to_tflite
 
     data = to_tflite(build_model("mobilenet_v1", "0.25", 32, seed=1))
     with pytest.raises(ExportError, match="LiteRT's output differs from torch's"):
@@ -294,8 +292,8 @@ def test_measure_with_litert_says_what_ran_it(tmp_path):
     ("litert", "2.3.0 (litert-torch 0.10.0)", "LiteRT 2.3.0 (litert-torch 0.10.0)"),
 ])
 def test_reports_name_the_phone_runtime_that_ran(runtime, version, name):
-    from mobilecost.sweepreport import setting_note
-    from mobilecost.torch.plots import _setting
+    from mobilecost.reports.sweep import setting_note
+    from mobilecost.reports.timing_plots import _setting
 
     row = {"runtime": runtime, "runtime_version": version, "graph_optimization": "XNNPACK delegate",
            "device_name": "CPU A", "device": "cpu", "threads": 1, "dtype": "fp32", "batch": 1,
@@ -312,9 +310,9 @@ def test_calibrate_reads_benchmark_model_logs_through_a_tflite_manifest(tmp_path
     from fractions import Fraction
     from pathlib import Path
 
-    from mobilecost.latency import Network
-    from mobilecost.manifest import ManifestRow, write_manifest
-    from mobilecost.spec import load_spec
+    from mobilecost.lang.spec import load_spec
+    from mobilecost.latency.manifest import ManifestRow, write_manifest
+    from mobilecost.latency.model import Network
 
     logs = Path(__file__).parent / "data" / "devicelogs" / "tflite"
     net = Network.of(load_spec("mobilenet_v1")).key

@@ -2,10 +2,10 @@ from fractions import Fraction as F
 
 import pytest
 
-from mobilecost.cost import Counting, cost
+from mobilecost.engine.closedform import closed_form
+from mobilecost.engine.cost import Counting, cost
 from mobilecost.errors import MobilecostError
-from mobilecost.formula import closed_form
-from mobilecost.spec import parse
+from mobilecost.lang.spec import parse
 
 # MobileNet v1 at α = 1, 224 (Table 1), by hand:
 #  a (α¹ρ² terms): the first conv 3·3·3·32·112² = 10,838,016 plus the depthwise layers,

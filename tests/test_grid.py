@@ -2,9 +2,14 @@ from fractions import Fraction as F
 
 import pytest
 
+from mobilecost.engine.axes import (
+    format_quantity,
+    parse_alphas,
+    parse_quantity,
+    parse_resolutions,
+    parse_rhos,
+)
 from mobilecost.errors import MobilecostError
-from mobilecost.grid import (format_quantity, parse_alphas, parse_quantity, parse_resolutions,
-                             parse_rhos)
 
 
 def test_alpha_range_default_step_is_a_quarter():

@@ -16,19 +16,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mobilecost.cost import Counting, layer_cost
-from mobilecost.importer import ModelImportError, import_graph, parse_rounding
-from mobilecost.modelsource import read_source
-from mobilecost.spec import Rounding, builtin_names, load_spec
+from mobilecost.engine.cost import Counting, layer_cost
+from mobilecost.importing.recognise import ModelImportError, import_graph, parse_rounding
+from mobilecost.lang.spec import Rounding, builtin_names, load_spec
+from mobilecost.reports.importing import read_source
 
 # Every built-in: MobileNet v1 and its variants, v2, the four MobileNetV3s (squeeze-and-excitation,
 # hard-swish, the hard-swish classifier layer) and MnasNet-B1.
 IMPORTABLE = builtin_names()
-from mobilecost.torch.build import build_model
-from mobilecost.torch.importer import graph_of_module
-
 from cli_helpers import one_error_line, run
 from onnx_helpers import export_onnx
+
+from mobilecost.torch.build import build_model
+from mobilecost.torch.fx import graph_of_module
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,8 +46,6 @@ def _facts(layers):
 def _import_module(model, resolution, rounding=Rounding(), allow_unknown=False):
     return import_graph(graph_of_module(model, "test", "test", resolution), rounding,
                         allow_unknown)
-
-
 
 
 CONFIGS = [("1", 224), ("0.75", 160), ("0.5", 128), ("0.35", 97)]
@@ -394,7 +392,7 @@ def test_onnx_import_does_not_load_torch(tmp_path):
     import sys
 
     f = _tiny_onnx(tmp_path / "t.onnx", [1, 3, 8, 8])
-    code = ("import sys; from mobilecost.modelsource import read_source; "
+    code = ("import sys; from mobilecost.reports.importing import read_source; "
             f"imp = read_source({str(f)!r}); "
             "print(imp.total_macs, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

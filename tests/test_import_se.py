@@ -9,28 +9,24 @@ that hand arithmetic, torch's FlopCounterMode and fvcore give.
 
 from __future__ import annotations
 
-
 import pytest
 import torch
+from cli_helpers import one_error_line, run
+from onnx_helpers import export_onnx
 from torch import nn
 from torch.nn import functional as F
 
-from mobilecost.cost import layer_cost
-from mobilecost.importer import ModelImportError, import_graph, parse_rounding, se_ratios
-from mobilecost.modelsource import read_source
-from mobilecost.spec import load_spec
+from mobilecost.engine.cost import layer_cost
+from mobilecost.importing.recognise import ModelImportError, import_graph, parse_rounding, se_ratios
+from mobilecost.lang.spec import load_spec
+from mobilecost.reports.importing import read_source
 from mobilecost.torch.build import build_model
-from mobilecost.torch.importer import graph_of_module
-
-from cli_helpers import one_error_line, run
-from onnx_helpers import export_onnx
+from mobilecost.torch.fx import graph_of_module
 
 
 def _import(model, res, rounding="int", allow_unknown=False):
     return import_graph(graph_of_module(model.eval(), "test", "test", res),
                         parse_rounding(rounding), allow_unknown)
-
-
 
 
 def _facts(layers):
@@ -62,7 +58,7 @@ def test_mobilenet_v3_large_imports_with_its_se_blocks_written_in_the_ir():
         "repeat 2 {", "  ir 160 k=5 se=4", "}",        # exp 960, SE
         "pw 960", "avgpool global", "fc 1280 act=hswish", "fc 1000!"]
     # torchvision's mobilenet_v3_large: 5,483,032 parameters (with batchnorm and biases)
-    from mobilecost.cost import Counting
+    from mobilecost.engine.cost import Counting
 
     assert sum(layer_cost(l, Counting(fc_bias=True, batchnorm=True)).params
                for l in imp.layers) == 5_483_032

@@ -1,11 +1,21 @@
-"""Imports point one way: spec -> cost -> grid/sweep -> latency -> report -> cli, with
-mobilecost.util beneath them all; only mobilecost/cli imports typer and rich, only
-mobilecost/torch imports torch; no two modules import each other, directly or round a loop."""
+"""Imports point one way, package by package, in the order of the data flow:
+
+    base (errors, util, dtypes, runtimes) -> lang -> engine -> latency -> importing -> torch
+    -> reports -> cli
+
+A module imports from its own package and from the packages before it, never after; only
+mobilecost/cli imports typer and rich; only mobilecost/torch imports torch and fvcore; no
+two modules import each other, directly or round a loop, type-only imports included; at most
+8 modules sit directly in mobilecost/.
+"""
 
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mobilecost"
+
+ORDER = ("base", "lang", "engine", "latency", "importing", "torch", "reports", "cli", "top")
+BASE = ("errors", "util", "dtypes", "runtimes")
 
 
 def _modules():
@@ -21,26 +31,12 @@ def _modules():
 MODULES = _modules()
 
 
-def _walk_runtime(tree):
-    """ast.walk, leaving out `if TYPE_CHECKING:` blocks (imports for type hints only)."""
-    todo = [tree]
-    while todo:
-        node = todo.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if (isinstance(child, ast.If) and isinstance(child.test, ast.Name)
-                    and child.test.id == "TYPE_CHECKING"):
-                todo.extend(child.orelse)
-                continue
-            todo.append(child)
-
-
 def _imports(name):
-    """Every module `name` imports, at the top or inside a function (absolute names)."""
+    """Every module `name` imports, at the top, inside a function or for type hints only."""
     f = MODULES[name]
     here = name.split(".") if f.name == "__init__.py" else name.split(".")[:-1]
     found = set()
-    for node in _walk_runtime(ast.parse(f.read_text())):
+    for node in ast.walk(ast.parse(f.read_text())):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -56,6 +52,31 @@ def _imports(name):
 GRAPH = {m: {d for d in _imports(m) if d in MODULES and d != m} for m in MODULES}
 
 
+def layer(module: str) -> str:
+    """The package of the data flow a module belongs to (see ORDER)."""
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] == "__main__":
+        return "top"
+    if len(parts) == 2 and parts[1] in BASE:
+        return "base"
+    assert parts[1] in ORDER, f"{module}: not in a package of the data flow"
+    return parts[1]
+
+
+def test_every_module_is_in_a_package_of_the_data_flow():
+    top = sorted(m for m in MODULES if m.count(".") == 1 and MODULES[m].name != "__init__.py")
+    assert len(top) + 1 <= 8, top  # + mobilecost/__init__.py
+    for m in MODULES:
+        layer(m)
+
+
+def test_imports_point_one_way():
+    backwards = [f"{m} -> {d}" for m in sorted(GRAPH) for d in sorted(GRAPH[m])
+                 if ORDER.index(layer(d)) > ORDER.index(layer(m))
+                 and not (layer(m) == "cli" and d == "mobilecost")]  # cli: __version__
+    assert not backwards, backwards
+
+
 def test_third_party_boundaries():
     for m in MODULES:
         roots = {d.split(".")[0] for d in _imports(m)}
@@ -63,20 +84,6 @@ def test_third_party_boundaries():
             assert not roots & {"typer", "rich", "click"}, m
         if not m.startswith("mobilecost.torch"):
             assert "torch" not in roots and "fvcore" not in roots, m
-
-
-def test_util_and_report_sit_beneath_the_rest():
-    assert GRAPH["mobilecost.util"] == set()
-    assert GRAPH["mobilecost.report"] <= {"mobilecost.util", "mobilecost.errors"}
-
-
-def test_the_model_imports_no_presentation():
-    presentation = {"mobilecost.report", "mobilecost.plots", "mobilecost.sweepreport",
-                    "mobilecost.tables"}
-    for m in ("mobilecost.spec", "mobilecost.cost", "mobilecost.grid", "mobilecost.gridcost",
-              "mobilecost.latency", "mobilecost.targets", "mobilecost.accuracy"):
-        assert not GRAPH[m] & presentation, (m, GRAPH[m] & presentation)
-        assert not any(d.startswith("mobilecost.cli") for d in GRAPH[m]), m
 
 
 def test_no_import_cycles():

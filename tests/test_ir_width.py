@@ -3,12 +3,11 @@
 from fractions import Fraction
 
 import pytest
+from cli_helpers import one_error_line, run
 
 import mobilecost
 from mobilecost.errors import SpecError
-from mobilecost.spec import parse
-
-from cli_helpers import one_error_line, run
+from mobilecost.lang.spec import parse
 
 
 def _widths(text, alpha=1):

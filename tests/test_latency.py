@@ -5,11 +5,10 @@ from itertools import combinations, product
 
 import numpy as np
 import pytest
-
-from mobilecost import latency as lt
-from mobilecost.errors import MobilecostError
-
 from by_hand import v1_macs
+
+from mobilecost.errors import MobilecostError
+from mobilecost.latency import model as lt
 
 GRID = [lt.Config("mobilenet_v1", Fraction(a), r, b)
         for a, r, b in product(("1", "0.75", "0.5", "0.25"), (224, 192, 160, 128), (1,))]

@@ -6,10 +6,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from mobilecost import latency as lt
 from mobilecost.errors import MobilecostError
-from mobilecost.gridfeatures import structure_terms
-from mobilecost.spec import builtin_names, load_spec
+from mobilecost.lang.spec import builtin_names, load_spec
+from mobilecost.latency import model as lt
+from mobilecost.latency.structure import structure_terms
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
 
@@ -59,8 +59,8 @@ def test_grid_refuses_an_undetermined_group():
 def test_the_size_walk_equals_building_every_resolution():
     """gridfeatures takes its sides from the grid engine's size walk: the builder, run at each
     resolution on its own, gives the same sides."""
-    from mobilecost.gridcost import layer_sides
-    from mobilecost.spec import build, load_spec
+    from mobilecost.engine.grid import layer_sides
+    from mobilecost.lang.spec import build, load_spec
 
     for name in ("mobilenet_v1", "mobilenet_v2"):
         spec = load_spec(name)

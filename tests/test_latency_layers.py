@@ -8,14 +8,14 @@ from dataclasses import replace
 from fractions import Fraction
 
 import pytest
-
-from mobilecost import latency as lt
-from mobilecost import layertable as lyt
-from mobilecost import targets as tg
-from mobilecost.cost import cost
-from mobilecost.errors import MobilecostError
-from mobilecost.spec import load_spec
 from cli_helpers import one_error_line, run
+
+from mobilecost.engine.cost import cost
+from mobilecost.errors import MobilecostError
+from mobilecost.lang.spec import load_spec
+from mobilecost.latency import layers as lyt
+from mobilecost.latency import model as lt
+from mobilecost.latency import targets as tg
 
 
 def config(spec, alpha, res, batch=1):
@@ -189,8 +189,9 @@ def test_a_target_with_a_layer_table_round_trips_and_predicts_layer_level(tmp_pa
 # ----------------------------------------------------------------------------- timing, the CLI
 
 torch = pytest.importorskip("torch")
-from mobilecost.torch import timing  # noqa: E402
 from timing_helpers import FakeMeasurement  # noqa: E402
+
+from mobilecost.torch import timing  # noqa: E402
 
 HEADER = "spec,alpha,resolution,batch,latency_ms\n"
 LAYER_MS = 0.1

@@ -8,12 +8,12 @@ from itertools import product
 
 import numpy as np
 import pytest
-
-from mobilecost import latency as lt
-from mobilecost import targets as tg
-from mobilecost.errors import MobilecostError
-from mobilecost.ops import exact_text
 from cli_helpers import one_error_line, run
+
+from mobilecost.errors import MobilecostError
+from mobilecost.lang.ops import exact_text
+from mobilecost.latency import model as lt
+from mobilecost.latency import targets as tg
 
 # 25 GMAC/s dense, 4 GMAC/s depthwise, 12 GB/s, 40 µs per layer (in ms per unit)
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
@@ -146,7 +146,7 @@ def test_predictions_outside_the_calibration_have_no_interval():
 
 
 def test_pick_safe_against_a_brute_force_pick(tmp_path):
-    from mobilecost import accuracy
+    from mobilecost.engine import accuracy
 
     points = _noisy(V1)
     rows = ["spec,alpha,resolution,batch,latency_ms"]

@@ -1,11 +1,10 @@
 """The built-in MnasNet-B1 against torchvision's weights tables and hand arithmetic."""
 
 import pytest
+from by_hand import mnasnet_counts
 
 import mobilecost
-from mobilecost.cost import Counting
-
-from by_hand import mnasnet_counts
+from mobilecost.engine.cost import Counting
 
 
 @pytest.mark.parametrize("alpha,params,gmacs", [

@@ -14,7 +14,7 @@ import pytest
 
 import mobilecost
 from mobilecost.errors import SpecError
-from mobilecost.spec import format_spec, load_spec, parse
+from mobilecost.lang.spec import format_spec, load_spec, parse
 
 BLOCKS = [  # repeats, kernel, stride, expansion, in, out, se ratio
     (1, 3, 1, 1, 32, 16, None), (2, 3, 2, 6, 16, 24, None), (3, 5, 2, 3, 24, 40, 0.25),
@@ -91,5 +91,5 @@ def test_squeeze_from_the_input():
 
 
 def test_mnasnet_a1_is_in_the_spec_list():
-    assert "mnasnet_a1" in mobilecost.spec.builtin_names()
+    assert "mnasnet_a1" in mobilecost.builtin_names()
     assert load_spec("mnasnet_a1").name == "mnasnet_a1"

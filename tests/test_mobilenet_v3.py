@@ -7,11 +7,10 @@ every tensor, `_ops` in billions of Mult-Adds, 1000 classes) and TF-slim's check
 import math
 
 import pytest
+from by_hand import V3_LARGE, V3_SMALL, v3_counts
 
 import mobilecost
-from mobilecost.cost import Counting
-
-from by_hand import V3_LARGE, V3_SMALL, v3_counts
+from mobilecost.engine.cost import Counting
 
 ALL = Counting(fc_bias=True, batchnorm=True)
 

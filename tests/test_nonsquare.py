@@ -10,15 +10,21 @@ from fractions import Fraction as F
 
 import numpy as np
 import pytest
-
 from cli_helpers import one_error_line, run
-from mobilecost.cost import cost
+
+from mobilecost.engine.axes import grid_from_text, parse_aspect
+from mobilecost.engine.closedform import closed_form
+from mobilecost.engine.cost import cost
+from mobilecost.engine.grid import grid_cost, sweep
 from mobilecost.errors import ConfigError, MobilecostError, SpecError
-from mobilecost.formula import closed_form
-from mobilecost.grid import grid_from_text, parse_aspect
-from mobilecost.gridcost import grid_cost, sweep
-from mobilecost.spec import (builtin_names, format_spec, load_spec, norm_resolution, parse,
-                             resolution_text)
+from mobilecost.lang.spec import (
+    builtin_names,
+    format_spec,
+    load_spec,
+    norm_resolution,
+    parse,
+    resolution_text,
+)
 
 V1_SQUARE = 568_740_352
 

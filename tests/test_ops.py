@@ -4,13 +4,25 @@ from fractions import Fraction as F
 
 import pytest
 
-import mobilecost.gridcost as gridcost
-from mobilecost.cost import Counting, cost, layer_cost
+import mobilecost.engine.grid as gridcost
+from mobilecost.engine.cost import Counting, cost, layer_cost
+from mobilecost.engine.grid import grid_cost
 from mobilecost.errors import MobilecostError
-from mobilecost.gridcost import grid_cost
-from mobilecost.ops import (KINDS, MAC_KINDS, OPS, STATEMENTS, TIME_KIND_LABELS, TIME_KINDS, Grammar,
-                            LayerKind, Op, layer_ops, register, statement_ops)
-from mobilecost.spec import Channels, LayerDef, Spec, parse
+from mobilecost.lang.ops import (
+    KINDS,
+    MAC_KINDS,
+    OPS,
+    STATEMENTS,
+    TIME_KIND_LABELS,
+    TIME_KINDS,
+    Grammar,
+    LayerKind,
+    Op,
+    layer_ops,
+    register,
+    statement_ops,
+)
+from mobilecost.lang.spec import Channels, LayerDef, Spec, parse
 
 
 def test_every_op_has_what_its_role_needs():
@@ -80,7 +92,7 @@ def test_kind_table():
 
 
 def test_the_readers_of_the_kind_table():
-    from mobilecost.latency import GROUPS
+    from mobilecost.latency.model import GROUPS
 
     assert GROUPS == {k: KINDS[k].latency_group for k in LayerKind}
     pytest.importorskip("torch")

@@ -7,19 +7,17 @@ from dataclasses import asdict
 from fractions import Fraction
 
 import pytest
-
 from cli_helpers import one_error_line, run
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from mobilecost.latency import Network  # noqa: E402
-from mobilecost.spec import load_spec  # noqa: E402
-from mobilecost.timing_options import TimingOptions  # noqa: E402
-from mobilecost.torch.timing import MeasureOptions, MeasurementCache, measure  # noqa: E402
-
+from mobilecost.lang.spec import load_spec  # noqa: E402
+from mobilecost.latency.model import Network  # noqa: E402
+from mobilecost.latency.options import TimingOptions  # noqa: E402
 from mobilecost.torch import timing  # noqa: E402
+from mobilecost.torch.timing import MeasurementCache, MeasureOptions, measure  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +88,7 @@ def test_sweep_measure_takes_the_runtime(tmp_path):
 
 def test_profile_with_ort_attributes_kernels_to_the_spec_layers():
     from mobilecost.torch.build import build_model
-    from mobilecost.torch.ort import profile_ort
+    from mobilecost.torch.runtimes.onnxruntime import profile_ort
 
     model = build_model("mobilenet_v2", "0.35", 64)
     # 20 passes: the share is of kernel time, and one spike in a 3-pass profile moved it
@@ -150,7 +148,7 @@ def test_timing_options_refuse_an_unknown_runtime():
 
 
 def test_plots_name_the_runtime_that_ran():
-    from mobilecost.torch.plots import _setting
+    from mobilecost.reports.timing_plots import _setting
 
     row = {"device_name": "cpu A", "device": "cpu", "dtype": "fp32", "batch": 1, "threads": 1,
            "memory_format": "contiguous", "torch_version": "2.13.0", "runtime": "onnxruntime",

@@ -3,9 +3,9 @@ from fractions import Fraction as F
 import pandas as pd
 import pytest
 
+from mobilecost.engine.grid import sweep
+from mobilecost.engine.pareto import Budget, pareto_front, pick
 from mobilecost.errors import MobilecostError
-from mobilecost.gridcost import sweep
-from mobilecost.pareto import Budget, pareto_front, pick
 
 
 def _frame(rows):

@@ -12,16 +12,25 @@ from fractions import Fraction as F
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
+from engines import assert_cell_equal  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from mobilecost.cost import Counting, cost  # noqa: E402
+from mobilecost.engine.cost import Counting, cost  # noqa: E402
+from mobilecost.engine.grid import grid_cost  # noqa: E402
 from mobilecost.errors import ConfigError, MobilecostError  # noqa: E402
-from mobilecost.gridcost import grid_cost  # noqa: E402
-
-from engines import assert_cell_equal  # noqa: E402
-from mobilecost.spec import (Channels, LayerDef, Repeat, Residual, Rounding, Spec,  # noqa: E402
-                             builtin_names, format_spec, load_spec, parse)
+from mobilecost.lang.spec import (
+    Channels,
+    LayerDef,
+    Repeat,
+    Residual,
+    Rounding,
+    Spec,
+    builtin_names,
+    format_spec,
+    load_spec,
+    parse,
+)
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -3,16 +3,15 @@
 from fractions import Fraction
 
 import pytest
+from cli_helpers import one_error_line, run
 
 import mobilecost
-from mobilecost.cost import Counting
+from mobilecost.engine.closedform import closed_form
+from mobilecost.engine.cost import Counting
+from mobilecost.engine.grid import grid_cost
 from mobilecost.errors import MobilecostError, SpecError
-from mobilecost.formula import closed_form
-from mobilecost.gridcost import grid_cost
-from mobilecost.ops import make_divisible
-from mobilecost.spec import parse
-
-from cli_helpers import one_error_line, run
+from mobilecost.lang.ops import make_divisible
+from mobilecost.lang.spec import parse
 
 SE_NET = "name se_net\ninput 16 3!\nconv 3 64\nse 4\navgpool global\nfc 10!\n"
 

@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 
 from mobilecost import ConfigError, SpecError, builtin_names, load_spec, parse
-from mobilecost.spec import Channels, LayerKind, Rounding
+from mobilecost.lang.spec import Channels, LayerKind, Rounding
 
 NET = """\
 # a small network with every construct

@@ -3,15 +3,14 @@ from fractions import Fraction as F
 
 import numpy as np
 import pytest
-
-import mobilecost
-from mobilecost.cost import Counting, cost
-from mobilecost.errors import MobilecostError
-from mobilecost.spec import parse
-from mobilecost.gridcost import grid_cost, sweep
-
 from by_hand import v1_macs
 from engines import assert_cell_equal
+
+import mobilecost
+from mobilecost.engine.cost import Counting, cost
+from mobilecost.engine.grid import grid_cost, sweep
+from mobilecost.errors import MobilecostError
+from mobilecost.lang.spec import parse
 
 
 def _check_against_cost(spec, alphas, resolutions, counting=Counting()):

@@ -7,10 +7,10 @@ from importlib import resources
 from itertools import product
 
 import pytest
-
-from mobilecost import latency as lt
-from mobilecost import targets as tg
 from cli_helpers import one_error_line, run
+
+from mobilecost.latency import model as lt
+from mobilecost.latency import targets as tg
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
 HEADER = "spec,alpha,resolution,batch,latency_ms\n"
@@ -86,7 +86,7 @@ def test_a_format_1_third_is_read_as_a_third(tmp_path, tdir):
 # ----------------------------------------------------------------------------- identity
 
 def copy_of_v1(folder, name_line="name my_v1_copy"):
-    text = (resources.files("mobilecost") / "specs" / "mobilenet_v1.spec").read_text()
+    text = (resources.files("mobilecost.lang") / "specs" / "mobilenet_v1.spec").read_text()
     text = text.replace("name mobilenet_v1", name_line)
     path = folder / "my_v1_copy.spec"
     path.write_text(text)

@@ -9,13 +9,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mobilecost.errors import ConfigError  # noqa: E402
-from mobilecost.spec import load_spec  # noqa: E402
-from mobilecost.timing_options import DEFAULTS, GridTiming, TimingOptions, changed  # noqa: E402
-from mobilecost.torch import timing  # noqa: E402
-from mobilecost.torch.timing import MeasureOptions, MeasurementCache, measure_grid  # noqa: E402
 from cli_helpers import one_error_line, run  # noqa: E402
 from timing_helpers import FakeMeasurement  # noqa: E402
+
+from mobilecost.errors import ConfigError  # noqa: E402
+from mobilecost.lang.spec import load_spec  # noqa: E402
+from mobilecost.latency.options import DEFAULTS, GridTiming, TimingOptions, changed  # noqa: E402
+from mobilecost.torch import timing  # noqa: E402
+from mobilecost.torch.timing import MeasurementCache, MeasureOptions, measure_grid  # noqa: E402
 
 FAST = MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
 
@@ -123,7 +124,7 @@ def test_a_bad_cache_entry_is_reported_and_measured_again(tmp_path, timer, entry
 
 
 def test_a_renamed_copy_finds_the_same_cache_entries(tmp_path, timer):
-    text = (resources.files("mobilecost") / "specs" / "mobilenet_v1.spec").read_text()
+    text = (resources.files("mobilecost.lang") / "specs" / "mobilenet_v1.spec").read_text()
     copy = tmp_path / "copy.spec"
     copy.write_text(text.replace("name mobilenet_v1", "name my_copy"))
     cache = MeasurementCache(tmp_path / "c")
@@ -188,7 +189,7 @@ def test_measure_csv_keeps_alpha_exact_for_calibrate(tmp_path, timer):
     timer.queue = [(0.001 * k, 0.0) for k in range(1, 7)]
     r = run("measure", "--alpha", "1/3,2/3,1", "--res", "32,64", "--cache-dir", tmp_path / "c", "-o", out)
     assert r.exit_code == 0, r.output
-    from mobilecost.targets import read_measurements
+    from mobilecost.latency.targets import read_measurements
 
     alphas = {p.config.alpha for p in read_measurements(out).points}
     assert alphas == {Fraction(1, 3), Fraction(2, 3), Fraction(1)}

@@ -81,7 +81,7 @@ def _rows():
 
 
 def test_plots_are_written_as_png_and_svg(tmp_path):
-    from mobilecost.torch.plots import latency_vs_macs, time_share_bars
+    from mobilecost.reports.timing_plots import latency_vs_macs, time_share_bars
 
     paths = latency_vs_macs(_rows(), tmp_path / "lat") + time_share_bars(_rows(), tmp_path / "share")
     assert sorted(p.name for p in paths) == ["lat.png", "lat.svg", "share.png", "share.svg"]
@@ -92,7 +92,7 @@ def test_plots_are_written_as_png_and_svg(tmp_path):
 
 
 def test_accuracy_joins_published_then_estimated_then_nothing(tmp_path):
-    from mobilecost.torch.plots import latency_vs_accuracy, with_accuracy
+    from mobilecost.reports.timing_plots import latency_vs_accuracy, with_accuracy
 
     rows = _rows()[:4] + [dict(_rows()[0], alpha=Fraction(7, 10), resolution=200, macs=400_000_000)]
     rated = with_accuracy(rows, "mobilenet_v1")
@@ -109,7 +109,8 @@ def test_accuracy_joins_published_then_estimated_then_nothing(tmp_path):
 
 
 def test_profile_report_without_the_cli():
-    from mobilecost.torch.report import profile_config, profile_report
+    from mobilecost.reports.measure import profile_report
+    from mobilecost.torch.timing import profile_config
 
     model, prof = profile_config("mobilenet_v1", "0.25", 32, ONE, passes=1, warmup=1)
     report = profile_report(model, prof, ONE)

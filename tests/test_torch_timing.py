@@ -12,15 +12,20 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from cli_helpers import one_error_line  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from mobilecost.cli import app  # noqa: E402
 from mobilecost.errors import ConfigError  # noqa: E402
-from mobilecost.spec import load_spec  # noqa: E402
+from mobilecost.lang.spec import load_spec  # noqa: E402
 from mobilecost.torch import timing  # noqa: E402
-from mobilecost.torch.timing import (ROW_COLUMNS, GridInterrupted, MeasureOptions,  # noqa: E402
-                                     MeasurementCache, measure_grid)
-from cli_helpers import one_error_line  # noqa: E402
+from mobilecost.torch.timing import (
+    ROW_COLUMNS,
+    GridInterrupted,
+    MeasurementCache,
+    MeasureOptions,
+    measure_grid,
+)
 
 runner = CliRunner()
 FAST = MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
@@ -33,7 +38,6 @@ def quiet(request, monkeypatch):
     measurements take every timing as quiet (the noise tests below stub the timer instead)."""
     if "noise" not in request.node.name:
         monkeypatch.setattr(timing, "noise", lambda row: "")
-
 
 
 def test_measure_row_has_every_column_and_a_latency(tmp_path):

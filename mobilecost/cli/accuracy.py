@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ..report import Format
+from ..reports.report import Format
 from .common import FormatOpt, SpecArg, command, render
 
 ValidateOpt = Annotated[bool, typer.Option(
@@ -24,6 +24,6 @@ def accuracy_cmd(spec: SpecArg = "mobilenet_v1", validate: ValidateOpt = False,
     Example: mobilecost accuracy --validate
     Example: mobilecost accuracy mobilenet_v2 --validate
     """
-    from ..sweepreport import accuracy_report
+    from ..reports.sweep import accuracy_report
 
     render(accuracy_report(validate, spec), format)

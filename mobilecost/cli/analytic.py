@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 
-from .. import tables
-from ..report import Format
-from .common import (AlphaOpt, BnOpt, ClassesOpt, ConventionOpt, FcBiasOpt, FormatOpt, ResOpt,
-                     SpecArg, command, counting_options, parse_alpha, parse_res, render)
+from ..reports import tables
+from ..reports.report import Format
+from .common import (
+    AlphaOpt,
+    BnOpt,
+    ClassesOpt,
+    ConventionOpt,
+    FcBiasOpt,
+    FormatOpt,
+    ResOpt,
+    SpecArg,
+    command,
+    counting_options,
+    parse_alpha,
+    parse_res,
+    render,
+)
 
 
 @command("table1")
@@ -78,6 +91,6 @@ def spec_cmd(spec: SpecArg = "mobilenet_v1") -> None:
     """
     import sys
 
-    from ..spec import load_spec
+    from ..lang.spec import load_spec
 
     sys.stdout.write(load_spec(spec).format())

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from ..errors import MobilecostError
-from ..report import FORMATTERS, Column, Format, Report
+from ..reports.report import FORMATTERS, Column, Format, Report
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -143,8 +143,8 @@ def counting_options(spec: str, convention: Optional[str], fc_bias: bool, bn: bo
     """(the spec, or a copy with `classes` outputs; the Counting; the line every output gives
     about its parameter count) from --convention, --fc-bias/--bn and --classes. `spec` may be
     a list of specs (--spec): each gets the classes."""
-    from ..cost import CONVENTIONS, Counting, convention_line
-    from ..spec import classes_of, load_spec, with_classes
+    from ..engine.cost import CONVENTIONS, Counting, convention_line
+    from ..lang.spec import classes_of, load_spec, with_classes
 
     conv = None
     if convention is not None:
@@ -173,14 +173,14 @@ def parse_res(text: str | None, spec):
     HEIGHTxWIDTH."""
     if text is None:
         return None
-    from ..grid import with_aspect
-    from ..spec import load_spec, norm_resolution
+    from ..engine.axes import with_aspect
+    from ..lang.spec import load_spec, norm_resolution
 
     return with_aspect(load_spec(spec), [norm_resolution(text, "--res")], None)[0]
 
 
 def parse_alpha(text: str) -> Fraction:
-    from ..spec import to_fraction
+    from ..lang.spec import to_fraction
 
     a = to_fraction(text)
     if a <= 0:

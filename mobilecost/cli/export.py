@@ -13,11 +13,19 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import MobilecostError
-from ..manifest import MANIFEST_NAME
-from ..report import Column, Format, Report
+from ..latency.manifest import MANIFEST_NAME
+from ..reports.report import Column, Format, Report
 from ..util import millions
-from .common import (FormatOpt, SpecArg, check_output_dir, command, err_console, fail, render,
-                     writing)
+from .common import (
+    FormatOpt,
+    SpecArg,
+    check_output_dir,
+    command,
+    err_console,
+    fail,
+    render,
+    writing,
+)
 from .gridopts import DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, RhoOpt
 from .measuring import DEFAULT_BATCH, BatchOpt
 
@@ -42,7 +50,7 @@ FORMAT_LABEL = {"onnx": "ONNX", "pte": "ExecuTorch .pte, XNNPACK-delegated",
 
 
 def export_report(results, folder: Path) -> Report:
-    from ..ops import exact_text
+    from ..lang.ops import exact_text
 
     fmts = sorted({r.format for r, _ in results}) or ["onnx"]
     check = " / ".join(RUNTIME_LABEL.get(f, f) for f in fmts)
@@ -101,7 +109,7 @@ def export_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALP
     Example: mobilecost export mobilenet_v1 --alpha 0.25..1 --res 128..224 --output-dir onnx/
     Example: mobilecost export --alpha 0.5 --res 160 --to pte --output-dir pte/
     """
-    from .. import sweepreport as sr
+    from ..reports import sweep as sr
     from ..torch import require_onnx, require_runtime, require_torch
 
     if output_dir is None:
@@ -125,8 +133,14 @@ def export_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALP
         require_onnx()
     else:
         require_runtime(RUNTIME_OF[fmt], f"--to {fmt}")
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from ..torch.export import plan_export, run_export
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import (BnOpt, ClassesOpt, ConventionOpt, FcBiasOpt, SpecArg, command,
-                     counting_options)
+from .common import BnOpt, ClassesOpt, ConventionOpt, FcBiasOpt, SpecArg, command, counting_options
 
 
 @command("formula")
@@ -19,7 +18,7 @@ def formula_cmd(spec: SpecArg = "mobilenet_v1", convention: ConventionOpt = None
 
     Example: mobilecost formula mobilenet_v1
     """
-    from ..sweepreport import formula_text
+    from ..reports.sweep import formula_text
 
     s, counting, line = counting_options(spec, convention, fc_bias, bn, classes)
     sys.stdout.write(formula_text(s, counting) + f"\n{line[0].upper()}{line[1:]}.\n")

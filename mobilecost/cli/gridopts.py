@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..gridcost import ALLOWED_BYTES_PER_CONFIG, WORK_ALLOWANCE
-from ..sweepreport import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS
+from ..engine.grid import ALLOWED_BYTES_PER_CONFIG, WORK_ALLOWANCE
+from ..reports.sweep import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS
 from .common import check_output_dir
 
 # Where --plot writes when no --output-dir is given: a folder in the current directory,

@@ -38,8 +38,8 @@ def import_cmd(source: Annotated[str, typer.Argument(
 
     Example: mobilecost import model.onnx --rounding 'multiple 8'
     """
-    from ..importer import parse_rounding
-    from ..modelsource import import_summary, read_source
+    from ..importing.recognise import parse_rounding
+    from ..reports.importing import import_summary, read_source
 
     rule = parse_rounding(rounding)
     if output is not None:

@@ -12,9 +12,26 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import MobilecostError
-from ..report import Column, Format, Report, format_number, milliseconds, percent
-from .common import FormatOpt, SpecArg, check_output_dir, command, err_console, fail, render, writing
-from .measuring import BatchOpt, CacheDirOpt, FreshOpt, MaxTimeOpt, MinTimeOpt, RoundsOpt, ThreadsOpt
+from ..reports.report import Column, Format, Report, format_number, milliseconds, percent
+from .common import (
+    FormatOpt,
+    SpecArg,
+    check_output_dir,
+    command,
+    err_console,
+    fail,
+    render,
+    writing,
+)
+from .measuring import (
+    BatchOpt,
+    CacheDirOpt,
+    FreshOpt,
+    MaxTimeOpt,
+    MinTimeOpt,
+    RoundsOpt,
+    ThreadsOpt,
+)
 
 TargetOpt = Annotated[str, typer.Option("--target", help="A calibrated target's name (see `mobilecost targets`).")]
 TargetsDirOpt = Annotated[Optional[Path], typer.Option(
@@ -99,8 +116,8 @@ def calibrate_cmd(
     Example: mobilecost calibrate --suggest 6 mobilenet_v1 mobilenet_v2
     Example: mobilecost calibrate m.csv --target my-cpu --layers -t 1 --layer-specs mnasnet_b1 -a 1,0.5 -r 224,160
     """
-    from .. import latency as lt
-    from .. import targets as tg
+    from ..latency import model as lt
+    from ..latency import targets as tg
 
     if suggest is not None:
         if target is not None or manifest is not None or spec is not None:
@@ -108,7 +125,7 @@ def calibrate_cmd(
                                   "--target, --manifest or --spec")
         if layers or layer_specs is not None:
             raise MobilecostError("--layers times layers for a target; not with --suggest")
-        from ..sweepreport import suggest_report
+        from ..reports.sweep import suggest_report
 
         render(suggest_report([str(m) for m in measurements], alpha, res, suggest), format)
         return
@@ -138,7 +155,7 @@ def calibrate_cmd(
         data = tg.read_measurements(measurements[0])
         source = str(measurements[0])
     else:
-        from ..devicelogs import measurements_from_logs
+        from ..latency.logs import measurements_from_logs
 
         data, note = measurements_from_logs(measurements, manifest, spec)
         notes_first.append(note)
@@ -182,16 +199,16 @@ def _layer_spec_configs(layer_specs: Optional[str], alpha: str, res: str, batch:
     """The configurations of --layer-specs over --alpha × --res (checked before any timing)."""
     if layer_specs is None:
         return []
-    from .. import latency as lt
-    from ..grid import specs_grid
-    from ..spec import load_spec
+    from ..engine.axes import specs_grid
+    from ..lang.spec import load_spec
+    from ..latency import model as lt
 
     specs = [load_spec(x) for x in _split(layer_specs, "--layer-specs")]
     alphas, resolutions = specs_grid(
         specs, alpha, res, MAX_LAYER_CONFIGS,
         lambda total: MobilecostError(f"--layer-specs × --alpha × --res is {total:,} "
                                       f"configurations; at most {MAX_LAYER_CONFIGS:,}"))
-    from ..spec import checked_configs
+    from ..lang.spec import checked_configs
 
     configs = []
     for s in specs:
@@ -209,14 +226,26 @@ def _time_layers(t, extra_configs: list, args, dtype: str):
     from ..torch import require_torch
 
     require_torch()
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    from .. import targets as tg
     from ..dtypes import lookup as lookup_dtype
-    from ..layertable import distinct_layers
-    from ..torch.timing import (GridInterrupted, MeasureOptions, MeasurementCache,
-                                default_cache_dir, device_name, measure_layers)
+    from ..latency import targets as tg
+    from ..latency.layers import distinct_layers
+    from ..torch.timing import (
+        GridInterrupted,
+        MeasurementCache,
+        MeasureOptions,
+        default_cache_dir,
+        device_name,
+        measure_layers,
+    )
 
     short = lookup_dtype(dtype).short
     options = MeasureOptions.of(replace(args.options, dtype=short)).resolved()
@@ -264,7 +293,7 @@ def _time_layers(t, extra_configs: list, args, dtype: str):
 
 
 def _layer_notes(t) -> list[str]:
-    from ..layertable import FULL_OVERHEAD_POINTS
+    from ..latency.layers import FULL_OVERHEAD_POINTS
 
     table = t.layers
     timing = table.timing
@@ -277,7 +306,7 @@ def _layer_notes(t) -> list[str]:
                 if table.overhead_points < FULL_OVERHEAD_POINTS else "")]
     errors = t.layer_loo_errors
     if errors:
-        from ..latency import ErrorSummary
+        from ..latency.model import ErrorSummary
 
         e = ErrorSummary.of(errors)
         notes.append(f"layer-level leave-one-out (overhead refitted): {e.within:.0%} within "
@@ -291,7 +320,7 @@ def targets_cmd(targets_dir: TargetsDirOpt = None, format: FormatOpt = Format.ta
 
     Example: mobilecost targets --format json
     """
-    from .. import targets as tg
+    from ..latency import targets as tg
 
     directory = targets_dir or tg.default_dir()
     rows = []
@@ -371,9 +400,9 @@ def predict_cmd(
     Example: mobilecost predict --validate --target my-cpu --calibrate-on 6
     Example: mobilecost predict --validate --target my-cpu --hold-out-spec mobilenet_v2
     """
-    from .. import latency as lt
-    from .. import targets as tg
-    from ..spec import load_spec
+    from ..lang.spec import load_spec
+    from ..latency import model as lt
+    from ..latency import targets as tg
 
     if validate:
         check_output_dir(output_dir)
@@ -466,8 +495,8 @@ def predict_cmd(
 
 def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], measurements: Optional[Path],
               hold_out_spec: Optional[str], out_dir: Path, format: Format) -> None:
-    from .. import latency as lt
-    from .. import targets as tg
+    from ..latency import model as lt
+    from ..latency import targets as tg
 
     if sum(x is not None for x in (calibrate_on, calibrate_with, measurements, hold_out_spec)) > 1:
         raise MobilecostError("give at most one of --calibrate-on, --calibrate-with, --measurements "
@@ -507,7 +536,7 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
              "affine_latency_ms": p.affine_ms, "affine_error": p.affine_error,
              **({"layer_latency_ms": p.layer_ms, "layer_error": p.layer_error}
                 if t.layers is not None else {})} for p in v.predictions]
-    from ..plots import plot_validation
+    from ..reports.plots import plot_validation
 
     with writing(out_dir):
         files = plot_validation(v, out_dir / stem, f"target {t.name} ({t.model.form} model)")
@@ -558,7 +587,7 @@ def _with_layer_level(t, v, points):
 
     table = t.layers
     if v.method == "leave-one-out" and all(p.config.batch == table.batch for p in points):
-        from ..layertable import loo_errors
+        from ..latency.layers import loo_errors
 
         # each network's layer sum once, the overhead refitted without each point
         errors = dict(zip((p.config for p in points), loo_errors(table, points)))

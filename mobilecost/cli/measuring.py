@@ -14,11 +14,18 @@ import typer
 
 from ..dtypes import timeable_shorts
 from ..errors import MobilecostError
-from ..util import format_number
-from ..timing_options import (DEFAULTS, DEVICES, GRID_DEFAULTS, PROFILED_RUNTIMES, RUNTIMES,
-                              GridTiming, TimingOptions,
-                              changed)
+from ..latency.options import (
+    DEFAULTS,
+    DEVICES,
+    GRID_DEFAULTS,
+    PROFILED_RUNTIMES,
+    RUNTIMES,
+    GridTiming,
+    TimingOptions,
+    changed,
+)
 from ..torch import require_torch
+from ..util import format_number
 from .common import err_console, fail
 
 # The choices of --device and --dtype, from the one table of each.
@@ -125,8 +132,14 @@ def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dic
     were kept (they are in the cache, so running the same command again resumes).
     """
     require_torch()
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from ..torch.timing import GridInterrupted, MeasurementCache, default_cache_dir, measure_grid
 

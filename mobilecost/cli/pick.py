@@ -7,11 +7,33 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import MobilecostError
-from ..report import Format
-from .common import (ClassesOpt, ConventionOpt, FormatOpt, SpecArg, command, counting_options, fail,
-                     render, report_written, status, writing)
-from .gridopts import (AspectOpt, DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
-                       PlotOpt, RhoOpt, SpecsOpt, checked_output, one_spec_or_many)
+from ..reports.report import Format
+from .common import (
+    ClassesOpt,
+    ConventionOpt,
+    FormatOpt,
+    SpecArg,
+    command,
+    counting_options,
+    fail,
+    render,
+    report_written,
+    status,
+    writing,
+)
+from .gridopts import (
+    DEFAULT_ALPHAS,
+    AspectOpt,
+    GridAlphaOpt,
+    GridResOpt,
+    MaxConfigsOpt,
+    OutputDirOpt,
+    PlotOpt,
+    RhoOpt,
+    SpecsOpt,
+    checked_output,
+    one_spec_or_many,
+)
 from .latency import TargetsDirOpt
 
 MaxMacsOpt = Annotated[Optional[str], typer.Option(
@@ -50,8 +72,8 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
     Example: mobilecost pick --max-latency 5ms --safe --target my-cpu
     Example: mobilecost pick --spec mobilenet_v1,mobilenet_v2 --alpha 0.35..1:0.05 --max-macs 200M
     """
-    from ..pickreport import budgets_from_options, nothing_fits, pick_report, write_pick
-    from ..sweepreport import family_grid_from_options, grid_from_options
+    from ..reports.pick import budgets_from_options, nothing_fits, pick_report, write_pick
+    from ..reports.sweep import family_grid_from_options, grid_from_options
 
     if max_latency is not None and target is None:
         raise MobilecostError("--max-latency needs --target NAME (a calibrated target; "
@@ -71,7 +93,7 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
     folder = checked_output(output_dir, plot)
     t = None
     if target is not None:
-        from ..targets import load
+        from ..latency.targets import load
 
         t = load(target, targets_dir)
     n = len(alphas) * len(resolutions) * (len(s) if isinstance(s, list) else 1)

@@ -13,20 +13,62 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import MobilecostError
-from ..report import Format
+from ..reports.report import Format
 from ..util import format_number
-from .common import (TABLE_MAX_ROWS, BnOpt, ClassesOpt, ConventionOpt, FcBiasOpt, SpecArg,
-                     counting_options, check_output_file, command, err_console, render,
-                     report_written, status, writing)
-from .gridopts import (AspectOpt, DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, OutputDirOpt,
-                       PlotOpt, RhoOpt, SpecsOpt, checked_output, one_spec_or_many)
+from .common import (
+    TABLE_MAX_ROWS,
+    BnOpt,
+    ClassesOpt,
+    ConventionOpt,
+    FcBiasOpt,
+    SpecArg,
+    check_output_file,
+    command,
+    counting_options,
+    err_console,
+    render,
+    report_written,
+    status,
+    writing,
+)
+from .gridopts import (
+    DEFAULT_ALPHAS,
+    AspectOpt,
+    GridAlphaOpt,
+    GridResOpt,
+    MaxConfigsOpt,
+    OutputDirOpt,
+    PlotOpt,
+    RhoOpt,
+    SpecsOpt,
+    checked_output,
+    one_spec_or_many,
+)
 from .latency import TargetsDirOpt
-from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MAX_TIME_S,
-                        DEFAULT_MIN_TIME_S, DEFAULT_ROUNDS, BatchOpt, CacheDirOpt, ChannelsLastOpt,
-                        CompileOpt, DeviceOpt, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt,
-                        MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs,
-                        DEFAULT_RUNTIME, RuntimeOpt)
-
+from .measuring import (
+    DEFAULT_BATCH,
+    DEFAULT_DEVICE,
+    DEFAULT_DTYPE,
+    DEFAULT_MAX_TIME_S,
+    DEFAULT_MIN_TIME_S,
+    DEFAULT_ROUNDS,
+    DEFAULT_RUNTIME,
+    BatchOpt,
+    CacheDirOpt,
+    ChannelsLastOpt,
+    CompileOpt,
+    DeviceOpt,
+    DtypeOpt,
+    FreshOpt,
+    GraphsOpt,
+    MaxTimeOpt,
+    MinTimeOpt,
+    RoundsOpt,
+    RuntimeOpt,
+    ThreadsOpt,
+    TimeShareOpt,
+    TimingArgs,
+)
 
 
 class SweepFormat(str, Enum):
@@ -68,7 +110,7 @@ def output_format(fmt: SweepFormat, output: Path | None, explicit: bool) -> Swee
         raise MobilecostError(f"--output {output}: cannot tell the format from the suffix; name it "
                               f".csv, .json, .md or .parquet, or give --format csv|json|markdown|parquet")
     if chosen is SweepFormat.parquet:
-        from ..sweepreport import require_pyarrow
+        from ..reports.sweep import require_pyarrow
 
         require_pyarrow()
     return chosen
@@ -106,7 +148,7 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
     Example: mobilecost sweep --alpha 0.5,1 --res 320x240,480x360 (height x width)
     Example: mobilecost sweep --res 128..224 --aspect 4:3 (widths 171..299)
     """
-    from .. import sweepreport as sr
+    from ..reports import sweep as sr
 
     timing = TimingArgs.of(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
                            min_time, max_time, rounds, time_share, cache_dir, fresh, runtime)
@@ -133,7 +175,7 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
     folder = checked_output(output_dir, plot)
     t = None
     if target is not None:
-        from ..targets import load
+        from ..latency.targets import load
 
         t = load(target, targets_dir)
     if measure:
@@ -157,7 +199,7 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
         with status("writing reports", big), writing(folder):
             written = sr.write_sweep(df, folder, extra, plot)
             if plot and rows:
-                from ..torch.plots import measured_sweep_plots
+                from ..reports.timing_plots import measured_sweep_plots
 
                 written += measured_sweep_plots(df, rows, folder, s.name, time_share)
         report_written(written)

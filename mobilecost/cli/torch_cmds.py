@@ -9,18 +9,49 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..ops import exact_text
-from ..report import Format, to_csv
-from ..util import format_number, write_atomic
-from ..torch import require_torch
 from ..errors import MobilecostError
-from .common import (FormatOpt, ResOpt, SpecArg, check_output_dir, check_output_file, command,
-                     err_console, fail, parse_alpha, parse_res, render)
-from .measuring import (DEFAULT_BATCH, DEFAULT_DEVICE, DEFAULT_DTYPE, DEFAULT_MAX_TIME_S,
-                        DEFAULT_MIN_TIME_S, DEFAULT_ROUNDS, BatchOpt, CacheDirOpt, ChannelsLastOpt,
-                        CompileOpt, DeviceOpt, DtypeOpt, FreshOpt, GraphsOpt, MaxTimeOpt,
-                        MinTimeOpt, RoundsOpt, ThreadsOpt, TimeShareOpt, TimingArgs, run_grid,
-                        DEFAULT_RUNTIME, RuntimeOpt)
+from ..lang.ops import exact_text
+from ..reports.report import Format, to_csv
+from ..torch import require_torch
+from ..util import format_number, write_atomic
+from .common import (
+    FormatOpt,
+    ResOpt,
+    SpecArg,
+    check_output_dir,
+    check_output_file,
+    command,
+    err_console,
+    fail,
+    parse_alpha,
+    parse_res,
+    render,
+)
+from .measuring import (
+    DEFAULT_BATCH,
+    DEFAULT_DEVICE,
+    DEFAULT_DTYPE,
+    DEFAULT_MAX_TIME_S,
+    DEFAULT_MIN_TIME_S,
+    DEFAULT_ROUNDS,
+    DEFAULT_RUNTIME,
+    BatchOpt,
+    CacheDirOpt,
+    ChannelsLastOpt,
+    CompileOpt,
+    DeviceOpt,
+    DtypeOpt,
+    FreshOpt,
+    GraphsOpt,
+    MaxTimeOpt,
+    MinTimeOpt,
+    RoundsOpt,
+    RuntimeOpt,
+    ThreadsOpt,
+    TimeShareOpt,
+    TimingArgs,
+    run_grid,
+)
 
 AlphaListOpt = Annotated[str, typer.Option(
     "--alpha", "-a", help="Width multipliers α: a list and/or ranges, 1,0.5 or 0.25..1 (step 0.25) "
@@ -72,7 +103,8 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
     from ..torch import require_fvcore
 
     require_fvcore()
-    from ..torch.counters import cross_check, reconcile_report
+    from ..reports.validate import reconcile_report
+    from ..torch.counters import cross_check
 
     a = parse_alpha(alpha)
     with err_console.status("building and counting…"):
@@ -85,8 +117,8 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
 
 
 def _validate_against(spec: str, alpha, res: int | None, against: str, format: Format) -> None:
-    from ..modelsource import against_report, disagreement_text, read_source
-    from ..spec import load_spec
+    from ..lang.spec import load_spec
+    from ..reports.importing import against_report, disagreement_text, read_source
 
     s = load_spec(spec)
     r = s.resolution if res is None else res
@@ -130,8 +162,8 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     Example: mobilecost measure --alpha 1,0.5 --threads 1 --runtime onnxruntime
     """
     require_torch()
-    from ..grid import parse_alphas, parse_resolutions, with_aspect
-    from ..spec import load_spec
+    from ..engine.axes import parse_alphas, parse_resolutions, with_aspect
+    from ..lang.spec import load_spec
 
     args = TimingArgs.of(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
                          min_time, max_time, rounds, time_share, cache_dir, fresh, runtime)
@@ -144,7 +176,7 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
         check_output_dir(plot_dir, "--plot-dir")
     configs = [(a, r) for r in resolutions for a in alphas]
     rows = run_grid(s, configs, args)
-    from ..torch.report import timing_report
+    from ..reports.measure import timing_report
 
     report = timing_report(rows, time_share, rounds)
     # CSV keeps α exact ('1/3', not 0.3333333333333333), so calibrate reads back the same α
@@ -155,7 +187,12 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
         except OSError as exc:
             raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     if plot_dir is not None:
-        from ..torch.plots import latency_vs_accuracy, latency_vs_macs, time_share_bars, with_accuracy
+        from ..reports.timing_plots import (
+            latency_vs_accuracy,
+            latency_vs_macs,
+            time_share_bars,
+            with_accuracy,
+        )
 
         paths = latency_vs_macs(rows, plot_dir / f"{s.name}_latency_vs_macs")
         rated = with_accuracy(rows, s)
@@ -195,7 +232,8 @@ def profile_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opti
     Example: mobilecost profile --threads 1 --runtime onnxruntime
     """
     require_torch()
-    from ..torch.report import profile_config, profile_report
+    from ..reports.measure import profile_report
+    from ..torch.timing import profile_config
 
     a = parse_alpha(alpha)
     options = _options(batch, device, dtype, threads, channels_last, False, False, runtime)

@@ -34,11 +34,18 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from ..latency import Network
-from ..ops import exact_text
-from ..manifest import (MANIFEST_NAME, ManifestError, ManifestRow, check_file, file_name,
-                        read_manifest, write_manifest)
-from ..spec import Spec, checked_configs, load_spec
+from ..lang.ops import exact_text
+from ..lang.spec import Spec, checked_configs, load_spec
+from ..latency.manifest import (
+    MANIFEST_NAME,
+    ManifestError,
+    ManifestRow,
+    check_file,
+    file_name,
+    read_manifest,
+    write_manifest,
+)
+from ..latency.model import Network
 from ..util import write_atomic
 from . import require_onnx  # noqa: F401  (re-exported)
 from .build import SpecNet, build_model
@@ -83,11 +90,11 @@ def to_file(model: SpecNet, batch: int = 1, opset: int = DEFAULT_OPSET,
             fmt: str = "onnx") -> bytes:
     """The model file of `model` in format `fmt` (ONNX at `opset`, or pte, or tflite)."""
     if fmt == "pte":
-        from .executorch import to_pte
+        from .runtimes.executorch import to_pte
 
         return to_pte(model, batch)
     if fmt == "tflite":
-        from .litert import to_tflite
+        from .runtimes.litert import to_tflite
 
         return to_tflite(model, batch)
     return to_onnx(model, batch, opset)
@@ -118,9 +125,9 @@ def verify(data: bytes, model: SpecNet, batch: int = 1, seed: int = 0,
         want = model.eval()(x).numpy()
     try:
         if fmt == "pte":
-            from .executorch import run
+            from .runtimes.executorch import run
         elif fmt == "tflite":
-            from .litert import run
+            from .runtimes.litert import run
         else:
             run = _run_onnx
         shape, got = run(data, x)
@@ -195,7 +202,7 @@ def export_one(spec: Spec, alpha: Fraction, resolution: int, folder: Path, batch
     """Export, check and write (atomically) one configuration's file; its manifest row."""
     import hashlib
 
-    from ..cost import cost
+    from ..engine.cost import cost
 
     model = build_model(spec, alpha, resolution)
     data = to_file(model, batch, opset, fmt)

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import torch
 
-from ..cost import layer_cost
-from ..ops import TIME_KIND_LABELS, TIME_KINDS
-from ..spec import Layer
+from ..engine.cost import layer_cost
+from ..lang.ops import TIME_KIND_LABELS, TIME_KINDS
+from ..lang.spec import Layer
 from .build import SpecNet
 
 

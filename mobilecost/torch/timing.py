@@ -30,11 +30,19 @@ import torch
 
 from ..dtypes import DTYPES as _DTYPE_TABLE
 from ..errors import ConfigError, MobilecostError
-from ..latency import Network
+from ..lang.spec import (
+    Spec,
+    checked_configs,
+    load_spec,
+    norm_resolution,
+    resolution_value,
+    to_fraction,
+)
+from ..latency.model import Network
+from ..latency.options import NOISY_IQR, PROFILED_RUNTIMES, TimingOptions
 from ..util import format_number, write_atomic
-from ..spec import (Spec, checked_configs, load_spec, norm_resolution, resolution_value,
-                    to_fraction)
-from ..timing_options import NOISY_IQR, TimingOptions
+from .build import SpecNet, build_model
+from .profile import Profile, profile_model
 
 # torch's dtype for each timeable short name of the one dtype table (mobilecost.dtypes).
 DTYPES = {d.short: getattr(torch, d.name) for d in _DTYPE_TABLE if d.timeable}
@@ -175,7 +183,7 @@ def time_callable(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, options: M
 
 def _row_base(spec: Spec, alpha: Fraction, resolution: int, options: MeasureOptions,
               dev_name: str) -> dict[str, Any]:
-    from ..cost import cost
+    from ..engine.cost import cost
 
     c = cost(spec, alpha, resolution)
     return {"spec": spec.name, "alpha": alpha, "resolution": resolution_value(resolution),
@@ -193,15 +201,15 @@ def _row_base(spec: Spec, alpha: Fraction, resolution: int, options: MeasureOpti
 def runtime_version(runtime: str) -> str:
     """The version of what runs the network."""
     if runtime == "onnxruntime":
-        from .ort import ort_version
+        from .runtimes.onnxruntime import ort_version
 
         return ort_version()
     if runtime == "executorch":
-        from .executorch import version
+        from .runtimes.executorch import version
 
         return version()
     if runtime == "litert":
-        from .litert import version
+        from .runtimes.litert import version
 
         return version()
     return torch.__version__
@@ -211,7 +219,7 @@ def _runtime_fields(options: MeasureOptions) -> dict[str, Any]:
     """What runs the network: torch, or ONNX Runtime with its version and graph optimisation,
     or a phone runtime with its version (graph_optimization: the delegate that runs it)."""
     if options.runtime == "onnxruntime":
-        from .ort import GRAPH_OPTIMIZATION
+        from .runtimes.onnxruntime import GRAPH_OPTIMIZATION
 
         optimization = GRAPH_OPTIMIZATION
     else:
@@ -224,8 +232,9 @@ def _runtime_fields(options: MeasureOptions) -> dict[str, Any]:
 def prepare_runtime(model, options: MeasureOptions) -> tuple[Callable[[Any], Any], Any, bytes]:
     """(callable, input, file) for timing `model` under a runtime other than torch: the file
     exported in memory as `export` writes it, loaded in that runtime."""
-    from . import executorch, litert, ort
     from .export import to_file
+    from .runtimes import executorch, litert
+    from .runtimes import onnxruntime as ort
 
     fmt = {"onnxruntime": "onnx", "executorch": "pte", "litert": "tflite"}[options.runtime]
     data = to_file(model, options.batch, fmt=fmt)
@@ -279,8 +288,8 @@ def measure(spec: Spec | str, alpha: float | Fraction | str, resolution: int | N
                 "load": load, "cores": cores}
         row["noisy"] = bool(noise(row))
         if time_share and options.runtime == "onnxruntime":
-            from .ort import profile_ort
             from .profile import time_shares
+            from .runtimes.onnxruntime import profile_ort
 
             row |= time_shares(profile_ort(model, options.batch, options.threads,
                                            data=onnx_file)[0])
@@ -550,7 +559,7 @@ def layer_input_shapes(config, batch: int) -> tuple[tuple[Any, ...], dict[int, l
     """The concrete layers of a configuration (a latency.Config) and the shapes of the tensors
     each layer's module is called with, from one forward pass on torch's meta device (no
     memory, no arithmetic; the network's own example input, whatever its sides)."""
-    from ..layertable import config_layers
+    from ..latency.layers import config_layers
     from .build import SpecNet
 
     layers = config_layers(config)
@@ -586,7 +595,7 @@ def measure_layer(layer, shapes: Sequence[tuple[int, ...]], options: MeasureOpti
                   dev_name: str) -> dict[str, Any]:
     """Time one layer alone on random inputs of its shapes (`layer_input_shapes`); a row with
     the timing fields of ROW_COLUMNS and the layer's shape text (`layer`)."""
-    from ..layertable import layer_shape
+    from ..latency.layers import layer_shape
     from .build import layer_module
 
     shape = layer_shape(layer)
@@ -646,7 +655,7 @@ def measure_layers(configs: Iterable[Any], options: MeasureOptions,
         raise ConfigError("layers are timed one by one with torch; --runtime onnxruntime times "
                           "whole networks only")
     options = options.resolved()
-    from ..layertable import layer_shape
+    from ..latency.layers import layer_shape
 
     todo: dict[str, tuple[Any, list[tuple[int, ...]]]] = {}
     for c in configs:
@@ -686,9 +695,28 @@ def measure_layers(configs: Iterable[Any], options: MeasureOptions,
                     if k not in ("spec", "alpha", "resolution", "macs", "params", "runtime",
                                  "runtime_version", "graph_optimization")})
     return out
+__all__ = ["check_device", "combine_rounds", "default_cache_dir", "device_name", "DeviceError",
+           "DTYPES", "GridInterrupted", "layer_cache_key", "layer_input_shapes", "machine_load",
+           "measure", "measure_configs", "measure_grid", "measure_layer", "measure_layers",
+           "MeasurementCache", "MeasureOptions", "noise", "NOISY_RETRIES", "prepare",
+           "profile_config", "ROW_COLUMNS", "time_callable"]
 
-__all__ = ["DTYPES", "DeviceError", "GridInterrupted", "MeasureOptions", "MeasurementCache",
-           "NOISY_RETRIES", "ROW_COLUMNS", "check_device", "combine_rounds", "default_cache_dir",
-           "device_name", "layer_cache_key", "layer_input_shapes", "machine_load", "measure",
-           "measure_configs", "measure_grid", "measure_layer", "measure_layers", "noise", "prepare",
-           "time_callable"]
+
+
+
+def profile_config(spec: Spec | str, alpha: Fraction | float | str, resolution: int | None,
+                   options: MeasureOptions, passes: int = 10,
+                   warmup: int = 3) -> tuple[SpecNet, Profile]:
+    """Build one configuration, prepare it for `options` and profile it."""
+    options = options.resolved()
+    if options.runtime not in PROFILED_RUNTIMES:
+        raise ConfigError(f"profile: not with --runtime {options.runtime} (its XNNPACK delegate "
+                          f"runs the network as one call; profile --runtime "
+                          f"{' or '.join(PROFILED_RUNTIMES)})")
+    model = build_model(spec, alpha, resolution)
+    if options.runtime == "onnxruntime":
+        from .runtimes.onnxruntime import profile_ort
+
+        return model, profile_ort(model, options.batch, options.threads, passes, warmup)[0]
+    _, x = prepare(model, model.example_input(options.batch), options)
+    return model, profile_model(model, x, options, passes=passes, warmup=warmup)

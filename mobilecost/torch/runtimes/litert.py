@@ -1,0 +1,113 @@
+"""LiteRT (formerly TensorFlow Lite): a configuration as a `.tflite` flatbuffer, run on the host.
+
+The file is made from the module `measure` times (`build.build_model`, eval mode) with
+batchnorm folded (`export.fold_batchnorm`) by litert-torch (`litert_torch.convert`, the
+converter once called ai-edge-torch), which captures it with `torch.export` at a fixed input
+shape and lowers it to LiteRT's builtin operators; the input stays NCHW, as the torch
+module's. On the host it runs in ai-edge-litert's `Interpreter` (the LiteRT runtime, with its
+default XNNPACK delegate for float CPU kernels, as `benchmark_model` on a phone) with the
+asked number of threads. LiteRT is an optional extra (`pip install 'mobilecost[litert]'`);
+without it, `export --to tflite` and `--runtime litert` say so in one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ...errors import MobilecostError
+from ..build import SpecNet
+from ..lowering import ExportError, _quiet, fold_batchnorm, native_quiet
+
+NAME = "litert"
+FORMAT = "tflite"
+
+
+def version() -> str:
+    """ai-edge-litert's version (the runtime), with litert-torch's (the converter)."""
+    from importlib.metadata import version as dist_version
+
+    return f"{dist_version('ai-edge-litert')} (litert-torch {dist_version('litert-torch')})"
+
+
+def to_tflite(model: SpecNet, batch: int = 1) -> bytes:
+    """The `.tflite` file (bytes) of `model`, batchnorm folded, at input shape
+    (batch, channels, resolution, resolution); an ExportError if the converter fails."""
+    folded = fold_batchnorm(model)
+    x = folded.example_input(batch)
+    try:
+        with native_quiet((1, 2)), _quiet(), torch.inference_mode(False):
+            import litert_torch
+
+            converted = litert_torch.convert(folded, (x,))
+            content = converted.model_content
+            data = content() if callable(content) else content
+    except Exception as exc:  # the converter raises many types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ExportError(f"litert-torch cannot convert the network: {first}") from None
+    return bytes(data)
+
+
+@dataclass
+class TfliteRunner:
+    """An interpreter with its tensors allocated: `runner(x)` runs one pass."""
+
+    interpreter: Any
+    input_index: int
+    output_index: int
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.input_index, x)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output_index)
+
+
+def load(data: bytes, threads: int | None = None) -> TfliteRunner:
+    """The `.tflite` file `data` in LiteRT's interpreter, `threads` threads (else torch's
+    count), tensors allocated."""
+    try:
+        with native_quiet((1, 2)), _quiet():
+            from ai_edge_litert.interpreter import Interpreter
+
+            interpreter = Interpreter(model_content=bytes(data),
+                                      num_threads=int(threads or torch.get_num_threads()))
+            interpreter.allocate_tensors()
+    except Exception as exc:  # the interpreter raises ValueError and RuntimeError
+        raise MobilecostError(f"LiteRT cannot load the file: "
+                              f"{(str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]}"
+                              ) from None
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise MobilecostError(f"LiteRT: the file has {len(inputs)} inputs and {len(outputs)} "
+                              f"outputs, not one of each")
+    return TfliteRunner(interpreter, inputs[0]["index"], outputs[0]["index"])
+
+
+def input_shape(runner: TfliteRunner) -> list[int]:
+    details = runner.interpreter.get_input_details()[0]
+    return [int(n) for n in details["shape"]]
+
+
+def run(data: bytes, x: torch.Tensor) -> tuple[list[int], np.ndarray]:
+    """Run the file once on `x`: (its input shape, its output)."""
+    runner = load(data, 1)
+    shape = input_shape(runner)
+    if shape != list(x.shape):
+        return shape, np.empty(0)
+    return shape, np.array(runner(x.numpy()))
+
+
+def prepare(model: SpecNet, batch: int, threads: int | None,
+            data: bytes | None = None) -> tuple[Callable[[np.ndarray], Any], np.ndarray]:
+    """(callable, input) for timing `model` under LiteRT, as `timing.prepare` gives for
+    torch. `data`: the `.tflite` file, if already made."""
+    if data is None:
+        data = to_tflite(model, batch)
+    return load(data, threads), model.example_input(batch).numpy()
+
+
+__all__ = ["FORMAT", "NAME", "TfliteRunner", "input_shape", "load", "prepare", "run",
+           "to_tflite", "version"]
