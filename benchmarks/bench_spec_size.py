@@ -25,7 +25,8 @@ from timer import best_of  # noqa: E402
 
 from mobilecost.engine.cost import cost  # noqa: E402
 from mobilecost.engine.grid import sweep  # noqa: E402
-from mobilecost.lang.spec import MAX_LAYERS, parse  # noqa: E402
+from mobilecost.lang.parse import parse
+from mobilecost.lang.spec import MAX_LAYERS  # noqa: E402
 
 
 def flat(n: int) -> str:

@@ -24,7 +24,8 @@ from timer import best_of  # noqa: E402
 
 from mobilecost.engine.cost import cost  # noqa: E402
 from mobilecost.engine.grid import grid_cost, sweep  # noqa: E402
-from mobilecost.lang.spec import build, load_spec  # noqa: E402
+from mobilecost.lang.load import load_spec
+from mobilecost.lang.spec import build  # noqa: E402
 
 
 def torch_model(spec, alpha: Fraction, resolution: int):

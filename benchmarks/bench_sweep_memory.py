@@ -34,7 +34,8 @@ from mobilecost.engine.grid import (
     CLI_BYTES_PER_ROW,
     grid_memory,
 )
-from mobilecost.lang.spec import expanded_layers, load_spec  # noqa: E402
+from mobilecost.lang.load import load_spec
+from mobilecost.lang.spec import expanded_layers  # noqa: E402
 
 CHILD = r"""
 import resource, sys

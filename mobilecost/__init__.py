@@ -9,7 +9,10 @@
 from .engine.cost import Counting, KindTotals, LayerCost, NetworkCost, cost, layer_cost
 from .engine.grid import sweep
 from .errors import ConfigError, MobilecostError, SpecError
-from .lang.spec import Layer, LayerKind, Spec, build, builtin_names, format_spec, load_spec, parse
+from .lang.kinds import LayerKind
+from .lang.load import builtin_names, load_spec
+from .lang.parse import parse
+from .lang.spec import Layer, Spec, build, format_spec
 
 __version__ = "0.1.0"
 

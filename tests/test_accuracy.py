@@ -7,7 +7,8 @@ import pytest
 from mobilecost.engine import accuracy as acc
 from mobilecost.engine.cost import cost
 from mobilecost.engine.grid import sweep
-from mobilecost.lang.spec import load_spec, parse
+from mobilecost.lang.load import load_spec
+from mobilecost.lang.parse import parse
 
 
 def test_the_sixteen_released_checkpoints():
@@ -278,7 +279,7 @@ def test_the_family_checkpoints_are_on_their_own_specs():
     """TF-slim's MobileNetV3 table and torchvision's weights tables (family.md), each row on the
     built-in that has that checkpoint's architecture; no estimate between them (one resolution
     per width: no curve)."""
-    from mobilecost.lang.spec import builtin_names
+    from mobilecost.lang.load import builtin_names
 
     assert {p.spec for p in acc.published()} <= set(builtin_names())
     expect = {("mobilenet_v3_large", F(1)): 75.2, ("mobilenet_v3_large", F(3, 4)): 73.3,

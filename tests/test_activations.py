@@ -9,7 +9,8 @@ from cli_helpers import one_error_line, run
 import mobilecost
 from mobilecost.engine.grid import grid_cost, sweep
 from mobilecost.errors import SpecError
-from mobilecost.lang.spec import ACTIVATIONS, parse
+from mobilecost.lang.kinds import ACTIVATIONS
+from mobilecost.lang.parse import parse
 
 NEW = ("hswish", "hsigmoid", "sigmoid", "silu")
 

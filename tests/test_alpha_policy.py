@@ -12,7 +12,7 @@ from cli_helpers import run
 import mobilecost
 from mobilecost.engine.grid import frame_alphas
 from mobilecost.errors import ConfigError
-from mobilecost.lang.spec import to_fraction
+from mobilecost.lang.values import to_fraction
 
 
 @pytest.mark.parametrize("value, expect", [

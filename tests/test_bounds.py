@@ -7,18 +7,18 @@ import pytest
 from cli_helpers import one_error_line, run
 
 from mobilecost.errors import SpecError
+from mobilecost.lang.parse import parse
 from mobilecost.lang.spec import (
     MAX_DEPTH,
     MAX_LAYERS,
     MAX_SPEC_BYTES,
-    Channels,
     LayerDef,
     Repeat,
     Spec,
     build,
     expanded_layers,
-    parse,
 )
+from mobilecost.lang.values import Channels
 
 
 def _write(tmp_path, text, name="x.spec"):
@@ -82,9 +82,11 @@ def test_layer_limit_is_exact(tmp_path):
 
 
 def test_more_layer_lines_than_the_limit_stop_the_parser_there(tmp_path, monkeypatch):
+    import mobilecost.lang.parse
     import mobilecost.lang.spec
 
-    monkeypatch.setattr(mobilecost.lang.spec, "MAX_LAYERS", 1000)  # the rule, at a tenth of the size
+    for module in (mobilecost.lang.spec, mobilecost.lang.parse):  # the rule, at a tenth of the size
+        monkeypatch.setattr(module, "MAX_LAYERS", 1000)
     text = "input 224 3!\n" + "pw 8\n" * 1500
     line = one_error_line(run("cost", _write(tmp_path, text)))
     # Line 1 is 'input'; the 1,001st layer is on line 1,002.
@@ -140,7 +142,7 @@ from mobilecost.engine.grid import (
     sweep,
 )
 from mobilecost.errors import ConfigError, MobilecostError  # noqa: E402
-from mobilecost.lang.spec import load_spec  # noqa: E402
+from mobilecost.lang.load import load_spec
 
 
 def test_axes_are_counted_without_enumerating():

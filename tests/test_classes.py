@@ -6,7 +6,8 @@ from cli_helpers import one_error_line, run
 
 import mobilecost
 from mobilecost.errors import MobilecostError
-from mobilecost.lang.spec import load_spec, parse, with_classes
+from mobilecost.lang.load import load_spec, with_classes
+from mobilecost.lang.parse import parse
 
 
 def test_with_classes_replaces_the_fixed_classifier():

@@ -13,10 +13,10 @@ import pytest
 from cli_helpers import one_error_line, run
 
 from mobilecost.errors import MobilecostError
-from mobilecost.lang.spec import load_spec
+from mobilecost.lang.identity import Network
+from mobilecost.lang.load import load_spec
 from mobilecost.latency.logs import points_from_logs, read_log
 from mobilecost.latency.manifest import ManifestRow, write_manifest
-from mobilecost.latency.model import Network
 
 DATA = Path(__file__).parent / "data" / "devicelogs"
 TFLITE, ORT = DATA / "tflite", DATA / "ort"

@@ -310,9 +310,9 @@ def test_calibrate_reads_benchmark_model_logs_through_a_tflite_manifest(tmp_path
     from fractions import Fraction
     from pathlib import Path
 
-    from mobilecost.lang.spec import load_spec
+    from mobilecost.lang.identity import Network
+    from mobilecost.lang.load import load_spec
     from mobilecost.latency.manifest import ManifestRow, write_manifest
-    from mobilecost.latency.model import Network
 
     logs = Path(__file__).parent / "data" / "devicelogs" / "tflite"
     net = Network.of(load_spec("mobilenet_v1")).key

@@ -5,7 +5,7 @@ import pytest
 from mobilecost.engine.closedform import closed_form
 from mobilecost.engine.cost import Counting, cost
 from mobilecost.errors import MobilecostError
-from mobilecost.lang.spec import parse
+from mobilecost.lang.parse import parse
 
 # MobileNet v1 at α = 1, 224 (Table 1), by hand:
 #  a (α¹ρ² terms): the first conv 3·3·3·32·112² = 10,838,016 plus the depthwise layers,

@@ -18,7 +18,8 @@ from torch.nn import functional as F
 
 from mobilecost.engine.cost import Counting, layer_cost
 from mobilecost.importing.recognise import ModelImportError, import_graph, parse_rounding
-from mobilecost.lang.spec import Rounding, builtin_names, load_spec
+from mobilecost.lang.load import builtin_names, load_spec
+from mobilecost.lang.values import Rounding
 from mobilecost.reports.importing import read_source
 
 # Every built-in: MobileNet v1 and its variants, v2, the four MobileNetV3s (squeeze-and-excitation,

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from mobilecost.engine.cost import layer_cost
 from mobilecost.importing.recognise import ModelImportError, import_graph, parse_rounding, se_ratios
-from mobilecost.lang.spec import load_spec
+from mobilecost.lang.load import load_spec
 from mobilecost.reports.importing import read_source
 from mobilecost.torch.build import build_model
 from mobilecost.torch.fx import graph_of_module

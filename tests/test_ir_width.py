@@ -7,7 +7,7 @@ from cli_helpers import one_error_line, run
 
 import mobilecost
 from mobilecost.errors import SpecError
-from mobilecost.lang.spec import parse
+from mobilecost.lang.parse import parse
 
 
 def _widths(text, alpha=1):

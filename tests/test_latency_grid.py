@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mobilecost.errors import MobilecostError
-from mobilecost.lang.spec import builtin_names, load_spec
+from mobilecost.lang.load import builtin_names, load_spec
 from mobilecost.latency import model as lt
 from mobilecost.latency.structure import structure_terms
 
@@ -60,7 +60,8 @@ def test_the_size_walk_equals_building_every_resolution():
     """gridfeatures takes its sides from the grid engine's size walk: the builder, run at each
     resolution on its own, gives the same sides."""
     from mobilecost.engine.grid import layer_sides
-    from mobilecost.lang.spec import build, load_spec
+    from mobilecost.lang.load import load_spec
+    from mobilecost.lang.spec import build
 
     for name in ("mobilenet_v1", "mobilenet_v2"):
         spec = load_spec(name)

@@ -12,7 +12,7 @@ from cli_helpers import one_error_line, run
 
 from mobilecost.engine.cost import cost
 from mobilecost.errors import MobilecostError
-from mobilecost.lang.spec import load_spec
+from mobilecost.lang.load import load_spec
 from mobilecost.latency import layers as lyt
 from mobilecost.latency import model as lt
 from mobilecost.latency import targets as tg

@@ -11,7 +11,7 @@ import pytest
 from cli_helpers import one_error_line, run
 
 from mobilecost.errors import MobilecostError
-from mobilecost.lang.ops import exact_text
+from mobilecost.lang.values import exact_text
 from mobilecost.latency import model as lt
 from mobilecost.latency import targets as tg
 

@@ -14,7 +14,9 @@ import pytest
 
 import mobilecost
 from mobilecost.errors import SpecError
-from mobilecost.lang.spec import format_spec, load_spec, parse
+from mobilecost.lang.load import load_spec
+from mobilecost.lang.parse import parse
+from mobilecost.lang.spec import format_spec
 
 BLOCKS = [  # repeats, kernel, stride, expansion, in, out, se ratio
     (1, 3, 1, 1, 32, 16, None), (2, 3, 2, 6, 16, 24, None), (3, 5, 2, 3, 24, 40, 0.25),

@@ -17,14 +17,10 @@ from mobilecost.engine.closedform import closed_form
 from mobilecost.engine.cost import cost
 from mobilecost.engine.grid import grid_cost, sweep
 from mobilecost.errors import ConfigError, MobilecostError, SpecError
-from mobilecost.lang.spec import (
-    builtin_names,
-    format_spec,
-    load_spec,
-    norm_resolution,
-    parse,
-    resolution_text,
-)
+from mobilecost.lang.load import builtin_names, load_spec
+from mobilecost.lang.parse import parse
+from mobilecost.lang.spec import format_spec
+from mobilecost.lang.values import norm_resolution, resolution_text
 
 V1_SQUARE = 568_740_352
 

@@ -7,22 +7,23 @@ import pytest
 import mobilecost.engine.grid as gridcost
 from mobilecost.engine.cost import Counting, cost, layer_cost
 from mobilecost.engine.grid import grid_cost
-from mobilecost.errors import MobilecostError
-from mobilecost.lang.ops import (
-    KINDS,
-    MAC_KINDS,
+from mobilecost.errors import MobilecostError, SpecError
+from mobilecost.lang.kinds import KINDS, MAC_KINDS, TIME_KIND_LABELS, TIME_KINDS, LayerKind
+from mobilecost.lang.opbase import (
+    FIELDS,
     OPS,
     STATEMENTS,
-    TIME_KIND_LABELS,
-    TIME_KINDS,
     Grammar,
-    LayerKind,
     Op,
+    Option,
     layer_ops,
+    positive,
     register,
     statement_ops,
 )
-from mobilecost.lang.spec import Channels, LayerDef, Spec, parse
+from mobilecost.lang.parse import parse
+from mobilecost.lang.spec import LayerDef, Spec
+from mobilecost.lang.values import Channels
 
 
 def test_every_op_has_what_its_role_needs():
@@ -136,23 +137,25 @@ def test_a_refused_resolution_still_names_the_layer():
 
 
 class _Upsample(Op):
-    """A toy op for the test below: nearest-neighbour ×2 upsampling, `up [act=...]`."""
+    """A toy op for the tests below: nearest-neighbour upsampling by a factor, `up [f=N]`
+    (an option of its own, declared here and nowhere else; the layer carries the factor as
+    its stride)."""
 
     name, kind, table1 = "up", LayerKind.POOL, "Upsample"
-    grammar = Grammar((), ())
+    grammar = Grammar((), (Option("f", "factor", 2, positive("factor")),))
 
     def build(self, b, d):
-        b.emit("up", 1, 1, b.channels, pad="valid", line=d.line)
+        b.emit("up", 1, d.factor, b.channels, pad="valid", line=d.line)
 
     def out_size(self, h, kernel, stride, pad):
-        return 2 * h
+        return stride * h
 
 
 @pytest.fixture
 def upsample():
     register(_Upsample)
     yield
-    del OPS["up"], STATEMENTS["up"]
+    del OPS["up"], STATEMENTS["up"], FIELDS["factor"]
 
 
 def test_one_class_adds_an_op_to_the_language_and_both_engines(upsample):
@@ -160,7 +163,7 @@ def test_one_class_adds_an_op_to_the_language_and_both_engines(upsample):
     assert "\nup\n" in spec.format() and parse(spec.format()) == spec
     layers = spec.build(1, 8)
     assert [(x.op, x.out_size) for x in layers] == [("conv", 4), ("up", 8), ("pw", 8)]
-    assert layers[1].describe == "Upsample / s1"
+    assert layers[1].describe == "Upsample / s2"  # the factor, carried as the stride
     # by hand: conv 3·3·3·4·4·4 = 1,728; pw 4·6·8·8 = 1,536
     assert cost(spec, 1, 8).macs == 1_728 + 1_536
     g = grid_cost(spec, [F(1), F(1, 2)], [8, 9, 30])
@@ -169,3 +172,15 @@ def test_one_class_adds_an_op_to_the_language_and_both_engines(upsample):
             c = cost(spec, a, r)
             assert (int(g.macs[i, j]), int(g.peak_activation_elems[i, j])) == \
                 (c.macs, c.peak_activation_elems)
+
+
+def test_an_option_declared_with_its_op_needs_no_other_edit(upsample):
+    spec = parse("name u\ninput 8 3!\nup f=3\nup\n")
+    assert [str(d) for d in spec.body] == ["up f=3", "up"]  # the default is not written
+    assert parse(spec.format()) == spec
+    assert spec.body[0].factor == 3 and spec.body[1].factor == 2
+    assert [x.out_size for x in spec.build(1, 8)] == [24, 48]
+    with pytest.raises(SpecError, match=r"<spec>:3:4: factor must be a positive integer \(got 'f=0'\)"):
+        parse("name u\ninput 8 3!\nup f=0\n")
+    with pytest.raises(SpecError, match=r"unexpected argument to 'pw' \(options: act=, bn=, sN\)"):
+        parse("name u\ninput 8 3!\npw 8 f=3\n")

@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from mobilecost.lang.spec import load_spec  # noqa: E402
-from mobilecost.latency.model import Network  # noqa: E402
+from mobilecost.lang.identity import Network
+from mobilecost.lang.load import load_spec
 from mobilecost.latency.options import TimingOptions  # noqa: E402
 from mobilecost.torch import timing  # noqa: E402
 from mobilecost.torch.timing import MeasurementCache, MeasureOptions, measure  # noqa: E402

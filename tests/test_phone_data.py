@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import mobilecost
-from mobilecost.lang.spec import builtin_names
+from mobilecost.lang.load import builtin_names
 
 DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "published_phone_latency.csv"
 

@@ -19,18 +19,10 @@ from hypothesis import strategies as st  # noqa: E402
 from mobilecost.engine.cost import Counting, cost  # noqa: E402
 from mobilecost.engine.grid import grid_cost  # noqa: E402
 from mobilecost.errors import ConfigError, MobilecostError  # noqa: E402
-from mobilecost.lang.spec import (
-    Channels,
-    LayerDef,
-    Repeat,
-    Residual,
-    Rounding,
-    Spec,
-    builtin_names,
-    format_spec,
-    load_spec,
-    parse,
-)
+from mobilecost.lang.load import builtin_names, load_spec
+from mobilecost.lang.parse import parse
+from mobilecost.lang.spec import LayerDef, Repeat, Residual, Spec, format_spec
+from mobilecost.lang.values import Channels, Rounding
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

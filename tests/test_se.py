@@ -10,8 +10,8 @@ from mobilecost.engine.closedform import closed_form
 from mobilecost.engine.cost import Counting
 from mobilecost.engine.grid import grid_cost
 from mobilecost.errors import MobilecostError, SpecError
-from mobilecost.lang.ops import make_divisible
-from mobilecost.lang.spec import parse
+from mobilecost.lang.parse import parse
+from mobilecost.lang.values import make_divisible
 
 SE_NET = "name se_net\ninput 16 3!\nconv 3 64\nse 4\navgpool global\nfc 10!\n"
 

@@ -5,7 +5,8 @@ from fractions import Fraction
 import pytest
 
 from mobilecost import ConfigError, SpecError, builtin_names, load_spec, parse
-from mobilecost.lang.spec import Channels, LayerKind, Rounding
+from mobilecost.lang.spec import LayerKind
+from mobilecost.lang.values import Channels, Rounding
 
 NET = """\
 # a small network with every construct

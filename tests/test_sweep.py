@@ -10,7 +10,7 @@ import mobilecost
 from mobilecost.engine.cost import Counting, cost
 from mobilecost.engine.grid import grid_cost, sweep
 from mobilecost.errors import MobilecostError
-from mobilecost.lang.spec import parse
+from mobilecost.lang.parse import parse
 
 
 def _check_against_cost(spec, alphas, resolutions, counting=Counting()):

@@ -13,7 +13,7 @@ from cli_helpers import one_error_line, run  # noqa: E402
 from timing_helpers import FakeMeasurement  # noqa: E402
 
 from mobilecost.errors import ConfigError  # noqa: E402
-from mobilecost.lang.spec import load_spec  # noqa: E402
+from mobilecost.lang.load import load_spec
 from mobilecost.latency.options import DEFAULTS, GridTiming, TimingOptions, changed  # noqa: E402
 from mobilecost.torch import timing  # noqa: E402
 from mobilecost.torch.timing import MeasurementCache, MeasureOptions, measure_grid  # noqa: E402

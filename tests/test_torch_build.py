@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch")
 from by_hand import v1_conv_channels, v1_params  # noqa: E402
 from torch import nn  # noqa: E402
 
-from mobilecost.lang.spec import builtin_names  # noqa: E402
+from mobilecost.lang.load import builtin_names
 from mobilecost.torch.build import Add, build_model  # noqa: E402
 
 
@@ -115,7 +115,7 @@ def _torch_elementwise(model) -> int:
 
 def test_each_activation_builds_its_nn_module_and_elementwise_ops_match_torch():
     from mobilecost.engine.cost import cost
-    from mobilecost.lang.spec import parse
+    from mobilecost.lang.parse import parse
 
     text = ("name acts\ninput 32 3!\nactivation hswish\nconv 3 16 s2\nir 16 t=1 act=relu\n"
             "ir 24 s2 t=4 k=5 act=silu\nir 24 t=3 act=hsigmoid\npw 48 act=sigmoid\n"

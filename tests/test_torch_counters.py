@@ -10,7 +10,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from mobilecost.cli import app  # noqa: E402
 from mobilecost.engine.cost import Counting, cost  # noqa: E402
-from mobilecost.lang.spec import builtin_names  # noqa: E402
+from mobilecost.lang.load import builtin_names
 from mobilecost.torch import counters  # noqa: E402
 from mobilecost.torch.counters import cross_check  # noqa: E402
 
@@ -77,7 +77,7 @@ SE_SPEC = ("name se_net\ninput 64 3!\nrounding multiple 8\nactivation hswish\nco
 
 @pytest.mark.parametrize("alpha,res", [(1, 64), ("0.5", 40), ("1.3", 33)])
 def test_se_layers_agree_with_both_counters(alpha, res):
-    from mobilecost.lang.spec import parse
+    from mobilecost.lang.parse import parse
 
     spec = parse(SE_SPEC)
     check = cross_check(spec, alpha, res)

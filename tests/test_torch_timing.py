@@ -17,7 +17,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from mobilecost.cli import app  # noqa: E402
 from mobilecost.errors import ConfigError  # noqa: E402
-from mobilecost.lang.spec import load_spec  # noqa: E402
+from mobilecost.lang.load import load_spec
 from mobilecost.torch import timing  # noqa: E402
 from mobilecost.torch.timing import (
     ROW_COLUMNS,

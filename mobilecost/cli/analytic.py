@@ -91,6 +91,6 @@ def spec_cmd(spec: SpecArg = "mobilenet_v1") -> None:
     """
     import sys
 
-    from ..lang.spec import load_spec
+    from ..lang.load import load_spec
 
     sys.stdout.write(load_spec(spec).format())

@@ -144,7 +144,7 @@ def counting_options(spec: str, convention: Optional[str], fc_bias: bool, bn: bo
     about its parameter count) from --convention, --fc-bias/--bn and --classes. `spec` may be
     a list of specs (--spec): each gets the classes."""
     from ..engine.cost import CONVENTIONS, Counting, convention_line
-    from ..lang.spec import classes_of, load_spec, with_classes
+    from ..lang.load import classes_of, load_spec, with_classes
 
     conv = None
     if convention is not None:
@@ -174,13 +174,14 @@ def parse_res(text: str | None, spec):
     if text is None:
         return None
     from ..engine.axes import with_aspect
-    from ..lang.spec import load_spec, norm_resolution
+    from ..lang.load import load_spec
+    from ..lang.values import norm_resolution
 
     return with_aspect(load_spec(spec), [norm_resolution(text, "--res")], None)[0]
 
 
 def parse_alpha(text: str) -> Fraction:
-    from ..lang.spec import to_fraction
+    from ..lang.values import to_fraction
 
     a = to_fraction(text)
     if a <= 0:

@@ -50,7 +50,7 @@ FORMAT_LABEL = {"onnx": "ONNX", "pte": "ExecuTorch .pte, XNNPACK-delegated",
 
 
 def export_report(results, folder: Path) -> Report:
-    from ..lang.ops import exact_text
+    from ..lang.values import exact_text
 
     fmts = sorted({r.format for r, _ in results}) or ["onnx"]
     check = " / ".join(RUNTIME_LABEL.get(f, f) for f in fmts)

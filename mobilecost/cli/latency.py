@@ -200,7 +200,8 @@ def _layer_spec_configs(layer_specs: Optional[str], alpha: str, res: str, batch:
     if layer_specs is None:
         return []
     from ..engine.axes import specs_grid
-    from ..lang.spec import load_spec
+    from ..lang.identity import Network
+    from ..lang.load import load_spec
     from ..latency import model as lt
 
     specs = [load_spec(x) for x in _split(layer_specs, "--layer-specs")]
@@ -213,7 +214,7 @@ def _layer_spec_configs(layer_specs: Optional[str], alpha: str, res: str, batch:
     configs = []
     for s in specs:
         for a, r in checked_configs(s, [(a, r) for a in alphas for r in resolutions]):
-            configs.append(lt.Config(s.name, a, r, batch, lt.Network.of(s)))
+            configs.append(lt.Config(s.name, a, r, batch, Network.of(s)))
     return configs
 
 
@@ -400,7 +401,7 @@ def predict_cmd(
     Example: mobilecost predict --validate --target my-cpu --calibrate-on 6
     Example: mobilecost predict --validate --target my-cpu --hold-out-spec mobilenet_v2
     """
-    from ..lang.spec import load_spec
+    from ..lang.load import load_spec
     from ..latency import model as lt
     from ..latency import targets as tg
 
@@ -495,6 +496,7 @@ def predict_cmd(
 
 def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], measurements: Optional[Path],
               hold_out_spec: Optional[str], out_dir: Path, format: Format) -> None:
+    from ..lang.identity import network_of
     from ..latency import model as lt
     from ..latency import targets as tg
 
@@ -516,7 +518,7 @@ def _validate(t, calibrate_on: Optional[int], calibrate_with: Optional[str], mea
         stem = f"validate_{t.name}_with{len(wanted)}"
     elif hold_out_spec is not None:
         v = lt.held_out_spec(points, hold_out_spec, t.model.form, t.model.dtype)
-        stem = f"validate_{t.name}_without_{lt.network_of(hold_out_spec).name}"
+        stem = f"validate_{t.name}_without_{network_of(hold_out_spec).name}"
     elif measurements is not None:
         data = tg.read_measurements(measurements)
         preds = tuple(lt.Prediction(p, lt.predict_ms(t.model, p.config), b, a)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import MobilecostError
-from ..lang.ops import exact_text
+from ..lang.values import exact_text
 from ..reports.report import Format, to_csv
 from ..torch import require_torch
 from ..util import format_number, write_atomic
@@ -117,7 +117,7 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
 
 
 def _validate_against(spec: str, alpha, res: int | None, against: str, format: Format) -> None:
-    from ..lang.spec import load_spec
+    from ..lang.load import load_spec
     from ..reports.importing import against_report, disagreement_text, read_source
 
     s = load_spec(spec)
@@ -163,7 +163,7 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     """
     require_torch()
     from ..engine.axes import parse_alphas, parse_resolutions, with_aspect
-    from ..lang.spec import load_spec
+    from ..lang.load import load_spec
 
     args = TimingArgs.of(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
                          min_time, max_time, rounds, time_share, cache_dir, fresh, runtime)

@@ -46,7 +46,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Sequence
 
-from ..lang.spec import Spec, load_spec, to_fraction
+from ..lang.load import load_spec
+from ..lang.spec import Spec
+from ..lang.values import to_fraction
 
 if TYPE_CHECKING:
     import numpy as np
@@ -93,7 +95,7 @@ def builtin_match(spec: Spec) -> str | None:
     """The built-in spec name that `spec` is (same layers, whatever its file), if any. ImageNet's
     1,000 classes and TF-slim's 1,001 (a background class first) are one task: a built-in
     with `--classes 1001` keeps its published accuracy."""
-    from ..lang.spec import classes_of, with_classes
+    from ..lang.load import classes_of, with_classes
 
     n = classes_of(spec)
     for name in sorted({p.spec for p in published()}):

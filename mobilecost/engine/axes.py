@@ -14,7 +14,8 @@ from fractions import Fraction
 from typing import Any, Callable, TypeVar
 
 from ..errors import ConfigError, MobilecostError
-from ..lang.spec import Resolution, Spec, norm_resolution, resolution_text, sides, to_fraction
+from ..lang.spec import Spec
+from ..lang.values import Resolution, norm_resolution, resolution_text, sides, to_fraction
 
 DEFAULT_ALPHA_STEP = Fraction(1, 4)
 DEFAULT_RES_STEP = 32

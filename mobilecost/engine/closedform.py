@@ -26,20 +26,11 @@ from fractions import Fraction
 from math import gcd
 
 from ..errors import MobilecostError
-from ..lang.ops import OPS, LayerKind, areas
-from ..lang.spec import (
-    Channels,
-    LayerDef,
-    Node,
-    Repeat,
-    Residual,
-    Rounding,
-    Spec,
-    build,
-    iter_layer_defs,
-    load_spec,
-    sides,
-)
+from ..lang.kinds import LayerKind
+from ..lang.load import load_spec
+from ..lang.ops import OPS, areas
+from ..lang.spec import LayerDef, Node, Repeat, Residual, Spec, build, iter_layer_defs
+from ..lang.values import Channels, Rounding, sides
 from .cost import Counting
 
 
@@ -110,7 +101,7 @@ def _fixed_atleast(nodes: tuple[Node, ...]) -> tuple[Node, ...]:
         elif isinstance(n, Residual):
             out.append(dataclasses.replace(n, body=_fixed_atleast(n.body)))
         elif isinstance(n, LayerDef) and n.channels is not None and n.channels.mode == "atleast":
-            out.append(dataclasses.replace(n, channels=Channels(n.channels.base, "fixed")))
+            out.append(n.replace(channels=Channels(n.channels.base, "fixed")))
         else:
             out.append(n)
     return tuple(out)

@@ -46,17 +46,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 
+from ..lang.load import load_spec
 from ..lang.ops import OPS, conv_macs, conv_params, fc_macs
-from ..lang.spec import (
-    Layer,
-    LayerKind,
-    Resolution,
-    Spec,
-    build,
-    load_spec,
-    norm_resolution,
-    to_fraction,
-)
+from ..lang.spec import Layer, LayerKind, Spec, build
+from ..lang.values import Resolution, norm_resolution, to_fraction
 
 
 @dataclass(frozen=True, slots=True)

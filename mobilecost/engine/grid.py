@@ -19,23 +19,11 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from ..errors import ConfigError, MobilecostError
-from ..lang.ops import MAC_KINDS, OPS, LayerKind, act_ops
-from ..lang.spec import (
-    Builder,
-    Channels,
-    Layer,
-    Resolution,
-    Spec,
-    build,
-    check_expansion,
-    classes_of,
-    expanded_layers,
-    load_spec,
-    norm_resolution,
-    resolution_text,
-    sides,
-    to_fraction,
-)
+from ..lang.kinds import MAC_KINDS, LayerKind, act_ops
+from ..lang.load import classes_of, load_spec
+from ..lang.ops import OPS
+from ..lang.spec import Builder, Layer, Spec, build, check_expansion, expanded_layers
+from ..lang.values import Channels, Resolution, norm_resolution, resolution_text, sides, to_fraction
 from .cost import Counting, convention_line
 
 if TYPE_CHECKING:

@@ -34,20 +34,12 @@ from typing import Any, Callable
 
 from ..engine.cost import layer_cost
 from ..errors import MobilecostError
-from ..lang.ops import SE_DIVISOR, LayerKind, expanded_width, make_divisible
-from ..lang.spec import (
-    Channels,
-    Layer,
-    LayerDef,
-    Repeat,
-    Residual,
-    Rounding,
-    Spec,
-    build,
-    format_spec,
-    parse,
-)
+from ..lang.kinds import LayerKind
+from ..lang.ops import SE_DIVISOR, expanded_width
+from ..lang.parse import parse
+from ..lang.spec import Layer, LayerDef, Repeat, Residual, Spec, build, format_spec
 from ..lang.spec import Node as SpecNode
+from ..lang.values import Channels, Rounding, make_divisible
 from .graph import (
     ACT_OPS,
     Branch,
@@ -374,7 +366,7 @@ def choose_se_ratios(stmts: list[Stmt]) -> None:
         if not fits:
             continue
         mode, r = best if best in fits else max(fits, key=order)
-        s.node = _replace(s.node, se=r, squeeze=mode)
+        s.node = s.node.replace(se=r, squeeze=mode)
 
 
 def _resolve_squeezes(stmts: list[Stmt]) -> list[Stmt]:
@@ -603,7 +595,7 @@ def import_graph(g: Graph, rounding: Rounding = Rounding(), allow_unknown: bool 
     fcs = [s for s in stmts if isinstance(s.node, LayerDef) and s.node.op == "fc"]
     if fcs and fcs[-1] is stmts[-1]:
         d = fcs[-1].node
-        fcs[-1].node = _replace(d, channels=Channels(d.channels.base, "fixed"))
+        fcs[-1].node = d.replace(channels=Channels(d.channels.base, "fixed"))
     _check_rounding(stmts, rounding, g)
     acts = Counter(d.act for d in _layer_defs(stmts) if d.op in ("conv", "dw", "pw"))
     default_act = max(acts, key=lambda a: (acts[a], a != "none")) if acts else "relu"
@@ -621,12 +613,6 @@ def import_graph(g: Graph, rounding: Rounding = Rounding(), allow_unknown: bool 
     _check_shapes(layers, stmts, g, out)
     total = sum(r["macs"] for r in rows)
     return Imported(spec, text, unknown, total, layers, rows)
-
-
-def _replace(d: LayerDef, **kw: Any) -> LayerDef:
-    from dataclasses import replace
-
-    return replace(d, **kw)
 
 
 def _flat(stmts: list[Stmt]):
@@ -649,7 +635,7 @@ def _with_default_act(node: SpecNode, act: str) -> SpecNode:
     if isinstance(node, Residual):
         return Residual(tuple(_with_default_act(n, act) for n in node.body))
     if node.op in ("conv", "dw", "pw", "ir") and node.act == act:
-        return _replace(node, act=None)
+        return node.replace(act=None)
     return node
 
 

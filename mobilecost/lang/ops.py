@@ -1,167 +1,56 @@
-"""The op table: every layer op declared once, and every layer kind.
+"""The op table: every layer op declared once.
 
-An op is one class registered with `@register`; `OPS` maps its name to its one instance. It
-declares, in one place:
+An op is one class registered with `@register` (`lang.opbase`); `OPS` maps its name to its one
+instance. It declares, in one place:
 
-* its **grammar** (`grammar`: positional arguments and options) and **canonical text**
-  (`text`), for the ops written as a statement of a spec;
+* its **grammar**: positional arguments and options, each with how its text is read and
+  written (the shared ones are below; an op declares its own beside it), for the ops written
+  as a statement of a spec; the canonical text (`text`) follows from it;
 * how the spec **builder** turns the statement into concrete layers (`build`: one `emit`,
-  or several, as `ir` does);
+  or several, as `ir` does), and what else makes a statement wrong (`check`);
 * for the ops that are concrete layers: its **kind** (a `LayerKind`), its **size rule**
   (`out_size`), its **cost rules** (Mult-Adds, weights, biases, batchnorm parameters,
   elements read) and how Table 1 prints it (`describe`, `filter_shape`).
 
-The size and cost rules are plain integer arithmetic on the fields of a `spec.Layer` (any
-object with its fields will do), so the same rules run on numpy arrays: the grid engine
-(`gridcost`) applies them to every α and resolution of a grid at once, the cost engine
-(`cost`) to one layer. Every cost is a channel factor, which depends only on α, times a
-spatial factor, which depends only on the resolution: `macs = macs_channels(x) ·
-macs_spatial(a_in, a_out)`, and so on, where a_in and a_out are the areas (height × width) of
-the layer's input and output maps. That product is what lets a sweep cost a grid of
-n_α × n_r configurations from n_α + n_r pieces.
-
-Units: Mult-Adds are multiply-accumulates (FLOPs = 2 × Mult-Adds); elements are tensor
-elements (multiply by the dtype's bytes); elementwise ops (`elementwise_channels` ×
-`elementwise_spatial`) count one op per output element of each activation, residual add and
-channel-wise scale, a quantity of its own, never added to Mult-Adds (see `ACTIVATIONS`).
-
 The torch module of each concrete op is registered, under the same name, in
 `mobilecost.torch.build.MODULES` (only `mobilecost.torch` imports torch).
 
-Adding an op: write one `Op` subclass here with `@register`, its torch module in
-`mobilecost/torch/build.py` with `@register_module`, and its tests; `tests/test_ops.py` checks
-that every op has what its role needs.
+Adding an op: write one `Op` subclass here with `@register` (its options too, if it has new
+ones), its torch module in `mobilecost/torch/build.py` with `@register_module`, and its
+tests; `tests/lang/test_ops.py` checks that every op has what its role needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import Enum
 from fractions import Fraction
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any
 
-from ..errors import MobilecostError
-
-
-class Builder(Protocol):
-    """What an op's `build` works on: the walk of a spec at one (α, resolution). The spec's
-    builder is one; the table cannot import it, since it builds by this table."""
-
-    spec: Any       # the Spec: its default activation and rounding rule
-    size: int       # the current map's height
-    channels: int   # and its channels
-    layers: list    # the concrete layers so far
-
-    def ch(self, c: Any) -> int: ...
-
-    def emit(self, op: str, kernel: int, stride: int, out_c: int, **kw: Any) -> None: ...
-
-    def residual(self, body: Callable[[], None], line: int) -> None: ...
-
-
-#: A layer statement as written (the spec's `LayerDef`): op, kernel, stride, channels and the
-#: fields its options set (`OPTIONS`).
-LayerDef = Any
-
-
-# --------------------------------------------------------------------------- layer kinds
-
-class LayerKind(str, Enum):
-    """What a layer is, for cost breakdowns (Table 2's rows); its facts are in `KINDS`."""
-
-    CONV = "conv"            # full (standard) convolution, kernel > 1
-    DEPTHWISE = "depthwise"  # depthwise convolution
-    POINTWISE = "pointwise"  # 1×1 convolution
-    FC = "fc"                # fully connected
-    POOL = "pool"            # average or max pooling
-    ADD = "add"              # residual addition
-    SCALE = "scale"          # channel-wise scale (squeeze-and-excitation's last step)
-
-    @property
-    def label(self) -> str:
-        """Table 2's name of the kind."""
-        return KINDS[self].label
-
-    @property
-    def short(self) -> str:
-        """A short name for column headers ('DW' in '% DW MACs')."""
-        return KINDS[self].short
-
-    @property
-    def latency_group(self) -> str:
-        """The latency model's compute rate the kind runs at: dense, depthwise or other."""
-        return KINDS[self].latency_group
-
-    @property
-    def time_kind(self) -> str:
-        """The profiler's time kind the kind's time is counted under (one of TIME_KINDS)."""
-        return KINDS[self].time_kind
-
-    @property
-    def has_macs(self) -> bool:
-        """Whether layers of the kind do Mult-Adds (a `macs_share_<kind>` column of a sweep)."""
-        return KINDS[self].has_macs
-
-
-@dataclass(frozen=True, slots=True)
-class KindInfo:
-    label: str          # Table 2's row label, the profiler's kind label
-    short: str          # column headers: "% {short} MACs"
-    latency_group: str  # dense | depthwise | other: which compute rate the latency model uses
-    time_kind: str      # the profiler's kind: the kind itself, or "other"
-    has_macs: bool      # does Mult-Adds
-
-
-#: The one table of layer kinds. Depthwise convolutions do ~9 Mult-Adds per element read and
-#: run far slower per Mult-Add than the GEMM-like dense layers: their own latency group.
-KINDS: dict[LayerKind, KindInfo] = {
-    LayerKind.CONV: KindInfo("Conv (full)", "Conv", "dense", "conv", True),
-    LayerKind.DEPTHWISE: KindInfo("Conv DW", "DW", "depthwise", "depthwise", True),
-    LayerKind.POINTWISE: KindInfo("Conv 1×1", "1×1", "dense", "pointwise", True),
-    LayerKind.FC: KindInfo("Fully Connected", "FC", "dense", "fc", True),
-    LayerKind.POOL: KindInfo("Pool", "Pool", "other", "other", False),
-    LayerKind.ADD: KindInfo("Add", "Add", "other", "other", False),
-    LayerKind.SCALE: KindInfo("Scale (SE)", "Scale", "other", "other", False),
-}
-
-#: The profiler's time kinds, in report order: each kind with Mult-Adds, then everything else.
-TIME_KINDS: tuple[str, ...] = tuple(dict.fromkeys(
-    [i.time_kind for i in KINDS.values() if i.time_kind != "other"] + ["other"]))
-TIME_KIND_LABELS: dict[str, str] = {
-    **{i.time_kind: i.label for i in KINDS.values() if i.time_kind != "other"},
-    "other": "Other (pool, add, scale, glue)",
-}
-#: Kinds with Mult-Adds, in LayerKind order.
-MAC_KINDS: tuple[LayerKind, ...] = tuple(k for k in LayerKind if KINDS[k].has_macs)
-
-
-# --------------------------------------------------------------------------- activations
-
-#: The activations a layer may end with, and the elementwise ops each costs per output element.
-#: Every activation counts one: whatever its arithmetic (hard-swish is x·ReLU6(x + 3)/6, a few
-#: operations; sigmoid an exponential and a division), it reads and writes each element once
-#: and runs fused or memory-bound on the hardware these networks target, so the count of
-#: elements it touches is the comparable figure; the arithmetic inside differs by library and
-#: instruction set. `none` (a linear layer, MobileNetV2's projections) costs nothing.
-ACTIVATIONS: dict[str, int] = {
-    "relu": 1, "relu6": 1, "hswish": 1, "hsigmoid": 1, "sigmoid": 1, "silu": 1, "none": 0,
-}
-
-
-def act_ops(act: str) -> int:
-    """Elementwise ops per output element of activation `act` (a name of `ACTIVATIONS`)."""
-    try:
-        return ACTIVATIONS[act]
-    except KeyError:
-        raise MobilecostError(f"unknown activation {act!r}; known: {', '.join(ACTIVATIONS)}") from None
-
+from .kinds import ACTIVATIONS, LayerKind
+from .opbase import (
+    FIELDS,
+    OPS,
+    STATEMENTS,
+    Arg,
+    Builder,
+    Grammar,
+    LayerDef,
+    Op,
+    Option,
+    areas,
+    channel_count,
+    choice,
+    expansion,
+    layer_ops,
+    positive,
+    register,
+    statement_ops,
+    window,
+    yes_no,
+    yes_no_text,
+)
+from .values import exact_text, make_divisible
 
 # --------------------------------------------------------------------------- pure formulas
-
-def areas(x: Any) -> tuple[Any, Any]:
-    """The input and output areas of a concrete layer: height × width of its maps (`in_size`
-    and `out_size` are the heights, `in_width` and `out_width` the widths)."""
-    return x.in_size * x.in_width, x.out_size * x.out_width
 
 
 def conv_macs(kernel: int, in_channels: int, out_channels: int, out_size: int, groups: int = 1) -> int:
@@ -178,83 +67,10 @@ def fc_macs(in_features: int, out_features: int) -> int:
     return in_features * out_features
 
 
-def exact_text(x: Any) -> str:
-    """A rational number as text that reads back exactly: a whole number ('6'), a decimal
-    where one is exact ('0.75', '2.5'), else a fraction ('1/3', '7/3'). The one way α, ρ and
-    expansion factors are written, in specs, files and outputs."""
-    a = Fraction(x)
-    d = a.denominator
-    twos = fives = 0
-    while d % 2 == 0:
-        d, twos = d // 2, twos + 1
-    while d % 5 == 0:
-        d, fives = d // 5, fives + 1
-    if d != 1:
-        return f"{a.numerator}/{a.denominator}"
-    places = max(twos, fives)
-    if places == 0:
-        return str(a.numerator)
-    scaled = a.numerator * 10**places // a.denominator
-    sign = "-" if scaled < 0 else ""
-    digits = str(abs(scaled)).rjust(places + 1, "0")
-    return f"{sign}{digits[:-places]}.{digits[-places:]}"
-
-
-def make_divisible(value: Fraction | int, divisor: int = 8) -> int:
-    """The nearest multiple of `divisor` to `value` (halves round up), at least `divisor`, and
-    never more than 10% below `value`: TF-slim's, torchvision's and timm's rule for MobileNetV2
-    and V3 widths (`rounding multiple N`) and squeeze-and-excitation widths. Exact on fractions."""
-    v = Fraction(value)
-    out = max(divisor, int(v + Fraction(divisor, 2)) // divisor * divisor)
-    if out < Fraction(9, 10) * v:
-        out += divisor
-    return out
-
-
 #: Squeeze-and-excitation's squeeze width is make_divisible(c / r, SE_DIVISOR) for c channels
 #: and ratio r, as in MobileNetV3 (TF-slim, torchvision, Keras) and MnasNet, whatever the spec's
 #: own rounding rule.
 SE_DIVISOR = 8
-
-
-# --------------------------------------------------------------------------- grammar
-
-@dataclass(frozen=True, slots=True)
-class Option:
-    """An option of a layer statement: which LayerDef field it sets and its default."""
-
-    key: str
-    field: str
-    default: Any
-
-    def text(self, value: Any) -> str:
-        if self.key == "s":
-            return f"s{value}"
-        if self.key == "t":
-            return f"t={exact_text(value)}"
-        if isinstance(value, bool):
-            return f"{self.key}={'yes' if value else 'no'}"
-        return f"{self.key}={value}"
-
-
-#: Every option a statement can take, in canonical order ('sS' is written without '=').
-OPTIONS: dict[str, Option] = {o.key: o for o in (
-    Option("s", "stride", 1),
-    Option("t", "expand", 6),
-    Option("h", "hidden", None),
-    Option("k", "kernel", 1),
-    Option("act", "act", None),
-    Option("se", "se", 0),
-    Option("gate", "gate", "hsigmoid"),
-    Option("squeeze", "squeeze", "exp"),
-    Option("bn", "bn", True),
-    Option("pad", "pad", "same"),
-    Option("bias", "bias", True),
-)}
-
-#: Positional arguments: a kernel size, a channel count, a pooling window (K or 'global'), a
-#: squeeze-and-excitation ratio.
-ARGS = ("kernel", "channels", "window", "ratio")
 
 #: The gates squeeze-and-excitation may end with: hard-sigmoid (MobileNetV3), sigmoid (MnasNet).
 GATES = ("hsigmoid", "sigmoid")
@@ -266,179 +82,27 @@ GATES = ("hsigmoid", "sigmoid")
 SQUEEZE_FROM = ("exp", "in")
 
 
-@dataclass(frozen=True, slots=True)
-class Grammar:
-    """How an op is written: `NAME ARG... OPTION...`."""
+# --------------------------------------------------------------------------- shared grammar
 
-    args: tuple[str, ...]       # each one of ARGS
-    options: tuple[str, ...]    # keys of OPTIONS it accepts (the text writes them in OPTIONS order)
-    defaults: tuple[tuple[str, Any], ...] = ()  # LayerDef fields the statement sets otherwise
+KERNEL = Arg("kernel", "a kernel size", positive("a kernel size"))
+CHANNELS = Arg("channels", "a channel count", channel_count("channel count"))
+WINDOW = Arg("kernel", "a kernel size or 'global'", window,
+             lambda k: "global" if k == 0 else str(k))
+RATIO = Arg("se", "an SE ratio", positive("SE ratio"))
 
-    def __post_init__(self) -> None:
-        for a in self.args:
-            if a not in ARGS:
-                raise MobilecostError(f"unknown argument kind {a!r}; known: {', '.join(ARGS)}")
-        for o in self.options:
-            if o not in OPTIONS:
-                raise MobilecostError(f"unknown option {o!r}; known: {', '.join(OPTIONS)}")
+STRIDE = Option("s", "stride", 1, positive("stride"))
+ACT = Option("act", "act", None, choice("act", tuple(ACTIVATIONS)))
+BN = Option("bn", "bn", True, yes_no("bn"), yes_no_text)
 
 
-# --------------------------------------------------------------------------- ops
-
-class Op:
-    """One layer op. Subclasses set `name`, and `grammar` if the op is written as a statement,
-    `kind` if it is a concrete layer, and override the rules that differ from these defaults:
-    no Mult-Adds, no weights, input elements = in_channels · a_in."""
-
-    name: ClassVar[str] = ""
-    grammar: ClassVar[Grammar | None] = None  # None: not written as a statement (add)
-    kind: ClassVar[LayerKind | None] = None   # None: not a concrete layer (ir expands)
-    table1: ClassVar[str] = ""                # Table 1's "Type" name
-
-    # -- the statement: defaults, text, building
-    def default(self, field: str, d: LayerDef) -> Any:
-        """The value of LayerDef `field` that the statement does not write out."""
-        for f, v in (self.grammar.defaults if self.grammar else ()):
-            if f == field:
-                return v
-        for o in OPTIONS.values():
-            if o.field == field:
-                return o.default
-        raise MobilecostError(f"'{self.name}' has no default for {field!r}")
-
-    def text(self, d: LayerDef) -> str:
-        """The statement's canonical text: arguments, then the options that differ from their
-        default, in `OPTIONS` order."""
-        if self.grammar is None:
-            raise MobilecostError(f"'{self.name}' is not written as a statement")
-        parts = [self.name]
-        for a in self.grammar.args:
-            if a == "kernel":
-                parts.append(str(d.kernel))
-            elif a == "channels":
-                parts.append(str(d.channels))
-            elif a == "ratio":
-                parts.append(str(d.se))
-            else:  # window
-                parts.append("global" if d.kernel == 0 else str(d.kernel))
-        if not (self.grammar.args == ("window",) and d.kernel == 0):
-            for key in OPTIONS:
-                if key in self.grammar.options:
-                    o = OPTIONS[key]
-                    value = getattr(d, o.field)
-                    if value is not None and value != self.default(o.field, d):
-                        parts.append(o.text(value))
-        return " ".join(parts)
-
-    def build(self, b: Builder, d: LayerDef) -> None:
-        """Emit the concrete layers of statement `d` on builder `b`."""
-        raise MobilecostError(f"'{self.name}' is not written as a statement")
-
-    def max_layers(self, d: LayerDef) -> int:
-        """The most concrete layers statement `d` builds (counted before building)."""
-        return 1
-
-    #: The output side is the input side of the layer at `skip_from` (a channel-wise scale
-    #: multiplies the map saved there), not the size rule's.
-    side_from_skip: ClassVar[bool] = False
-
-    # -- the concrete layer: size rule
-    def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
-        """Output side for input side `h` (an int or an integer array): SAME padding gives
-        ceil(h / s), VALID floor((h - k) / s) + 1, a global window 1."""
-        if pad == "same":
-            return -(-h // stride)
-        if pad == "global":
-            return 0 * h + 1
-        return (h - kernel) // stride + 1
-
-    # -- the concrete layer: cost rules, each a channel factor times a spatial factor
-    def macs_channels(self, x: Any) -> Any:
-        return 0
-
-    def macs_spatial(self, a_in: Any, a_out: Any) -> Any:
-        return 0 * a_in
-
-    def weights_channels(self, x: Any) -> Any:
-        return 0
-
-    def weights_spatial(self, a_in: Any, a_out: Any) -> Any:
-        return 0 * a_in
-
-    def bias_params(self, x: Any) -> Any:
-        return 0
-
-    def bn_params(self, x: Any) -> Any:
-        return 0
-
-    def elementwise_channels(self, x: Any) -> Any:
-        """Channel factor of the elementwise ops (activation, add, scale): 0 by default."""
-        return 0
-
-    def elementwise_spatial(self, a_in: Any, a_out: Any) -> Any:
-        return a_out
-
-    def input_channels(self, x: Any) -> Any:
-        """Channel factor of the elements read (the input map)."""
-        return x.in_channels
-
-    def input_spatial(self, a_in: Any, a_out: Any) -> Any:
-        return a_in
-
-    # -- the products, for one concrete layer (a spec.Layer)
-    def macs(self, x: Any) -> Any:
-        return self.macs_channels(x) * self.macs_spatial(*areas(x))
-
-    def weights(self, x: Any) -> Any:
-        return self.weights_channels(x) * self.weights_spatial(*areas(x))
-
-    def elementwise_ops(self, x: Any) -> Any:
-        return self.elementwise_channels(x) * self.elementwise_spatial(*areas(x))
-
-    def input_elems(self, x: Any) -> Any:
-        return self.input_channels(x) * self.input_spatial(*areas(x))
-
-    def output_elems(self, x: Any) -> Any:
-        return x.out_channels * areas(x)[1]
-
-    # -- Table 1
-    def describe(self, x: Any) -> str:
-        """Type / stride as Table 1 prints it."""
-        return f"{self.table1} / s{x.stride}"
-
-    def filter_shape(self, x: Any) -> str:
-        """Filter shape as Table 1 prints it."""
-        return "—"
+def _pad(text: str) -> str:
+    if text not in ("same", "valid"):
+        raise ValueError("pad must be same or valid")
+    return text
 
 
-#: The op table: name -> op, in registration order (which is the grammar's keyword order).
-OPS: dict[str, Op] = {}
-#: The ops written as statements (those with a grammar), in the same order.
-STATEMENTS: dict[str, Op] = {}
-
-
-def register(cls: type[Op]) -> type[Op]:
-    """Class decorator: add one instance of `cls` to `OPS`; a second op of a name is refused."""
-    if not cls.name:
-        raise MobilecostError(f"{cls.__name__} has no name")
-    if cls.name in OPS:
-        raise MobilecostError(f"op {cls.name!r} is already registered ({type(OPS[cls.name]).__name__})")
-    if cls.grammar is None and cls.kind is None:
-        raise MobilecostError(f"op {cls.name!r} is neither a statement nor a layer")
-    OPS[cls.name] = cls()
-    if cls.grammar is not None:
-        STATEMENTS[cls.name] = OPS[cls.name]
-    return cls
-
-
-def statement_ops() -> tuple[str, ...]:
-    """Names of the ops written as statements, in grammar order."""
-    return tuple(STATEMENTS)
-
-
-def layer_ops() -> tuple[str, ...]:
-    """Names of the ops that are concrete layers."""
-    return tuple(n for n, op in OPS.items() if op.kind is not None)
+PAD = Option("pad", "pad", "same", _pad)
+GATE = Option("gate", "gate", "hsigmoid", choice("gate", GATES))
 
 
 class _Conv(Op):
@@ -479,7 +143,7 @@ class Conv(_Conv):
     """`conv K CH`: a full K×K convolution (a 1×1 one is a pointwise layer)."""
 
     name, kind, table1 = "conv", LayerKind.CONV, "Conv"
-    grammar = Grammar(("kernel", "channels"), ("s", "act", "bn", "pad"))
+    grammar = Grammar((KERNEL, CHANNELS), (STRIDE, ACT, BN, PAD))
 
     def build(self, b: Builder, d: LayerDef) -> None:
         b.emit("pw" if d.kernel == 1 else "conv", d.kernel, d.stride, b.ch(d.channels), pad=d.pad,
@@ -491,7 +155,7 @@ class Depthwise(_Conv):
     """`dw K`: a depthwise K×K convolution, one filter per channel (groups = channels)."""
 
     name, kind, table1 = "dw", LayerKind.DEPTHWISE, "Conv dw"
-    grammar = Grammar(("kernel",), ("s", "act", "bn", "pad"))
+    grammar = Grammar((KERNEL,), (STRIDE, ACT, BN, PAD))
 
     def build(self, b: Builder, d: LayerDef) -> None:
         b.emit("dw", d.kernel, d.stride, b.channels, pad=d.pad, groups=b.channels,
@@ -506,7 +170,7 @@ class Pointwise(_Conv):
     """`pw CH`: a 1×1 convolution."""
 
     name, kind, table1 = "pw", LayerKind.POINTWISE, "Conv"
-    grammar = Grammar(("channels",), ("s", "act", "bn"))
+    grammar = Grammar((CHANNELS,), (STRIDE, ACT, BN))
 
     def build(self, b: Builder, d: LayerDef) -> None:
         b.emit("pw", d.kernel, d.stride, b.ch(d.channels), pad=d.pad,
@@ -522,8 +186,21 @@ class InvertedResidual(Op):
     add around them when the stride is 1 and the input has CH channels. Not a layer itself."""
 
     name = "ir"
-    grammar = Grammar(("channels",), ("s", "t", "h", "k", "act", "se", "gate", "squeeze"),
-                      defaults=(("kernel", 3),))
+    grammar = Grammar((CHANNELS,), (
+        STRIDE,
+        Option("t", "expand", 6, expansion, exact_text),
+        Option("h", "hidden", None, channel_count("hidden width")),
+        Option("k", "kernel", 1, positive("kernel size")),
+        ACT,
+        Option("se", "se", 0, positive("SE ratio")),
+        GATE,
+        Option("squeeze", "squeeze", "exp", choice("squeeze", SQUEEZE_FROM)),
+    ), defaults=(("kernel", 3),))
+
+    def check(self, d: LayerDef, written: frozenset[str]) -> tuple[str, str | None] | None:
+        if "t" in written and "h" in written:
+            return "give the expansion t= or the hidden width h=, not both", "h"
+        return super().check(d, written)
 
     def build(self, b: Builder, d: LayerDef) -> None:
         out = b.ch(d.channels)
@@ -592,7 +269,7 @@ class SqueezeExcite(Op):
     itself: it builds a pool, two 1×1 convolutions and a scale."""
 
     name = "se"
-    grammar = Grammar(("ratio",), ("act", "gate"))
+    grammar = Grammar((RATIO,), (ACT, GATE))
 
     def build(self, b: Builder, d: LayerDef) -> None:
         squeeze_excite(b, d.se, d.act or "relu", d.gate, d.line)
@@ -606,7 +283,11 @@ class _Pool(Op):
     and a global window is the whole map (its kernel is the map's side where it is built)."""
 
     kind = LayerKind.POOL
-    grammar = Grammar(("window",), ("s",), defaults=(("pad", "valid"),))
+    grammar = Grammar((WINDOW,), (STRIDE,), defaults=(("pad", "valid"),))
+
+    def options_for(self, d: LayerDef) -> tuple[Option, ...]:
+        """None for a global window."""
+        return () if d.kernel == 0 else super().options_for(d)
 
     def default(self, field: str, d: LayerDef) -> Any:
         if field == "stride":
@@ -640,7 +321,7 @@ class FullyConnected(Op):
     """`fc CH`: fully connected on the flattened input (M = in_channels · a_in features: the input map's area)."""
 
     name, kind, table1 = "fc", LayerKind.FC, "FC"
-    grammar = Grammar(("channels",), ("act", "bias"))
+    grammar = Grammar((CHANNELS,), (ACT, Option("bias", "bias", True, yes_no("bias"), yes_no_text)))
 
     def build(self, b: Builder, d: LayerDef) -> None:
         """A linear layer, with no activation unless `act=` (MobileNetV3's 1280-wide hidden
@@ -713,8 +394,8 @@ class Scale(Op):
     def elementwise_channels(self, x: Any) -> Any:
         """One multiply per output element."""
         return x.out_channels
-
-
-__all__ = ["ACTIVATIONS", "ARGS", "GATES", "KINDS", "SQUEEZE_FROM", "SE_DIVISOR", "MAC_KINDS", "OPS", "OPTIONS", "STATEMENTS", "TIME_KINDS", "TIME_KIND_LABELS",
-           "Grammar", "KindInfo", "LayerKind", "Op", "Option", "conv_macs", "conv_params",
-           "act_ops", "areas", "expanded_width", "exact_text", "fc_macs", "layer_ops", "make_divisible", "squeeze_excite", "register", "statement_ops"]
+# OPS, STATEMENTS and FIELDS are opbase's, filled by the `@register`s above: import them from here.
+__all__ = ["ACT", "BN", "CHANNELS", "FIELDS", "GATE", "GATES", "KERNEL", "OPS", "PAD", "RATIO",
+           "SE_DIVISOR", "SQUEEZE_FROM", "STATEMENTS", "STRIDE", "WINDOW", "conv_macs",
+           "conv_params", "expanded_width", "fc_macs", "layer_ops", "squeeze_excite",
+           "statement_ops"]

@@ -1,153 +1,94 @@
-"""The layer-spec language: parse, format, and build a spec at a width α and a resolution.
+"""The symbolic spec and what it builds: statements (`LayerDef`), blocks (`Repeat`,
+`Residual`), the `Spec`, its canonical text (`format_spec`), and the concrete `Layer`s it
+builds at a width α and an input resolution (`build`), every shape known; the cost engine and
+the torch backend both start from those records.
 
-A spec is a line-oriented text file describing a network at α = 1. Grammar::
-
-    spec       := line*
-    line       := [statement] ['#' comment]
-    statement  := header | layer | block-open | '}'
-
-    header     := 'name' NAME
-                | 'input' SIZE INCH                  # base input size; its channels (3! for an image)
-                | 'rounding' 'int' ['min=' N]        # c -> max(min, floor(α·c)): the paper, Keras, TF-slim
-                | 'rounding' 'multiple' N            # c -> nearest multiple of N, not below 90% (MobileNetV2)
-                | 'activation' ACT                   # default activation after conv layers
-
-    layer      := 'conv' K CH [sS] [opts]            # full K×K convolution to CH channels
-                | 'dw'   K    [sS] [opts]            # depthwise K×K convolution, channels unchanged
-                | 'pw'   CH   [sS] [opts]            # pointwise 1×1 convolution to CH channels
-                | 'ir'   CH   [sS] ['t=' T | 'h=' CH] ['k=' K] ['act=' ACT] ['se=' R] ['gate=' GATE]
-                         ['squeeze=' (exp | in)]
-                                                     # inverted residual (MobileNetV2): pw to
-                                                     #   round(T·in) (T: 6, 2.5 or 7/3) or to h=CH
-                                                     #   (MobileNetV3's widths; none if it equals in),
-                                                     #   dw K×K, linear pw to CH; add when s=1, in=CH;
-                                                     #   act: after the expansion and the depthwise;
-                                                     #   se=R: squeeze-and-excitation after the dw,
-                                                     #   squeezing to make_divisible(hidden/R, 8)
-                                                     #   (squeeze=exp) or int(in/R) (squeeze=in)
-                | 'se'   R    ['act=' ACT] ['gate=' GATE]
-                                                     # squeeze-and-excitation: global pool, 1×1 conv
-                                                     #   (bias) to make_divisible(c/R, 8), act (relu),
-                                                     #   1×1 conv (bias) to c, gate, channel-wise scale
-                | 'avgpool' ('global' | K [sS])      # pooling, no padding; stride defaults to K
-                | 'maxpool' K [sS]
-                | 'fc' CH ['act=' ACT] ['bias=' yes|no]
-                                                     # fully connected on the flattened input;
-                                                     #   no activation unless act= is given
-
-    block-open := 'repeat' N '{'                     # the body N times
-                | 'residual' '{'                     # the body, then add its input to its output
-
-    CH         := INT       # scales with α by the spec's rounding rule
-                | INT '!'   # fixed: never scales (the number of classes)
-                | INT '+'   # scales with α but never below INT (MobileNetV2's last 1280)
-    SIZE       := INT       # a square input, 224
-                | INT 'x' INT   # height x width, 224x160 (torch's NCHW order; '×' too)
-    INCH       := INT '!' | INT '+'   # as CH
-                | INT '*'   # scales with α, as CH does: the input of a block cut from a network
-                            # (a bare INT is refused: 'input 320 240' is not 240 channels)
-    sS         := 's' INT   # stride (default 1)
-    opts       := 'act=' ACT | 'bn=' (yes | no) | 'pad=' (same | valid)
-    ACT        := relu | relu6 | hswish | hsigmoid | sigmoid | silu | none
-    GATE       := hsigmoid | sigmoid                 # hsigmoid (MobileNetV3) is the default
-    R          := INT                                # SE ratio, ≥ 1
-
-Blocks close with '}' on a line of its own and nest, at most MAX_DEPTH (64) deep. A spec may
-build at most MAX_LAYERS (100,000) layers, counted with repeats multiplied out before anything
-is built, and hold at most MAX_SPEC_BYTES (8 MiB) of text. Convolutions use SAME padding by
-default, so a feature map of side h leaves a stride-s layer with side ceil(h / s); pooling uses none
-(floor((h - k) / s) + 1), and 'avgpool global' averages the whole map to 1×1. Each rule applies
-to the height and the width on their own: a 224x160 input leaves a 7×5 map after stride 32.
-
-Building a spec at (α, resolution) turns it into a flat tuple of concrete `Layer` records with
-every shape known; the cost engine and the torch backend both start from those records.
-
-Each layer op is declared once, in the op table (`mobilecost.ops`): its grammar (the arguments
-and options above), canonical text, how it builds, its size and cost rules. The parser,
-formatter and builder here are generic over that table; adding an op is one `Op` class there
-(and its torch module in `mobilecost.torch.build`), not an edit here.
+Each layer op is declared once, in the op table (`lang.ops`): its grammar, canonical text, how
+it builds, its size and cost rules. `LayerDef`, the formatter and the builder here are generic
+over that table; adding an op is one `Op` class there (and its torch module in
+`mobilecost.torch.build`), not an edit here. The grammar is in `lang.parse`.
 """
 
 from __future__ import annotations
 
-import numbers
-import re
-from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from dataclasses import dataclass, field
 from fractions import Fraction
-from importlib import resources
-from pathlib import Path
-from typing import Callable, Iterator, Union
+from typing import Any, Callable, Iterator, Union
 
 from ..errors import ConfigError, SpecError
-from .ops import ACTIVATIONS as _ACT_OPS
-from .ops import GATES, OPS, OPTIONS, SQUEEZE_FROM, STATEMENTS, LayerKind, act_ops, make_divisible
-
-#: Activation names, in the op table's order (`ops.ACTIVATIONS`: what each costs).
-ACTIVATIONS = tuple(_ACT_OPS)
+from .kinds import LayerKind, act_ops
+from .ops import FIELDS, OPS, STATEMENTS
+from .values import (
+    Channels,
+    Resolution,
+    Rounding,
+    norm_resolution,
+    resolution_text,
+    sides,
+    to_fraction,
+)
 
 # Bounds on what a spec may ask for, checked before any work that grows with them.
 MAX_LAYERS = 100_000  # concrete layers a spec may expand to (repeats multiplied out)
 MAX_DEPTH = 64  # blocks (repeat, residual) nested inside one another
 MAX_SPEC_BYTES = 8 * 2**20  # spec text; a larger file is refused before it is read
-MAX_DIGITS = 100  # digits of a number in a spec (Python refuses to read past 4,300)
 
 
-# --------------------------------------------------------------------------- symbolic spec
-
-
-@dataclass(frozen=True, slots=True)
-class Channels:
-    """A channel count written for α = 1, and how it scales."""
-
-    base: int
-    mode: str = "scale"  # "scale" | "fixed" | "atleast"
-
-    def __str__(self) -> str:
-        return f"{self.base}{ {'scale': '', 'fixed': '!', 'atleast': '+'}[self.mode] }"
-
-
-@dataclass(frozen=True, slots=True)
-class Rounding:
-    """How a scaled channel count becomes an integer."""
-
-    rule: str = "int"  # "int": max(min, floor(α·c)); "multiple": nearest multiple of `divisor`
-    divisor: int = 8
-    min: int = 1
-
-    def apply(self, channels: Channels, alpha: Fraction) -> int:
-        if channels.mode == "fixed":
-            return channels.base
-        scale = max(alpha, Fraction(1)) if channels.mode == "atleast" else alpha
-        value = channels.base * scale
-        if self.rule == "int":
-            return max(self.min, int(value))  # int() of a Fraction truncates: floor for value > 0
-        return make_divisible(value, self.divisor)  # never more than 10% down
-
-    def __str__(self) -> str:
-        if self.rule == "int":
-            return "int" if self.min == 1 else f"int min={self.min}"
-        return f"multiple {self.divisor}"
-
-
-@dataclass(frozen=True, slots=True)
 class LayerDef:
-    """One layer statement as written in the spec."""
+    """One layer statement as written: its op and the fields its arguments and options set,
+    read as attributes (`d.kernel`, `d.channels`, `d.stride`, `d.expand`, ...: the fields the
+    op table declares, `opbase.FIELDS`). A field the statement does not set reads as its op's
+    default for it, and a field set to that default is not stored, so that two statements
+    that mean the same compare equal however they were written. `line` (where it is written)
+    takes no part in equality."""
 
-    op: str  # a statement op of the op table: conv | dw | pw | ir | avgpool | maxpool | fc
-    kernel: int = 1  # 0 means global pooling
-    stride: int = 1
-    channels: Channels | None = None
-    act: str | None = None  # None: the spec's default activation
-    bn: bool = True
-    pad: str = "same"
-    expand: Fraction | int = 6  # ir only: T (a whole number or a fraction)
-    hidden: Channels | None = None  # ir only: the explicit hidden width (h=), in place of T
-    se: int = 0  # squeeze-and-excitation ratio r (ir: 0 for none; se: its argument)
-    gate: str = "hsigmoid"  # squeeze-and-excitation's gate
-    squeeze: str = "exp"  # ir only: the squeeze width from the expanded width, or the input's
-    bias: bool = True  # fc only
-    line: int = field(default=0, compare=False)
+    __slots__ = ("op", "line", "_fields", "_hash")
+
+    def __init__(self, op: str, *, line: int = 0, **fields: Any) -> None:
+        rule = OPS.get(op)
+        if rule is None or rule.grammar is None:
+            raise SpecError(f"{op!r} is not a statement of the op table "
+                            f"({', '.join(STATEMENTS)})")
+        unknown = sorted(set(fields) - FIELDS.keys())
+        if unknown:
+            raise TypeError(f"LayerDef has no field {', '.join(unknown)} "
+                            f"(fields: {', '.join(FIELDS)})")
+        object.__setattr__(self, "op", op)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "_fields", fields)  # provisional: defaults may read them
+        kept = {k: v for k, v in fields.items() if v != rule.default(k, self)}
+        object.__setattr__(self, "_fields", kept)
+        object.__setattr__(self, "_hash", hash((op, frozenset(kept.items()))))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._fields[name]
+        except KeyError:
+            if name not in FIELDS:
+                raise AttributeError(f"LayerDef has no field {name!r}") from None
+            return OPS[self.op].default(name, self)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a LayerDef is immutable; use .replace(...)")
+
+    def replace(self, **changes: Any) -> "LayerDef":
+        """A copy with `changes` (fields, or `line`)."""
+        line = changes.pop("line", self.line)
+        return LayerDef(self.op, line=line, **{**self._fields, **changes})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LayerDef):
+            return NotImplemented
+        return self.op == other.op and self._fields == other._fields
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        fields = "".join(f", {k}={v!r}" for k, v in self._fields.items())
+        return f"LayerDef({self.op!r}{fields})"
 
     def __str__(self) -> str:
         """The statement's canonical text (the op table's `text`)."""
@@ -281,90 +222,6 @@ class Layer:
         return act_ops(self.act)
 
 
-ALPHA_DIGITS = 12  # significant digits a float α is read to (see to_fraction)
-
-#: An input size: an int for a square input, (height, width) for any other (never a tuple of
-#: two equal sides: `norm_resolution` makes that the int, so that equal sizes compare equal).
-Resolution = Union[int, tuple[int, int]]
-
-_SIZE_TEXT = re.compile(r"\s*([0-9]+)\s*(?:[x×]\s*([0-9]+)\s*)?")
-
-
-def sides(res: Resolution) -> tuple[int, int]:
-    """(height, width) of a resolution (an int is square)."""
-    return (res, res) if isinstance(res, numbers.Integral) else (res[0], res[1])
-
-
-def norm_resolution(res: "Resolution | str", what: str = "resolution") -> Resolution:
-    """A resolution checked and in its one form: an int when square, else (height, width).
-    Takes an int, a (height, width) pair, or text: "224", or "320x240" (height first, as
-    torch's NCHW tensors and Table 1's shapes write it; "×" too)."""
-    if isinstance(res, str):
-        m = _SIZE_TEXT.fullmatch(res)
-        if not m or len(res) > 40:
-            raise ConfigError(f"{what} {res.strip()!r}: expected a whole number of pixels or "
-                              f"HEIGHTxWIDTH (e.g. 224 or 320x240)")
-        h = int(m.group(1))
-        pair = (h, int(m.group(2)) if m.group(2) else h)
-    elif isinstance(res, bool):
-        raise ConfigError(f"{what} must be a positive integer or (height, width), got {res!r}")
-    elif isinstance(res, numbers.Integral):
-        pair = (int(res), int(res))
-    elif (isinstance(res, (tuple, list)) and len(res) == 2
-          and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in res)):
-        pair = (int(res[0]), int(res[1]))
-    else:
-        raise ConfigError(f"{what} must be a positive integer or (height, width), got {res!r}")
-    if min(pair) < 1:
-        if pair[0] == pair[1]:
-            raise ConfigError(f"{what} must be a positive integer, got {pair[0]}")
-        raise ConfigError(f"{what} {pair[0]}x{pair[1]}: each side must be a positive integer")
-    return pair[0] if pair[0] == pair[1] else pair
-
-
-def resolution_value(res: Resolution) -> int | str:
-    """A resolution as data (CSV, JSON, a frame's `resolution` column): the int of a square
-    input, "320x240" text for any other, read back by `norm_resolution`."""
-    return res if isinstance(res, int) else resolution_text(res)
-
-
-def resolution_text(res: Resolution) -> str:
-    """"224" for a square input, "320x240" (height x width) for any other."""
-    h, w = sides(res)
-    return str(h) if h == w else f"{h}x{w}"
-
-
-def to_fraction(alpha: "float | Fraction | str | int") -> Fraction:
-    """α (or any multiplier) as an exact fraction, by one policy for every entry point.
-
-    Strings, integers and Fractions are exact: "0.29" is 29/100, "1/3" is 1/3. A float (numpy
-    floats included) is read as its nearest short decimal, 12 significant digits: 0.7 - 0.2
-    (0.49999999999999994) is 1/2, and np.arange(0.25, 1.0001, 0.05) gives 1/4, 3/10, 7/20, ...
-    as the grid option 0.25..1:0.05 does; a numpy float32 is read from its own shortest text
-    (np.float32(0.3) is 3/10). For a value that needs more digits, pass a string or a Fraction.
-    """
-    if isinstance(alpha, Fraction):
-        return alpha
-    if isinstance(alpha, bool):
-        raise ConfigError(f"alpha must be a number, got {alpha!r}")
-    if isinstance(alpha, numbers.Integral):
-        return Fraction(int(alpha))
-    if isinstance(alpha, numbers.Real) and not isinstance(alpha, Decimal):
-        value = float(alpha)
-        if not isinstance(alpha, float):  # numpy float32 and kin: their own shortest text first
-            try:
-                value = float(str(alpha))
-            except ValueError:
-                pass
-        text = format(value, f".{ALPHA_DIGITS}g")
-    else:
-        text = str(alpha).strip()
-    try:
-        return Fraction(text)
-    except (ValueError, ZeroDivisionError, TypeError):
-        raise ConfigError(f"alpha must be a number, got {alpha!r}") from None
-
-
 def checked_configs(spec: Spec, configs) -> list[tuple[Fraction, Resolution]]:
     """(α exactly, resolution) of each configuration, the spec's base resolution where None is
     given, each built once so that a bad one fails before any work (timing, export)."""
@@ -462,45 +319,6 @@ class Builder:
         self.size, self.width, self.channels = out_size, out_width, out_c
 
 
-# --------------------------------------------------------------------------- parser
-
-_TOKEN = re.compile(r"\S+")
-_INT = re.compile(r"[0-9]+")
-_CHANNELS = re.compile(r"([0-9]+)([!+]?)")
-_STRIDE = re.compile(r"s([0-9]+)")
-_EXPANSION = re.compile(r"[0-9]+(\.[0-9]+)?|[0-9]+/0*[1-9][0-9]*")
-_LAYER_OPS = STATEMENTS  # the op table's statements; live, so an op registered later parses too
-_HEADERS = ("name", "input", "rounding", "activation")
-_KEYWORDS = tuple(_LAYER_OPS) + _HEADERS + ("repeat", "residual", "}")
-_YESNO = {"yes": True, "no": False, "true": True, "false": False}
-_POSITIVE_OPTIONS = {"s": "stride", "k": "kernel size",
-                     "se": "SE ratio"}  # option: its name
-
-
-@dataclass(slots=True)
-class _Tok:
-    text: str
-    line: int
-    col: int
-
-
-def _token_lines(text: str, chunk: int = 1 << 20) -> Iterator[list[_Tok]]:
-    """The tokens of each line that has any, read lazily (a refused spec is never tokenised
-    whole). Lines break as str.splitlines breaks them; chunks end just after a newline, where
-    splitlines breaks anyway."""
-    n, start = 0, 0
-    while start < len(text):
-        end = text.find("\n", start + chunk)
-        end = len(text) if end < 0 else end + 1
-        for raw in text[start:end].splitlines():
-            n += 1
-            code = raw.split("#", 1)[0]
-            toks = [_Tok(m.group(), n, m.start() + 1) for m in _TOKEN.finditer(code)]
-            if toks:
-                yield toks
-        start = end
-
-
 def expanded_layers(nodes: tuple[Node, ...], cap: int | None = None, depth: int = 0) -> int:
     """How many concrete layers `nodes` expand to at most, counted without expanding them
     (an inverted residual as up to 4: expand, depthwise, project, add). Counting stops past
@@ -543,273 +361,6 @@ def check_expansion(nodes: tuple[Node, ...], source: str = "<spec>") -> None:
 _COUNT_CAP = 10**18  # counted exactly up to here for messages
 
 
-class _Parser:
-    def __init__(self, text: str, source: str) -> None:
-        self.source = source
-        self.headers: dict[str, object] = {}
-        self.lines = _token_lines(text)  # one iterator, shared by the nested blocks
-        self.depth = 0  # blocks open
-        self.written = 0  # layer statements so far: each expands to at least one layer
-
-    def error(self, msg: str, tok: _Tok | None, show: bool = True) -> SpecError:
-        if tok is None:
-            return SpecError(msg, self.source)
-        return SpecError(msg, self.source, tok.line, tok.col, tok.text if show else None)
-
-    def parse(self) -> Spec:
-        body = self.block(None)
-        if "input" not in self.headers:
-            raise SpecError("missing 'input SIZE CHANNELS' line (e.g. 'input 224 3!')", self.source)
-        if not body:
-            raise SpecError("the spec has no layers", self.source)
-        (height, width), in_c = self.headers["input"]
-        check_expansion(body, self.source)
-        return Spec(
-            name=str(self.headers.get("name", Path(self.source).stem)),
-            resolution=height, in_channels=in_c, body=body,
-            rounding=self.headers.get("rounding", Rounding()),
-            activation=str(self.headers.get("activation", "relu")),
-            source=self.source, width=None if width == height else width)
-
-    def block(self, opener: _Tok | None) -> tuple[Node, ...]:
-        if opener is not None:
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise self.error(f"blocks nest more than {MAX_DEPTH} deep", opener, show=False)
-        nodes: list[Node] = []
-        for toks in self.lines:
-            head = toks[0]
-            kw = head.text
-            if kw == "}":
-                if opener is None:
-                    raise self.error("'}' closes no block", head)
-                self.expect_end(toks, 1)
-                if not nodes:
-                    raise self.error("empty block", opener)
-                self.depth -= 1
-                return tuple(nodes)
-            if kw in _HEADERS:
-                if opener is not None:
-                    raise self.error(f"'{kw}' must be at the top level, not inside a block", head)
-                self.header(toks)
-            elif kw == "repeat":
-                count = self.int_arg(toks, 1, "repeat count")
-                self.open_brace(toks, 2)
-                nodes.append(Repeat(count, self.block(head), line=head.line))
-            elif kw == "residual":
-                self.open_brace(toks, 1)
-                nodes.append(Residual(self.block(head), line=head.line))
-            elif kw in _LAYER_OPS:
-                self.written += 1
-                if self.written > MAX_LAYERS:
-                    raise self.error(f"more than {MAX_LAYERS:,} layers written; a spec may "
-                                     f"expand to at most {MAX_LAYERS:,}", head, show=False)
-                nodes.append(self.layer(toks))
-            else:
-                raise self.error(f"unknown layer kind; expected one of {', '.join(_KEYWORDS)}", head)
-        if opener is not None:
-            raise self.error(f"'{opener.text}' block opened here is never closed with '}}'",
-                             opener, show=False)
-        return tuple(nodes)
-
-    # -- helpers
-    def arg(self, toks: list[_Tok], i: int, what: str) -> _Tok:
-        if i >= len(toks):
-            last = toks[-1]
-            raise SpecError(f"'{toks[0].text}' needs {what}", self.source, last.line,
-                            last.col + len(last.text))
-        return toks[i]
-
-    def int_arg(self, toks: list[_Tok], i: int, what: str) -> int:
-        tok = self.arg(toks, i, what)
-        return self.positive(tok, what)
-
-    def positive(self, tok: _Tok, what: str, text: str | None = None) -> int:
-        text = tok.text if text is None else text
-        if len(text) > MAX_DIGITS and text.isdigit():
-            raise self.error(f"{what} has more than {MAX_DIGITS} digits", tok, show=False)
-        if not _INT.fullmatch(text) or int(text) < 1:
-            raise self.error(f"{what} must be a positive integer", tok)
-        return int(text)
-
-    def input_size(self, tok: _Tok) -> tuple[int, int]:
-        """`224` or `224x160` (height x width)."""
-        h_text, x, w_text = tok.text.replace("×", "x").partition("x")
-        if x and not (h_text and w_text):
-            raise self.error("input size must be HEIGHTxWIDTH with both sides (e.g. 224x160)", tok)
-        h = self.positive(tok, "input height" if x else "input resolution", h_text)
-        return (h, self.positive(tok, "input width", w_text) if x else h)
-
-    def input_channels(self, tok: _Tok, res: tuple[int, int]) -> Channels:
-        """The input's channels, with their mark: `3!` (fixed: an image), `64+` (never below),
-        `512*` (scales with α, as a layer's do: the input of a block cut from a network). A bare
-        number is refused: `input 320 240` would read as 240 channels of a 320×320 input."""
-        m = re.fullmatch(r"([0-9]+)\*", tok.text)
-        if m:
-            return self.channel_count(tok, m.group(1), "input channel count")
-        if _INT.fullmatch(tok.text):
-            raise self.error(
-                f"input channels need a mark: {tok.text}! (fixed, as an image's 3!) or "
-                f"{tok.text}* (scaling with alpha); a {res[0]}x{tok.text} input is written "
-                f"'input {res[0]}x{tok.text} 3!'", tok)
-        return self.channel_count(tok, tok.text, "input channel count")
-
-    def channels(self, toks: list[_Tok], i: int) -> Channels:
-        tok = self.arg(toks, i, "a channel count")
-        return self.channel_count(tok, tok.text, "channel count")
-
-    def channel_count(self, tok: _Tok, text: str, what: str) -> Channels:
-        m = _CHANNELS.fullmatch(text)
-        if m and len(m.group(1)) > MAX_DIGITS:
-            raise self.error(f"{what} has more than {MAX_DIGITS} digits", tok, show=False)
-        if not m or int(m.group(1)) < 1:
-            raise self.error(f"{what} must be a positive integer, optionally "
-                             "followed by '!' (fixed) or '+' (never below)", tok)
-        return Channels(int(m.group(1)), {"": "scale", "!": "fixed", "+": "atleast"}[m.group(2)])
-
-    def expansion(self, tok: _Tok, text: str) -> Fraction | int:
-        """An expansion factor: a positive whole number, decimal (2.5) or fraction (7/3)."""
-        if len(text) > MAX_DIGITS:
-            raise self.error(f"expansion has more than {MAX_DIGITS} characters", tok, show=False)
-        if not _EXPANSION.fullmatch(text) or Fraction(text) <= 0:
-            raise self.error("expansion must be a positive number: a whole number, a decimal "
-                             "such as 2.5 or a fraction such as 7/3", tok)
-        t = Fraction(text)
-        return t.numerator if t.denominator == 1 else t
-
-    def open_brace(self, toks: list[_Tok], i: int) -> None:
-        tok = self.arg(toks, i, "'{' to open its block")
-        if tok.text != "{":
-            raise self.error("expected '{' to open the block", tok)
-        self.expect_end(toks, i + 1)
-
-    def expect_end(self, toks: list[_Tok], i: int) -> None:
-        if i < len(toks):
-            raise self.error(f"unexpected token after '{toks[0].text}'", toks[i])
-
-    def header(self, toks: list[_Tok]) -> None:
-        kw = toks[0]
-        if kw.text in self.headers:
-            raise self.error(f"'{kw.text}' given twice", kw, show=False)
-        if kw.text == "name":
-            tok = self.arg(toks, 1, "a name")
-            if not re.fullmatch(r"[A-Za-z0-9_.\-]+", tok.text):
-                raise self.error("name may hold letters, digits, '_', '-' and '.' only", tok)
-            self.expect_end(toks, 2)
-            self.headers["name"] = tok.text
-        elif kw.text == "input":
-            res = self.input_size(self.arg(toks, 1, "an input size (224, or 224x160)"))
-            chans = self.input_channels(self.arg(toks, 2, "the input channels (3! for an image)"), res)
-            self.expect_end(toks, 3)
-            self.headers["input"] = (res, chans)
-        elif kw.text == "activation":
-            tok = self.arg(toks, 1, "an activation")
-            if tok.text not in ACTIVATIONS:
-                raise self.error(f"activation must be one of {', '.join(ACTIVATIONS)}", tok)
-            self.expect_end(toks, 2)
-            self.headers["activation"] = tok.text
-        else:  # rounding
-            tok = self.arg(toks, 1, "a rule: 'int [min=N]' or 'multiple N'")
-            if tok.text == "int":
-                minimum = 1
-                if len(toks) > 2:
-                    opt = toks[2]
-                    if not opt.text.startswith("min="):
-                        raise self.error("expected 'min=N'", opt)
-                    minimum = self.positive(opt, "min", opt.text[4:])
-                self.expect_end(toks, 3)
-                self.headers["rounding"] = Rounding("int", min=minimum)
-            elif tok.text == "multiple":
-                divisor = self.int_arg(toks, 2, "divisor")
-                self.expect_end(toks, 3)
-                self.headers["rounding"] = Rounding("multiple", divisor=divisor)
-            else:
-                raise self.error("rounding must be 'int' or 'multiple N'", tok)
-
-    def layer(self, toks: list[_Tok]) -> LayerDef:
-        """A layer statement, read by its op's grammar (`ops.OPS[op].grammar`)."""
-        head = toks[0]
-        rule = STATEMENTS[head.text]
-        grammar = rule.grammar
-        fields: dict[str, object] = {"op": head.text, "line": head.line, **dict(grammar.defaults)}
-        window_global = False
-        for i, arg in enumerate(grammar.args, start=1):
-            if arg == "kernel":
-                fields["kernel"] = self.int_arg(toks, i, "a kernel size")
-            elif arg == "channels":
-                fields["channels"] = self.channels(toks, i)
-            elif arg == "ratio":
-                tok = self.arg(toks, i, "an SE ratio")
-                fields["se"] = self.positive(tok, "SE ratio")
-            else:  # window: K or 'global'
-                tok = self.arg(toks, i, "a kernel size or 'global'")
-                window_global = tok.text == "global"
-                fields["kernel"] = 0 if window_global else self.positive(tok, "pool size")
-        provisional = LayerDef(**fields)
-        for key in grammar.options:  # defaults that depend on the arguments (a pool's stride)
-            name = OPTIONS[key].field
-            if name not in fields:
-                fields[name] = rule.default(name, provisional)
-        allowed = set() if window_global else set(grammar.options)
-        seen: set[str] = set()
-        for tok in toks[1 + len(grammar.args):]:
-            m = _STRIDE.fullmatch(tok.text)
-            key, val = ("s", m.group(1)) if m else (tok.text.split("=", 1) + [None])[:2]
-            if val is None or key not in allowed:
-                opts = ", ".join(sorted("sN" if a == "s" else f"{a}=" for a in allowed)) or "none"
-                raise self.error(f"unexpected argument to '{head.text}' (options: {opts})", tok)
-            if key in seen:
-                raise self.error(f"'{key}' given twice", tok)
-            seen.add(key)
-            fields[OPTIONS[key].field] = self.option_value(key, val, tok)
-        if "t" in seen and "h" in seen:
-            raise self.error("give the expansion t= or the hidden width h=, not both",
-                             next(t for t in toks if t.text.startswith("h=")))
-        d = LayerDef(**fields)
-        if d.pad == "same" and d.kernel % 2 == 0:
-            raise self.error("SAME padding needs an odd kernel size", toks[min(1, len(toks) - 1)])
-        return d
-
-    def option_value(self, key: str, val: str, tok: _Tok) -> object:
-        """The value of option `key` written `val`, checked."""
-        if key in _POSITIVE_OPTIONS:
-            return self.positive(tok, _POSITIVE_OPTIONS[key], val)
-        if key == "act":
-            if val not in ACTIVATIONS:
-                raise self.error(f"act must be one of {', '.join(ACTIVATIONS)}", tok)
-            return val
-        if key == "t":
-            return self.expansion(tok, val)
-        if key == "h":
-            return self.channel_count(tok, val, "hidden width")
-        if key == "gate":
-            if val not in GATES:
-                raise self.error(f"gate must be one of {', '.join(GATES)}", tok)
-            return val
-        if key == "squeeze":
-            if val not in SQUEEZE_FROM:
-                raise self.error(f"squeeze must be one of {', '.join(SQUEEZE_FROM)}", tok)
-            return val
-        if key == "pad":
-            if val not in ("same", "valid"):
-                raise self.error("pad must be same or valid", tok)
-            return val
-        if val not in _YESNO:  # bn, bias
-            raise self.error(f"{key} must be yes or no", tok)
-        return _YESNO[val]
-
-
-def parse(text: str, source: str = "<spec>") -> Spec:
-    """Parse spec text; errors name `source`, the line, the column and the offending token.
-
-    Text longer than MAX_SPEC_BYTES characters, blocks nested deeper than MAX_DEPTH and bodies
-    that would build more than MAX_LAYERS layers are refused before any of it is expanded."""
-    if len(text) > MAX_SPEC_BYTES:
-        raise SpecError(f"the spec is {len(text):,} characters long; a spec may be at most "
-                        f"{MAX_SPEC_BYTES:,} ({MAX_SPEC_BYTES // 2**20} MiB)", source)
-    return _Parser(text, source).parse()
-
-
 def format_spec(spec: Spec) -> str:
     """Canonical text of a spec: parse(format_spec(s)) == s."""
     in_c = spec.in_channels
@@ -835,66 +386,6 @@ def format_spec(spec: Spec) -> str:
     return "\n".join(out) + "\n"
 
 
-# --------------------------------------------------------------------------- loading
-
-def builtin_names() -> list[str]:
-    """Names of the specs shipped inside the package."""
-    folder = resources.files("mobilecost.lang") / "specs"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".spec"))
-
-
-def load_spec(name_or_path: str | Path | Spec) -> Spec:
-    """A built-in spec by name (`mobilenet_v1`) or a spec file by path."""
-    if isinstance(name_or_path, Spec):
-        return name_or_path
-    text_name = str(name_or_path)
-    builtin = resources.files("mobilecost.lang") / "specs" / f"{text_name}.spec"
-    if "/" not in text_name and not text_name.endswith(".spec") and builtin.is_file():
-        return parse(builtin.read_text(encoding="utf-8"), source=text_name)
-    path = Path(text_name)
-    if path.is_file():
-        try:
-            size = path.stat().st_size
-            if size > MAX_SPEC_BYTES:
-                raise SpecError(f"the spec file is {size:,} bytes; a spec may be at most "
-                                f"{MAX_SPEC_BYTES:,} bytes ({MAX_SPEC_BYTES // 2**20} MiB)",
-                                text_name)
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SpecError(f"cannot read spec file: {exc}", text_name) from None
-        return parse(text, source=text_name)
-    if path.exists():
-        raise SpecError("not a spec file (it is a directory)", text_name)
-    if "/" in text_name or path.suffix:
-        raise SpecError("no such spec file", text_name)
-    raise SpecError(f"unknown spec; built-in specs are {', '.join(builtin_names())}, "
-                    f"or give the path of a spec file", text_name)
-
-
-def with_classes(spec: Spec, classes: int) -> Spec:
-    """The spec with `classes` outputs: its last statement, which must be a fixed-width
-    classifier `fc N!` at the top level, becomes `fc classes!` (TF-slim's checkpoints have
-    1001 classes, a background class first; torchvision's and Keras's 1000)."""
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise ConfigError(f"the number of classes must be a positive integer, got {classes!r}")
-    last = spec.body[-1] if spec.body else None
-    if not (isinstance(last, LayerDef) and last.op == "fc" and last.channels is not None
-            and last.channels.mode == "fixed"):
-        raise SpecError("--classes needs a spec that ends in a fixed-width classifier "
-                        "'fc N!'", spec.source, getattr(last, "line", 0))
-    fc = replace(last, channels=Channels(classes, "fixed"))
-    return replace(spec, body=spec.body[:-1] + (fc,))
-
-
-def classes_of(spec: Spec) -> int | None:
-    """The number of classes: N of a last statement `fc N!` at the top level, else None."""
-    last = spec.body[-1] if spec.body else None
-    if (isinstance(last, LayerDef) and last.op == "fc" and last.channels is not None
-            and last.channels.mode == "fixed"):
-        return last.channels.base
-    return None
-
-
 def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
     """Every layer statement in a spec body, blocks entered once (not repeated)."""
     for node in nodes:
@@ -902,10 +393,6 @@ def iter_layer_defs(nodes: tuple[Node, ...]) -> Iterator[LayerDef]:
             yield from iter_layer_defs(node.body)
         else:
             yield node
-
-
-__all__ = ["MAX_DEPTH", "MAX_DIGITS", "MAX_LAYERS", "MAX_SPEC_BYTES", "Channels", "checked_configs", "Layer", "LayerDef",
-           "LayerKind", "Node", "Repeat", "Residual", "Rounding", "Spec", "build", "builtin_names",
-           "check_expansion", "classes_of", "expanded_layers", "format_spec", "iter_layer_defs", "load_spec",
-           "norm_resolution", "parse", "Resolution", "resolution_text", "resolution_value", "sides", "to_fraction",
-           "with_classes"]
+__all__ = ["build", "check_expansion", "checked_configs", "expanded_layers", "format_spec",
+           "iter_layer_defs", "Layer", "LayerDef", "LayerKind", "MAX_DEPTH", "MAX_LAYERS",
+           "MAX_SPEC_BYTES", "Node", "Repeat", "Residual", "Spec"]

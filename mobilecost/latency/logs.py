@@ -40,10 +40,10 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import MobilecostError
-from ..lang.ops import exact_text
-from ..lang.spec import to_fraction
+from ..lang.identity import Network, network_of
+from ..lang.values import exact_text, to_fraction
 from .manifest import ManifestRow, check_file
-from .model import Config, Network, Point, network_of
+from .model import Config, Point
 from .options import NOISY_IQR
 
 MAX_LOG_BYTES = 64 * 2**20  # a log larger than this is refused before it is read

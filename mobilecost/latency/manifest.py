@@ -28,8 +28,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import MobilecostError
-from ..lang.ops import exact_text
-from ..lang.spec import to_fraction
+from ..lang.values import exact_text, to_fraction
 from ..util import write_atomic
 
 MANIFEST_NAME = "manifest.csv"

@@ -23,12 +23,12 @@ from typing import Sequence
 
 from ..dtypes import lookup as lookup_dtype
 from ..errors import MobilecostError
-from ..lang.ops import exact_text
-from ..lang.spec import to_fraction
+from ..lang.identity import Network, network_of
+from ..lang.values import exact_text, to_fraction
 from ..util import write_atomic
 from . import model as latency
 from .layers import LayerTable
-from .model import COEFFICIENTS, Config, Fit, Network, Point, network_of
+from .model import COEFFICIENTS, Config, Fit, Point
 
 FORMAT = "mobilecost-target/2"
 OLD_FORMATS = ("mobilecost-target/1",)  # points name their spec by name or path; α to 6 digits

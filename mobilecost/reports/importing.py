@@ -10,7 +10,8 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..importing.recognise import Imported, ModelImportError, compare, import_graph
-from ..lang.spec import Rounding, Spec
+from ..lang.spec import Spec
+from ..lang.values import Rounding
 from .report import Column, Report, format_number
 
 DEFAULT_RESOLUTION = 224  # a module has no input size of its own

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..lang.spec import resolution_text
+from ..lang.values import resolution_text
 from ..torch.build import SpecNet
 from ..torch.profile import TIME_KIND_LABELS, TIME_KINDS, Profile, time_kind
 from ..torch.timing import ROW_COLUMNS, MeasureOptions, device_name, runtime_version

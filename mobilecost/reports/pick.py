@@ -78,7 +78,7 @@ def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
 
     from ..engine.axes import format_quantity
     from ..engine.pareto import pick
-    from ..lang.spec import load_spec
+    from ..lang.load import load_spec
 
     several = isinstance(spec, (list, tuple))
     specs = [load_spec(x) for x in (spec if several else [spec])]

@@ -140,7 +140,7 @@ def heatmap(df: "pd.DataFrame", stem: Path) -> list[Path]:
                            observed=True)
     table = table.sort_index(ascending=True)
     if "width" in df.columns:  # "320x240" labels: order by the input's area
-        from ..lang.spec import norm_resolution, sides
+        from ..lang.values import norm_resolution, sides
 
         area = {c: sides(norm_resolution(str(c)))[0] * sides(norm_resolution(str(c)))[1]
                 for c in table.columns}

@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from ..engine.cost import Counting
 from ..engine.grid import frame_specs
 from ..errors import MobilecostError
-from ..lang.ops import LayerKind
+from ..lang.kinds import LayerKind
 from ..util import format_number, millions, milliseconds, percent, plain, write_atomic
 from .report import Column, Report
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..lang.spec import Resolution, Spec
+    from ..lang.spec import Spec
+    from ..lang.values import Resolution
 
 DEFAULT_ALPHAS = "1,0.75,0.5,0.25"
 DEFAULT_RESOLUTIONS = "224,192,160,128"
@@ -53,7 +54,8 @@ def grid_from_options(spec_name: "Spec | str", alpha: str, res: str | None, rho:
     enumerated (`fmt`: the output format, whose bytes per row count; parquet counts as csv)."""
     from ..engine.axes import grid_from_text
     from ..engine.grid import CLI_BYTES_PER_ROW, grid_size_error
-    from ..lang.spec import expanded_layers, load_spec
+    from ..lang.load import load_spec
+    from ..lang.spec import expanded_layers
 
     spec = load_spec(spec_name)
     check = None
@@ -97,7 +99,7 @@ def family_grid_from_options(specs: str, alpha: str, res: str | None, rho: str |
 def grid_configs(df: "pd.DataFrame") -> list[tuple[Fraction, "Resolution"]]:
     """(α exactly, from the frame's alpha_exact, resolution) of every row of the sweep, in order."""
     from ..engine.grid import frame_alphas
-    from ..lang.spec import norm_resolution
+    from ..lang.values import norm_resolution
 
     return list(zip(frame_alphas(df), (norm_resolution(r) for r in df["resolution"].tolist())))
 
@@ -147,7 +149,7 @@ def sweep_frame(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
     (`spec_name`: the name the target knows the network by, default the spec's). Several specs
     give their sweeps one after the other, each row's `spec` saying whose it is."""
     from ..engine.grid import DEFAULT_MAX_CONFIGS, sweep
-    from ..lang.spec import load_spec
+    from ..lang.load import load_spec
 
     if isinstance(spec, (list, tuple)):
         import pandas as pd
@@ -574,7 +576,7 @@ def write_frame(df: "pd.DataFrame", path: Path, fmt: str, extra: list[str] | Non
 
 def specs_from_option(text: str) -> list[str]:
     """The specs of a `--spec` option: a comma-separated list, or `all` (every built-in)."""
-    from ..lang.spec import builtin_names
+    from ..lang.load import builtin_names
 
     if text.strip() == "all":
         return builtin_names()
@@ -594,7 +596,7 @@ def suggest_report(specs: Sequence["Spec | str"], alpha: str, res: str, n: int,
     for the best-determined latency fit (`latency.suggest`), with their Mult-Adds. A grid with
     more than MAX_SUGGEST_CANDIDATES configurations is refused before it is enumerated."""
     from ..engine.axes import specs_grid
-    from ..lang.spec import load_spec
+    from ..lang.load import load_spec
     from ..latency.model import (
         MAX_SUGGEST_CANDIDATES,
         POOR_SPREAD_CONDITION,
@@ -632,7 +634,7 @@ def formula_text(spec: "Spec | str", counting: Counting = Counting()) -> str:
     three checks against the engine."""
     from ..engine.closedform import closed_form
     from ..engine.cost import cost
-    from ..lang.spec import load_spec
+    from ..lang.load import load_spec
 
     s = load_spec(spec)
     f = closed_form(s, counting)

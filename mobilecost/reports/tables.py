@@ -5,7 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..engine.cost import Counting, NetworkCost, cost
-from ..lang.spec import Spec, load_spec, parse, resolution_text, resolution_value, to_fraction
+from ..lang.load import load_spec
+from ..lang.parse import parse
+from ..lang.spec import Spec
+from ..lang.values import resolution_text, resolution_value, to_fraction
 from . import paper
 from .report import Column, Report, format_number, percent, plain
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..lang.spec import Spec, load_spec, norm_resolution, resolution_text, sides, to_fraction
+from ..lang.load import load_spec
+from ..lang.spec import Spec
+from ..lang.values import norm_resolution, resolution_text, sides, to_fraction
 from ..torch.profile import TIME_KIND_LABELS, TIME_KINDS
 from ..util import format_number
 from .plots import pyplot, save

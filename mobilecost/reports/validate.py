@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..lang.spec import resolution_text
+from ..lang.values import resolution_text
 from ..torch.counters import CrossCheck, LayerCount
 from .report import Column, Report, format_number
 

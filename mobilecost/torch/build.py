@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 from ..errors import MobilecostError
-from ..lang.spec import Layer, Resolution, Spec, load_spec, norm_resolution, sides, to_fraction
+from ..lang.load import load_spec
+from ..lang.spec import Layer, Spec
+from ..lang.values import Resolution, norm_resolution, sides, to_fraction
 
 #: Layer op name -> the function (or class) that makes its module from a concrete Layer.
 MODULES: dict[str, Callable[[Layer], nn.Module]] = {}

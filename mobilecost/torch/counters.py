@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from ..engine.cost import Counting, layer_cost
-from ..lang.spec import LayerKind, Resolution, Spec
+from ..lang.spec import LayerKind, Spec
+from ..lang.values import Resolution
 from .build import SpecNet, build_model
 
 MAC_OPS_FVCORE = ("conv", "linear")  # fvcore's names for the operators that are Mult-Adds

@@ -34,8 +34,10 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
-from ..lang.ops import exact_text
-from ..lang.spec import Spec, checked_configs, load_spec
+from ..lang.identity import Network
+from ..lang.load import load_spec
+from ..lang.spec import Spec, checked_configs
+from ..lang.values import exact_text
 from ..latency.manifest import (
     MANIFEST_NAME,
     ManifestError,
@@ -45,7 +47,6 @@ from ..latency.manifest import (
     read_manifest,
     write_manifest,
 )
-from ..latency.model import Network
 from ..util import write_atomic
 from . import require_onnx  # noqa: F401  (re-exported)
 from .build import SpecNet, build_model

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import torch
 
 from ..engine.cost import layer_cost
-from ..lang.ops import TIME_KIND_LABELS, TIME_KINDS
+from ..lang.kinds import TIME_KIND_LABELS, TIME_KINDS
 from ..lang.spec import Layer
 from .build import SpecNet
 

@@ -30,15 +30,10 @@ import torch
 
 from ..dtypes import DTYPES as _DTYPE_TABLE
 from ..errors import ConfigError, MobilecostError
-from ..lang.spec import (
-    Spec,
-    checked_configs,
-    load_spec,
-    norm_resolution,
-    resolution_value,
-    to_fraction,
-)
-from ..latency.model import Network
+from ..lang.identity import Network
+from ..lang.load import load_spec
+from ..lang.spec import Spec, checked_configs
+from ..lang.values import norm_resolution, resolution_value, to_fraction
 from ..latency.options import NOISY_IQR, PROFILED_RUNTIMES, TimingOptions
 from ..util import format_number, write_atomic
 from .build import SpecNet, build_model
