@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timer import best_of  # noqa: E402
 
-from mobilecost.engine.grid import sweep  # noqa: E402
+from mobilecost.engine.sweep import sweep
 from mobilecost.latency import model as lt  # noqa: E402
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)

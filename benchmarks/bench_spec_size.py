@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timer import best_of  # noqa: E402
 
 from mobilecost.engine.cost import cost  # noqa: E402
-from mobilecost.engine.grid import sweep  # noqa: E402
+from mobilecost.engine.sweep import sweep
 from mobilecost.lang.parse import parse
 from mobilecost.lang.spec import MAX_LAYERS  # noqa: E402
 

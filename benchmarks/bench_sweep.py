@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timer import best_of  # noqa: E402
 
 from mobilecost.engine.cost import cost  # noqa: E402
-from mobilecost.engine.grid import grid_cost, sweep  # noqa: E402
+from mobilecost.engine.grid import grid_cost  # noqa: E402
+from mobilecost.engine.sweep import sweep
 from mobilecost.lang.load import load_spec
 from mobilecost.lang.spec import build  # noqa: E402
 

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mobilecost.engine.grid import (
+from mobilecost.engine.limits import (
     BYTES_PER_ALPHA_LAYER,
     BYTES_PER_CONFIG,
     BYTES_PER_RES_LAYER,

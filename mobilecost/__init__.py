@@ -7,7 +7,7 @@
 """
 
 from .engine.cost import Counting, KindTotals, LayerCost, NetworkCost, cost, layer_cost
-from .engine.grid import sweep
+from .engine.sweep import sweep
 from .errors import ConfigError, MobilecostError, SpecError
 from .lang.kinds import LayerKind
 from .lang.load import builtin_names, load_spec

@@ -6,7 +6,8 @@ import pytest
 
 from mobilecost.engine import accuracy as acc
 from mobilecost.engine.cost import cost
-from mobilecost.engine.grid import sweep
+from mobilecost.engine.estimate import COVERAGE, build_estimator, estimator, jackknife_half_width
+from mobilecost.engine.sweep import sweep
 from mobilecost.lang.load import load_spec
 from mobilecost.lang.parse import parse
 
@@ -181,20 +182,20 @@ def test_interval_holds_left_out_checkpoints_at_its_stated_rate(metric):
     rows = acc._points("mobilenet_v1", metric)
     held = 0
     for k, (p, _, value) in enumerate(rows):
-        est = acc.build_estimator("mobilenet_v1", metric, rows[:k] + rows[k + 1:])
+        est = build_estimator("mobilenet_v1", metric, rows[:k] + rows[k + 1:])
         pred = est.predict([p.alpha], np.array([p.resolution]))[0, 0]
         held += abs(pred - value) <= est.half_width
-    assert held / len(rows) >= acc.COVERAGE
+    assert held / len(rows) >= COVERAGE
 
 
 @pytest.mark.parametrize("metric", ["top1", "top5"])
 def test_interval_holds_a_whole_width_interpolated(metric):
     # Between released widths: leave out all of α 0.5 (or 0.75) and predict it from its
     # neighbours, twice as far apart as any width the estimate interpolates in use.
-    full = acc.estimator("mobilenet_v1", metric)
+    full = estimator("mobilenet_v1", metric)
     rows = acc._points("mobilenet_v1", metric)
     for gone in (F(1, 2), F(3, 4)):
-        est = acc.build_estimator("mobilenet_v1", metric, [r for r in rows if r[0].alpha != gone])
+        est = build_estimator("mobilenet_v1", metric, [r for r in rows if r[0].alpha != gone])
         for p, _, value in rows:
             if p.alpha == gone:
                 pred = est.predict([gone], np.array([p.resolution]))[0, 0]
@@ -204,9 +205,9 @@ def test_interval_holds_a_whole_width_interpolated(metric):
 def test_jackknife_rank():
     # n = 16 absolute errors 1..16: rank ceil(0.9 * 17) = 16, the largest; 80%: rank 14
     errors = [float(k) for k in range(1, 17)]
-    assert acc.jackknife_half_width(errors, 0.9) == 16.0
-    assert acc.jackknife_half_width(errors, 0.8) == 14.0
-    assert acc.jackknife_half_width(errors[:5], 0.9) == math.inf  # too few points for 90%
+    assert jackknife_half_width(errors, 0.9) == 16.0
+    assert jackknife_half_width(errors, 0.8) == 14.0
+    assert jackknife_half_width(errors[:5], 0.9) == math.inf  # too few points for 90%
 
 
 V2_TOP1 = {(1.0, 224): 71.8, (1.0, 192): 70.7, (1.0, 160): 68.8, (1.0, 128): 65.3, (1.0, 96): 60.3,

@@ -7,7 +7,8 @@ from by_hand import V1_TABLE1, V2_BOTTLENECKS, v1_macs
 from cli_helpers import one_error_line, run
 
 import mobilecost
-from mobilecost.engine.grid import grid_cost, sweep
+from mobilecost.engine.grid import grid_cost
+from mobilecost.engine.sweep import sweep
 from mobilecost.errors import SpecError
 from mobilecost.lang.kinds import ACTIVATIONS
 from mobilecost.lang.parse import parse

@@ -10,7 +10,7 @@ import pytest
 from cli_helpers import run
 
 import mobilecost
-from mobilecost.engine.grid import frame_alphas
+from mobilecost.engine.sweep import frame_alphas
 from mobilecost.errors import ConfigError
 from mobilecost.lang.values import to_fraction
 

@@ -132,15 +132,15 @@ def test_spec_size_benchmark_runs():
 from fractions import Fraction as F  # noqa: E402
 
 from mobilecost.engine.axes import alpha_axis, grid_from_text, resolution_axis, rho_axis  # noqa: E402
-from mobilecost.engine.grid import (
+from mobilecost.engine.grid import grid_cost
+from mobilecost.engine.limits import (
     BYTES_PER_ALPHA_LAYER,
     BYTES_PER_CONFIG,
     BYTES_PER_RES_LAYER,
-    grid_cost,
     grid_memory,
     grid_size_error,
-    sweep,
 )
+from mobilecost.engine.sweep import sweep
 from mobilecost.errors import ConfigError, MobilecostError  # noqa: E402
 from mobilecost.lang.load import load_spec
 

@@ -12,7 +12,7 @@ from cli_helpers import one_error_line, run
 
 from mobilecost.engine.axes import parse_alphas, parse_resolutions
 from mobilecost.engine.cost import cost
-from mobilecost.engine.grid import sweep
+from mobilecost.engine.sweep import sweep
 from mobilecost.latency import targets as tg
 
 CALIBRATION = list(product(("1", "0.75", "0.5", "0.25"), (224, 192, 160, 128)))

@@ -146,7 +146,7 @@ def test_predictions_outside_the_calibration_have_no_interval():
 
 
 def test_pick_safe_against_a_brute_force_pick(tmp_path):
-    from mobilecost.engine import accuracy
+    from mobilecost.engine import estimate as accuracy
 
     points = _noisy(V1)
     rows = ["spec,alpha,resolution,batch,latency_ms"]

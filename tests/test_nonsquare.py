@@ -15,7 +15,8 @@ from cli_helpers import one_error_line, run
 from mobilecost.engine.axes import grid_from_text, parse_aspect
 from mobilecost.engine.closedform import closed_form
 from mobilecost.engine.cost import cost
-from mobilecost.engine.grid import grid_cost, sweep
+from mobilecost.engine.grid import grid_cost
+from mobilecost.engine.sweep import sweep
 from mobilecost.errors import ConfigError, MobilecostError, SpecError
 from mobilecost.lang.load import builtin_names, load_spec
 from mobilecost.lang.parse import parse

@@ -3,8 +3,8 @@ from fractions import Fraction as F
 import pandas as pd
 import pytest
 
-from mobilecost.engine.grid import sweep
 from mobilecost.engine.pareto import Budget, pareto_front, pick
+from mobilecost.engine.sweep import sweep
 from mobilecost.errors import MobilecostError
 
 

@@ -8,7 +8,8 @@ from engines import assert_cell_equal
 
 import mobilecost
 from mobilecost.engine.cost import Counting, cost
-from mobilecost.engine.grid import grid_cost, sweep
+from mobilecost.engine.grid import grid_cost
+from mobilecost.engine.sweep import sweep
 from mobilecost.errors import MobilecostError
 from mobilecost.lang.parse import parse
 

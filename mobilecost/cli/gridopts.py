@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..engine.grid import ALLOWED_BYTES_PER_CONFIG, WORK_ALLOWANCE
+from ..engine.limits import ALLOWED_BYTES_PER_CONFIG, WORK_ALLOWANCE
 from ..reports.sweep import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS
 from .common import check_output_dir
 

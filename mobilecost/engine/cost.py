@@ -112,7 +112,7 @@ def convention_line(counting: Counting, classes: int | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- pure formulas
-# conv_macs, conv_params and fc_macs live with the op table (mobilecost.ops), whose cost rules
+# conv_macs, conv_params and fc_macs live with the op table (lang.ops), whose cost rules
 # use them; they are re-exported here.
 
 
@@ -163,7 +163,7 @@ class LayerCost:
 
 
 def layer_cost(layer: Layer, counting: Counting = Counting()) -> LayerCost:
-    """The cost of one layer, by its op's cost rules (`mobilecost.ops`)."""
+    """The cost of one layer, by its op's cost rules (`lang.ops`)."""
     rule = OPS[layer.op]
     weights, bias, bn = rule.weights(layer), rule.bias_params(layer), rule.bn_params(layer)
     params = (weights + (bias if counting.fc_bias else 0) + (bn if counting.batchnorm else 0)

@@ -1,7 +1,7 @@
-"""The grid engine (`mobilecost.sweep`): every (α, resolution) of a grid at once, exactly equal to `cost()`.
+"""The grid engine: every (α, resolution) of a grid at once, exactly equal to `cost()`.
 
 Channel counts depend only on α and feature-map sizes only on the resolution, so each layer's
-Mult-Adds factor as f_l(α) · g_l(resolution), and the op table (`mobilecost.ops`) states every
+Mult-Adds factor as f_l(α) · g_l(resolution), and the op table (`lang.ops`) states every
 cost rule in that form: for a convolution f = K·K·(M/g)·N (the spec built at α, rounding
 applied exactly) and g = D_F², the output side squared; for a fully connected layer f = M·N and
 g = the input side squared (1 after a global pool). The engine walks the spec's channels once
@@ -20,88 +20,19 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 from ..errors import ConfigError, MobilecostError
 from ..lang.kinds import MAC_KINDS, LayerKind, act_ops
-from ..lang.load import classes_of, load_spec
+from ..lang.load import load_spec
 from ..lang.ops import OPS
 from ..lang.spec import Builder, Layer, Spec, build, check_expansion, expanded_layers
 from ..lang.values import Channels, Resolution, norm_resolution, resolution_text, sides, to_fraction
-from .cost import Counting, convention_line
+from .cost import Counting
+from .limits import DEFAULT_MAX_CONFIGS, grid_size_error
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
 
-DEFAULT_MAX_CONFIGS = 5_000_000
-# Peak memory of a sweep, fitted to measurements (benchmarks/bench_sweep_memory.py): per
-# configuration (the DataFrame's columns and the engine's [α, resolution] arrays), and per α and
-# layer (the engine walks the spec once per α and keeps one record per layer until it groups
-# them), and per resolution and layer (feature-map sizes). The command line adds its output's
-# cost per row, by format.
-BYTES_PER_CONFIG = 180
-BYTES_PER_ALPHA_LAYER = 264
-BYTES_PER_RES_LAYER = 78  # map sizes and spatial factors, [layer, resolution] int64 arrays
-# table and CSV stream (a table shows 200 rows; CSV goes out in blocks of 100,000 rows), JSON and
-# Markdown are made whole.
-CLI_BYTES_PER_ROW = {"table": 10, "csv": 10, "json": 4630, "markdown": 1660}
-# --max-configs N allows N configurations, and the memory N configurations take swept and
-# written as CSV plus an allowance for the spec's own work (per α, per resolution), so that a
-# grid of exactly N configurations passes.
-ALLOWED_BYTES_PER_CONFIG = BYTES_PER_CONFIG + CLI_BYTES_PER_ROW["csv"]
-WORK_ALLOWANCE = 256 * 2**20
 _CHUNK_ELEMS = 1 << 21  # int64 elements in one (α, layer, resolution) block of the peak
 _INT64_MAX = (1 << 63) - 1
 MAX_RESOLUTION = 1 << 20  # pixels: squared, times channels, still far inside 64 bits
-
-#: Layer kinds with Mult-Adds (`ops.MAC_KINDS`): one `macs_share_<kind>` column each, where the
-#: spec has them.
-
-
-def grid_memory(n_alphas: int, n_res: int, layers: int, per_row: int = 0) -> int:
-    """Estimated peak bytes of a sweep of n_alphas × n_res over a spec of `layers` layers, plus
-    `per_row` bytes of output per configuration."""
-    return (n_alphas * n_res * (BYTES_PER_CONFIG + per_row)
-            + n_alphas * layers * BYTES_PER_ALPHA_LAYER
-            + n_res * layers * BYTES_PER_RES_LAYER)
-
-
-def _size(n: int) -> str:
-    mib = n / 2**20
-    return f"{mib / 1024:,.1f} GiB" if mib >= 1024 else f"{mib:,.0f} MiB"
-
-
-def grid_size_error(n_alphas: int, n_res: int, max_configs: int, layers: int = 0,
-                    per_row: int = 0) -> MobilecostError | None:
-    """The refusal of a grid too large, or None when it fits.
-
-    A grid is refused when it has more than `max_configs` configurations, or when its
-    estimated memory (grid_memory: the rows, the per-α walk of a `layers`-layer spec, its map
-    sizes per resolution, `per_row` bytes of output a row) is more than
-    max_configs × ALLOWED_BYTES_PER_CONFIG + WORK_ALLOWANCE: what that many configurations take
-    swept and written as CSV, plus 256 MiB for the spec's own work."""
-    if isinstance(max_configs, bool) or not isinstance(max_configs, int) or max_configs < 1:
-        return MobilecostError(f"--max-configs must be a whole number ≥ 1, got {max_configs}")
-    n = n_alphas * n_res
-    need = grid_memory(n_alphas, n_res, layers, per_row)
-    if n > max_configs:
-        return MobilecostError(
-            f"the grid has {n:,} configurations ({n_alphas:,} α × {n_res:,} resolutions), about "
-            f"{_size(need)} of memory; the limit is {max_configs:,} (raise it with --max-configs, "
-            f"or sweep a coarser grid)")
-    allowed = max_configs * ALLOWED_BYTES_PER_CONFIG + WORK_ALLOWANCE
-    if need > allowed:
-        # Name the largest part beyond the rows themselves.
-        why, fewer = max(
-            (n_alphas * layers * BYTES_PER_ALPHA_LAYER,
-             f"the spec is walked once per α ({n_alphas:,} α × {layers:,} layers)", "α"),
-            (n_res * layers * BYTES_PER_RES_LAYER,
-             f"every layer has its map size at every resolution ({layers:,} layers × "
-             f"{n_res:,} resolutions)", "resolutions"),
-            (n * per_row, f"the output takes about {BYTES_PER_CONFIG + per_row:,} bytes a row",
-             "configurations"))[1:]
-        return MobilecostError(
-            f"the grid has {n:,} configurations, but {why}: about {_size(need)} of memory, more "
-            f"than the {_size(allowed)} --max-configs {max_configs:,} allows; sweep fewer "
-            f"{fewer} or raise --max-configs")
-    return None
 
 
 # --------------------------------------------------------------------------- per-α structure
@@ -453,123 +384,4 @@ def _peak(st: _Structure, in_sq: "np.ndarray", out_sq: "np.ndarray") -> "np.ndar
             np.maximum(best, a_in[lo:hi, l, None] * s_in[l] + a_out[lo:hi, l, None] * s_out[l], out=best)
         out[lo:hi] = best
     return out
-
-
-def _alpha_exact(alphas: Sequence[Fraction], n_r: int) -> "pd.Categorical":
-    """α of every row as exact text ("3/4", "1/3", "1"), categorical: one string per α."""
-    import numpy as np
-    import pandas as pd
-
-    codes: dict[Fraction, int] = {}
-    for a in alphas:
-        codes.setdefault(a, len(codes))
-    per_alpha = np.fromiter((codes[a] for a in alphas), dtype=np.int32, count=len(alphas))
-    return pd.Categorical.from_codes(np.repeat(per_alpha, n_r), [str(a) for a in codes])
-
-
-def frame_alphas(df: "pd.DataFrame") -> list[Fraction]:
-    """α of every row of a sweep frame as the exact Fraction, read from `alpha_exact`."""
-    import numpy as np
-
-    col = df["alpha_exact"]
-    if hasattr(col, "cat"):
-        exact = [Fraction(t) for t in col.cat.categories]
-        return [exact[i] for i in np.asarray(col.cat.codes).tolist()]
-    return [Fraction(str(t)) for t in col.tolist()]
-
-
-def frame_specs(df: "pd.DataFrame") -> list[str]:
-    """The specs of a sweep frame (one, or several after `--spec`), in the order their rows come."""
-    import pandas as pd
-
-    return [str(x) for x in pd.unique(df["spec"])]
-
-
-def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
-          resolutions: Iterable[int] | None = None, counting: Counting = Counting(),
-          max_configs: int = DEFAULT_MAX_CONFIGS) -> "pd.DataFrame":
-    """One row per (α, resolution): cost, Mult-Adds shares per kind, activations, accuracy.
-
-    Defaults are the paper's 16 configurations: α 1, 0.75, 0.5, 0.25 × 224, 192, 160, 128.
-    Each α is read by `spec.to_fraction` (strings, ints, Fractions exact; a float as its nearest
-    12-significant-digit decimal), so np.arange(0.25, 1.0001, 0.05) gives the rows of the grid
-    option 0.25..1:0.05, published accuracy included.
-    Rows run α-major in the order given. Columns: spec, alpha (a float, for plotting and
-    arithmetic), alpha_exact (α exactly, as text such as "3/4" or "1/3"; categorical; read it
-    back with `frame_alphas`), resolution (the input's side; where the grid or the spec has a
-    non-square input, text such as "320x240", height first, and then also height and width
-    as numbers), rho (the resolution, or height, over the spec's base), rho_w (the width over the
-    base width, with non-square inputs only), macs, params, macs_share_<kind>, elementwise_ops (activations,
-    residual adds and channel-wise scales, one op per element: not Mult-Adds), activation_elems (every layer's
-    output plus the input image), peak_activation_elems (the largest input + output of one
-    layer), top1, top1_low, top1_high, top5, top5_low, top5_high (ImageNet %, empty where
-    unknown, and for every non-square input; low/high: the estimate's interval, see
-    mobilecost.accuracy) and accuracy_source
-    (published | estimated | empty).
-    """
-    import numpy as np
-    import pandas as pd
-
-    from .accuracy import ACCURACY_COLUMNS, SOURCES, accuracy_grid
-
-    s = load_spec(spec)
-    alist = [Fraction(1), Fraction(3, 4), Fraction(1, 2), Fraction(1, 4)] if alphas is None else list(alphas)
-    rlist = [224, 192, 160, 128] if resolutions is None else list(resolutions)
-    g = grid_cost(s, alist, rlist, counting, max_configs)
-    n_a, n_r = g.macs.shape
-    alpha_col = np.repeat(np.array([float(a) for a in g.alphas]), n_r)
-    heights = np.array([sides(r)[0] for r in g.resolutions], dtype=np.int64)
-    widths = np.array([sides(r)[1] for r in g.resolutions], dtype=np.int64)
-    height_col = np.tile(heights, n_a)
-    cols: dict[str, object] = {
-        "spec": pd.Categorical.from_codes(np.zeros(n_a * n_r, dtype=np.int8), [s.name]),
-        "alpha": alpha_col,
-        "alpha_exact": _alpha_exact(g.alphas, n_r),
-        "resolution": height_col,
-    }
-    base_h, base_w = sides(s.size)
-    if (heights != widths).any() or base_h != base_w:
-        # "320x240" (224 where square), each side as a number, and ρ per side.
-        cols["resolution"] = pd.Categorical.from_codes(
-            np.tile(np.arange(n_r, dtype=np.int32), n_a),
-            [resolution_text(r) for r in g.resolutions])
-        cols["height"] = height_col
-        cols["width"] = np.tile(widths, n_a)
-        cols["rho"] = height_col / base_h
-        cols["rho_w"] = cols["width"] / base_w
-    else:
-        cols["rho"] = height_col / s.resolution
-    cols.update({
-        "macs": g.macs.reshape(-1),
-        "params": g.params.reshape(-1),
-    })
-    total = g.macs.reshape(-1).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for k, arr in g.kind_macs.items():
-            cols[f"macs_share_{k.value}"] = arr.reshape(-1) / total
-    cols["elementwise_ops"] = g.elementwise_ops.reshape(-1)
-    cols["activation_elems"] = g.activation_elems.reshape(-1)
-    cols["peak_activation_elems"] = g.peak_activation_elems.reshape(-1)
-    # Published and estimated accuracy are for square inputs: none for any other.
-    square = [j for j, r in enumerate(g.resolutions) if not isinstance(r, tuple)]
-    if len(square) == n_r:
-        accuracy, source = accuracy_grid(s, g.alphas, g.resolutions)
-    else:
-        accuracy = {k: np.full((n_a, n_r), np.nan) for k in ACCURACY_COLUMNS}
-        source = np.full((n_a, n_r), -1, dtype=np.int8)
-    if square and len(square) < n_r:
-        acc_sq, src_sq = accuracy_grid(s, g.alphas, [g.resolutions[j] for j in square])
-        for k, v in acc_sq.items():
-            accuracy[k][:, square] = v
-        source[:, square] = src_sq
-    cols.update((k, v.reshape(-1)) for k, v in accuracy.items())
-    cols["accuracy_source"] = pd.Categorical.from_codes(source.reshape(-1), list(SOURCES))
-    df = pd.DataFrame(cols, copy=False)
-    df.attrs["params_convention"] = convention_line(counting, classes_of(s))
-    return df
-
-
-__all__ = ["ALLOWED_BYTES_PER_CONFIG", "BYTES_PER_ALPHA_LAYER", "BYTES_PER_CONFIG",
-           "BYTES_PER_RES_LAYER", "WORK_ALLOWANCE", "CLI_BYTES_PER_ROW", "DEFAULT_MAX_CONFIGS",
-           "GridCost", "MAC_KINDS", "MAX_RESOLUTION", "frame_alphas", "frame_specs", "grid_cost", "grid_memory",
-           "grid_size_error", "layer_sides", "sweep"]
+__all__ = ["grid_cost", "GridCost", "layer_sides", "MAC_KINDS", "MAX_RESOLUTION"]

@@ -43,7 +43,7 @@ from ..lang.identity import Network, network_of
 
 # Bytes per element by the dtype's full name (derived from the one dtype table).
 
-# Which kinds share a compute rate: the kind table's latency group (mobilecost.ops.KINDS).
+# Which kinds share a compute rate: the kind table's latency group (lang.kinds.KINDS).
 GROUPS: dict[LayerKind, str] = {k: k.latency_group for k in LayerKind}
 COMPUTE_GROUPS: tuple[str, ...] = ("dense", "depthwise")
 

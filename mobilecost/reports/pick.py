@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..engine.cost import Counting
-from ..engine.grid import frame_specs
+from ..engine.sweep import frame_specs
 from ..errors import MobilecostError
 from .report import Column, Report
 from .sweep import (

@@ -187,7 +187,7 @@ def pareto_plot(df: "pd.DataFrame", result: "Pick", stem: Path) -> list[Path]:
     in_ms = cost.endswith("_ms")
     scale = 1 if in_ms else 1e6
     d = _thin(df[df[metric].notna()])
-    from ..engine.grid import frame_specs
+    from ..engine.sweep import frame_specs
 
     families = frame_specs(df)
     # several families: a wider figure, the legend beside the axes (never over the points)

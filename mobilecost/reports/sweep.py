@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from ..engine.cost import Counting
-from ..engine.grid import frame_specs
+from ..engine.sweep import frame_specs
 from ..errors import MobilecostError
 from ..lang.kinds import LayerKind
 from ..util import format_number, millions, milliseconds, percent, plain, write_atomic
@@ -53,7 +53,7 @@ def grid_from_options(spec_name: "Spec | str", alpha: str, res: str | None, rho:
     `max_configs`, a grid too large is refused from the options' arithmetic, before any value is
     enumerated (`fmt`: the output format, whose bytes per row count; parquet counts as csv)."""
     from ..engine.axes import grid_from_text
-    from ..engine.grid import CLI_BYTES_PER_ROW, grid_size_error
+    from ..engine.limits import CLI_BYTES_PER_ROW, grid_size_error
     from ..lang.load import load_spec
     from ..lang.spec import expanded_layers
 
@@ -72,7 +72,7 @@ def family_grid_from_options(specs: str, alpha: str, res: str | None, rho: str |
                              aspect: str | None = None) -> tuple[list["Spec"], list[Fraction], list]:
     """The specs of a `--spec` option (a list, or `all`) and the one grid they share; the
     grid is refused when it is too large for any one spec or for all of them together."""
-    from ..engine.grid import CLI_BYTES_PER_ROW, grid_size_error
+    from ..engine.limits import CLI_BYTES_PER_ROW, grid_size_error
     from ..lang.spec import expanded_layers
 
     if rho is not None:
@@ -98,7 +98,7 @@ def family_grid_from_options(specs: str, alpha: str, res: str | None, rho: str |
 
 def grid_configs(df: "pd.DataFrame") -> list[tuple[Fraction, "Resolution"]]:
     """(α exactly, from the frame's alpha_exact, resolution) of every row of the sweep, in order."""
-    from ..engine.grid import frame_alphas
+    from ..engine.sweep import frame_alphas
     from ..lang.values import norm_resolution
 
     return list(zip(frame_alphas(df), (norm_resolution(r) for r in df["resolution"].tolist())))
@@ -148,7 +148,8 @@ def sweep_frame(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
     """The sweep of `spec` over the grid, with `predicted_latency_ms` on `target` if given
     (`spec_name`: the name the target knows the network by, default the spec's). Several specs
     give their sweeps one after the other, each row's `spec` saying whose it is."""
-    from ..engine.grid import DEFAULT_MAX_CONFIGS, sweep
+    from ..engine.limits import DEFAULT_MAX_CONFIGS
+    from ..engine.sweep import sweep
     from ..lang.load import load_spec
 
     if isinstance(spec, (list, tuple)):
@@ -266,7 +267,7 @@ def frame_rows(df: "pd.DataFrame", columns: list[Column]) -> list[dict[str, Any]
 
 
 def sweep_notes(df: "pd.DataFrame") -> list[str]:
-    from ..engine.accuracy import COVERAGE, ESTIMATE_METHOD
+    from ..engine.estimate import COVERAGE, ESTIMATE_METHOD
 
     notes = ["Mult-Adds = multiply-accumulates (FLOPs = 2 × Mult-Adds); activations in elements "
              "(input image plus every layer's output).",
@@ -678,6 +679,7 @@ def accuracy_report(validate: bool = False, spec: str = "mobilenet_v1") -> Repor
     """Published accuracy with its sources; with `validate`, the estimate's leave-one-out
     errors on `spec`'s released checkpoints."""
     from ..engine import accuracy as acc
+    from ..engine.estimate import COVERAGE, ESTIMATE_METHOD, estimate_leave_one_out, estimator
 
     if not validate:
         rows = [{"spec": p.spec, "alpha": p.alpha, "resolution": p.resolution, "top1": p.top1,
@@ -686,14 +688,14 @@ def accuracy_report(validate: bool = False, spec: str = "mobilenet_v1") -> Repor
                 Column("resolution", "Resolution"), Column("top1", "Top-1 %", _pct1),
                 Column("top5", "Top-5 %", _pct1), Column("kind", "Kind", numeric=False),
                 Column("source", "Source", numeric=False)]
-        notes = [f"estimate: {acc.ESTIMATE_METHOD}, so it equals every released figure and "
+        notes = [f"estimate: {ESTIMATE_METHOD}, so it equals every released figure and "
                  "never exceeds a published point with >= α and >= resolution."]
         for name in acc.ESTIMATED_SPECS:
             notes += [f"{name}: law fitted by least squares to {m.points} checkpoints: {m.describe()}"
                       for m in (acc.model(name, "top1"), acc.model(name, "top5")) if m]
         boxes = []
         for name in acc.ESTIMATED_SPECS:
-            e = acc.estimator(name, "top1")
+            e = estimator(name, "top1")
             if e is not None:
                 (a0, a1), (r0, r1) = e.alpha_range, e.resolution_range
                 boxes.append(f"{name} {format_number(a0)} ≤ α ≤ {format_number(a1)}, "
@@ -706,7 +708,7 @@ def accuracy_report(validate: bool = False, spec: str = "mobilenet_v1") -> Repor
         raise MobilecostError(f"no accuracy estimate for {spec}; estimated: "
                               f"{', '.join(acc.ESTIMATED_SPECS)}")
     rows, notes = [], []
-    per_metric = {m: acc.estimate_leave_one_out(spec, m) for m in acc.METRICS}
+    per_metric = {m: estimate_leave_one_out(spec, m) for m in acc.METRICS}
     for i, p in enumerate(per_metric["top1"]):
         q = per_metric["top5"][i]
         rows.append({"alpha": p.alpha, "resolution": p.resolution, "macs": p.macs,
@@ -714,15 +716,15 @@ def accuracy_report(validate: bool = False, spec: str = "mobilenet_v1") -> Repor
                      "top5": q.published, "top5_loo": q.predicted, "top5_error": q.error})
     for m, pts in per_metric.items():
         worst = max(pts, key=lambda p: abs(p.error))
-        half = acc.estimator(spec, m).half_width
+        half = estimator(spec, m).half_width
         law = acc.leave_one_out(spec, m)
         loglin = acc.leave_one_out(spec, m, width_term=False)
         notes.append(f"{m}: leave-one-out RMSE {acc.rmse(pts):.2f} points, largest error "
                      f"{worst.error:+.2f} at α {format_number(worst.alpha)}, {worst.resolution}; "
-                     f"{acc.COVERAGE:.0%} interval ±{half:.2f} (holds "
+                     f"{COVERAGE:.0%} interval ±{half:.2f} (holds "
                      f"{sum(abs(p.error) <= half for p in pts)} of {len(pts)}); the fitted law "
                      f"alone: RMSE {acc.rmse(law):.2f} (without (ln α)²: {acc.rmse(loglin):.2f})")
-    notes.append(f"estimate: {acc.ESTIMATE_METHOD}; each prediction comes from the estimate rebuilt "
+    notes.append(f"estimate: {ESTIMATE_METHOD}; each prediction comes from the estimate rebuilt "
                  "without that point (at the grid's edge it extends the nearest point by the law's "
                  "slope).")
 

@@ -103,8 +103,8 @@ def time_share_bars(rows: Sequence[dict[str, Any]], base: Path | str) -> list[Pa
 
 def with_accuracy(rows: Sequence[dict[str, Any]], spec: Spec | str) -> list[dict[str, Any]]:
     """Rows with `top1` and `accuracy_source`: the published figure where there is one, else
-    the estimate inside its box (mobilecost.accuracy.estimate), else None and ''."""
-    from ..engine.accuracy import estimate
+    the estimate inside its box (engine.estimate.estimate), else None and ''."""
+    from ..engine.estimate import estimate
 
     s = load_spec(spec)
     out = []

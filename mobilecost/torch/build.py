@@ -2,7 +2,7 @@
 
 Each spec layer becomes one module of `SpecNet.layers`, and that module's `spec_layer`
 attribute is the `Layer` record it was built from. `MODULES` maps each layer op of the op
-table (`mobilecost.ops`) to the function that makes its module, registered with
+table (`lang.ops`) to the function that makes its module, registered with
 `@register_module`: convolution → Conv2d, BatchNorm2d (when the layer has bn) and the
 layer's activation (`ACTIVATION_MODULES`: ReLU, ReLU6, Hardswish, Hardsigmoid, Sigmoid, SiLU;
 none for MobileNetV2's linear bottlenecks); pooling →
