@@ -40,7 +40,7 @@ from mobilecost.lang.spec import expanded_layers  # noqa: E402
 CHILD = r"""
 import resource, sys
 from fractions import Fraction
-from mobilecost.engine.grid import sweep
+from mobilecost.engine.sweep import sweep
 spec, na, nr = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 alphas = [Fraction(k, na) for k in range(1, na + 1)]
 res = list(range(96, 96 + nr))
