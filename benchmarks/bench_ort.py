@@ -27,9 +27,9 @@ import onnxruntime as ort  # noqa: E402
 
 from mobilecost.latency.options import TimingOptions  # noqa: E402
 from mobilecost.torch.build import build_model  # noqa: E402
-from mobilecost.torch.export import to_onnx  # noqa: E402
-from mobilecost.torch.runtimes.onnxruntime import GRAPH_OPTIMIZATION, prepare_ort  # noqa: E402
-from mobilecost.torch.timing import MeasureOptions, device_name, time_callable  # noqa: E402
+from mobilecost.torch.clock import MeasureOptions, device_name, time_callable
+from mobilecost.torch.runtimes.onnxruntime import GRAPH_OPTIMIZATION, prepare  # noqa: E402
+from mobilecost.torch.runtimes.onnxruntime import to_file as to_onnx  # noqa: E402
 
 
 def plain_loop(data: bytes, x: np.ndarray, threads: int, warmup: int, runs: int) -> float:
@@ -67,7 +67,8 @@ def main() -> None:
     options = MeasureOptions.of(TimingOptions(threads=args.threads, runtime="onnxruntime",
                                               min_run_time_s=0.2 if args.quick else 1.0,
                                               max_run_time_s=0.5 if args.quick else 3.0))
-    fn, x = prepare_ort(model, 1, args.threads, data)
+    prepared = prepare(model, options, data)
+    fn, x = prepared.fn, prepared.x
     ours, plain = [], []
     for _ in range(args.rounds):
         ours.append(time_callable(fn, x, options).median * 1e3)

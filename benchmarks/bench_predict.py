@@ -23,7 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timer import best_of  # noqa: E402
 
 from mobilecost.engine.sweep import sweep
-from mobilecost.latency import model as lt  # noqa: E402
+from mobilecost.latency import whole as lt  # noqa: E402
+from mobilecost.latency.features import network_features
+from mobilecost.latency.measurements import Config
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
 
@@ -50,8 +52,8 @@ def main() -> None:
             return df, lt.predict_grid(model, args.spec, alphas, resolutions)
 
         t_both, (_, grid) = best_of(both, repeats)
-        lt.layer_features.cache_clear()
-        t_one, one = best_of(lambda: [lt.predict_ms(model, lt.Config(args.spec, a, r)) for a, r in sample], 1)
+        network_features.cache_clear()
+        t_one, one = best_of(lambda: [lt.predict_ms(model, Config(args.spec, a, r)) for a, r in sample], 1)
         index = {a: i for i, a in enumerate(alphas)}, {r: j for j, r in enumerate(resolutions)}
         worst = max(abs(grid[index[0][a], index[1][r]] / p - 1) for (a, r), p in zip(sample, one))
         per_one = t_one / sample_n

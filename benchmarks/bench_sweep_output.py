@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from timer import best_of  # noqa: E402
 
-from mobilecost.reports.sweep import frame_csv, sweep_columns, sweep_frame  # noqa: E402
+from mobilecost.reports.output import frame_csv
+from mobilecost.reports.sweep import sweep_columns, sweep_frame  # noqa: E402
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from torch import nn  # noqa: E402
 from torch.utils import benchmark  # noqa: E402
 
 from mobilecost.torch.build import build_model  # noqa: E402
-from mobilecost.torch.timing import device_name  # noqa: E402
+from mobilecost.torch.clock import device_name
 
 
 def conv_bn_relu(cin: int, cout: int, stride: int, groups: int = 1, kernel: int = 3) -> nn.Sequential:

@@ -48,7 +48,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mobilecost.latency import layers as lyt  # noqa: E402
-from mobilecost.latency import model as lt  # noqa: E402
+from mobilecost.latency import whole as lt  # noqa: E402
+from mobilecost.latency.design import suggest
+from mobilecost.latency.features import network_features
+from mobilecost.latency.measurements import Config, Point
+from mobilecost.latency.validation import ErrorSummary, fit_affine_baseline, fit_macs_baseline
 
 CALIBRATION = ("mobilenet_v1", "mobilenet_v2")
 PREDICTED = ("mobilenet_v3_large", "mobilenet_v3_small", "mnasnet_b1")
@@ -90,11 +94,11 @@ SIZES = {
 }
 
 
-def configs_of(spec: str, alphas, resolutions) -> list[lt.Config]:
-    return [lt.Config(spec, Fraction(a), r) for a in alphas for r in resolutions]
+def configs_of(spec: str, alphas, resolutions) -> list[Config]:
+    return [Config(spec, Fraction(a), r) for a in alphas for r in resolutions]
 
 
-def measure(configs: list[lt.Config], options, cache, rounds: int, what: str) -> dict[lt.Config, dict]:
+def measure(configs: list[Config], options, cache, rounds: int, what: str) -> dict[Config, dict]:
     """Whole-network timings of `configs`, through the cache, every spec in each round
     (`measure_configs`: a machine that drifts over the run weighs on every family alike)."""
     from mobilecost.torch.timing import measure_configs
@@ -102,7 +106,7 @@ def measure(configs: list[lt.Config], options, cache, rounds: int, what: str) ->
     t0 = time.perf_counter()
     rows = measure_configs([(c.network.spec(), c.alpha, c.resolution) for c in configs], options, cache,
                            rounds=rounds, on_warning=lambda m: None)
-    out: dict[lt.Config, dict] = {}
+    out: dict[Config, dict] = {}
     for c, row in zip(configs, rows):
         if row["error"]:
             raise SystemExit(f"{c.label}: {row['error']}")
@@ -112,19 +116,19 @@ def measure(configs: list[lt.Config], options, cache, rounds: int, what: str) ->
     return out
 
 
-def errors_summary(errors: list[float]) -> lt.ErrorSummary:
-    return lt.ErrorSummary.of(errors)
+def errors_summary(errors: list[float]) -> ErrorSummary:
+    return ErrorSummary.of(errors)
 
 
-def predictors(train: list[lt.Point], table: lyt.LayerTable):
+def predictors(train: list[Point], table: lyt.LayerTable):
     """The four predictors fitted on `train`: config -> ms, in MODELS order."""
     model = lt.fit(train)
     layer = table.with_overhead(train)
-    k = lt.fit_macs_baseline(train)
-    c0, k1 = lt.fit_affine_baseline(train)
+    k = fit_macs_baseline(train)
+    c0, k1 = fit_affine_baseline(train)
 
     def macs(c):
-        return lt.layer_features(c).total_macs
+        return network_features(c).total_macs
 
     return (lambda c: lt.predict_ms(model, c), layer.predict_ms, lambda c: k * macs(c),
             lambda c: c0 + k1 * macs(c))
@@ -158,13 +162,9 @@ def main() -> None:
 
     import os
 
-    from mobilecost.torch.timing import (
-        MeasurementCache,
-        MeasureOptions,
-        default_cache_dir,
-        machine_load,
-        measure_layers,
-    )
+    from mobilecost.torch.cache import MeasurementCache, default_cache_dir
+    from mobilecost.torch.clock import MeasureOptions, machine_load
+    from mobilecost.torch.layers import measure_layers
 
     options = MeasureOptions(threads=args.threads, min_run_time_s=args.min_time or size.min_time,
                              max_run_time_s=args.max_time or size.max_time)
@@ -175,7 +175,7 @@ def main() -> None:
           f"measurement at least, {args.threads} thread(s), cache {cache.folder}", flush=True)
 
     grid = [c for s in CALIBRATION for c in configs_of(s, size.cal_alphas, size.cal_res)]
-    cal_configs = lt.suggest(grid, min(size.cal_n, 32, len(grid)))
+    cal_configs = suggest(grid, min(size.cal_n, 32, len(grid)))
     within = {s: configs_of(s, size.within_alphas, size.within_res) for s in CALIBRATION}
     pred = {s: configs_of(s, size.pred_alphas, size.pred_res) for s in PREDICTED}
     pred |= {s: configs_of(s, size.held_alphas, size.held_res) for s in HELD_OUT}
@@ -197,8 +197,8 @@ def main() -> None:
                     for r in layer_rows if not r["error"])
     table = lyt.LayerTable(entries, 1, "float32", {"threads": args.threads, "rounds": rounds})
 
-    def point(c: lt.Config) -> lt.Point:
-        return lt.Point(c, rows[c]["latency_ms"])
+    def point(c: Config) -> Point:
+        return Point(c, rows[c]["latency_ms"])
 
     # cross-family: calibrate on v1 + v2, predict V3 and MnasNet
     train = [point(c) for c in cal_configs]
@@ -233,9 +233,9 @@ def main() -> None:
             for m, fn in zip(MODELS, f):
                 within_shares[fam][m].append(errors_summary([fn(p.config) / p.latency_ms - 1 for p in test]).within)
     # the same with the six calibration points latency.suggest picks (calibrate --suggest 6)
-    within_suggested: dict[str, dict[str, lt.ErrorSummary]] = {}
+    within_suggested: dict[str, dict[str, ErrorSummary]] = {}
     for fam, cs in within.items():
-        picked = set(lt.suggest(cs, size.within_cal))
+        picked = set(suggest(cs, size.within_cal))
         cal = [point(c) for c in cs if c in picked]
         test = [point(c) for c in cs if c not in picked]
         within_suggested[fam] = {m: errors_summary([fn(p.config) / p.latency_ms - 1 for p in test])
@@ -244,7 +244,7 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     n_meas = (len(whole) + len(layer_rows)) * rounds
     full = SIZES["full"]
-    full_whole = len(set(lt.suggest([c for s in CALIBRATION for c in configs_of(s, full.cal_alphas, full.cal_res)], 32)
+    full_whole = len(set(suggest([c for s in CALIBRATION for c in configs_of(s, full.cal_alphas, full.cal_res)], 32)
                          + [c for s in CALIBRATION for c in configs_of(s, full.within_alphas, full.within_res)]
                          + [c for s in PREDICTED for c in configs_of(s, full.pred_alphas, full.pred_res)]
                          + [c for s in HELD_OUT for c in configs_of(s, full.held_alphas, full.held_res)]))

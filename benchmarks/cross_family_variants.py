@@ -32,7 +32,11 @@ import cross_family as cf  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mobilecost.latency import layers as lyt  # noqa: E402
-from mobilecost.latency import model as lt  # noqa: E402
+from mobilecost.latency import whole as lt  # noqa: E402
+from mobilecost.latency.design import suggest
+from mobilecost.latency.measurements import Point
+from mobilecost.latency.solve import solve_relative
+from mobilecost.latency.validation import INTERVAL_COVERAGE
 
 
 def main() -> None:
@@ -42,12 +46,9 @@ def main() -> None:
     ap.add_argument("--layer-min-time", type=float, default=0.05)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    from mobilecost.torch.timing import (
-        MeasurementCache,
-        MeasureOptions,
-        default_cache_dir,
-        measure_layers,
-    )
+    from mobilecost.torch.cache import MeasurementCache, default_cache_dir
+    from mobilecost.torch.clock import MeasureOptions
+    from mobilecost.torch.layers import measure_layers
 
     size = cf.SIZES["full"]
     opts = MeasureOptions(threads=1, min_run_time_s=args.min_time, max_run_time_s=10.0)
@@ -55,7 +56,7 @@ def main() -> None:
                            max_run_time_s=max(args.layer_min_time * 10, args.min_time))
     cache = MeasurementCache(args.cache_dir or default_cache_dir())
     grid = [c for s in cf.CALIBRATION for c in cf.configs_of(s, size.cal_alphas, size.cal_res)]
-    cal = lt.suggest(grid, 32)
+    cal = suggest(grid, 32)
     within = {s: cf.configs_of(s, size.within_alphas, size.within_res) for s in cf.CALIBRATION}
     pred = {s: cf.configs_of(s, size.pred_alphas, size.pred_res) for s in cf.PREDICTED}
     pred |= {s: cf.configs_of(s, size.held_alphas, size.held_res) for s in cf.HELD_OUT}
@@ -92,20 +93,20 @@ def main() -> None:
             t = dict(zip(lyt.OVERHEAD_TERMS, terms[c]))
             t["bytes"] = t["weight_bytes"] + t["map_bytes"]
             return np.array([t[k] for k in cols])
-        coef = lt._solve_relative(np.array([x(c) for c in cal]), np.array([y[c] for c in cal]))
+        coef = solve_relative(np.array([x(c) for c in cal]), np.array([y[c] for c in cal]))
         print(" " + " + ".join(names.get(k, "k·bytes") for k in cols)
               + ("   (the library's model)" if cols == lyt.OVERHEAD_TERMS else ""))
         report("", lambda c, coef=coef, x=x: float(coef @ x(c)))
-    extra = lt.suggest(pred["mobilenet_v3_small"], 5)
+    extra = suggest(pred["mobilenet_v3_small"], 5)
     print("2. whole-network model on the 32 of v1 + v2 and 5 of V3-Small "
           f"({', '.join(f'{lt.exact_text(c.alpha)}/{c.resolution}' for c in extra)}), predicting the rest")
-    model = lt.fit([lt.Point(c, y[c]) for c in cal + extra])
+    model = lt.fit([Point(c, y[c]) for c in cal + extra])
     report("v1+v2+V3-Small", lambda c: lt.predict_ms(model, c), skip=set(extra))
 
     from mobilecost.util import conformal_half_width
 
-    points = [lt.Point(c, y[c]) for c in cal]
-    q = conformal_half_width(lyt.loo_errors(table, points), lt.INTERVAL_COVERAGE)
+    points = [Point(c, y[c]) for c in cal]
+    q = conformal_half_width(lyt.loo_errors(table, points), INTERVAL_COVERAGE)
     fitted = table.with_overhead(points)
     print(f"3. the layer-level 90% interval from the leave-one-out of the 32 of v1 + v2: ±{q:.1%}; "
           "share of measurements inside it")

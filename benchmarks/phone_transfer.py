@@ -35,7 +35,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mobilecost.latency import model as lt  # noqa: E402
+from mobilecost.latency import whole as lt  # noqa: E402
+from mobilecost.latency.design import suggest
+from mobilecost.latency.features import network_features
+from mobilecost.latency.measurements import Config, Domain, Point
+from mobilecost.latency.validation import (
+    ErrorSummary,
+    fit_affine_baseline,
+    fit_macs_baseline,
+    held_out_spec,
+)
 from mobilecost.util import format_number  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "published_phone_latency.csv"
@@ -47,7 +56,7 @@ WITHIN_CAL = 6    # calibrate on this many of them
 
 @dataclass(frozen=True)
 class Row:
-    point: lt.Point
+    point: Point
     device: str
     source: str
     printed: str  # latency_ms as the file has it (the source's own digits)
@@ -64,30 +73,30 @@ def load(path: Path) -> list[Row]:
     """The data file's rows (lines starting with # are comments)."""
     with open(path, encoding="utf-8") as fh:
         reader = csv.DictReader(line for line in fh if not line.startswith("#"))
-        return [Row(lt.Point(lt.Config(r["spec"], Fraction(r["alpha"]), int(r["resolution"]),
+        return [Row(Point(Config(r["spec"], Fraction(r["alpha"]), int(r["resolution"]),
                                        int(r["batch"])), float(r["latency_ms"])),
                     r["device"], r["source"], r["latency_ms"].strip()) for r in reader]
 
 
-def predictors(train: list[lt.Point]):
+def predictors(train: list[Point]):
     """The three predictors fitted on `train`: config -> ms, in MODELS order."""
     model = lt.fit(train)
-    k = lt.fit_macs_baseline(train)
-    c0, k1 = lt.fit_affine_baseline(train)
+    k = fit_macs_baseline(train)
+    c0, k1 = fit_affine_baseline(train)
 
-    def macs(c: lt.Config) -> int:
-        return lt.layer_features(c).total_macs
+    def macs(c: Config) -> int:
+        return network_features(c).total_macs
 
     return (lambda c: lt.predict_ms(model, c), lambda c: k * macs(c), lambda c: c0 + k1 * macs(c))
 
 
-def errors(fns, test: list[lt.Point]) -> list[list[float]]:
+def errors(fns, test: list[Point]) -> list[list[float]]:
     """Relative errors (predicted / measured − 1) of each predictor on `test`."""
     return [[f(p.config) / p.latency_ms - 1 for p in test] for f in fns]
 
 
 def cell(errs: list[float]) -> str:
-    s = lt.ErrorSummary.of(errs)
+    s = ErrorSummary.of(errs)
     return f"{s.within:.0%} ({s.median_abs:.1%})"
 
 
@@ -95,14 +104,14 @@ def ratio(errs: list[float]) -> str:
     return f"{statistics.median(e + 1 for e in errs):.2f}"
 
 
-def worst_of(test: list[lt.Point], errs: list[float]) -> str:
+def worst_of(test: list[Point], errs: list[float]) -> str:
     """The largest error and where: '−23.0% (0.75/96)'."""
     i = max(range(len(errs)), key=lambda j: abs(errs[j]))
     return f"{errs[i]:+.1%} ({test[i].config.label.split(' ', 1)[1]})".replace("-", "−")
 
 
-def box(points: list[lt.Point]) -> str:
-    d = lt.Domain.of(points)
+def box(points: list[Point]) -> str:
+    d = Domain.of(points)
     return d.describe() if d else "nothing"
 
 
@@ -169,7 +178,7 @@ def per_device(device: str, rows: list[Row], draws: int, pred_rows: list[list]) 
         rng = random.Random(0)
         for s in families:
             pts = [p for p in points if p.config.spec == s]
-            picked = set(lt.suggest([p.config for p in pts], WITHIN_CAL))
+            picked = set(suggest([p.config for p in pts], WITHIN_CAL))
             cal = [p for p in pts if p.config in picked]
             test = [p for p in pts if p.config not in picked]
             errs = errors(predictors(cal), test)
@@ -181,11 +190,11 @@ def per_device(device: str, rows: list[Row], draws: int, pred_rows: list[list]) 
                 cal_r = rng.sample(pts, WITHIN_CAL)
                 test_r = [p for p in pts if p not in cal_r]
                 for acc, e in zip(shares, errors(predictors(cal_r), test_r)):
-                    acc.append(lt.ErrorSummary.of(e).within)
+                    acc.append(ErrorSummary.of(e).within)
             md.append(f"| {s} | {len(test)} | " + " | ".join(cell(e) for e in errs) + " | "
                       + " | ".join(f"{statistics.mean(v):.0%} ({min(v):.0%})" for v in shares) + " |")
         md += ["", "The six suggested: " + "; ".join(
-            f"{s}: " + ", ".join(c.label.split(" ", 1)[1] for c in lt.suggest(
+            f"{s}: " + ", ".join(c.label.split(" ", 1)[1] for c in suggest(
                 [p.config for p in points if p.config.spec == s], WITHIN_CAL)) for s in families) + ".", ""]
 
     # (c) leave one spec out
@@ -196,7 +205,7 @@ def per_device(device: str, rows: list[Row], draws: int, pred_rows: list[list]) 
         if rest < lt.min_points():
             skipped.append(f"{s} (leaves {rest})")
             continue
-        v = lt.held_out_spec(points, s)
+        v = held_out_spec(points, s)
         errs = [[q.error for q in v.predictions], [q.baseline_error for q in v.predictions],
                 [q.affine_error for q in v.predictions]]
         for q in v.predictions:

@@ -21,3 +21,13 @@ class SpecError(MobilecostError):
 
 class ConfigError(MobilecostError):
     """A configuration (alpha, resolution) that a spec cannot be built at."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a long library call, with what it kept: `message` says truthfully what
+    was finished and kept (measurements in the cache, files written) and how to resume; the
+    CLI prints it as its one line and exits with 130."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

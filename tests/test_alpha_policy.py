@@ -104,7 +104,7 @@ def test_a_sweep_csv_keeps_alpha_exact_for_calibrate(tmp_path):
 
     from cli_helpers import run
 
-    from mobilecost.latency.targets import read_measurements
+    from mobilecost.latency.measurements import read_measurements
 
     r = run("sweep", "--alpha", "1/3,0.5", "--res", "224", "--format", "csv")
     assert r.exit_code == 0, r.output

@@ -7,8 +7,9 @@ from itertools import product
 import pytest
 from cli_helpers import one_error_line, run
 
-from mobilecost.latency import model as lt
 from mobilecost.latency import targets as tg
+from mobilecost.latency import whole as lt
+from mobilecost.latency.measurements import Config, read_measurements
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
 HEADER = "spec,alpha,resolution,batch,latency_ms,latency_iqr_ms,runs,device,dtype\n"
@@ -16,7 +17,7 @@ HEADER = "spec,alpha,resolution,batch,latency_ms,latency_iqr_ms,runs,device,dtyp
 
 def grid_rows(alphas=("1", "0.75", "0.5", "0.25"), resolutions=(224, 192, 160, 128)):
     model = lt.Fit(THETA, "sum", "float32", ())
-    return [f"mobilenet_v1,{a},{r},1,{lt.predict_ms(model, lt.Config('mobilenet_v1', Fraction(a), r)):.6f},"
+    return [f"mobilenet_v1,{a},{r},1,{lt.predict_ms(model, Config('mobilenet_v1', Fraction(a), r)):.6f},"
             f"0.1,10,cpu,float32\n" for a, r in product(alphas, resolutions)]
 
 
@@ -58,7 +59,7 @@ def test_calibrate_list_predict_validate(tmp_path, tdir):
     assert [(x["alpha"], x["resolution"]) for x in rows] == [(0.5, 160), (0.5, 96), (0.35, 160), (0.35, 96)]
     truth = lt.Fit(THETA, "sum", "float32", ())
     for x in rows:
-        want = lt.predict_ms(truth, lt.Config("mobilenet_v1", Fraction(str(x["alpha"])), x["resolution"]))
+        want = lt.predict_ms(truth, Config("mobilenet_v1", Fraction(str(x["alpha"])), x["resolution"]))
         assert x["predicted_latency_ms"] == pytest.approx(want, rel=1e-5)
     assert rows[0]["measured_latency_ms"] is not None and rows[1]["measured_latency_ms"] is None
 
@@ -86,7 +87,7 @@ def test_targets_dir_from_environment(tmp_path, monkeypatch):
 
 
 def test_store_load_round_trip(tmp_path, tdir):
-    data = tg.read_measurements(write(tmp_path, HEADER + "".join(grid_rows(("1", "0.5", "0.25"), (224, 128)))))
+    data = read_measurements(write(tmp_path, HEADER + "".join(grid_rows(("1", "0.5", "0.25"), (224, 128)))))
     t = tg.calibrate("board", data, source="m.csv")
     tg.save(t, tdir)
     back = tg.load("board", tdir)
@@ -96,11 +97,10 @@ def test_store_load_round_trip(tmp_path, tdir):
     # the interface for sweep/pick: the 6 exact points determine the 4 coefficients, so the
     # stored target predicts what the coefficients the data was made from (THETA) give
     truth = lt.Fit(THETA, "sum", "float32", ())
-    want = lt.predict_ms(truth, lt.Config("mobilenet_v1", Fraction(3, 4), 192, 2))
-    assert tg.predict_latency_ms("board", "mobilenet_v1", 0.75, 192, 2, targets_dir=tdir) == pytest.approx(want, rel=1e-5)
-    assert tg.predict_latencies_ms(back, [("mobilenet_v1", "0.75", 192, 2)]) == [pytest.approx(want, rel=1e-5)]
-    assert tg.latency_ms(back, "mobilenet_v1", "0.5", 128)[1] == "measured"
-    assert tg.latency_ms(back, "mobilenet_v1", "0.5", 160)[1] == "predicted"
+    want = lt.predict_ms(truth, Config("mobilenet_v1", Fraction(3, 4), 192, 2))
+    assert tg.load("board", tdir).predict_ms(Config("mobilenet_v1", 0.75, 192, 2)) == pytest.approx(want, rel=1e-5)
+    assert back.latency(Config("mobilenet_v1", "0.5", 128))[1] == "measured"
+    assert back.latency(Config("mobilenet_v1", "0.5", 160))[1] == "predicted"
 
 
 BAD = {

@@ -22,8 +22,9 @@ def test_fast_csv_equals_the_report_formatter():
     from fractions import Fraction as F
 
     import mobilecost
+    from mobilecost.reports.output import frame_csv
     from mobilecost.reports.report import to_csv
-    from mobilecost.reports.sweep import frame_csv, sweep_report
+    from mobilecost.reports.sweep import sweep_report
 
     for spec, alphas, res in [("mobilenet_v1", [F(i, 20) for i in range(1, 25)], range(96, 260, 7)),
                               ("mobilenet_v2", [F(1), F(1, 3)], [224, 97])]:

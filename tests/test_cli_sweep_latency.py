@@ -14,6 +14,7 @@ from mobilecost.engine.axes import parse_alphas, parse_resolutions
 from mobilecost.engine.cost import cost
 from mobilecost.engine.sweep import sweep
 from mobilecost.latency import targets as tg
+from mobilecost.latency.measurements import Config
 
 CALIBRATION = list(product(("1", "0.75", "0.5", "0.25"), (224, 192, 160, 128)))
 
@@ -50,9 +51,10 @@ def test_sweep_target_column_is_the_targets_prediction(tdir):
     rows = csv_rows(result.stdout)
     alphas, resolutions = parse_alphas("0.25..1:0.05"), parse_resolutions("128..224:16")
     assert len(rows) == len(alphas) * len(resolutions) == 16 * 7
-    configs = [("mobilenet_v1", a, r, 1) for a in alphas for r in resolutions]
-    expected = tg.predict_latencies_ms(tg.load("syn", tdir), configs)
-    assert [(Fraction(r["alpha"]), int(r["resolution"])) for r in rows] == [c[1:3] for c in configs]
+    configs = [Config("mobilenet_v1", a, r, 1) for a in alphas for r in resolutions]
+    target = tg.load("syn", tdir)
+    expected = [target.predict_ms(c) for c in configs]
+    assert [(Fraction(r["alpha"]), int(r["resolution"])) for r in rows] == [(c.alpha, c.resolution) for c in configs]
     # the sweep predicts the grid vectorised, summing in another order: equal to rounding
     assert [float(r["predicted_latency_ms"]) for r in rows] == pytest.approx(expected, rel=1e-12, abs=0)
     assert "predicted_latency_ms: target syn" in result.stderr
@@ -63,7 +65,7 @@ def test_sweep_target_with_batch(tdir):
                  tdir, "--batch", "4", "--format", "csv")
     assert result.exit_code == 0, result.output
     (row,) = csv_rows(result.stdout)
-    expected = tg.predict_latency_ms("syn", "mobilenet_v1", "0.5", 160, 4, targets_dir=tdir)
+    expected = tg.load("syn", tdir).predict_ms(Config("mobilenet_v1", "0.5", 160, 4))
     assert float(row["predicted_latency_ms"]) == pytest.approx(expected, rel=1e-12, abs=0)
 
 
@@ -105,7 +107,7 @@ def test_pick_max_latency_picks_the_most_accurate_in_budget(tdir):
         key = (Fraction(str(a)), int(r))
         ms = measured.get(key)
         if ms is None:
-            ms = tg.predict_latency_ms(target, "mobilenet_v1", key[0], key[1])
+            ms = target.predict_ms(Config("mobilenet_v1", key[0], key[1]))
         if ms <= budget_ms and top1 == top1 and (best is None or top1 > best[0]):
             best = (top1, key, ms)
     assert best is not None

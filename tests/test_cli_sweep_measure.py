@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cli_helpers import one_error_line, run
+from timing_helpers import all_quiet  # noqa: E402
 
 from mobilecost.engine.cost import cost  # noqa: E402
 from mobilecost.torch import timing  # noqa: E402
@@ -21,7 +22,7 @@ FAST = ["--threads", "1", "--min-time", "0.01", "--max-time", "0.05"]
 def quiet(monkeypatch):
     """Real timings on a shared test machine are often noisy (and so re-measured); these
     tests count cache hits, so every timing is taken as quiet."""
-    monkeypatch.setattr(timing, "noise", lambda row: "")
+    all_quiet(monkeypatch)
 
 
 def csv_rows(text):

@@ -110,7 +110,7 @@ def test_each_file_runs_in_onnxruntime_as_the_torch_module_does(exported):
 def test_folding_batchnorm_keeps_the_output(exported):
     """Batchnorm with running statistics away from (0, 1) folds into the convolution."""
     from mobilecost.torch.build import build_model
-    from mobilecost.torch.export import fold_batchnorm
+    from mobilecost.torch.lowering import fold_batchnorm
 
     model = build_model("mobilenet_v2", "0.35", 48)
     g = torch.Generator().manual_seed(3)
@@ -131,7 +131,9 @@ def test_folding_batchnorm_keeps_the_output(exported):
 
 def test_a_file_that_gives_other_output_is_refused():
     from mobilecost.torch.build import build_model
-    from mobilecost.torch.export import ExportError, to_onnx, verify
+    from mobilecost.torch.export import verify
+    from mobilecost.torch.lowering import ExportError
+    from mobilecost.torch.runtimes.onnxruntime import to_file as to_onnx
 
     data = to_onnx(build_model("mobilenet_v1", "0.25", 32, seed=1))
     with pytest.raises(ExportError, match="differs from torch's"):
@@ -238,7 +240,7 @@ def test_export_needs_an_output_dir_and_a_bounded_grid(tmp_path):
 
 def test_the_cli_default_opset_is_the_libraries():
     from mobilecost.cli.export import DEFAULT_OPSET
-    from mobilecost.torch.export import DEFAULT_OPSET as LIB
+    from mobilecost.torch.runtimes.onnxruntime import DEFAULT_OPSET as LIB
 
     assert DEFAULT_OPSET == LIB == 18
 

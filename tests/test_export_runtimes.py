@@ -88,7 +88,8 @@ def test_time_shares_with_a_phone_runtime_are_one_line(tmp_path, runtime):
 @pytest.mark.parametrize("runtime", ["executorch", "litert"])
 def test_profile_refuses_a_phone_runtime(runtime):
     from mobilecost.errors import ConfigError
-    from mobilecost.torch.timing import MeasureOptions, profile_config
+    from mobilecost.torch.clock import MeasureOptions
+    from mobilecost.torch.timing import profile_config
 
     with pytest.raises(ConfigError, match=f"profile: not with --runtime {runtime}"):
         profile_config("mobilenet_v1", "0.25", 32, MeasureOptions(runtime=runtime))
@@ -102,15 +103,19 @@ def test_torch_only_options_with_a_phone_runtime_are_refused(runtime):
         TimingOptions(runtime=runtime, channels_last=True)
 
 
-def test_the_cli_and_the_library_agree_on_formats_and_runtimes():
-    from mobilecost.cli.export import RUNTIME_OF, ModelFormat
-    from mobilecost.latency.options import RUNTIMES
-    from mobilecost.torch.export import FORMATS
-    from mobilecost.torch.export import RUNTIME_OF as LIB
+def test_every_runtime_is_one_row_and_one_module():
+    from mobilecost.cli.export import ModelFormat
+    from mobilecost.runtimes import FORMATS, PROFILED, RUNTIMES
+    from mobilecost.torch import runtimes
 
-    assert RUNTIME_OF == LIB
     assert [f.value for f in ModelFormat] == list(FORMATS) == ["onnx", "pte", "tflite"]
-    assert set(LIB.values()) <= set(RUNTIMES)
+    assert [r.name for r in FORMATS.values()] == ["onnxruntime", "executorch", "litert"]
+    assert PROFILED == ("torch", "onnxruntime")
+    for r in RUNTIMES.values():  # what each module must provide, by its row
+        module = runtimes.load(r.name)
+        needs = ["version", "prepare"] + (["to_file", "run"] if r.file_format else []) \
+            + (["profile", "profile_notes"] if r.profiled else [])
+        assert all(callable(getattr(module, n, None)) for n in needs), (r.name, needs)
 
 
 # ----------------------------------------------------------------------------- the manifest
@@ -195,7 +200,7 @@ def test_pte_files_run_in_executorch_as_the_torch_module_does(pte_folder):
 def test_a_pte_program_that_gives_other_output_is_refused():
     from mobilecost.torch.build import build_model
     from mobilecost.torch.export import ExportError, verify
-    from mobilecost.torch.runtimes.executorch import to_pte
+    from mobilecost.torch.runtimes.executorch import to_file as to_pte
 
     data = to_pte(build_model("mobilenet_v1", "0.25", 32, seed=1))
     with pytest.raises(ExportError, match="ExecuTorch's output differs from torch's"):
@@ -263,7 +268,7 @@ def test_tflite_files_run_in_litert_as_the_torch_module_does(tmp_path):
 def test_a_tflite_file_that_gives_other_output_is_refused():
     from mobilecost.torch.build import build_model
     from mobilecost.torch.export import ExportError, verify
-    from mobilecost.torch.runtimes.litert import to_tflite
+    from mobilecost.torch.runtimes.litert import to_file as to_tflite
 
     data = to_tflite(build_model("mobilenet_v1", "0.25", 32, seed=1))
     with pytest.raises(ExportError, match="LiteRT's output differs from torch's"):

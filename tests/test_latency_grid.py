@@ -8,7 +8,8 @@ import pytest
 
 from mobilecost.errors import MobilecostError
 from mobilecost.lang.load import builtin_names, load_spec
-from mobilecost.latency import model as lt
+from mobilecost.latency import whole as lt
+from mobilecost.latency.measurements import Config
 from mobilecost.latency.structure import structure_terms
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
@@ -24,7 +25,7 @@ def test_grid_prediction_equals_one_at_a_time(name, form):
         resolutions = [int(x) for x in rng.integers(64, 300, size=4)]
         batch = int(rng.integers(1, 5))
         grid = lt.predict_grid(model, name, alphas, resolutions, batch)
-        scalar = np.array([[lt.predict_ms(model, lt.Config(name, a, r, batch)) for r in resolutions]
+        scalar = np.array([[lt.predict_ms(model, Config(name, a, r, batch)) for r in resolutions]
                            for a in alphas])
         np.testing.assert_allclose(grid, scalar, rtol=1e-12)
 

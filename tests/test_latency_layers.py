@@ -14,8 +14,9 @@ from mobilecost.engine.cost import cost
 from mobilecost.errors import MobilecostError
 from mobilecost.lang.load import load_spec
 from mobilecost.latency import layers as lyt
-from mobilecost.latency import model as lt
+from mobilecost.latency import measurements as lt
 from mobilecost.latency import targets as tg
+from mobilecost.latency.measurements import Measurements
 
 
 def config(spec, alpha, res, batch=1):
@@ -44,12 +45,12 @@ def test_a_shape_is_what_a_layer_computes_not_where_it_stands():
     assert len(both) == 21
 
 
-def test_layer_features_are_the_cost_engines():
+def test_shape_features_are_the_cost_engines():
     # pw 512 -> 512 at 14×14, batch 2, float32: 512·512·196 Mult-Adds; bytes: (2·512·196 elements
     # in and out) · 2 images + 512·512 weights, 4 bytes each; elementwise: one ReLU per output
     layer = load_spec("mobilenet_v1").build(1, 224)[14]
     assert (layer.op, layer.in_channels, layer.out_channels, layer.in_size) == ("pw", 512, 512, 14)
-    macs, moved, elementwise, one = lyt.layer_features(layer, 2, "float32")
+    macs, moved, elementwise, one = lyt.shape_features(layer, 2, "float32")
     assert macs == 512 * 512 * 196 * 2
     assert moved == ((512 * 196 + 512 * 196) * 2 + 512 * 512) * 4
     assert elementwise == 512 * 196 * 2
@@ -79,7 +80,7 @@ def test_untimed_layers_are_priced_by_the_per_layer_model_never_dropped():
     # every timed layer takes 2 µs + 1 ns per Mult-Add, exactly: the per-layer model recovers
     # that and prices the layers of a configuration the table never saw
     timed = [config("mobilenet_v1", a, r) for a in ("1", "0.75", "0.5", "0.25") for r in (224, 160)]
-    table = table_of(timed, lambda layer: 0.002 + 1e-6 * lyt.layer_features(layer, 1)[0])
+    table = table_of(timed, lambda layer: 0.002 + 1e-6 * lyt.shape_features(layer, 1)[0])
     new = config("mobilenet_v1", "0.6", 144)
     p = table.predict(new)
     assert p.modelled > 0 and p.from_table + p.modelled == p.layers == 29
@@ -110,7 +111,7 @@ def test_with_ten_points_every_overhead_term_is_fitted():
     # the torch-built networks in test_the_overhead_terms_are_the_built_networks_bytes)
     configs = [config("mobilenet_v1", a, r) for a in ("1", "0.5", "0.25") for r in (224, 128)] + \
               [config("mobilenet_v2", a, r) for a in ("1", "0.5", "0.35") for r in (192, 96)]
-    table = table_of(configs, lambda layer: 0.002 + 2e-7 * lyt.layer_features(layer, 1)[0])
+    table = table_of(configs, lambda layer: 0.002 + 2e-7 * lyt.shape_features(layer, 1)[0])
     want = (0.8, 0.15e-6, 0.08e-6, 0.005, 0.2)
     points = [lt.Point(c, sum(a * b for a, b in zip(want, table.terms(c)))) for c in configs]
     assert len(points) >= lyt.FULL_OVERHEAD_POINTS
@@ -157,7 +158,7 @@ def test_a_target_with_a_layer_table_round_trips_and_predicts_layer_level(tmp_pa
     configs = [config("mobilenet_v1", a, r) for a in ("1", "0.5", "0.25") for r in (160, 128)]
     table = table_of(configs, lambda layer: 0.05)
     points = [lt.Point(c, 0.05 * 29 * 1.2 + 0.4 + 0.1 * i) for i, c in enumerate(configs)]
-    t = tg.calibrate("lay", tg.Measurements(tuple(points), "float32", None))
+    t = tg.calibrate("lay", Measurements(tuple(points), "float32", None))
     t = replace(t, layers=table.with_overhead(points))
     back = tg.Target.from_json(t.to_json(), "lay.json")
     assert back.layers is not None and len(back.layers.entries) == len(table.entries)
@@ -191,7 +192,10 @@ def test_a_target_with_a_layer_table_round_trips_and_predicts_layer_level(tmp_pa
 torch = pytest.importorskip("torch")
 from timing_helpers import FakeMeasurement  # noqa: E402
 
-from mobilecost.torch import timing  # noqa: E402
+from mobilecost.torch import layers as layer_timing  # noqa: E402
+from mobilecost.torch.cache import MeasurementCache
+from mobilecost.torch.clock import MeasureOptions, device_name
+from mobilecost.torch.layers import layer_cache_key, measure_layers
 
 HEADER = "spec,alpha,resolution,batch,latency_ms\n"
 LAYER_MS = 0.1
@@ -212,8 +216,8 @@ def timer(monkeypatch):
         fn(x)  # the layer's module runs on its input: the shapes fit
         return FakeMeasurement(LAYER_MS / 1e3, 0.0)
 
-    monkeypatch.setattr(timing, "time_callable", fake)
-    monkeypatch.setattr(timing, "machine_load", lambda: (0.5, 4))
+    monkeypatch.setattr(layer_timing, "time_callable", fake)
+    monkeypatch.setattr(layer_timing, "machine_load", lambda: (0.5, 4))
     return Timer
 
 
@@ -230,16 +234,16 @@ def measurements_csv(tmp_path):
 
 
 def test_measure_layers_times_each_shape_once_and_resumes(tmp_path, timer):
-    cache = timing.MeasurementCache(tmp_path / "cache")
+    cache = MeasurementCache(tmp_path / "cache")
     configs = [config("mobilenet_v3_small", "0.5", 64), config("mobilenet_v3_small", "0.5", 64)]
     n = len(lyt.distinct_layers(configs))
-    opts = timing.MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
+    opts = MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
     timer.stop_after = 5
-    with pytest.raises(timing.GridInterrupted) as exc:
-        timing.measure_layers(configs, opts, cache)
+    with pytest.raises(layer_timing.GridInterrupted) as exc:
+        measure_layers(configs, opts, cache)
     assert len(exc.value.rows) == 5 and exc.value.total == n
     timer.stop_after = None
-    rows = timing.measure_layers(configs, opts, cache)
+    rows = measure_layers(configs, opts, cache)
     assert timer.calls == n  # the 5 timed before Ctrl-C came from the cache
     assert sum(r["cached"] for r in rows) == 5 and len(rows) == n
     assert all(r["latency_ms"] == pytest.approx(LAYER_MS) and not r["error"] for r in rows)
@@ -247,9 +251,9 @@ def test_measure_layers_times_each_shape_once_and_resumes(tmp_path, timer):
 
 
 def test_layers_are_timed_with_torch_only(tmp_path):
-    opts = timing.MeasureOptions(runtime="onnxruntime")
+    opts = MeasureOptions(runtime="onnxruntime")
     with pytest.raises(MobilecostError, match="layers are timed one by one with torch"):
-        timing.measure_layers([config("mobilenet_v1", 1, 64)], opts)
+        measure_layers([config("mobilenet_v1", 1, 64)], opts)
 
 
 def test_calibrate_layers_interrupted_resumes_and_loses_nothing(tmp_path, timer):
@@ -313,11 +317,6 @@ def test_calibrate_layers_bad_options_are_one_line_before_any_timing(tmp_path, t
     assert timer.calls == 0 and not tdir.exists()
 
 
-def test_suggest_refuses_layers():
-    assert "not with --suggest" in one_error_line(run("calibrate", "--suggest", "6", "mobilenet_v1",
-                                                      "--layers"))
-
-
 def test_measurements_mixing_specs_name_the_unknown_one_and_its_row(tmp_path):
     text = (HEADER + "mobilenet_v1,1,224,1,20\nmobilenet_v2,1,224,1,15\n"
             "mobilenet_v3_small,1,224,1,5\nmobilenet_v9,1,224,1,9\nmnasnet_b1,1,224,1,12\n")
@@ -329,15 +328,15 @@ def test_measurements_mixing_specs_name_the_unknown_one_and_its_row(tmp_path):
 
 
 def test_a_bad_layer_cache_entry_is_reported_and_timed_again(tmp_path, timer):
-    cache = timing.MeasurementCache(tmp_path / "cache")
+    cache = MeasurementCache(tmp_path / "cache")
     c = config("mobilenet_v1", "0.25", 32)
-    opts = timing.MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
-    first = timing.measure_layers([c], opts, cache)
-    key = timing.layer_cache_key(first[0]["layer"], opts.resolved(), timing.device_name("cpu"))
+    opts = MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
+    first = measure_layers([c], opts, cache)
+    key = layer_cache_key(first[0]["layer"], opts.resolved(), device_name("cpu"))
     assert cache.get(key)["latency_ms"] == pytest.approx(LAYER_MS)
     cache.path(key).write_text('{"layer": "x", "latency_ms": "fast"}')
     calls, warnings = timer.calls, []
-    rows = timing.measure_layers([c], opts, cache, on_warning=warnings.append)
+    rows = measure_layers([c], opts, cache, on_warning=warnings.append)
     assert timer.calls == calls + 1 and not rows[0]["cached"] and all(r["cached"] for r in rows[1:])
     assert len(warnings) == 1 and "measuring again" in warnings[0]
 
@@ -345,12 +344,12 @@ def test_a_bad_layer_cache_entry_is_reported_and_timed_again(tmp_path, timer):
 def test_a_layer_grid_and_the_held_out_validations_use_the_table(tmp_path):
     configs = [config("mobilenet_v1", a, r) for a in ("1", "0.5", "0.25") for r in (160, 128)] + \
               [config("mobilenet_v2", a, r) for a in ("1", "0.5") for r in (160, 128)]
-    table = table_of(configs, lambda layer: 0.002 + 2e-7 * lyt.layer_features(layer, 1)[0])
+    table = table_of(configs, lambda layer: 0.002 + 2e-7 * lyt.shape_features(layer, 1)[0])
     # whole networks measured at 1.25 · Σ + 0.5 ms
     points = [lt.Point(c, 1.25 * table.layer_ms(c)[0] + 0.5) for c in configs]
-    t = tg.calibrate("grid", tg.Measurements(tuple(points), "float32", None))
+    t = tg.calibrate("grid", Measurements(tuple(points), "float32", None))
     t = replace(t, layers=table.with_overhead(points))
-    g = tg.grid_latency(t, "mobilenet_v1", ["1", "0.5", "0.75"], [160, 128])
+    g = t.grid("mobilenet_v1", ["1", "0.5", "0.75"], [160, 128])
     want = [t.predict_ms(config("mobilenet_v1", a, r)) for a in ("1", "0.5", "0.75") for r in (160, 128)]
     assert g.predicted_ms.ravel().tolist() == pytest.approx(want)
     assert g.measured_ms[0, 0] == pytest.approx(points[0].latency_ms)
@@ -358,8 +357,8 @@ def test_a_layer_grid_and_the_held_out_validations_use_the_table(tmp_path):
     tdir = tmp_path / "targets"
     tg.save(t, tdir)
     listed = " ".join(run("targets", "--targets-dir", tdir).output.split())
-    assert "grid predicts layer-level (a layer table, `calibrate --layers`); the Fit and LOO " \
-           "columns are the whole-network model's" in listed
+    assert "grid (layer-level) predicts otherwise than the whole-network model; the Fit and " \
+           "LOO columns are the whole-network model's" in listed
     for extra in (("--calibrate-on", "6"), ("--hold-out-spec", "mobilenet_v2")):
         r = run("predict", "--validate", "--target", "grid", "--targets-dir", tdir, *extra,
                 "--output-dir", tmp_path / "plots", "--format", "json")
@@ -379,7 +378,7 @@ def test_a_layer_target_refuses_a_grid_too_large_to_price_one_by_one():
     c = config("mobilenet_v1", "0.25", 128)
     table = table_of([c], lambda layer: 0.01)
     points = [lt.Point(config("mobilenet_v1", a, 128), 1.0 + i) for i, a in enumerate(("1", "0.75", "0.5", "0.25", "0.35"))]
-    t = replace(tg.calibrate("big", tg.Measurements(tuple(points), "float32", None)), layers=table)
+    t = replace(tg.calibrate("big", Measurements(tuple(points), "float32", None)), layers=table)
     alphas = [Fraction(i, 1000) for i in range(1, 201)]  # 200 α × 101 resolutions = 20,200
     with pytest.raises(MobilecostError, match="at most 20,000 per grid, got 20,200"):
-        tg.grid_latency(t, "mobilenet_v1", alphas, list(range(100, 201)))
+        t.grid("mobilenet_v1", alphas, list(range(100, 201)))

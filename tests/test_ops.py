@@ -93,7 +93,7 @@ def test_kind_table():
 
 
 def test_the_readers_of_the_kind_table():
-    from mobilecost.latency.model import GROUPS
+    from mobilecost.latency.features import GROUPS
 
     assert GROUPS == {k: KINDS[k].latency_group for k in LayerKind}
     pytest.importorskip("torch")

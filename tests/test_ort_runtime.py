@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import pytest
 from cli_helpers import one_error_line, run
+from timing_helpers import all_quiet  # noqa: E402
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
@@ -16,15 +17,16 @@ pytest.importorskip("onnxscript")
 from mobilecost.lang.identity import Network
 from mobilecost.lang.load import load_spec
 from mobilecost.latency.options import TimingOptions  # noqa: E402
-from mobilecost.torch import timing  # noqa: E402
-from mobilecost.torch.timing import MeasurementCache, MeasureOptions, measure  # noqa: E402
+from mobilecost.torch.cache import MeasurementCache
+from mobilecost.torch.clock import MeasureOptions
+from mobilecost.torch.timing import measure  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _quiet(monkeypatch):
     """The shared test machine is loaded: take every timing as quiet, so that the cache
     serves what it holds (the noise guard has tests of its own)."""
-    monkeypatch.setattr(timing, "noise", lambda row: "")
+    all_quiet(monkeypatch)
 
 
 FAST = MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
@@ -88,12 +90,12 @@ def test_sweep_measure_takes_the_runtime(tmp_path):
 
 def test_profile_with_ort_attributes_kernels_to_the_spec_layers():
     from mobilecost.torch.build import build_model
-    from mobilecost.torch.runtimes.onnxruntime import profile_ort
+    from mobilecost.torch.runtimes.onnxruntime import profile_kernels
 
     model = build_model("mobilenet_v2", "0.35", 64)
     # 20 passes: the share is of kernel time, and one spike in a 3-pass profile moved it
     # from its usual 3% to 7% on a busy machine
-    prof, unmapped = profile_ort(model, 1, 1, passes=20, warmup=2)
+    prof, unmapped = profile_kernels(model, 1, 1, passes=20, warmup=2)
     assert unmapped < 0.05  # all but ORT's layout reorders trace back to a layer
     # every convolution layer got kernel time; pooling and adds are 'other'
     for t in prof.layers:

@@ -6,16 +6,12 @@ import pytest
 
 from mobilecost.engine.pareto import Budget
 from mobilecost.errors import MobilecostError
+from mobilecost.reports.accuracy import accuracy_report
+from mobilecost.reports.formula import formula_text
+from mobilecost.reports.output import write_frame
 from mobilecost.reports.pick import budgets_from_options, nothing_fits, pick_report
 from mobilecost.reports.report import to_csv, to_json
-from mobilecost.reports.sweep import (
-    accuracy_report,
-    formula_text,
-    grid_from_options,
-    sweep_frame,
-    sweep_report,
-    write_frame,
-)
+from mobilecost.reports.sweep import grid_from_options, sweep_frame, sweep_report
 
 PAPER_ALPHAS = [F(1), F(3, 4), F(1, 2), F(1, 4)]
 PAPER_RES = [224, 192, 160, 128]
@@ -100,8 +96,9 @@ def _awkward_frame():
 def test_fast_csv_is_the_csv_modules_byte_for_byte(monkeypatch, arrow):
     import sys
 
+    from mobilecost.reports.output import frame_csv
     from mobilecost.reports.report import Column, Report
-    from mobilecost.reports.sweep import frame_csv, frame_rows
+    from mobilecost.reports.sweep import frame_rows
 
     if arrow:
         pytest.importorskip("pyarrow")
@@ -116,7 +113,8 @@ def test_csv_in_blocks_is_the_csv_whole():
     """Blocks of 7 rows (the last one short) join to exactly the text frame_csv makes whole."""
     from fractions import Fraction
 
-    from mobilecost.reports.sweep import frame_csv, frame_csv_chunks, sweep_columns
+    from mobilecost.reports.output import frame_csv, frame_csv_chunks
+    from mobilecost.reports.sweep import sweep_columns
 
     df = sweep_frame("mobilenet_v2", [Fraction(k, 8) for k in range(2, 11)], [96, 131, 224])
     blocks = list(frame_csv_chunks(df, sweep_columns(df), chunk_rows=7))

@@ -9,8 +9,9 @@ from itertools import product
 import pytest
 from cli_helpers import one_error_line, run
 
-from mobilecost.latency import model as lt
 from mobilecost.latency import targets as tg
+from mobilecost.latency import whole as lt
+from mobilecost.latency.measurements import Config, Point
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
 HEADER = "spec,alpha,resolution,batch,latency_ms\n"
@@ -18,7 +19,7 @@ TRUTH = lt.Fit(THETA, "sum", "float32", ())
 
 
 def rows(spec="mobilenet_v1", alphas=("1", "3/4", "1/2", "1/3"), resolutions=(224, 192, 160, 128)):
-    return "".join(f"{spec},{a},{r},1,{lt.predict_ms(TRUTH, lt.Config('mobilenet_v1', Fraction(a), r))!r}\n"
+    return "".join(f"{spec},{a},{r},1,{lt.predict_ms(TRUTH, Config('mobilenet_v1', Fraction(a), r))!r}\n"
                    for a, r in product(alphas, resolutions))
 
 
@@ -48,7 +49,7 @@ def test_a_third_is_stored_exactly_and_finds_its_own_points(tmp_path, tdir):
     t = calibrate(tmp_path, tdir, rows())
     stored = json.loads((tdir / "t.json").read_text())
     assert {p["alpha"] for p in stored["points"]} == {"1", "0.75", "0.5", "1/3"}
-    third = lt.Config("mobilenet_v1", Fraction(1, 3), 160)
+    third = Config("mobilenet_v1", Fraction(1, 3), 160)
     assert t.measured_ms(third) == lt.predict_ms(TRUTH, third)  # the CSV's value, read back exactly
     r = run("predict", "--target", "t", "--targets-dir", tdir, "--alpha", "1/3", "--res", "160",
             "--format", "json")
@@ -80,7 +81,7 @@ def test_a_format_1_third_is_read_as_a_third(tmp_path, tdir):
     (tdir / "old.json").write_text(json.dumps(d))
     old = tg.load("old", tdir)
     assert {p.config.alpha for p in old.points} == {Fraction(1), Fraction(3, 4), Fraction(1, 2), Fraction(1, 3)}
-    assert old.measured_ms(lt.Config("mobilenet_v1", Fraction(1, 3), 160)) is not None
+    assert old.measured_ms(Config("mobilenet_v1", Fraction(1, 3), 160)) is not None
 
 
 # ----------------------------------------------------------------------------- identity
@@ -132,7 +133,7 @@ def test_a_target_from_a_relative_spec_predicts_from_anywhere(tmp_path, tdir, mo
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.stdout)) == 16
     # the stored network is mobilenet_v1's: predicting the built-in uses the same points
-    assert t.measured_ms(lt.Config("mobilenet_v1", Fraction(1, 2), 160)) is not None
+    assert t.measured_ms(Config("mobilenet_v1", Fraction(1, 2), 160)) is not None
 
 
 # ----------------------------------------------------------------------------- bad files
@@ -166,7 +167,7 @@ def test_calibrate_refuses_an_absurd_latency(tmp_path, tdir):
     line = one_error_line(run("calibrate", csv_path, "--target", "t", "--targets-dir", tdir))
     assert "m.csv:2: latency_ms must be between" in line
     # the library's fit refuses it too, rather than a LinAlgError
-    pts = [lt.Point(lt.Config("mobilenet_v1", Fraction(1, k), 224), 1e-300 if k == 1 else 5.0) for k in range(1, 7)]
+    pts = [Point(Config("mobilenet_v1", Fraction(1, k), 224), 1e-300 if k == 1 else 5.0) for k in range(1, 7)]
     with pytest.raises(tg.MobilecostError, match="latency_ms must be between"):
         lt.fit(pts)
 

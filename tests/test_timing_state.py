@@ -15,8 +15,10 @@ from timing_helpers import FakeMeasurement  # noqa: E402
 from mobilecost.errors import ConfigError  # noqa: E402
 from mobilecost.lang.load import load_spec
 from mobilecost.latency.options import DEFAULTS, GridTiming, TimingOptions, changed  # noqa: E402
-from mobilecost.torch import timing  # noqa: E402
-from mobilecost.torch.timing import MeasurementCache, MeasureOptions, measure_grid  # noqa: E402
+from mobilecost.torch import timing
+from mobilecost.torch.cache import MeasurementCache
+from mobilecost.torch.clock import MeasureOptions
+from mobilecost.torch.timing import measure_grid  # noqa: E402
 
 FAST = MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
 
@@ -179,7 +181,9 @@ def test_dtype_names_come_from_one_table():
     from mobilecost.cli.measuring import Dtype
 
     assert [d.value for d in Dtype] == ["fp32", "fp16", "bf16"]
-    assert timing.DTYPES == {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    from mobilecost.torch.clock import DTYPES
+
+    assert DTYPES == {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
     for name in ("fp16", "float16", "torch.float16", "half"):
         assert dtypes.lookup(name).bytes == 2
 
@@ -189,7 +193,7 @@ def test_measure_csv_keeps_alpha_exact_for_calibrate(tmp_path, timer):
     timer.queue = [(0.001 * k, 0.0) for k in range(1, 7)]
     r = run("measure", "--alpha", "1/3,2/3,1", "--res", "32,64", "--cache-dir", tmp_path / "c", "-o", out)
     assert r.exit_code == 0, r.output
-    from mobilecost.latency.targets import read_measurements
+    from mobilecost.latency.measurements import read_measurements
 
     alphas = {p.config.alpha for p in read_measurements(out).points}
     assert alphas == {Fraction(1, 3), Fraction(2, 3), Fraction(1)}

@@ -10,8 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from mobilecost.torch.build import build_model  # noqa: E402
+from mobilecost.torch.clock import MeasureOptions
 from mobilecost.torch.profile import profile_model  # noqa: E402
-from mobilecost.torch.timing import MeasureOptions, measure, measure_grid  # noqa: E402
+from mobilecost.torch.timing import measure, measure_grid  # noqa: E402
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -29,7 +30,7 @@ def test_cuda_rows(options):
 
 
 def test_cuda_graph_replay_gives_the_eager_output():
-    from mobilecost.torch.timing import prepare
+    from mobilecost.torch.clock import prepare
 
     model = build_model("mobilenet_v2", "0.5", 96)
     x = model.example_input(2)
@@ -42,7 +43,7 @@ def test_cuda_graph_replay_gives_the_eager_output():
 
 
 def test_profile_uses_device_time():
-    from mobilecost.torch.timing import prepare
+    from mobilecost.torch.clock import prepare
 
     model = build_model("mobilenet_v1", 1, 224)
     _, x = prepare(model, model.example_input(GPU.batch), GPU.resolved())

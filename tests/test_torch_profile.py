@@ -12,8 +12,8 @@ from typer.testing import CliRunner  # noqa: E402
 
 from mobilecost.cli import app  # noqa: E402
 from mobilecost.torch.build import build_model  # noqa: E402
+from mobilecost.torch.clock import MeasureOptions, prepare
 from mobilecost.torch.profile import TIME_KINDS, profile_model, time_shares  # noqa: E402
-from mobilecost.torch.timing import MeasureOptions, prepare  # noqa: E402
 
 runner = CliRunner()
 ONE = MeasureOptions(threads=1)

@@ -13,19 +13,16 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cli_helpers import one_error_line  # noqa: E402
+from timing_helpers import all_quiet  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from mobilecost.cli import app  # noqa: E402
 from mobilecost.errors import ConfigError  # noqa: E402
 from mobilecost.lang.load import load_spec
 from mobilecost.torch import timing  # noqa: E402
-from mobilecost.torch.timing import (
-    ROW_COLUMNS,
-    GridInterrupted,
-    MeasurementCache,
-    MeasureOptions,
-    measure_grid,
-)
+from mobilecost.torch.cache import MeasurementCache
+from mobilecost.torch.clock import MeasureOptions, prepare
+from mobilecost.torch.timing import ROW_COLUMNS, GridInterrupted, measure_grid
 
 runner = CliRunner()
 FAST = MeasureOptions(threads=1, min_run_time_s=0.01, max_run_time_s=0.05)
@@ -37,7 +34,7 @@ def quiet(request, monkeypatch):
     """Real timings on a shared test machine are often noisy; the tests that count
     measurements take every timing as quiet (the noise tests below stub the timer instead)."""
     if "noise" not in request.node.name:
-        monkeypatch.setattr(timing, "noise", lambda row: "")
+        all_quiet(monkeypatch)
 
 
 def test_measure_row_has_every_column_and_a_latency(tmp_path):
@@ -109,14 +106,16 @@ def test_torch_version_is_part_of_the_key(monkeypatch):
 
 
 def test_out_of_memory_is_recorded_and_the_grid_goes_on(tmp_path, monkeypatch):
-    real = timing.prepare
+    real = prepare
 
     def oom_at_40(model, x, options):
         if model.resolution == 40:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(model, x, options)
 
-    monkeypatch.setattr(timing, "prepare", oom_at_40)
+    from mobilecost.torch.runtimes import eager
+
+    monkeypatch.setattr(eager, "prepare_module", oom_at_40)
     cache = MeasurementCache(tmp_path)
     rows = measure_grid("mobilenet_v1", TINY, FAST, cache)
     assert [bool(r["error"]) for r in rows] == [False, True, False]
@@ -245,7 +244,7 @@ def test_configurations_of_several_specs_are_timed_round_by_round(tmp_path, monk
         return real(*a, **k)
 
     monkeypatch.setattr(timing, "measure", counting)
-    monkeypatch.setattr(timing, "noise", lambda row: "")
+    all_quiet(monkeypatch)
     cache = MeasurementCache(tmp_path)
     configs = [("mobilenet_v1", "0.25", 32), ("mobilenet_v2", "0.35", 32), ("mobilenet_v1", "0.5", 32)]
     rows = measure_configs(configs, FAST, cache, rounds=2)

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from ..reports.report import Format
-from .common import FormatOpt, SpecArg, command, render
+from .common import FormatOpt, SpecArg, command
+from .render import render
 
 ValidateOpt = Annotated[bool, typer.Option(
     "--validate", help="Leave-one-out error of the estimate on the spec's released checkpoints.")]
@@ -24,6 +25,6 @@ def accuracy_cmd(spec: SpecArg = "mobilenet_v1", validate: ValidateOpt = False,
     Example: mobilecost accuracy --validate
     Example: mobilecost accuracy mobilenet_v2 --validate
     """
-    from ..reports.sweep import accuracy_report
+    from ..reports.accuracy import accuracy_report
 
     render(accuracy_report(validate, spec), format)

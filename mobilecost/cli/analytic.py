@@ -19,8 +19,8 @@ from .common import (
     counting_options,
     parse_alpha,
     parse_res,
-    render,
 )
+from .render import render
 
 
 @command("table1")

@@ -9,7 +9,7 @@ import typer
 
 from ..engine.limits import ALLOWED_BYTES_PER_CONFIG, WORK_ALLOWANCE
 from ..reports.sweep import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS
-from .common import check_output_dir
+from .common import check_output_dir, nonempty_path
 
 # Where --plot writes when no --output-dir is given: a folder in the current directory,
 # never the checkout's committed reports/.
@@ -31,7 +31,8 @@ RhoOpt = Annotated[Optional[str], typer.Option(
                   "(a list or a range, step 0.25).")]
 OutputDirOpt = Annotated[Optional[Path], typer.Option(
     "--output-dir", help="Write the report files (CSV, JSON, Markdown) into this folder "
-                         f"\\[default with --plot: ./{DEFAULT_OUTPUT_DIR}/]")]
+                         f"\\[default with --plot: ./{DEFAULT_OUTPUT_DIR}/]",
+    parser=nonempty_path("--output-dir"))]
 PlotOpt = Annotated[bool, typer.Option(
     "--plot", help="Also write the plots (PNG and SVG) into --output-dir.")]
 SpecsOpt = Annotated[Optional[str], typer.Option(
@@ -42,6 +43,39 @@ MaxConfigsOpt = Annotated[int, typer.Option(
                           f"memory than this many swept and written as CSV "
                           f"({ALLOWED_BYTES_PER_CONFIG} bytes each, + {WORK_ALLOWANCE // 2**20} "
                           "MiB; the per-α work and the output format count).")]
+
+
+def grid_options(ctx: typer.Context, spec: str, specs: str | None, alpha: str, res: str | None,
+                 rho: str | None, aspect: str | None, max_configs: int, per_row: str,
+                 convention: str | None, fc_bias: bool, bn: bool, classes: int | None):
+    """(the spec or specs, α list, resolution list, Counting) from a grid command's options,
+    the grid refused before any work if it is too large for memory (`per_row`: the output's
+    format, whose bytes a row count)."""
+    from ..reports.sweep import family_grid_from_options, grid_from_options
+    from .common import counting_options
+
+    one_spec_or_many(ctx, specs)
+    if specs is not None:
+        s, alphas, resolutions = family_grid_from_options(specs, alpha, res, rho, max_configs,
+                                                          per_row, aspect)
+    else:
+        s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, per_row,
+                                                   aspect)
+    s, counting, _ = counting_options(s, convention, fc_bias, bn, classes)
+    return s, alphas, resolutions, counting
+
+
+def load_target(target: str | None, targets_dir: Path | None):
+    """The calibrated target of --target (None without it); --targets-dir goes with it."""
+    from ..errors import MobilecostError
+
+    if target is None:
+        if targets_dir is not None:
+            raise MobilecostError("--targets-dir goes with --target")
+        return None
+    from ..latency.targets import load
+
+    return load(target, targets_dir)
 
 
 def one_spec_or_many(ctx: typer.Context, specs: str | None) -> None:
@@ -61,5 +95,6 @@ def checked_output(output_dir: Path | None, plot: bool) -> Path | None:
     return folder
 
 
-__all__ = ["AspectOpt", "DEFAULT_ALPHAS", "DEFAULT_OUTPUT_DIR", "GridAlphaOpt", "GridResOpt", "MaxConfigsOpt",
-           "OutputDirOpt", "PlotOpt", "RhoOpt", "SpecsOpt", "checked_output", "one_spec_or_many"]
+__all__ = ["AspectOpt", "DEFAULT_ALPHAS", "DEFAULT_OUTPUT_DIR", "GridAlphaOpt", "GridResOpt",
+           "MaxConfigsOpt", "OutputDirOpt", "PlotOpt", "RhoOpt", "SpecsOpt", "checked_output",
+           "grid_options", "load_target", "one_spec_or_many"]

@@ -1,11 +1,9 @@
-"""Timing options and the measuring loop shared by `measure` and `sweep --measure`.
-
-Importing this module costs nothing: torch and rich.progress load inside `run_grid`.
-"""
+"""The timing options the measuring commands share (`measure`, `profile`, `sweep --measure`,
+`calibrate --layers`), read into one `latency.options.Timing`. Importing this module costs
+nothing: torch loads only when a command runs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -13,20 +11,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..dtypes import timeable_shorts
-from ..errors import MobilecostError
-from ..latency.options import (
-    DEFAULTS,
-    DEVICES,
-    GRID_DEFAULTS,
-    PROFILED_RUNTIMES,
-    RUNTIMES,
-    GridTiming,
-    TimingOptions,
-    changed,
-)
+from ..latency.options import DEFAULTS, DEVICES, GRID_DEFAULTS, GridTiming, Timing, TimingOptions
+from ..runtimes import RUNTIMES
 from ..torch import require_torch
-from ..util import format_number
-from .common import err_console, fail
 
 # The choices of --device and --dtype, from the one table of each.
 Device = Enum("Device", {d: d for d in DEVICES}, type=str)  # type: ignore[misc]
@@ -73,112 +60,34 @@ DEFAULT_ROUNDS = GRID_DEFAULTS.rounds
 DEFAULT_RUNTIME = Runtime(DEFAULTS.runtime)
 
 
-@dataclass(frozen=True, slots=True)
-class TimingArgs:
-    """The timing options as given on the command line, checked (no torch needed)."""
+def timing_of(*, batch: int = DEFAULTS.batch, device: Any = DEFAULTS.device,
+              dtype: Any = DEFAULTS.dtype, threads: int | None = DEFAULTS.threads,
+              channels_last: bool = DEFAULTS.channels_last, compile: bool = DEFAULTS.compile,
+              cuda_graphs: bool = DEFAULTS.cuda_graphs, min_time: float = DEFAULTS.min_run_time_s,
+              max_time: float = DEFAULTS.max_run_time_s, runtime: Any = DEFAULTS.runtime,
+              rounds: int = GRID_DEFAULTS.rounds, time_share: bool = GRID_DEFAULTS.time_share,
+              cache_dir: Path | None = GRID_DEFAULTS.cache_dir, fresh: bool = GRID_DEFAULTS.fresh,
+              torch_needed: bool = False) -> Timing:
+    """The timing options as given on the command line, as one `Timing`, checked before any
+    work (a bad combination is one line); with `torch_needed`, torch and the runtime's
+    packages must be installed (one line saying how, if not)."""
+    runtime = getattr(runtime, "value", runtime)
+    timing = Timing(TimingOptions(batch=batch, device=getattr(device, "value", device),
+                                  dtype=getattr(dtype, "value", dtype), threads=threads,
+                                  channels_last=channels_last, compile=compile,
+                                  cuda_graphs=cuda_graphs, min_run_time_s=min_time,
+                                  max_run_time_s=max_time, runtime=runtime),
+                    GridTiming(rounds=rounds, time_share=time_share, cache_dir=cache_dir,
+                               fresh=fresh))
+    if torch_needed:
+        require_torch()
+        from ..torch.runtimes import require
 
-    options: TimingOptions = DEFAULTS
-    grid: GridTiming = GRID_DEFAULTS
-
-    @staticmethod
-    def of(batch: int = DEFAULTS.batch, device: Any = DEFAULTS.device, dtype: Any = DEFAULTS.dtype,
-           threads: int | None = DEFAULTS.threads, channels_last: bool = DEFAULTS.channels_last,
-           compile: bool = DEFAULTS.compile, cuda_graphs: bool = DEFAULTS.cuda_graphs,
-           min_time: float = DEFAULTS.min_run_time_s, max_time: float = DEFAULTS.max_run_time_s,
-           rounds: int = GRID_DEFAULTS.rounds, time_share: bool = GRID_DEFAULTS.time_share,
-           cache_dir: Path | None = GRID_DEFAULTS.cache_dir, fresh: bool = GRID_DEFAULTS.fresh,
-           runtime: Any = DEFAULTS.runtime) -> "TimingArgs":
-        """From the command's options; a bad combination (--min-time above --max-time) is a
-        MobilecostError here, before any work."""
-        runtime = getattr(runtime, "value", runtime)
-        if time_share and runtime not in PROFILED_RUNTIMES:
-            raise MobilecostError(f"--time-share: not with --runtime {runtime} (its XNNPACK "
-                                  f"delegate runs the network as one call; per-layer time "
-                                  f"comes from --runtime {' or '.join(PROFILED_RUNTIMES)})")
-        return TimingArgs(
-            TimingOptions(batch, getattr(device, "value", device), getattr(dtype, "value", dtype), threads,
-                          channels_last, compile, cuda_graphs, min_time, max_time,
-                          getattr(runtime, "value", runtime)),
-            GridTiming(rounds, time_share, cache_dir, fresh))
-
-    @property
-    def rounds(self) -> int:
-        return self.grid.rounds
-
-    @property
-    def time_share(self) -> bool:
-        return self.grid.time_share
-
-    def changed(self) -> list[str]:
-        """The options set away from their defaults, as written on the command line."""
-        return changed(self.options, self.grid)
-
-    def measure_options(self):
-        """torch's MeasureOptions (imports torch); with --runtime onnxruntime, executorch or
-        litert, that runtime must be installed (one line saying how, if not)."""
-        if self.options.runtime != "torch":
-            from ..torch import require_runtime
-
-            require_runtime(self.options.runtime, f"--runtime {self.options.runtime}")
-        from ..torch.timing import MeasureOptions
-
-        return MeasureOptions.of(self.options)
+        require(runtime, f"--runtime {runtime}")
+    return timing
 
 
-def run_grid(spec, configs: list[tuple[Any, int]], args: TimingArgs) -> list[dict[str, Any]]:
-    """Time `configs` of `spec` with a progress bar on stderr, through the measurement cache.
-
-    Ctrl-C ends the command with exit code 130 and one line saying how many measurements
-    were kept (they are in the cache, so running the same command again resumes).
-    """
-    require_torch()
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from ..torch.timing import GridInterrupted, MeasurementCache, default_cache_dir, measure_grid
-
-    options = args.measure_options()
-    options.resolved()  # no GPU for --device cuda: one line, before the progress bar starts
-    cache = MeasurementCache(args.grid.cache_dir or default_cache_dir())
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
-                        transient=True)
-    rounds = args.rounds
-    with progress:
-        task = progress.add_task(f"measuring {spec.name}", total=len(configs) * rounds)
-
-        def step(done: int, total: int, row: dict[str, Any]) -> None:
-            latency = "error" if row["error"] else f"{row['latency_ms']:.2f} ms" + (
-                " (noisy)" if row.get("noisy") else "")
-            where = f" round {row['round']}/{rounds}" if rounds > 1 else ""
-            progress.update(task, completed=done, description=(
-                f"{spec.name} α={format_number(row['alpha'])} {row['resolution']}{where}: "
-                f"{latency}" + (" (cached)" if row["cached"] else "")))
-
-        warnings: list[str] = []
-        try:
-            rows = measure_grid(spec, configs, options, cache, fresh=args.grid.fresh,
-                                time_share=args.time_share, on_progress=step, rounds=rounds,
-                                on_warning=warnings.append)
-        except GridInterrupted as exc:
-            progress.stop()
-            what = "configurations" if rounds == 1 else "measurements (configurations × rounds)"
-            raise fail(f"interrupted after {len(exc.rows)} of {exc.total} {what}; "
-                       f"the {len(exc.rows)} measured are kept in the cache {cache.folder}, "
-                       f"run the same command again to resume", 130) from None
-    for message in warnings:
-        err_console.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
-    return rows
-
-
-__all__ = ["BatchOpt", "CacheDirOpt", "ChannelsLastOpt", "CompileOpt", "DEFAULT_BATCH", "DEFAULT_DEVICE",
-           "DEFAULT_DTYPE", "DEFAULT_MAX_TIME_S", "DEFAULT_MIN_TIME_S", "DEFAULT_ROUNDS",
-           "DEFAULT_RUNTIME", "Device", "DeviceOpt", "Dtype", "DtypeOpt", "FreshOpt", "GraphsOpt",
-           "MaxTimeOpt", "MinTimeOpt", "RoundsOpt", "Runtime", "RuntimeOpt", "ThreadsOpt",
-           "TimeShareOpt", "TimingArgs", "run_grid"]
+__all__ = ["DEFAULT_BATCH", "DEFAULT_DEVICE", "DEFAULT_DTYPE", "DEFAULT_MAX_TIME_S",
+           "DEFAULT_MIN_TIME_S", "DEFAULT_ROUNDS", "DEFAULT_RUNTIME", "BatchOpt", "CacheDirOpt", "ChannelsLastOpt", "CompileOpt", "DeviceOpt", "DtypeOpt",
+           "FreshOpt", "GraphsOpt", "MaxTimeOpt", "MinTimeOpt", "RoundsOpt", "RuntimeOpt",
+           "ThreadsOpt", "TimeShareOpt", "timing_of"]

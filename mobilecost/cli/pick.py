@@ -14,9 +14,7 @@ from .common import (
     FormatOpt,
     SpecArg,
     command,
-    counting_options,
     fail,
-    render,
     report_written,
     status,
     writing,
@@ -32,9 +30,11 @@ from .gridopts import (
     RhoOpt,
     SpecsOpt,
     checked_output,
-    one_spec_or_many,
+    grid_options,
+    load_target,
 )
 from .latency import TargetsDirOpt
+from .render import render
 
 MaxMacsOpt = Annotated[Optional[str], typer.Option(
     "--max-macs", help="Mult-Adds budget, e.g. 300M (a finite positive number; suffixes k, M, G).")]
@@ -73,29 +73,16 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
     Example: mobilecost pick --spec mobilenet_v1,mobilenet_v2 --alpha 0.35..1:0.05 --max-macs 200M
     """
     from ..reports.pick import budgets_from_options, nothing_fits, pick_report, write_pick
-    from ..reports.sweep import family_grid_from_options, grid_from_options
 
     if max_latency is not None and target is None:
         raise MobilecostError("--max-latency needs --target NAME (a calibrated target; "
                               "see `mobilecost targets`)")
-    if targets_dir is not None and target is None:
-        raise MobilecostError("--targets-dir goes with --target")
-    per_row = "json" if output_dir is not None else "table"
-    one_spec_or_many(ctx, specs)
-    if specs is not None:
-        s, alphas, resolutions = family_grid_from_options(specs, alpha, res, rho, max_configs,
-                                                          per_row, aspect)
-    else:
-        s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, per_row,
-                                                   aspect)
-    s, counting, _ = counting_options(s, convention, False, False, classes)
+    s, alphas, resolutions, counting = grid_options(
+        ctx, spec, specs, alpha, res, rho, aspect, max_configs,
+        "json" if output_dir is not None else "table", convention, False, False, classes)
     budgets = budgets_from_options(max_macs, max_params, max_latency, safe)
     folder = checked_output(output_dir, plot)
-    t = None
-    if target is not None:
-        from ..latency.targets import load
-
-        t = load(target, targets_dir)
+    t = load_target(target, targets_dir)
     n = len(alphas) * len(resolutions) * (len(s) if isinstance(s, list) else 1)
     with status(f"picking from {n:,} configurations", n > 200_000 or (t is not None and n > 2_000)):
         p = pick_report(s, alphas, resolutions, budgets, t, target_spec=spec, counting=counting,

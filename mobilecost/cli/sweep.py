@@ -6,7 +6,6 @@ numpy, pandas and matplotlib load on use; torch only with --measure.
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,9 +13,8 @@ import typer
 
 from ..errors import MobilecostError
 from ..reports.report import Format
-from ..util import format_number
 from .common import (
-    TABLE_MAX_ROWS,
+    AnyFormatOpt,
     BnOpt,
     ClassesOpt,
     ConventionOpt,
@@ -24,10 +22,9 @@ from .common import (
     SpecArg,
     check_output_file,
     command,
-    counting_options,
-    err_console,
-    render,
+    explicit_option,
     report_written,
+    say,
     status,
     writing,
 )
@@ -42,7 +39,8 @@ from .gridopts import (
     RhoOpt,
     SpecsOpt,
     checked_output,
-    one_spec_or_many,
+    grid_options,
+    load_target,
 )
 from .latency import TargetsDirOpt
 from .measuring import (
@@ -67,23 +65,14 @@ from .measuring import (
     RuntimeOpt,
     ThreadsOpt,
     TimeShareOpt,
-    TimingArgs,
+    timing_of,
 )
+from .progress import progress
+from .render import TABLE_MAX_ROWS, render
 
+SUFFIX_FORMATS = {".csv": Format.csv, ".json": Format.json, ".md": Format.markdown,
+                  ".parquet": Format.parquet}
 
-class SweepFormat(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-    markdown = "markdown"
-    parquet = "parquet"
-
-
-SUFFIX_FORMATS = {".csv": SweepFormat.csv, ".json": SweepFormat.json, ".md": SweepFormat.markdown,
-                  ".parquet": SweepFormat.parquet}
-
-SweepFormatOpt = Annotated[SweepFormat, typer.Option(
-    "--format", "-f", help="Output format (parquet needs --output FILE and pyarrow).")]
 OutputFileOpt = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="Write every row to this file instead of stdout, in --format or "
                            "else by its suffix (.csv, .json, .md, .parquet).", dir_okay=True)]
@@ -95,22 +84,22 @@ SweepTargetOpt = Annotated[Optional[str], typer.Option(
                      "(see `mobilecost targets`).")]
 
 
-def output_format(fmt: SweepFormat, output: Path | None, explicit: bool) -> SweepFormat:
+def output_format(fmt: Format, output: Path | None, explicit: bool) -> Format:
     """The format the data goes out in, checked against --output (before any work)."""
     if output is None:
-        if fmt is SweepFormat.parquet:
+        if fmt is Format.parquet:
             raise MobilecostError("--format parquet writes a file: give --output FILE.parquet")
         return fmt
     check_output_file(output)
-    if explicit and fmt is not SweepFormat.table:
+    if explicit and fmt is not Format.table:
         chosen = fmt
     elif output.suffix.lower() in SUFFIX_FORMATS:
         chosen = SUFFIX_FORMATS[output.suffix.lower()]
     else:
         raise MobilecostError(f"--output {output}: cannot tell the format from the suffix; name it "
                               f".csv, .json, .md or .parquet, or give --format csv|json|markdown|parquet")
-    if chosen is SweepFormat.parquet:
-        from ..reports.sweep import require_pyarrow
+    if chosen is Format.parquet:
+        from ..reports.output import require_pyarrow
 
         require_pyarrow()
     return chosen
@@ -119,7 +108,7 @@ def output_format(fmt: SweepFormat, output: Path | None, explicit: bool) -> Swee
 @command("sweep")
 def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALPHAS,
               res: GridResOpt = None, rho: RhoOpt = None, aspect: AspectOpt = None,
-              specs: SpecsOpt = None, format: SweepFormatOpt = SweepFormat.table,
+              specs: SpecsOpt = None, format: AnyFormatOpt = Format.table,
               output: OutputFileOpt = None, output_dir: OutputDirOpt = None, plot: PlotOpt = False,
               max_configs: MaxConfigsOpt = 5_000_000, convention: ConventionOpt = None,
               fc_bias: FcBiasOpt = False, bn: BnOpt = False, classes: ClassesOpt = None, target: SweepTargetOpt = None, targets_dir: TargetsDirOpt = None,
@@ -150,54 +139,42 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
     """
     from ..reports import sweep as sr
 
-    timing = TimingArgs.of(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
-                           min_time, max_time, rounds, time_share, cache_dir, fresh, runtime)
-    if not measure:
-        stray = [o for o in timing.changed() if not (o == "--batch" and target is not None)]
-        if stray:
-            raise MobilecostError(f"{', '.join(stray)} {'needs' if len(stray) == 1 else 'need'} --measure")
-    if targets_dir is not None and target is None:
-        raise MobilecostError("--targets-dir goes with --target")
-    explicit = ctx.get_parameter_source("format").name not in ("DEFAULT", "DEFAULT_MAP")
-    fmt = output_format(format, output, explicit)
+    timing = timing_of(batch=batch, device=device, dtype=dtype, threads=threads,
+                       channels_last=channels_last, compile=compile, cuda_graphs=cuda_graphs,
+                       min_time=min_time, max_time=max_time, runtime=runtime, rounds=rounds,
+                       time_share=time_share, cache_dir=cache_dir, fresh=fresh,
+                       torch_needed=measure)
+    stray = [o for o in timing.changed() if not (o == "--batch" and target is not None)]
+    if stray and not measure:
+        raise MobilecostError(f"{', '.join(stray)} {'needs' if len(stray) == 1 else 'need'} --measure")
+    if measure and specs is not None:
+        raise MobilecostError("--measure times one spec at a time; give SPEC, not --spec")
+    fmt = output_format(format, output, explicit_option(ctx, "format"))
     # --output-dir writes CSV, JSON and Markdown of every row: JSON, the largest, sets the peak.
-    per_row = "json" if output_dir is not None else fmt.value
-    one_spec_or_many(ctx, specs)
-    if specs is not None:
-        if measure:
-            raise MobilecostError("--measure times one spec at a time; give SPEC, not --spec")
-        s, alphas, resolutions = sr.family_grid_from_options(specs, alpha, res, rho, max_configs,
-                                                             per_row, aspect)
-    else:
-        s, alphas, resolutions = sr.grid_from_options(spec, alpha, res, rho, max_configs, per_row,
-                                                      aspect)
-    s, counting, _ = counting_options(s, convention, fc_bias, bn, classes)
+    s, alphas, resolutions, counting = grid_options(
+        ctx, spec, specs, alpha, res, rho, aspect, max_configs,
+        "json" if output_dir is not None else fmt.value, convention, fc_bias, bn, classes)
     folder = checked_output(output_dir, plot)
-    t = None
-    if target is not None:
-        from ..latency.targets import load
-
-        t = load(target, targets_dir)
-    if measure:
-        from ..torch import require_torch
-
-        require_torch()
-        timing.measure_options().resolved()  # the device (cuda without a GPU), before any work
+    t = load_target(target, targets_dir)
     n = len(alphas) * len(resolutions) * (len(s) if isinstance(s, list) else 1)
-    big = n > 200_000
-    with status(f"sweeping {n:,} configurations", big or (t is not None and n > 2_000)):
-        df = sr.sweep_frame(s, alphas, resolutions, counting, max_configs,
-                            target=t, spec_name=None if isinstance(s, list) else spec, batch=batch)
-    rows = None
-    if measure:
-        from .measuring import run_grid
+    with status(f"sweeping {n:,} configurations", n > 200_000 or (t is not None and n > 2_000)), \
+            progress(f"measuring {spec}", 0, show=measure) as step:
+        run = sr.run_sweep(s, alphas, resolutions, counting, max_configs, target=t,
+                           spec_name=None if isinstance(s, list) else spec, batch=batch,
+                           timing=timing if measure else None, on_progress=step)
+    _emit(run, s, folder, plot, output, fmt, time_share, n > 200_000)
 
-        rows = run_grid(s, sr.grid_configs(df), timing)
-        df = sr.add_measured(df, rows)
-    extra = sr.latency_notes(df, rows, t, rounds)
+
+def _emit(run, s, folder: Path | None, plot: bool, output: Path | None, fmt: Format,
+          time_share: bool, big: bool) -> None:
+    """The sweep's data to stdout (or --output), its reports and plots into the folder."""
+    from ..reports import sweep as sr
+    from ..reports.output import frame_csv_chunks, write_frame, write_sweep
+
+    df, rows, extra = run.df, run.rows, run.notes
     if folder is not None:
         with status("writing reports", big), writing(folder):
-            written = sr.write_sweep(df, folder, extra, plot)
+            written = write_sweep(df, folder, extra, plot)
             if plot and rows:
                 from ..reports.timing_plots import measured_sweep_plots
 
@@ -205,24 +182,23 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
         report_written(written)
     if output is not None:
         with status(f"writing {output}", big), writing(output):
-            sr.write_frame(df, output, fmt.value, extra)
+            write_frame(df, output, fmt.value, extra)
         report_written([output])
-        for note in sr.sweep_notes(df) + extra:
-            err_console.print(f"note: {note}", highlight=False, markup=False)
-    elif fmt is SweepFormat.csv:
+    elif fmt is Format.csv:
         with status("writing", big):
             sys.stdout.flush()
-            for block in sr.frame_csv_chunks(df, sr.sweep_columns(df)):
+            for block in frame_csv_chunks(df, sr.sweep_columns(df)):
                 sys.stdout.buffer.write(block)
             sys.stdout.buffer.flush()
-        for note in sr.sweep_notes(df) + extra:
-            err_console.print(f"note: {note}", highlight=False, markup=False)
     else:
-        limit = TABLE_MAX_ROWS if fmt is SweepFormat.table else None
-        with status("formatting", big and fmt is not SweepFormat.table):
-            render(sr.sweep_report(df, limit, extra), Format(fmt.value))
-    if rows:
-        for r in rows:
-            if r["error"]:
-                err_console.print(f"warning: {s.name} α={format_number(r['alpha'])} "
-                                  f"{r['resolution']}: {r['error']}", highlight=False, markup=False)
+        limit = TABLE_MAX_ROWS if fmt is Format.table else None
+        with status("formatting", big and fmt is not Format.table):
+            render(sr.sweep_report(df, limit, extra), fmt)
+    if output is not None or fmt is Format.csv:
+        for note in sr.sweep_notes(df) + extra:
+            say(f"note: {note}")
+    for message in run.warnings:
+        say(f"warning: {message}")
+
+
+__all__ = ["sweep_cmd"]

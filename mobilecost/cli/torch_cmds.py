@@ -3,17 +3,14 @@ checking that it is installed, so the analytic commands never load it."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import MobilecostError
-from ..lang.values import exact_text
-from ..reports.report import Format, to_csv
+from ..reports.report import Format
 from ..torch import require_torch
-from ..util import format_number, write_atomic
 from .common import (
     FormatOpt,
     ResOpt,
@@ -25,7 +22,9 @@ from .common import (
     fail,
     parse_alpha,
     parse_res,
-    render,
+    report_written,
+    say,
+    writing,
 )
 from .measuring import (
     DEFAULT_BATCH,
@@ -49,9 +48,10 @@ from .measuring import (
     RuntimeOpt,
     ThreadsOpt,
     TimeShareOpt,
-    TimingArgs,
-    run_grid,
+    timing_of,
 )
+from .progress import progress
+from .render import render
 
 AlphaListOpt = Annotated[str, typer.Option(
     "--alpha", "-a", help="Width multipliers α: a list and/or ranges, 1,0.5 or 0.25..1 (step 0.25) "
@@ -59,12 +59,6 @@ AlphaListOpt = Annotated[str, typer.Option(
 ResListOpt = Annotated[Optional[str], typer.Option(
     "--res", "-r", help="Input resolutions: a list and/or ranges, 224,192 or 128..224 (step 32) "
                         "\\[default: the spec's base resolution].")]
-
-
-def _options(batch: int, device, dtype, threads: int | None,
-             channels_last: bool, compile: bool, cuda_graphs: bool, runtime=DEFAULT_RUNTIME):
-    return TimingArgs.of(batch, device, dtype, threads, channels_last, compile,
-                         cuda_graphs, runtime=runtime).measure_options()
 
 
 # ----------------------------------------------------------------------------- validate
@@ -161,12 +155,14 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     Example: mobilecost measure mobilenet_v1 --alpha 1,0.5 --res 224,128 --threads 2 -o lat.csv
     Example: mobilecost measure --alpha 1,0.5 --threads 1 --runtime onnxruntime
     """
-    require_torch()
     from ..engine.axes import parse_alphas, parse_resolutions, with_aspect
     from ..lang.load import load_spec
+    from ..reports.measure import measure_grid_report
 
-    args = TimingArgs.of(batch, device, dtype, threads, channels_last, compile, cuda_graphs,
-                         min_time, max_time, rounds, time_share, cache_dir, fresh, runtime)
+    timing = timing_of(batch=batch, device=device, dtype=dtype, threads=threads,
+                       channels_last=channels_last, compile=compile, cuda_graphs=cuda_graphs,
+                       min_time=min_time, max_time=max_time, runtime=runtime, rounds=rounds,
+                       time_share=time_share, cache_dir=cache_dir, fresh=fresh, torch_needed=True)
     alphas = parse_alphas(alpha)
     s = load_spec(spec)
     resolutions = [s.size] if res is None else with_aspect(s, parse_resolutions(res), None)
@@ -175,38 +171,13 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
     if plot_dir is not None:
         check_output_dir(plot_dir, "--plot-dir")
     configs = [(a, r) for r in resolutions for a in alphas]
-    rows = run_grid(s, configs, args)
-    from ..reports.measure import timing_report
-
-    report = timing_report(rows, time_share, rounds)
-    # CSV keeps α exact ('1/3', not 0.3333333333333333), so calibrate reads back the same α
-    exact = dataclasses.replace(report, rows=[dict(r, alpha=exact_text(r["alpha"])) for r in rows])
-    if output is not None:
-        try:
-            write_atomic(output, to_csv(exact))
-        except OSError as exc:
-            raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
-    if plot_dir is not None:
-        from ..reports.timing_plots import (
-            latency_vs_accuracy,
-            latency_vs_macs,
-            time_share_bars,
-            with_accuracy,
-        )
-
-        paths = latency_vs_macs(rows, plot_dir / f"{s.name}_latency_vs_macs")
-        rated = with_accuracy(rows, s)
-        if any(r["top1"] is not None for r in rated):
-            paths += latency_vs_accuracy(rated, plot_dir / f"{s.name}_latency_vs_accuracy")
-        if time_share:
-            paths += time_share_bars(rows, plot_dir / f"{s.name}_time_share")
-        for p in paths:
-            err_console.print(f"wrote {p}", highlight=False)
-    render(exact if format is Format.csv else report, format)
-    errors = [r for r in rows if r["error"]]
-    for r in errors:
-        err_console.print(f"warning: {s.name} α={format_number(r['alpha'])} "
-                          f"{r['resolution']}: {r['error']}", highlight=False, markup=False)
+    with progress(f"measuring {s.name}", len(configs) * rounds) as step, \
+            writing(output or plot_dir or Path(".")):
+        m = measure_grid_report(s, configs, timing, output, plot_dir, step)
+    report_written(m.files)
+    render(m.csv_report if format is Format.csv else m.report, format)
+    for message in m.warnings:
+        say(f"warning: {message}")
 
 
 # ----------------------------------------------------------------------------- profile
@@ -231,12 +202,14 @@ def profile_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opti
     Example: mobilecost profile mobilenet_v1 --alpha 1 --res 224 --threads 2
     Example: mobilecost profile --threads 1 --runtime onnxruntime
     """
-    require_torch()
     from ..reports.measure import profile_report
+    from ..torch.clock import MeasureOptions
     from ..torch.timing import profile_config
 
     a = parse_alpha(alpha)
-    options = _options(batch, device, dtype, threads, channels_last, False, False, runtime)
+    timing = timing_of(batch=batch, device=device, dtype=dtype, threads=threads,
+                       channels_last=channels_last, runtime=runtime, torch_needed=True)
+    options = MeasureOptions.of(timing.options)
     with err_console.status(f"profiling {passes} passes…"):
         model, prof = profile_config(spec, a, parse_res(res, spec), options, passes=passes)
     render(profile_report(model, prof, options, per_layer), format)

@@ -318,9 +318,29 @@ def format_quantity(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.4g}{suffix}"
     return f"{n:g}"
+__all__ = ["alpha_axis", "DEFAULT_ALPHA_STEP", "DEFAULT_RES_STEP", "DEFAULT_RHO_STEP",
+           "format_quantity", "grid_from_text", "GridAxis", "MAX_AXIS", "MAX_BUDGET",
+           "parse_alphas", "parse_aspect", "parse_latency_ms", "parse_quantity",
+           "parse_resolutions", "parse_rhos", "resolution_axis", "rho_axis", "specs_grid",
+           "with_aspect"]
 
 
-__all__ = ["DEFAULT_ALPHA_STEP", "DEFAULT_RES_STEP", "DEFAULT_RHO_STEP", "MAX_AXIS", "MAX_BUDGET",
-           "GridAxis", "alpha_axis", "format_quantity", "grid_from_text", "parse_alphas", "parse_aspect",
-           "with_aspect",
-           "parse_quantity", "parse_resolutions", "specs_grid", "parse_rhos", "resolution_axis", "rho_axis"]
+def parse_latency_ms(text: str, option: str = "latency") -> float:
+    """A latency budget as written on the command line, in ms: '5ms', '5', '0.5 s', '800us'.
+
+    The rule of every budget (`grid.parse_quantity`): a finite positive number, at most
+    `grid.MAX_BUDGET`, with an optional unit; `inf`, `nan`, `1e400`, 0 and negatives are refused.
+    """
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s|us|µs)?\s*", text)
+    if not m:
+        raise MobilecostError(f"{option} {text}: expected a finite positive number with an "
+                              f"optional unit ms, s or us (e.g. 5ms, 0.5s, 800us)")
+    value = Fraction(m.group(1)) * {"ms": 1, None: 1, "s": 1000, "us": Fraction(1, 1000),
+                                    "µs": Fraction(1, 1000)}[m.group(2)]
+    if value > MAX_BUDGET:
+        raise MobilecostError(f"{option} {text}: too large (at most 1e300 ms)")
+    if value <= 0:
+        raise MobilecostError(f"{option} {text}: must be > 0")
+    return float(value)

@@ -11,9 +11,7 @@ from pathlib import Path
 from ..errors import ConfigError, SpecError
 from .parse import parse
 from .spec import MAX_SPEC_BYTES, LayerDef, Spec
-from .values import (
-    Channels,
-)
+from .values import Channels
 
 # --------------------------------------------------------------------------- loading
 

@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
     from ..lang.spec import Layer
-    from .model import Config, Point
+    from .measurements import Config, Point
 
 # Fields of spec.Layer that say where a layer stands, not what it computes.
 PLACE_FIELDS = ("index", "line", "skip_from")
@@ -79,7 +79,7 @@ def layer_shape(layer: "Layer") -> str:
     return " ".join(parts)
 
 
-def layer_features(layer: "Layer", batch: int, dtype: str = "float32") -> tuple[float, ...]:
+def shape_features(layer: "Layer", batch: int, dtype: str = "float32") -> tuple[float, ...]:
     """FEATURES of one layer: Mult-Adds and elementwise ops times the batch, bytes moved
     (input and output maps times the batch, plus weights and biases, at the dtype's width)."""
     c = layer_cost(layer)
@@ -123,9 +123,9 @@ class LayerEntry:
 
 
 def _solve(rows: "np.ndarray", t: "np.ndarray") -> "np.ndarray":
-    from .model import _solve_relative
+    from .solve import solve_relative
 
-    return _solve_relative(rows, t)
+    return solve_relative(rows, t)
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class LayerModel:
 
     def predict_ms(self, layer: "Layer", batch: int, dtype: str) -> float:
         theta = self.coefficients[self.which(layer)]
-        return float(sum(a * b for a, b in zip(theta, layer_features(layer, batch, dtype))))
+        return float(sum(a * b for a, b in zip(theta, shape_features(layer, batch, dtype))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +325,7 @@ class LayerTable:
 
 def entry_of(layer: "Layer", ms: float, iqr_ms: float | None, batch: int, dtype: str) -> LayerEntry:
     return LayerEntry(layer_shape(layer), float(ms), iqr_ms, group_names(layer)[0], layer.op,
-                      layer_features(layer, batch, dtype))
+                      shape_features(layer, batch, dtype))
 
 
 def fit_overhead(table: LayerTable, points: Sequence["Point"]) -> tuple[float, ...]:
@@ -373,5 +373,5 @@ def loo_errors(table: LayerTable, points: Sequence["Point"]) -> list[float]:
 
 __all__ = ["FEATURES", "FULL_OVERHEAD_POINTS", "LayerEntry", "LayerModel", "LayerPrediction", "LayerTable", "MIN_GROUP",
            "config_layers", "distinct_layers", "entry_of", "fit_overhead", "group_names",
-           "layer_features", "layer_shape",
+           "shape_features", "layer_shape",
            "loo_errors", "OVERHEAD_TERMS"]

@@ -43,7 +43,7 @@ from ..errors import MobilecostError
 from ..lang.identity import Network, network_of
 from ..lang.values import exact_text, to_fraction
 from .manifest import ManifestRow, check_file
-from .model import Config, Point
+from .measurements import Config, Measurements, Point
 from .options import NOISY_IQR
 
 MAX_LOG_BYTES = 64 * 2**20  # a log larger than this is refused before it is read
@@ -250,18 +250,18 @@ def measurements_from_logs(paths: Sequence[Path], manifest: Path | None = None,
                            spec: str | None = None):
     """`targets.Measurements` from benchmark logs (see `points_from_logs`), each configuration
     checked to be buildable; and a note on what was read."""
-    from . import model as latency
+    from ..lang.spec import build
     from .manifest import read_manifest
-    from .targets import Measurements
+    from .measurements import MAX_LATENCY_MS, MIN_LATENCY_MS, Measurements
 
     rows = read_manifest(manifest) if manifest is not None else None
     points, logs, tool = points_from_logs(paths, rows, manifest, spec)
     for p in points:
         try:
-            latency.layer_features(p.config)
+            build(p.config.network.spec(), p.config.alpha, p.config.resolution)
         except MobilecostError as exc:
             raise MobilecostError(f"{p.config.label}: {exc}") from None
-        if not latency.MIN_LATENCY_MS <= p.latency_ms <= latency.MAX_LATENCY_MS:
+        if not MIN_LATENCY_MS <= p.latency_ms <= MAX_LATENCY_MS:
             raise MobilecostError(f"{p.config.label}: a latency of {p.latency_ms:g} ms is out of "
                                   f"range")
     stats = sorted({log.statistic for log in logs})
@@ -271,5 +271,25 @@ def measurements_from_logs(paths: Sequence[Path], manifest: Path | None = None,
     return Measurements(tuple(points), "float32", tool), note
 
 
-__all__ = ["DeviceLog", "LOG_SUFFIXES", "TOOLS", "log_files", "parse_ort", "parse_tflite",
-           "measurements_from_logs", "points_from_logs", "read_log"]
+def read_inputs(paths: Sequence[Path], manifest: Path | None = None,
+                spec: str | None = None) -> tuple[Measurements, str, list[str]]:
+    """What `calibrate` is given: one CSV of measurements, or device benchmark logs (files or
+    folders); the measurements, their source as text, and notes on what was read."""
+    from .measurements import read_measurements
+
+    csvs = [m for m in paths if m.suffix.lower() == ".csv"]
+    if csvs:
+        if len(paths) > 1:
+            raise MobilecostError("give one CSV of measurements, or benchmark logs, not both "
+                                  "or several CSVs")
+        if manifest is not None or spec is not None:
+            raise MobilecostError("--manifest and --spec go with benchmark logs, not a CSV")
+        if paths[0].is_dir():
+            raise MobilecostError(f"{paths[0]}: is a folder, not a CSV")
+        return read_measurements(paths[0]), str(paths[0]), []
+    data, note = measurements_from_logs(paths, manifest, spec)
+    return data, ", ".join(map(str, paths)), [note]
+
+
+__all__ = ["DeviceLog", "LOG_SUFFIXES", "TOOLS", "log_files", "measurements_from_logs",
+           "parse_ort", "parse_tflite", "points_from_logs", "read_inputs", "read_log"]

@@ -2,7 +2,7 @@
 
 `TimingOptions` is everything besides the configuration that changes one measurement; the
 torch backend's `MeasureOptions` is the same fields plus `resolved()`. `GridTiming` adds how a
-grid is timed (rounds, time shares, the cache). `measure`, `profile` and `sweep --measure`
+grid is timed (rounds, time shares, the cache); `Timing` holds both. `measure`, `profile` and `sweep --measure`
 take their command-line defaults from `DEFAULTS` and `GRID_DEFAULTS`.
 """
 
@@ -13,16 +13,11 @@ from pathlib import Path
 
 from ..dtypes import timeable_shorts
 from ..errors import ConfigError
+from ..runtimes import PROFILED, RUNTIMES
 
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
-# What runs the network: torch eager (with --compile, --cuda-graphs), or ONNX Runtime on the
-# exported file (mobilecost.torch.ort: CPU execution provider, fp32), or a phone runtime on
-# its own file, where its optional extra is installed (ExecuTorch's XNNPACK-delegated .pte,
-# LiteRT's .tflite: mobilecost.torch.executorch, mobilecost.torch.litert; CPU, fp32).
-RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime", "executorch", "litert")
-# Those that time each layer (profile, --time-share); the phone runtimes' XNNPACK delegate
-# runs the whole network as one call.
-PROFILED_RUNTIMES: tuple[str, ...] = ("torch", "onnxruntime")
+# What runs the network is a runtime of the runtime table (mobilecost.runtimes): torch eager
+# (with --compile, --cuda-graphs), or another runtime on its own model file (CPU, fp32).
 # A timing is noisy when its interquartile range exceeds this share of its median.
 NOISY_IQR = 0.10
 
@@ -57,7 +52,7 @@ class TimingOptions:
             raise ConfigError("use either --compile or --cuda-graphs, not both")
         if self.runtime not in RUNTIMES:
             raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
-        if self.runtime != "torch":
+        if RUNTIMES[self.runtime].file_format:  # it runs the exported file: fp32, on the CPU
             torch_only = [o for o, on in (("--device cuda", self.device != "cpu"),
                                           ("--dtype " + self.dtype, self.dtype != "fp32"),
                                           ("--channels-last", self.channels_last),
@@ -92,6 +87,37 @@ class GridTiming:
 DEFAULTS = TimingOptions()
 GRID_DEFAULTS = GridTiming()
 
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How to time, as one object: the options of each measurement and how a grid is timed,
+    checked together (time shares need a runtime that times each layer)."""
+
+    options: TimingOptions = DEFAULTS
+    grid: GridTiming = GRID_DEFAULTS
+
+    def __post_init__(self) -> None:
+        if self.grid.time_share and self.options.runtime not in PROFILED:
+            raise ConfigError(f"--time-share: not with --runtime {self.options.runtime} (its "
+                              f"XNNPACK delegate runs the network as one call; per-layer time "
+                              f"comes from --runtime {' or '.join(PROFILED)})")
+
+    @property
+    def batch(self) -> int:
+        return self.options.batch
+
+    @property
+    def rounds(self) -> int:
+        return self.grid.rounds
+
+    @property
+    def time_share(self) -> bool:
+        return self.grid.time_share
+
+    def changed(self) -> list[str]:
+        """The options set away from their defaults, as written on the command line."""
+        return changed(self.options, self.grid)
+
 # The command-line spelling of each field, where it is not --field-with-dashes.
 OPTION_NAMES = {"min_run_time_s": "--min-time", "max_run_time_s": "--max-time"}
 
@@ -109,5 +135,5 @@ def changed(options: TimingOptions, grid: GridTiming = GRID_DEFAULTS) -> list[st
     return out
 
 
-__all__ = ["DEFAULTS", "DEVICES", "PROFILED_RUNTIMES", "RUNTIMES", "GRID_DEFAULTS", "GridTiming", "NOISY_IQR", "TimingOptions",
+__all__ = ["DEFAULTS", "DEVICES", "GRID_DEFAULTS", "GridTiming", "NOISY_IQR", "Timing", "TimingOptions",
            "changed", "option_name"]

@@ -9,7 +9,6 @@ predicted one) and the fit's errors. Files are written atomically: a target is w
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -19,20 +18,26 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..dtypes import lookup as lookup_dtype
 from ..errors import MobilecostError
 from ..lang.identity import Network, network_of
 from ..lang.values import exact_text, to_fraction
 from ..util import write_atomic
-from . import model as latency
 from .layers import LayerTable
-from .model import COEFFICIENTS, Config, Fit, Point
+from .measurements import Config, Domain, Measurements, Point
+from .predictor import LayerLevel, Predictor, WholeNetwork
+from .validation import ErrorSummary, leave_one_out
+from .whole import COEFFICIENTS, Fit, fit, min_points
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from ..lang.spec import Spec
 
 FORMAT = "mobilecost-target/2"
 OLD_FORMATS = ("mobilecost-target/1",)  # points name their spec by name or path; α to 6 digits
-REQUIRED_COLUMNS: tuple[str, ...] = ("spec", "alpha", "resolution", "batch", "latency_ms")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -54,121 +59,6 @@ def check_name(name: str) -> str:
     return name
 
 
-# --------------------------------------------------------------------------- measurements
-
-@dataclass(frozen=True, slots=True)
-class Measurements:
-    points: tuple[Point, ...]
-    dtype: str
-    device: str | None
-
-
-def read_measurements(path: Path | str) -> Measurements:
-    """Measured latencies from a CSV (columns spec, alpha, resolution, batch, latency_ms; an
-    `alpha_exact` column, as a sweep writes, is read for α in place of `alpha`; others ignored; lines starting with '#' are comments). Every problem is a MobilecostError naming
-    the file and line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MobilecostError(f"{path}: no such measurements file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MobilecostError(f"{path}: cannot read measurements: {exc}") from None
-    numbered = [(i, line) for i, line in enumerate(text.splitlines(), 1)
-                if line.strip() and not line.lstrip().startswith("#")]
-    if not numbered:
-        raise MobilecostError(f"{path}: no header and no rows (needs columns {', '.join(REQUIRED_COLUMNS)})")
-    rows = list(csv.reader(line for _, line in numbered))
-    header = [h.strip() for h in rows[0]]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise MobilecostError(f"{path}:{numbered[0][0]}: missing column(s) {', '.join(missing)} "
-                              f"(needs {', '.join(REQUIRED_COLUMNS)})")
-    col = {h: header.index(h) for h in header}
-    seen: dict[Config, tuple[float, int]] = {}
-    points: list[Point] = []
-    devices: set[str] = set()
-    dtypes: set[str] = set()
-    networks: dict[str, Network] = {}
-    for (lineno, _), row in zip(numbered[1:], rows[1:]):
-        where = f"{path}:{lineno}"
-        if len(row) < len(header):
-            raise MobilecostError(f"{where}: {len(row)} fields, the header has {len(header)}")
-
-        def cell(name: str) -> str:
-            return row[col[name]].strip()
-
-        spec = cell("spec")
-        if spec not in networks:
-            networks[spec] = _csv_network(spec, path, where)
-        # a sweep's CSV carries α exactly in alpha_exact ('1/3') beside the float alpha
-        exact = "alpha_exact" in col and cell("alpha_exact")
-        alpha = _number(cell("alpha_exact") if exact else cell("alpha"), "alpha", where, to_fraction)
-        resolution = _number(cell("resolution"), "resolution", where, int)
-        batch = _number(cell("batch"), "batch", where, int)
-        ms = _number(cell("latency_ms"), "latency_ms", where, float)
-        for name, v in (("alpha", alpha), ("resolution", resolution), ("batch", batch), ("latency_ms", ms)):
-            if not (v > 0) or (isinstance(v, float) and not math.isfinite(v)):
-                raise MobilecostError(f"{where}: {name} must be a positive number, got {cell(name)!r}")
-        if not latency.MIN_LATENCY_MS <= ms <= latency.MAX_LATENCY_MS:
-            raise MobilecostError(f"{where}: latency_ms must be between {latency.MIN_LATENCY_MS:g} and "
-                                  f"{latency.MAX_LATENCY_MS:g} ms, got {cell('latency_ms')!r}")
-        net = networks[spec]
-        config = Config(net.name, alpha, resolution, batch, net)
-        try:
-            latency.layer_features(config)
-        except MobilecostError as exc:
-            raise MobilecostError(f"{where}: {exc}") from None
-        if config in seen:
-            prev_ms, prev_line = seen[config]
-            if prev_ms != ms:
-                raise MobilecostError(f"{where}: {config.label} is also on line {prev_line} with a different "
-                                      f"latency_ms ({prev_ms:g} vs {ms:g}); keep one measurement per configuration")
-            continue
-        seen[config] = (ms, lineno)
-        points.append(Point(config, ms))
-        if "device" in col and cell("device"):
-            devices.add(cell("device"))
-        if "dtype" in col and cell("dtype"):
-            try:
-                dtypes.add(lookup_dtype(cell("dtype")).name)
-            except MobilecostError as exc:
-                raise MobilecostError(f"{where}: {exc}") from None
-    if not points:
-        raise MobilecostError(f"{path}: a header but no measurements")
-    if len(devices) > 1:
-        raise MobilecostError(f"{path}: measurements from several devices ({', '.join(sorted(devices))}); "
-                              f"calibrate one target per device")
-    if len(dtypes) > 1:
-        raise MobilecostError(f"{path}: measurements in several dtypes ({', '.join(sorted(dtypes))}); "
-                              f"calibrate one target per dtype")
-    dtype = dtypes.pop() if dtypes else "float32"
-    return Measurements(tuple(points), dtype, devices.pop() if devices else None)
-
-
-def _csv_network(spec: str, csv_path: Path, where: str) -> Network:
-    """The network a CSV's spec cell names: a built-in, a path from the working directory, or
-    a path from the CSV's own folder (a CSV beside its spec file reads from anywhere)."""
-    try:
-        return network_of(spec)
-    except MobilecostError as exc:
-        beside = csv_path.parent / spec
-        if not Path(spec).is_absolute() and beside.is_file():
-            try:
-                return network_of(str(beside))
-            except MobilecostError as exc2:
-                raise MobilecostError(f"{where}: {exc2}") from None
-        raise MobilecostError(f"{where}: {exc}") from None
-
-
-def _number(text: str, name: str, where: str, kind):
-    try:
-        return kind(text)
-    except (ValueError, ZeroDivisionError, MobilecostError):
-        what = "an integer" if kind is int else "a number"
-        raise MobilecostError(f"{where}: {name} must be {what}, got {text!r}") from None
-
-
 # --------------------------------------------------------------------------- targets
 
 @dataclass(frozen=True)
@@ -187,14 +77,25 @@ class Target:
     loo_worst_error: float | None = None
     layers: LayerTable | None = None  # timed layer shapes: predictions are layer-level
 
+    @cached_property
+    def predictor(self) -> Predictor:
+        """How the target predicts: layer by layer where it holds a layer table, else by the
+        whole-network model."""
+        return WholeNetwork(self.model) if self.layers is None else LayerLevel(self.model, self.layers)
+
     @property
     def points(self) -> tuple[Point, ...]:
         return self.model.points
 
     @property
-    def domain(self) -> latency.Domain | None:
+    def domain(self) -> Domain | None:
         """What the target was calibrated on: networks, batches, α and resolution ranges."""
         return self.model.domain
+
+    @property
+    def method(self) -> str:
+        """How the target predicts ('sum model', 'layer-level', ...)."""
+        return self.predictor.method
 
     @cached_property
     def _measured(self) -> dict[Config, float]:
@@ -204,68 +105,49 @@ class Target:
         return self._measured.get(config)
 
     def predict_ms(self, config: Config) -> float:
-        """The layer-level prediction where the target has a layer table, else the
-        whole-network model's."""
-        if self.layers is not None:
-            return self.layers.predict_ms(config)
-        return latency.predict_ms(self.model, config)
+        return self.predictor.predict_ms(config)
+
+    def latency(self, config: Config) -> tuple[float, str]:
+        """The measured latency where the target has one, else the predicted one, and which it
+        is ('measured' or 'predicted')."""
+        measured = self.measured_ms(config)
+        return (measured, "measured") if measured is not None else (self.predict_ms(config), "predicted")
+
+    def extrapolation(self, config: Config) -> list[str]:
+        return self.predictor.extrapolation(config)
+
+    def interval_ms(self, config: Config) -> tuple[float, float]:
+        return self.predictor.interval_ms(config)
 
     @property
-    def method(self) -> str:
-        """How the target predicts: 'layer-level' or the whole-network model's form."""
-        return "layer-level" if self.layers is not None else f"{self.model.form} model"
-
-    @cached_property
     def interval_rel(self) -> float | None:
-        """Relative half-width of the 90% interval inside the calibrated range
-        (latency.interval_rel, or over the layer-level leave-one-out errors with a layer
-        table; None with too few points)."""
-        if self.layers is not None:
-            from ..util import conformal_half_width
-
-            errors = self.layer_loo_errors
-            return None if errors is None else conformal_half_width(errors, latency.INTERVAL_COVERAGE)
-        return latency.interval_rel(self.model.points, self.model.form, self.model.dtype)
+        return self.predictor.interval_rel
 
     @property
     def prediction_loo_median(self) -> float | None:
-        """The leave-one-out median error of how the target predicts: layer-level with a layer
-        table, else the whole-network model's (None with too few points)."""
-        if self.layers is None:
-            return self.loo_median_error
-        errors = self.layer_loo_errors
-        return None if not errors else latency.ErrorSummary.of(errors).median_abs
+        """The leave-one-out median error of the target's predictor (None with too few
+        points)."""
+        errors = self.predictor.loo_errors
+        return None if not errors else ErrorSummary.of(errors).median_abs
 
-    @cached_property
-    def layer_loo_errors(self) -> list[float] | None:
-        """Leave-one-out errors of the layer-level prediction (the overhead refitted without
-        each whole-network point); None without a layer table or with under 3 points."""
-        if self.layers is None:
-            return None
-        pts = [p for p in self.points if p.config.batch == self.layers.batch]
-        if len(pts) < 3:
-            return None
-        from .layers import loo_errors
+    def grid(self, spec: "Spec | str | Network", alphas: Sequence, resolutions: Sequence[int],
+             batch: int = 1) -> "GridLatency":
+        """Predicted and measured latencies of an α × resolution grid, and where the
+        predictions extrapolate beyond the target's calibration."""
+        import numpy as np
 
-        return loo_errors(self.layers, pts)
-
-    def interval_ms(self, config: Config) -> tuple[float, float]:
-        """The prediction's 90% interval (low, high) in ms; NaN, NaN where the prediction
-        extrapolates or the target has too few points to say."""
-        q = self.interval_rel
-        if q is None or math.isinf(q) or self.extrapolation(config):
-            return math.nan, math.nan
-        p = self.predict_ms(config)
-        return p * (1 - q), p * (1 + q)
-
-    def extrapolation(self, config: Config) -> list[str]:
-        """Why a prediction of `config` lies outside what the target was calibrated on
-        (empty: inside)."""
-        if self.layers is not None:  # layer-level: inside where every layer was timed
-            why = [] if self.layers.predict(config).modelled == 0 else ["untimed layers"]
-            return why + (["batch"] if config.batch != self.layers.batch else [])
-        d = self.domain
-        return d.outside(config) if d is not None else []
+        net = network_of(spec)
+        alist = [to_fraction(a) for a in alphas]
+        rlist = [int(r) for r in resolutions]
+        g = self.predictor.grid(net, alist, rlist, batch)
+        measured = np.full(g.predicted_ms.shape, np.nan)
+        col = {r: j for j, r in enumerate(rlist)}
+        row = {a: i for i, a in enumerate(alist)}
+        for p in self.points:
+            c = p.config
+            if c.network == net and c.batch == batch and c.alpha in row and c.resolution in col:
+                measured[row[c.alpha], col[c.resolution]] = p.latency_ms
+        return GridLatency(g.predicted_ms, measured, g.extrapolated, g.low_ms, g.high_ms)
 
     def to_json(self) -> str:
         nets = {p.config.network.key: p.config.network for p in self.points}
@@ -392,14 +274,14 @@ def calibrate(name: str, measurements: Measurements, source: str = "", form: str
     """Fit a target to measurements (nothing is written)."""
     check_name(name)
     try:
-        model = latency.fit(measurements.points, form, measurements.dtype)
+        model = fit(measurements.points, form, measurements.dtype)
     except MobilecostError as exc:
         raise MobilecostError(f"{source}: {exc}" if source else str(exc)) from None
     errors = [model.predict_ms(p.config) / p.latency_ms - 1 for p in model.points]
-    fit_err = latency.ErrorSummary.of(errors)
+    fit_err = ErrorSummary.of(errors)
     loo = None
-    if len(model.points) > latency.min_points():
-        loo = latency.leave_one_out(model.points, form, measurements.dtype).model
+    if len(model.points) > min_points():
+        loo = leave_one_out(model.points, form, measurements.dtype).model
     return Target(name, model, measurements.device, source,
                   datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   fit_err.median_abs, fit_err.worst_abs,
@@ -473,100 +355,24 @@ def resolve(target: "Target | str", directory: Path | None = None) -> Target:
     return target if isinstance(target, Target) else load(target, directory)
 
 
-# --------------------------------------------------------------------------- the interface for sweep/pick
-
-def predict_latency_ms(target: "Target | str", spec: str, alpha: float | Fraction | str, resolution: int,
-                       batch: int = 1, *, targets_dir: Path | None = None) -> float:
-    """Predicted latency in ms of `spec` at (α, resolution, batch) on a calibrated target."""
-    t = resolve(target, targets_dir)
-    return t.predict_ms(Config(spec, to_fraction(alpha), int(resolution), int(batch)))
-
-
-def predict_latencies_ms(target: "Target | str", configs: Sequence[tuple[str, object, int, int]],
-                         *, targets_dir: Path | None = None) -> list[float]:
-    """Predicted latencies for many (spec, α, resolution, batch) tuples, in order."""
-    t = resolve(target, targets_dir)
-    return [t.predict_ms(Config(s, to_fraction(a), int(r), int(b))) for s, a, r, b in configs]
-
-
-# A layer-level target prices a grid one configuration at a time (each built and summed layer by
-# layer, a few ms each): a grid larger than this is refused before any work.
-MAX_LAYER_GRID = 20_000
-
-
 @dataclass(frozen=True)
 class GridLatency:
     """Latencies of an α × resolution grid on a target, each [n_α, n_r] (α-major when
     flattened, the order of `mobilecost.sweep`'s rows)."""
 
-    predicted_ms: "object"      # np.ndarray of float
-    measured_ms: "object"       # np.ndarray of float, NaN where the target has no measurement
-    extrapolated: "object"      # np.ndarray of str: why a prediction extrapolates, '' if not
-    low_ms: "object" = None     # np.ndarray of float: the prediction's 90% interval, NaN where
-    high_ms: "object" = None    # it extrapolates or the target cannot say (Target.interval_ms)
+    predicted_ms: "np.ndarray"
+    measured_ms: "np.ndarray"    # NaN where the target has no measurement
+    extrapolated: "np.ndarray"   # of str: why a prediction extrapolates, '' if it does not
+    low_ms: "np.ndarray"         # the prediction's 90% interval, NaN where it extrapolates or
+    high_ms: "np.ndarray"        # the target cannot say (Predictor.interval_ms)
 
     @property
-    def latency_ms(self):
+    def latency_ms(self) -> "np.ndarray":
         """The measurement where there is one, else the prediction."""
         import numpy as np
 
         return np.where(np.isnan(self.measured_ms), self.predicted_ms, self.measured_ms)
 
 
-def grid_latency(target: "Target | str", spec, alphas: Sequence, resolutions: Sequence[int],
-                 batch: int = 1, *, targets_dir: Path | None = None) -> GridLatency:
-    """Predicted (vectorised, see latency.predict_grid) and measured latencies of a grid, and
-    where the predictions extrapolate beyond the target's calibration."""
-    import numpy as np
-
-    t = resolve(target, targets_dir)
-    net = network_of(spec)
-    alist = [to_fraction(a) for a in alphas]
-    rlist = [int(r) for r in resolutions]
-    if t.layers is not None:  # layer-level: one configuration at a time
-        if len(alist) * len(rlist) > MAX_LAYER_GRID:
-            raise MobilecostError(f"target {t.name} predicts layer by layer, one configuration at a "
-                                  f"time: at most {MAX_LAYER_GRID:,} per grid, got "
-                                  f"{len(alist) * len(rlist):,} (give a coarser grid)")
-        configs = [[Config(net.name, a, r, batch, net) for r in rlist] for a in alist]
-        predicted = np.array([[t.predict_ms(c) for c in row] for row in configs], float)
-        measured = np.array([[np.nan if t.measured_ms(c) is None else t.measured_ms(c) for c in row]
-                             for row in configs], float)
-        extrapolated = np.array([[", ".join(t.extrapolation(c)) for c in row] for row in configs],
-                                dtype=object)
-        bounds = np.array([[t.interval_ms(c) for c in row] for row in configs], float)
-        return GridLatency(predicted, measured, extrapolated, bounds[..., 0], bounds[..., 1])
-    predicted = latency.predict_grid(t.model, net, alist, rlist, batch)
-    measured = np.full(predicted.shape, np.nan)
-    for p in t.points:
-        c = p.config
-        if c.network == net and c.batch == batch:
-            for i in (i for i, a in enumerate(alist) if a == c.alpha):
-                for j in (j for j, r in enumerate(rlist) if r == c.resolution):
-                    measured[i, j] = p.latency_ms
-    d = t.domain
-    if d is None:
-        nan = np.full(predicted.shape, np.nan)
-        return GridLatency(predicted, measured, np.full(predicted.shape, "", dtype=object), nan, nan)
-    base = [w for w, out in (("spec", net not in d.networks), ("batch", batch not in d.batches)) if out]
-    a_out = np.array([not d.alpha_inside(a) for a in alist])
-    r_out = np.array([not d.resolution_inside(r) for r in rlist])
-    # the four combinations of (α outside, resolution outside), each one text
-    texts = np.array([", ".join(base + ["α"] * ao + ["resolution"] * ro)
-                      for ao in (0, 1) for ro in (0, 1)], dtype=object)
-    extrapolated = texts[2 * a_out[:, None].astype(int) + r_out[None, :].astype(int)]
-    q = t.interval_rel
-    ok = (extrapolated == "") & (q is not None and not math.isinf(q))
-    low = np.where(ok, predicted * (1 - (q or 0)), np.nan)
-    high = np.where(ok, predicted * (1 + (q or 0)), np.nan)
-    return GridLatency(predicted, measured, extrapolated, low, high)
-
-
-def latency_ms(target: "Target | str", spec: str, alpha: float | Fraction | str, resolution: int,
-               batch: int = 1, *, targets_dir: Path | None = None) -> tuple[float, str]:
-    """The measured latency where the target has one, else the predicted one; and which it is
-    ("measured" or "predicted")."""
-    t = resolve(target, targets_dir)
-    config = Config(spec, to_fraction(alpha), int(resolution), int(batch))
-    measured = t.measured_ms(config)
-    return (measured, "measured") if measured is not None else (t.predict_ms(config), "predicted")
+__all__ = ["FORMAT", "GridLatency", "Target", "calibrate", "check_name", "default_dir", "load",
+           "names", "resolve", "save", "scan", "with_layer_table"]

@@ -1,21 +1,74 @@
 """Reports of the torch backend: measured latencies (`measure`) and where the time goes
 (`profile`), built here so that the commands only parse options and render.
-
-Imports run one way: this module uses timing and profile; timing uses profile for time
-shares; profile uses neither.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..lang.values import resolution_text
+from ..torch import runtimes
 from ..torch.build import SpecNet
+from ..torch.clock import MeasureOptions
 from ..torch.profile import TIME_KIND_LABELS, TIME_KINDS, Profile, time_kind
-from ..torch.timing import ROW_COLUMNS, MeasureOptions, device_name, runtime_version
+from ..torch.timing import ROW_COLUMNS
 from ..util import format_number, milliseconds, percent, plain
 from .report import Column, Report
 from .sweep import measurement_notes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..lang.spec import Spec
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A measured grid: its report, the rows as they go to a CSV (α exact: '1/3', so that
+    `calibrate` reads back the same α), the files written and one warning per failed row."""
+
+    rows: list[dict[str, Any]]
+    report: Report
+    csv_report: Report
+    files: list[Path]
+    warnings: list[str]
+
+
+def measure_grid_report(spec: "Spec", configs: Sequence[tuple[Any, Any]], timing: Any,
+                        output: Path | None = None, plot_dir: Path | None = None,
+                        on_progress: Callable[[int, int, str], None] | None = None) -> Measured:
+    """Time `configs` of `spec` (`torch.timing.run_grid`: cached, resumable), and write the
+    rows to `output` (CSV) and the plots into `plot_dir` where given."""
+    from ..lang.values import exact_text
+    from ..torch.timing import run_grid
+    from ..util import write_atomic
+    from .report import to_csv
+
+    warnings: list[str] = []
+    rows = run_grid(spec, configs, timing, on_progress, warnings.append)
+    report = timing_report(rows, timing.time_share, timing.rounds)
+    exact = dataclasses.replace(report, rows=[dict(r, alpha=exact_text(r["alpha"])) for r in rows])
+    files: list[Path] = []
+    if output is not None:
+        files.append(write_atomic(output, to_csv(exact)))
+    if plot_dir is not None:
+        from .timing_plots import (
+            latency_vs_accuracy,
+            latency_vs_macs,
+            time_share_bars,
+            with_accuracy,
+        )
+
+        files += latency_vs_macs(rows, plot_dir / f"{spec.name}_latency_vs_macs")
+        rated = with_accuracy(rows, spec)
+        if any(r["top1"] is not None for r in rated):
+            files += latency_vs_accuracy(rated, plot_dir / f"{spec.name}_latency_vs_accuracy")
+        if timing.time_share:
+            files += time_share_bars(rows, plot_dir / f"{spec.name}_time_share")
+    warnings += [f"{spec.name} α={format_number(r['alpha'])} {r['resolution']}: {r['error']}"
+                 for r in rows if r["error"]]
+    return Measured(rows, report, exact, files, warnings)
 
 
 def timing_report(rows: list[dict[str, Any]], time_share: bool, rounds: int = 1) -> Report:
@@ -73,27 +126,10 @@ def profile_report(model: SpecNet, prof: Profile, options: MeasureOptions,
              Column("time_share", "% time", percent), Column("macs", "Mult-Adds"),
              Column("macs_share", "% Mult-Adds", percent),
              Column("time_to_macs", "time/MACs share", ratio)]
-    where = "device (kernel) time" if opts.device == "cuda" else "CPU time"
-    if opts.runtime == "onnxruntime":
-        from ..torch.runtimes.onnxruntime import GRAPH_OPTIMIZATION, ort_version
-
-        notes = [f"{device_name('cpu')} (cpu), ONNX Runtime {ort_version()} (CPU execution "
-                 f"provider, {GRAPH_OPTIMIZATION}) on the exported file, {opts.threads} threads, "
-                 f"fp32, batch {opts.batch}; kernel time per run from ONNX Runtime's profiler, "
-                 f"mean of {prof.passes} profiled runs (sum of kinds {total_ms:.3f} ms).",
-                 "Each kernel of the optimised graph is traced back to the spec layer it came "
-                 "from (fused Conv+activation kernels count for their layer). Other: pooling, "
-                 "residual adds, ONNX Runtime's layout reorders and time in the run outside any "
-                 f"kernel ({prof.outside_ms:.3f} ms)."]
-    else:
-        notes = [f"{device_name(opts.device)} ({opts.device}), torch "
-                 f"{runtime_version('torch')}, {opts.threads} threads, {opts.dtype}, batch "
-                 f"{opts.batch}, {opts.memory_format}; {where} per forward pass, mean of "
-                 f"{prof.passes} profiled passes (sum of kinds {total_ms:.3f} ms).",
-                 "Other: pooling, residual adds, and time in the pass outside any layer range "
-                 f"({prof.outside_ms:.3f} ms). Profiler ranges add a little overhead per layer; "
-                 "use `measure` for latency."]
+    notes = runtimes.load(opts.runtime).profile_notes(opts, prof, total_ms)
     title = (f"Where the time goes: {model.name}, alpha {format_number(model.alpha)}, "
              f"resolution {resolution_text(model.resolution)}")
     return Report(title, cols, rows, notes, drop_order=("kind", "shape", "layers", "macs"))
+
+
 __all__ = ["profile_report", "timing_report"]

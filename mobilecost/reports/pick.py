@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Sequence
 from ..engine.cost import Counting
 from ..engine.sweep import frame_specs
 from ..errors import MobilecostError
+from .output import write_reports
 from .report import Column, Report
 from .sweep import (
     add_target_latency,
@@ -20,7 +21,6 @@ from .sweep import (
     sweep_columns,
     sweep_frame,
     sweep_notes,
-    write_reports,
 )
 
 if TYPE_CHECKING:
@@ -47,9 +47,8 @@ class PickReport:
 def budgets_from_options(max_macs: str | None = None, max_params: str | None = None,
                          max_latency: str | None = None, safe: bool = False) -> list["Budget"]:
     """The budgets as written (`300M`, `2M`, `5ms`), each checked; latency first."""
-    from ..engine.axes import parse_quantity
+    from ..engine.axes import parse_latency_ms, parse_quantity
     from ..engine.pareto import Budget
-    from ..latency.model import parse_latency_ms
 
     budgets = []
     if safe and max_latency is None:

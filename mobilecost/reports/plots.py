@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..engine.pareto import Pick
-    from ..latency.model import Validation
+    from ..latency.validation import Validation
 
 SIZE_IN = (6.4, 4.4)
 DPI = 150
@@ -252,7 +252,7 @@ def sweep_plots(df: "pd.DataFrame", folder: Path) -> list[Path]:
 
 def plot_validation(validation: "Validation", stem: Path | str, title: str) -> list[Path]:
     """Predicted against measured with the ±10% band, as STEM.png and STEM.svg (atomically)."""
-    from ..latency.model import WITHIN
+    from ..latency.validation import WITHIN
 
     plt = pyplot()
     measured = [p.point.latency_ms for p in validation.predictions]

@@ -21,10 +21,18 @@ from ..util import format_number, millions, milliseconds, percent, plain, write_
 
 
 class Format(str, Enum):
+    """The output formats: a report renders in the first four; `parquet` is a sweep's frame
+    written to a file (`sweep --output FILE.parquet`)."""
+
     table = "table"
     csv = "csv"
     json = "json"
     markdown = "markdown"
+    parquet = "parquet"
+
+
+#: The formats every command renders its report in.
+REPORT_FORMATS = (Format.table, Format.csv, Format.json, Format.markdown)
 
 
 @dataclass(frozen=True)

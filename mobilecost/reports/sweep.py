@@ -11,15 +11,16 @@ without the CLI. numpy and pandas load on use.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..engine.cost import Counting
 from ..engine.sweep import frame_specs
 from ..errors import MobilecostError
 from ..lang.kinds import LayerKind
-from ..util import format_number, millions, milliseconds, percent, plain, write_atomic
+from ..runtimes import RUNTIMES
+from ..util import format_number, millions, milliseconds, percent, plain
 from .report import Column, Report
 
 if TYPE_CHECKING:
@@ -113,15 +114,13 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, alphas: Sequence[Frac
     prediction) and `latency_source` (measured | predicted)."""
     import numpy as np
 
-    from ..latency.targets import grid_latency
-
     if len(df) != len(alphas) * len(resolutions):
         raise MobilecostError("internal: the sweep's rows are not the α × resolution grid")
     odd = [r for r in resolutions if isinstance(r, tuple)]
     if odd:
         raise MobilecostError(f"{spec_name} at {odd[0][0]}x{odd[0][1]}: latency targets are "
                               f"calibrated and predicted on square inputs only")
-    g = grid_latency(target, spec_name, alphas, resolutions, batch)
+    g = target.grid(spec_name, alphas, resolutions, batch)
     df = df.assign(predicted_latency_ms=g.predicted_ms.reshape(-1),
                    predicted_latency_low_ms=g.low_ms.reshape(-1),
                    predicted_latency_high_ms=g.high_ms.reshape(-1),
@@ -164,6 +163,39 @@ def sweep_frame(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
     if target is not None:
         df = add_target_latency(df, spec_name or s.name, alphas, resolutions, target, batch)
     return df
+
+
+@dataclass
+class SweepRun:
+    """A sweep done: its frame, the measured rows (with --measure), and the notes on its
+    latencies."""
+
+    df: "pd.DataFrame"
+    rows: list[dict[str, Any]] | None
+    notes: list[str]
+    warnings: list[str]  # measurements that stayed noisy or failed
+
+
+def run_sweep(spec: "Spec | list[Spec]", alphas: Sequence[Fraction], resolutions: Sequence,
+              counting: Counting, max_configs: int, *, target=None, spec_name: str | None = None,
+              batch: int = 1, timing=None,
+              on_progress: Callable[[int, int, str], None] | None = None) -> SweepRun:
+    """The sweep of `spec` (or of each of several specs), with predicted latencies on `target`
+    and, where `timing` is given (`latency.options.Timing`: `sweep --measure`), every
+    configuration timed in torch (cached, resumable)."""
+    df = sweep_frame(spec, alphas, resolutions, counting, max_configs, target=target,
+                     spec_name=spec_name, batch=batch)
+    rows = None
+    warnings: list[str] = []
+    if timing is not None:
+        from ..torch.timing import run_grid
+
+        rows = run_grid(spec, grid_configs(df), timing, on_progress, warnings.append)
+        df = add_measured(df, rows)
+        warnings += [f"{spec.name} α={format_number(r['alpha'])} {r['resolution']}: {r['error']}"
+                     for r in rows if r["error"]]
+    notes = latency_notes(df, rows, target, timing.rounds if timing is not None else 1)
+    return SweepRun(df, rows, notes, warnings)
 
 
 # --------------------------------------------------------------------------- sweep report
@@ -309,20 +341,13 @@ def sweep_report(df: "pd.DataFrame", limit: int | None = None,
                   drop_order=SWEEP_DROP_ORDER)
 
 
-# The phone runtimes' names in reports (--runtime executorch|litert; docs/runtimes.md).
-PHONE_RUNTIMES = {"executorch": "ExecuTorch", "litert": "LiteRT"}
-
-
 def setting_note(row: dict[str, Any]) -> str:
     """Device, torch, threads, dtype, batch and format of a measurement, in one line."""
-    if row.get("runtime") == "onnxruntime":
-        return (f"{row['device_name']} (cpu), ONNX Runtime {row['runtime_version']} (CPU "
-                f"execution provider, {row['graph_optimization']}) on the exported file, "
-                f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}.")
-    if row.get("runtime") in PHONE_RUNTIMES:
-        return (f"{row['device_name']} (cpu), {PHONE_RUNTIMES[row['runtime']]} "
-                f"{row['runtime_version']} ({row['graph_optimization']}) on the exported file, "
-                f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}.")
+    rt = RUNTIMES.get(row.get("runtime") or "torch")
+    if rt is not None and rt.file_format:  # a runtime that runs the exported file
+        return (f"{row['device_name']} (cpu), "
+                f"{rt.describe(row['runtime_version'], row['graph_optimization'])} on the "
+                f"exported file, {row['threads']} threads, {row['dtype']}, batch {row['batch']}.")
     return (f"{row['device_name']} ({row['device']}), torch {row['torch_version']}, "
             f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}, "
             f"{row['memory_format']}" + (", torch.compile" if row["compile"] else "")
@@ -385,7 +410,7 @@ def measurement_notes(rows: list[dict[str, Any]], rounds: int, what: str = "") -
 
 def extrapolation_note(target, outside: int, total: int) -> str:
     """The warning for predictions beyond a target's calibration (also printed on stderr)."""
-    from ..latency.model import EXTRAPOLATION_MARGIN
+    from ..latency.measurements import EXTRAPOLATION_MARGIN
 
     if target.layers is not None:
         return (f"warning: {outside:,} of {total:,} predicted latencies extrapolate beyond what "
@@ -399,183 +424,9 @@ def extrapolation_note(target, outside: int, total: int) -> str:
             f"{EXTRAPOLATION_MARGIN - 1:.0%} outside); the leave-one-out error does not apply to them.")
 
 
-# --------------------------------------------------------------------------- files
-
-def _csv_field(text: str) -> str:
-    """One CSV field as the csv module writes it (QUOTE_MINIMAL)."""
-    if any(ch in text for ch in ',"\r\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def _column_text(series: "pd.Series") -> list[str]:
-    """A column's CSV fields, formatted a column at a time: floats by repr (the shortest
-    text that reads back to the same double, as Python and pandas write them), integers
-    exactly, empty for missing values; columns with few distinct values are formatted once
-    per value."""
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        labels = np.array([_csv_field(str(c)) for c in series.cat.categories] + [""], dtype=object)
-        codes = series.cat.codes.to_numpy()
-        return labels[np.where(codes < 0, len(labels) - 1, codes)].tolist()
-    kind = series.dtype.kind
-    values = series.to_numpy()
-    if kind == "f":
-        missing = np.isnan(values)
-        uniq, inverse = np.unique(values, return_inverse=True)
-        if len(uniq) * 4 < len(values):
-            text = np.array([repr(v) for v in uniq.tolist()], dtype=object)[inverse.reshape(-1)]
-            text[missing] = ""
-            return text.tolist()
-        out = list(map(repr, values.tolist()))
-        for i in np.flatnonzero(missing).tolist():
-            out[i] = ""
-        return out
-    if kind in "iub":
-        return list(map(str, values.tolist()))
-    return ["" if v is None or (isinstance(v, float) and v != v) else _csv_field(str(v))
-            for v in values.tolist()]
-
-
-# pyarrow writes a double as Python's repr does for 1e-4 <= x < 1e9 when x is not whole
-# (checked on millions of random doubles; tests compare the two writers byte for byte)
-_ARROW_FLOAT_RANGE = (1e-4, 1e9)
-
-
-def _column_arrow(series: "pd.Series"):
-    """`_column_text` as a pyarrow string array, formatted in C++ where pyarrow writes the
-    same text as Python (integers; floats in _ARROW_FLOAT_RANGE) and by repr elsewhere."""
-    import numpy as np
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    text = pa.large_string()
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        labels = pa.array([_csv_field(str(c)) for c in series.cat.categories] + [""], text)
-        codes = series.cat.codes.to_numpy()
-        return pc.take(labels, np.where(codes < 0, len(labels) - 1, codes))
-    kind = series.dtype.kind
-    values = series.to_numpy()
-    if kind in "iu":
-        return pc.cast(pa.array(values), text)
-    if kind != "f":
-        return pa.array(_column_text(series), text)
-    lo, hi = _ARROW_FLOAT_RANGE
-    with np.errstate(invalid="ignore"):
-        own = ~((values >= lo) & (values < hi) & (values != np.trunc(values)))
-    out = pc.cast(pa.array(values), text)
-    if own.any():
-        codes, uniques = pd.factorize(values[own], use_na_sentinel=False)
-        labels = np.array(["" if u != u else repr(u) for u in uniques.tolist()], dtype=object)
-        out = pc.replace_with_mask(out, pa.array(own), pa.array(labels[codes].tolist(), text))
-    return out
-
-
-def frame_csv(df: "pd.DataFrame", columns: list[Column]) -> str:
-    """The CSV `report.to_csv` gives for these rows (a test checks that the two agree byte for
-    byte), formatted a column at a time and joined by pyarrow in C++ when it is installed:
-    a million-row sweep in a few seconds, where pandas' `to_csv` takes several times as long
-    (benchmarks/bench_sweep_output.py). `frame_csv_bytes` gives it UTF-8 encoded."""
-    return frame_csv_bytes(df, columns).decode("utf-8")
-
-
-CSV_CHUNK_ROWS = 100_000  # rows formatted at a time: the text of a big grid is never whole in memory
-
-
-def frame_csv_chunks(df: "pd.DataFrame", columns: list[Column],
-                     chunk_rows: int = CSV_CHUNK_ROWS) -> "Iterator[bytes]":
-    """`frame_csv`, encoded, as the header and then blocks of `chunk_rows` rows: what a file or
-    stdout takes, without decoding and encoding again, in memory bounded by the block."""
-    keys = [c.key for c in columns]
-    yield (",".join(_csv_field(k) for k in keys) + "\n").encode("utf-8")
-    for lo in range(0, len(df), chunk_rows):
-        yield _csv_block(df.iloc[lo:lo + chunk_rows], keys)
-
-
-def _csv_block(df: "pd.DataFrame", keys: list[str]) -> bytes:
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-    except ImportError:  # pyarrow is optional: formatting in Python is slower, not different
-        fields = [_column_text(df[k]) for k in keys]
-        return ("\n".join(map(",".join, zip(*fields))) + "\n").encode("utf-8")
-    import numpy as np
-
-    text = pa.large_string()
-    fields = [_column_arrow(df[k]) for k in keys]
-    # the last field of each row takes the newline, then one C++ join makes "a,b,c\n" per
-    # row, and the rows lie one after the other in the result's data buffer
-    fields[-1] = pc.binary_join_element_wise(fields[-1], pa.scalar("", text), pa.scalar("\n", text))
-    rows = pc.binary_join_element_wise(*fields, pa.scalar(",", text))
-    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
-    first, last = int(offsets[rows.offset]), int(offsets[rows.offset + len(rows)])
-    return memoryview(rows.buffers()[2])[first:last].tobytes()
-
-
-def frame_csv_bytes(df: "pd.DataFrame", columns: list[Column]) -> bytes:
-    """`frame_csv`, encoded, whole (see frame_csv_chunks for big grids)."""
-    return b"".join(frame_csv_chunks(df, columns))
-
-
-def write_reports(report: Report, folder: Path, stem: str,
-                  csv_text: "str | bytes | Iterator[bytes] | None" = None) -> list[Path]:
-    """CSV, JSON and Markdown of a report, each written atomically."""
-    from .report import to_csv, to_json, to_markdown
-
-    return [write_atomic(folder / f"{stem}.csv", csv_text if csv_text is not None else to_csv(report)),
-            write_atomic(folder / f"{stem}.json", to_json(report)),
-            write_atomic(folder / f"{stem}.md", to_markdown(report))]
-
-
-def write_sweep(df: "pd.DataFrame", folder: Path, extra: list[str] | None = None,
-                plot: bool = False) -> list[Path]:
-    """The sweep's CSV, JSON and Markdown (and plots) in `folder`; the paths written."""
-    names = frame_specs(df)
-    name = names[0] if len(names) == 1 else "family"
-    report = sweep_report(df, extra=extra)
-    written = write_reports(report, folder, f"sweep_{name}", frame_csv_chunks(df, report.columns))
-    if plot:
-        from .plots import sweep_plots
-
-        for n in names:  # each family's figures, under its own name
-            written += sweep_plots(df[df["spec"].astype(str) == n], folder)
-    return written
-
-
-def require_pyarrow() -> None:
-    """Parquet needs pyarrow, an optional extra: one clear line when it is missing."""
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        raise MobilecostError("Parquet output needs pyarrow, which is not installed: "
-                              "pip install 'mobilecost[parquet]'") from None
-
-
-def write_frame(df: "pd.DataFrame", path: Path, fmt: str, extra: list[str] | None = None) -> Path:
-    """Every row of the sweep to one file, atomically: csv (pandas' C writer), json, markdown
-    (with the notes), or parquet (pyarrow; typed columns, exact integers)."""
-    columns = sweep_columns(df)
-    if fmt == "csv":
-        return write_atomic(path, frame_csv_chunks(df, columns))
-    if fmt == "parquet":
-        require_pyarrow()
-        import io
-
-        buf = io.BytesIO()
-        df[[c.key for c in columns]].to_parquet(buf, index=False, engine="pyarrow")
-        return write_atomic(path, buf.getvalue())
-    from .report import to_json, to_markdown
-
-    report = sweep_report(df, extra=extra)
-    return write_atomic(path, to_json(report) if fmt == "json" else to_markdown(report))
-
-
 # --------------------------------------------------------------------------- --spec
 
-def specs_from_option(text: str) -> list[str]:
+def specs_from_option(text: str, option: str = "--spec") -> list[str]:
     """The specs of a `--spec` option: a comma-separated list, or `all` (every built-in)."""
     from ..lang.load import builtin_names
 
@@ -583,169 +434,12 @@ def specs_from_option(text: str) -> list[str]:
         return builtin_names()
     names = [x.strip() for x in text.split(",")]
     if not all(names):
-        raise MobilecostError(f"--spec {text}: an empty name in the list")
+        raise MobilecostError(f"{option} {text}: an empty name in the list")
     if len(set(names)) != len(names):
-        raise MobilecostError(f"--spec {text}: a spec named twice")
+        raise MobilecostError(f"{option} {text}: a spec named twice")
     return names
-
-
-# --------------------------------------------------------------------------- which to measure
-
-def suggest_report(specs: Sequence["Spec | str"], alpha: str, res: str, n: int,
-                   batch: int = 1) -> Report:
-    """The n configurations of the grid (every spec × the α and resolution options) to measure
-    for the best-determined latency fit (`latency.suggest`), with their Mult-Adds. A grid with
-    more than MAX_SUGGEST_CANDIDATES configurations is refused before it is enumerated."""
-    from ..engine.axes import specs_grid
-    from ..lang.load import load_spec
-    from ..latency.model import (
-        MAX_SUGGEST_CANDIDATES,
-        POOR_SPREAD_CONDITION,
-        Config,
-        layer_features,
-        spread_condition,
-        suggest,
-    )
-
-    loaded = [load_spec(x) for x in specs]
-    alphas, resolutions = specs_grid(
-        loaded, alpha, res, MAX_SUGGEST_CANDIDATES,
-        lambda total: MobilecostError(f"cannot suggest from {total:,} configurations; at most "
-                                      f"{MAX_SUGGEST_CANDIDATES:,} (give a coarser grid)"))
-    configs = [Config(s, a, r, batch) for s in loaded for a in alphas for r in resolutions]
-    chosen = suggest(configs, n)
-    rows = [{"spec": c.spec, "alpha": c.alpha, "resolution": c.resolution, "batch": c.batch,
-             "macs": layer_features(c).total_macs} for c in chosen]
-    rows.sort(key=lambda r: -r["macs"])
-    cond = spread_condition(chosen)
-    notes = [f"{n} of the grid's {len(configs):,} configurations, chosen for the best-determined fit "
-             f"(D-optimal on the model's scaled features); spread condition {cond:.0f} (above "
-             f"{POOR_SPREAD_CONDITION:g} a set is poorly spread). Measure them, then `mobilecost "
-             f"calibrate`."]
-    return Report(f"Configurations to measure ({n})", [
-        Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
-        Column("resolution", "Resolution"), Column("batch", "Batch"),
-        Column("macs", "Mult-Adds (M)", millions)], rows, notes)
-
-
-# --------------------------------------------------------------------------- formula
-
-def formula_text(spec: "Spec | str", counting: Counting = Counting()) -> str:
-    """Total Mult-Adds and parameters as polynomials in α and ρ, where they are exact, and
-    three checks against the engine."""
-    from ..engine.closedform import closed_form
-    from ..engine.cost import cost
-    from ..lang.load import load_spec
-
-    s = load_spec(spec)
-    f = closed_form(s, counting)
-    out = [f"{s.name}: totals as polynomials in α and ρ = resolution / {s.resolution}\n\n",
-           f"  {f.macs.format('MACs')}\n", f"  {f.params.format('params')}\n\n"]
-    rule = ("int(α·c) rounds channel counts down" if s.rounding.rule == "int"
-            else f"channel counts round to multiples of {s.rounding.divisor}")
-    step = ("a whole number" if f.alpha_step == 1 else
-            f"a multiple of {format_number(f.alpha_step) if f.alpha_step.denominator == 1 else f.alpha_step}")
-    floor = f" and α ≥ {f.min_alpha}" if f.min_alpha > f.alpha_step else ""
-    whole = ("whole" if s.rounding.rule == "int" else f"a multiple of {s.rounding.divisor}")
-    out.append(f"Exact where α is {step}{floor} (α·c is then {whole} for every scaled "
-               f"channel count c) and the resolution is a multiple of "
-               f"{f.resolution_step} (every feature map is then exactly ρ times its size at "
-               f"{s.resolution}). Elsewhere {rule} and SAME padding rounds feature maps up, and "
-               f"the polynomial is an approximation; `mobilecost cost` gives the exact count.\n")
-    checks = [(Fraction(3, 4), s.resolution * 6 // 7), (Fraction(1), s.resolution),
-              (Fraction(3, 10), s.resolution - 23)]
-    out.append("\n")
-    for a, r in checks:
-        if r < 1:
-            continue
-        try:
-            exact = cost(s, a, r, counting).macs
-        except MobilecostError:
-            continue
-        poly = f.macs(a, Fraction(r, s.resolution))
-        tag = "exact" if f.exact_at(a, r) else "rounding bites"
-        diff = "" if poly == exact else f" ({float(poly - exact) / exact:+.2%})"
-        out.append(f"  α = {format_number(a)}, resolution {r} ({tag}): polynomial "
-                   f"{float(poly):,.0f}, engine {exact:,}{diff}\n")
-    if any("+" in line.split("#")[0] for line in s.format().splitlines()):
-        out.append("\nChannels written 'c+' (never below c) count as fixed: the closed form is "
-                   "for α ≤ 1.\n")
-    return "".join(out)
-
-
-# --------------------------------------------------------------------------- accuracy
-
-def accuracy_report(validate: bool = False, spec: str = "mobilenet_v1") -> Report:
-    """Published accuracy with its sources; with `validate`, the estimate's leave-one-out
-    errors on `spec`'s released checkpoints."""
-    from ..engine import accuracy as acc
-    from ..engine.estimate import COVERAGE, ESTIMATE_METHOD, estimate_leave_one_out, estimator
-
-    if not validate:
-        rows = [{"spec": p.spec, "alpha": p.alpha, "resolution": p.resolution, "top1": p.top1,
-                 "top5": p.top5, "kind": p.kind, "source": p.source} for p in acc.published()]
-        cols = [Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
-                Column("resolution", "Resolution"), Column("top1", "Top-1 %", _pct1),
-                Column("top5", "Top-5 %", _pct1), Column("kind", "Kind", numeric=False),
-                Column("source", "Source", numeric=False)]
-        notes = [f"estimate: {ESTIMATE_METHOD}, so it equals every released figure and "
-                 "never exceeds a published point with >= α and >= resolution."]
-        for name in acc.ESTIMATED_SPECS:
-            notes += [f"{name}: law fitted by least squares to {m.points} checkpoints: {m.describe()}"
-                      for m in (acc.model(name, "top1"), acc.model(name, "top5")) if m]
-        boxes = []
-        for name in acc.ESTIMATED_SPECS:
-            e = estimator(name, "top1")
-            if e is not None:
-                (a0, a1), (r0, r1) = e.alpha_range, e.resolution_range
-                boxes.append(f"{name} {format_number(a0)} ≤ α ≤ {format_number(a1)}, "
-                             f"{r0} ≤ resolution ≤ {r1}")
-        notes.append("estimates are given only inside the box each spec's checkpoints span ("
-                     + "; ".join(boxes) + "), fitted per spec and never carried to another, "
-                     "and are always marked 'estimated'.")
-        return Report("Published ImageNet accuracy", cols, rows, notes, drop_order=("kind",))
-    if spec not in acc.ESTIMATED_SPECS:
-        raise MobilecostError(f"no accuracy estimate for {spec}; estimated: "
-                              f"{', '.join(acc.ESTIMATED_SPECS)}")
-    rows, notes = [], []
-    per_metric = {m: estimate_leave_one_out(spec, m) for m in acc.METRICS}
-    for i, p in enumerate(per_metric["top1"]):
-        q = per_metric["top5"][i]
-        rows.append({"alpha": p.alpha, "resolution": p.resolution, "macs": p.macs,
-                     "top1": p.published, "top1_loo": p.predicted, "top1_error": p.error,
-                     "top5": q.published, "top5_loo": q.predicted, "top5_error": q.error})
-    for m, pts in per_metric.items():
-        worst = max(pts, key=lambda p: abs(p.error))
-        half = estimator(spec, m).half_width
-        law = acc.leave_one_out(spec, m)
-        loglin = acc.leave_one_out(spec, m, width_term=False)
-        notes.append(f"{m}: leave-one-out RMSE {acc.rmse(pts):.2f} points, largest error "
-                     f"{worst.error:+.2f} at α {format_number(worst.alpha)}, {worst.resolution}; "
-                     f"{COVERAGE:.0%} interval ±{half:.2f} (holds "
-                     f"{sum(abs(p.error) <= half for p in pts)} of {len(pts)}); the fitted law "
-                     f"alone: RMSE {acc.rmse(law):.2f} (without (ln α)²: {acc.rmse(loglin):.2f})")
-    notes.append(f"estimate: {ESTIMATE_METHOD}; each prediction comes from the estimate rebuilt "
-                 "without that point (at the grid's edge it extends the nearest point by the law's "
-                 "slope).")
-
-    def signed(x: Any) -> str:
-        return "" if x is None else f"{x:+.2f}"
-
-    cols = [Column("alpha", "α", format_number), Column("resolution", "Resolution"),
-            Column("macs", "Mult-Adds (M)", millions),
-            Column("top1", "Top-1 %", _pct1), Column("top1_loo", "Top-1 LOO", lambda x: f"{x:.2f}"),
-            Column("top1_error", "Error", signed),
-            Column("top5", "Top-5 %", _pct1), Column("top5_loo", "Top-5 LOO", lambda x: f"{x:.2f}"),
-            Column("top5_error", "Error", signed)]
-    return Report(f"Leave-one-out validation of the accuracy estimate ({spec})", cols, rows,
-                  notes, drop_order=("macs",))
-
-
-__all__ = ["DEFAULT_ALPHAS", "DEFAULT_RESOLUTIONS", "MEASURED_COLUMNS",
-           "accuracy_report", "add_measured", "add_target_latency",
-           "extrapolation_note", "family_grid_from_options", "suggest_report", "measurement_notes", "noisy_note",
-           "specs_from_option",
-           "formula_text", "frame_csv", "frame_csv_bytes", "frame_csv_chunks", "frame_rows", "grid_configs", "grid_from_options",
-           "latency_columns", "latency_notes", "require_pyarrow", "setting_note",
-           "sweep_columns", "sweep_frame", "sweep_notes", "sweep_report", "timing_note",
-           "write_frame", "write_reports", "write_sweep"]
+__all__ = ["add_measured", "add_target_latency", "DEFAULT_ALPHAS", "DEFAULT_RESOLUTIONS",
+           "extrapolation_note", "family_grid_from_options", "frame_rows", "grid_configs",
+           "grid_from_options", "latency_columns", "latency_notes", "MEASURED_COLUMNS",
+           "measurement_notes", "noisy_note", "setting_note", "specs_from_option",
+           "sweep_columns", "sweep_frame", "sweep_notes", "sweep_report", "timing_note"]

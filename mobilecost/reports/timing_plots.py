@@ -14,10 +14,10 @@ from typing import Any, Sequence
 from ..lang.load import load_spec
 from ..lang.spec import Spec
 from ..lang.values import norm_resolution, resolution_text, sides, to_fraction
+from ..runtimes import RUNTIMES
 from ..torch.profile import TIME_KIND_LABELS, TIME_KINDS
 from ..util import format_number
 from .plots import pyplot, save
-from .sweep import PHONE_RUNTIMES
 
 KIND_COLOURS = {"conv": "#4c72b0", "depthwise": "#dd8452", "pointwise": "#55a868",
                 "fc": "#c44e52", "other": "#8c8c8c"}
@@ -28,13 +28,10 @@ def _ok(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _setting(r: dict[str, Any]) -> str:
-    if r.get("runtime") == "onnxruntime":
+    rt = RUNTIMES.get(r.get("runtime") or "torch")
+    if rt is not None and rt.file_format:  # a runtime that runs the exported file
         return (f"{r['device_name']}, cpu, {r['dtype']}, batch {r['batch']}, {r['threads']} "
-                f"threads, ONNX Runtime {r['runtime_version']} ({r['graph_optimization']})")
-    if r.get("runtime") in PHONE_RUNTIMES:
-        return (f"{r['device_name']}, cpu, {r['dtype']}, batch {r['batch']}, {r['threads']} "
-                f"threads, {PHONE_RUNTIMES[r['runtime']]} {r['runtime_version']} "
-                f"({r['graph_optimization']})")
+                f"threads, {rt.label} {r['runtime_version']} ({r['graph_optimization']})")
     return (f"{r['device_name']}, {r['device']}, {r['dtype']}, batch {r['batch']}, "
             f"{r['threads']} threads, {r['memory_format']}, torch {r['torch_version']}")
 

@@ -2,7 +2,13 @@
 
 This package's own `__init__` never imports torch, so the rest of mobilecost can ask
 `torch_available()` without paying for the import; the submodules (`build`, `counters`,
-`timing`, `profile`, `plots`) import it and are loaded only by the commands that need them.
+`timing`, `profile`, ...) import it and are loaded only by the commands that need them.
+
+build (a spec as an nn.Module) -> counters (FlopCounterMode, fvcore) -> clock (preparing and
+timing one callable) -> profile (time per layer) -> runtimes/ (what runs a network: torch,
+ONNX Runtime, ExecuTorch, LiteRT; the registry) -> cache (measurements kept on disk) ->
+timing (configurations and grids, in rounds) -> layers (layer shapes timed alone) -> export
+(model files with a manifest) -> fx (a module read into the importer's graph).
 """
 
 from __future__ import annotations
@@ -35,53 +41,6 @@ def require_torch() -> None:
                                 f"{INSTALL_HINT}") from None
 
 
-ONNX_HINT = "pip install 'mobilecost[onnx]'"
-
-
-def require_onnx() -> None:
-    """onnx, onnxscript and onnxruntime (export, ONNX Runtime timing), found without importing
-    them, or one TorchMissingError saying how to install them."""
-    missing = _missing(("onnx", "onnxscript", "onnxruntime"))
-    if missing:
-        raise TorchMissingError(f"this needs {', '.join(missing)}, which "
-                                f"{'is' if len(missing) == 1 else 'are'} not installed; "
-                                f"install {'it' if len(missing) == 1 else 'them'}: {ONNX_HINT}")
-
-
-# The phone runtimes, optional extras: the modules each needs (export and timing alike, as
-# timing converts the network first) and how to install them.
-RUNTIME_MODULES = {"executorch": ("executorch",), "litert": ("litert_torch", "ai_edge_litert")}
-RUNTIME_HINTS = {"executorch": "pip install 'mobilecost[executorch]'",
-                 "litert": "pip install 'mobilecost[litert]'"}
-RUNTIME_PACKAGES = {"executorch": "executorch", "litert_torch": "litert-torch",
-                    "ai_edge_litert": "ai-edge-litert"}
-
-
-def _missing(modules: tuple[str, ...]) -> list[str]:
-    out = []
-    for m in modules:
-        try:
-            if importlib.util.find_spec(m) is None:
-                out.append(m)
-        except (ImportError, ValueError):
-            out.append(m)
-    return out
-
-
-def require_runtime(runtime: str, asked: str) -> None:
-    """What `runtime` (onnxruntime, executorch, litert) needs, found without importing it, or
-    one TorchMissingError naming `asked` (the option given) and how to install it."""
-    if runtime == "onnxruntime":
-        require_onnx()
-        return
-    missing = [RUNTIME_PACKAGES[m] for m in _missing(RUNTIME_MODULES[runtime])]
-    if missing:
-        raise TorchMissingError(f"{asked} needs {', '.join(missing)}, which "
-                                f"{'is' if len(missing) == 1 else 'are'} not installed; "
-                                f"install {'it' if len(missing) == 1 else 'them'}: "
-                                f"{RUNTIME_HINTS[runtime]}")
-
-
 def require_fvcore() -> None:
     try:
         import fvcore.nn  # noqa: F401
@@ -90,6 +49,4 @@ def require_fvcore() -> None:
                                 "install it: pip install fvcore") from None
 
 
-__all__ = ["INSTALL_HINT", "ONNX_HINT", "RUNTIME_HINTS", "RUNTIME_MODULES", "TorchMissingError",
-           "require_fvcore", "require_onnx", "require_runtime", "require_torch",
-           "torch_available"]
+__all__ = ["INSTALL_HINT", "TorchMissingError", "require_fvcore", "require_torch", "torch_available"]

@@ -34,83 +34,35 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from ..errors import Interrupted
 from ..lang.identity import Network
 from ..lang.load import load_spec
 from ..lang.spec import Spec, checked_configs
 from ..lang.values import exact_text
 from ..latency.manifest import (
     MANIFEST_NAME,
-    ManifestError,
     ManifestRow,
     check_file,
     file_name,
     read_manifest,
     write_manifest,
 )
+from ..runtimes import FORMATS, of_format
 from ..util import write_atomic
-from . import require_onnx  # noqa: F401  (re-exported)
+from . import runtimes
 from .build import SpecNet, build_model
-from .lowering import ExportError, _quiet, fold_batchnorm, native_quiet  # noqa: F401 (re-exported)
+from .lowering import ExportError
+from .runtimes.onnxruntime import DEFAULT_OPSET
 
-DEFAULT_OPSET = 18
 # An exported file's output may differ from the torch module's by this share of the largest
 # output magnitude (fp32 sums in another order; measured: 4e-8 of logits ~0.1, i.e. 3e-7).
 TOLERANCE = 1e-5
-FORMATS = ("onnx", "pte", "tflite")
-# The runtime that checks (and `measure --runtime` times) each format's files.
-RUNTIME_OF = {"onnx": "onnxruntime", "pte": "executorch", "tflite": "litert"}
-INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
-def to_onnx(model: SpecNet, batch: int = 1, opset: int = DEFAULT_OPSET) -> bytes:
-    """The ONNX file (bytes) of `model` with batchnorm folded, at input shape
-    (batch, channels, resolution, resolution); an ExportError if the exporter fails or does
-    not give `opset`."""
-    folded = fold_batchnorm(model)
-    x = folded.example_input(batch)
-    try:
-        with _quiet(), torch.inference_mode(False):
-            program = torch.onnx.export(
-                folded, (x,), None, dynamo=True, opset_version=opset, external_data=False,
-                optimize=True, verbose=False, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
-    except Exception as exc:  # the exporter raises many types; each is the user's refusal
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ExportError(f"torch.onnx.export refused opset {opset}: {first}") from None
-    proto = program.model_proto
-    got = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
-    if got != opset:
-        import onnx
-
-        raise ExportError(f"--opset {opset}: torch.onnx.export (torch {torch.__version__}) "
-                          f"cannot convert this network to opset {opset} (it gave opset {got}); "
-                          f"it gives opsets 17 to {onnx.defs.onnx_opset_version()} here")
-    return proto.SerializeToString()
-
-
-def to_file(model: SpecNet, batch: int = 1, opset: int = DEFAULT_OPSET,
-            fmt: str = "onnx") -> bytes:
-    """The model file of `model` in format `fmt` (ONNX at `opset`, or pte, or tflite)."""
-    if fmt == "pte":
-        from .runtimes.executorch import to_pte
-
-        return to_pte(model, batch)
-    if fmt == "tflite":
-        from .runtimes.litert import to_tflite
-
-        return to_tflite(model, batch)
-    return to_onnx(model, batch, opset)
-
-
-def _run_onnx(data: bytes, x: torch.Tensor) -> tuple[list[Any], np.ndarray]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    shape = list(session.get_inputs()[0].shape)
-    if shape != list(x.shape):
-        return shape, np.empty(0)
-    return shape, session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+def to_file(model: SpecNet, batch: int = 1, opset: int | None = None, fmt: str = "onnx") -> bytes:
+    """The model file of `model` in format `fmt` (`export --to`), made by the runtime that runs
+    it; `opset` for ONNX (default DEFAULT_OPSET)."""
+    return runtimes.load(of_format(fmt).name).to_file(model, batch, opset)
 
 
 def verify(data: bytes, model: SpecNet, batch: int = 1, seed: int = 0,
@@ -119,19 +71,14 @@ def verify(data: bytes, model: SpecNet, batch: int = 1, seed: int = 0,
     for pte, LiteRT for tflite) and the torch module on one random input; the largest
     absolute difference of their outputs. An ExportError if the file does not load, has not
     the fixed input shape, or differs by more than TOLERANCE × max |torch|."""
-    runtime = {"onnx": "ONNX Runtime", "pte": "ExecuTorch", "tflite": "LiteRT"}[fmt]
+    rt = of_format(fmt)
+    runtime = rt.label
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, model.in_channels, *model.sides, generator=gen)
     with torch.inference_mode():
         want = model.eval()(x).numpy()
     try:
-        if fmt == "pte":
-            from .runtimes.executorch import run
-        elif fmt == "tflite":
-            from .runtimes.litert import run
-        else:
-            run = _run_onnx
-        shape, got = run(data, x)
+        shape, got = runtimes.load(rt.name).run(data, x)
     except ExportError:
         raise
     except Exception as exc:  # the runtimes' errors have no common base type
@@ -164,17 +111,19 @@ class ExportPlan:
 
 
 def plan_export(spec: Spec | str, configs: Iterable[tuple[Any, int]], folder: Path,
-                batch: int = 1, opset: int = DEFAULT_OPSET, fmt: str = "onnx") -> ExportPlan:
+                batch: int = 1, opset: int | None = None, fmt: str = "onnx") -> ExportPlan:
     """Check everything an export of `configs` into `folder` needs, writing nothing: the
     configurations build, the folder is a folder (or can be made), and its manifest (if any)
     reads and agrees with the files it lists (a hash that no longer matches is a
     ManifestError). A configuration whose file is there with its manifest hash is kept."""
     if fmt not in FORMATS:
-        raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        raise ExportError(f"--to must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if batch < 1:
         raise ExportError(f"--batch must be >= 1, got {batch}")
-    if fmt != "onnx":
-        opset = 0  # an ONNX opset does not apply to a pte or tflite file
+    if fmt == "onnx":
+        opset = DEFAULT_OPSET if opset is None else opset
+    else:
+        opset = 0  # an ONNX opset does not apply to another runtime's file
     s = load_spec(spec)
     todo = checked_configs(s, configs)
     folder = Path(folder)
@@ -199,7 +148,7 @@ def plan_export(spec: Spec | str, configs: Iterable[tuple[Any, int]], folder: Pa
 
 
 def export_one(spec: Spec, alpha: Fraction, resolution: int, folder: Path, batch: int = 1,
-               opset: int = DEFAULT_OPSET, fmt: str = "onnx") -> ManifestRow:
+               opset: int | None = None, fmt: str = "onnx") -> ManifestRow:
     """Export, check and write (atomically) one configuration's file; its manifest row."""
     import hashlib
 
@@ -229,24 +178,34 @@ def run_export(plan: ExportPlan,
     rows |= {r.file: r for r in plan.kept.values()}
     out: list[tuple[ManifestRow, bool]] = []
     total = len(plan.configs)
-    for a, r in plan.configs:
-        row = plan.kept.get((a, r))
-        kept = row is not None
-        if row is None:
-            try:
-                row = export_one(plan.spec, a, r, plan.folder, plan.batch, plan.opset, plan.fmt)
-            except ExportError as exc:
-                raise ExportError(f"{plan.spec.name} α={exact_text(a)} {r}: {exc}") from None
-            rows[row.file] = row
-            write_manifest(plan.folder, list(rows.values()))
-        out.append((row, kept))
-        if on_progress is not None:
-            on_progress(len(out), total, row, kept)
+    written = 0
+    try:
+        for a, r in plan.configs:
+            row = plan.kept.get((a, r))
+            kept = row is not None
+            if row is None:
+                try:
+                    row = export_one(plan.spec, a, r, plan.folder, plan.batch, plan.opset, plan.fmt)
+                except ExportError as exc:
+                    raise ExportError(f"{plan.spec.name} α={exact_text(a)} {r}: {exc}") from None
+                rows[row.file] = row
+                write_manifest(plan.folder, list(rows.values()))
+                written += 1
+            out.append((row, kept))
+            if on_progress is not None:
+                on_progress(len(out), total, row, kept)
+    except KeyboardInterrupt:
+        kept_n = len(out) - written
+        if written:
+            raise Interrupted(f"interrupted after {len(out)} of {total} configurations: "
+                              f"{written} file(s) written now, {kept_n} kept, each complete and "
+                              f"in {plan.folder / MANIFEST_NAME}; run the same command again to "
+                              f"resume") from None
+        raise Interrupted(f"interrupted before any file was written ({kept_n} of {total} were "
+                          f"there already and kept); run the same command again to resume") from None
     if not (plan.folder / MANIFEST_NAME).exists():  # every file was kept: write the manifest anyway
         write_manifest(plan.folder, list(rows.values()))
     return out
 
 
-__all__ = ["DEFAULT_OPSET", "ExportError", "ExportPlan", "FORMATS", "INPUT_NAME", "ManifestError",
-           "OUTPUT_NAME", "RUNTIME_OF", "TOLERANCE", "export_one", "fold_batchnorm", "plan_export",
-           "require_onnx", "run_export", "to_file", "to_onnx", "verify"]
+__all__ = ["ExportPlan", "TOLERANCE", "export_one", "plan_export", "run_export", "to_file", "verify"]

@@ -17,7 +17,7 @@ in one line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,9 +25,8 @@ import torch
 from ...errors import MobilecostError
 from ..build import SpecNet
 from ..lowering import ExportError, _quiet, fold_batchnorm, native_quiet
+from . import Prepared
 
-NAME = "executorch"
-FORMAT = "pte"
 BACKEND = "XnnpackBackend"
 
 
@@ -44,7 +43,7 @@ def version() -> str:
     return str(executorch.version.__version__)
 
 
-def to_pte(model: SpecNet, batch: int = 1) -> bytes:
+def to_file(model: SpecNet, batch: int = 1, opset: int | None = None) -> bytes:
     """The `.pte` program (bytes) of `model`, batchnorm folded, XNNPACK-delegated, at input
     shape (batch, channels, resolution, resolution); an ExportError if a step fails or
     XNNPACK takes no node."""
@@ -132,13 +131,12 @@ def run(data: bytes, x: torch.Tensor) -> tuple[list[int], np.ndarray]:
     return shape, np.asarray(out[0])
 
 
-def prepare(model: SpecNet, batch: int, threads: int | None,
-            data: bytes | None = None) -> tuple[Callable[[torch.Tensor], Any], torch.Tensor]:
-    """(callable, input) for timing `model` under ExecuTorch, as `timing.prepare` gives for
-    torch. `data`: the `.pte` program, if already made."""
+def prepare(model: SpecNet, options: Any, data: bytes | None = None) -> Prepared:
+    """`model` ready to time under ExecuTorch on `options.threads` threads. `data`: the `.pte`
+    program, if already made."""
     if data is None:
-        data = to_pte(model, batch)
-    return load(data, threads), model.example_input(batch)
+        data = to_file(model, options.batch)
+    return Prepared(load(data, options.threads), model.example_input(options.batch), data)
 
 
-__all__ = ["BACKEND", "FORMAT", "NAME", "PteRunner", "input_shape", "load", "prepare", "run", "set_threads", "to_pte", "version"]
+__all__ = ["PteRunner", "input_shape", "load", "prepare", "run", "set_threads", "to_file", "version"]

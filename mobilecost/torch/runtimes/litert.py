@@ -13,7 +13,7 @@ without it, `export --to tflite` and `--runtime litert` say so in one line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,9 +21,7 @@ import torch
 from ...errors import MobilecostError
 from ..build import SpecNet
 from ..lowering import ExportError, _quiet, fold_batchnorm, native_quiet
-
-NAME = "litert"
-FORMAT = "tflite"
+from . import Prepared
 
 
 def version() -> str:
@@ -33,7 +31,7 @@ def version() -> str:
     return f"{dist_version('ai-edge-litert')} (litert-torch {dist_version('litert-torch')})"
 
 
-def to_tflite(model: SpecNet, batch: int = 1) -> bytes:
+def to_file(model: SpecNet, batch: int = 1, opset: int | None = None) -> bytes:
     """The `.tflite` file (bytes) of `model`, batchnorm folded, at input shape
     (batch, channels, resolution, resolution); an ExportError if the converter fails."""
     folded = fold_batchnorm(model)
@@ -100,14 +98,12 @@ def run(data: bytes, x: torch.Tensor) -> tuple[list[int], np.ndarray]:
     return shape, np.array(runner(x.numpy()))
 
 
-def prepare(model: SpecNet, batch: int, threads: int | None,
-            data: bytes | None = None) -> tuple[Callable[[np.ndarray], Any], np.ndarray]:
-    """(callable, input) for timing `model` under LiteRT, as `timing.prepare` gives for
-    torch. `data`: the `.tflite` file, if already made."""
+def prepare(model: SpecNet, options: Any, data: bytes | None = None) -> Prepared:
+    """`model` ready to time under LiteRT on `options.threads` threads. `data`: the `.tflite`
+    file, if already made."""
     if data is None:
-        data = to_tflite(model, batch)
-    return load(data, threads), model.example_input(batch).numpy()
+        data = to_file(model, options.batch)
+    return Prepared(load(data, options.threads), model.example_input(options.batch).numpy(), data)
 
 
-__all__ = ["FORMAT", "NAME", "TfliteRunner", "input_shape", "load", "prepare", "run",
-           "to_tflite", "version"]
+__all__ = ["TfliteRunner", "input_shape", "load", "prepare", "run", "to_file", "version"]

@@ -22,22 +22,67 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+import torch
 
 from ...engine.cost import layer_cost
 from ...errors import MobilecostError
+from ...runtimes import RUNTIMES
 from ..build import SpecNet
+from ..lowering import ExportError, _quiet, fold_batchnorm
 from ..profile import LayerTime, Profile
+from . import Prepared
 
-GRAPH_OPTIMIZATION = "ORT_ENABLE_ALL"
+GRAPH_OPTIMIZATION = RUNTIMES["onnxruntime"].graph_optimization
+DEFAULT_OPSET = 18
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
-def ort_version() -> str:
+def version() -> str:
     import onnxruntime as ort
 
     return ort.__version__
+
+
+def to_file(model: SpecNet, batch: int = 1, opset: int | None = None) -> bytes:
+    """The ONNX file (bytes) of `model` with batchnorm folded, at input shape
+    (batch, channels, resolution, resolution); an ExportError if the exporter fails or does
+    not give `opset`."""
+    opset = DEFAULT_OPSET if opset is None else opset
+    folded = fold_batchnorm(model)
+    x = folded.example_input(batch)
+    try:
+        with _quiet(), torch.inference_mode(False):
+            program = torch.onnx.export(
+                folded, (x,), None, dynamo=True, opset_version=opset, external_data=False,
+                optimize=True, verbose=False, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
+    except Exception as exc:  # the exporter raises many types; each is the user's refusal
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ExportError(f"torch.onnx.export refused opset {opset}: {first}") from None
+    proto = program.model_proto
+    got = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if got != opset:
+        import onnx
+
+        raise ExportError(f"--opset {opset}: torch.onnx.export (torch {torch.__version__}) "
+                          f"cannot convert this network to opset {opset} (it gave opset {got}); "
+                          f"it gives opsets 17 to {onnx.defs.onnx_opset_version()} here")
+    return proto.SerializeToString()
+
+
+def run(data: bytes, x: torch.Tensor) -> tuple[list[Any], np.ndarray]:
+    """Run the file once on `x` (export's check): (its input shape, its output)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    shape = list(session.get_inputs()[0].shape)
+    if shape != list(x.shape):
+        return shape, np.empty(0)
+    return shape, session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
 
 
 def session(data: bytes, threads: int | None, profile_prefix: str | None = None):
@@ -71,17 +116,14 @@ class OrtRunner:
         return self.session.run(None, {self.input_name: x})
 
 
-def prepare_ort(model: SpecNet, batch: int, threads: int | None,
-                data: bytes | None = None) -> tuple[Callable[[np.ndarray], Any], np.ndarray]:
-    """(callable, input) for timing `model` under ONNX Runtime, as `timing.prepare` gives for
-    torch. `data`: the exported file, if already made."""
-    from ..export import to_onnx
-
+def prepare(model: SpecNet, options: Any, data: bytes | None = None) -> Prepared:
+    """`model` ready to time under ONNX Runtime on `options.threads` threads. `data`: the
+    exported file, if already made."""
     if data is None:
-        data = to_onnx(model, batch)
-    s = session(data, threads)
-    x = model.example_input(batch).numpy()
-    return OrtRunner(s, s.get_inputs()[0].name), x
+        data = to_file(model, options.batch)
+    s = session(data, options.threads)
+    x = model.example_input(options.batch).numpy()
+    return Prepared(OrtRunner(s, s.get_inputs()[0].name), x, data)
 
 
 # --------------------------------------------------------------------------- profile
@@ -119,15 +161,34 @@ def _event_layer(name: str, layers: dict[str, int]) -> int | None:
     return None
 
 
-def profile_ort(model: SpecNet, batch: int, threads: int | None, passes: int = 10,
-                warmup: int = 3, data: bytes | None = None) -> tuple[Profile, float]:
+def profile(model: SpecNet, options: Any, passes: int = 10, warmup: int = 3,
+            prepared: Prepared | None = None) -> Profile:
+    """Per-layer time from ONNX Runtime's profiler (see `profile_kernels`)."""
+    data = prepared.data if prepared is not None else None
+    return profile_kernels(model, options.batch, options.threads, passes, warmup, data)[0]
+
+
+def profile_notes(opts: Any, prof: Profile, total_ms: float) -> list[str]:
+    """What a profile's report says of how it was taken."""
+    from ..clock import device_name
+
+    return [f"{device_name('cpu')} (cpu), ONNX Runtime {version()} (CPU execution provider, "
+            f"{GRAPH_OPTIMIZATION}) on the exported file, {opts.threads} threads, fp32, batch "
+            f"{opts.batch}; kernel time per run from ONNX Runtime's profiler, mean of "
+            f"{prof.passes} profiled runs (sum of kinds {total_ms:.3f} ms).",
+            "Each kernel of the optimised graph is traced back to the spec layer it came from "
+            "(fused Conv+activation kernels count for their layer). Other: pooling, residual "
+            "adds, ONNX Runtime's layout reorders and time in the run outside any kernel "
+            f"({prof.outside_ms:.3f} ms)."]
+
+
+def profile_kernels(model: SpecNet, batch: int, threads: int | None, passes: int = 10,
+                    warmup: int = 3, data: bytes | None = None) -> tuple[Profile, float]:
     """Per-layer time from ONNX Runtime's profiler over `passes` runs (after `warmup`), in ms
     per pass; also the share of kernel time that maps to no layer. `data`: the exported
     file, if already made."""
-    from ..export import to_onnx
-
     if data is None:
-        data = to_onnx(model, batch)
+        data = to_file(model, batch)
     layers = _layer_of_names(data)
     with tempfile.TemporaryDirectory(prefix="mobilecost-ort-") as tmp:
         s = session(data, threads, profile_prefix=os.path.join(tmp, "profile"))
@@ -161,5 +222,5 @@ def profile_ort(model: SpecNet, batch: int, threads: int | None, passes: int = 1
     return Profile(lt, forward_us / passes / 1e3, passes, "cpu"), unmapped / kernel_total
 
 
-__all__ = ["GRAPH_OPTIMIZATION", "OrtRunner", "ort_version", "prepare_ort", "profile_ort",
-           "session"]
+__all__ = ["DEFAULT_OPSET", "GRAPH_OPTIMIZATION", "INPUT_NAME", "OUTPUT_NAME", "OrtRunner",
+           "prepare", "profile", "profile_kernels", "profile_notes", "run", "session", "to_file", "version"]
