@@ -17,7 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from mobilecost.engine.cost import Counting, layer_cost
-from mobilecost.importing.recognise import ModelImportError, import_graph, parse_rounding
+from mobilecost.importing.recognise import ModelImportError
+from mobilecost.importing.write import import_graph, parse_rounding
 from mobilecost.lang.load import builtin_names, load_spec
 from mobilecost.lang.values import Rounding
 from mobilecost.reports.importing import read_source

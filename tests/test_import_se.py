@@ -17,7 +17,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from mobilecost.engine.cost import layer_cost
-from mobilecost.importing.recognise import ModelImportError, import_graph, parse_rounding, se_ratios
+from mobilecost.importing.blocks import se_ratios
+from mobilecost.importing.recognise import ModelImportError
+from mobilecost.importing.write import import_graph, parse_rounding
 from mobilecost.lang.load import load_spec
 from mobilecost.reports.importing import read_source
 from mobilecost.torch.build import build_model

@@ -38,7 +38,7 @@ def import_cmd(source: Annotated[str, typer.Argument(
 
     Example: mobilecost import model.onnx --rounding 'multiple 8'
     """
-    from ..importing.recognise import parse_rounding
+    from ..importing.write import parse_rounding
     from ..reports.importing import import_summary, read_source
 
     rule = parse_rounding(rounding)

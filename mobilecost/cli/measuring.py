@@ -50,7 +50,7 @@ RuntimeOpt = Annotated[Runtime, typer.Option(
                       "mobilecost\\[litert]) on theirs.")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Measure again even what the cache holds.")]
 
-# The commands' defaults, each defined once in mobilecost.timing_options.
+# The commands' defaults, each defined once in latency.options.
 DEFAULT_BATCH = DEFAULTS.batch
 DEFAULT_DEVICE = Device(DEFAULTS.device)
 DEFAULT_DTYPE = Dtype(DEFAULTS.dtype)

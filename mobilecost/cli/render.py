@@ -1,4 +1,6 @@
-"""render."""
+"""Rendering a report for the terminal or a pipe: tables fitted to the width ($COLUMNS, the
+terminal's, else 80), the least important columns leaving first and named in a note, numbers
+never cut; the data formats through `reports.report.FORMATTERS`, their notes on stderr."""
 
 from __future__ import annotations
 

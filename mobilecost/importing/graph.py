@@ -1,9 +1,9 @@
 """The importer's graph: what the readers produce and the importer reads.
 
-The readers (`mobilecost.onnx_import` for ONNX files, `mobilecost.torch.importer` for
+The readers (`importing.onnx` for ONNX files, `mobilecost.torch.fx` for
 PyTorch modules) turn a network into a `Graph` of `Node`s in one small vocabulary, `NODE_OPS`.
 This module holds that graph and what is done to it before any spec statement is recognised
-(`mobilecost.importer` does that): activations written as arithmetic fused into one node
+(`importing.recognise` does that): activations written as arithmetic fused into one node
 each (`fuse_activations`), identities dropped (`without_identities`), every tensor's shape
 (`propagate`), and the walk from input to output into a sequence with branches (`walk`).
 Nothing here imports torch or onnx.

@@ -1,4 +1,4 @@
-"""Read an ONNX file into the importer's graph (`mobilecost.importgraph.Graph`), with the `onnx`
+"""Read an ONNX file into the importer's graph (`importing.graph.Graph`), with the `onnx`
 package alone (no torch, no ONNX Runtime).
 
 Conv, BatchNormalization, Relu, Clip(0, 6), Add, AveragePool, MaxPool, GlobalAveragePool,

@@ -1,4 +1,5 @@
-"""design."""
+"""Which configurations to measure: the D-optimal choice of a few from a grid (`suggest`), how
+well a set determines the model (`spread_condition`), a spread subset (`spread_subset`)."""
 
 from __future__ import annotations
 

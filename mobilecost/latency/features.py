@@ -1,4 +1,5 @@
-"""features."""
+"""What the whole-network model reads of a configuration: each layer's Mult-Adds, bytes
+moved and compute group (`network_features`, from the cost engine)."""
 
 from __future__ import annotations
 

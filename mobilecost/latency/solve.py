@@ -1,4 +1,5 @@
-"""solve."""
+"""The fits' arithmetic: non-negative least squares (Lawson and Hanson's active set) and the
+fit on relative error that the whole-network model and the layer table share."""
 
 from __future__ import annotations
 

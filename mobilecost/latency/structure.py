@@ -61,7 +61,7 @@ def _values(layers) -> dict[str, list[int]]:
 def _per_resolution(spec: Spec, alpha: Fraction, resolutions: Sequence[int]) -> dict[str, "np.ndarray"]:
     """Each quantity of each layer at `alpha` and every resolution, [L, n_r] float64.
 
-    The feature-map sides come from the grid engine's size walk (`gridcost.layer_sides`, all
+    The feature-map sides come from the grid engine's size walk (`engine.grid.layer_sides`, all
     resolutions at once by the op table's size rules). The quantities come from `layer_cost`
     itself, applied to the layer with its sides as arrays, so no cost rule is restated here.
     """

@@ -1,4 +1,6 @@
-"""validation."""
+"""How well a model predicts points it was not fitted on: predictions with the two baselines
+(k·Mult-Adds, c0 + k·Mult-Adds), their error summaries, leave-one-out and held-out
+validations (of points, or of a whole network)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ between assigning each layer to its bound and refitting).
 
 The coefficients are fitted by non-negative least squares on the relative error,
 min Σ_i ((T_i − t_i) / t_i)², so that a 2 ms network counts as much as a 30 ms one.
-`predict_grid` predicts a whole α × resolution grid at once (see gridfeatures); `Domain` is
+`predict_grid` predicts a whole α × resolution grid at once (see latency.structure); `Domain` is
 what a model was calibrated on, and says when a prediction extrapolates. A network is known
 by its canonical spec text without the `name` line (`Network`), never by the name or path a
 user typed. numpy is imported lazily: the analytic commands never load it.
@@ -202,7 +202,7 @@ def predict_grid(model: Fit, spec: "Spec | str | Network", alphas: Sequence, res
 
     Equal to `predict_ms` of each configuration up to float rounding. The sum form is
     linear in per-group sums of per-layer features, and each sum is one matrix product of an
-    α factor and a resolution factor (see `gridfeatures`); the max form takes the per-layer
+    α factor and a resolution factor (see `latency.structure`); the max form takes the per-layer
     maximum in blocks of α, so that memory stays bounded.
     """
     import numpy as np

@@ -2,14 +2,16 @@
 
 A source is an ONNX file (`model.onnx`, read with the onnx package, no torch) or a Python
 callable returning an `nn.Module` (`package.module:callable`, `path/to/file.py:callable`,
-traced by `mobilecost.torch.importer`; torch is loaded only then).
+traced by `mobilecost.torch.fx`; torch is loaded only then).
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
 
-from ..importing.recognise import Imported, ModelImportError, compare, import_graph
+from ..importing.compare import compare
+from ..importing.recognise import ModelImportError
+from ..importing.write import Imported, import_graph
 from ..lang.spec import Spec
 from ..lang.values import Rounding
 from .report import Column, Report, format_number

@@ -1,4 +1,5 @@
-"""output."""
+"""A sweep's frame out: CSV in chunks (never the whole text in memory), JSON, Markdown and
+Parquet files, the reports folder (`write_sweep`), every file written atomically."""
 
 from __future__ import annotations
 

@@ -1,11 +1,7 @@
-"""The library side of the grid commands: sweep, formula, accuracy and suggest as reports
-(pick's is `mobilecost.pickreport`, on top of this one).
-
-Each command of the CLI parses its options, calls one function here and renders the
-`Report` it gets back; everything in between (the grid from the options, the sweep frame with
-target latencies and measurements joined, the report's columns and notes, fast CSV and
-Parquet of big frames, the closed form's notes, the accuracy tables) lives here and is tested
-without the CLI. numpy and pandas load on use.
+"""The sweep's report: the grid from the options, the sweep frame with target latencies and
+measurements joined (`run_sweep`), and the report's columns and notes (pick's is
+`reports.pick`, on top of this one; files out are `reports.output`). numpy and pandas load on
+use.
 """
 
 from __future__ import annotations
@@ -109,7 +105,7 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, alphas: Sequence[Frac
                        resolutions: Sequence[int], target, batch: int = 1,
                        measured: bool = False) -> "pd.DataFrame":
     """`predicted_latency_ms` on `target` for every row of the sweep of `alphas` ×
-    `resolutions` (α-major, as `gridcost.sweep` gives them); with `measured`, also `latency_ms`
+    `resolutions` (α-major, as `engine.sweep.sweep` gives them); with `measured`, also `latency_ms`
     (the target's own measurement where it has one for that configuration, else the
     prediction) and `latency_source` (measured | predicted)."""
     import numpy as np

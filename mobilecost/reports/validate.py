@@ -1,4 +1,5 @@
-"""validate."""
+"""The report of `validate`: the engine's counts reconciled with FlopCounterMode's, fvcore's and
+torch's parameters, per layer kind or per layer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""cache."""
+"""The measurement cache: one JSON file per timing, keyed by the network's identity, the
+configuration, every timing option, the device's name and the versions; written atomically,
+bad entries reported and measured again, noisy ones not served."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""clock."""
+"""Timing one callable: the network prepared on its device, dtype and memory format (compiled
+or captured as a CUDA graph where asked), timed by torch.utils.benchmark's adaptive_autorange;
+the machine's load and when a timing is noisy."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ class DeviceError(MobilecostError):
 
 @dataclass(frozen=True, slots=True)
 class MeasureOptions(TimingOptions):
-    """The timing options (mobilecost.timing_options, fields and defaults defined there),
+    """The timing options (latency.options, fields and defaults defined there),
     with what needs torch: the device checked and the thread count filled in."""
 
     def resolved(self) -> "MeasureOptions":

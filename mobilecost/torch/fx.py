@@ -1,4 +1,4 @@
-"""Read a PyTorch module into the importer's graph (`mobilecost.importer.Graph`).
+"""Read a PyTorch module into the importer's graph (`importing.graph.Graph`).
 
 The module is traced with `torch.fx.symbolic_trace`: it records the forward pass with
 torch.nn's layers as leaves, so each Conv2d, BatchNorm2d, Linear and pool keeps its

@@ -109,7 +109,7 @@ def measure_layers(configs: Iterable[Any], options: MeasureOptions,
                    on_progress: Callable[[int, int, dict[str, Any]], None] | None = None,
                    rounds: int = 1,
                    on_warning: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Time each distinct layer shape of `configs` (latency.Config; layertable.distinct_layers)
+    """Time each distinct layer shape of `configs` (latency.Config; latency.layers.distinct_layers)
     alone, at the options' batch; one row per shape, in the order first met.
 
     As `measure_grid`: each timing is cached as soon as it is taken (a rerun after Ctrl-C, which
