@@ -38,7 +38,7 @@ CASES = {
     "cost_mnasnet_a1_odd_csv": ["cost", "mnasnet_a1", "--alpha", "0.35", "--res", "257x161",
                                 "--format", "csv"],
     "cost_v3s_fc_bias_bn_json": ["cost", "mobilenet_v3_small", "--alpha", "0.5", "--res", "97",
-                                 "--fc-bias", "--bn", "--classes", "1001", "--format", "json"],
+                                 "--biases", "--bn", "--classes", "1001", "--format", "json"],
     "sweep_v1_csv": ["sweep", "--format", "csv"],
     "sweep_v1_json": ["sweep", "--alpha", "0.25..1:0.125", "--res", "96..224:32",
                       "--format", "json"],

@@ -102,7 +102,7 @@ def test_every_output_names_its_convention():
 
 @pytest.mark.parametrize("args,what", [
     (("--convention", "caffe"), "--convention caffe: unknown; known: paper, tf-slim, torchvision, keras"),
-    (("--convention", "keras", "--bn"), "--convention sets what counts: give it, or --fc-bias/--bn, not both"),
+    (("--convention", "keras", "--bn"), "--convention sets what counts: give it, or --biases/--bn, not both"),
 ])
 def test_bad_convention_is_one_error_line(args, what):
     for cmd in ("cost", "sweep"):

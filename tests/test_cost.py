@@ -101,7 +101,7 @@ def test_mobilenet_v2():
     assert round(c.macs / 1e6) == 301  # printed "300M" (Sandler et al. Table 4)
     assert c.macs == v2_macs()  # Sandler et al. Table 2, block by block: 300,774,272
     # torchvision's mobilenet_v2 counts 3,504,872 parameters: weights + FC bias + batchnorm γ, β
-    assert cost("mobilenet_v2", counting=Counting(fc_bias=True, batchnorm=True)).params == 3_504_872
+    assert cost("mobilenet_v2", counting=Counting(biases=True, batchnorm=True)).params == 3_504_872
     assert math.floor(c.params / 1e5) / 10 == 3.4  # printed 3.4M is 3.47M truncated
 
 
@@ -133,7 +133,7 @@ def test_table2_report_has_paper_columns():
 
 def test_counting_switches():
     weights = v1_params()  # Table 1's weights: 4,209,088
-    c = cost("mobilenet_v1", counting=Counting(fc_bias=True))
+    c = cost("mobilenet_v1", counting=Counting(biases=True))
     assert c.params == weights + 1000
     bn = cost("mobilenet_v1", counting=Counting(batchnorm=True))
     # γ and β for every conv's output channels (Table 1): 2·(32 + Σ dw + Σ pw channels)

@@ -65,7 +65,7 @@ def test_where_rounding_bites():
 
 
 def test_counting_switches():
-    f = closed_form("mobilenet_v1", Counting(fc_bias=True, batchnorm=True))
+    f = closed_form("mobilenet_v1", Counting(biases=True, batchnorm=True))
     c = cost("mobilenet_v1", F(1, 2), 160, Counting(True, True))
     assert f.params(F(1, 2), F(160, 224)) == c.params
 

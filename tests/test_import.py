@@ -251,11 +251,11 @@ def test_cli_import_writes_the_spec_and_refuses_to_overwrite(tmp_path):
 def test_cli_validate_against_a_network(tmp_path):
     pytest.importorskip("onnx")
     onnx_file = export_onnx(build_model("mobilenet_v1", "0.5", 128), tmp_path / "v1.onnx", 128)
-    ok = run("validate", "mobilenet_v1", "--alpha", "0.5", "--res", "128", "--against", onnx_file,
+    ok = run("crosscheck", "mobilenet_v1", "--alpha", "0.5", "--res", "128", "--against", onnx_file,
              "--format", "csv")
     assert ok.exit_code == 0, ok.output
     assert ok.stdout.count(",yes") == 29  # 29 layers, every one agreeing
-    bad = run("validate", "mobilenet_v1", "--alpha", "0.75", "--res", "128", "--against",
+    bad = run("crosscheck", "mobilenet_v1", "--alpha", "0.75", "--res", "128", "--against",
               onnx_file)
     line = one_error_line(bad, code=1)
     # layer 1 at α = 0.75 has int(0.75·32) = 24 filters, the network 16
@@ -275,7 +275,7 @@ def test_cli_validate_against_a_module_with_a_gate_the_spec_lacks(tmp_path):
                    + "\n\ndef make():\n    return Gated()\n")
     spec = tmp_path / "plain.spec"
     spec.write_text("input 32 3!\nconv 3 16 s2 act=none bn=no\npw 8 act=none bn=no\n")
-    r = run("validate", spec, "--against", f"{src}:make")
+    r = run("crosscheck", spec, "--against", f"{src}:make")
     line = one_error_line(r, code=1)
     assert "layer 2" in line and "grouped (Conv2d)" in line
 
@@ -464,7 +464,7 @@ def test_model_zoo_mobilenet_v2_imports_to_its_published_size():
     imp = _import_module(model, 224, parse_rounding("multiple 8"))
     assert imp.total_macs == 300_774_272
     assert sum(p.numel() for p in model.parameters()) == 3_504_872
-    assert sum(layer_cost(l, Counting(fc_bias=True, batchnorm=True)).params
+    assert sum(layer_cost(l, Counting(biases=True, batchnorm=True)).params
                for l in imp.layers) == 3_504_872
     assert _facts(imp.layers) == _facts(load_spec("mobilenet_v2").build(1, 224))
     # the paper's Table 2 (t, c, n, s), one repeat per run of equal blocks; the last 1×1 is

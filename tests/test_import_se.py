@@ -62,7 +62,7 @@ def test_mobilenet_v3_large_imports_with_its_se_blocks_written_in_the_ir():
     # torchvision's mobilenet_v3_large: 5,483,032 parameters (with batchnorm and biases)
     from mobilecost.engine.cost import Counting
 
-    assert sum(layer_cost(l, Counting(fc_bias=True, batchnorm=True)).params
+    assert sum(layer_cost(l, Counting(biases=True, batchnorm=True)).params
                for l in imp.layers) == 5_483_032
 
 
@@ -345,11 +345,11 @@ def test_validate_a_v3_spec_without_its_se_blocks_against_the_network(tmp_path):
     spec = tmp_path / "no_se.spec"
     spec.write_text(load_spec("mobilenet_v3_large").format().replace(" se=4", ""))
     assert "se=" not in spec.read_text()
-    line = one_error_line(run("validate", spec, "--against", f"{src}:large"), code=1)
+    line = one_error_line(run("crosscheck", spec, "--against", f"{src}:large"), code=1)
     assert line.startswith("error: first disagreement at layer 14: spec pw 28×28×72 → "
                            f"28×28×40 ({72 * 40 * 28 * 28:,} Mult-Adds")
     assert "network avgpool 28×28×72 → 1×1×72" in line
-    ok = run("validate", "mobilenet_v3_large", "--against", f"{src}:large", "--format", "csv")
+    ok = run("crosscheck", "mobilenet_v3_large", "--against", f"{src}:large", "--format", "csv")
     assert ok.exit_code == 0, ok.output
 
 

@@ -12,7 +12,7 @@ from by_hand import V3_LARGE, V3_SMALL, v3_counts
 import mobilecost
 from mobilecost.engine.cost import Counting
 
-ALL = Counting(fc_bias=True, batchnorm=True)
+ALL = Counting(biases=True, batchnorm=True)
 
 
 def printed(x: float, digits: int) -> set:

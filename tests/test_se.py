@@ -24,7 +24,7 @@ def test_se_statement_costs_two_biased_1x1_convolutions_by_hand():
     se = 64 * squeeze + squeeze * 64  # two 1×1 convolutions on the pooled 1×1×64 map
     assert c.macs == conv + se + 64 * 10
     assert c.params == 3 * 3 * 3 * 64 + 2 * 64 * squeeze + 64 * 10  # weights only
-    assert mobilecost.cost(parse(SE_NET), counting=Counting(fc_bias=True)).params == (
+    assert mobilecost.cost(parse(SE_NET), counting=Counting(biases=True)).params == (
         c.params + squeeze + 64 + 10)  # the SE's biases and the FC's
     # conv ReLU on 64·16², SE ReLU on 16, hard-sigmoid gate on 64, scale on 64·16²
     assert c.elementwise_ops == 64 * 256 + squeeze + 64 + 64 * 256

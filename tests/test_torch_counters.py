@@ -29,7 +29,7 @@ def test_every_layer_agrees_with_both_counters(spec, alpha, res):
     engine = cost(spec, alpha, res)
     assert check.flop_counter_total_flops == 2 * engine.macs
     assert sum(c.torch_params for c in check.layers) == cost(
-        spec, alpha, res, Counting(fc_bias=True, batchnorm=True)).params
+        spec, alpha, res, Counting(biases=True, batchnorm=True)).params
 
 
 def test_fvcore_extra_is_batchnorm_at_two_per_output_element():
@@ -41,7 +41,7 @@ def test_fvcore_extra_is_batchnorm_at_two_per_output_element():
 
 
 def test_validate_command_reconciles_and_exits_0():
-    r = runner.invoke(app, ["validate", "mobilenet_v1", "--alpha", "0.25", "--res", "32",
+    r = runner.invoke(app, ["crosscheck", "mobilenet_v1", "--alpha", "0.25", "--res", "32",
                             "--format", "csv"])
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
@@ -64,7 +64,7 @@ def test_validate_exits_1_when_a_counter_disagrees(monkeypatch):
                        c.bn_params, c.params, c.input_elems, c.output_elems)
 
     monkeypatch.setattr(counters, "layer_cost", off_by_one)
-    r = runner.invoke(app, ["validate", "mobilenet_v1", "--alpha", "0.25", "--res", "32",
+    r = runner.invoke(app, ["crosscheck", "mobilenet_v1", "--alpha", "0.25", "--res", "32",
                             "--per-layer"])
     assert r.exit_code == 1
     assert "disagree on 1 layer(s), first layer 4 (dw)" in r.stderr

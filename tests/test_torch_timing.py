@@ -176,7 +176,7 @@ def test_measure_bad_input_is_one_line(args, message, tmp_path):
     assert message in one_error_line(r)
 
 
-@pytest.mark.parametrize("command", [["validate"], ["measure", "--res", "32"], ["profile"]])
+@pytest.mark.parametrize("command", [["crosscheck"], ["measure", "--res", "32"], ["profile"]])
 def test_torch_commands_without_torch_say_how_to_install(command, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     r = runner.invoke(app, command)

@@ -8,10 +8,10 @@ from ..reports import tables
 from ..reports.report import Format
 from .common import (
     AlphaOpt,
+    BiasesOpt,
     BnOpt,
     ClassesOpt,
     ConventionOpt,
-    FcBiasOpt,
     FormatOpt,
     ResOpt,
     SpecArg,
@@ -25,26 +25,26 @@ from .render import render
 
 @command("table1")
 def table1_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
-               convention: ConventionOpt = None, fc_bias: FcBiasOpt = False, bn: BnOpt = False,
+               convention: ConventionOpt = None, biases: BiasesOpt = False, bn: BnOpt = False,
                classes: ClassesOpt = None, format: FormatOpt = Format.table) -> None:
     """The architecture as the paper prints Table 1, with Mult-Adds and parameters per layer.
 
     Example: mobilecost table1 mobilenet_v1 --alpha 0.5 --res 160
     """
-    s, counting, line = counting_options(spec, convention, fc_bias, bn, classes)
+    s, counting, line = counting_options(spec, convention, biases, bn, classes)
     report = tables.table1(s, parse_alpha(alpha), parse_res(res, s), counting)
     render(dataclasses.replace(report, notes=report.notes + [line]), format)
 
 
 @command("table2")
 def table2_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
-               convention: ConventionOpt = None, fc_bias: FcBiasOpt = False, bn: BnOpt = False,
+               convention: ConventionOpt = None, biases: BiasesOpt = False, bn: BnOpt = False,
                classes: ClassesOpt = None, format: FormatOpt = Format.table) -> None:
     """Resources per layer type (% Mult-Adds, % parameters); the paper's values beside for 1.0-224.
 
     Example: mobilecost table2 --format markdown
     """
-    s, counting, line = counting_options(spec, convention, fc_bias, bn, classes)
+    s, counting, line = counting_options(spec, convention, biases, bn, classes)
     report = tables.table2(s, parse_alpha(alpha), parse_res(res, s), counting)
     render(dataclasses.replace(report, notes=report.notes + [line]), format)
 
@@ -60,7 +60,7 @@ def table3_cmd(format: FormatOpt = Format.table) -> None:
 
 @command("cost")
 def cost_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
-             convention: ConventionOpt = None, fc_bias: FcBiasOpt = False, bn: BnOpt = False,
+             convention: ConventionOpt = None, biases: BiasesOpt = False, bn: BnOpt = False,
              classes: ClassesOpt = None, format: FormatOpt = Format.table) -> None:
     """Totals and the per-layer table of one configuration.
 
@@ -69,7 +69,7 @@ def cost_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt 
     Example: mobilecost cost mobilenet_v2 --convention keras (count_params())
     Example: mobilecost cost mobilenet_v1 --res 320x240 (height x width)
     """
-    s, counting, line = counting_options(spec, convention, fc_bias, bn, classes)
+    s, counting, line = counting_options(spec, convention, biases, bn, classes)
     report = tables.cost_report(s, parse_alpha(alpha), parse_res(res, s), counting)
     render(dataclasses.replace(report, notes=report.notes + [line]), format)
 

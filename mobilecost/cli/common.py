@@ -178,7 +178,9 @@ def split_list(text: str, what: str) -> list[str]:
     if not items:
         raise MobilecostError(f"{what} is empty")
     return items
-FcBiasOpt = Annotated[bool, typer.Option("--fc-bias", help="Count biases as parameters (the FC layer's, squeeze-and-excitation's 1×1 convolutions').")]
+BiasesOpt = Annotated[bool, typer.Option(
+    "--biases", help="Count every bias as a parameter (the FC layer's, those of the 1×1 convolutions "
+                     "of squeeze-and-excitation and of any convolution that has them).")]
 BnOpt = Annotated[bool, typer.Option("--bn", help="Count batchnorm γ and β as parameters.")]
 ClassesOpt = Annotated[Optional[int], typer.Option(
     "--classes", help="Number of classes of the final 'fc N!' (1001: TF-slim's checkpoints) "
@@ -192,10 +194,10 @@ ConventionOpt = Annotated[Optional[str], typer.Option(
                          "mean and variance: count_params()). Every output names the one in force.")]
 
 
-def counting_options(spec: str, convention: Optional[str], fc_bias: bool, bn: bool,
+def counting_options(spec: str, convention: Optional[str], biases: bool, bn: bool,
                      classes: Optional[int]) -> tuple[Any, Any, str]:
     """(the spec, or a copy with `classes` outputs; the Counting; the line every output gives
-    about its parameter count) from --convention, --fc-bias/--bn and --classes. `spec` may be
+    about its parameter count) from --convention, --biases/--bn and --classes. `spec` may be
     a list of specs (--spec): each gets the classes."""
     from ..engine.cost import CONVENTIONS, Counting, convention_line
     from ..lang.load import classes_of, load_spec, with_classes
@@ -206,10 +208,10 @@ def counting_options(spec: str, convention: Optional[str], fc_bias: bool, bn: bo
         if conv is None:
             raise MobilecostError(f"--convention {convention}: unknown; known: "
                                   f"{', '.join(CONVENTIONS)}")
-        if fc_bias or bn:
-            raise MobilecostError("--convention sets what counts: give it, or --fc-bias/--bn, "
+        if biases or bn:
+            raise MobilecostError("--convention sets what counts: give it, or --biases/--bn, "
                                   "not both")
-    counting = conv.counting if conv is not None else Counting(fc_bias, bn)
+    counting = conv.counting if conv is not None else Counting(biases, bn)
     n = classes if classes is not None else (conv.classes if conv is not None else None)
     several = isinstance(spec, (list, tuple))
     loaded = [load_spec(x) for x in (spec if several else [spec])]

@@ -40,7 +40,7 @@ def export_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALP
                output_dir: Annotated[Optional[Path], typer.Option(
                    "--output-dir", help="Folder for the model files and manifest.csv (made if "
                                         "missing; an export there already is resumed).",
-                   parser=nonempty_path("--output-dir"))] = None,
+                   parser=nonempty_path("--output-dir"), metavar="<path>")] = None,
                batch: BatchOpt = DEFAULT_BATCH,
                opset: Annotated[Optional[int], typer.Option(
                    "--opset", min=1, help=f"ONNX opset of the files (--to onnx only; "

@@ -6,10 +6,10 @@ import sys
 
 from ..reports.report import Format
 from .common import (
+    BiasesOpt,
     BnOpt,
     ClassesOpt,
     ConventionOpt,
-    FcBiasOpt,
     FormatOpt,
     SpecArg,
     command,
@@ -20,7 +20,7 @@ from .render import render
 
 @command("formula")
 def formula_cmd(spec: SpecArg = "mobilenet_v1", convention: ConventionOpt = None,
-                fc_bias: FcBiasOpt = False, bn: BnOpt = False,
+                biases: BiasesOpt = False, bn: BnOpt = False,
                 classes: ClassesOpt = None, format: FormatOpt = Format.table) -> None:
     """Total Mult-Adds and parameters as polynomials in α and ρ, read off the spec.
 
@@ -33,7 +33,7 @@ def formula_cmd(spec: SpecArg = "mobilenet_v1", convention: ConventionOpt = None
     """
     from ..reports.formula import formula_report, formula_text
 
-    s, counting, line = counting_options(spec, convention, fc_bias, bn, classes)
+    s, counting, line = counting_options(spec, convention, biases, bn, classes)
     if format is Format.table:
         sys.stdout.write(formula_text(s, counting) + f"\n{line[0].upper()}{line[1:]}.\n")
         return

@@ -32,7 +32,7 @@ RhoOpt = Annotated[Optional[str], typer.Option(
 OutputDirOpt = Annotated[Optional[Path], typer.Option(
     "--output-dir", help="Write the report files (CSV, JSON, Markdown) into this folder "
                          f"\\[default with --plot: ./{DEFAULT_OUTPUT_DIR}/]",
-    parser=nonempty_path("--output-dir"))]
+    parser=nonempty_path("--output-dir"), metavar="<path>")]
 PlotOpt = Annotated[bool, typer.Option(
     "--plot", help="Also write the plots (PNG and SVG) into --output-dir.")]
 SpecsOpt = Annotated[Optional[str], typer.Option(
@@ -47,7 +47,7 @@ MaxConfigsOpt = Annotated[int, typer.Option(
 
 def grid_options(ctx: typer.Context, spec: str, specs: str | None, alpha: str, res: str | None,
                  rho: str | None, aspect: str | None, max_configs: int, per_row: str,
-                 convention: str | None, fc_bias: bool, bn: bool, classes: int | None):
+                 convention: str | None, biases: bool, bn: bool, classes: int | None):
     """(the spec or specs, α list, resolution list, Counting) from a grid command's options,
     the grid refused before any work if it is too large for memory (`per_row`: the output's
     format, whose bytes a row count)."""
@@ -61,7 +61,7 @@ def grid_options(ctx: typer.Context, spec: str, specs: str | None, alpha: str, r
     else:
         s, alphas, resolutions = grid_from_options(spec, alpha, res, rho, max_configs, per_row,
                                                    aspect)
-    s, counting, _ = counting_options(s, convention, fc_bias, bn, classes)
+    s, counting, _ = counting_options(s, convention, biases, bn, classes)
     return s, alphas, resolutions, counting
 
 

@@ -42,7 +42,7 @@ TargetOpt = Annotated[str, typer.Option("--target", help="A calibrated target's 
 TargetsDirOpt = Annotated[Optional[Path], typer.Option(
     "--targets-dir", help="Where targets are stored \\[default: $MOBILECOST_TARGETS_DIR, "
                           "else ~/.config/mobilecost/targets].", file_okay=False,
-    parser=nonempty_path("--targets-dir"))]
+    parser=nonempty_path("--targets-dir"), metavar="<path>")]
 GRID_HELP = "a list or a range a..b[:step]"
 
 
@@ -171,7 +171,7 @@ def predict_cmd(
                                 "network and predict all of this one's (a network never measured).")] = None,
     output_dir: Annotated[Path, typer.Option(
         "--output-dir", help="With --validate: where the plot goes.", file_okay=False,
-        parser=nonempty_path("--output-dir"))] = Path("mobilecost-reports"),
+        parser=nonempty_path("--output-dir"), metavar="<path>")] = Path("mobilecost-reports"),
     targets_dir: TargetsDirOpt = None,
     format: FormatOpt = Format.table,
 ) -> None:

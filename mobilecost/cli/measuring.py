@@ -14,6 +14,7 @@ from ..dtypes import timeable_shorts
 from ..latency.options import DEFAULTS, DEVICES, GRID_DEFAULTS, GridTiming, Timing, TimingOptions
 from ..runtimes import RUNTIMES
 from ..torch import require_torch
+from .common import nonempty_path
 
 # The choices of --device and --dtype, from the one table of each.
 Device = Enum("Device", {d: d for d in DEVICES}, type=str)  # type: ignore[misc]
@@ -42,7 +43,8 @@ RoundsOpt = Annotated[int, typer.Option(
                             "latency_median_ms the median of the round medians.")]
 CacheDirOpt = Annotated[Optional[Path], typer.Option(
     "--cache-dir", help="Measurement cache folder \\[default: "
-                        "$MOBILECOST_CACHE_DIR or ~/.cache/mobilecost/measure].")]
+                        "$MOBILECOST_CACHE_DIR or ~/.cache/mobilecost/measure].",
+    parser=nonempty_path("--cache-dir"), metavar="<path>")]
 RuntimeOpt = Annotated[Runtime, typer.Option(
     "--runtime", help="What runs the network: torch, or ONNX Runtime (CPU execution provider, "
                       "fp32) on the file `export` writes (needs mobilecost\\[onnx]), or "

@@ -13,9 +13,13 @@ from .common import err_console
 
 # ----------------------------------------------------------------------------- rendering
 
-def terminal_width() -> int | None:
-    """The width tables are fitted to: $COLUMNS if set, else the terminal's; None for a pipe
-    or a file without $COLUMNS (tables then come whole)."""
+PIPE_WIDTH = 80  # a table written to a pipe or file, without $COLUMNS
+
+
+def terminal_width() -> int:
+    """The width tables are fitted to: $COLUMNS if set, else the terminal's, else (a pipe or a
+    file) 80, as a terminal shows it (`... | tail` must not wrap numbers mid-digit); the whole
+    table is `--format markdown` or `csv`."""
     import os
     import shutil
 
@@ -24,7 +28,7 @@ def terminal_width() -> int | None:
         return int(env)
     if sys.stdout.isatty():
         return shutil.get_terminal_size().columns
-    return None
+    return PIPE_WIDTH
 
 
 def _cell_width(text: str) -> int:

@@ -15,10 +15,10 @@ from ..errors import MobilecostError
 from ..reports.report import Format
 from .common import (
     AnyFormatOpt,
+    BiasesOpt,
     BnOpt,
     ClassesOpt,
     ConventionOpt,
-    FcBiasOpt,
     SpecArg,
     check_output_file,
     command,
@@ -111,7 +111,7 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
               specs: SpecsOpt = None, format: AnyFormatOpt = Format.table,
               output: OutputFileOpt = None, output_dir: OutputDirOpt = None, plot: PlotOpt = False,
               max_configs: MaxConfigsOpt = 5_000_000, convention: ConventionOpt = None,
-              fc_bias: FcBiasOpt = False, bn: BnOpt = False, classes: ClassesOpt = None, target: SweepTargetOpt = None, targets_dir: TargetsDirOpt = None,
+              biases: BiasesOpt = False, bn: BnOpt = False, classes: ClassesOpt = None, target: SweepTargetOpt = None, targets_dir: TargetsDirOpt = None,
               measure: MeasureOpt = False, batch: BatchOpt = DEFAULT_BATCH,
               device: DeviceOpt = DEFAULT_DEVICE, dtype: DtypeOpt = DEFAULT_DTYPE,
               threads: ThreadsOpt = None, channels_last: ChannelsLastOpt = False,
@@ -153,7 +153,7 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
     # --output-dir writes CSV, JSON and Markdown of every row: JSON, the largest, sets the peak.
     s, alphas, resolutions, counting = grid_options(
         ctx, spec, specs, alpha, res, rho, aspect, max_configs,
-        "json" if output_dir is not None else fmt.value, convention, fc_bias, bn, classes)
+        "json" if output_dir is not None else fmt.value, convention, biases, bn, classes)
     folder = checked_output(output_dir, plot)
     t = load_target(target, targets_dir)
     n = len(alphas) * len(resolutions) * (len(s) if isinstance(s, list) else 1)

@@ -20,6 +20,7 @@ from .common import (
     command,
     err_console,
     fail,
+    nonempty_path,
     parse_alpha,
     parse_res,
     report_written,
@@ -63,8 +64,8 @@ ResListOpt = Annotated[Optional[str], typer.Option(
 
 # ----------------------------------------------------------------------------- validate
 
-@command("validate")
-def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Option(
+@command("crosscheck")
+def crosscheck_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Option(
                      "--alpha", "-a", help="Width multiplier α (> 0).")] = "1",
                  res: ResOpt = None,
                  per_layer: Annotated[bool, typer.Option(
@@ -81,10 +82,10 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
     Mult-Adds and parameters per layer, the first disagreeing layer named; exit code 1 on any
     disagreement in convolution or linear Mult-Adds.
 
-    Example: mobilecost validate mobilenet_v2 --alpha 0.75 --res 160
+    Example: mobilecost crosscheck mobilenet_v2 --alpha 0.75 --res 160
 
-    Example: mobilecost validate mine.spec --alpha 0.5 --against model.onnx
-    Example: mobilecost validate mobilenet_v3_small --res 320x240 (height x width)
+    Example: mobilecost crosscheck mine.spec --alpha 0.5 --against model.onnx
+    Example: mobilecost crosscheck mobilenet_v3_small --res 320x240 (height x width)
     """
     res = parse_res(res, spec)
     if against is not None:
@@ -97,7 +98,7 @@ def validate_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opt
     from ..torch import require_fvcore
 
     require_fvcore()
-    from ..reports.validate import reconcile_report
+    from ..reports.crosscheck import reconcile_report
     from ..torch.counters import cross_check
 
     a = parse_alpha(alpha)
@@ -144,7 +145,8 @@ def measure_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaListOpt = "1", res: 
                 plot_dir: Annotated[Optional[Path], typer.Option(
                     "--plot-dir", help="Write plots here, PNG and SVG: latency against "
                                        "Mult-Adds, against accuracy (where known) and, with "
-                                       "--time-share, time share by layer kind.")] = None,
+                                       "--time-share, time share by layer kind.",
+                    parser=nonempty_path("--plot-dir"), metavar="<path>")] = None,
                 format: FormatOpt = Format.table) -> None:
     """Time the built network for every α × resolution given (cached, resumable).
 
@@ -215,4 +217,4 @@ def profile_cmd(spec: SpecArg = "mobilenet_v1", alpha: Annotated[str, typer.Opti
     render(profile_report(model, prof, options, per_layer), format)
 
 
-__all__ = ["measure_cmd", "profile_cmd", "validate_cmd"]
+__all__ = ["measure_cmd", "profile_cmd", "crosscheck_cmd"]

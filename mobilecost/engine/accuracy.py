@@ -121,10 +121,6 @@ class AccuracyModel:
         return (self.coef[0] + self.coef[1] * np.log(np.asarray(macs, dtype=np.float64))
                 + self.coef[2] * np.log(a) ** 2)
 
-    def covers(self, alpha: Fraction, resolution: int) -> bool:
-        return (self.alpha_range[0] <= alpha <= self.alpha_range[1]
-                and self.resolution_range[0] <= resolution <= self.resolution_range[1])
-
     def describe(self) -> str:
         c0, c1, c2 = self.coef
         return f"{self.metric} = {c0:.3f} + {c1:.4f}·ln(MACs) {'+' if c2 >= 0 else '-'} {abs(c2):.4f}·(ln α)²"

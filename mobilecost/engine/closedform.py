@@ -158,7 +158,7 @@ def closed_form(spec: Spec | str, counting: Counting = Counting()) -> ClosedForm
                 p = _power(Fraction(f2, f1), 2, "the channel factor", where)
                 q = 2 * _power(Fraction(g2, g1), 4, "the feature map", where)
                 add(total, (p, q), f1 * g1)
-        for on, what, extra in ((counting.fc_bias, "bias", rule.bias_params),
+        for on, what, extra in ((counting.biases, "bias", rule.bias_params),
                                 (counting.batchnorm, "batchnorm", rule.bn_params),
                                 (counting.bn_stats, "batchnorm statistics", rule.bn_params)):
             e1 = extra(a) if on else 0

@@ -12,7 +12,7 @@ Counting conventions (stated here once; the README repeats them):
   1×1 term of (5) for a pointwise one; with α and ρ already applied to M, N and D_F by the spec
   builder it is equations (6) and (7). A fully connected layer costs M·N.
 * **Parameters** (`params`) count convolution and FC weights. Two switches add the rest:
-  `fc_bias` (every bias: the FC layer's N, and the c/r-and-c of each squeeze-and-excitation's
+  `biases` (every bias: the FC layer's N, and the c/r-and-c of each squeeze-and-excitation's
   two 1×1 convolutions; the name is the switch's older one) and `batchnorm` (γ and β per channel of each batchnormed
   convolution; running statistics are buffers, not parameters, in torch); `bn_stats` adds the
   running mean and variance as Keras's count_params() does (non-trainable weights there).
@@ -56,7 +56,7 @@ from ..lang.values import Resolution, norm_resolution, to_fraction
 class Counting:
     """Which parameters count. The default counts conv and FC weights only."""
 
-    fc_bias: bool = False  # every bias: the FC's, squeeze-and-excitation's
+    biases: bool = False  # every bias: the FC's, squeeze-and-excitation's
     batchnorm: bool = False  # batchnorm's γ and β
     bn_stats: bool = False  # batchnorm's running mean and variance (Keras counts them)
 
@@ -64,7 +64,7 @@ class Counting:
     def says(self) -> str:
         """What counts, in words."""
         parts = ["conv and FC weights"]
-        if self.fc_bias:
+        if self.biases:
             parts.append("biases")
         if self.batchnorm or self.bn_stats:
             parts.append("batchnorm " + ", ".join(
@@ -166,7 +166,7 @@ def layer_cost(layer: Layer, counting: Counting = Counting()) -> LayerCost:
     """The cost of one layer, by its op's cost rules (`lang.ops`)."""
     rule = OPS[layer.op]
     weights, bias, bn = rule.weights(layer), rule.bias_params(layer), rule.bn_params(layer)
-    params = (weights + (bias if counting.fc_bias else 0) + (bn if counting.batchnorm else 0)
+    params = (weights + (bias if counting.biases else 0) + (bn if counting.batchnorm else 0)
               + (bn if counting.bn_stats else 0))  # the statistics: as many as γ and β
     return LayerCost(layer, rule.macs(layer), weights, bias, bn, params, rule.input_elems(layer),
                      rule.output_elems(layer), rule.elementwise_ops(layer))

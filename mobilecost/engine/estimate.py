@@ -92,10 +92,6 @@ class Estimator:
         """Resolutions that every published width has been released at or around."""
         return (max(c[0][0] for c in self.curves), min(c[-1][0] for c in self.curves))
 
-    def covers(self, alpha: Fraction, resolution: int) -> bool:
-        lo, hi = self.resolution_range
-        return self.widths[0] <= alpha <= self.widths[-1] and lo <= resolution <= hi
-
     def _log_macs(self, alpha: "Fraction | np.ndarray", res: "np.ndarray") -> "np.ndarray":
         """ln MACs by the closed form, α (one, or an array) against the resolutions."""
         import numpy as np

@@ -145,7 +145,7 @@ def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: Resolution,
             bn_sets = counting.batchnorm + counting.bn_stats  # γ, β; mean, variance
             if bn_sets:
                 extra += bn_sets * np.broadcast_to(rule.bn_params(x), shape).sum(axis=1)
-            if counting.fc_bias:
+            if counting.biases:
                 extra += np.broadcast_to(rule.bias_params(x), shape).sum(axis=1)
         kinds = tuple(OPS[st[_OP]].kind for st in static)
         out.append(_Structure(static, kinds, np.array(rows, dtype=np.int64), macs_f, weights_f,

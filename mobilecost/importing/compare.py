@@ -1,4 +1,4 @@
-"""A spec compared layer by layer with an imported network (`validate --against`): shapes,
+"""A spec compared layer by layer with an imported network (`crosscheck --against`): shapes,
 Mult-Adds and parameters of each, and the first layer where they disagree."""
 
 from __future__ import annotations

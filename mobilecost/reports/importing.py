@@ -1,4 +1,4 @@
-"""Where an imported network comes from, and the reports of `import` and `validate --against`.
+"""Where an imported network comes from, and the reports of `import` and `crosscheck --against`.
 
 A source is an ONNX file (`model.onnx`, read with the onnx package, no torch) or a Python
 callable returning an `nn.Module` (`package.module:callable`, `path/to/file.py:callable`,

@@ -95,21 +95,6 @@ def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int |
                   drop_order=("kind", "elementwise_ops", "intensity", "input", "macs_share"))
 
 
-def totals_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None = None,
-                  counting: Counting = Counting()) -> Report:
-    """One row: the totals of one configuration."""
-    c = cost(spec, alpha, resolution, counting)
-    row = {"spec": c.spec, "alpha": c.alpha, "resolution": resolution_value(c.resolution), "macs": c.macs,
-           "params": c.params, "flops": c.flops, "elementwise_ops": c.elementwise_ops,
-           "layers": len(c.layers), "activation_elems": c.activation_elems}
-    cols = [Column("spec", "Spec", numeric=False), Column("alpha", "alpha"),
-            Column("resolution", "resolution"), Column("macs", "Mult-Adds"),
-            Column("params", "Parameters"), Column("flops", "FLOPs"),
-            Column("elementwise_ops", "Elementwise ops"), Column("layers", "Layers"),
-            Column("activation_elems", "Activation elems")]
-    return Report(f"Totals: {_config_title(c)}", cols, [row])
-
-
 def table2(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None = None,
            counting: Counting = Counting()) -> Report:
     """Resources per layer type; for MobileNet 1.0-224 the paper's printed values beside."""
@@ -139,7 +124,7 @@ def table2(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None
     cols += [Column("alpha", "alpha", table=False), Column("resolution", "resolution", table=False)]
     if counting != Counting():
         notes.append("Parameters counted with " + ", ".join(
-            n for n, on in (("FC bias", counting.fc_bias), ("batchnorm", counting.batchnorm)) if on)
+            n for n, on in (("FC bias", counting.biases), ("batchnorm", counting.batchnorm)) if on)
             + "; the paper's shares are reproduced by weights alone.")
     return Report(f"Table 2: resources per layer type, {_config_title(c)}", cols, rows,
                   [_totals_note(c)] + notes, drop_order=("layers", "macs", "params"))
@@ -193,4 +178,4 @@ def published_report() -> Report:
     return Report("Published cost figures beside the engine", cols, rows, notes)
 
 
-__all__ = ["cost_report", "published_report", "table1", "table2", "table3", "totals_report"]
+__all__ = ["cost_report", "published_report", "table1", "table2", "table3"]

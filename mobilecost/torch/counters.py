@@ -127,7 +127,7 @@ def cross_check(spec: Spec | str, alpha: float | Fraction | str = 1,
     rows = []
     for layer, mod in zip(model.spec_layers, model.layers):
         weights_only = layer_cost(layer)
-        everything = layer_cost(layer, Counting(fc_bias=True, batchnorm=True))
+        everything = layer_cost(layer, Counting(biases=True, batchnorm=True))
         ops = fv.get(layer.index, Counter())
         tw, tp = _torch_params(mod)
         rows.append(LayerCount(

@@ -1,4 +1,4 @@
-"""The report of `validate`: the engine's counts reconciled with FlopCounterMode's, fvcore's and
+"""The report of `crosscheck`: the engine's counts reconciled with FlopCounterMode's, fvcore's and
 torch's parameters, per layer kind or per layer."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def reconcile_report(check: CrossCheck, per_layer: bool = False) -> Report:
                              + (" (hardtanh_ is ReLU6)" if "hardtanh" in unsupported else "")
                              if unsupported else "") + "; fvcore skips relu by design.",
         "Parameters: the engine's default counts conv and FC weights only; with FC bias and "
-        "batchnorm γ, β (`--fc-bias --bn`) it equals torch's sum(p.numel()). BatchNorm running "
+        "batchnorm γ, β (`--biases --bn`) it equals torch's sum(p.numel()). BatchNorm running "
         "mean and variance are buffers, not parameters, in both.",
     ]
     title = (f"Reconciliation: {check.spec}, alpha {format_number(check.alpha)}, "
