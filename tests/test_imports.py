@@ -106,3 +106,12 @@ def test_no_import_cycles():
     for m in sorted(graph):
         if m not in state:
             visit(m)
+
+
+def test_the_tests_mirror_the_packages():
+    tests = Path(__file__).resolve().parent
+    folders = {p.parent.name for p in tests.rglob("test_*.py") if p.parent != tests}
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert folders <= packages, folders - packages
+    assert not [p for p in tests.glob("test_*.py") if p.name not in (
+        "test_imports.py", "test_ci.py", "test_bench.py")]  # the whole project's, at the top

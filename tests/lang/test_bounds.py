@@ -120,7 +120,7 @@ def test_spec_size_benchmark_runs():
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     r = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_spec_size.py"), "--quick"],
                        capture_output=True, text=True, cwd=root)
     assert r.returncode == 0, r.stderr
@@ -245,7 +245,7 @@ def test_memory_estimate_matches_measured_peaks():
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     r = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_sweep_memory.py"),
                         "--quick"], capture_output=True, text=True, cwd=root)
     assert r.returncode == 0, r.stderr

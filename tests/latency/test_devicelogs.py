@@ -18,7 +18,7 @@ from mobilecost.lang.load import load_spec
 from mobilecost.latency.logs import points_from_logs, read_log
 from mobilecost.latency.manifest import ManifestRow, write_manifest
 
-DATA = Path(__file__).parent / "data" / "devicelogs"
+DATA = Path(__file__).resolve().parents[1] / "data" / "devicelogs"
 TFLITE, ORT = DATA / "tflite", DATA / "ort"
 
 

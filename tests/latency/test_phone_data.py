@@ -11,7 +11,7 @@ from pathlib import Path
 import mobilecost
 from mobilecost.lang.load import builtin_names
 
-DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "published_phone_latency.csv"
+DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "published_phone_latency.csv"
 
 
 def rows():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import run
 
-DATA = Path(__file__).parent / "data" / "behaviour"
+DATA = Path(__file__).resolve().parents[1] / "data" / "behaviour"
 
 # the built-ins of the time of recording, named so that a new built-in leaves the case as it is
 FAMILY = ["conv_mobilenet", "mnasnet_a1", "mnasnet_b1", "mobilenet_v1", "mobilenet_v2",

@@ -319,7 +319,7 @@ def test_calibrate_reads_benchmark_model_logs_through_a_tflite_manifest(tmp_path
     from mobilecost.lang.load import load_spec
     from mobilecost.latency.manifest import ManifestRow, write_manifest
 
-    logs = Path(__file__).parent / "data" / "devicelogs" / "tflite"
+    logs = Path(__file__).resolve().parents[1] / "data" / "devicelogs" / "tflite"
     net = Network.of(load_spec("mobilenet_v1")).key
     rows = [ManifestRow("mobilenet_v1", net, Fraction(a), r, 1, "tflite", 0,
                         f"mobilenet_v1_{a}_{r}.tflite", 0, 0, hashlib.sha256(b"m").hexdigest(),

@@ -398,7 +398,7 @@ def test_onnx_import_does_not_load_torch(tmp_path):
             f"imp = read_source({str(f)!r}); "
             "print(imp.total_macs, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=HERE.parent, check=True).stdout.split()
+                         cwd=HERE.parents[1], check=True).stdout.split()
     assert out == [str(3 * 3 * 3 * 4 * 8 * 8), "False"]
 
 

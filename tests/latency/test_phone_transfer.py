@@ -9,7 +9,7 @@ from pathlib import Path
 
 import mobilecost
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "benchmarks" / "data" / "published_phone_latency.csv"
 
 

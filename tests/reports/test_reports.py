@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from mobilecost.cli import app
 
-REPORTS = Path(__file__).resolve().parents[1] / "reports"
+REPORTS = Path(__file__).resolve().parents[2] / "reports"
 
 
 def _commands():
