@@ -14,7 +14,7 @@ from .lang.load import builtin_names, load_spec
 from .lang.parse import parse
 from .lang.spec import Layer, Spec, build, format_spec
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["ConfigError", "Counting", "KindTotals", "Layer", "LayerCost", "LayerKind",
            "MobilecostError", "NetworkCost", "Spec", "SpecError", "build", "builtin_names",

@@ -17,7 +17,7 @@ import importlib.util
 
 from ..errors import MobilecostError
 
-INSTALL_HINT = "install torch: pip install torch"
+INSTALL_HINT = "install torch: pip install 'mobilecost[torch]' (torch first, as docs/torch.md says)"
 
 
 class TorchMissingError(MobilecostError):
@@ -46,7 +46,7 @@ def require_fvcore() -> None:
         import fvcore.nn  # noqa: F401
     except ImportError:
         raise TorchMissingError("the cross-check needs fvcore, which is not installed; "
-                                "install it: pip install fvcore") from None
+                                "install it: pip install 'mobilecost[torch]'") from None
 
 
 __all__ = ["INSTALL_HINT", "TorchMissingError", "require_fvcore", "require_torch", "torch_available"]

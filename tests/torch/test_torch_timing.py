@@ -180,7 +180,7 @@ def test_measure_bad_input_is_one_line(args, message, tmp_path):
 def test_torch_commands_without_torch_say_how_to_install(command, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     r = runner.invoke(app, command)
-    assert "install torch: pip install torch" in one_error_line(r)
+    assert "install torch: pip install 'mobilecost[torch]'" in one_error_line(r)
 
 
 def test_analytic_commands_work_without_torch():
