@@ -810,30 +810,32 @@ class LayerScale(Op):
 
 
 class _View(Op):
-    """Channels re-read or cut, not computed: no arithmetic, and no elements read (a view)."""
+    """Channels re-read or cut, not computed: no arithmetic."""
 
     kind = LayerKind.LAYOUT
 
     def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
         return h
 
-    def input_channels(self, x: Any) -> Any:
-        return 0 * x.out_channels
-
 
 @register
 class Tap(_View):
     """A map read again: the input of the layer at `skip_from` (a branch starts there: the
     key's and the value's convolutions in `attn`, each group of `mixdw`), its last
-    out_channels channels (all of them, or the rest of a split)."""
+    out_channels channels (all of them, or the rest of a split). It reads nothing: its map
+    is one already made (and, as every layer's output, counts in the activations)."""
 
     name, table1 = "tap", "Tap"
     side_from_skip = True
 
+    def input_channels(self, x: Any) -> Any:
+        return 0 * x.out_channels
+
 
 @register
 class Take(_View):
-    """The first out_channels channels of the map (a group of `mixdw`)."""
+    """The first out_channels channels of the map (a group of `mixdw`); its input counts as
+    read, as every first layer's does (the engine's activations start from it)."""
 
     name, table1 = "take", "Slice"
 
