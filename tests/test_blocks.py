@@ -118,8 +118,10 @@ class TimmMQA(nn.Module):
         self.query = nn.Conv2d(dim, heads * d, 1, bias=False)
         down = lambda: nn.Sequential(  # noqa: E731
             nn.Conv2d(dim, dim, 3, kv_stride, 1, groups=dim, bias=False), nn.BatchNorm2d(dim))
-        self.key = nn.Sequential(*([down()] if kv_stride > 1 else []), nn.Conv2d(dim, d, 1, bias=False))
-        self.value = nn.Sequential(*([down()] if kv_stride > 1 else []), nn.Conv2d(dim, d, 1, bias=False))
+        self.key = nn.Sequential(*([down()] if kv_stride > 1 else []),
+                                 nn.Conv2d(dim, d, 1, bias=False))
+        self.value = nn.Sequential(*([down()] if kv_stride > 1 else []),
+                                   nn.Conv2d(dim, d, 1, bias=False))
         self.output = nn.Conv2d(heads * d, out, 1, bias=False)
 
     def forward(self, x):
@@ -182,7 +184,8 @@ def test_multi_head_attention_equals_torchs_scaled_dot_product_attention():
                                           "add"]
         model = build_model(spec)
         att = model.layers[6]
-        q, k, v = torch.randn(2, 32, 6, 6), torch.randn(2, 8 * kv, 6, 6), torch.randn(2, 8 * kv, 6, 6)
+        q = torch.randn(2, 32, 6, 6)
+        k, v = torch.randn(2, 8 * kv, 6, 6), torch.randn(2, 8 * kv, 6, 6)
         heads = lambda t, n: t.reshape(2, n, 8, 36).transpose(-1, -2)  # noqa: E731
         kk = heads(k, kv).repeat_interleave(4 // kv, 1)
         vv = heads(v, kv).repeat_interleave(4 // kv, 1)
@@ -261,7 +264,8 @@ class GhostModule(nn.Module):
 
 
 @pytest.mark.parametrize("statement,init,new,out", [
-    ("ghost 16", 8, 8, 16), ("ghost 15 ratio=3", 5, 10, 15), ("ghost 14 ratio=4 act=none", 4, 12, 14)])
+    ("ghost 16", 8, 8, 16), ("ghost 15 ratio=3", 5, 10, 15),
+    ("ghost 14 ratio=4 act=none", 4, 12, 14)])
 def test_ghost_module_by_hand_and_against_timms(statement, init, new, out):
     spec = parse(net(statement, 8, "8!", "int"))
     assert [(x.op, x.out_channels, x.groups) for x in spec.build()] == [

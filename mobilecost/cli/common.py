@@ -124,7 +124,7 @@ ResOpt = Annotated[Optional[str], typer.Option(
     "--res", "-r", help="Input resolution in pixels, or HEIGHTxWIDTH (320x240) "
                         "\\[default: the spec's base resolution].")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-FcBiasOpt = Annotated[bool, typer.Option("--fc-bias", help="Count biases as parameters (the FC layer's, squeeze-and-excitation's 1×1 convolutions').")]
+FcBiasOpt = Annotated[bool, typer.Option("--fc-bias", help="Count biases as parameters (the FC layer's, squeeze-and-excitation's 1×1 convolutions'), and layer scale's γ.")]
 BnOpt = Annotated[bool, typer.Option("--bn", help="Count batchnorm γ and β as parameters.")]
 ClassesOpt = Annotated[Optional[int], typer.Option(
     "--classes", help="Number of classes of the final 'fc N!' (1001: TF-slim's checkpoints) "
