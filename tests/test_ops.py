@@ -86,7 +86,8 @@ def test_cost_rules_against_the_papers_equations():
 
 def test_kind_table():
     assert LayerKind.DEPTHWISE.label == "Conv DW" and LayerKind.POINTWISE.short == "1×1"
-    assert TIME_KINDS == ("conv", "depthwise", "pointwise", "fc", "attention", "other")
+    assert TIME_KINDS == ("conv", "depthwise", "pointwise", "fc", "other")
+    assert LayerKind.ATTENTION.time_kind == "other" and LayerKind.ATTENTION.has_macs
     assert TIME_KIND_LABELS["fc"] == "Fully Connected"
     assert MAC_KINDS == (LayerKind.CONV, LayerKind.DEPTHWISE, LayerKind.POINTWISE, LayerKind.FC,
                          LayerKind.ATTENTION)

@@ -40,7 +40,7 @@ WORDS = ["conv", "dw", "pw", "ir", "avgpool", "maxpool", "fc", "name", "input", 
          "uib", "fused", "attn", "mixdw", "ghost", "shuffle", "norm", "layerscale", "a=3", "a=0",
          "k=0", "ls=yes", "ls=maybe", "heads=4", "heads=0", "d=64", "kv=1", "kv=3", "kvs=2",
          "3,5,7", "3,,5", "ratio=2", "ratio=1", "dw=3", "g=4", "g=0", "pad=tf", "seact=silu",
-         "act=gelu", "squeeze=in"]
+         "act=mish", "squeeze=in"]
 lines = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=6).map(" ".join)
 texts = st.one_of(
     st.text(max_size=200),

@@ -69,8 +69,9 @@ KINDS: dict[LayerKind, KindInfo] = {
     LayerKind.FC: KindInfo("Fully Connected", "FC", "dense", "fc", True),
     LayerKind.POOL: KindInfo("Pool", "Pool", "other", "other", False),
     LayerKind.ADD: KindInfo("Add", "Add", "other", "other", False),
-    LayerKind.SCALE: KindInfo("Scale (SE)", "Scale", "other", "other", False),
-    LayerKind.ATTENTION: KindInfo("Attention (QKᵀ, AV)", "Attn", "dense", "attention", True),
+    LayerKind.SCALE: KindInfo("Scale (SE, layer scale)", "Scale", "other", "other", False),
+    # attention's time counts as the profiler's "other": its time kinds are the paper's four
+    LayerKind.ATTENTION: KindInfo("Attention (QKᵀ, AV)", "Attn", "dense", "other", True),
     LayerKind.NORM: KindInfo("Batchnorm", "BN", "other", "other", False),
     LayerKind.LAYOUT: KindInfo("Concat, slice, shuffle", "Layout", "other", "other", False),
 }

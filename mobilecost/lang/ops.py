@@ -590,11 +590,11 @@ class Attention(Op):
                 b.emit("norm", 1, 1, c, bn=True, line=d.line)
             reads = len(b.layers)  # this layer's input is the (normed) map
             b.emit("pw", 1, 1, q, line=d.line)  # the query
-            query = len(b.layers)  # this layer's input is the query
-            joins = []
+            query = len(b.layers)  # the key's tap: its input is the query
+            joins = []  # each tap's index: the key's input is the query, the value's the key
             for _ in ("key", "value"):
-                joins.append(len(b.layers))  # the key's tap: its input is the query, the
-                b.emit("tap", 1, 1, c, skip_from=reads, line=d.line)  # value's the key
+                joins.append(len(b.layers))
+                b.emit("tap", 1, 1, c, skip_from=reads, line=d.line)  # the normed map again
                 reads = len(b.layers)
                 if d.kv_stride > 1:
                     b.emit("dw", d.kernel, d.kv_stride, c, pad=d.pad, groups=c, bn=True,
