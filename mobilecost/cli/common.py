@@ -178,9 +178,12 @@ def split_list(text: str, what: str) -> list[str]:
     if not items:
         raise MobilecostError(f"{what} is empty")
     return items
+
+
 BiasesOpt = Annotated[bool, typer.Option(
     "--biases", help="Count every bias as a parameter (the FC layer's, those of the 1×1 convolutions "
-                     "of squeeze-and-excitation and of any convolution that has them).")]
+                     "of squeeze-and-excitation and of any convolution that has them) and layer "
+                     "scale's γ.")]
 BnOpt = Annotated[bool, typer.Option("--bn", help="Count batchnorm γ and β as parameters.")]
 ClassesOpt = Annotated[Optional[int], typer.Option(
     "--classes", help="Number of classes of the final 'fc N!' (1001: TF-slim's checkpoints) "

@@ -4,8 +4,15 @@ Counting conventions (stated here once; the README repeats them):
 
 * **Mult-Adds** (`macs`) are multiply-accumulates, as in the paper. One FLOP count is
   2 × Mult-Adds (torch's FlopCounterMode reports FLOPs; fvcore reports Mult-Adds).
-* Only convolutions and fully connected layers have Mult-Adds. Pooling, residual adds,
-  batchnorm and activations are not Mult-Adds and count 0, as in the paper's tables.
+* Only convolutions, fully connected layers and attention's two matrix products have
+  Mult-Adds. Pooling, residual adds, batchnorm, activations, softmax, layer scale and the
+  layers that only move channels (tap, take, concat, shuffle) are not Mult-Adds and count 0,
+  as in the paper's tables.
+* Attention (`attn`) is its projections (1×1 convolutions, and depthwise ones where the key
+  and value are downsampled) and softmax(QKᵀ/√d)·V, counted as FlopCounterMode counts
+  scaled_dot_product_attention and matmuls: Q·Kᵀ H·d·L_q·L_kv and the weighted sum of V the
+  same, for H query heads of dimension d, L_q query positions and L_kv key/value positions,
+  whatever the number of key/value heads. The softmax is H·L_q·L_kv elementwise ops.
 * A convolution with kernel K, input channels M, output channels N, groups g, producing a
   D_F×D_F output map costs K·K·(M/g)·N·D_F·D_F. That single formula is the paper's
   equation (2) for a full convolution (g = 1), (4) for a depthwise one (g = M = N) and the
@@ -13,7 +20,8 @@ Counting conventions (stated here once; the README repeats them):
   builder it is equations (6) and (7). A fully connected layer costs M·N.
 * **Parameters** (`params`) count convolution and FC weights. Two switches add the rest:
   `biases` (every bias: the FC layer's N, and the c/r-and-c of each squeeze-and-excitation's
-  two 1×1 convolutions; the name is the switch's older one) and `batchnorm` (γ and β per channel of each batchnormed
+  two 1×1 convolutions; and layer scale's γ, one per channel, the other parameter outside the
+  weights and batchnorm) and `batchnorm` (γ and β per channel of each batchnormed
   convolution; running statistics are buffers, not parameters, in torch); `bn_stats` adds the
   running mean and variance as Keras's count_params() does (non-trainable weights there).
   The named sets of these are the `CONVENTIONS` (paper, tf-slim, torchvision, keras): each
@@ -56,7 +64,7 @@ from ..lang.values import Resolution, norm_resolution, to_fraction
 class Counting:
     """Which parameters count. The default counts conv and FC weights only."""
 
-    biases: bool = False  # every bias: the FC's, squeeze-and-excitation's
+    biases: bool = False  # every bias: the FC's, squeeze-and-excitation's; layer scale's γ
     batchnorm: bool = False  # batchnorm's γ and β
     bn_stats: bool = False  # batchnorm's running mean and variance (Keras counts them)
 

@@ -20,7 +20,10 @@ class LayerKind(str, Enum):
     FC = "fc"                # fully connected
     POOL = "pool"            # average or max pooling
     ADD = "add"              # residual addition
-    SCALE = "scale"          # channel-wise scale (squeeze-and-excitation's last step)
+    SCALE = "scale"          # channel-wise scale (squeeze-and-excitation's last step, layer scale)
+    ATTENTION = "attention"  # attention's two matrix products, QKᵀ and the weighted sum of V
+    NORM = "norm"            # batchnorm on its own (attention's pre-norm)
+    LAYOUT = "layout"        # channels moved, not computed: re-read, slice, concatenate, shuffle
 
     @property
     def label(self) -> str:
@@ -66,7 +69,11 @@ KINDS: dict[LayerKind, KindInfo] = {
     LayerKind.FC: KindInfo("Fully Connected", "FC", "dense", "fc", True),
     LayerKind.POOL: KindInfo("Pool", "Pool", "other", "other", False),
     LayerKind.ADD: KindInfo("Add", "Add", "other", "other", False),
-    LayerKind.SCALE: KindInfo("Scale (SE)", "Scale", "other", "other", False),
+    LayerKind.SCALE: KindInfo("Scale (SE, layer scale)", "Scale", "other", "other", False),
+    # attention's time counts as the profiler's "other": its time kinds are the paper's four
+    LayerKind.ATTENTION: KindInfo("Attention (QKᵀ, AV)", "Attn", "dense", "other", True),
+    LayerKind.NORM: KindInfo("Batchnorm", "BN", "other", "other", False),
+    LayerKind.LAYOUT: KindInfo("Concat, slice, shuffle", "Layout", "other", "other", False),
 }
 
 #: The profiler's time kinds, in report order: each kind with Mult-Adds, then everything else.
@@ -87,9 +94,11 @@ MAC_KINDS: tuple[LayerKind, ...] = tuple(k for k in LayerKind if KINDS[k].has_ma
 #: operations; sigmoid an exponential and a division), it reads and writes each element once
 #: and runs fused or memory-bound on the hardware these networks target, so the count of
 #: elements it touches is the comparable figure; the arithmetic inside differs by library and
-#: instruction set. `none` (a linear layer, MobileNetV2's projections) costs nothing.
+#: instruction set. `none` (a linear layer, MobileNetV2's projections) costs nothing. `gelu` is
+#: the exact (erf) GELU, torch's and timm's default (MobileNetV4 Hybrid-L).
 ACTIVATIONS: dict[str, int] = {
-    "relu": 1, "relu6": 1, "hswish": 1, "hsigmoid": 1, "sigmoid": 1, "silu": 1, "none": 0,
+    "relu": 1, "relu6": 1, "hswish": 1, "hsigmoid": 1, "sigmoid": 1, "silu": 1, "gelu": 1,
+    "none": 0,
 }
 
 

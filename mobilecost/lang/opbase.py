@@ -43,9 +43,12 @@ class Builder(Protocol):
     spec: Any       # the Spec: its default activation and rounding rule
     size: int       # the current map's height
     channels: int   # and its channels
-    layers: list    # the concrete layers so far
+    layers: list    # the concrete layers so far (`len(layers)` is the index the next takes)
+    alpha: Any      # the width multiplier, exactly
 
     def ch(self, c: Any) -> int: ...
+
+    def where(self, line: int) -> str: ...  # "source:line", for an error
 
     def emit(self, op: str, kernel: int, stride: int, out_c: int, **kw: Any) -> None: ...
 
@@ -244,8 +247,9 @@ class Op:
     # -- the concrete layer: size rule
     def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
         """Output side for input side `h` (an int or an integer array): SAME padding gives
-        ceil(h / s), VALID floor((h - k) / s) + 1, a global window 1."""
-        if pad == "same":
+        ceil(h / s) (symmetric, `same`, or TensorFlow's asymmetric, `tf`), VALID
+        floor((h - k) / s) + 1, a global window 1."""
+        if pad in ("same", "tf"):
             return -(-h // stride)
         if pad == "global":
             return 0 * h + 1

@@ -25,6 +25,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+from ..errors import ConfigError, MobilecostError
 from .kinds import ACTIVATIONS, LayerKind
 from .opbase import (
     FIELDS,
@@ -96,13 +97,55 @@ BN = Option("bn", "bn", True, yes_no("bn"), yes_no_text)
 
 
 def _pad(text: str) -> str:
-    if text not in ("same", "valid"):
-        raise ValueError("pad must be same or valid")
+    if text not in ("same", "valid", "tf"):
+        raise ValueError("pad must be same, valid or tf")
     return text
 
 
+#: Padding: `same` pads K // 2 on every side (torch's and timm's symmetric padding; odd
+#: kernels), `tf` TensorFlow's SAME (the `tf_` ports of timm: max((⌈h/s⌉ - 1)·s + K - h, 0)
+#: rows in all, the odd one at the bottom and right; any kernel), `valid` none. `same` and
+#: `tf` give the same output side, ⌈h/s⌉, hence the same cost; the numbers differ.
 PAD = Option("pad", "pad", "same", _pad)
+PAD_SAME = Option("pad", "pad", "same", choice("pad", ("same", "tf")))  # blocks: no valid
 GATE = Option("gate", "gate", "hsigmoid", choice("gate", GATES))
+GROUPS = Option("g", "groups", 1, positive("groups"))
+EXPAND = Option("t", "expand", 6, expansion, exact_text)
+LAYER_SCALE = Option("ls", "layer_scale", False, yes_no("ls"), yes_no_text)
+
+
+def kernel_or_none(what: str):
+    """A reader of a kernel size or 0 (no such convolution)."""
+    read_positive = positive(what)
+
+    def read(text: str) -> int:
+        return 0 if text == "0" else read_positive(text)
+
+    return read
+
+
+def kernel_list(text: str) -> tuple[int, ...]:
+    """Kernel sizes separated by commas, `3,5,7`: one per channel group."""
+    return tuple(positive("each kernel size")(k) for k in text.split(","))
+
+
+def _odd(pad: str, *kernels: tuple[str | None, int]) -> tuple[str, str | None] | None:
+    """The refusal of an even kernel under `same` padding (0: no convolution), with the key of
+    the option that set it (None: the first argument)."""
+    if pad == "same":
+        for key, k in kernels:
+            if k and k % 2 == 0:
+                return "SAME padding needs an odd kernel size (pad=tf takes any)", key
+    return None
+
+
+def check_groups(b: Builder, d: LayerDef, out: int) -> None:
+    """Refuse a grouped convolution whose channels the groups do not divide."""
+    g = d.groups
+    if g > 1 and (b.channels % g or out % g):
+        raise ConfigError(f"{b.where(d.line)}: '{d.op} ... g={g}' needs input and output "
+                          f"channels divisible by {g}, got {b.channels} and {out} at alpha "
+                          f"{float(b.alpha):g}")
 
 
 class _Conv(Op):
@@ -135,19 +178,23 @@ class _Conv(Op):
 
     def filter_shape(self, x: Any) -> str:
         k = x.kernel
-        return f"{k}×{k}×{x.in_channels}×{x.out_channels}"
+        grouped = f" g={x.groups}" if x.groups > 1 else ""
+        return f"{k}×{k}×{x.in_channels // x.groups}×{x.out_channels}{grouped}"
 
 
 @register
 class Conv(_Conv):
-    """`conv K CH`: a full K×K convolution (a 1×1 one is a pointwise layer)."""
+    """`conv K CH`: a full K×K convolution (a 1×1 one is a pointwise layer); `g=G`: grouped,
+    G groups of in/G channels each."""
 
     name, kind, table1 = "conv", LayerKind.CONV, "Conv"
-    grammar = Grammar((KERNEL, CHANNELS), (STRIDE, ACT, BN, PAD))
+    grammar = Grammar((KERNEL, CHANNELS), (STRIDE, ACT, BN, PAD, GROUPS))
 
     def build(self, b: Builder, d: LayerDef) -> None:
-        b.emit("pw" if d.kernel == 1 else "conv", d.kernel, d.stride, b.ch(d.channels), pad=d.pad,
-               act=d.act or b.spec.activation, bn=d.bn, line=d.line)
+        out = b.ch(d.channels)
+        check_groups(b, d, out)
+        b.emit("pw" if d.kernel == 1 else "conv", d.kernel, d.stride, out, pad=d.pad,
+               groups=d.groups, act=d.act or b.spec.activation, bn=d.bn, line=d.line)
 
 
 @register
@@ -167,13 +214,16 @@ class Depthwise(_Conv):
 
 @register
 class Pointwise(_Conv):
-    """`pw CH`: a 1×1 convolution."""
+    """`pw CH`: a 1×1 convolution; `g=G`: grouped (ShuffleNet's group convolution), G
+    groups of in/G channels each."""
 
     name, kind, table1 = "pw", LayerKind.POINTWISE, "Conv"
-    grammar = Grammar((CHANNELS,), (STRIDE, ACT, BN))
+    grammar = Grammar((CHANNELS,), (STRIDE, ACT, BN, GROUPS))
 
     def build(self, b: Builder, d: LayerDef) -> None:
-        b.emit("pw", d.kernel, d.stride, b.ch(d.channels), pad=d.pad,
+        out = b.ch(d.channels)
+        check_groups(b, d, out)
+        b.emit("pw", d.kernel, d.stride, out, pad=d.pad, groups=d.groups,
                act=d.act or b.spec.activation, bn=d.bn, line=d.line)
 
 
@@ -182,8 +232,11 @@ class InvertedResidual(Op):
     """`ir CH`: MobileNetV2's inverted residual: 1×1 expansion to T·in channels rounded by
     `expanded_width` (none when T = 1; T may be a fraction, 2.5 or 7/3), or to the explicit width `h=` scaled by the
     spec's rounding (none when it equals the input's, MobileNetV3's 16 → 16), depthwise K×K
-    with the stride, optional squeeze-and-excitation, linear 1×1 projection to CH; a residual
-    add around them when the stride is 1 and the input has CH channels. Not a layer itself."""
+    with the stride, optional squeeze-and-excitation (`seact=`: its inner activation, ReLU by
+    default; EfficientNet's and MixNet's is the network's own, SiLU or ReLU), linear 1×1
+    projection to CH; a residual add around them when the stride is 1 and the input has CH
+    channels. `pad=tf`: the depthwise convolution pads as TensorFlow's SAME. Not a layer
+    itself."""
 
     name = "ir"
     grammar = Grammar((CHANNELS,), (
@@ -195,6 +248,8 @@ class InvertedResidual(Op):
         Option("se", "se", 0, positive("SE ratio")),
         GATE,
         Option("squeeze", "squeeze", "exp", choice("squeeze", SQUEEZE_FROM)),
+        Option("seact", "se_act", "relu", choice("seact", tuple(ACTIVATIONS))),
+        PAD_SAME,
     ), defaults=(("kernel", 3),))
 
     def check(self, d: LayerDef, written: frozenset[str]) -> tuple[str, str | None] | None:
@@ -216,10 +271,10 @@ class InvertedResidual(Op):
         def body() -> None:
             if expands:
                 b.emit("pw", 1, 1, hidden, act=act, bn=True, line=d.line)
-            b.emit("dw", d.kernel, d.stride, b.channels, groups=b.channels, act=act, bn=True,
-                   line=d.line)
+            b.emit("dw", d.kernel, d.stride, b.channels, pad=d.pad, groups=b.channels, act=act,
+                   bn=True, line=d.line)
             if d.se:  # MobileNetV3: on the depthwise output, before the projection
-                squeeze_excite(b, d.se, "relu", d.gate, d.line,
+                squeeze_excite(b, d.se, d.se_act, d.gate, d.line,
                                max(1, block_in // d.se) if d.squeeze == "in" else None)
             b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
 
@@ -394,8 +449,416 @@ class Scale(Op):
     def elementwise_channels(self, x: Any) -> Any:
         """One multiply per output element."""
         return x.out_channels
+# --------------------------------------------------------------------------- MobileNetV4's blocks
+# The Universal Inverted Bottleneck, the fused one, and attention (Qin et al., MobileNetV4,
+# arXiv:2404.10518; as timm's `_gen_mobilenet_v4` and tensorflow/models'
+# official/vision/modeling/backbones/mobilenet.py build them).
+
+
+@register
+class UniversalInvertedBottleneck(Op):
+    """`uib CH [sS] [a=K] [k=K] [t=T] [act=ACT] [ls=yes] [pad=same|tf]`: MobileNetV4's
+    Universal Inverted Bottleneck. An optional depthwise a×a convolution on the input
+    (batchnorm, no activation), a 1×1 expansion to make_divisible(in·T, 8) under
+    `rounding multiple 8` (round(in·T) under `rounding int`; always there, even at T = 1),
+    an optional depthwise k×k convolution on the expanded map (batchnorm and the activation),
+    the linear 1×1 projection to CH, `ls=yes` a layer scale, and a residual add when the stride
+    is 1 and the input has CH channels. The stride is on the k×k convolution, or on the a×a one
+    where there is no k×k (timm's UniversalInvertedResidual, TensorFlow's UIB with
+    middle_dw_downsample). Its four cases: IB (a=0, k>0: MobileNetV2's block), ConvNext-like
+    (a>0, k=0), ExtraDW (a>0, k>0) and FFN (a=0, k=0, which cannot stride). Not a layer."""
+
+    name = "uib"
+    grammar = Grammar((CHANNELS,), (
+        STRIDE,
+        Option("a", "start", 0, kernel_or_none("start kernel size")),
+        Option("k", "kernel", 1, kernel_or_none("kernel size")),
+        EXPAND, ACT, LAYER_SCALE, PAD_SAME,
+    ), defaults=(("kernel", 3), ("expand", 4)))
+
+    def check(self, d: LayerDef, written: frozenset[str]) -> tuple[str, str | None] | None:
+        if d.stride > 1 and not (d.start or d.kernel):
+            return "a uib with no depthwise convolution (a=0 k=0, FFN) cannot stride", "s"
+        return _odd(d.pad, ("a", d.start), ("k", d.kernel))
+
+    def build(self, b: Builder, d: LayerDef) -> None:
+        out = b.ch(d.channels)
+        act = d.act or b.spec.activation
+        hidden = expanded_width(b.channels, d.expand, b.spec.rounding)
+
+        def body() -> None:
+            if d.start:
+                b.emit("dw", d.start, 1 if d.kernel else d.stride, b.channels, pad=d.pad,
+                       groups=b.channels, act="none", bn=True, line=d.line)
+            b.emit("pw", 1, 1, hidden, act=act, bn=True, line=d.line)
+            if d.kernel:
+                b.emit("dw", d.kernel, d.stride, hidden, pad=d.pad, groups=hidden, act=act,
+                       bn=True, line=d.line)
+            b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
+            if d.layer_scale:
+                b.emit("layerscale", 1, 1, out, line=d.line)
+
+        if d.stride == 1 and b.channels == out:
+            b.residual(body, d.line)
+        else:
+            body()
+
+    def max_layers(self, d: LayerDef) -> int:
+        """Start depthwise, expansion, middle depthwise, projection, layer scale, add."""
+        return 6
+
+
+@register
+class FusedInvertedBottleneck(Op):
+    """`fused CH [sS] [t=T] [k=K] [act=ACT] [ls=yes] [pad=same|tf]`: the fused inverted
+    bottleneck (MobileNetV4's FusedIB, EfficientNetV2's Fused-MBConv, timm's EdgeResidual): a
+    full K×K convolution with the stride to the hidden width (as `uib`'s, from the input width
+    times T; batchnorm and the activation), the linear 1×1 projection to CH, `ls=yes` a layer
+    scale, and a residual add when the stride is 1 and the input has CH channels. Not a
+    layer."""
+
+    name = "fused"
+    grammar = Grammar((CHANNELS,), (
+        STRIDE, EXPAND, Option("k", "kernel", 1, positive("kernel size")), ACT, LAYER_SCALE,
+        PAD_SAME,
+    ), defaults=(("kernel", 3), ("expand", 4)))
+
+    def build(self, b: Builder, d: LayerDef) -> None:
+        out = b.ch(d.channels)
+        act = d.act or b.spec.activation
+        hidden = expanded_width(b.channels, d.expand, b.spec.rounding)
+
+        def body() -> None:
+            b.emit("pw" if d.kernel == 1 else "conv", d.kernel, d.stride, hidden, pad=d.pad,
+                   act=act, bn=True, line=d.line)
+            b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
+            if d.layer_scale:
+                b.emit("layerscale", 1, 1, out, line=d.line)
+
+        if d.stride == 1 and b.channels == out:
+            b.residual(body, d.line)
+        else:
+            body()
+
+    def max_layers(self, d: LayerDef) -> int:
+        return 4
+
+
+@register
+class Attention(Op):
+    """`attn CH [heads=H] [d=D] [kv=N] [kvs=S] [k=K] [bn=yes|no] [ls=yes] [pad=same|tf]`:
+    self-attention on the map, as MobileNetV4's blocks (timm's MobileAttention with
+    MultiQueryAttention2d; TensorFlow's MultiHeadSelfAttentionBlock): batchnorm (`bn=no`: none),
+    the query as a 1×1 convolution to H·D channels, the key and the value each as a 1×1
+    convolution to N·D channels (N key/value heads: `kv=1` is Mobile MQA, multi-query, whose
+    H query heads share one key and value; N = H, the default, plain multi-head attention),
+    each after its own depthwise K×K convolution with stride S and batchnorm when S > 1 (the
+    key/value downsampling), then softmax(Q·Kᵀ/√D)·V (the layer `sdpa`), the output as a 1×1
+    convolution to CH, `ls=yes` a layer scale, and a residual add when the input has CH
+    channels. No convolution here has a bias or an activation. H, D and N do not scale with α;
+    CH does. Not a layer: it builds the layers named, a `tap` before each of the key and the
+    value (they read the map the query reads) and a `concat` of the key and the value."""
+
+    name = "attn"
+    grammar = Grammar((CHANNELS,), (
+        Option("heads", "heads", 8, positive("heads")),
+        Option("d", "head_dim", 64, positive("head dimension")),
+        Option("kv", "kv_heads", None, positive("key/value heads")),
+        Option("kvs", "kv_stride", 1, positive("key/value stride")),
+        Option("k", "kernel", 1, positive("kernel size")),
+        BN, LAYER_SCALE, PAD_SAME,
+    ), defaults=(("kernel", 3),))
+
+    def default(self, field: str, d: LayerDef) -> Any:
+        if field == "kv_heads":  # plain multi-head attention: a key and a value per head
+            return d.heads
+        return super().default(field, d)
+
+    def check(self, d: LayerDef, written: frozenset[str]) -> tuple[str, str | None] | None:
+        if d.heads % d.kv_heads:
+            return f"kv={d.kv_heads} key/value heads must divide heads={d.heads}", "kv"
+        if "k" in written and d.kv_stride == 1:
+            return "k= is the key/value downsampling kernel: it needs kvs= above 1", "k"
+        return _odd(d.pad, ("k", d.kernel if d.kv_stride > 1 else 0))
+
+    def build(self, b: Builder, d: LayerDef) -> None:
+        out, c = b.ch(d.channels), b.channels
+        q, kv = d.heads * d.head_dim, d.kv_heads * d.head_dim
+
+        def body() -> None:
+            if d.bn:
+                b.emit("norm", 1, 1, c, bn=True, line=d.line)
+            reads = len(b.layers)  # this layer's input is the (normed) map
+            b.emit("pw", 1, 1, q, line=d.line)  # the query
+            query = len(b.layers)  # the key's tap: its input is the query
+            joins = []  # each tap's index: the key's input is the query, the value's the key
+            for _ in ("key", "value"):
+                joins.append(len(b.layers))
+                b.emit("tap", 1, 1, c, skip_from=reads, line=d.line)  # the normed map again
+                reads = len(b.layers)
+                if d.kv_stride > 1:
+                    b.emit("dw", d.kernel, d.kv_stride, c, pad=d.pad, groups=c, bn=True,
+                           line=d.line)
+                b.emit("pw", 1, 1, kv, line=d.line)
+            b.emit("concat", 1, 1, 2 * kv, skip_from=joins[1], line=d.line)  # key, value
+            b.emit("sdpa", d.kv_heads, 1, q, groups=d.heads, skip_from=query, line=d.line)
+            b.emit("pw", 1, 1, out, line=d.line)  # the output projection
+            if d.layer_scale:
+                b.emit("layerscale", 1, 1, out, line=d.line)
+
+        if c == out:
+            b.residual(body, d.line)
+        else:
+            body()
+
+    def max_layers(self, d: LayerDef) -> int:
+        """Norm, query, two taps, two downsampling convolutions, key, value, concat,
+        attention, output, layer scale, add."""
+        return 13
+
+
+def _too_large(a_in: Any, a_out: Any) -> None:
+    """Refuse a_in · a_out past 64 bits on a grid (numpy would wrap silently)."""
+    if hasattr(a_in, "max") and getattr(a_in, "size", 1) and \
+            int(a_in.max()) * int(a_out.max()) > (1 << 63) - 1:
+        raise MobilecostError("attention's Q·Kᵀ would exceed 64-bit integers on this grid; "
+                              "sweep smaller resolutions")
+
+
+@register
+class ScaledDotProductAttention(Op):
+    """Attention's core, softmax(Q·Kᵀ/√d)·V, one layer: its input is the key and the value,
+    concatenated (N·d channels each on the L_kv positions of their map, area a_in); the query
+    (H·d channels, L_q positions) is the map saved at `skip_from`, and the output (H·d
+    channels) has the query's shape. It carries the query heads H as its groups and the
+    key/value heads N as its kernel (d = out / H). Mult-Adds, as FlopCounterMode counts
+    scaled_dot_product_attention and the two matmuls: Q·Kᵀ, H·d·L_q·L_kv, and the weighted sum
+    of V, the same: channel factor H·2d = H·in/N, spatial factor a_out·a_in. The softmax is
+    H·L_q·L_kv elementwise ops (and the 1/√d scale none: it folds into the query projection).
+    No weights. Elements read: the key and the value (the query is read too, H·d·L_q, which the
+    product form cannot add)."""
+
+    name, kind, table1 = "sdpa", LayerKind.ATTENTION, "Attention"
+    side_from_skip = True
+
+    def macs_channels(self, x: Any) -> Any:
+        return x.groups * x.in_channels // x.kernel
+
+    def macs_spatial(self, a_in: Any, a_out: Any) -> Any:
+        _too_large(a_in, a_out)
+        return a_in * a_out
+
+    def weights_channels(self, x: Any) -> Any:
+        return 0 * x.in_channels
+
+    def elementwise_channels(self, x: Any) -> Any:
+        return x.groups
+
+    def elementwise_spatial(self, a_in: Any, a_out: Any) -> Any:
+        _too_large(a_in, a_out)
+        return a_in * a_out
+
+    def describe(self, x: Any) -> str:
+        return f"Attention / {x.groups} heads"
+
+    def filter_shape(self, x: Any) -> str:
+        d = x.out_channels // x.groups
+        return f"{x.groups}×{d} Q, {x.kernel}×{d} K, V"
+
+
+# --------------------------------------------------------------------------- parallel paths
+
+@register
+class MixedDepthwise(Op):
+    """`mixdw K,K,... [sS] [act=ACT] [bn=yes|no] [pad=same|tf]`: MixNet's mixed depthwise
+    convolution (MixConv): the channels split into one group per kernel, as timm's
+    `_split_channels` (c // n each, the first group the remainder too), a depthwise
+    convolution of its own kernel on each, with the stride, and the groups concatenated again
+    in order. Not a layer: for each group after the first a `tap` of the rest of the map, a
+    `take` of the group's channels (the last group is the rest), its `dw`, then the `concat`s."""
+
+    name = "mixdw"
+    grammar = Grammar((Arg("kernels", "kernel sizes, one per group (3,5,7)", kernel_list,
+                           lambda ks: ",".join(map(str, ks))),),
+                      (STRIDE, ACT, BN, PAD_SAME))
+
+    def check(self, d: LayerDef, written: frozenset[str]) -> tuple[str, str | None] | None:
+        return _odd(d.pad, *((None, k) for k in d.kernels))
+
+    def build(self, b: Builder, d: LayerDef) -> None:
+        c, ks, n = b.channels, d.kernels, len(d.kernels)
+        if c < n:
+            raise ConfigError(f"{b.where(d.line)}: mixdw splits {c} channels into {n} groups at "
+                              f"alpha {float(b.alpha):g}; each needs a channel")
+        splits = [c // n] * n
+        splits[0] += c - sum(splits)
+        act = d.act or b.spec.activation
+        rest, remaining, joins = len(b.layers), c, []
+        for i, (k, ci) in enumerate(zip(ks, splits)):
+            if i:  # the rest of the map again: this tap's input is the last group's output
+                joins.append(len(b.layers))
+                b.emit("tap", 1, 1, remaining, skip_from=rest, line=d.line)
+                rest = len(b.layers)
+            if i < n - 1:
+                b.emit("take", 1, 1, ci, line=d.line)
+            b.emit("dw", k, d.stride, ci, pad=d.pad, groups=ci, act=act, bn=d.bn, line=d.line)
+            remaining -= ci
+        width = splits[-1]
+        for i in range(n - 2, -1, -1):  # group i's output, before the groups after it
+            width += splits[i]
+            b.emit("concat", 1, 1, width, skip_from=joins[i], line=d.line)
+
+    def max_layers(self, d: LayerDef) -> int:
+        return 4 * len(d.kernels)
+
+
+@register
+class Ghost(Op):
+    """`ghost CH [sS] [ratio=R] [k=K] [dw=K] [act=ACT] [pad=same|tf]`: GhostNet's ghost
+    module: a K×K convolution (1×1 by default) with the stride to ⌈CH/R⌉ channels, a depthwise
+    dw×dw convolution (3×3 by default) making R - 1 maps of each of them, both with batchnorm
+    and the activation (`act=none`: the module without one), and the two concatenated, cut to
+    CH channels. Not a layer: the convolution, the depthwise one and a `concat`."""
+
+    name = "ghost"
+    grammar = Grammar((CHANNELS,), (
+        STRIDE, Option("ratio", "ratio", 2, positive("ratio")),
+        Option("k", "kernel", 1, positive("kernel size")),
+        Option("dw", "cheap", 3, positive("cheap kernel size")), ACT, PAD_SAME,
+    ))
+
+    def check(self, d: LayerDef, written: frozenset[str]) -> tuple[str, str | None] | None:
+        if d.ratio < 2:
+            return "a ghost module's ratio is at least 2 (ratio=1 is a convolution)", "ratio"
+        return _odd(d.pad, ("k", d.kernel), ("dw", d.cheap))
+
+    def build(self, b: Builder, d: LayerDef) -> None:
+        out = b.ch(d.channels)
+        act = d.act or b.spec.activation
+        init = -(-out // d.ratio)
+        b.emit("pw" if d.kernel == 1 else "conv", d.kernel, d.stride, init, pad=d.pad, act=act,
+               bn=True, line=d.line)
+        primary = len(b.layers)  # this layer's input is the primary convolution's output
+        b.emit("dw", d.cheap, 1, init * (d.ratio - 1), pad=d.pad, groups=init, act=act,
+               bn=True, line=d.line)
+        b.emit("concat", 1, 1, out, skip_from=primary, line=d.line)
+
+    def max_layers(self, d: LayerDef) -> int:
+        return 3
+
+
+@register
+class Shuffle(Op):
+    """`shuffle G`: ShuffleNet's channel shuffle, G groups of c/G channels interleaved (c
+    viewed as G × c/G, transposed); no arithmetic."""
+
+    name, kind, table1 = "shuffle", LayerKind.LAYOUT, "Shuffle"
+    grammar = Grammar((Arg("groups", "a group count", positive("group count")),), ())
+
+    def build(self, b: Builder, d: LayerDef) -> None:
+        if b.channels % d.groups:
+            raise ConfigError(f"{b.where(d.line)}: shuffle {d.groups} needs channels divisible "
+                              f"by {d.groups}, got {b.channels} at alpha {float(b.alpha):g}")
+        b.emit("shuffle", 1, 1, b.channels, groups=d.groups, line=d.line)
+
+    def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
+        return h
+
+    def describe(self, x: Any) -> str:
+        return f"Shuffle / {x.groups} groups"
+
+
+@register
+class Norm(Op):
+    """`norm`: batchnorm on its own (attention's pre-norm): γ and β per channel; no
+    elementwise ops, as batchnorm folds at inference."""
+
+    name, kind, table1 = "norm", LayerKind.NORM, "BN"
+    grammar = Grammar((), ())
+
+    def build(self, b: Builder, d: LayerDef) -> None:
+        b.emit("norm", 1, 1, b.channels, bn=True, line=d.line)
+
+    def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
+        return h
+
+    def bn_params(self, x: Any) -> Any:
+        return 2 * x.out_channels * x.bn
+
+
+@register
+class LayerScale(Op):
+    """`layerscale`: the map times a learned γ per channel (CaiT's layer scale; MobileNetV4's
+    hybrids, init 1e-5). γ counts where biases count (`--biases`, the torchvision and keras
+    conventions: a per-channel parameter outside the convolutions' and FC layers' weights);
+    one multiply per element."""
+
+    name, kind, table1 = "layerscale", LayerKind.SCALE, "Layer scale"
+    grammar = Grammar((), ())
+
+    def build(self, b: Builder, d: LayerDef) -> None:
+        b.emit("layerscale", 1, 1, b.channels, line=d.line)
+
+    def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
+        return h
+
+    def bias_params(self, x: Any) -> Any:
+        return x.out_channels
+
+    def elementwise_channels(self, x: Any) -> Any:
+        return x.out_channels
+
+
+class _View(Op):
+    """Channels re-read or cut, not computed: no arithmetic."""
+
+    kind = LayerKind.LAYOUT
+
+    def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
+        return h
+
+
+@register
+class Tap(_View):
+    """A map read again: the input of the layer at `skip_from` (a branch starts there: the
+    key's and the value's convolutions in `attn`, each group of `mixdw`), its last
+    out_channels channels (all of them, or the rest of a split). It reads nothing: its map
+    is one already made (and, as every layer's output, counts in the activations)."""
+
+    name, table1 = "tap", "Tap"
+    side_from_skip = True
+
+    def input_channels(self, x: Any) -> Any:
+        return 0 * x.out_channels
+
+
+@register
+class Take(_View):
+    """The first out_channels channels of the map (a group of `mixdw`); its input counts as
+    read, as every first layer's does (the engine's activations start from it)."""
+
+    name, table1 = "take", "Slice"
+
+
+@register
+class Concat(Op):
+    """The map saved at `skip_from` (the input of that layer) and the current one,
+    concatenated along the channels in that order and cut to out_channels (GhostNet's
+    module, `mixdw`'s groups, attention's key and value); both have the output's side. It
+    reads the out_channels channels it writes."""
+
+    name, kind, table1 = "concat", LayerKind.LAYOUT, "Concat"
+
+    def out_size(self, h: Any, kernel: int, stride: int, pad: str) -> Any:
+        return h
+
+    def input_channels(self, x: Any) -> Any:
+        return x.out_channels
+
+
 # OPS, STATEMENTS and FIELDS are opbase's, filled by the `@register`s above: import them from here.
-__all__ = ["ACT", "BN", "CHANNELS", "FIELDS", "GATE", "GATES", "KERNEL", "OPS", "PAD", "RATIO",
-           "SE_DIVISOR", "SQUEEZE_FROM", "STATEMENTS", "STRIDE", "WINDOW", "conv_macs",
-           "conv_params", "expanded_width", "fc_macs", "layer_ops", "squeeze_excite",
+__all__ = ["ACT", "BN", "CHANNELS", "EXPAND", "FIELDS", "GATE", "GATES", "GROUPS", "KERNEL",
+           "LAYER_SCALE", "OPS", "PAD", "PAD_SAME", "RATIO", "SE_DIVISOR", "SQUEEZE_FROM",
+           "STATEMENTS", "STRIDE", "WINDOW", "conv_macs", "conv_params", "expanded_width",
+           "fc_macs", "kernel_list", "kernel_or_none", "layer_ops", "squeeze_excite",
            "statement_ops"]

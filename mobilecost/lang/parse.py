@@ -17,7 +17,7 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
                 | 'dw'   K    [sS] [opts]            # depthwise K×K convolution, channels unchanged
                 | 'pw'   CH   [sS] [opts]            # pointwise 1×1 convolution to CH channels
                 | 'ir'   CH   [sS] ['t=' T | 'h=' CH] ['k=' K] ['act=' ACT] ['se=' R] ['gate=' GATE]
-                         ['squeeze=' (exp | in)]
+                         ['squeeze=' (exp | in)] ['seact=' ACT] ['pad=' (same | tf)]
                                                      # inverted residual (MobileNetV2): pw to
                                                      #   round(T·in) (T: 6, 2.5 or 7/3) or to h=CH
                                                      #   (MobileNetV3's widths; none if it equals in),
@@ -35,6 +35,25 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
                 | 'fc' CH ['act=' ACT] ['bias=' yes|no]
                                                      # fully connected on the flattened input;
                                                      #   no activation unless act= is given
+                | 'uib' CH [sS] ['a=' K0] ['k=' K0] ['t=' T] ['act=' ACT] ['ls=' yes|no]
+                        ['pad=' (same | tf)]
+                                                     # Universal Inverted Bottleneck (MobileNetV4):
+                                                     #   [dw a×a], pw to make_divisible(in·T, 8),
+                                                     #   [dw k×k], linear pw to CH, [layer scale];
+                                                     #   add when s=1, in=CH (a=0 / k=0: none)
+                | 'fused' CH [sS] ['t=' T] ['k=' K] ['act=' ACT] ['ls=' yes|no] ['pad=' (same | tf)]
+                                                     # K×K conv to in·T, linear pw to CH
+                | 'attn' CH ['heads=' N] ['d=' N] ['kv=' N] ['kvs=' N] ['k=' K] ['bn=' yes|no]
+                        ['ls=' yes|no] ['pad=' (same | tf)]
+                                                     # self-attention; kv=1: Mobile MQA; kvs:
+                                                     #   key/value downsampling stride
+                | 'mixdw' K(','K)* [sS] ['act=' ACT] ['bn=' yes|no] ['pad=' (same | tf)]
+                                                     # MixNet's mixed depthwise convolution
+                | 'ghost' CH [sS] ['ratio=' N] ['k=' K] ['dw=' K] ['act=' ACT] ['pad=' (same | tf)]
+                                                     # GhostNet's ghost module
+                | 'shuffle' N                        # ShuffleNet's channel shuffle, N groups
+                | 'norm'                             # batchnorm on its own
+                | 'layerscale'                       # a learned γ per channel
 
     block-open := 'repeat' N '{'                     # the body N times
                 | 'residual' '{'                     # the body, then add its input to its output
@@ -48,8 +67,10 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
                 | INT '*'   # scales with α, as CH does: the input of a block cut from a network
                             # (a bare INT is refused: 'input 320 240' is not 240 channels)
     sS         := 's' INT   # stride (default 1)
-    opts       := 'act=' ACT | 'bn=' (yes | no) | 'pad=' (same | valid)
-    ACT        := relu | relu6 | hswish | hsigmoid | sigmoid | silu | none
+    opts       := 'act=' ACT | 'bn=' (yes | no) | 'pad=' (same | valid | tf) | 'g=' N
+                                                     # g: groups (conv, pw); tf: TensorFlow's SAME
+    K0         := K | '0'                            # a kernel size, or 0: no such convolution
+    ACT        := relu | relu6 | hswish | hsigmoid | sigmoid | silu | gelu | none
     GATE       := hsigmoid | sigmoid                 # hsigmoid (MobileNetV3) is the default
     R          := INT                                # SE ratio, ≥ 1
 

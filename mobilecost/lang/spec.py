@@ -165,7 +165,7 @@ class Layer:
     heights for a square input; left 0 by a caller that builds a square layer by hand)."""
 
     index: int
-    op: str  # a layer op of the op table: conv | dw | pw | avgpool | maxpool | fc | add | scale
+    op: str  # a layer op of the op table (`ops.layer_ops()`): conv, dw, pw, fc, sdpa, add, ...
     kernel: int
     stride: int
     in_size: int
@@ -176,9 +176,10 @@ class Layer:
     act: str = "none"
     bn: bool = False
     bias: bool = False
-    skip_from: int | None = None  # add only: the layer whose input is added to the previous output
+    skip_from: int | None = None  # the layer whose input this one reads too (add, scale, tap,
+    #                              concat, sdpa), beside the previous layer's output
     line: int = 0  # where the layer is written in the spec
-    pad: str = "same"  # same | valid | global (a window as large as the map): the size rule's mode
+    pad: str = "same"  # same | tf | valid | global (a window as large as the map): the size rule's mode
     in_width: int = 0  # 0: as in_size (a square map)
     out_width: int = 0
 
@@ -195,7 +196,8 @@ class Layer:
 
     @property
     def padding(self) -> int:
-        """Zero padding on each side: K // 2 for SAME (odd kernels), none otherwise."""
+        """Zero padding on each side: K // 2 for SAME (odd kernels), none otherwise
+        (TensorFlow's SAME, `tf`, pads unevenly: `mobilecost.torch.build.tf_same_padding`)."""
         return self.kernel // 2 if self.pad == "same" else 0
 
     @property

@@ -202,14 +202,15 @@ def pareto_plot(df: "pd.DataFrame", result: "Pick", stem: Path) -> list[Path]:
         ax.step(f[cost] / scale, f[metric], where="post", color="0.2", lw=1.2, zorder=3,
                 label="Pareto frontier (all families)")
         colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        for i, fam in enumerate(families):
+        for i, fam in enumerate(families):  # past the colours, the next marker shape
             colour = colours[i % len(colours)]
+            shape = "o^sDv"[i // len(colours) % 5]
             mine = d[d["spec"].astype(str) == fam]
             pub = mine["accuracy_source"].astype(str) == "published"
             ax.scatter(mine[cost][~pub] / scale, mine[metric][~pub], s=12, facecolors="none",
-                       edgecolors=colour, lw=0.7, zorder=2)
+                       edgecolors=colour, lw=0.7, zorder=2, marker=shape)
             ax.scatter(mine[cost][pub] / scale, mine[metric][pub], s=30, color=colour, zorder=4,
-                       label=fam)
+                       label=fam, marker=shape)
     for b in result.budgets:
         if b.column == cost:
             ax.axvline(b.limit / scale, color="tab:red", ls="--", lw=1.2, label=f"budget {b}")

@@ -303,9 +303,9 @@ def sweep_notes(df: "pd.DataFrame") -> list[str]:
                           "classes)")]
     src = df["accuracy_source"]
     if (src == "published").any():
-        notes.append("published accuracy: the released checkpoints (TF-slim's, else torchvision's) "
-                     "where one exists, else the paper's tables; `mobilecost accuracy` lists every "
-                     "source.")
+        notes.append("published accuracy: the released checkpoints (TF-slim's, torchvision's or "
+                     "timm's) where one exists, else the paper's tables; `mobilecost accuracy` "
+                     "lists every source.")
     if (src == "estimated").any():
         notes.append(f"estimated accuracy: {ESTIMATE_METHOD}; never above a published point with "
                      f">= α and >= resolution; low-high is a {COVERAGE:.0%} interval from its "

@@ -1,9 +1,10 @@
 """Cross-check the engine against two independent counters on a built network.
 
 * torch's `FlopCounterMode` reports FLOPs = 2 × Mult-Adds for `aten.convolution` and the
-  matrix products of linear layers (`aten.addmm`, `aten.mm`); it counts nothing else here.
+  matrix products of linear layers (`aten.addmm`, `aten.mm`) and of attention (`aten.bmm`,
+  what `torch.matmul` runs); it counts nothing else here.
 * fvcore's `FlopCountAnalysis` reports Mult-Adds ("one fused multiply-add as one flop") per
-  module and operator. Besides `conv` and `linear` it counts `batch_norm` (one per element
+  module and operator. Besides `conv`, `linear` and `matmul` it counts `batch_norm` (one per element
   in eval mode) and adaptive pooling, and names what it could not count (`unsupported_ops`).
 * Parameters: the engine's weights-only count must equal the `numel()` of every Conv2d and
   Linear weight, and the engine's count with FC bias and batchnorm γ, β must equal
@@ -27,7 +28,9 @@ from ..lang.spec import LayerKind, Spec
 from ..lang.values import Resolution
 from .build import SpecNet, build_model
 
-MAC_OPS_FVCORE = ("conv", "linear")  # fvcore's names for the operators that are Mult-Adds
+# fvcore's names for the operators that are Mult-Adds: convolutions, linear layers, and the
+# matrix products of attention (`sdpa`: Q·Kᵀ and the weighted sum, torch.matmul)
+MAC_OPS_FVCORE = ("conv", "linear", "matmul", "bmm")
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,11 @@ WORDS = ["conv", "dw", "pw", "ir", "avgpool", "maxpool", "fc", "name", "input", 
          "activation", "repeat", "residual", "{", "}", "global", "int", "multiple", "min=2",
          "3", "1", "0", "2", "32", "1000!", "16+", "-1", "1.5", "s2", "s0", "sx", "t=6", "t=0",
          "k=5", "k=4", "act=relu6", "act=gelu", "se", "se=4", "se=0", "t=2.5", "t=7/3", "t=1/0", "h=72", "h=0", "gate=sigmoid", "gate=relu", "bn=no", "bn=maybe", "pad=valid", "pad=full",
-         "bias=no", "relu", "none", "x", "#", "=", "!", "+", "99999999999999999999"]
+         "bias=no", "relu", "none", "x", "#", "=", "!", "+", "99999999999999999999",
+         "uib", "fused", "attn", "mixdw", "ghost", "shuffle", "norm", "layerscale", "a=3", "a=0",
+         "k=0", "ls=yes", "ls=maybe", "heads=4", "heads=0", "d=64", "kv=1", "kv=3", "kvs=2",
+         "3,5,7", "3,,5", "ratio=2", "ratio=1", "dw=3", "g=4", "g=0", "pad=tf", "seact=silu",
+         "act=mish", "squeeze=in"]
 lines = st.lists(st.one_of(st.sampled_from(WORDS), st.text(max_size=6)), max_size=6).map(" ".join)
 texts = st.one_of(
     st.text(max_size=200),
@@ -77,32 +81,79 @@ def test_any_text_parses_to_a_spec_or_a_mobilecost_error_many(text):
 
 # --------------------------------------------------------------------------- generated specs
 
-ACTS = st.sampled_from([None, "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "none"])
+ACTS = st.sampled_from([None, "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "gelu",
+                        "none"])
 channels = st.builds(Channels, st.integers(1, 96), st.sampled_from(["scale", "fixed", "atleast"]))
 odd = st.sampled_from([1, 3, 5, 7])
 GATES = st.sampled_from(["hsigmoid", "sigmoid"])
 strides = st.integers(1, 3)
+groups = st.sampled_from([1, 1, 2, 3, 4])
+PADS = st.sampled_from(["same", "tf"])
+SE_ACTS = st.sampled_from(["relu", "silu", "hswish", "gelu", "none"])
+expansions = st.one_of(st.integers(1, 6), st.sampled_from([F(5, 2), F(7, 3), F(11, 3), F(9, 2),
+                                                            F(1, 2)]))
+STATEMENTS = ["conv", "dw", "pw", "ir", "se", "avgpool", "maxpool", "fc", "uib", "fused", "attn",
+              "mixdw", "ghost", "shuffle", "norm", "layerscale"]
+
+
+def kernels(pad: str, least: int = 1):
+    """Kernel sizes a statement takes: odd under `same`, any under TensorFlow's `tf`; 0 (none)
+    where `least` is 0."""
+    sizes = [k for k in range(least, 8) if pad == "tf" or k % 2 or k == 0]
+    return st.sampled_from(sizes)
 
 
 @st.composite
 def layer_defs(draw, final: bool = False) -> LayerDef:
     """One layer statement as the README's table allows it (with the defaults it implies)."""
-    op = "fc" if final else draw(st.sampled_from(["conv", "dw", "pw", "ir", "se", "avgpool", "maxpool", "fc"]))
+    op = "fc" if final else draw(st.sampled_from(STATEMENTS))
     if op in ("conv", "dw"):
-        pad = draw(st.sampled_from(["same", "valid"]))
+        pad = draw(st.sampled_from(["same", "valid", "tf"]))
         kernel = draw(odd if pad == "same" else st.integers(1, 4))
         return LayerDef(op, kernel=kernel, stride=draw(strides), act=draw(ACTS), bn=draw(st.booleans()),
-                        pad=pad, channels=draw(channels) if op == "conv" else None)
+                        pad=pad, channels=draw(channels) if op == "conv" else None,
+                        groups=draw(groups) if op == "conv" else 1)
     if op == "pw":
         return LayerDef("pw", stride=draw(strides), channels=draw(channels), act=draw(ACTS),
-                        bn=draw(st.booleans()))
+                        bn=draw(st.booleans()), groups=draw(groups))
     if op == "ir":
         hidden = draw(st.one_of(st.none(), channels))
-        expand = draw(st.one_of(st.integers(1, 6), st.sampled_from(
-            [F(5, 2), F(7, 3), F(11, 3), F(9, 2), F(1, 2)])))
-        return LayerDef("ir", kernel=draw(odd), stride=draw(strides), channels=draw(channels),
-                        expand=6 if hidden else expand, hidden=hidden, act=draw(ACTS),
-                        se=draw(st.sampled_from([0, 0, 1, 4, 6])), gate=draw(GATES))
+        pad = draw(PADS)
+        return LayerDef("ir", kernel=draw(kernels(pad)), stride=draw(strides), channels=draw(channels),
+                        expand=6 if hidden else draw(expansions), hidden=hidden, act=draw(ACTS),
+                        se=draw(st.sampled_from([0, 0, 1, 4, 6])), gate=draw(GATES),
+                        squeeze=draw(st.sampled_from(["exp", "in"])), se_act=draw(SE_ACTS), pad=pad)
+    if op == "uib":
+        pad = draw(PADS)
+        start, kernel = draw(kernels(pad, 0)), draw(kernels(pad, 0))
+        return LayerDef("uib", channels=draw(channels), start=start, kernel=kernel,
+                        stride=draw(strides) if start or kernel else 1, expand=draw(expansions),
+                        act=draw(ACTS), layer_scale=draw(st.booleans()), pad=pad)
+    if op == "fused":
+        pad = draw(PADS)
+        return LayerDef("fused", channels=draw(channels), kernel=draw(kernels(pad)),
+                        stride=draw(strides), expand=draw(expansions), act=draw(ACTS),
+                        layer_scale=draw(st.booleans()), pad=pad)
+    if op == "attn":
+        pad, heads, kv_stride = draw(PADS), draw(st.integers(1, 4)), draw(strides)
+        return LayerDef("attn", channels=draw(channels), heads=heads,
+                        head_dim=draw(st.integers(1, 8)),
+                        kv_heads=draw(st.sampled_from([k for k in (1, 2, 3, 4) if heads % k == 0])),
+                        kv_stride=kv_stride, kernel=draw(kernels(pad)) if kv_stride > 1 else 3,
+                        bn=draw(st.booleans()), layer_scale=draw(st.booleans()), pad=pad)
+    if op == "mixdw":
+        pad = draw(PADS)
+        return LayerDef("mixdw", kernels=tuple(draw(st.lists(kernels(pad), min_size=1, max_size=4))),
+                        stride=draw(strides), act=draw(ACTS), bn=draw(st.booleans()), pad=pad)
+    if op == "ghost":
+        pad = draw(PADS)
+        return LayerDef("ghost", channels=draw(channels), ratio=draw(st.integers(2, 4)),
+                        kernel=draw(kernels(pad)), cheap=draw(kernels(pad)), stride=draw(strides),
+                        act=draw(ACTS), pad=pad)
+    if op == "shuffle":
+        return LayerDef("shuffle", groups=draw(groups))
+    if op in ("norm", "layerscale"):
+        return LayerDef(op)
     if op == "se":
         return LayerDef("se", se=draw(st.integers(1, 8)), act=draw(st.sampled_from(["relu", "silu"])),
                         gate=draw(GATES))

@@ -28,8 +28,10 @@ from mobilecost.lang.values import Channels
 
 def test_every_op_has_what_its_role_needs():
     # The statements of the README's grammar table, and the layers the builder makes.
-    assert statement_ops() == ("conv", "dw", "pw", "ir", "se", "avgpool", "maxpool", "fc")
-    assert set(layer_ops()) == {"conv", "dw", "pw", "avgpool", "maxpool", "fc", "add", "scale"}
+    assert statement_ops() == ("conv", "dw", "pw", "ir", "se", "avgpool", "maxpool", "fc", "uib",
+                               "fused", "attn", "mixdw", "ghost", "shuffle", "norm", "layerscale")
+    assert set(layer_ops()) == {"conv", "dw", "pw", "avgpool", "maxpool", "fc", "add", "scale",
+                                "sdpa", "shuffle", "norm", "layerscale", "tap", "take", "concat"}
     for name, op in OPS.items():
         assert op.name == name
         assert op.grammar is not None or op.kind is not None, name
@@ -85,8 +87,10 @@ def test_cost_rules_against_the_papers_equations():
 def test_kind_table():
     assert LayerKind.DEPTHWISE.label == "Conv DW" and LayerKind.POINTWISE.short == "1×1"
     assert TIME_KINDS == ("conv", "depthwise", "pointwise", "fc", "other")
+    assert LayerKind.ATTENTION.time_kind == "other" and LayerKind.ATTENTION.has_macs
     assert TIME_KIND_LABELS["fc"] == "Fully Connected"
-    assert MAC_KINDS == (LayerKind.CONV, LayerKind.DEPTHWISE, LayerKind.POINTWISE, LayerKind.FC)
+    assert MAC_KINDS == (LayerKind.CONV, LayerKind.DEPTHWISE, LayerKind.POINTWISE, LayerKind.FC,
+                         LayerKind.ATTENTION)
     groups = {k: k.latency_group for k in LayerKind}
     assert groups[LayerKind.DEPTHWISE] == "depthwise" and groups[LayerKind.FC] == "dense"
     assert LayerKind.POOL.time_kind == LayerKind.ADD.time_kind == "other"
@@ -182,5 +186,5 @@ def test_an_option_declared_with_its_op_needs_no_other_edit(upsample):
     assert [x.out_size for x in spec.build(1, 8)] == [24, 48]
     with pytest.raises(SpecError, match=r"<spec>:3:4: factor must be a positive integer \(got 'f=0'\)"):
         parse("name u\ninput 8 3!\nup f=0\n")
-    with pytest.raises(SpecError, match=r"unexpected argument to 'pw' \(options: act=, bn=, sN\)"):
+    with pytest.raises(SpecError, match=r"unexpected argument to 'pw' \(options: act=, bn=, g=, sN\)"):
         parse("name u\ninput 8 3!\npw 8 f=3\n")

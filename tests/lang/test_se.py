@@ -94,7 +94,7 @@ def test_closed_form_refuses_se_and_says_why():
     ("input 8 3!\nir 8 se=0\n", ":2:6", "SE ratio must be a positive integer"),
     ("input 8 3!\nir 8 se=0.25\n", ":2:6", "SE ratio must be a positive integer"),
     ("input 8 3!\nir 8 se=4 gate=relu\n", ":2:11", "gate must be one of hsigmoid, sigmoid"),
-    ("input 8 3!\nse 4 act=gelu\n", ":2:6", "act must be one of"),
+    ("input 8 3!\nse 4 act=mish\n", ":2:6", "act must be one of"),
     ("input 8 3!\nse 4 s2\n", ":2:6", "unexpected argument to 'se'"),
 ])
 def test_bad_se_is_one_error_line(tmp_path, text, where, what):

@@ -36,7 +36,9 @@ def test_builtins_present():
     assert builtin_names() == ["conv_mobilenet", "mnasnet_a1", "mnasnet_b1", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large",
                                "mobilenet_v3_large_minimalistic", "mobilenet_v3_small",
                                "mobilenet_v3_small_1280", "mobilenet_v3_small_minimalistic",
-                               "shallow_mobilenet"]
+                               "mobilenetv4_conv_large", "mobilenetv4_conv_medium",
+                               "mobilenetv4_conv_small", "mobilenetv4_hybrid_large",
+                               "mobilenetv4_hybrid_medium", "shallow_mobilenet"]
 
 
 @pytest.mark.parametrize("name", builtin_names())
