@@ -48,7 +48,7 @@ from .opbase import (
     yes_no,
     yes_no_text,
 )
-from .values import exact_text, make_divisible
+from .values import at_least, exact_text, make_divisible_ratio, product, round_ratio
 
 # --------------------------------------------------------------------------- pure formulas
 
@@ -220,7 +220,7 @@ class InvertedResidual(Op):
                    line=d.line)
             if d.se:  # MobileNetV3: on the depthwise output, before the projection
                 squeeze_excite(b, d.se, "relu", d.gate, d.line,
-                               max(1, block_in // d.se) if d.squeeze == "in" else None)
+                               at_least(block_in // d.se, 1) if d.squeeze == "in" else None)
             b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
 
         if d.stride == 1 and b.channels == out:
@@ -240,10 +240,11 @@ def expanded_width(channels: int, t: Any, rounding: Any) -> int:
     expand_input_by_factor, Keras and timm do; `rounding int` gives round(in·t), as
     torchvision's MobileNetV2 does (half to even, exactly on fractions). The two agree
     whenever in·t is a multiple of N, as in every MobileNetV2 block."""
-    v = channels * Fraction(t)
+    t = Fraction(t)  # integer arithmetic only, so that `channels` may be an array over α
+    num, den = product(channels, t.numerator), t.denominator
     if rounding.rule == "multiple":
-        return make_divisible(v, rounding.divisor)
-    return round(v)
+        return make_divisible_ratio(num, den, rounding.divisor)
+    return round_ratio(num, den)
 
 
 def squeeze_excite(b: Builder, ratio: int, act: str, gate: str, line: int,
@@ -254,7 +255,7 @@ def squeeze_excite(b: Builder, ratio: int, act: str, gate: str, line: int,
     the map the pool read."""
     c, start = b.channels, len(b.layers)
     if squeeze is None:
-        squeeze = make_divisible(Fraction(c, ratio), SE_DIVISOR)
+        squeeze = make_divisible_ratio(c, ratio, SE_DIVISOR)  # make_divisible(c / ratio, 8)
     b.emit("avgpool", b.size, 1, c, pad="global", line=line)
     b.emit("pw", 1, 1, squeeze, act=act, bias=True, line=line)
     b.emit("pw", 1, 1, c, act=gate, bias=True, line=line)
