@@ -230,8 +230,22 @@ class Op:
         return " ".join(parts)
 
     def build(self, b: Builder, d: LayerDef) -> None:
-        """Emit the concrete layers of statement `d` on builder `b`."""
+        """Emit the concrete layers of statement `d` on builder `b`.
+
+        The grid engine runs the same build on every α of a grid at once (`vector_channels`):
+        `b.channels` and what `b.ch` returns are then int64 arrays with one element per α, so
+        channel arithmetic here must be integer arithmetic that numpy arrays take too (`+`,
+        `*`, `//`, `%`, comparisons, and `lang.values`' `product`, `at_least`,
+        `make_divisible_ratio`, `round_ratio` in place of Fractions, `max` and `round`). A
+        branch on a channel count (`if`, `max`, `==`) is fine: where it goes both ways, the
+        engine splits the α and walks each part on its own."""
         raise MobilecostError(f"'{self.name}' is not written as a statement")
+
+    #: Whether `build` runs on channel counts that are arrays over α (see `build`). An op whose
+    #: build needs one Python int at a time sets False: the grid engine then walks every spec
+    #: that uses it one α at a time (exact, slower). A build that fails on arrays is walked one
+    #: α at a time as well.
+    vector_channels: ClassVar[bool] = True
 
     def max_layers(self, d: LayerDef) -> int:
         """The most concrete layers statement `d` builds (counted before building)."""
