@@ -299,7 +299,26 @@ def _factor(rule, x: _Columns, xf: _Columns, shape: tuple[int, int]) -> "np.ndar
     return exact
 
 
+#: The last grid's structures, kept while small (α × layers at most this): a sweep with
+#: `--target` walks the same spec over the same α twice (the costs, then the prediction).
+_KEEP_ELEMS = 1 << 18
+_last: tuple[tuple, list[_Structure]] | None = None
+
+
 def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: Resolution) -> list[_Structure]:
+    """The structures of the grid's α (`_walk_structures`), the last grid's kept."""
+    global _last
+    key = (spec, tuple(alphas), resolution)
+    if _last is not None and _last[0] == key:
+        return _last[1]
+    out = _walk_structures(spec, key[1], resolution)
+    small = sum(st.macs_f.size for st in out) <= _KEEP_ELEMS
+    _last = (key, out) if small else None
+    return out
+
+
+def _walk_structures(spec: Spec, alphas: Sequence[Fraction],
+                     resolution: Resolution) -> list[_Structure]:
     import numpy as np
 
     cohorts: dict[tuple, list[tuple["np.ndarray", list[tuple]]]] = {}
@@ -441,7 +460,7 @@ def _blocks(n_a: int, n_r: int) -> Iterator[slice]:
         yield slice(lo, min(n_a, lo + step))
 
 
-def _row_ids(rows: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
+def distinct_rows(rows: "np.ndarray") -> tuple["np.ndarray", "np.ndarray"]:
     """Distinct rows of an [L, R] array (in first-seen order) and which of them each row is,
     found by hashing each row's bytes: no sort, O(L·R)."""
     import numpy as np
@@ -488,7 +507,7 @@ class _Sum:
 
         bound = _check_bound(f, s, what)
         used = np.flatnonzero(f.any(axis=0) & s.any(axis=1))
-        rows, which = _row_ids(s[used])
+        rows, which = distinct_rows(s[used])
         self.f = np.zeros((f.shape[0], len(rows)), dtype=np.int64)  # [α, G]
         if len(used):  # the factors of each group summed: layers sorted by group, then reduceat
             order = np.argsort(which, kind="stable")
@@ -511,12 +530,28 @@ class _Sum:
         if not self.exact_in_float:
             np.matmul(self.f[at], self.rows, out=out)
             return
-        step = max(1, _ONE_THREAD_MNK // (n_r * n_g))
-        for lo in range(at.start, at.stop, step):
-            hi = min(at.stop, lo + step)
-            part = buf[:(hi - lo) * n_r].reshape(hi - lo, n_r)
-            np.matmul(self.f[lo:hi], self.rows, out=part)
-            np.copyto(out[lo - at.start:hi - at.start], part, casting="unsafe")
+        matmul_one_thread(self.f[at], self.rows, out, buf)
+
+
+def matmul_one_thread(a: "np.ndarray", b: "np.ndarray", out: "np.ndarray",
+                      buf: "np.ndarray | None" = None) -> None:
+    """out = a @ b for float64 a [m, k] and b [k, n], in row blocks small enough that BLAS
+    runs each on one thread (`_ONE_THREAD_MNK`). `out` may be int64 (the product is then read
+    back into it: exact where the caller has bounded it below 2⁵³), using `buf` (float64, at
+    least out's size) as scratch."""
+    import numpy as np
+
+    m, (k, n) = a.shape[0], b.shape
+    step = max(1, _ONE_THREAD_MNK // max(1, n * k))
+    direct = out.dtype == np.float64
+    for lo in range(0, m, step):
+        hi = min(m, lo + step)
+        if direct:
+            np.matmul(a[lo:hi], b, out=out[lo:hi])
+        else:
+            part = buf[:(hi - lo) * n].reshape(hi - lo, n)
+            np.matmul(a[lo:hi], b, out=part)
+            np.copyto(out[lo:hi], part, casting="unsafe")
 
 
 def _peak_terms(in_f: "np.ndarray", s_in: "np.ndarray", out_c: "np.ndarray",
@@ -535,7 +570,7 @@ def _peak_terms(in_f: "np.ndarray", s_in: "np.ndarray", out_c: "np.ndarray",
     n_l = in_f.shape[1]
     _check_bound(np.concatenate([in_f, out_c], axis=1), np.concatenate([s_in, s_out]),
                  "peak activations")
-    rows, which = _row_ids(np.concatenate([s_in, s_out]))
+    rows, which = distinct_rows(np.concatenate([s_in, s_out]))
     w_in, w_out = which[:n_l], which[n_l:]
     envelope: dict[int, "np.ndarray"] = {}
     double: list[tuple[tuple["np.ndarray", int], tuple["np.ndarray", int]]] = []
@@ -687,6 +722,63 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable,
                     out["peak"], out["elem"])
 
 
+@dataclass(frozen=True)
+class StructureFactors:
+    """One structure of a grid (the α that build the same layers) and each per-layer quantity
+    of `layer_cost` as its exact factors: quantity(α, l, r) = channel[q][i, l] · spatial[q][l, j]
+    for the α of `rows` (indices into the grid's α list) and every resolution j."""
+
+    rows: "np.ndarray"  # [n] indices into the α list, ascending
+    kinds: tuple[LayerKind, ...]  # each layer's kind
+    channel: dict[str, "np.ndarray"]  # [n, L] int64 channel factors
+    spatial: dict[str, "np.ndarray"]  # [L, R] int64 spatial factors
+
+    @property
+    def layers(self) -> int:
+        return len(self.kinds)
+
+
+#: The per-layer quantities of `layer_cost` that `grid_factors` gives, each separable.
+FACTORED = ("macs", "input_elems", "output_elems", "weight_params", "bias_params")
+
+
+def grid_factors(spec: Spec | str, alphas: Sequence, resolutions: Sequence) -> list[StructureFactors]:
+    """Every structure of the grid with the channel and spatial factors of each per-layer
+    quantity (`FACTORED`), by the op table's rules: the grid engine's own walk, for the latency
+    model's grid predictions. α as `to_fraction` reads it; resolutions as `norm_resolution`."""
+    import numpy as np
+
+    s = load_spec(spec)
+    alist = tuple(to_fraction(a) for a in alphas)
+    rlist = tuple(norm_resolution(r) for r in resolutions)
+    if not alist or not rlist:
+        raise MobilecostError("the grid is empty: give at least one α and one resolution")
+    for a in alist:
+        if a <= 0:
+            raise ConfigError(f"alpha must be > 0, got {a}")
+    check_expansion(s.body, s.source)
+    res_h = np.array([sides(r)[0] for r in rlist], dtype=np.int64)
+    res_w = np.array([sides(r)[1] for r in rlist], dtype=np.int64)
+    try:
+        structures = _structures(s, alist, (int(res_h.max()), int(res_w.max())))
+    except OverflowError:
+        raise MobilecostError(
+            f"{s.source}: channel counts or kernel sizes at α up to {float(max(alist)):g} do not "
+            f"fit in 64-bit integers") from None
+    out = []
+    for st in structures:
+        ins_h, outs_h, ins_w, outs_w = _sizes(s, alist[int(st.rows[0])], st.static, res_h, res_w)
+        ins_h *= ins_w
+        outs_h *= outs_w
+        sm, sw, si, _ = _spatial(st, ins_h, outs_h)
+        channel = {"macs": st.macs_f, "input_elems": st.in_f, "output_elems": st.out_c,
+                   "weight_params": st.weights_f, "bias_params": st.bias_f}
+        spatial = {"macs": sm, "input_elems": si, "output_elems": outs_h, "weight_params": sw,
+                   "bias_params": np.ones_like(sm)}
+        out.append(StructureFactors(st.rows, st.kinds, channel, spatial))
+    return out
+
+
 def _spatial(st: _Structure, ins: "np.ndarray",
              outs: "np.ndarray") -> tuple["np.ndarray", "np.ndarray", "np.ndarray", "np.ndarray"]:
     """Spatial factors [L, R] of Mult-Adds, weights, elements read and elementwise ops, by the
@@ -704,4 +796,6 @@ def _spatial(st: _Structure, ins: "np.ndarray",
     return sm, sw, si, se
 
 
-__all__ = ["grid_cost", "GridCost", "layer_sides", "MAC_KINDS", "MAX_RESOLUTION"]
+__all__ = ["FACTORED", "grid_cost", "grid_factors", "GridCost", "layer_sides", "MAC_KINDS",
+           "distinct_rows", "matmul_one_thread",
+           "MAX_RESOLUTION", "StructureFactors"]
