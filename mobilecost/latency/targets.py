@@ -501,9 +501,17 @@ class GridLatency:
 
     predicted_ms: "object"      # np.ndarray of float
     measured_ms: "object"       # np.ndarray of float, NaN where the target has no measurement
-    extrapolated: "object"      # np.ndarray of str: why a prediction extrapolates, '' if not
+    extrapolated_codes: "object"  # np.ndarray of int: index into extrapolated_texts
+    extrapolated_texts: tuple[str, ...]  # why a prediction extrapolates, '' if not
     low_ms: "object" = None     # np.ndarray of float: the prediction's 90% interval, NaN where
     high_ms: "object" = None    # it extrapolates or the target cannot say (Target.interval_ms)
+
+    @property
+    def extrapolated(self):
+        """np.ndarray of str: why each prediction extrapolates, '' if not."""
+        import numpy as np
+
+        return np.array(self.extrapolated_texts, dtype=object)[self.extrapolated_codes]
 
     @property
     def latency_ms(self):
@@ -532,34 +540,46 @@ def grid_latency(target: "Target | str", spec, alphas: Sequence, resolutions: Se
         predicted = np.array([[t.predict_ms(c) for c in row] for row in configs], float)
         measured = np.array([[np.nan if t.measured_ms(c) is None else t.measured_ms(c) for c in row]
                              for row in configs], float)
-        extrapolated = np.array([[", ".join(t.extrapolation(c)) for c in row] for row in configs],
-                                dtype=object)
+        texts: dict[str, int] = {}
+        codes = np.array([[texts.setdefault(", ".join(t.extrapolation(c)), len(texts)) for c in row]
+                          for row in configs], dtype=np.int64).reshape(len(alist), len(rlist))
         bounds = np.array([[t.interval_ms(c) for c in row] for row in configs], float)
-        return GridLatency(predicted, measured, extrapolated, bounds[..., 0], bounds[..., 1])
+        return GridLatency(predicted, measured, codes, tuple(texts), bounds[..., 0], bounds[..., 1])
     predicted = latency.predict_grid(t.model, net, alist, rlist, batch)
     measured = np.full(predicted.shape, np.nan)
+    a_rows: dict[Fraction, list[int]] = {}
+    r_cols: dict[int, list[int]] = {}
+    for i, a in enumerate(alist):
+        a_rows.setdefault(a, []).append(i)
+    for j, r in enumerate(rlist):
+        r_cols.setdefault(r, []).append(j)
     for p in t.points:
         c = p.config
         if c.network == net and c.batch == batch:
-            for i in (i for i, a in enumerate(alist) if a == c.alpha):
-                for j in (j for j, r in enumerate(rlist) if r == c.resolution):
+            for i in a_rows.get(c.alpha, ()):
+                for j in r_cols.get(c.resolution, ()):
                     measured[i, j] = p.latency_ms
     d = t.domain
     if d is None:
         nan = np.full(predicted.shape, np.nan)
-        return GridLatency(predicted, measured, np.full(predicted.shape, "", dtype=object), nan, nan)
+        return GridLatency(predicted, measured, np.zeros(predicted.shape, dtype=np.int8), ("",),
+                           nan, nan)
     base = [w for w, out in (("spec", net not in d.networks), ("batch", batch not in d.batches)) if out]
-    a_out = np.array([not d.alpha_inside(a) for a in alist])
+    lo, hi = d.alpha_bounds
+    a_out = np.array([not lo <= a <= hi for a in alist])
     r_out = np.array([not d.resolution_inside(r) for r in rlist])
     # the four combinations of (α outside, resolution outside), each one text
-    texts = np.array([", ".join(base + ["α"] * ao + ["resolution"] * ro)
-                      for ao in (0, 1) for ro in (0, 1)], dtype=object)
-    extrapolated = texts[2 * a_out[:, None].astype(int) + r_out[None, :].astype(int)]
+    texts = tuple(", ".join(base + ["α"] * ao + ["resolution"] * ro)
+                  for ao in (0, 1) for ro in (0, 1))
+    codes = 2 * a_out[:, None].astype(np.int8) + r_out[None, :].astype(np.int8)
     q = t.interval_rel
-    ok = (extrapolated == "") & (q is not None and not math.isinf(q))
-    low = np.where(ok, predicted * (1 - (q or 0)), np.nan)
-    high = np.where(ok, predicted * (1 + (q or 0)), np.nan)
-    return GridLatency(predicted, measured, extrapolated, low, high)
+    if q is None or math.isinf(q):
+        nan = np.full(predicted.shape, np.nan)
+        return GridLatency(predicted, measured, codes, texts, nan, nan)
+    ok = np.array([x == "" for x in texts])[codes]
+    low = np.where(ok, predicted * (1 - q), np.nan)
+    high = np.where(ok, predicted * (1 + q), np.nan)
+    return GridLatency(predicted, measured, codes, texts, low, high)
 
 
 def latency_ms(target: "Target | str", spec: str, alpha: float | Fraction | str, resolution: int,
