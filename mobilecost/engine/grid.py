@@ -23,7 +23,15 @@ from ..lang.kinds import MAC_KINDS, LayerKind, act_ops
 from ..lang.load import load_spec
 from ..lang.ops import OPS
 from ..lang.spec import Builder, Layer, Spec, build, check_expansion, expanded_layers
-from ..lang.values import Channels, Resolution, norm_resolution, resolution_text, sides, to_fraction
+from ..lang.values import (
+    MAX_RESOLUTION,
+    Channels,
+    Resolution,
+    norm_resolution,
+    resolution_text,
+    sides,
+    to_fraction,
+)
 from .cost import Counting
 from .limits import DEFAULT_MAX_CONFIGS, grid_size_error
 
@@ -31,7 +39,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 _INT64_MAX = (1 << 63) - 1
-MAX_RESOLUTION = 1 << 20  # pixels: squared, times channels, still far inside 64 bits
 
 
 # --------------------------------------------------------------------------- the channel walk

@@ -40,6 +40,7 @@ from .opbase import (
     channel_count,
     choice,
     expansion,
+    kernel_size,
     layer_ops,
     positive,
     register,
@@ -48,7 +49,14 @@ from .opbase import (
     yes_no,
     yes_no_text,
 )
-from .values import at_least, exact_text, make_divisible_ratio, product, round_ratio
+from .values import (
+    MAX_CHANNELS,
+    at_least,
+    exact_text,
+    make_divisible_ratio,
+    product,
+    round_ratio,
+)
 
 # --------------------------------------------------------------------------- pure formulas
 
@@ -84,13 +92,13 @@ SQUEEZE_FROM = ("exp", "in")
 
 # --------------------------------------------------------------------------- shared grammar
 
-KERNEL = Arg("kernel", "a kernel size", positive("a kernel size"))
+KERNEL = Arg("kernel", "a kernel size", kernel_size("a kernel size"))
 CHANNELS = Arg("channels", "a channel count", channel_count("channel count"))
 WINDOW = Arg("kernel", "a kernel size or 'global'", window,
              lambda k: "global" if k == 0 else str(k))
-RATIO = Arg("se", "an SE ratio", positive("SE ratio"))
+RATIO = Arg("se", "an SE ratio", positive("SE ratio", MAX_CHANNELS))
 
-STRIDE = Option("s", "stride", 1, positive("stride"))
+STRIDE = Option("s", "stride", 1, kernel_size("stride"))
 ACT = Option("act", "act", None, choice("act", tuple(ACTIVATIONS)))
 BN = Option("bn", "bn", True, yes_no("bn"), yes_no_text)
 
@@ -190,9 +198,9 @@ class InvertedResidual(Op):
         STRIDE,
         Option("t", "expand", 6, expansion, exact_text),
         Option("h", "hidden", None, channel_count("hidden width")),
-        Option("k", "kernel", 1, positive("kernel size")),
+        Option("k", "kernel", 1, kernel_size("kernel size")),
         ACT,
-        Option("se", "se", 0, positive("SE ratio")),
+        Option("se", "se", 0, positive("SE ratio", MAX_CHANNELS)),
         GATE,
         Option("squeeze", "squeeze", "exp", choice("squeeze", SQUEEZE_FROM)),
     ), defaults=(("kernel", 3),))

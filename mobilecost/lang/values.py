@@ -14,6 +14,13 @@ from typing import Any, Union
 from ..errors import ConfigError
 
 MAX_DIGITS = 100  # digits of a number in a spec (Python refuses to read past 4,300)
+# Upper bounds on what a spec and a grid may ask for. No real network comes near them (the
+# widest MobileNet layer has 1,280 channels, the largest kernel 7, the largest input some
+# thousands of pixels), and under them every count of the grid engine's int64 arithmetic
+# stays exact: K²·M·N ≤ 2⁵⁶ for one layer at α 1, a map's area ≤ 2⁴⁰.
+MAX_CHANNELS = 1 << 20  # 1,048,576 channels written in a spec (before α)
+MAX_KERNEL = 256  # kernel sizes, pooling windows and strides
+MAX_RESOLUTION = 1 << 20  # pixels a side: a spec's input, and every resolution of a grid
 
 
 # --------------------------------------------------------------------------- channel counts
