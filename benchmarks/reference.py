@@ -14,7 +14,10 @@ and the peak of one layer's input + output) for an α × resolution grid with nu
   the per-α maximum of those first (one outer product); a layer that changes the map size
   (a stride, a pool, squeeze-and-excitation's scale) is its own [α, resolution] product.
 
-Adding a network is one layer list in NETWORKS (conv, dw, pw, ir, se, pool, fc below).
+Adding a network is one layer list in NETWORKS, written with conv, dw, pw, se, pool and fc,
+and block(...) for any residual block (its channels given as Expand(t) of the block's input
+where they are; ir is one such block), e.g. MobileNetV4's universal inverted bottleneck with
+an extra depthwise at its start: block(dw(3), pw(Expand(4)), dw(5, 2), pw(80, act=False)).
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ class AtLeast:
     n: int
 
 
+@dataclass(frozen=True)
+class Expand:
+    """t times the channels entering the enclosing block, rounded by the network's rule (an
+    inverted residual's expansion)."""
+    t: Fraction
+
+
 # --------------------------------------------------------------------------- layers
 
 def conv(k, c, s=1, act=True):
@@ -54,10 +64,24 @@ def pw(c, act=True):
     return ("pw", c, act)
 
 
-def ir(c, s=1, t=6, k=3, se=0, h=None):
-    """Inverted residual: 1×1 expansion to t·in (or h, scaled), depthwise k×k, optional
-    squeeze-and-excitation (ratio se), linear 1×1 to c; an add when s = 1 and in = c."""
-    return ("ir", c, s, Fraction(t), k, se, h)
+def se(ratio):
+    """Squeeze-and-excitation: pool, 1×1 with bias to make_divisible(c / ratio, 8), 1×1 back,
+    gate, channel-wise scale."""
+    return ("se", ratio)
+
+
+def block(*layers):
+    """The layers, then an add of the block's input where the block keeps the map and, at
+    that α, the channels."""
+    return ("block", layers)
+
+
+def ir(c, s=1, t=6, k=3, se_ratio=0):
+    """Inverted residual: 1×1 expansion to t·in (none when t = 1), depthwise k×k, optional
+    squeeze-and-excitation, linear 1×1 to c, as one block."""
+    t = Fraction(t)
+    return block(*([pw(Expand(t))] if t != 1 else []), dw(k, s),
+                 *([se(se_ratio)] if se_ratio else []), pw(c, act=False))
 
 
 def pool():
@@ -77,10 +101,11 @@ V2 = [conv(3, 32, 2), ir(16, t=1), ir(24, 2), ir(24), ir(32, 2), ir(32), ir(32),
       ir(320), pw(AtLeast(1280)), pool(), fc(Fixed(1000))]
 
 V3_LARGE = [conv(3, 16, 2), ir(16, t=1), ir(24, 2, t=4), ir(24, t=3),
-            ir(40, 2, t=3, k=5, se=4), ir(40, t=3, k=5, se=4), ir(40, t=3, k=5, se=4),
-            ir(80, 2), ir(80, t=Fraction(5, 2)), ir(80, t=Fraction(23, 10)),
-            ir(80, t=Fraction(23, 10)), ir(112, se=4), ir(112, se=4),
-            ir(160, 2, k=5, se=4), ir(160, k=5, se=4), ir(160, k=5, se=4),
+            ir(40, 2, t=3, k=5, se_ratio=4), ir(40, t=3, k=5, se_ratio=4),
+            ir(40, t=3, k=5, se_ratio=4), ir(80, 2), ir(80, t=Fraction(5, 2)),
+            ir(80, t=Fraction(23, 10)), ir(80, t=Fraction(23, 10)), ir(112, se_ratio=4),
+            ir(112, se_ratio=4), ir(160, 2, k=5, se_ratio=4), ir(160, k=5, se_ratio=4),
+            ir(160, k=5, se_ratio=4),
             pw(960), pool(), fc(AtLeast(1280), act=True), fc(Fixed(1000))]
 
 MNASNET_B1 = [conv(3, 32, 2), dw(3), pw(16, act=False),
@@ -126,11 +151,18 @@ class Grid:
         self.same_map = {}  # stage -> [α] max of in + out over the layers that keep the map
         self.changing = []  # [(factor [α], stage), ...] of each layer that changes the map
         self.c = np.full(len(fr), 3, np.int64)  # the image's channels
+        self.block_in = []  # channels entering each enclosing block
         self.add("act", 3 * np.ones_like(self.num), 0)
 
     def scale(self, c):
         if isinstance(c, Fixed):
             return np.full_like(self.num, c.n)
+        if isinstance(c, Expand):  # t · the block's input, by the network's rounding
+            v, d = self.block_in[-1] * c.t.numerator, c.t.denominator
+            if self.rounding == "multiple":
+                return _nearest_multiple(v, d)
+            q, r = v // d, v % d  # round(v / d), halves to even
+            return q + ((2 * r > d) | ((2 * r == d) & (q % 2 == 1)))
         num = np.maximum(self.num, self.den) if isinstance(c, AtLeast) else self.num
         n = c.n if isinstance(c, AtLeast) else c
         if self.rounding == "int":
@@ -189,35 +221,16 @@ class Grid:
         self.live([(c, s_gate), (2 * c, s_map)])  # reads the gate and the map, writes the map
         self.c, self.stage = c, s_map
 
-    def inverted_residual(self, c, stride, t, k, se, h):
-        cin = self.c
-        out = self.scale(c)
-        if h is not None:
-            hidden = self.scale(h)
-            expands = hidden != cin
-            if expands.any() and not expands.all():
-                raise ValueError("the reference expands at every α or at none")
-            expands = bool(expands.all())
-        else:
-            v = cin * t.numerator
-            if self.rounding == "multiple":
-                hidden = _nearest_multiple(v, t.denominator)
-            else:  # round(in·t), halves to even
-                q, r = v // t.denominator, v % t.denominator
-                hidden = q + ((2 * r > t.denominator) | ((2 * r == t.denominator) & (q % 2 == 1)))
-            expands = t != 1
-        s_in = self.stage
-        if expands:
-            self.conv("pointwise", 1, 1, hidden, True)
-        self.conv("depthwise", k, stride, self.c, True, depthwise=True)
-        if se:
-            self.se(se)
-        self.conv("pointwise", 1, 1, out, False)
-        if stride == 1:  # an add where the block keeps its channels: masked per α
-            keep = (cin == out) * out
+    def block(self, layers):
+        cin, s_in = self.c, self.stage
+        self.block_in.append(cin)
+        self.run(layers)
+        self.block_in.pop()
+        if self.stage == s_in:  # an add where the block keeps its channels: masked per α
+            keep = (cin == self.c) * self.c
             self.add("elem", keep, s_in)
             self.add("act", keep, s_in)
-            self.live([(3 * keep, s_in)])
+            self.live([(3 * keep, s_in)])  # reads two maps, writes one
 
     def fc(self, c, act):
         cin, s_in = self.c, self.stage
@@ -246,8 +259,10 @@ class Grid:
             elif op == "pw":
                 c, act = args
                 self.conv("pointwise", 1, 1, self.scale(c), act)
-            elif op == "ir":
-                self.inverted_residual(*args)
+            elif op == "block":
+                self.block(*args)
+            elif op == "se":
+                self.se(*args)
             elif op == "pool":
                 self.pool()
             elif op == "fc":
