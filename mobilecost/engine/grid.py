@@ -4,12 +4,14 @@ Channel counts depend only on α and feature-map sizes only on the resolution, s
 Mult-Adds factor as f_l(α) · g_l(resolution), and the op table (`lang.ops`) states every
 cost rule in that form: for a convolution f = K·K·(M/g)·N (the spec built at α, rounding
 applied exactly) and g = D_F², the output side squared; for a fully connected layer f = M·N and
-g = the input side squared (1 after a global pool). The engine walks the spec's channels once
-per α, applies the op table's size rules to all resolutions at once with integer numpy (the
-rules are plain arithmetic), and combines the two with int64 products summed over layers, in
-chunks of α so that memory stays bounded.
-Parameters, elementwise ops, activation totals and peaks come out the same way. Nothing is approximated: a test
-compares random configurations with the one-configuration engine.
+g = the input side squared (1 after a global pool). The engine walks the spec's channels for
+every α at once (`_VectorBuilder`: the builder's own walk and each op's own build on int64
+arrays over α, α as exact numerators and denominators; a cohort of α splits where a build
+branches apart), applies the op table's size rules to all resolutions at once with integer
+numpy, and combines the two as one matrix product per total over groups of layers with equal
+spatial rows (`_Sum`), the peak over exactly reduced terms (`_peak_terms`), in cache-sized
+blocks of α. Parameters, elementwise ops, activation totals and peaks come out the same way.
+Nothing is approximated: tests compare random configurations with the one-configuration engine.
 """
 
 from __future__ import annotations
@@ -321,6 +323,7 @@ def _structures(spec: Spec, alphas: Sequence[Fraction], resolution: Resolution) 
     out = _walk_structures(spec, key[1], resolution)
     small = sum(st.macs_f.size for st in out) <= _KEEP_ELEMS
     _last = (key, out) if small else None
+    _last_maps.clear()
     return out
 
 
@@ -676,11 +679,7 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable,
     buf = np.empty(rows_per_block * n_r, dtype=np.float64)
     in_area = (res_h * res_w)[None, :]
     for st in structures:
-        a0 = alist[int(st.rows[0])]
-        ins_h, outs_h, ins_w, outs_w = _sizes(s, a0, st.static, res_h, res_w)
-        ins_h *= ins_w  # map areas [L, R], in place (ins_w is ins_h itself on a square grid)
-        outs_h *= outs_w  # (safe: a square grid's width arrays are never read again)
-        spatial_macs, spatial_w, spatial_in, spatial_e = _spatial(st, ins_h, outs_h)  # [L, R]
+        outs_h, (spatial_macs, spatial_w, spatial_in, spatial_e) = _maps(s, alist, st, res_h, res_w)
         sums = {
             "params": _Sum(st.weights_f, spatial_w, "parameters"),
             "elem": _Sum(st.elem_f, spatial_e, "elementwise ops"),
@@ -699,7 +698,7 @@ def grid_cost(spec: Spec | str, alphas: Iterable, resolutions: Iterable,
             _check_bound(st.macs_f, spatial_macs, "Mult-Adds")
         extra = st.extra_params(counting)
         single, double = _peak_terms(st.in_f, spatial_in, st.out_c, outs_h)
-        del ins_h, outs_h, ins_w, outs_w, spatial_macs, spatial_w, spatial_in, spatial_e
+        del outs_h, spatial_macs, spatial_w, spatial_in, spatial_e
         rows = st.rows
         contiguous = bool(rows[-1] - rows[0] + 1 == len(rows))  # rows are sorted
         for at in _blocks(len(rows), n_r):
@@ -757,15 +756,18 @@ def grid_factors(spec: Spec | str, alphas: Sequence, resolutions: Sequence) -> l
 
     s = load_spec(spec)
     alist = tuple(to_fraction(a) for a in alphas)
-    rlist = tuple(norm_resolution(r) for r in resolutions)
-    if not alist or not rlist:
+    if all(type(r) is int and r > 0 for r in resolutions):  # square sizes: as they are
+        res_h = res_w = np.array(resolutions, dtype=np.int64)
+    else:
+        rlist = tuple(norm_resolution(r) for r in resolutions)
+        res_h = np.array([sides(r)[0] for r in rlist], dtype=np.int64)
+        res_w = np.array([sides(r)[1] for r in rlist], dtype=np.int64)
+    if not alist or not len(res_h):
         raise MobilecostError("the grid is empty: give at least one α and one resolution")
     for a in alist:
-        if a <= 0:
+        if a.numerator <= 0:
             raise ConfigError(f"alpha must be > 0, got {a}")
     check_expansion(s.body, s.source)
-    res_h = np.array([sides(r)[0] for r in rlist], dtype=np.int64)
-    res_w = np.array([sides(r)[1] for r in rlist], dtype=np.int64)
     try:
         structures = _structures(s, alist, (int(res_h.max()), int(res_w.max())))
     except OverflowError:
@@ -774,15 +776,35 @@ def grid_factors(spec: Spec | str, alphas: Sequence, resolutions: Sequence) -> l
             f"fit in 64-bit integers") from None
     out = []
     for st in structures:
-        ins_h, outs_h, ins_w, outs_w = _sizes(s, alist[int(st.rows[0])], st.static, res_h, res_w)
-        ins_h *= ins_w
-        outs_h *= outs_w
-        sm, sw, si, _ = _spatial(st, ins_h, outs_h)
+        outs_h, (sm, sw, si, _) = _maps(s, alist, st, res_h, res_w)
         channel = {"macs": st.macs_f, "input_elems": st.in_f, "output_elems": st.out_c,
                    "weight_params": st.weights_f, "bias_params": st.bias_f}
         spatial = {"macs": sm, "input_elems": si, "output_elems": outs_h, "weight_params": sw,
                    "bias_params": np.ones_like(sm)}
         out.append(StructureFactors(st.rows, st.kinds, channel, spatial))
+    return out
+
+
+_last_maps: dict[tuple, tuple] = {}  # the maps of the structures kept in `_last`
+
+
+def _maps(spec: Spec, alphas: Sequence[Fraction], st: _Structure, res_h: "np.ndarray",
+          res_w: "np.ndarray") -> tuple["np.ndarray", tuple["np.ndarray", ...]]:
+    """The output areas [L, R] of a structure's layers and their spatial factors (`_spatial`)
+    on the grid's sizes, by the size rules (`_sizes`, which refuses a size the builder
+    refuses); kept beside the structures that `_structures` keeps (read-only)."""
+    key = (spec, st.static, res_h.tobytes(), res_w.tobytes())
+    kept = _last is not None and any(st is x for x in _last[1])
+    if kept and key in _last_maps:
+        return _last_maps[key]
+    ins_h, outs_h, ins_w, outs_w = _sizes(spec, alphas[int(st.rows[0])], st.static, res_h, res_w)
+    ins_h *= ins_w  # map areas [L, R], in place (ins_w is ins_h itself on a square grid)
+    outs_h *= outs_w  # (safe: a square grid's width arrays are never read again)
+    out = (outs_h, _spatial(st, ins_h, outs_h))
+    if kept and outs_h.size <= _KEEP_ELEMS:
+        for arr in (outs_h, *out[1]):
+            arr.flags.writeable = False
+        _last_maps[key] = out
     return out
 
 

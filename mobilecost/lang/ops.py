@@ -17,7 +17,10 @@ The torch module of each concrete op is registered, under the same name, in
 
 Adding an op: write one `Op` subclass here with `@register` (its options too, if it has new
 ones), its torch module in `mobilecost/torch/build.py` with `@register_module`, and its
-tests; `tests/lang/test_ops.py` checks that every op has what its role needs.
+tests; `tests/lang/test_ops.py` checks that every op has what its role needs. The grid engine
+runs `build` with channel counts that are int64 arrays over α (see `Op.build`): integer
+arithmetic and `lang.values`' helpers run on both; an op that cannot declares
+`vector_channels = False` and is walked one α at a time.
 """
 
 from __future__ import annotations

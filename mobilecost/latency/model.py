@@ -442,14 +442,15 @@ def predict_grid(model: Fit, spec: "Spec | str | Network", alphas: Sequence, res
                               f"{s.name} on this grid")
         # compute: c(α)·g_c(r) per layer; memory: Σ_q m_q(α)·g_q(r) (θ folded into the factors)
         c = f.channel["macs"] * (_rates(group, theta) * b)[None, :]
-        gc = f.spatial["macs"].astype(float)
-        memory = [(f.channel[q] * (per_byte * k), f.spatial[q].astype(float))
+        gc = f.spatial["macs"]
+        memory = [(f.channel[q] * (per_byte * k), f.spatial[q])
                   for q, k in (("input_elems", b), ("output_elems", b), ("weight_params", 1.0),
                                ("bias_params", 1.0))]
         if model.form == "sum":
             use_c = use_m = None
         else:
-            use_c, use_m = _bound_at_every_resolution(c, gc, memory)
+            use_c, use_m = _bound_at_every_resolution(
+                c, gc.astype(float), [(m, g.astype(float)) for m, g in memory])
         blocks = [(c if use_c is None else np.where(use_c, c, 0.0), gc)]
         blocks += [(m if use_m is None else np.where(use_m, m, 0.0), g) for m, g in memory]
         block = np.empty((len(st.rows), len(rlist)))
@@ -461,8 +462,8 @@ def predict_grid(model: Fit, spec: "Spec | str | Network", alphas: Sequence, res
                 rows_l = np.flatnonzero(~use_c[:, l] & ~use_m[:, l])
                 for lo in range(0, len(rows_l), step):
                     r = rows_l[lo:lo + step]
-                    comp = c[r, l, None] * gc[l][None, :]
-                    mem = sum(m[r, l, None] * g[l][None, :] for m, g in memory)
+                    comp = c[r, l, None] * gc[l][None, :].astype(float)
+                    mem = sum(m[r, l, None] * g[l][None, :].astype(float) for m, g in memory)
                     block[r] += np.maximum(comp, mem)
         out[st.rows] = block
     return out
@@ -495,24 +496,39 @@ def _bound_at_every_resolution(c: "np.ndarray", gc: "np.ndarray",
 
 
 def _linear_sum(blocks: list[tuple["np.ndarray", "np.ndarray"]], out: "np.ndarray", matmul) -> None:
-    """out = Σ_k A_k @ G_k for α factors A_k [n, L] and resolution factors G_k [L, R]: the
-    columns of equal resolution rows summed first, then one matrix product."""
+    """out = Σ_k A_k @ G_k for α factors A_k [n, L] (float) and resolution factors G_k [L, R]
+    (integer): the columns of equal resolution rows (found by hashing the rows) summed first,
+    then one matrix product."""
     import numpy as np
 
-    from ..engine.grid import distinct_rows
-
-    a = np.concatenate([x for x, _ in blocks], axis=1)
-    g = np.concatenate([y for _, y in blocks])
-    used = np.flatnonzero(a.any(axis=0) & g.any(axis=1))
-    if not len(used):
+    seen: dict[bytes, int] = {}
+    rows: list["np.ndarray"] = []
+    which = []
+    for _, g in blocks:
+        w = np.full(len(g), -1, dtype=np.int64)
+        nonzero = g.any(axis=1)
+        for l in np.flatnonzero(nonzero).tolist():
+            k = seen.setdefault(g[l].tobytes(), len(rows))
+            if k == len(rows):
+                rows.append(g[l])
+            w[l] = k
+        which.append(w)
+    n_g = len(rows)
+    if not n_g:
         out[...] = 0.0
         return
-    rows, which = distinct_rows(g[used])
-    order = np.argsort(which, kind="stable")  # columns sorted by their row, then summed in runs
-    starts = np.flatnonzero(np.r_[True, np.diff(which[order]) != 0])
-    summed = np.zeros((a.shape[0], len(rows)))
-    summed[:, which[order][starts]] = np.add.reduceat(a[:, used[order]], starts, axis=1)
-    matmul(summed, rows, out)
+    summed = np.zeros((blocks[0][0].shape[0], n_g))
+    for (a, _), w in zip(blocks, which):
+        keep = np.flatnonzero(w >= 0)
+        if len(keep) * n_g <= 1 << 20:  # a small one-hot [layers, groups]: one product
+            onehot = np.zeros((len(keep), n_g))
+            onehot[np.arange(len(keep)), w[keep]] = 1.0
+            summed += a[:, keep] @ onehot
+        else:  # layers sorted by group, then summed in runs
+            order = keep[np.argsort(w[keep], kind="stable")]
+            starts = np.flatnonzero(np.r_[True, np.diff(w[order]) != 0])
+            summed[:, w[order][starts]] += np.add.reduceat(a[:, order], starts, axis=1)
+    matmul(summed, np.stack(rows).astype(float), out)
 
 
 # --------------------------------------------------------------------------- validation

@@ -547,17 +547,17 @@ def grid_latency(target: "Target | str", spec, alphas: Sequence, resolutions: Se
         return GridLatency(predicted, measured, codes, tuple(texts), bounds[..., 0], bounds[..., 1])
     predicted = latency.predict_grid(t.model, net, alist, rlist, batch)
     measured = np.full(predicted.shape, np.nan)
-    a_rows: dict[Fraction, list[int]] = {}
-    r_cols: dict[int, list[int]] = {}
-    for i, a in enumerate(alist):
-        a_rows.setdefault(a, []).append(i)
-    for j, r in enumerate(rlist):
-        r_cols.setdefault(r, []).append(j)
-    for p in t.points:
-        c = p.config
-        if c.network == net and c.batch == batch:
-            for i in a_rows.get(c.alpha, ()):
-                for j in r_cols.get(c.resolution, ()):
+    own = [p for p in t.points if p.config.network == net and p.config.batch == batch]
+    if own:  # the grid's cells of the target's own measurements, each α and size looked up once
+        a_rows: dict[Fraction, list[int]] = {}
+        r_cols: dict[int, list[int]] = {}
+        for i, a in enumerate(alist):
+            a_rows.setdefault(a, []).append(i)
+        for j, r in enumerate(rlist):
+            r_cols.setdefault(r, []).append(j)
+        for p in own:
+            for i in a_rows.get(p.config.alpha, ()):
+                for j in r_cols.get(p.config.resolution, ()):
                     measured[i, j] = p.latency_ms
     d = t.domain
     if d is None:
@@ -565,8 +565,10 @@ def grid_latency(target: "Target | str", spec, alphas: Sequence, resolutions: Se
         return GridLatency(predicted, measured, np.zeros(predicted.shape, dtype=np.int8), ("",),
                            nan, nan)
     base = [w for w, out in (("spec", net not in d.networks), ("batch", batch not in d.batches)) if out]
-    lo, hi = d.alpha_bounds
-    a_out = np.array([not lo <= a <= hi for a in alist])
+    lo, hi = d.alpha_bounds  # compared as integers: lo ≤ n/d ≤ hi
+    a_out = np.array([not (lo.numerator * a.denominator <= a.numerator * lo.denominator
+                           and a.numerator * hi.denominator <= hi.numerator * a.denominator)
+                      for a in alist])
     r_out = np.array([not d.resolution_inside(r) for r in rlist])
     # the four combinations of (α outside, resolution outside), each one text
     texts = tuple(", ".join(base + ["α"] * ao + ["resolution"] * ro)
