@@ -11,7 +11,7 @@ as its median and IQR (never the best round: one lucky round once made it 1.213 
 rounds gave 1.005). Prints both, the ratio mobilecost / plain (at most 1.05 means mobilecost's
 timing adds nothing a user would not see in their own loop) and the machine's load.
 
-    python benchmarks/bench_ort.py --alpha 1 --res 224 --threads 1 --rounds 5
+    python benchmarks/bench_ort.py --alpha 1 --res 224 --threads 1 --rounds 7
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ between assigning each layer to its bound and refitting).
 
 The coefficients are fitted by non-negative least squares on the relative error,
 min Σ_i ((T_i − t_i) / t_i)², so that a 2 ms network counts as much as a 30 ms one.
-`predict_grid` predicts a whole α × resolution grid at once (see gridfeatures); `Domain` is
+`predict_grid` predicts a whole α × resolution grid at once (see latency.structure); `Domain` is
 what a model was calibrated on, and says when a prediction extrapolates. A network is known
 by its canonical spec text without the `name` line (`Network`), never by the name or path a
 user typed. numpy is imported lazily: the analytic commands never load it.
