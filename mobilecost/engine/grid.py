@@ -219,6 +219,8 @@ def _vector_walk(spec: Spec, alphas: Sequence[Fraction],
         try:
             b.walk(spec.body)
         except _Split as split:
+            if split.mask.shape != rows.shape:  # a branch on something else than the cohort's α
+                return None
             todo += [rows[~split.mask], rows[split.mask]]
             continue
         except (_NotVector, MobilecostError, ArithmeticError, TypeError, ValueError):
