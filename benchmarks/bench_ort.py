@@ -4,12 +4,14 @@ mobilecost's side is `measure` with `--runtime onnxruntime` (mobilecost.torch.ti
 the exported file in a session of mobilecost.torch.ort, timed by torch.utils.benchmark's
 adaptive_autorange, median). The plain side loads the same bytes in an InferenceSession with
 default options but the same thread count, runs it `--warmup` times, then times `--runs`
-single calls with time.perf_counter and takes the median. The two alternate round by round so
-that a noisy machine hits both alike; each side's lowest round median is kept (noise only
-adds time). Prints both and the ratio mobilecost / plain: at most 1.05 means mobilecost's
-timing adds nothing a user would not see in their own loop.
+single calls with time.perf_counter and takes the median. The two alternate round by round
+(each first in every other round) so that a noisy machine hits both alike; each side is the
+median of its round medians with their IQR, and the ratio is taken round by round and given
+as its median and IQR (never the best round: one lucky round once made it 1.213 where seven
+rounds gave 1.005). Prints both, the ratio mobilecost / plain (at most 1.05 means mobilecost's
+timing adds nothing a user would not see in their own loop) and the machine's load.
 
-    python benchmarks/bench_ort.py --alpha 1 --res 224 --threads 1 --rounds 5
+    python benchmarks/bench_ort.py --alpha 1 --res 224 --threads 1 --rounds 7
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
+from timer import Spread, machine_line  # noqa: E402
 
 from mobilecost.latency.options import TimingOptions  # noqa: E402
 from mobilecost.torch.build import build_model  # noqa: E402
-from mobilecost.torch.clock import MeasureOptions, device_name, time_callable
+from mobilecost.torch.clock import MeasureOptions, device_name, time_callable  # noqa: E402
 from mobilecost.torch.runtimes.onnxruntime import GRAPH_OPTIMIZATION, prepare  # noqa: E402
 from mobilecost.torch.runtimes.onnxruntime import to_file as to_onnx  # noqa: E402
 
@@ -55,7 +59,7 @@ def main() -> None:
     ap.add_argument("--alpha", default="1")
     ap.add_argument("--res", type=int, default=224)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--quick", action="store_true", help="a small network, short rounds (CI)")
@@ -70,18 +74,24 @@ def main() -> None:
     prepared = prepare(model, options, data)
     fn, x = prepared.fn, prepared.x
     ours, plain = [], []
-    for _ in range(args.rounds):
-        ours.append(time_callable(fn, x, options).median * 1e3)
-        plain.append(plain_loop(data, x, args.threads, args.warmup, args.runs))
-    a, b = min(ours), min(plain)
+    print(machine_line())
+    for i in range(args.rounds):  # alternating, each side first in every other round
+        sides = [lambda: ours.append(time_callable(fn, x, options).median * 1e3),
+                 lambda: plain.append(plain_loop(data, x, args.threads, args.warmup, args.runs))]
+        for side in sides if i % 2 == 0 else sides[::-1]:
+            side()
+    a, b = Spread.of(ours), Spread.of(plain)
+    r = Spread.of([o / p for o, p in zip(ours, plain)])
     print(f"{args.spec} α={args.alpha} {args.res}, {device_name('cpu')}, ONNX Runtime "
           f"{ort.__version__} ({GRAPH_OPTIMIZATION} in mobilecost; the plain loop's default, also ORT_ENABLE_ALL), "
-          f"{args.threads} thread(s), {args.rounds} rounds")
-    print(f"mobilecost ORT timing (adaptive_autorange median): {a:.3f} ms  rounds "
+          f"{args.threads} thread(s), {args.rounds} rounds; medians (IQR) over the rounds")
+    print(f"mobilecost ORT timing (adaptive_autorange median): {a.text(1, 3, ' ms')}  rounds "
           + " ".join(f"{v:.3f}" for v in ours))
-    print(f"plain InferenceSession.run loop (median of {args.runs}): {b:.3f} ms  rounds "
+    print(f"plain InferenceSession.run loop (median of {args.runs}): {b.text(1, 3, ' ms')}  rounds "
           + " ".join(f"{v:.3f}" for v in plain))
-    print(f"ratio mobilecost / plain: {a / b:.3f} (target at most 1.05)")
+    print(f"ratio mobilecost / plain: {r.median:.3f} (IQR {r.q1:.3f}–{r.q3:.3f}, round by round; "
+          f"target at most 1.05)")
+    print(machine_line())
 
 
 if __name__ == "__main__":

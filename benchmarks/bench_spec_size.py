@@ -4,7 +4,7 @@ Two kinds of spec, each at N and 4·N layers written out line by line (no repeat
   * flat:  MobileNet-style (dw 3, pw 64) pairs at one map size;
   * valid: 'dw 3 pad=valid' layers, every one on a map of its own size (the case where a
     per-group mask in the grid engine once made it quadratic in the number of layers).
-For each: parse (spec.parse), cost (cost.cost at the base resolution) and sweep (gridcost.sweep,
+For each: parse (spec.parse), cost (cost.cost at the base resolution) and sweep (engine.sweep.sweep,
 2 α × 2 resolutions). Linear work gives a time ratio near 4 between the two sizes; a quadratic
 step gives near 16. A spec near the layer limit (100,000 layers) parses and costs in seconds.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timer import best_of  # noqa: E402
+from timer import Spread, interleaved, machine_line  # noqa: E402
 
 from mobilecost.engine.cost import cost  # noqa: E402
 from mobilecost.engine.sweep import sweep
@@ -44,26 +44,33 @@ def valid(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure(text: str) -> dict[str, float]:
-    t_parse, spec = best_of(lambda: parse(text, "bench.spec"), 2, collect=True)
-    t_cost, c = best_of(lambda: cost(spec), 2, collect=True)
+def measure(text: str, rounds: int) -> dict[str, float]:
+    """Median seconds of parse, cost and sweep over `rounds` interleaved rounds."""
+    spec = parse(text, "bench.spec")
     r = spec.resolution
-    t_sweep, df = best_of(lambda: sweep(spec, ["1", "0.5"], [r, r - 2]), 2, collect=True)
+    times, last = interleaved({
+        "parse": lambda: parse(text, "bench.spec"),
+        "cost": lambda: cost(spec),
+        "sweep": lambda: sweep(spec, ["1", "0.5"], [r, r - 2]),
+    }, rounds)
+    c, df = last["cost"], last["sweep"]
     assert int(df["macs"].iloc[0]) == c.macs  # the two engines agree on the base point
-    return {"layers": len(c.layers), "bytes": len(text), "parse": t_parse, "cost": t_cost,
-            "sweep": t_sweep}
+    return {"layers": len(c.layers), "bytes": len(text),
+            **{k: Spread.of(v).median for k, v in times.items()}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="5,000 and 20,000 layers")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     args = ap.parse_args()
+    print(machine_line())
     small = 5_000 if args.quick else 25_000
     large = 4 * small
     assert large <= MAX_LAYERS
-    print(f"{'spec':<6} {'layers':>8} {'MB':>6} {'parse s':>8} {'cost s':>8} {'sweep s':>8}")
+    print(f"{'spec':<6} {'layers':>8} {'MB':>6} {'parse s':>8} {'cost s':>8} {'sweep s':>8}  (medians)")
     for name, make in (("flat", flat), ("valid", valid)):
-        a, b = measure(make(small)), measure(make(large))
+        a, b = measure(make(small), args.rounds), measure(make(large), args.rounds)
         for m in (a, b):
             print(f"{name:<6} {m['layers']:>8,} {m['bytes'] / 1e6:>6.2f} {m['parse']:>8.3f} "
                   f"{m['cost']:>8.3f} {m['sweep']:>8.3f}")

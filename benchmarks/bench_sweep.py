@@ -1,7 +1,8 @@
 """Configurations per second: the vectorised sweep, the one-configuration engine, and fvcore.
 
-All three are measured in the same run on the same machine, and the counts are checked to
-agree: fvcore's FlopCountAnalysis (which counts one multiply-add as one flop) on a plain torch
+All three are measured in the same run on the same machine (the sweep and the one-configuration
+engine in interleaved rounds, each figure their median with its IQR; fvcore once per
+configuration, the median over them), and the counts are checked to agree: fvcore's FlopCountAnalysis (which counts one multiply-add as one flop) on a plain torch
 MobileNet built from the same layers must give the engine's Mult-Adds exactly.
 
     python benchmarks/bench_sweep.py            # 1000 α × 1000 resolutions
@@ -20,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from timer import best_of  # noqa: E402
+from timer import Spread, interleaved, machine_line  # noqa: E402
 
 from mobilecost.engine.cost import cost  # noqa: E402
 from mobilecost.engine.grid import grid_cost  # noqa: E402
@@ -71,16 +72,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", default="mobilenet_v1")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 9)")
     args = ap.parse_args()
     spec = load_spec(args.spec)
     n = 200 if args.quick else 1000
+    rounds = args.rounds or (3 if args.quick else 9)
     alphas = [Fraction(i, n) for i in range(1, n + 1)]
     resolutions = list(range(32, 32 + n))
     configs = len(alphas) * len(resolutions)
+    print(machine_line())
 
-    grid_cost(spec, alphas[:2], resolutions[:2])  # warm-up: imports
-    t_grid = best_of(lambda: grid_cost(spec, alphas, resolutions), 3)[0]
-    t_frame = best_of(lambda: sweep(spec, alphas, resolutions), 3)[0]
+    rng = random.Random(0)
+    sample = [(rng.choice(alphas), rng.choice(resolutions)) for _ in range(100 if args.quick else 400)]
+    sweep(spec, alphas[:2], resolutions[:2])  # warm-up: imports
+    times, _ = interleaved({
+        "grid": lambda: grid_cost(spec, alphas, resolutions),
+        "frame": lambda: sweep(spec, alphas, resolutions),
+        "scalar": lambda: [cost(spec, a, r).macs for a, r in sample],
+    }, rounds)
+    t_grid, t_frame, t_scalar = (Spread.of(times[k]) for k in ("grid", "frame", "scalar"))
+    # configurations per second of the sweep over those of the scalar engine, round by round
+    speedup = Spread.of([(configs / f) / (len(sample) / c)
+                         for f, c in zip(times["frame"], times["scalar"])])
 
     import tracemalloc  # numpy reports its buffers to tracemalloc
 
@@ -91,10 +104,6 @@ def main() -> None:
     frame_bytes = int(frame.memory_usage(deep=True).sum())
     del frame
 
-    rng = random.Random(0)
-    sample = [(rng.choice(alphas), rng.choice(resolutions)) for _ in range(100 if args.quick else 400)]
-    t_scalar = best_of(lambda: [cost(spec, a, r).macs for a, r in sample], 3)[0]
-
     import torch  # noqa: F401  (imported before timing: fvcore's time is the count alone)
 
     torch.set_num_threads(1)
@@ -103,29 +112,34 @@ def main() -> None:
     fvcore_macs(spec, Fraction(1, 4), 64)  # warm-up: the tracer's first call
     g = grid_cost(spec, [a for a, _ in fv_sample], sorted({r for _, r in fv_sample}))
     col = {r: j for j, r in enumerate(g.resolutions)}
-    t = time.perf_counter()
+    fv_times = []
     for i, (a, r) in enumerate(fv_sample):
+        t = time.perf_counter()
         got = fvcore_macs(spec, a, r)
+        fv_times.append(time.perf_counter() - t)
         want = int(g.macs[i, col[r]])
         if got != want:
             raise SystemExit(f"fvcore gives {got:,} at α {a}, {r}; the sweep {want:,}")
-    t_fvcore = time.perf_counter() - t
+    t_fv = Spread.of(fv_times)  # one configuration each, over the configurations
 
-    rate_grid = configs / t_grid
-    rate_frame = configs / t_frame
-    rate_scalar = len(sample) / t_scalar
-    rate_fvcore = len(fv_sample) / t_fvcore
+    rate_grid = configs / t_grid.median
+    rate_frame = configs / t_frame.median
+    rate_scalar = len(sample) / t_scalar.median
+    rate_fvcore = 1 / t_fv.median
     print(f"spec {spec.name}; grid {len(alphas)} α × {len(resolutions)} resolutions = {configs:,} "
-          f"configurations")
-    print(f"vectorised grid (grid_cost):        {t_grid:8.3f} s  {rate_grid:14,.0f} configs/s")
-    print(f"vectorised sweep (DataFrame):       {t_frame:8.3f} s  {rate_frame:14,.0f} configs/s")
+          f"configurations; medians (IQR) of {rounds} interleaved rounds")
+    print(f"vectorised grid (grid_cost):        {t_grid.text(1, 3, ' s')}  {rate_grid:14,.0f} configs/s")
+    print(f"vectorised sweep (DataFrame):       {t_frame.text(1, 3, ' s')}  {rate_frame:14,.0f} configs/s")
     print(f"memory: peak {peak_bytes / 2**20:,.0f} MiB while sweeping, of which the result "
           f"DataFrame is {frame_bytes / 2**20:,.0f} MiB")
-    print(f"one-configuration engine (cost):    {len(sample)} configs  {rate_scalar:14,.0f} configs/s")
-    print(f"fvcore FlopCountAnalysis (torch):   {len(fv_sample)} configs  {rate_fvcore:14,.2f} configs/s"
-          f"  (Mult-Adds equal to the sweep's at all of them)")
-    print(f"ratio sweep / one-configuration engine: {rate_frame / rate_scalar:,.0f}×")
-    print(f"ratio sweep / fvcore:                   {rate_frame / rate_fvcore:,.0f}×")
+    print(f"one-configuration engine (cost):    {len(sample)} configs, {t_scalar.text(1, 3, ' s')}"
+          f"  {rate_scalar:14,.0f} configs/s")
+    print(f"fvcore FlopCountAnalysis (torch):   {len(fv_sample)} configs, {t_fv.text(1, 3, ' s')} each"
+          f"  {rate_fvcore:14,.2f} configs/s  (Mult-Adds equal to the sweep's at all of them)")
+    print(f"ratio sweep / one-configuration engine: {speedup.median:,.0f}× (IQR {speedup.q1:,.0f}–"
+          f"{speedup.q3:,.0f})")
+    print(f"ratio sweep / fvcore:                   {rate_frame / rate_fvcore:,.0f}× (medians)")
+    print(machine_line())
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""Peak memory of a sweep against gridcost's estimate, at several grid shapes, side by side.
+"""Peak memory of a sweep against the engine's estimate, at several grid shapes, side by side.
 
 Each grid runs in a fresh subprocess, which reports its peak resident memory
 (resource.getrusage, ru_maxrss) after a 1×1 sweep (imports, first use) and after the grid: the
 difference is the grid's own memory. Two costs are fitted by least squares and printed beside
-the constants gridcost uses for its refusals:
+the constants engine/limits.py uses for its refusals:
   * per configuration (the DataFrame's columns and the engine's [α, resolution] arrays);
   * per α and layer (the grid engine walks the spec once per α and keeps a record per layer).
   * per resolution and layer (feature-map sizes: [layer, resolution] arrays), which matters
@@ -108,7 +108,7 @@ def main() -> None:
     b = np.array([r[3] for r in rows], dtype=float)
     (per_config, per_alpha_layer, per_res_layer), *_ = np.linalg.lstsq(a, b, rcond=None)
     print(f"fit: {per_config:.0f} bytes per configuration, {per_alpha_layer:.0f} per α·layer, "
-          f"{per_res_layer:.0f} per resolution·layer (gridcost uses {BYTES_PER_CONFIG}, "
+          f"{per_res_layer:.0f} per resolution·layer (engine/limits.py uses {BYTES_PER_CONFIG}, "
           f"{BYTES_PER_ALPHA_LAYER} and {BYTES_PER_RES_LAYER})")
     if args.quick:
         return

@@ -35,3 +35,22 @@ def test_ort_benchmark_runs_and_prints_the_ratio():
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "ratio mobilecost / plain" in r.stdout
+
+
+@pytest.mark.slow
+def test_engine_benchmark_runs_and_agrees_with_the_numpy_reference():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_engine.py"), "--quick",
+                        "--spec", "mobilenet_v1,mobilenet_v3_large,mobilenetv4_conv_medium"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("the engine equals the reference in every cell of every column") == 2
+    assert r.stdout.count("ratio engine / reference") == 2 and "load average" in r.stdout
+    assert "mobilenetv4_conv_medium" in r.stdout  # skipped with a note, or timed once built in
+
+
+@pytest.mark.slow
+def test_refusal_benchmark_runs():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_refusal.py"),
+                        "--rounds", "1"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "any sweep may take whatever --max-configs says" in r.stdout

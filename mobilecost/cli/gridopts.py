@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..engine.limits import ALLOWED_BYTES_PER_CONFIG, WORK_ALLOWANCE
+from ..engine.limits import ALLOWED_BYTES_PER_CONFIG, MEMORY_LIMIT, WORK_ALLOWANCE
 from ..reports.sweep import DEFAULT_ALPHAS, DEFAULT_RESOLUTIONS
 from .common import check_output_dir, nonempty_path
 
@@ -42,7 +42,8 @@ MaxConfigsOpt = Annotated[int, typer.Option(
     "--max-configs", help="Refuse grids with more configurations than this, or needing more "
                           f"memory than this many swept and written as CSV "
                           f"({ALLOWED_BYTES_PER_CONFIG} bytes each, + {WORK_ALLOWANCE // 2**20} "
-                          "MiB; the per-α work and the output format count).")]
+                          "MiB; the per-α work and the output format count); a grid needing "
+                          f"more than {MEMORY_LIMIT // 2**30} GiB is refused whatever this says.")]
 
 
 def grid_options(ctx: typer.Context, spec: str, specs: str | None, alpha: str, res: str | None,

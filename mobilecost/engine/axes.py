@@ -15,7 +15,14 @@ from typing import Any, Callable, TypeVar
 
 from ..errors import ConfigError, MobilecostError
 from ..lang.spec import Spec
-from ..lang.values import Resolution, norm_resolution, resolution_text, sides, to_fraction
+from ..lang.values import (
+    MAX_RESOLUTION,
+    Resolution,
+    norm_resolution,
+    resolution_text,
+    sides,
+    to_fraction,
+)
 
 DEFAULT_ALPHA_STEP = Fraction(1, 4)
 DEFAULT_RES_STEP = 32
@@ -123,7 +130,7 @@ class GridAxis:
 
 
 def _axis(text: str, option: str, convert: Callable[[str, str, str], T], default_step: T,
-          what: str) -> GridAxis:
+          what: str, most: int | None = None) -> GridAxis:
     whole = str(text).strip()
     if not whole:
         raise MobilecostError(f"{option}: empty value")
@@ -152,6 +159,12 @@ def _axis(text: str, option: str, convert: Callable[[str, str, str], T], default
             items.append((lo, None, 1))
         if _least(lo) <= 0:  # the first value of a rising range is its least
             raise MobilecostError(f"{option} {whole}: {what} must be > 0, got {lo}")
+        step, count = items[-1][1:]
+        last = lo if step is None else lo + (count - 1) * step
+        if most is not None and max(last if isinstance(last, tuple) else (last,)) > most:
+            value = max(last) if isinstance(last, tuple) else last
+            raise MobilecostError(f"{what} {value} is more than a sweep takes ({most:,} px a "
+                                  f"side; `cost` takes any)")
     upper = sum(c for _, _, c in items)
     if upper > MAX_AXIS:
         raise MobilecostError(f"{option} {whole}: {upper:,} values; at most {MAX_AXIS:,} per axis")
@@ -168,7 +181,7 @@ def alpha_axis(text: str, option: str = "--alpha") -> GridAxis:
 def resolution_axis(text: str, option: str = "--res") -> GridAxis:
     """Resolutions: whole numbers (square inputs, or heights with --aspect), ranges of them, and
     HEIGHTxWIDTH items (320x240)."""
-    return _axis(text, option, _size, DEFAULT_RES_STEP, "resolution")
+    return _axis(text, option, _size, DEFAULT_RES_STEP, "resolution", MAX_RESOLUTION)
 
 
 def rho_axis(text: str, option: str = "--rho") -> GridAxis:

@@ -9,12 +9,12 @@ from ..errors import MobilecostError
 DEFAULT_MAX_CONFIGS = 5_000_000
 # Peak memory of a sweep, fitted to measurements (benchmarks/bench_sweep_memory.py): per
 # configuration (the DataFrame's columns and the engine's [α, resolution] arrays), and per α and
-# layer (the engine walks the spec once per α and keeps one record per layer until it groups
-# them), and per resolution and layer (feature-map sizes). The command line adds its output's
-# cost per row, by format.
+# layer (the engine's channel counts and channel factors, [α, layer] int64 arrays), and per
+# resolution and layer (feature-map sizes). The command line adds its output's cost per row,
+# by format.
 BYTES_PER_CONFIG = 180
-BYTES_PER_ALPHA_LAYER = 264
-BYTES_PER_RES_LAYER = 78  # map sizes and spatial factors, [layer, resolution] int64 arrays
+BYTES_PER_ALPHA_LAYER = 152
+BYTES_PER_RES_LAYER = 97  # map sizes and spatial factors, [layer, resolution] int64 arrays
 # table and CSV stream (a table shows 200 rows; CSV goes out in blocks of 100,000 rows), JSON and
 # Markdown are made whole.
 CLI_BYTES_PER_ROW = {"table": 10, "csv": 10, "json": 4630, "markdown": 1660}
@@ -23,6 +23,11 @@ CLI_BYTES_PER_ROW = {"table": 10, "csv": 10, "json": 4630, "markdown": 1660}
 # grid of exactly N configurations passes.
 ALLOWED_BYTES_PER_CONFIG = BYTES_PER_CONFIG + CLI_BYTES_PER_ROW["csv"]
 WORK_ALLOWANCE = 256 * 2**20
+# The most memory any grid may take, whatever --max-configs says: a constant rather than a
+# share of this machine's RAM, so that a grid is accepted or refused alike on every machine
+# (and in tests); 8 GiB is 8 times what the default limit allows (5,000,000 configurations,
+# about 1.1 GiB) and fits the 16 GB of a modest laptop with room for the rest.
+MEMORY_LIMIT = 8 * 2**30
 
 #: Layer kinds with Mult-Adds (`ops.MAC_KINDS`): one `macs_share_<kind>` column each, where the
 #: spec has them.
@@ -49,7 +54,8 @@ def grid_size_error(n_alphas: int, n_res: int, max_configs: int, layers: int = 0
     estimated memory (grid_memory: the rows, the per-α walk of a `layers`-layer spec, its map
     sizes per resolution, `per_row` bytes of output a row) is more than
     max_configs × ALLOWED_BYTES_PER_CONFIG + WORK_ALLOWANCE: what that many configurations take
-    swept and written as CSV, plus 256 MiB for the spec's own work."""
+    swept and written as CSV, plus 256 MiB for the spec's own work; or more than MEMORY_LIMIT,
+    whatever `max_configs` is. Counted from the sizes alone: nothing is made first."""
     if isinstance(max_configs, bool) or not isinstance(max_configs, int) or max_configs < 1:
         return MobilecostError(f"--max-configs must be a whole number ≥ 1, got {max_configs}")
     n = n_alphas * n_res
@@ -59,12 +65,17 @@ def grid_size_error(n_alphas: int, n_res: int, max_configs: int, layers: int = 0
             f"the grid has {n:,} configurations ({n_alphas:,} α × {n_res:,} resolutions), about "
             f"{_size(need)} of memory; the limit is {max_configs:,} (raise it with --max-configs, "
             f"or sweep a coarser grid)")
+    if need > MEMORY_LIMIT:
+        return MobilecostError(
+            f"the grid has {n:,} configurations ({n_alphas:,} α × {n_res:,} resolutions), about "
+            f"{_size(need)} of memory, more than the {_size(MEMORY_LIMIT)} any sweep may take "
+            f"whatever --max-configs says; sweep a coarser grid")
     allowed = max_configs * ALLOWED_BYTES_PER_CONFIG + WORK_ALLOWANCE
     if need > allowed:
         # Name the largest part beyond the rows themselves.
         why, fewer = max(
             (n_alphas * layers * BYTES_PER_ALPHA_LAYER,
-             f"the spec is walked once per α ({n_alphas:,} α × {layers:,} layers)", "α"),
+             f"every layer has its channels at every α ({n_alphas:,} α × {layers:,} layers)", "α"),
             (n_res * layers * BYTES_PER_RES_LAYER,
              f"every layer has its map size at every resolution ({layers:,} layers × "
              f"{n_res:,} resolutions)", "resolutions"),

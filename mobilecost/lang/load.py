@@ -5,6 +5,7 @@ spec by name or path (`load_spec`), and a spec with another number of classes
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -17,18 +18,31 @@ from .values import Channels
 
 def builtin_names() -> list[str]:
     """Names of the specs shipped inside the package."""
+    return sorted(_builtin_files())
+
+
+@lru_cache(maxsize=1)
+def _builtin_files() -> frozenset[str]:
     folder = resources.files("mobilecost.lang") / "specs"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".spec"))
+    return frozenset(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".spec"))
+
+
+@lru_cache(maxsize=None)
+def _builtin(name: str) -> Spec:
+    """A built-in spec, parsed once per process (a Spec is immutable: every caller may share
+    it); package data does not change while the process runs."""
+    builtin = resources.files("mobilecost.lang") / "specs" / f"{name}.spec"
+    return parse(builtin.read_text(encoding="utf-8"), source=name)
 
 
 def load_spec(name_or_path: str | Path | Spec) -> Spec:
-    """A built-in spec by name (`mobilenet_v1`) or a spec file by path."""
+    """A built-in spec by name (`mobilenet_v1`, parsed once per process) or a spec file by
+    path (read each time: a file may change)."""
     if isinstance(name_or_path, Spec):
         return name_or_path
     text_name = str(name_or_path)
-    builtin = resources.files("mobilecost.lang") / "specs" / f"{text_name}.spec"
-    if "/" not in text_name and not text_name.endswith(".spec") and builtin.is_file():
-        return parse(builtin.read_text(encoding="utf-8"), source=text_name)
+    if "/" not in text_name and not text_name.endswith(".spec") and text_name in _builtin_files():
+        return _builtin(text_name)
     path = Path(text_name)
     if path.is_file():
         try:

@@ -32,7 +32,7 @@ from typing import Any, Callable, ClassVar, Protocol
 
 from ..errors import MobilecostError
 from .kinds import LayerKind
-from .values import MAX_DIGITS, Channels
+from .values import MAX_CHANNELS, MAX_DIGITS, MAX_KERNEL, Channels
 
 
 class Builder(Protocol):
@@ -67,14 +67,17 @@ _CHANNELS = re.compile(r"([0-9]+)([!+]?)")
 _EXPANSION = re.compile(r"[0-9]+(\.[0-9]+)?|[0-9]+/0*[1-9][0-9]*")
 
 
-def positive(what: str) -> Callable[[str], int]:
-    """A reader of a positive whole number (`what` names it in the error)."""
+def positive(what: str, most: int | None = None) -> Callable[[str], int]:
+    """A reader of a positive whole number, at most `most` if given (`what` names it in the
+    error)."""
 
     def read(text: str) -> int:
         if len(text) > MAX_DIGITS and text.isdigit():
             raise ValueError(f"{what} has more than {MAX_DIGITS} digits")
         if not _INT.fullmatch(text) or int(text) < 1:
             raise ValueError(f"{what} must be a positive integer")
+        if most is not None and int(text) > most:
+            raise ValueError(f"{what} must be at most {most:,}")
         return int(text)
 
     return read
@@ -82,7 +85,7 @@ def positive(what: str) -> Callable[[str], int]:
 
 def channel_count(what: str) -> Callable[[str], Channels]:
     """A reader of a channel count: `64` (scales with α), `1000!` (fixed), `1280+` (never
-    below)."""
+    below); at most MAX_CHANNELS."""
 
     def read(text: str) -> Channels:
         m = _CHANNELS.fullmatch(text)
@@ -91,9 +94,16 @@ def channel_count(what: str) -> Callable[[str], Channels]:
         if not m or int(m.group(1)) < 1:
             raise ValueError(f"{what} must be a positive integer, optionally followed by '!' "
                              "(fixed) or '+' (never below)")
+        if int(m.group(1)) > MAX_CHANNELS:
+            raise ValueError(f"{what} must be at most {MAX_CHANNELS:,}")
         return Channels(int(m.group(1)), {"": "scale", "!": "fixed", "+": "atleast"}[m.group(2)])
 
     return read
+
+
+def kernel_size(what: str) -> Callable[[str], int]:
+    """A reader of a kernel size, pooling window or stride: 1 to MAX_KERNEL."""
+    return positive(what, MAX_KERNEL)
 
 
 def choice(what: str, values: tuple[str, ...]) -> Callable[[str], str]:
@@ -132,7 +142,7 @@ def expansion(text: str) -> Fraction | int:
 
 def window(text: str) -> int:
     """A pooling window: K, or `global` (the whole map, written as kernel 0)."""
-    return 0 if text == "global" else positive("pool size")(text)
+    return 0 if text == "global" else kernel_size("pool size")(text)
 
 
 def yes_no_text(value: bool) -> str:
@@ -233,8 +243,22 @@ class Op:
         return " ".join(parts)
 
     def build(self, b: Builder, d: LayerDef) -> None:
-        """Emit the concrete layers of statement `d` on builder `b`."""
+        """Emit the concrete layers of statement `d` on builder `b`.
+
+        The grid engine runs the same build on every α of a grid at once (`vector_channels`):
+        `b.channels` and what `b.ch` returns are then int64 arrays with one element per α, so
+        channel arithmetic here must be integer arithmetic that numpy arrays take too (`+`,
+        `*`, `//`, `%`, comparisons, and `lang.values`' `product`, `at_least`,
+        `make_divisible_ratio`, `round_ratio` in place of Fractions, `max` and `round`). A
+        branch on a channel count (`if`, `max`, `==`) is fine: where it goes both ways, the
+        engine splits the α and walks each part on its own."""
         raise MobilecostError(f"'{self.name}' is not written as a statement")
+
+    #: Whether `build` runs on channel counts that are arrays over α (see `build`). An op whose
+    #: build needs one Python int at a time sets False: the grid engine then walks every spec
+    #: that uses it one α at a time (exact, slower). A build that fails on arrays is walked one
+    #: α at a time as well.
+    vector_channels: ClassVar[bool] = True
 
     def max_layers(self, d: LayerDef) -> int:
         """The most concrete layers statement `d` builds (counted before building)."""
@@ -364,5 +388,6 @@ def layer_ops() -> tuple[str, ...]:
 
 
 __all__ = ["FIELDS", "OPS", "STATEMENTS", "Arg", "Builder", "Grammar", "LayerDef", "Op", "Option",
-           "areas", "channel_count", "choice", "expansion", "layer_ops", "positive", "register",
+           "areas", "channel_count", "choice", "expansion", "kernel_size", "layer_ops", "positive",
+           "register",
            "statement_ops", "window", "yes_no", "yes_no_text"]

@@ -17,7 +17,10 @@ The torch module of each concrete op is registered, under the same name, in
 
 Adding an op: write one `Op` subclass here with `@register` (its options too, if it has new
 ones), its torch module in `mobilecost/torch/build.py` with `@register_module`, and its
-tests; `tests/lang/test_ops.py` checks that every op has what its role needs.
+tests; `tests/lang/test_ops.py` checks that every op has what its role needs. The grid engine
+runs `build` with channel counts that are int64 arrays over α (see `Op.build`): integer
+arithmetic and `lang.values`' helpers run on both; an op that cannot declares
+`vector_channels = False` and is walked one α at a time.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from .opbase import (
     channel_count,
     choice,
     expansion,
+    kernel_size,
     layer_ops,
     positive,
     register,
@@ -49,7 +53,14 @@ from .opbase import (
     yes_no,
     yes_no_text,
 )
-from .values import exact_text, make_divisible
+from .values import (
+    MAX_CHANNELS,
+    at_least,
+    exact_text,
+    make_divisible_ratio,
+    product,
+    round_ratio,
+)
 
 # --------------------------------------------------------------------------- pure formulas
 
@@ -85,13 +96,13 @@ SQUEEZE_FROM = ("exp", "in")
 
 # --------------------------------------------------------------------------- shared grammar
 
-KERNEL = Arg("kernel", "a kernel size", positive("a kernel size"))
+KERNEL = Arg("kernel", "a kernel size", kernel_size("a kernel size"))
 CHANNELS = Arg("channels", "a channel count", channel_count("channel count"))
 WINDOW = Arg("kernel", "a kernel size or 'global'", window,
              lambda k: "global" if k == 0 else str(k))
-RATIO = Arg("se", "an SE ratio", positive("SE ratio"))
+RATIO = Arg("se", "an SE ratio", positive("SE ratio", MAX_CHANNELS))
 
-STRIDE = Option("s", "stride", 1, positive("stride"))
+STRIDE = Option("s", "stride", 1, kernel_size("stride"))
 ACT = Option("act", "act", None, choice("act", tuple(ACTIVATIONS)))
 BN = Option("bn", "bn", True, yes_no("bn"), yes_no_text)
 
@@ -243,9 +254,9 @@ class InvertedResidual(Op):
         STRIDE,
         Option("t", "expand", 6, expansion, exact_text),
         Option("h", "hidden", None, channel_count("hidden width")),
-        Option("k", "kernel", 1, positive("kernel size")),
+        Option("k", "kernel", 1, kernel_size("kernel size")),
         ACT,
-        Option("se", "se", 0, positive("SE ratio")),
+        Option("se", "se", 0, positive("SE ratio", MAX_CHANNELS)),
         GATE,
         Option("squeeze", "squeeze", "exp", choice("squeeze", SQUEEZE_FROM)),
         Option("seact", "se_act", "relu", choice("seact", tuple(ACTIVATIONS))),
@@ -275,7 +286,7 @@ class InvertedResidual(Op):
                    bn=True, line=d.line)
             if d.se:  # MobileNetV3: on the depthwise output, before the projection
                 squeeze_excite(b, d.se, d.se_act, d.gate, d.line,
-                               max(1, block_in // d.se) if d.squeeze == "in" else None)
+                               at_least(block_in // d.se, 1) if d.squeeze == "in" else None)
             b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
 
         if d.stride == 1 and b.channels == out:
@@ -295,10 +306,11 @@ def expanded_width(channels: int, t: Any, rounding: Any) -> int:
     expand_input_by_factor, Keras and timm do; `rounding int` gives round(in·t), as
     torchvision's MobileNetV2 does (half to even, exactly on fractions). The two agree
     whenever in·t is a multiple of N, as in every MobileNetV2 block."""
-    v = channels * Fraction(t)
+    t = Fraction(t)  # integer arithmetic only, so that `channels` may be an array over α
+    num, den = product(channels, t.numerator), t.denominator
     if rounding.rule == "multiple":
-        return make_divisible(v, rounding.divisor)
-    return round(v)
+        return make_divisible_ratio(num, den, rounding.divisor)
+    return round_ratio(num, den)
 
 
 def squeeze_excite(b: Builder, ratio: int, act: str, gate: str, line: int,
@@ -309,7 +321,7 @@ def squeeze_excite(b: Builder, ratio: int, act: str, gate: str, line: int,
     the map the pool read."""
     c, start = b.channels, len(b.layers)
     if squeeze is None:
-        squeeze = make_divisible(Fraction(c, ratio), SE_DIVISOR)
+        squeeze = make_divisible_ratio(c, ratio, SE_DIVISOR)  # make_divisible(c / ratio, 8)
     b.emit("avgpool", b.size, 1, c, pad="global", line=line)
     b.emit("pw", 1, 1, squeeze, act=act, bias=True, line=line)
     b.emit("pw", 1, 1, c, act=gate, bias=True, line=line)

@@ -108,7 +108,7 @@ from .spec import (
     Spec,
     check_expansion,
 )
-from .values import MAX_DIGITS, Channels, Rounding
+from .values import MAX_CHANNELS, MAX_DIGITS, MAX_RESOLUTION, Channels, Rounding
 
 # --------------------------------------------------------------------------- parser
 
@@ -236,8 +236,9 @@ class _Parser:
         h_text, x, w_text = tok.text.replace("×", "x").partition("x")
         if x and not (h_text and w_text):
             raise self.error("input size must be HEIGHTxWIDTH with both sides (e.g. 224x160)", tok)
-        h = self.read(tok, positive("input height" if x else "input resolution"), h_text)
-        return (h, self.read(tok, positive("input width"), w_text) if x else h)
+        h = self.read(tok, positive("input height" if x else "input resolution", MAX_RESOLUTION),
+                      h_text)
+        return (h, self.read(tok, positive("input width", MAX_RESOLUTION), w_text) if x else h)
 
     def input_channels(self, tok: _Tok, res: tuple[int, int]) -> Channels:
         """The input's channels, with their mark: `3!` (fixed: an image), `64+` (never below),
@@ -291,11 +292,11 @@ class _Parser:
                     opt = toks[2]
                     if not opt.text.startswith("min="):
                         raise self.error("expected 'min=N'", opt)
-                    minimum = self.read(opt, positive("min"), opt.text[4:])
+                    minimum = self.read(opt, positive("min", MAX_CHANNELS), opt.text[4:])
                 self.expect_end(toks, 3)
                 self.headers["rounding"] = Rounding("int", min=minimum)
             elif tok.text == "multiple":
-                divisor = self.int_arg(toks, 2, "divisor")
+                divisor = self.read(self.arg(toks, 2, "divisor"), positive("divisor", MAX_CHANNELS))
                 self.expect_end(toks, 3)
                 self.headers["rounding"] = Rounding("multiple", divisor=divisor)
             else:

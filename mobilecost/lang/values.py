@@ -14,6 +14,13 @@ from typing import Any, Union
 from ..errors import ConfigError
 
 MAX_DIGITS = 100  # digits of a number in a spec (Python refuses to read past 4,300)
+# Upper bounds on what a spec and a grid may ask for. No real network comes near them (the
+# widest MobileNet layer has 1,280 channels, the largest kernel 7, the largest input some
+# thousands of pixels), and under them every count of the grid engine's int64 arithmetic
+# stays exact: K²·M·N ≤ 2⁵⁶ for one layer at α 1, a map's area ≤ 2⁴⁰.
+MAX_CHANNELS = 1 << 20  # 1,048,576 channels written in a spec (before α)
+MAX_KERNEL = 256  # kernel sizes, pooling windows and strides
+MAX_RESOLUTION = 1 << 20  # pixels a side: a spec's input, and every resolution of a grid
 
 
 # --------------------------------------------------------------------------- channel counts
@@ -39,13 +46,20 @@ class Rounding:
     min: int = 1
 
     def apply(self, channels: Channels, alpha: Fraction) -> int:
+        return self.apply_ratio(channels, alpha.numerator, alpha.denominator)
+
+    def apply_ratio(self, channels: Channels, num: Any, den: Any) -> Any:
+        """The count at α = num / den (den > 0), in integer arithmetic only: num and den are
+        ints, or integer arrays with one element per α (the grid engine's vectorised walk),
+        and so is the result."""
         if channels.mode == "fixed":
             return channels.base
-        scale = max(alpha, Fraction(1)) if channels.mode == "atleast" else alpha
-        value = channels.base * scale
+        if channels.mode == "atleast":
+            num = at_least(num, den)  # max(α, 1)
+        value = product(channels.base, num)
         if self.rule == "int":
-            return max(self.min, int(value))  # int() of a Fraction truncates: floor for value > 0
-        return make_divisible(value, self.divisor)  # never more than 10% down
+            return at_least(value // den, self.min)  # floor(base·α), at least `min`
+        return make_divisible_ratio(value, den, self.divisor)  # never more than 10% down
 
     def __str__(self) -> str:
         if self.rule == "int":
@@ -164,7 +178,61 @@ def make_divisible(value: Fraction | int, divisor: int = 8) -> int:
     never more than 10% below `value`: TF-slim's, torchvision's and timm's rule for MobileNetV2
     and V3 widths (`rounding multiple N`) and squeeze-and-excitation widths. Exact on fractions."""
     v = Fraction(value)
-    out = max(divisor, int(v + Fraction(divisor, 2)) // divisor * divisor)
-    if out < Fraction(9, 10) * v:
-        out += divisor
-    return out
+    return make_divisible_ratio(v.numerator, v.denominator, divisor)
+
+
+# --------------------------------------------------------------------------- integer channel arithmetic
+# The channel rules in integer arithmetic alone, so that the same code runs on Python ints (one
+# configuration, exact at any size) and on int64 arrays with one element per α (the grid
+# engine's vectorised walk). Nothing here imports numpy: an array is recognised by its
+# methods. A product of arrays that could leave 64-bit integers raises OverflowError (the grid
+# engine then takes the exact per-α walk); Python ints never overflow.
+
+_SAFE = 1 << 62  # |value| below this: a sum of two such, or a comparison, stays inside int64
+
+
+def _is_array(x: Any) -> bool:
+    return hasattr(x, "dtype")
+
+
+def _largest(x: Any) -> int:
+    """The largest magnitude in an int or an integer array, as a Python int."""
+    if not _is_array(x):
+        return abs(int(x))
+    return max(abs(int(x.max(initial=0))), abs(int(x.min(initial=0))))
+
+
+def product(a: Any, b: Any) -> Any:
+    """a · b for ints or integer arrays; OverflowError where an array's product could leave
+    int64 (checked on the operands' largest values, before multiplying)."""
+    if (_is_array(a) or _is_array(b)) and _largest(a) * _largest(b) >= _SAFE:
+        raise OverflowError("channel arithmetic past 64-bit integers")
+    return a * b
+
+
+def at_least(x: Any, low: Any) -> Any:
+    """max(x, low), elementwise where either is an array (never a truth value of an array)."""
+    if _is_array(x):
+        return x.clip(low, None)
+    if _is_array(low):
+        return low.clip(x, None)
+    return max(x, low)
+
+
+def make_divisible_ratio(num: Any, den: Any, divisor: int = 8) -> Any:
+    """`make_divisible(num / den, divisor)` in integers: num ≥ 0 and den > 0 are ints or integer
+    arrays (one element per α), and so is the result. floor(v + d/2) is
+    (2·num + d·den) // (2·den), and out < 9/10 · v is 10·den·out < 9·num."""
+    half = product(2, num) + product(divisor, den)
+    out = at_least(half // product(2, den) // divisor * divisor, divisor)
+    below = product(product(10, den), out) < product(9, num)
+    return out + divisor * below
+
+
+def round_ratio(num: Any, den: Any) -> Any:
+    """round(num / den) with halves to even, as Python rounds a Fraction, in integers (ints or
+    integer arrays, den > 0)."""
+    q, r = num // den, num % den
+    twice = product(2, r)
+    up = (twice > den) | ((twice == den) & (q % 2 == 1))
+    return q + up

@@ -109,8 +109,15 @@ class Domain:
 
     def alpha_inside(self, alpha: Fraction) -> bool:
         """Whether α is inside the calibrated range, widened by EXTRAPOLATION_MARGIN."""
+        lo, hi = self.alpha_bounds
+        return lo <= alpha <= hi
+
+    @property
+    def alpha_bounds(self) -> tuple[Fraction, Fraction]:
+        """The widened α range, exactly: the floats α₀ / margin and α₁ · margin as fractions
+        (comparing with them is comparing with the floats, which Python does exactly)."""
         m = EXTRAPOLATION_MARGIN
-        return self.alpha[0] / m <= alpha <= self.alpha[1] * m
+        return Fraction(self.alpha[0] / m), Fraction(self.alpha[1] * m)
 
     def resolution_inside(self, resolution: int) -> bool:
         """Whether the resolution is inside the calibrated range, widened the same way."""

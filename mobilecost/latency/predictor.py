@@ -41,7 +41,8 @@ class GridPrediction:
     order of `mobilecost.sweep`'s rows)."""
 
     predicted_ms: "np.ndarray"
-    extrapolated: "np.ndarray"   # of str: why a prediction extrapolates, '' if it does not
+    extrapolated_codes: "np.ndarray"     # of int: index into extrapolated_texts
+    extrapolated_texts: tuple[str, ...]  # why a prediction extrapolates, '' if it does not
     low_ms: "np.ndarray"         # the 90% interval, NaN where the prediction extrapolates or
     high_ms: "np.ndarray"        # the predictor has too few points to say
 
@@ -107,10 +108,12 @@ class Predictor:
         configs = [[Config(network.name, a, r, batch, network) for r in resolutions]
                    for a in alphas]
         predicted = np.array([[self.predict_ms(c) for c in row] for row in configs], float)
-        extrapolated = np.array([[", ".join(self.extrapolation(c)) for c in row]
-                                 for row in configs], dtype=object)
+        texts: dict[str, int] = {}
+        codes = np.array([[texts.setdefault(", ".join(self.extrapolation(c)), len(texts))
+                           for c in row] for row in configs], dtype=np.int64)
+        codes = codes.reshape(len(alphas), len(resolutions))
         bounds = np.array([[self.interval_ms(c) for c in row] for row in configs], float)
-        return GridPrediction(predicted, extrapolated, bounds[..., 0], bounds[..., 1])
+        return GridPrediction(predicted, codes, tuple(texts), bounds[..., 0], bounds[..., 1])
 
     def refit(self, points: Sequence[Point]) -> "Predictor":
         """The same predictor fitted on `points` instead (what a held-out validation asks)."""
@@ -191,19 +194,26 @@ class WholeNetwork(Predictor):
         d = self.model.domain
         if d is None:
             nan = np.full(predicted.shape, np.nan)
-            return GridPrediction(predicted, np.full(predicted.shape, "", dtype=object), nan, nan)
+            return GridPrediction(predicted, np.zeros(predicted.shape, dtype=np.int8), ("",),
+                                  nan, nan)
         base = [w for w, out in (("spec", network not in d.networks),
                                  ("batch", batch not in d.batches)) if out]
-        a_out = np.array([not d.alpha_inside(a) for a in alphas])
+        lo, hi = d.alpha_bounds  # compared as integers: lo ≤ n/d ≤ hi
+        a_out = np.array([not (lo.numerator * a.denominator <= a.numerator * lo.denominator
+                               and a.numerator * hi.denominator <= hi.numerator * a.denominator)
+                          for a in alphas])
         r_out = np.array([not d.resolution_inside(r) for r in resolutions])
-        texts = np.array([", ".join(base + ["α"] * ao + ["resolution"] * ro)
-                          for ao in (0, 1) for ro in (0, 1)], dtype=object)
-        extrapolated = texts[2 * a_out[:, None].astype(int) + r_out[None, :].astype(int)]
+        # the four combinations of (α outside, resolution outside), each one text
+        texts = tuple(", ".join(base + ["α"] * ao + ["resolution"] * ro)
+                      for ao in (0, 1) for ro in (0, 1))
+        codes = 2 * a_out[:, None].astype(np.int8) + r_out[None, :].astype(np.int8)
         q = self.interval_rel
-        ok = (extrapolated == "") & (q is not None and not math.isinf(q))
-        low = np.where(ok, predicted * (1 - (q or 0)), np.nan)
-        high = np.where(ok, predicted * (1 + (q or 0)), np.nan)
-        return GridPrediction(predicted, extrapolated, low, high)
+        if q is None or math.isinf(q):
+            nan = np.full(predicted.shape, np.nan)
+            return GridPrediction(predicted, codes, texts, nan, nan)
+        ok = np.array([x == "" for x in texts])[codes]
+        return GridPrediction(predicted, codes, texts, np.where(ok, predicted * (1 - q), np.nan),
+                              np.where(ok, predicted * (1 + q), np.nan))
 
     def refit(self, points: Sequence[Point]) -> "WholeNetwork":
         from .whole import fit

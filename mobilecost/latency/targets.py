@@ -141,13 +141,20 @@ class Target:
         rlist = [int(r) for r in resolutions]
         g = self.predictor.grid(net, alist, rlist, batch)
         measured = np.full(g.predicted_ms.shape, np.nan)
-        col = {r: j for j, r in enumerate(rlist)}
-        row = {a: i for i, a in enumerate(alist)}
-        for p in self.points:
-            c = p.config
-            if c.network == net and c.batch == batch and c.alpha in row and c.resolution in col:
-                measured[row[c.alpha], col[c.resolution]] = p.latency_ms
-        return GridLatency(g.predicted_ms, measured, g.extrapolated, g.low_ms, g.high_ms)
+        own = [p for p in self.points if p.config.network == net and p.config.batch == batch]
+        if own:  # the grid's cells of the target's own measurements, each α and size looked up once
+            a_rows: dict[Fraction, list[int]] = {}
+            r_cols: dict[int, list[int]] = {}
+            for i, a in enumerate(alist):
+                a_rows.setdefault(a, []).append(i)
+            for j, r in enumerate(rlist):
+                r_cols.setdefault(r, []).append(j)
+            for p in own:
+                for i in a_rows.get(p.config.alpha, ()):
+                    for j in r_cols.get(p.config.resolution, ()):
+                        measured[i, j] = p.latency_ms
+        return GridLatency(g.predicted_ms, measured, g.extrapolated_codes, g.extrapolated_texts,
+                           g.low_ms, g.high_ms)
 
     def to_json(self) -> str:
         nets = {p.config.network.key: p.config.network for p in self.points}
@@ -361,10 +368,18 @@ class GridLatency:
     flattened, the order of `mobilecost.sweep`'s rows)."""
 
     predicted_ms: "np.ndarray"
-    measured_ms: "np.ndarray"    # NaN where the target has no measurement
-    extrapolated: "np.ndarray"   # of str: why a prediction extrapolates, '' if it does not
-    low_ms: "np.ndarray"         # the prediction's 90% interval, NaN where it extrapolates or
-    high_ms: "np.ndarray"        # the target cannot say (Predictor.interval_ms)
+    measured_ms: "np.ndarray"           # NaN where the target has no measurement
+    extrapolated_codes: "np.ndarray"    # of int: index into extrapolated_texts
+    extrapolated_texts: tuple[str, ...]  # why a prediction extrapolates, '' if it does not
+    low_ms: "np.ndarray"                # the prediction's 90% interval, NaN where it
+    high_ms: "np.ndarray"               # extrapolates or the target cannot say
+
+    @property
+    def extrapolated(self) -> "np.ndarray":
+        """Of str: why each prediction extrapolates, '' if it does not."""
+        import numpy as np
+
+        return np.array(self.extrapolated_texts, dtype=object)[self.extrapolated_codes]
 
     @property
     def latency_ms(self) -> "np.ndarray":

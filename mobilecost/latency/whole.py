@@ -193,20 +193,25 @@ def _check_determined(model: Fit, group: int, used: bool, what: str) -> None:
                               f"layers and cannot predict {what}, which has them")
 
 
-_GRID_CHUNK_ELEMS = 1 << 21  # float64 elements of one (α, layer, resolution) block, max form
+_GRID_CHUNK_ELEMS = 1 << 15  # float64 elements of one (α, resolution) block of a layer's max
 
 
 def predict_grid(model: Fit, spec: "Spec | str | Network", alphas: Sequence, resolutions: Sequence[int],
                  batch: int = 1) -> "np.ndarray":
     """Predicted latency of every (α, resolution) of a grid, an [n_α, n_r] array, vectorised.
 
-    Equal to `predict_ms` of each configuration up to float rounding. The sum form is
-    linear in per-group sums of per-layer features, and each sum is one matrix product of an
-    α factor and a resolution factor (see `latency.structure`); the max form takes the per-layer
-    maximum in blocks of α, so that memory stays bounded.
+    Equal to `predict_ms` of each configuration up to float rounding. Every per-layer term is
+    an α factor times a resolution factor (`structure`), so the sum form is one matrix product
+    of the layers' α factors, weighted by θ and summed within groups of equal resolution
+    factors, by those factors. The max form takes max(compute, memory) per layer: at each α
+    where a layer is compute-bound at every resolution (Σ_q m_q(α)·max_r g_q(r)/g_c(r) ≤ c(α))
+    or memory-bound at every resolution (c(α) ≤ Σ_q m_q(α)·min_r g_q(r)/g_c(r)) its term is
+    linear and joins the product; only the α where it changes bound between resolutions take
+    the per-layer maximum, in blocks.
     """
     import numpy as np
 
+    from ..engine.grid import matmul_one_thread
     from .structure import structure_terms
 
     s = network_of(spec).spec() if not isinstance(spec, Spec) else spec
@@ -218,29 +223,102 @@ def predict_grid(model: Fit, spec: "Spec | str | Network", alphas: Sequence, res
     width = lookup_dtype(model.dtype).bytes
     b = float(batch)
     n_g = len(COMPUTE_GROUPS)
+    per_byte = width * theta[n_g]
     out = np.empty((len(alist), len(rlist)))
     for st in structure_terms(s, alist, rlist):
+        f = st.factors
         group = np.array([group_index(k) for k in st.kinds])
         for g in range(n_g):
-            _check_determined(model, g, bool(np.any(st.per_alpha["macs"][:, group == g] > 0)),
+            _check_determined(model, g, bool(np.any(f.channel["macs"][:, group == g] > 0)),
                               f"{s.name} on this grid")
+        # compute: c(α)·g_c(r) per layer; memory: Σ_q m_q(α)·g_q(r) (θ folded into the factors)
+        c = f.channel["macs"] * (_rates(group, theta) * b)[None, :]
+        gc = f.spatial["macs"]
+        memory = [(f.channel[q] * (per_byte * k), f.spatial[q])
+                  for q, k in (("input_elems", b), ("output_elems", b), ("weight_params", 1.0),
+                               ("bias_params", 1.0))]
         if model.form == "sum":
-            # Per-layer weights of each feature, summed over layers by one matrix product each.
-            rate = _rates(group, theta) * b
-            macs = (st.per_alpha["macs"] * rate) @ st.per_res["macs"]
-            moved = (b * (st.per_alpha["input_elems"] @ st.per_res["input_elems"]
-                          + st.per_alpha["output_elems"] @ st.per_res["output_elems"])
-                     + st.per_alpha["weight_params"] @ st.per_res["weight_params"]
-                     + st.per_alpha["bias_params"] @ st.per_res["bias_params"])
-            out[st.rows] = macs + moved * (width * theta[n_g]) + st.layers * theta[-1]
-            continue
-        rate = _rates(group, theta)[None, :, None] * b
-        step = max(1, _GRID_CHUNK_ELEMS // max(1, st.layers * len(rlist)))
-        for lo in range(0, len(st.rows), step):
-            hi = min(len(st.rows), lo + step)
-            compute = st.quantity("macs", lo, hi) * rate
-            memory = (b * (st.quantity("input_elems", lo, hi) + st.quantity("output_elems", lo, hi))
-                      + st.quantity("weight_params", lo, hi) + st.quantity("bias_params", lo, hi))
-            memory *= width * theta[n_g]
-            out[st.rows[lo:hi]] = np.maximum(compute, memory).sum(axis=1) + st.layers * theta[-1]
+            use_c = use_m = None
+        else:
+            use_c, use_m = _bound_at_every_resolution(
+                c, gc.astype(float), [(m, g.astype(float)) for m, g in memory])
+        blocks = [(c if use_c is None else np.where(use_c, c, 0.0), gc)]
+        blocks += [(m if use_m is None else np.where(use_m, m, 0.0), g) for m, g in memory]
+        block = np.empty((len(st.rows), len(rlist)))
+        _linear_sum(blocks, block, matmul_one_thread)
+        block += st.layers * theta[-1]
+        if use_c is not None:  # the maximum where a layer changes bound across resolutions
+            step = max(1, _GRID_CHUNK_ELEMS // len(rlist))
+            for l in np.flatnonzero((~use_c & ~use_m).any(axis=0)):
+                rows_l = np.flatnonzero(~use_c[:, l] & ~use_m[:, l])
+                for lo in range(0, len(rows_l), step):
+                    r = rows_l[lo:lo + step]
+                    comp = c[r, l, None] * gc[l][None, :].astype(float)
+                    mem = sum(m[r, l, None] * g[l][None, :].astype(float) for m, g in memory)
+                    block[r] += np.maximum(comp, mem)
+        out[st.rows] = block
     return out
+
+
+def _bound_at_every_resolution(c: "np.ndarray", gc: "np.ndarray",
+                               memory: list[tuple["np.ndarray", "np.ndarray"]]) -> tuple["np.ndarray", "np.ndarray"]:
+    """[α, L] masks: where max(c·g_c, Σ_q m_q·g_q) is a layer's compute term at every
+    resolution (Σ_q m_q · max_r g_q/g_c ≤ c), and where, not the former, its memory term at
+    every one (c ≤ Σ_q m_q · min_r g_q/g_c). Resolutions where g_c is 0 have no compute."""
+    import numpy as np
+
+    pos = gc > 0  # [L, R]
+    any_pos = pos.any(axis=1)  # [L]
+    safe = np.where(pos, gc, 1.0)
+    upper = np.zeros_like(c)
+    lower = np.zeros_like(c)
+    for m, g in memory:
+        ratio = g / safe
+        hi = np.where(pos, ratio, -np.inf).max(axis=1, initial=-np.inf)
+        lo = np.where(pos, ratio, np.inf).min(axis=1, initial=np.inf)
+        hi = np.where(np.isfinite(hi), hi, 0.0)
+        lo = np.where(np.isfinite(lo), lo, 0.0)
+        unbounded = (np.where(pos, 0.0, g) > 0).any(axis=1)  # memory where no compute
+        upper = upper + m * hi[None, :] + np.where(unbounded[None, :] & (m > 0), np.inf, 0.0)
+        lower = lower + m * lo[None, :]
+    use_c = (c > 0) & any_pos[None, :] & (upper <= c)
+    use_m = ~use_c & ((c == 0) | ~any_pos[None, :] | (c <= lower))
+    return use_c, use_m
+
+
+def _linear_sum(blocks: list[tuple["np.ndarray", "np.ndarray"]], out: "np.ndarray", matmul) -> None:
+    """out = Σ_k A_k @ G_k for α factors A_k [n, L] (float) and resolution factors G_k [L, R]
+    (integer): the columns of equal resolution rows (found by hashing the rows) summed first,
+    then one matrix product."""
+    import numpy as np
+
+    seen: dict[bytes, int] = {}
+    rows: list["np.ndarray"] = []
+    which = []
+    for _, g in blocks:
+        w = np.full(len(g), -1, dtype=np.int64)
+        nonzero = g.any(axis=1)
+        for l in np.flatnonzero(nonzero).tolist():
+            k = seen.setdefault(g[l].tobytes(), len(rows))
+            if k == len(rows):
+                rows.append(g[l])
+            w[l] = k
+        which.append(w)
+    n_g = len(rows)
+    if not n_g:
+        out[...] = 0.0
+        return
+    summed = np.zeros((blocks[0][0].shape[0], n_g))
+    for (a, _), w in zip(blocks, which):
+        keep = np.flatnonzero(w >= 0)
+        if len(keep) * n_g <= 1 << 20:  # a small one-hot [layers, groups]: one product
+            onehot = np.zeros((len(keep), n_g))
+            onehot[np.arange(len(keep)), w[keep]] = 1.0
+            summed += a[:, keep] @ onehot
+        else:  # layers sorted by group, then summed in runs
+            order = keep[np.argsort(w[keep], kind="stable")]
+            starts = np.flatnonzero(np.r_[True, np.diff(w[order]) != 0])
+            summed[:, w[order][starts]] += np.add.reduceat(a[:, order], starts, axis=1)
+    matmul(summed, np.stack(rows).astype(float), out)
+
+

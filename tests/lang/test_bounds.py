@@ -172,10 +172,10 @@ def test_three_billion_configurations_are_refused_before_enumerating():
     with pytest.raises(MobilecostError) as info:
         grid_from_text(spec, "0.0001..1:0.0001", "1..300000:1", None, check)
     assert asked == [(10_000, 300_000)]  # asked once, from arithmetic alone
-    # 3·10⁹ configurations × 180 bytes + 10⁴ α × 29 layers × 264 + 3·10⁵ resolutions × 29 × 78
+    # 3·10⁹ configurations × 180 bytes + 10⁴ α × 29 layers × 152 + 3·10⁵ resolutions × 29 × 97
     # (the constants measured by benchmarks/bench_sweep_memory.py).
-    assert (BYTES_PER_CONFIG, BYTES_PER_ALPHA_LAYER, BYTES_PER_RES_LAYER) == (180, 264, 78)
-    need = 3_000_000_000 * 180 + 10_000 * 29 * 264 + 300_000 * 29 * 78
+    assert (BYTES_PER_CONFIG, BYTES_PER_ALPHA_LAYER, BYTES_PER_RES_LAYER) == (180, 152, 97)
+    need = 3_000_000_000 * 180 + 10_000 * 29 * 152 + 300_000 * 29 * 97
     assert need == grid_memory(10_000, 300_000, 29)
     assert str(info.value) == (
         f"the grid has 3,000,000,000 configurations (10,000 α × 300,000 resolutions), about "
@@ -189,33 +189,33 @@ def test_cli_refuses_a_huge_grid_from_its_options():
 
 
 def test_per_alpha_work_counts_against_the_limit():
-    # 10⁶ α × 1 resolution passes a 5,000,000-configuration limit by count, but the engine walks
-    # mobilenet_v1's 29 layers once per α: 10⁶·29·264 + 10⁶·(180 + 10) bytes (rows, table
-    # output) + 1·29·78 (map sizes), about 7.3 GiB, against 5·10⁶·(180 + 10) bytes, what
+    # 10⁶ α × 1 resolution passes a 5,000,000-configuration limit by count, but the engine holds
+    # mobilenet_v1's 29 layers' channels at every α: 10⁶·29·152 + 10⁶·(180 + 10) bytes (rows,
+    # table output) + 1·29·97 (map sizes), about 4.3 GiB, against 5·10⁶·(180 + 10) bytes, what
     # 5,000,000 configurations take swept and written as CSV, + 256 MiB: about 1.1 GiB.
-    need = 10**6 * 29 * 264 + 10**6 * (180 + 10) + 29 * 78
+    need = 10**6 * 29 * 152 + 10**6 * (180 + 10) + 29 * 97
     assert need == grid_memory(10**6, 1, 29, 10)
-    assert f"{need / 2**30:.1f}" == "7.3" and f"{(5 * 10**6 * 190 + 2**28) / 2**30:.1f}" == "1.1"
+    assert f"{need / 2**30:.1f}" == "4.3" and f"{(5 * 10**6 * 190 + 2**28) / 2**30:.1f}" == "1.1"
     line = one_error_line(run("sweep", "--alpha", "0.000001..1:0.000001", "--res", "224"))
     assert line == (
-        "error: the grid has 1,000,000 configurations, but the spec is walked once per α "
-        "(1,000,000 α × 29 layers): about 7.3 GiB of memory, more than the 1.1 GiB "
+        "error: the grid has 1,000,000 configurations, but every layer has its channels at "
+        "every α (1,000,000 α × 29 layers): about 4.3 GiB of memory, more than the 1.1 GiB "
         "--max-configs 5,000,000 allows; sweep fewer α or raise --max-configs")
     # The library refuses such a grid the same way: 100,000 α under a 100,000 limit,
-    # 10⁵·(29·264 + 180) bytes, 747 MiB, against 10⁵·190 bytes + 256 MiB, 274 MiB.
-    assert f"{10**5 * (29 * 264 + 180) / 2**20:.0f}" == "747"
-    with pytest.raises(MobilecostError, match=r"\(100,000 α × 29 layers\): about 747 MiB"):
+    # 10⁵·(29·152 + 180) bytes, 438 MiB, against 10⁵·190 bytes + 256 MiB, 274 MiB.
+    assert f"{10**5 * (29 * 152 + 180) / 2**20:.0f}" == "438"
+    with pytest.raises(MobilecostError, match=r"\(100,000 α × 29 layers\): about 438 MiB"):
         grid_cost("mobilenet_v1", [F(k, 100_000) for k in range(1, 100_001)], [224],
                   max_configs=100_000)
 
 
 def test_map_sizes_of_a_long_spec_count_against_the_limit(tmp_path):
-    # 20,003 layers at 1,000 resolutions: 20,003·1,000·78 bytes of map sizes, about 1.5 GiB,
+    # 20,003 layers at 1,000 resolutions: 20,003·1,000·97 bytes of map sizes, about 1.8 GiB,
     # against 1,000,000 × 190 bytes + 256 MiB, about 437 MiB.
     path = _write(tmp_path, "input 224 3!\nconv 3 32 s2\n" + "dw 3\npw 64\n" * 10_000
                   + "avgpool global\nfc 10!\n")
     assert expanded_layers(load_spec(str(path)).body) == 20_003
-    need = 20_003 * 1000 * 78 + 1000 * (180 + 10) + 20_003 * 264
+    need = 20_003 * 1000 * 97 + 1000 * (180 + 10) + 20_003 * 152
     assert need == grid_memory(1, 1000, 20_003, 10)
     line = one_error_line(run("sweep", path, "--alpha", "1", "--res", "1..1000:1",
                               "--max-configs", "1000000"))
@@ -275,19 +275,71 @@ def test_rho_below_one_pixel_is_refused():
 
 
 def test_channel_count_past_64_bits_in_sweep(tmp_path):
+    # The parser refuses a count past MAX_CHANNELS; a Spec made in code may hold any, and the
+    # sweep refuses what does not fit in 64 bits while `cost` counts in Python integers.
     path = _write(tmp_path, "input 224 3!\nconv 3 9223372036854775808\navgpool global\nfc 10!\n")
     line = one_error_line(run("sweep", path))
-    assert line.endswith("x.spec: channel counts or kernel sizes at α up to 1 do not fit in "
-                         "64-bit integers; sweep smaller α (`cost` takes any)")
+    assert line.endswith("x.spec:2:8: channel count must be at most 1,048,576 "
+                         "(got '9223372036854775808')")
     line = one_error_line(run("sweep", "--alpha", "1e20", "--res", "224"))
     assert "do not fit in 64-bit integers" in line
-    with pytest.raises(MobilecostError, match="do not fit in 64-bit integers"):
-        sweep(str(path), [1], [224])
-    # The one-configuration engine counts in Python integers: 3·3·3·2⁶³ weights on a 224×224
-    # output (stride 1), exact.
-    r = run("cost", path, "--format", "csv")
-    assert r.exit_code == 0
-    assert f",{27 * 2**63 * 224 * 224},{27 * 2**63}," in r.stdout
+    spec = Spec("big", 224, Channels(3, "fixed"),
+                (LayerDef("conv", kernel=3, channels=Channels(2**63)), LayerDef("avgpool", kernel=0),
+                 LayerDef("fc", channels=Channels(10, "fixed"))), source="big.spec")
+    with pytest.raises(MobilecostError, match="^big.spec: channel counts or kernel sizes at α up "
+                                              "to 1 do not fit in 64-bit integers"):
+        sweep(spec, [1], [224])
+    # 3·3·3·2⁶³ weights on a 224×224 output (stride 1), exact.
+    from mobilecost.engine.cost import cost
+
+    first = cost(spec).layers[0]
+    assert (first.macs, first.weight_params) == (27 * 2**63 * 224 * 224, 27 * 2**63)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("pw 99999999999999999999", "2:4: channel count must be at most 1,048,576 (got '99999999999999999999')"),
+    ("pw 1048577", "2:4: channel count must be at most 1,048,576 (got '1048577')"),
+    ("ir 16 h=2000000", "2:7: hidden width must be at most 1,048,576 (got 'h=2000000')"),
+    ("conv 257 8", "2:6: a kernel size must be at most 256 (got '257')"),
+    ("ir 16 k=999", "2:7: kernel size must be at most 256 (got 'k=999')"),
+    ("dw 3 s300", "2:6: stride must be at most 256 (got 's300')"),
+    ("avgpool 300", "2:9: pool size must be at most 256 (got '300')"),
+])
+def test_counts_kernels_and_strides_have_upper_bounds(tmp_path, line, message):
+    path = _write(tmp_path, f"input 224 3!\n{line}\n")
+    for command in ("cost", "sweep"):
+        assert one_error_line(run(command, path)) == f"error: {path}:{message}"
+
+
+def test_the_bounds_themselves_are_accepted(tmp_path):
+    path = _write(tmp_path, "input 512 3!\npw 1048576\nconv 256 8 s256 pad=valid\n")
+    with pytest.raises(SpecError, match="input resolution must be at most 1,048,576"):
+        parse("input 1048577 3!\npw 8\n", "x.spec")
+    assert parse("input 1048576x7 3!\npw 8\n", "x.spec").size == (1048576, 7)
+    c = run("cost", path, "--format", "csv")
+    assert c.exit_code == 0
+    assert f",{1048576 * 3 * 512 * 512}," in c.stdout
+
+
+HOSTILE = ("sweep", "--alpha", "0.001..1:0.000001", "--res", "1..100000",
+           "--max-configs", "1000000000000")
+
+
+def test_a_huge_grid_is_refused_whatever_max_configs_says():
+    # 999,001 α × 3,125 resolutions: counted from the options, refused before any value is
+    # made, by the memory limit that --max-configs does not raise (benchmarks/bench_refusal.py
+    # times it: well under 2 s and 200 MB).
+    from mobilecost.engine.limits import MEMORY_LIMIT
+
+    need = grid_memory(999_001, 3_125, 29, 10)
+    assert need > MEMORY_LIMIT == 8 * 2**30
+    assert one_error_line(run(*HOSTILE)) == (
+        f"error: the grid has 3,121,878,125 configurations (999,001 α × 3,125 resolutions), "
+        f"about {need / 2**30:,.1f} GiB of memory, more than the 8.0 GiB any sweep may take "
+        f"whatever --max-configs says; sweep a coarser grid")
+    with pytest.raises(MobilecostError, match="any sweep may take whatever --max-configs says"):
+        grid_cost("mobilenet_v1", [F(k, 10**5) for k in range(1, 10**5 + 1)], range(1, 2001),
+                  max_configs=10**12)
 
 
 def test_resolution_past_the_sweep_limit():
