@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from engines import assert_cell_equal
 
-from mobilecost.engine import grid as gridmod
+from mobilecost.engine import walk as gridmod
 from mobilecost.engine.cost import Counting, cost
 from mobilecost.engine.grid import grid_cost
 from mobilecost.lang.kinds import LayerKind

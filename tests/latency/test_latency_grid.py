@@ -60,7 +60,7 @@ def test_grid_refuses_an_undetermined_group():
 def test_the_size_walk_equals_building_every_resolution():
     """gridfeatures takes its sides from the grid engine's size walk: the builder, run at each
     resolution on its own, gives the same sides."""
-    from mobilecost.engine.grid import layer_sides
+    from mobilecost.engine.walk import layer_sides
     from mobilecost.lang.load import load_spec
     from mobilecost.lang.spec import build
 
