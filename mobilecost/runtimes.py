@@ -33,6 +33,8 @@ class Runtime:
     check: str = ""                # how export's check names it: 'ONNX Runtime (CPU)'
     file_label: str = ""           # how export's title names its files
     provider: str = ""             # what runs the kernels, where the runtime has a choice
+    quantizes: tuple[str, ...] = ()  # the quantized dtypes its file can be (`--quantize`)
+    quantizer: str = ""            # how its quantized file is made, for notes and the cache key
 
     def describe(self, version: str, graph_optimization: str) -> str:
         """'ONNX Runtime 1.22.0 (CPU execution provider, ORT_ENABLE_ALL)', as notes say it."""
@@ -63,17 +65,28 @@ RUNTIMES: dict[str, Runtime] = {r.name: r for r in (
     Runtime("torch", "torch", "eager", profiled=True),
     Runtime("onnxruntime", "ONNX Runtime", "onnxruntime", "onnx", "ORT_ENABLE_ALL",
             profiled=True, requires=_ONNX, extra="onnx", check="ONNX Runtime (CPU)",
-            file_label="ONNX", provider="CPU execution provider"),
+            file_label="ONNX", provider="CPU execution provider", quantizes=("int8",),
+            quantizer="onnxruntime.quantization.quantize_static: QDQ, int8 per-channel weights, "
+                      "uint8 activations, MinMax calibration"),
     Runtime("executorch", "ExecuTorch", "executorch", "pte", "XNNPACK delegate",
             requires=(("executorch", "executorch"),), extra="executorch",
-            check="ExecuTorch (XNNPACK)", file_label="ExecuTorch .pte, XNNPACK-delegated"),
+            check="ExecuTorch (XNNPACK)", file_label="ExecuTorch .pte, XNNPACK-delegated",
+            quantizes=("int8",),
+            quantizer="PT2E with ExecuTorch's XNNPACKQuantizer: symmetric int8, per-channel "
+                      "weights"),
     Runtime("litert", "LiteRT", "litert", "tflite", "XNNPACK delegate",
             requires=(("litert_torch", "litert-torch"), ("ai_edge_litert", "ai-edge-litert")),
-            extra="litert", check="LiteRT (XNNPACK)", file_label="LiteRT .tflite"),
+            extra="litert", check="LiteRT (XNNPACK)", file_label="LiteRT .tflite",
+            quantizes=("int8",),
+            quantizer="PT2E with litert-torch's PT2EQuantizer: full-integer int8, per-channel "
+                      "weights"),
 )}
 
 #: The model file formats (`export --to`) -> the runtime that runs and checks them.
 FORMATS: dict[str, Runtime] = {r.file_format: r for r in RUNTIMES.values() if r.file_format}
+
+#: The dtypes some runtime quantizes its file to (`export --quantize`), in the dtype table's order.
+QUANTIZES: tuple[str, ...] = tuple(sorted({d for r in RUNTIMES.values() for d in r.quantizes}))
 
 #: The runtimes that time each layer.
 PROFILED: tuple[str, ...] = tuple(r.name for r in RUNTIMES.values() if r.profiled)
@@ -95,4 +108,4 @@ def of_format(fmt: str) -> Runtime:
         raise MobilecostError(f"--to must be one of {', '.join(FORMATS)}, got {fmt!r}") from None
 
 
-__all__ = ["FORMATS", "PROFILED", "RUNTIMES", "Runtime", "of_format", "runtime"]
+__all__ = ["QUANTIZES", "FORMATS", "PROFILED", "RUNTIMES", "Runtime", "of_format", "runtime"]

@@ -16,7 +16,7 @@ from ..errors import MobilecostError
 from ..latency.manifest import MANIFEST_NAME
 from ..reports.export import DEFAULT_MAX_EXPORTS
 from ..reports.report import Format
-from ..runtimes import FORMATS
+from ..runtimes import FORMATS, QUANTIZES
 from .common import FormatOpt, SpecArg, check_output_dir, command, nonempty_path, say, writing
 from .gridopts import DEFAULT_ALPHAS, GridAlphaOpt, GridResOpt, MaxConfigsOpt, RhoOpt
 from .measuring import DEFAULT_BATCH, BatchOpt
@@ -27,6 +27,8 @@ DEFAULT_OPSET = 18  # mobilecost.torch.runtimes.onnxruntime.DEFAULT_OPSET (a tes
 
 # The file formats `--to` takes: the runtime table's (mobilecost.runtimes.FORMATS).
 ModelFormat = Enum("ModelFormat", {f: f for f in FORMATS}, type=str)  # type: ignore[misc]
+# The dtypes `--quantize` takes: those some runtime quantizes to (mobilecost.runtimes).
+Quantized = Enum("Quantized", {d: d for d in QUANTIZES}, type=str)  # type: ignore[misc]
 TO_HELP = "Model file format: " + "; ".join(
     f"{f} ({r.check}" + (f", needs mobilecost\\[{r.extra}]" if r.extra != "onnx" else "") + ")"
     for f, r in FORMATS.items()) + "."
@@ -46,6 +48,15 @@ def export_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALP
                    "--opset", min=1, help=f"ONNX opset of the files (--to onnx only; "
                                           f"default {DEFAULT_OPSET}); one the exporter cannot "
                                           f"give is refused.")] = None,
+               quantize: Annotated[Optional[Quantized], typer.Option(
+                   "--quantize", help="Write the runtime's quantized file instead (its own "
+                                      "quantizer, per-channel int8 weights), checked against "
+                                      "the float network.")] = None,
+               calibration: Annotated[Optional[Path], typer.Option(
+                   "--calibration", help="With --quantize: a .npy of inputs (N×C×H×W) or a "
+                                         "folder of images of the input's size (default: "
+                                         "synthetic images from a seed).",
+                   parser=nonempty_path("--calibration"), metavar="<path>")] = None,
                max_configs: MaxConfigsOpt = DEFAULT_MAX_EXPORTS,
                format: FormatOpt = Format.table) -> None:
     """Export every configuration of the grid to a model file, checked, with a manifest.
@@ -59,6 +70,7 @@ def export_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALP
 
     Example: mobilecost export mobilenet_v1 --alpha 0.25..1 --res 128..224 --output-dir onnx/
     Example: mobilecost export --alpha 0.5 --res 160 --to pte --output-dir pte/
+    Example: mobilecost export --alpha 1 --res 224 --quantize int8 --output-dir int8/
     """
     from ..reports.export import export_grid
 
@@ -67,7 +79,8 @@ def export_cmd(spec: SpecArg = "mobilenet_v1", alpha: GridAlphaOpt = DEFAULT_ALP
     check_output_dir(output_dir)
     with progress(f"exporting {spec}", 0) as step, writing(output_dir):
         report = export_grid(spec, alpha, res, rho, format_.value, output_dir, batch, opset,
-                             max_configs, step)
+                             max_configs, step, quantize.value if quantize else None,
+                             calibration)
     render(report, format)
     say(f"wrote {output_dir / MANIFEST_NAME}")
 

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 
+from ..dtypes import lookup as lookup_dtype
 from ..lang.load import load_spec
 from ..lang.ops import OPS, conv_macs, conv_params, fc_macs
 from ..lang.spec import Layer, LayerKind, Spec, build
@@ -169,6 +170,33 @@ class LayerCost:
         """Arithmetic intensity: Mult-Adds per element moved."""
         return self.macs / self.elems_moved if self.elems_moved else 0.0
 
+    @property
+    def scale_channels(self) -> int:
+        """Output channels of the layer's weight tensor (a quantized file stores a scale and a
+        zero point for each); 0 for a layer without weights."""
+        return self.layer.out_channels if self.weight_params else 0
+
+    @property
+    def bias_channels(self) -> int:
+        """Biases at inference: the layer's own, and one a channel where batchnorm folds into
+        the convolution (γ and β are two a channel)."""
+        return self.bias_params + self.bn_params // 2
+
+    def stored_weight_bytes(self, dtype: str) -> int:
+        """Bytes a file stores of the layer's weights and biases at `dtype` (batchnorm folded;
+        int8 with its per-channel scales and zero points: `dtypes.DType.stored_weight_bytes`)."""
+        return lookup_dtype(dtype).stored_weight_bytes(self.weight_params, self.scale_channels,
+                                                       self.bias_channels)
+
+    def activation_bytes(self, dtype: str) -> int:
+        """Bytes of the maps the layer reads and writes at `dtype`, one image."""
+        return (self.input_elems + self.output_elems) * lookup_dtype(dtype).bytes
+
+    def intensity_at(self, dtype: str) -> float:
+        """Mult-Adds per byte moved at `dtype`: the maps read and written, the weights read."""
+        moved = self.activation_bytes(dtype) + self.stored_weight_bytes(dtype)
+        return self.macs / moved if moved else 0.0
+
 
 def layer_cost(layer: Layer, counting: Counting = Counting()) -> LayerCost:
     """The cost of one layer, by its op's cost rules (`lang.ops`)."""
@@ -230,6 +258,14 @@ class NetworkCost:
     def peak_activation_elems(self) -> int:
         """Largest input + output pair of any one layer (what must be live at once)."""
         return max((c.input_elems + c.output_elems for c in self.layers), default=0)
+
+    def weight_bytes(self, dtype: str) -> int:
+        """Bytes the network's weights take in a file at `dtype` (`LayerCost.stored_weight_bytes`)."""
+        return sum(c.stored_weight_bytes(dtype) for c in self.layers)
+
+    def activation_bytes(self, dtype: str) -> int:
+        """Bytes of every layer's maps read and written at `dtype`, one image."""
+        return sum(c.activation_bytes(dtype) for c in self.layers)
 
     def by_kind(self) -> dict[LayerKind, KindTotals]:
         """Totals and shares per layer kind, in LayerKind order, kinds present only."""

@@ -4,14 +4,21 @@
 beside them, one row per file:
 
     spec, network, alpha, resolution, batch, format, opset, file, macs, params, sha256,
-    max_abs_diff, torch_version
+    max_abs_diff, torch_version, dtype, quantizer, calibration, top1_agreement, cosine,
+    centred_cosine
 
 `network` is the short hash of the spec's canonical text (`latency.Network.key`: a renamed
 copy of a spec is the same network, an edited one is another); `alpha` is exact ('0.75',
 '1/3'); `file` is a name inside the folder; `sha256` the file's hash when it was written;
 `max_abs_diff` the largest difference between the file's output under its runtime (ONNX
 Runtime for `onnx`, ExecuTorch for `pte`, LiteRT for `tflite`) and the torch module's when it
-was checked. `opset` is the ONNX opset of an `onnx` file, 0 for the other formats. Later commands (`calibrate` with device logs, a
+was checked. `opset` is the ONNX opset of an `onnx` file, 0 for the other formats. A
+quantized file (`export --quantize int8`) has its `dtype`, how it was quantized (`quantizer`)
+and on what (`calibration`), and its agreement with the float model on the same inputs
+(`top1_agreement`, `cosine`, `centred_cosine`, torch.quantize; `max_abs_diff` is then
+that of the float file); a float file's
+dtype is fp32 and the three are empty. A manifest written before these columns reads as fp32.
+Later commands (`calibrate` with device logs, a
 resumed export) match results to configurations through these rows, and refuse a file whose
 hash no longer matches its row.
 
@@ -27,6 +34,7 @@ from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
 from pathlib import Path
 
+from ..dtypes import lookup as lookup_dtype
 from ..errors import MobilecostError
 from ..lang.values import exact_text, to_fraction
 from ..util import write_atomic
@@ -54,22 +62,33 @@ class ManifestRow:
     sha256: str
     max_abs_diff: float
     torch_version: str
+    dtype: str = "fp32"
+    quantizer: str = ""
+    calibration: str = ""
+    top1_agreement: float | None = None
+    cosine: float | None = None
+    centred_cosine: float | None = None
 
     @property
-    def config(self) -> tuple[str, Fraction, int, int, str, int]:
-        """What the file was made from: network, α, resolution, batch, format, opset."""
-        return (self.network, self.alpha, self.resolution, self.batch, self.format, self.opset)
+    def config(self) -> tuple[str, Fraction, int, int, str, int, str]:
+        """What the file was made from: network, α, resolution, batch, format, opset, dtype."""
+        return (self.network, self.alpha, self.resolution, self.batch, self.format, self.opset,
+                self.dtype)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(ManifestRow))
+#: The columns a manifest must have (those of a manifest written before quantized files).
+REQUIRED_COLUMNS = COLUMNS[:COLUMNS.index("dtype")]
 
 
-def file_name(spec_name: str, alpha: Fraction, resolution: int, batch: int, fmt: str) -> str:
+def file_name(spec_name: str, alpha: Fraction, resolution: int, batch: int, fmt: str,
+              dtype: str = "fp32") -> str:
     """The file of one configuration, named as TF's published MobileNets are
-    (`mobilenet_v1_0.75_224.onnx`); α that is no finite decimal is written n-d (`1-3`), a
-    batch above 1 adds `_bN`."""
+    (`mobilenet_v1_0.75_224.onnx`, `mobilenet_v1_0.75_224_int8.onnx` quantized); α that is no
+    finite decimal is written n-d (`1-3`), a batch above 1 adds `_bN`."""
     a = exact_text(alpha).replace("/", "-")
-    return f"{spec_name}_{a}_{resolution}" + (f"_b{batch}" if batch != 1 else "") + f".{fmt}"
+    return (f"{spec_name}_{a}_{resolution}" + (f"_b{batch}" if batch != 1 else "")
+            + (f"_{dtype}" if dtype != "fp32" else "") + f".{fmt}")
 
 
 def sha256_file(path: Path) -> str:
@@ -88,6 +107,8 @@ def to_text(rows: list[ManifestRow]) -> str:
         d = asdict(r)
         d["alpha"] = exact_text(r.alpha)
         d["max_abs_diff"] = f"{r.max_abs_diff:.3g}"
+        for k in ("top1_agreement", "cosine", "centred_cosine"):
+            d[k] = "" if d[k] is None else f"{d[k]:.4f}"
         w.writerow([d[c] for c in COLUMNS])
     return buf.getvalue()
 
@@ -121,13 +142,26 @@ def _row(d: dict[str, str], where: str) -> ManifestRow:
         diff = float(d["max_abs_diff"])
     except ValueError:
         raise ManifestError(f"{where}: max_abs_diff {d['max_abs_diff']!r} is not a number") from None
+    agreement = {}
+    for k in ("top1_agreement", "cosine", "centred_cosine"):
+        text = (d.get(k) or "").strip()
+        try:
+            agreement[k] = float(text) if text else None
+        except ValueError:
+            raise ManifestError(f"{where}: {k} {text!r} is not a number") from None
+    dtype = (d.get("dtype") or "fp32").strip()
+    try:
+        lookup_dtype(dtype)
+    except MobilecostError:
+        raise ManifestError(f"{where}: dtype {dtype!r} is not one mobilecost knows") from None
     return ManifestRow(
         spec=d["spec"], network=d["network"], alpha=alpha,
         resolution=_int(d["resolution"], "resolution", where, 1),
         batch=_int(d["batch"], "batch", where, 1), format=d["format"],
         opset=_int(d["opset"], "opset", where, 1 if d["format"] == "onnx" else 0), file=name,
         macs=_int(d["macs"], "macs", where), params=_int(d["params"], "params", where),
-        sha256=sha, max_abs_diff=diff, torch_version=d["torch_version"])
+        sha256=sha, max_abs_diff=diff, torch_version=d["torch_version"], dtype=dtype,
+        quantizer=d.get("quantizer") or "", calibration=d.get("calibration") or "", **agreement)
 
 
 def read_manifest(path: Path) -> list[ManifestRow]:
@@ -148,7 +182,7 @@ def read_manifest(path: Path) -> list[ManifestRow]:
         raise ManifestError(f"{path}: cannot be read ({exc})") from None
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
-    missing = [c for c in COLUMNS if c not in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise ManifestError(f"{path}: not a mobilecost manifest (no column "
                             f"{', '.join(missing)})")
@@ -157,7 +191,7 @@ def read_manifest(path: Path) -> list[ManifestRow]:
     configs: dict[tuple, int] = {}
     for d in reader:
         where = f"{path}:{reader.line_num}"
-        if None in d or any(d.get(c) is None for c in COLUMNS):
+        if None in d or any(d.get(c) is None for c in header):
             raise ManifestError(f"{where}: expected {len(header)} fields")
         row = _row(d, where)
         if row.file in files:
@@ -188,5 +222,5 @@ def check_file(folder: Path, row: ManifestRow, manifest: Path | None = None) -> 
     return path
 
 
-__all__ = ["COLUMNS", "MANIFEST_NAME", "ManifestError", "ManifestRow", "check_file", "file_name",
+__all__ = ["COLUMNS", "MANIFEST_NAME", "REQUIRED_COLUMNS", "ManifestError", "ManifestRow", "check_file", "file_name",
            "read_manifest", "sha256_file", "to_text", "write_manifest"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from ..dtypes import timeable_shorts
+from ..dtypes import eager_shorts, timeable_shorts
 from ..errors import ConfigError
 from ..runtimes import PROFILED, RUNTIMES
 
@@ -44,6 +44,17 @@ class TimingOptions:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.dtype not in timeable_shorts():
             raise ConfigError(f"dtype must be one of {', '.join(timeable_shorts())}, got {self.dtype!r}")
+        rt = RUNTIMES.get(self.runtime)
+        if rt is not None and not rt.file_format and self.dtype not in eager_shorts():
+            quantizing = [r.name for r in RUNTIMES.values() if self.dtype in r.quantizes]
+            raise ConfigError(f"--dtype {self.dtype}: torch runs {', '.join(eager_shorts())}; "
+                              f"an {self.dtype} network runs from a quantized file on --runtime "
+                              f"{' or '.join(quantizing)}")
+        if rt is not None and rt.file_format and self.dtype != "fp32" \
+                and self.dtype not in rt.quantizes:
+            raise ConfigError(f"--dtype {self.dtype}: --runtime {self.runtime} runs fp32"
+                              + (f" or {', '.join(rt.quantizes)}" if rt.quantizes else "")
+                              + " files")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
         if self.cuda_graphs and self.device != "cuda":
@@ -54,13 +65,12 @@ class TimingOptions:
             raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
         if RUNTIMES[self.runtime].file_format:  # it runs the exported file: fp32, on the CPU
             torch_only = [o for o, on in (("--device cuda", self.device != "cpu"),
-                                          ("--dtype " + self.dtype, self.dtype != "fp32"),
                                           ("--channels-last", self.channels_last),
                                           ("--compile", self.compile),
                                           ("--cuda-graphs", self.cuda_graphs)) if on]
             if torch_only:
                 raise ConfigError(f"{', '.join(torch_only)}: not with --runtime {self.runtime} "
-                                  f"(it runs the fp32 file on the CPU)")
+                                  f"(it runs its file on the CPU)")
         if not 0 < self.min_run_time_s <= self.max_run_time_s:
             raise ConfigError(f"--min-time ({self.min_run_time_s:g} s) must be > 0 and not above "
                               f"--max-time ({self.max_run_time_s:g} s)")

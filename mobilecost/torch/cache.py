@@ -61,6 +61,8 @@ class MeasurementCache:
             del opts["runtime"]  # torch's keys stay those of before the runtime option
         else:
             opts["runtime_version"] = runtimes.load(options.runtime).version()
+            if (q := runtimes.quantization(options)) is not None:
+                opts["quantization"] = q  # float keys stay those of before quantized timing
         what = {"version": MeasurementCache.VERSION, "network": Network.of(spec).body,
                 "alpha": str(alpha), "resolution": resolution_value(resolution), "options": opts,
                 "time_share": time_share, "device_name": dev_name,

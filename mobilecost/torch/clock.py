@@ -16,8 +16,8 @@ from ..dtypes import DTYPES as _DTYPE_TABLE
 from ..errors import MobilecostError
 from ..latency.options import NOISY_IQR, TimingOptions
 
-# torch's dtype for each timeable short name of the one dtype table (mobilecost.dtypes).
-DTYPES = {d.short: getattr(torch, d.name) for d in _DTYPE_TABLE if d.timeable}
+# torch's dtype for each short name torch runs a network in (the one dtype table, mobilecost.dtypes).
+DTYPES = {d.short: getattr(torch, d.name) for d in _DTYPE_TABLE if d.eager}
 
 
 class DeviceError(MobilecostError):

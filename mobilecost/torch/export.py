@@ -18,6 +18,14 @@ Every file is checked before it is kept: it loads in ONNX Runtime (CPU) and its 
 fixed random input differs from the torch module's (batchnorm not folded) by at most
 TOLERANCE × max |torch output| in every element (`verify`).
 
+`quantize="int8"` (`export --quantize int8`) writes each runtime's quantized file instead,
+made by its own toolchain (the runtime table's `quantizer`: ONNX Runtime's static QDQ
+quantizer, ExecuTorch's XNNPACK quantizer through PT2E, LiteRT's full-integer PT2E one) from
+the conditioned network (`torch.quantize.condition`) and calibrated on the `Calibration`'s
+inputs. Its float file is checked as above first; the quantized one is then checked against
+the float network on other inputs (`torch.quantize.agreement`) and refused below the
+threshold; its row records dtype, quantizer, calibration and the agreement.
+
 Besides ONNX, two phone formats where their optional extra is installed (docs/runtimes.md):
 `pte`, an ExecuTorch program with the XNNPACK delegate (`mobilecost.torch.executorch`), and
 `tflite`, a LiteRT flatbuffer (`mobilecost.torch.litert`). Each is checked the same way in
@@ -38,6 +46,7 @@ from ..errors import Interrupted
 from ..lang.identity import Network
 from ..lang.load import load_spec
 from ..lang.spec import Spec, checked_configs
+from ..dtypes import lookup as lookup_dtype
 from ..lang.values import exact_text
 from ..latency.manifest import (
     MANIFEST_NAME,
@@ -52,6 +61,7 @@ from ..util import write_atomic
 from . import runtimes
 from .build import SpecNet, build_model
 from .lowering import ExportError
+from .quantize import Calibration, agreement, condition
 from .runtimes.onnxruntime import DEFAULT_OPSET
 
 # An exported file's output may differ from the torch module's by this share of the largest
@@ -108,16 +118,33 @@ class ExportPlan:
     fmt: str
     kept: dict[tuple[Fraction, int], ManifestRow]  # configurations whose file is there, hash matching
     others: list[ManifestRow]  # manifest rows of other configurations, carried over
+    dtype: str = "fp32"        # a quantized dtype: the runtime's quantized files
+    calibration: Calibration = Calibration()
 
 
 def plan_export(spec: Spec | str, configs: Iterable[tuple[Any, int]], folder: Path,
-                batch: int = 1, opset: int | None = None, fmt: str = "onnx") -> ExportPlan:
+                batch: int = 1, opset: int | None = None, fmt: str = "onnx",
+                quantize: str | None = None,
+                calibration: Calibration | None = None) -> ExportPlan:
     """Check everything an export of `configs` into `folder` needs, writing nothing: the
-    configurations build, the folder is a folder (or can be made), and its manifest (if any)
+    configurations build, the runtime quantizes to `quantize` (if given) and the calibration
+    source is there, the folder is a folder (or can be made), and its manifest (if any)
     reads and agrees with the files it lists (a hash that no longer matches is a
     ManifestError). A configuration whose file is there with its manifest hash is kept."""
     if fmt not in FORMATS:
         raise ExportError(f"--to must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    dtype = "fp32"
+    if quantize is not None:
+        dtype = lookup_dtype(quantize).short
+        rt = of_format(fmt)
+        if dtype not in rt.quantizes:
+            can = ", ".join(rt.quantizes) or "nothing"
+            raise ExportError(f"--quantize {quantize}: {rt.label} (--to {fmt}) quantizes to "
+                              f"{can}")
+    elif calibration is not None and calibration.source is not None:
+        raise ExportError("--calibration: only with --quantize (a float file is not calibrated)")
+    calibration = calibration or Calibration()
+    calibration.check()
     if batch < 1:
         raise ExportError(f"--batch must be >= 1, got {batch}")
     if fmt == "onnx":
@@ -133,38 +160,61 @@ def plan_export(spec: Spec | str, configs: Iterable[tuple[Any, int]], folder: Pa
     for row in rows:  # every listed file must still be the one exported
         check_file(folder, row)
     network = Network.of(s).key
-    wanted = {(network, a, r, batch, fmt, opset): (a, r) for a, r in todo}
-    names = {file_name(s.name, a, r, batch, fmt) for a, r in todo}
+    wanted = {(network, a, r, batch, fmt, opset, dtype): (a, r) for a, r in todo}
+    names = {file_name(s.name, a, r, batch, fmt, dtype) for a, r in todo}
     kept = {}
     others = []
     for row in rows:
         config = wanted.get(row.config)
-        if config is not None and row.file == file_name(s.name, *config, batch, fmt) \
-                and (folder / row.file).is_file():
+        if config is not None and row.file == file_name(s.name, *config, batch, fmt, dtype) \
+                and (folder / row.file).is_file() and row.calibration == _calibrated(
+                    dtype, calibration):
             kept[config] = row
         elif row.file not in names:
             others.append(row)  # another configuration's file: carried over untouched
-    return ExportPlan(folder, s, todo, batch, opset, fmt, kept, others)
+    return ExportPlan(folder, s, todo, batch, opset, fmt, kept, others, dtype, calibration)
+
+
+def _calibrated(dtype: str, calibration: Calibration) -> str:
+    """A manifest row's `calibration`: where the inputs came from (empty for a float file)."""
+    return calibration.describe() if lookup_dtype(dtype).quantized else ""
 
 
 def export_one(spec: Spec, alpha: Fraction, resolution: int, folder: Path, batch: int = 1,
-               opset: int | None = None, fmt: str = "onnx") -> ManifestRow:
+               opset: int | None = None, fmt: str = "onnx", dtype: str = "fp32",
+               calibration: Calibration | None = None) -> ManifestRow:
     """Export, check and write (atomically) one configuration's file; its manifest row."""
     import hashlib
 
     from ..engine.cost import cost
 
     model = build_model(spec, alpha, resolution)
+    quantized = lookup_dtype(dtype).quantized
+    if quantized:
+        model = condition(model)
     data = to_file(model, batch, opset, fmt)
     diff = verify(data, model, batch, fmt=fmt)
-    name = file_name(spec.name, alpha, resolution, batch, fmt)
+    extra: dict[str, Any] = {}
+    if quantized:
+        calibration = calibration or Calibration()
+        module = runtimes.load(of_format(fmt).name)
+        inputs = calibration.inputs((model.in_channels, *model.sides))
+        data = module.quantize(model, batch, inputs, dtype)
+        agreed = agreement(model, module.runner(data, 1), batch)
+        if not agreed.passes:
+            raise ExportError(f"the {dtype} file does not agree with the float network: "
+                              f"{agreed.describe()}")
+        extra = {"dtype": dtype, "quantizer": of_format(fmt).quantizer,
+                 "calibration": calibration.describe(), "top1_agreement": agreed.top1,
+                 "cosine": agreed.cosine, "centred_cosine": agreed.centred}
+    name = file_name(spec.name, alpha, resolution, batch, fmt, dtype)
     write_atomic(Path(folder) / name, data)
     c = cost(spec, alpha, resolution)
     return ManifestRow(spec=spec.name, network=Network.of(spec).key, alpha=alpha,
                        resolution=resolution, batch=batch, format=fmt, opset=opset, file=name,
                        macs=c.macs * batch, params=c.params,
                        sha256=hashlib.sha256(data).hexdigest(), max_abs_diff=diff,
-                       torch_version=torch.__version__)
+                       torch_version=torch.__version__, **extra)
 
 
 def run_export(plan: ExportPlan,
@@ -185,7 +235,8 @@ def run_export(plan: ExportPlan,
             kept = row is not None
             if row is None:
                 try:
-                    row = export_one(plan.spec, a, r, plan.folder, plan.batch, plan.opset, plan.fmt)
+                    row = export_one(plan.spec, a, r, plan.folder, plan.batch, plan.opset,
+                                     plan.fmt, plan.dtype, plan.calibration)
                 except ExportError as exc:
                     raise ExportError(f"{plan.spec.name} α={exact_text(a)} {r}: {exc}") from None
                 rows[row.file] = row

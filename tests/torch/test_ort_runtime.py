@@ -123,11 +123,16 @@ def test_profile_command_with_ort(tmp_path):
 
 @pytest.mark.parametrize("extra, fragment", [
     (["--compile"], "--compile"), (["--channels-last"], "--channels-last"),
-    (["--dtype", "bf16"], "--dtype bf16"),
 ])
 def test_torch_only_options_with_ort_are_one_line(extra, fragment):
     line = one_error_line(run("measure", "--runtime", "onnxruntime", *extra))
     assert fragment in line and "not with --runtime onnxruntime" in line
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_a_dtype_ort_has_no_file_for_is_one_line(dtype):
+    line = one_error_line(run("measure", "--runtime", "onnxruntime", "--dtype", dtype))
+    assert f"--dtype {dtype}" in line and "fp32 or int8" in line
 
 
 def test_ort_without_onnxruntime_says_how_to_install(monkeypatch, tmp_path):

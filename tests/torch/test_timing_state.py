@@ -180,7 +180,7 @@ def test_dtype_names_come_from_one_table():
     from mobilecost import dtypes
     from mobilecost.cli.measuring import Dtype
 
-    assert [d.value for d in Dtype] == ["fp32", "fp16", "bf16"]
+    assert [d.value for d in Dtype] == ["fp32", "fp16", "bf16", "int8"]  # int8: a runtime's file
     from mobilecost.torch.clock import DTYPES
 
     assert DTYPES == {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

@@ -21,7 +21,7 @@ import torch
 from ...errors import MobilecostError
 from ..build import SpecNet
 from ..lowering import ExportError, _quiet, fold_batchnorm, native_quiet
-from . import Prepared
+from . import Prepared, file_for
 
 
 def version() -> str:
@@ -102,7 +102,7 @@ def prepare(model: SpecNet, options: Any, data: bytes | None = None) -> Prepared
     """`model` ready to time under LiteRT on `options.threads` threads. `data`: the `.tflite`
     file, if already made."""
     if data is None:
-        data = to_file(model, options.batch)
+        data = file_for(model, options)
     return Prepared(load(data, options.threads), model.example_input(options.batch).numpy(), data)
 
 

@@ -21,6 +21,11 @@ import ast
 import json
 import os
 import tempfile
+
+# onnxruntime's telemetry writes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ and $TMPDIR/.ses
+# when it is imported, unless this is set first (after the import, nothing stops it): a command
+# of mobilecost leaves no files it did not say it writes.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +38,7 @@ from ...runtimes import RUNTIMES
 from ..build import SpecNet
 from ..lowering import ExportError, _quiet, fold_batchnorm
 from ..profile import LayerTime, Profile
-from . import Prepared
+from . import Prepared, file_for
 
 GRAPH_OPTIMIZATION = RUNTIMES["onnxruntime"].graph_optimization
 DEFAULT_OPSET = 18
@@ -85,6 +90,61 @@ def run(data: bytes, x: torch.Tensor) -> tuple[list[Any], np.ndarray]:
     return shape, session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
 
 
+def quantize(model: SpecNet, batch: int, inputs: np.ndarray, dtype: str = "int8") -> bytes:
+    """The file of `model` quantized by ONNX Runtime's static quantization (QDQ, int8
+    per-channel weights, uint8 activations, MinMax ranges over `inputs`, N × C × H × W, taken
+    `batch` at a time). Everything the quantizer writes (the float file, its shape-inferred copy,
+    the augmented calibration model) goes into a private folder, removed when done."""
+    if dtype != "int8":
+        raise ExportError(f"ONNX Runtime's quantizer makes int8 files, not {dtype}")
+    data = to_file(model, batch)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            n = len(inputs) // batch * batch
+            self.batches = iter(inputs[i:i + batch] for i in range(0, n, batch))
+
+        def get_next(self) -> dict | None:
+            x = next(self.batches, None)
+            return None if x is None else {INPUT_NAME: np.ascontiguousarray(x, np.float32)}
+
+    if len(inputs) < batch:
+        raise ExportError(f"{len(inputs)} calibration inputs, fewer than the batch of {batch}")
+    saved = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="mobilecost-quantize-") as tmp:
+        src, dst = os.path.join(tmp, "float.onnx"), os.path.join(tmp, "int8.onnx")
+        with open(src, "wb") as fh:
+            fh.write(data)
+        tempfile.tempdir = tmp  # the quantizer's own temporary folders, inside ours
+        try:
+            with _quiet():
+                quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ,
+                                per_channel=True, weight_type=QuantType.QInt8,
+                                activation_type=QuantType.QUInt8,
+                                calibrate_method=CalibrationMethod.MinMax)
+        except Exception as exc:  # the quantizer raises many types
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise ExportError(f"ONNX Runtime cannot quantize the network: {first}") from None
+        finally:
+            tempfile.tempdir = saved
+        with open(dst, "rb") as fh:
+            return fh.read()
+
+
+def runner(data: bytes, threads: int | None = 1):
+    """The file as a function of an input batch (N × C × H × W float32) to its first output."""
+    s = session(data, threads)
+    name = s.get_inputs()[0].name
+    return lambda x: s.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
+
+
 def session(data: bytes, threads: int | None, profile_prefix: str | None = None):
     """An InferenceSession of the ONNX file `data` on the CPU execution provider."""
     import onnxruntime as ort
@@ -117,10 +177,11 @@ class OrtRunner:
 
 
 def prepare(model: SpecNet, options: Any, data: bytes | None = None) -> Prepared:
-    """`model` ready to time under ONNX Runtime on `options.threads` threads. `data`: the
-    exported file, if already made."""
+    """`model` ready to time under ONNX Runtime on `options.threads` threads, its file quantized
+    where `options.dtype` is (on synthetic calibration inputs). `data`: the file, if already
+    made."""
     if data is None:
-        data = to_file(model, options.batch)
+        data = file_for(model, options)
     s = session(data, options.threads)
     x = model.example_input(options.batch).numpy()
     return Prepared(OrtRunner(s, s.get_inputs()[0].name), x, data)
@@ -164,7 +225,7 @@ def _event_layer(name: str, layers: dict[str, int]) -> int | None:
 def profile(model: SpecNet, options: Any, passes: int = 10, warmup: int = 3,
             prepared: Prepared | None = None) -> Profile:
     """Per-layer time from ONNX Runtime's profiler (see `profile_kernels`)."""
-    data = prepared.data if prepared is not None else None
+    data = prepared.data if prepared is not None else file_for(model, options)
     return profile_kernels(model, options.batch, options.threads, passes, warmup, data)[0]
 
 
@@ -223,4 +284,5 @@ def profile_kernels(model: SpecNet, batch: int, threads: int | None, passes: int
 
 
 __all__ = ["DEFAULT_OPSET", "GRAPH_OPTIMIZATION", "INPUT_NAME", "OUTPUT_NAME", "OrtRunner",
-           "prepare", "profile", "profile_kernels", "profile_notes", "run", "session", "to_file", "version"]
+           "prepare", "profile", "profile_kernels", "profile_notes", "quantize",
+           "runner", "run", "session", "to_file", "version"]
