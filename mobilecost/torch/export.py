@@ -42,11 +42,11 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from ..dtypes import lookup as lookup_dtype
 from ..errors import Interrupted
 from ..lang.identity import Network
 from ..lang.load import load_spec
 from ..lang.spec import Spec, checked_configs
-from ..dtypes import lookup as lookup_dtype
 from ..lang.values import exact_text
 from ..latency.manifest import (
     MANIFEST_NAME,
