@@ -49,7 +49,8 @@ class DType:
     def scheme(self) -> str:
         """How weights are stored, for a report's notes."""
         if not self.quantized:
-            return f"weights and biases as {self.name}, {self.bytes} byte(s) each"
+            return (f"weights, biases and activations as {self.name}, {self.bytes} "
+                    f"byte{'s' if self.bytes > 1 else ''} each")
         return ("weights as int8 with a float32 scale and an int8 zero point per output channel, "
                 "biases (batchnorm folded in) as int32 with a float32 scale and an int32 zero "
                 "point each (ONNX Runtime's QDQ, LiteRT's full-integer, ExecuTorch's XNNPACK "

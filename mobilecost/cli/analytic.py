@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from enum import Enum
+from typing import Annotated, Optional
 
+import typer
+
+from ..dtypes import DTYPES
 from ..reports import tables
 from ..reports.report import Format
 from .common import (
@@ -22,17 +27,26 @@ from .common import (
 )
 from .render import render
 
+# Every dtype of the table (mobilecost.dtypes), for the bytes a report shows at it.
+AnyDtype = Enum("AnyDtype", {d.short: d.short for d in DTYPES}, type=str)  # type: ignore[misc]
+BytesDtypeOpt = Annotated[Optional[AnyDtype], typer.Option(
+    "--dtype", help="Add bytes at this dtype: weights as a file stores them (int8: per-channel "
+                    "scales, int32 biases), maps read and written, Mult-Adds per byte.")]
+
 
 @command("table1")
 def table1_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
                convention: ConventionOpt = None, biases: BiasesOpt = False, bn: BnOpt = False,
-               classes: ClassesOpt = None, format: FormatOpt = Format.table) -> None:
+               classes: ClassesOpt = None, dtype: BytesDtypeOpt = None,
+               format: FormatOpt = Format.table) -> None:
     """The architecture as the paper prints Table 1, with Mult-Adds and parameters per layer.
 
     Example: mobilecost table1 mobilenet_v1 --alpha 0.5 --res 160
+    Example: mobilecost table1 --dtype int8 (bytes a quantized file stores per layer)
     """
     s, counting, line = counting_options(spec, convention, biases, bn, classes)
-    report = tables.table1(s, parse_alpha(alpha), parse_res(res, s), counting)
+    report = tables.table1(s, parse_alpha(alpha), parse_res(res, s), counting,
+                           dtype.value if dtype else None)
     render(dataclasses.replace(report, notes=report.notes + [line]), format)
 
 
@@ -61,16 +75,19 @@ def table3_cmd(format: FormatOpt = Format.table) -> None:
 @command("cost")
 def cost_cmd(spec: SpecArg = "mobilenet_v1", alpha: AlphaOpt = "1", res: ResOpt = None,
              convention: ConventionOpt = None, biases: BiasesOpt = False, bn: BnOpt = False,
-             classes: ClassesOpt = None, format: FormatOpt = Format.table) -> None:
+             classes: ClassesOpt = None, dtype: BytesDtypeOpt = None,
+             format: FormatOpt = Format.table) -> None:
     """Totals and the per-layer table of one configuration.
 
     Example: mobilecost cost mobilenet_v2 --alpha 0.75 --res 192
     Example: mobilecost cost mobilenet_v3_large --convention tf-slim (1001 classes)
     Example: mobilecost cost mobilenet_v2 --convention keras (count_params())
     Example: mobilecost cost mobilenet_v1 --res 320x240 (height x width)
+    Example: mobilecost cost mobilenet_v1 --dtype int8 (bytes, Mult-Adds per byte)
     """
     s, counting, line = counting_options(spec, convention, biases, bn, classes)
-    report = tables.cost_report(s, parse_alpha(alpha), parse_res(res, s), counting)
+    report = tables.cost_report(s, parse_alpha(alpha), parse_res(res, s), counting,
+                                dtype.value if dtype else None)
     render(dataclasses.replace(report, notes=report.notes + [line]), format)
 
 

@@ -126,6 +126,8 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
 
     --output FILE writes every row to a file (.csv, .json, .md, or .parquet for big grids); --output-dir DIR writes the CSV, JSON and Markdown reports there, and --plot the plots (default folder ./mobilecost-reports).
 
+    --dtype fp32|fp16|bf16|int8 adds bytes at that dtype: weights as a file stores them (int8: per-channel scales, int32 biases) and activations; with --measure it is also the precision timed.
+
     --target NAME adds each configuration's predicted latency on a calibrated target.
 
     --measure times every configuration in torch and adds the measured latency, with a progress bar and an on-disk cache: an interrupted sweep resumes. The timing options (--batch ... --fresh) are those of `mobilecost measure`; they go with --measure (--batch also with --target).
@@ -136,15 +138,19 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
     Example: mobilecost sweep --spec mobilenet_v2,mobilenet_v3_large,mnasnet_b1 --res 224
     Example: mobilecost sweep --alpha 0.5,1 --res 320x240,480x360 (height x width)
     Example: mobilecost sweep --res 128..224 --aspect 4:3 (widths 171..299)
+    Example: mobilecost sweep --alpha 0.5..1 --res 224 --dtype int8
     """
     from ..reports import sweep as sr
 
-    timing = timing_of(batch=batch, device=device, dtype=dtype, threads=threads,
+    timing = timing_of(batch=batch, device=device, dtype=dtype if measure else DEFAULT_DTYPE,
+                       threads=threads,
                        channels_last=channels_last, compile=compile, cuda_graphs=cuda_graphs,
                        min_time=min_time, max_time=max_time, runtime=runtime, rounds=rounds,
                        time_share=time_share, cache_dir=cache_dir, fresh=fresh,
                        torch_needed=measure)
-    stray = [o for o in timing.changed() if not (o == "--batch" and target is not None)]
+    bytes_dtype = dtype.value if explicit_option(ctx, "dtype") else None  # bytes at it
+    stray = [o for o in timing.changed() if not (o == "--batch" and target is not None)
+             and o != "--dtype"]
     if stray and not measure:
         raise MobilecostError(f"{', '.join(stray)} {'needs' if len(stray) == 1 else 'need'} --measure")
     if measure and specs is not None:
@@ -161,7 +167,8 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
             progress(f"measuring {spec}", 0, show=measure) as step:
         run = sr.run_sweep(s, alphas, resolutions, counting, max_configs, target=t,
                            spec_name=None if isinstance(s, list) else spec, batch=batch,
-                           timing=timing if measure else None, on_progress=step)
+                           timing=timing if measure else None, on_progress=step,
+                           dtype=bytes_dtype)
     _emit(run, s, folder, plot, output, fmt, time_share, n > 200_000)
 
 

@@ -50,7 +50,7 @@ def frame_specs(df: "pd.DataFrame") -> list[str]:
 
 def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
           resolutions: Iterable[int] | None = None, counting: Counting = Counting(),
-          max_configs: int = DEFAULT_MAX_CONFIGS) -> "pd.DataFrame":
+          max_configs: int = DEFAULT_MAX_CONFIGS, dtype: str | None = None) -> "pd.DataFrame":
     """One row per (α, resolution): cost, Mult-Adds shares per kind, activations, accuracy.
 
     Defaults are the paper's 16 configurations: α 1, 0.75, 0.5, 0.25 × 224, 192, 160, 128.
@@ -65,7 +65,9 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     base width, with non-square inputs only), macs, params, macs_share_<kind>, elementwise_ops (activations,
     residual adds and channel-wise scales, one op per element: not Mult-Adds), activation_elems (every layer's
     output plus the input image), peak_activation_elems (the largest input + output of one
-    layer), top1, top1_low, top1_high, top5, top5_low, top5_high (ImageNet %, empty where
+    layer), with `dtype` also weight_bytes (what a file stores of the weights at that dtype:
+    `engine.memory`), activation_bytes and peak_activation_bytes (the two counts of elements at
+    the dtype's width), top1, top1_low, top1_high, top5, top5_low, top5_high (ImageNet %, empty where
     unknown, and for every non-square input; low/high: the estimate's interval, see
     engine.accuracy and engine.estimate) and accuracy_source
     (published | estimated | empty).
@@ -114,6 +116,14 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     cols["elementwise_ops"] = g.elementwise_ops.reshape(-1)
     cols["activation_elems"] = g.activation_elems.reshape(-1)
     cols["peak_activation_elems"] = g.peak_activation_elems.reshape(-1)
+    if dtype is not None:
+        from ..dtypes import lookup as lookup_dtype
+        from .memory import grid_weight_bytes
+
+        width = lookup_dtype(dtype).bytes
+        cols["weight_bytes"] = grid_weight_bytes(s, g.alphas, g.resolutions, dtype).reshape(-1)
+        cols["activation_bytes"] = g.activation_elems.reshape(-1) * width
+        cols["peak_activation_bytes"] = g.peak_activation_elems.reshape(-1) * width
     # Published and estimated accuracy are for square inputs: none for any other.
     square = [j for j, r in enumerate(g.resolutions) if not isinstance(r, tuple)]
     if len(square) == n_r:
@@ -130,4 +140,6 @@ def sweep(spec: Spec | str = "mobilenet_v1", alphas: Iterable | None = None,
     cols["accuracy_source"] = pd.Categorical.from_codes(source.reshape(-1), list(SOURCES))
     df = pd.DataFrame(cols, copy=False)
     df.attrs["params_convention"] = convention_line(counting, classes_of(s))
+    if dtype is not None:
+        df.attrs["bytes_dtype"] = dtype
     return df

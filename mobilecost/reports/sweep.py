@@ -37,7 +37,7 @@ MEASURED_COLUMNS = ("latency_ms", "latency_iqr_ms", "latency_median_ms", "rounds
 
 # Terminal-table columns in the order they are dropped when the terminal is too narrow
 # (least important first); the data formats always carry every column.
-SWEEP_DROP_ORDER = ("peak_activation_elems", "activation_elems", "macs_share_fc",
+SWEEP_DROP_ORDER = ("peak_activation_elems", "activation_elems", "peak_activation_bytes", "macs_share_fc",
                     "macs_share_conv", "top5", "rho", "macs_share_depthwise",
                     "macs_share_pointwise", "accuracy_source")
 
@@ -140,7 +140,7 @@ def add_measured(df: "pd.DataFrame", rows: list[dict[str, Any]]) -> "pd.DataFram
 def sweep_frame(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Fraction],
                 resolutions: Sequence[int], counting: Counting = Counting(),
                 max_configs: int | None = None, target=None, spec_name: str | None = None,
-                batch: int = 1) -> "pd.DataFrame":
+                batch: int = 1, dtype: str | None = None) -> "pd.DataFrame":
     """The sweep of `spec` over the grid, with `predicted_latency_ms` on `target` if given
     (`spec_name`: the name the target knows the network by, default the spec's). Several specs
     give their sweeps one after the other, each row's `spec` saying whose it is."""
@@ -151,12 +151,12 @@ def sweep_frame(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
     if isinstance(spec, (list, tuple)):
         import pandas as pd
 
-        frames = [sweep_frame(x, alphas, resolutions, counting, max_configs, target, None, batch)
-                  for x in spec]
+        frames = [sweep_frame(x, alphas, resolutions, counting, max_configs, target, None, batch,
+                              dtype) for x in spec]
         return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     s = load_spec(spec)
     df = sweep(s, alphas, resolutions, counting,
-               DEFAULT_MAX_CONFIGS if max_configs is None else max_configs)
+               DEFAULT_MAX_CONFIGS if max_configs is None else max_configs, dtype)
     if target is not None:
         df = add_target_latency(df, spec_name or s.name, alphas, resolutions, target, batch)
     return df
@@ -176,12 +176,13 @@ class SweepRun:
 def run_sweep(spec: "Spec | list[Spec]", alphas: Sequence[Fraction], resolutions: Sequence,
               counting: Counting, max_configs: int, *, target=None, spec_name: str | None = None,
               batch: int = 1, timing=None,
-              on_progress: Callable[[int, int, str], None] | None = None) -> SweepRun:
+              on_progress: Callable[[int, int, str], None] | None = None,
+              dtype: str | None = None) -> SweepRun:
     """The sweep of `spec` (or of each of several specs), with predicted latencies on `target`
     and, where `timing` is given (`latency.options.Timing`: `sweep --measure`), every
-    configuration timed in torch (cached, resumable)."""
+    configuration timed in torch (cached, resumable); `dtype` adds bytes at that dtype."""
     df = sweep_frame(spec, alphas, resolutions, counting, max_configs, target=target,
-                     spec_name=spec_name, batch=batch)
+                     spec_name=spec_name, batch=batch, dtype=dtype)
     rows = None
     warnings: list[str] = []
     if timing is not None:
@@ -192,6 +193,11 @@ def run_sweep(spec: "Spec | list[Spec]", alphas: Sequence[Fraction], resolutions
         warnings += [f"{spec.name} α={format_number(r['alpha'])} {r['resolution']}: {r['error']}"
                      for r in rows if r["error"]]
     notes = latency_notes(df, rows, target, timing.rounds if timing is not None else 1)
+    if dtype is not None:
+        from ..dtypes import lookup as lookup_dtype
+
+        notes.append(f"Bytes at {dtype} (MB = 10^6 bytes), as a file stores them: "
+                     f"{lookup_dtype(dtype).scheme}.")
     return SweepRun(df, rows, notes, warnings)
 
 
@@ -240,6 +246,12 @@ def sweep_columns(df: "pd.DataFrame") -> list[Column]:
         Column("elementwise_ops", "Elementwise ops (M)", millions, table=False),
         Column("activation_elems", "Activations (M)", millions),
         Column("peak_activation_elems", "Peak act. (M)", millions),
+    ]
+    if "weight_bytes" in df.columns:  # `--dtype`: bytes at it (MB, as a file's size is read)
+        cols += [Column("weight_bytes", "Weights (MB)", millions),
+                 Column("activation_bytes", "Act. (MB)", millions, table=False),
+                 Column("peak_activation_bytes", "Peak act. (MB)", millions)]
+    cols += [
         Column("top1", "Top-1 %", _pct1),
         Column("top1_low", "Top-1 low", _pct1, table=ranged),
         Column("top1_high", "Top-1 high", _pct1, table=ranged),
@@ -342,9 +354,13 @@ def setting_note(row: dict[str, Any]) -> str:
     """Device, torch, threads, dtype, batch and format of a measurement, in one line."""
     rt = RUNTIMES.get(row.get("runtime") or "torch")
     if rt is not None and rt.file_format:  # a runtime that runs the exported file
+        file = "exported file"
+        if row["dtype"] in rt.quantizes:
+            file = (f"{row['dtype']} file ({rt.quantizer}; calibrated on synthetic images, as "
+                    f"`export --quantize` makes it by default)")
         return (f"{row['device_name']} (cpu), "
                 f"{rt.describe(row['runtime_version'], row['graph_optimization'])} on the "
-                f"exported file, {row['threads']} threads, {row['dtype']}, batch {row['batch']}.")
+                f"{file}, {row['threads']} threads, {row['dtype']}, batch {row['batch']}.")
     return (f"{row['device_name']} ({row['device']}), torch {row['torch_version']}, "
             f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}, "
             f"{row['memory_format']}" + (", torch.compile" if row["compile"] else "")

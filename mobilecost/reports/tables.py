@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from ..dtypes import lookup as lookup_dtype
 from ..engine.cost import Counting, NetworkCost, cost
 from ..lang.load import load_spec
 from ..lang.parse import parse
@@ -22,9 +23,16 @@ def _totals_note(c: NetworkCost) -> str:
             f"{c.params:,} parameters ({c.params / 1e6:.3f}M).")
 
 
+def _bytes_note(c: NetworkCost, dtype: str) -> str:
+    d = lookup_dtype(dtype)
+    return (f"Bytes at {d.short}: {c.weight_bytes(dtype):,} of weights as a file stores them, "
+            f"batchnorm folded into the convolutions' biases: {d.scheme}.")
+
+
 def table1(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None = None,
-           counting: Counting = Counting()) -> Report:
-    """The architecture as Table 1 prints it, with each layer's Mult-Adds and parameters."""
+           counting: Counting = Counting(), dtype: str | None = None) -> Report:
+    """The architecture as Table 1 prints it, with each layer's Mult-Adds and parameters, and
+    at `dtype` the bytes a file stores of its weights."""
     c = cost(spec, alpha, resolution, counting)
     rows = []
     for lc in c.layers:
@@ -33,23 +41,29 @@ def table1(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None
             "layer": layer.index + 1, "type": layer.describe, "filter_shape": layer.filter_shape,
             "input_size": layer.input_shape, "kind": layer.kind.value, "macs": lc.macs,
             "params": lc.params, "alpha": c.alpha, "resolution": resolution_value(c.resolution), "spec_line": layer.line,
-        })
+        } | ({"weight_bytes": lc.stored_weight_bytes(dtype)} if dtype else {}))
     cols = [Column("layer", "#"), Column("type", "Type / Stride", numeric=False),
             Column("filter_shape", "Filter Shape", numeric=False),
             Column("input_size", "Input Size", numeric=False),
             Column("kind", "Kind", numeric=False, table=False), Column("macs", "Mult-Adds"),
-            Column("params", "Parameters"), Column("alpha", "alpha", table=False),
-            Column("resolution", "resolution", table=False), Column("spec_line", "line")]
+            Column("params", "Parameters")]
+    cols += [Column("weight_bytes", f"Weight bytes ({dtype})")] if dtype else []
+    cols += [Column("alpha", "alpha", table=False),
+             Column("resolution", "resolution", table=False), Column("spec_line", "line")]
     total = {"layer": "total", "type": f"{len(c.layers)} layers", "filter_shape": "",
              "input_size": "", "kind": "", "macs": c.macs, "params": c.params,
-             "alpha": c.alpha, "resolution": resolution_value(c.resolution), "spec_line": None}
-    return Report(f"Table 1: {_config_title(c)}", cols, rows, [_totals_note(c)], total=total,
+             "alpha": c.alpha, "resolution": resolution_value(c.resolution), "spec_line": None
+             } | ({"weight_bytes": c.weight_bytes(dtype)} if dtype else {})
+    notes = [_totals_note(c)] + ([_bytes_note(c, dtype)] if dtype else [])
+    return Report(f"Table 1: {_config_title(c)}", cols, rows, notes, total=total,
                   rows_name="layers", drop_order=("spec_line", "filter_shape"))
 
 
 def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None = None,
-                counting: Counting = Counting()) -> Report:
-    """Per-layer cost of one configuration, with memory traffic and intensity."""
+                counting: Counting = Counting(), dtype: str | None = None) -> Report:
+    """Per-layer cost of one configuration, with memory traffic and intensity: in elements, or
+    at `dtype` in bytes (weights as a file stores them, the maps read and written) with
+    Mult-Adds per byte."""
     c = cost(spec, alpha, resolution, counting)
     rows = []
     for lc in c.layers:
@@ -62,7 +76,7 @@ def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int |
             "elementwise_ops": lc.elementwise_ops, "input_elems": lc.input_elems, "output_elems": lc.output_elems,
             "weight_elems": lc.weight_elems, "intensity": lc.intensity,
             "alpha": c.alpha, "resolution": resolution_value(c.resolution),
-        })
+        } | (_layer_bytes(lc, dtype) if dtype else {}))
     cols = [Column("layer", "#"), Column("op", "Op", numeric=False),
             Column("kind", "Kind", numeric=False),
             Column("input", "Input", numeric=False), Column("output", "Output", numeric=False),
@@ -72,8 +86,11 @@ def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int |
             Column("input_elems", "In elems", table=False),
             Column("output_elems", "Out elems", table=False),
             Column("weight_elems", "Weight elems", table=False),
-            Column("intensity", "MACs/elem", lambda x: f"{x:.1f}"),
-            Column("alpha", "alpha", table=False), Column("resolution", "resolution", table=False)]
+            Column("intensity", "MACs/elem", lambda x: f"{x:.1f}", table=not dtype)]
+    if dtype:
+        cols += [Column("weight_bytes", "Weight B"), Column("activation_bytes", "Map B"),
+                 Column("intensity_bytes", "MACs/B", lambda x: f"{x:.1f}")]
+    cols += [Column("alpha", "alpha", table=False), Column("resolution", "resolution", table=False)]
     kinds = "; ".join(f"{k.label} {percent(t.macs_share, 1)}" for k, t in c.by_kind().items()
                       if t.macs)
     moved = sum(lc.elems_moved for lc in c.layers)
@@ -85,14 +102,28 @@ def cost_report(spec: Spec | str, alpha: float | Fraction = 1, resolution: int |
              "weight_elems": sum(lc.weight_elems for lc in c.layers),
              "intensity": c.macs / moved if moved else 0.0,
              "alpha": c.alpha, "resolution": resolution_value(c.resolution)}
-    return Report(f"Cost: {_config_title(c)}", cols, rows,
-                  [_totals_note(c), f"Mult-Adds by kind: {kinds}.",
+    notes = [_totals_note(c)]
+    if dtype:
+        w, a = c.weight_bytes(dtype), c.activation_bytes(dtype)
+        total |= {"weight_bytes": w, "activation_bytes": a,
+                  "intensity_bytes": c.macs / (w + a) if w + a else 0.0}
+        notes += [_bytes_note(c, dtype),
+                  f"Map B: the layer's input and output maps, one image; MACs/B: Mult-Adds "
+                  f"per byte of weights and maps; total {w + a:,} bytes moved."]
+    return Report(f"Cost: {_config_title(c)}" + (f" ({dtype})" if dtype else ""), cols, rows,
+                  notes + [f"Mult-Adds by kind: {kinds}.",
                    f"Elementwise ops (activations, residual adds, channel-wise scales; one per "
                    f"element, not Mult-Adds): {c.elementwise_ops:,}.",
                    "The last row (layer 'total') sums every layer; JSON gives it as "
                    "{\"layers\": [...], \"total\": {...}}."],
                   total=total, rows_name="layers",
-                  drop_order=("kind", "elementwise_ops", "intensity", "input", "macs_share"))
+                  drop_order=("kind", "elementwise_ops", "intensity", "input", "macs_share")
+                  + (("params", "activation_bytes", "intensity_bytes") if dtype else ()))
+
+
+def _layer_bytes(lc, dtype: str) -> dict[str, float]:
+    w, a = lc.stored_weight_bytes(dtype), lc.activation_bytes(dtype)
+    return {"weight_bytes": w, "activation_bytes": a, "intensity_bytes": lc.intensity_at(dtype)}
 
 
 def table2(spec: Spec | str, alpha: float | Fraction = 1, resolution: int | None = None,

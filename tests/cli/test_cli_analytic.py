@@ -121,3 +121,39 @@ def test_a_long_cost_table_shows_its_head_and_the_total(tmp_path):
     assert "showing the first 200 of 2,003 rows" in " ".join(r.stdout.split())
     csv_rows = run("cost", spec, "--format", "csv").stdout.splitlines()
     assert len(csv_rows) == 1 + 2003 + 1 and csv_rows[-1].split(",")[5] == str(total)
+
+
+# ----------------------------------------------------------------------------- --dtype: bytes
+
+def test_cost_dtype_gives_bytes_per_layer_and_in_the_total():
+    data = json.loads(run("cost", "--dtype", "int8", "-f", "json").stdout)
+    layers, total = data["layers"], data["total"]
+    assert total["weight_bytes"] == sum(r["weight_bytes"] for r in layers)
+    assert total["activation_bytes"] == sum(r["activation_bytes"] for r in layers)
+    # v1's first layer by hand: 864 int8 weights, 32 channels' scale (4 B) and zero point
+    # (1 B), 32 int32 biases with a scale and zero point (12 B); maps 224²·3 in, 112²·32 out
+    assert layers[0]["weight_bytes"] == 864 + 32 * 5 + 32 * 12
+    assert layers[0]["activation_bytes"] == 224 * 224 * 3 + 112 * 112 * 32
+    assert layers[0]["intensity_bytes"] == pytest.approx(
+        10_838_016 / (864 + 32 * 17 + 224 * 224 * 3 + 112 * 112 * 32))
+    fp32 = json.loads(run("cost", "--dtype", "fp32", "-f", "json").stdout)
+    assert fp32["layers"][0]["activation_bytes"] == 4 * layers[0]["activation_bytes"]
+    assert "weight_bytes" not in json.loads(run("cost", "-f", "json").stdout)["total"]
+
+
+def test_table1_and_sweep_dtype_agree_with_cost():
+    total = json.loads(run("cost", "mobilenet_v2", "--alpha", "0.5", "--res", "160", "--dtype",
+                           "int8", "-f", "json").stdout)["total"]["weight_bytes"]
+    t1 = json.loads(run("table1", "mobilenet_v2", "--alpha", "0.5", "--res", "160", "--dtype",
+                        "int8", "-f", "json").stdout)
+    assert t1["total"]["weight_bytes"] == total
+    rows = list(csv.DictReader(run("sweep", "mobilenet_v2", "--alpha", "0.5", "--res", "160",
+                                   "--dtype", "int8", "-f", "csv").stdout.splitlines()))
+    assert int(rows[0]["weight_bytes"]) == total
+
+
+def test_dtype_notes_say_the_scheme_and_bad_dtypes_are_one_line():
+    r = run("cost", "--dtype", "int8")
+    assert "per output channel" in " ".join(r.output.split())
+    line = one_error_line(run("cost", "--dtype", "int4"))
+    assert "int4" in line and "int8" in line

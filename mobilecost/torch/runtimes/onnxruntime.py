@@ -233,13 +233,16 @@ def profile_notes(opts: Any, prof: Profile, total_ms: float) -> list[str]:
     """What a profile's report says of how it was taken."""
     from ..clock import device_name
 
+    file = ("exported file" if opts.dtype == "fp32"
+            else f"{opts.dtype} file (QDQ, run as QLinearConv kernels)")
     return [f"{device_name('cpu')} (cpu), ONNX Runtime {version()} (CPU execution provider, "
-            f"{GRAPH_OPTIMIZATION}) on the exported file, {opts.threads} threads, fp32, batch "
+            f"{GRAPH_OPTIMIZATION}) on the {file}, {opts.threads} threads, {opts.dtype}, batch "
             f"{opts.batch}; kernel time per run from ONNX Runtime's profiler, mean of "
             f"{prof.passes} profiled runs (sum of kinds {total_ms:.3f} ms).",
             "Each kernel of the optimised graph is traced back to the spec layer it came from "
             "(fused Conv+activation kernels count for their layer). Other: pooling, residual "
-            "adds, ONNX Runtime's layout reorders and time in the run outside any kernel "
+            "adds, ONNX Runtime's layout reorders, the input's quantization and the output's "
+            "dequantization, and time in the run outside any kernel "
             f"({prof.outside_ms:.3f} ms)."]
 
 
