@@ -56,6 +56,11 @@ def calibrate_cmd(
         "--target", help="Name of the target to write (see `mobilecost targets`).")] = None,
     form: Annotated[str, typer.Option("--form", help="The model: 'sum' (compute + memory per layer) "
                                                      "or 'max' (the roofline's max).")] = "sum",
+    model: Annotated[str, typer.Option(
+        "--model", help="Which model predicts: 'auto' (the whole-network or the roofline model, "
+                        "whichever has the lower leave-one-out median error), 'whole' or "
+                        "'roofline' (per-layer max of compute at a fill-dependent rate and bytes "
+                        "at a bandwidth, plus a fixed cost: for GPUs, NPUs, DSPs).")] = "auto",
     manifest: Annotated[Optional[Path], typer.Option(
         "--manifest", help="With logs: the manifest.csv of `mobilecost export`, matching each "
                            "log's model file to its configuration [default: read the "
@@ -99,7 +104,7 @@ def calibrate_cmd(
         timing = timing_of(batch=batch, threads=threads, min_time=min_time, max_time=max_time,
                            rounds=rounds, cache_dir=cache_dir, fresh=fresh, torch_needed=True)
     with progress("timing layer shapes", 0, show=layers) as step:
-        done = calibrate_target(measurements, target, form=form, manifest=manifest, spec=spec,
+        done = calibrate_target(measurements, target, form=form, model=model, manifest=manifest, spec=spec,
                                 layers=timing, layer_specs=layer_specs, alpha=alpha, res=res,
                                 targets_dir=targets_dir, on_progress=step)
     for message in done.timing_warnings:

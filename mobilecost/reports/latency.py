@@ -45,7 +45,7 @@ class Calibrated:
     timing_warnings: tuple[str, ...] = ()  # layers whose timing stayed noisy (a few, and a count)
 
 
-def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum",
+def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum", model: str = "auto",
                      manifest: Path | None = None, spec: str | None = None,
                      layers: "Timing | None" = None, layer_specs: str | None = None,
                      alpha: str = "", res: str = "", targets_dir: Path | None = None,
@@ -58,11 +58,15 @@ def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum",
     from ..latency.logs import read_inputs
 
     tg.check_name(name)
+    from ..latency.choice import MODELS
+
+    if model not in MODELS:
+        raise MobilecostError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
     if layer_specs is not None and layers is None:
         raise MobilecostError("--layer-specs goes with --layers")
     extra = [] if layers is None else layer_spec_configs(layer_specs, alpha, res, layers.batch)
     data, source, first = read_inputs(inputs, manifest, spec)
-    t = tg.calibrate(name, data, source=source, form=form)
+    t = tg.calibrate(name, data, source=source, form=form, model_choice=model)
     warnings: list[str] = []
     if layers is not None:
         from ..torch.layers import time_layer_table
@@ -77,12 +81,18 @@ def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum",
              "batch": p.config.batch, "latency_ms": p.latency_ms,
              "fitted_latency_ms": t.predict_ms(p.config),
              "error": t.predict_ms(p.config) / p.latency_ms - 1} for p in t.points]
-    notes = first + t.predictor.model_notes()
-    notes.append(f"fit on {len(t.points)} points: median error {t.fit_median_error:.1%}, "
-                 f"worst {t.fit_worst_error:.1%}")
+    from ..latency.predictor import WholeNetwork
+
+    notes = first + WholeNetwork(t.model).model_notes()
+    notes.append(f"whole-network fit on {len(t.points)} points: median error "
+                 f"{t.fit_median_error:.1%}, worst {t.fit_worst_error:.1%}")
     if t.loo_within is not None:
-        notes.append(f"leave-one-out: {t.loo_within:.0%} within ±10%, median "
+        notes.append(f"whole-network leave-one-out: {t.loo_within:.0%} within ±10%, median "
                      f"{t.loo_median_error:.1%}, worst {t.loo_worst_error:.1%}")
+    if t.roofline is not None:
+        notes += t.roofline.notes()
+    if t.layers is None:
+        notes.append(f"predicts with the {t.choice}")
     cond = design.spread_condition([p.config for p in t.points], t.model.dtype)
     poor = None
     if cond > design.POOR_SPREAD_CONDITION:
@@ -222,10 +232,12 @@ def predict_report(t: "Target", spec: str, alphas: Sequence, resolutions: Sequen
 def validation_report(tv: "TargetValidation", out_dir: Path) -> Report:
     """A target's validation (`latency.checks.validate`) as a report, its plot written into
     `out_dir`."""
+    from ..latency.checks import own_predictor
     from .plots import plot_validation
 
     t, v = tv.target, tv.validation
-    own = t.predictor.own
+    ownp = own_predictor(t)
+    own = None if ownp is None else ownp.own
     rows = [{"spec": p.point.config.spec, "alpha": p.point.config.alpha,
              "resolution": p.point.config.resolution, "batch": p.point.config.batch,
              "measured_latency_ms": p.point.latency_ms, "predicted_latency_ms": p.predicted_ms,
@@ -254,7 +266,7 @@ def validation_report(tv: "TargetValidation", out_dir: Path) -> Report:
               f"affine baseline (c0 + k·MACs, fitted on the same points): {af.within:.0%} within "
               f"±10%, median error {af.median_abs:.1%}, worst {af.worst_abs:.1%}"]
     if own:
-        notes.append(t.predictor.validation_note(v.own))
+        notes.append(ownp.validation_note(v.own))
     notes.append("plot: " + ", ".join(str(f) for f in files))
     head = own.capitalize() if own else ""
     return Report(f"Validation of target {t.name}: {v.method}", [
