@@ -5,19 +5,16 @@ line saying which parameters it could not fit (`--model roofline` refuses it ins
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..errors import MobilecostError
 from .validation import ErrorSummary
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .targets import Target
 
 #: What `calibrate --model` accepts: auto (the better by leave-one-out), or one of the two.
 MODELS: tuple[str, ...] = ("auto", "whole", "roofline")
 
 
-def choose_model(target: "Target", model_choice: str, source: str = "") -> dict:
+def choose_model(target: Any, model_choice: str, source: str = "") -> dict:
     """The roofline fit and which model predicts, with the reason in one line."""
     from .roofline import fit as fit_roofline
     from .roofline import loo_errors
@@ -34,6 +31,11 @@ def choose_model(target: "Target", model_choice: str, source: str = "") -> dict:
                                              f"be fitted ({exc})"}
     if model_choice == "roofline":
         return {"roofline": roof, "chosen": "roofline", "choice": "roofline model (--model roofline)"}
+    free = roof.unbounded()
+    if free:
+        return {"roofline": roof, "chosen": "whole",
+                "choice": f"whole-network model: in the roofline fit no layer was bound by its "
+                          f"{' or '.join(free)}, which it would price as free"}
     roof_loo = loo_errors(target.points, target.model.dtype)
     whole_loo = target.loo_median_error
     if roof_loo is None or whole_loo is None:

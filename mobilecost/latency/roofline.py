@@ -23,8 +23,9 @@ on an accelerator a depthwise layer moves as many bytes whatever its kernel, and
 follows them, not its Mult-Adds. For fixed W½ and φ the model is linear in (1/P, 1/(P·ε_dw),
 1/B, o) once each layer is assigned to its bound; they are fitted by non-negative least squares
 on relative error, alternating between assigning each layer to its bound and refitting
-(`_fit_bound`), from whole-network latencies only. W½ (a log grid) and φ are chosen by the
-fit's objective. numpy is imported lazily.
+(`_fit_bound`), from whole-network latencies only. W½ (a log grid) and φ are chosen by
+Akaike's criterion on that objective: each is kept at 0 unless it lowers the relative sum of
+squares by more than a free parameter would by chance. numpy is imported lazily.
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ from .solve import solve_relative
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-#: W½ candidates (output elements): 0 (every layer fills the device), then 10³ … 10⁹.
-FILL_GRID: tuple[float, ...] = (0.0,) + tuple(10.0 ** k for k in range(3, 10))
+#: W½ candidates (output elements): 0 (every layer fills the device), then 10³ … 10⁶. A larger
+#: W½ would say that a layer of a million outputs only half fills the device: more than any
+#: device's parallel lanes times a few waves (an H100 holds 132 × 2,048 = 270,336 resident
+#: threads), so the grid, and the plausible range, stop there.
+FILL_GRID: tuple[float, ...] = (0.0,) + tuple(10.0 ** k for k in range(3, 7))
 UNFUSED_GRID: tuple[int, ...] = (0, 1)
 #: The linear coefficients θ, in this order, in ms per unit.
 THETA: tuple[str, ...] = ("ms_per_mac", "ms_per_mac_depthwise", "ms_per_byte", "ms_per_layer")
@@ -70,7 +74,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("depthwise_efficiency", "depthwise share of peak", "", 1e-3, 1.0),
     Parameter("bandwidth", "memory bandwidth", "B/s", 1e8, 1e13),
     Parameter("overhead", "fixed cost per layer", "s", 0.0, 1e-3),
-    Parameter("fill_half", "fill half-saturation W½", "output elements", 0.0, 1e9),
+    Parameter("fill_half", "fill half-saturation W½", "output elements", 0.0, 1e6),
     Parameter("unfused", "batchnorm and activations unfused φ", "0 or 1", 0.0, 1.0),
 )
 
@@ -223,9 +227,16 @@ class RooflineFit:
         """The physical parameters in SI units (inf where a coefficient was fitted 0)."""
         th = self.theta
         inv = (lambda x, s: s / x if x > 0 else math.inf)
-        return {"peak": inv(th[0], 1e3), "depthwise_efficiency": (th[0] / th[1] if th[1] > 0 else math.inf),
+        return {"peak": inv(th[0], 1e3), "depthwise_efficiency": (th[0] / th[1] if th[1] > 0 and th[0] > 0 else math.inf),
                 "bandwidth": inv(th[2], 1e3), "overhead": th[3] * 1e-3,
                 "fill_half": self.fill_half, "unfused": float(self.unfused)}
+
+    def unbounded(self) -> list[str]:
+        """The roofline's two roofs that no layer of the points was bound by (fitted 0): the
+        model then prices that resource as free, which holds for the points and for no other
+        network that leans on it."""
+        v = self.values()
+        return [p.label for p in PARAMETERS[:3:2] if not math.isfinite(v[p.key])]
 
     def implausible(self) -> list[str]:
         """Parameters outside their plausible range (undetermined ones are not counted)."""
@@ -302,6 +313,14 @@ def undetermined(points: Sequence[Point], dtype: str) -> list[str]:
     return out + (["fill half-saturation W½"] if out else [])
 
 
+def _aic(loss: float, n: int, extra: int) -> float:
+    """Akaike's criterion of a fit with `extra` structural choices beyond the default (a
+    nonzero W½, φ = 1): n·ln(loss/n) + 2·extra. Each must lower the relative sum of squares
+    by a factor e^(-2/n) to be taken (0.80 for 9 points): W½ and φ are kept at 0 unless the
+    points show them, not merely allow them."""
+    return n * math.log(max(loss, 1e-300) / n) + 2 * extra
+
+
 def fit(points: Sequence[Point], dtype: str = "float32") -> RooflineFit:
     """Fit the roofline model to whole-network latencies; a MobilecostError naming the
     parameters the points cannot determine."""
@@ -326,8 +345,9 @@ def fit(points: Sequence[Point], dtype: str = "float32") -> RooflineFit:
     for unfused in UNFUSED_GRID:
         for fill in FILL_GRID:
             loss, theta = _fit_bound(L, t, fill, unfused)
-            if best is None or loss < best[0] * (1 - 1e-9):
-                best = (loss, fill, unfused, theta)
+            score = _aic(loss, len(t), (fill > 0) + unfused)
+            if best is None or score < best[0] - 1e-9:
+                best = (score, fill, unfused, theta)
     _, fill, unfused, theta = best
     m, _ = _terms(L, 0.0, 0)
     seen = [bool(np.any((L.group == g) & (m > 0))) for g in range(len(COMPUTE_GROUPS))] + [True, True]

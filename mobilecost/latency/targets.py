@@ -25,10 +25,10 @@ from ..errors import MobilecostError
 from ..lang.identity import Network, network_of
 from ..lang.values import exact_text, to_fraction
 from ..util import write_atomic
+from .choice import MODELS, choose_model
 from .layers import LayerTable
 from .measurements import Config, Domain, Measurements, Point
 from .predictor import LayerLevel, Predictor, Roofline, WholeNetwork
-from .choice import MODELS, choose_model
 from .roofline import RooflineFit
 from .validation import ErrorSummary, leave_one_out
 from .whole import COEFFICIENTS, Fit, fit, min_points
