@@ -34,8 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mobilecost.errors import MobilecostError  # noqa: E402
-from mobilecost.latency import roofline  # noqa: E402
-from mobilecost.latency import whole  # noqa: E402
+from mobilecost.latency import roofline, whole  # noqa: E402
 from mobilecost.latency.measurements import Config, Point  # noqa: E402
 from mobilecost.latency.validation import ErrorSummary, baselines, leave_one_out  # noqa: E402
 

@@ -164,29 +164,47 @@ def _rows(L: Layers, m: "np.ndarray", b: "np.ndarray", compute: "np.ndarray | No
 
 
 def _fit_bound(L: Layers, t: "np.ndarray", fill: float, unfused: int) -> tuple[float, "np.ndarray"]:
-    """θ ≥ 0 for fixed W½ and φ: start from the sum form, then alternate between assigning
-    each layer to its bound and refitting; the best relative objective found."""
+    """θ ≥ 0 for fixed W½ and φ: alternate between assigning each layer to its bound and
+    refitting, from several starts (the sum form's fit, and each layer compute-bound where its
+    Mult-Adds per byte reach a ridge, a few ridges per group from the layers' own quantiles);
+    the best relative objective found. One start alone can stall: from a fit where no dense
+    layer is compute-bound, the refit never prices dense compute again."""
     import numpy as np
 
     m, b = _terms(L, fill, unfused)
-    theta = solve_relative(_rows(L, m, b, None), t)
 
     def loss(th: "np.ndarray") -> float:
         return float(np.sum((_totals(L, th, fill, unfused) / t - 1) ** 2))
 
-    best, best_loss = theta, loss(theta)
-    seen: set[bytes] = set()
-    for _ in range(50):
-        rate = np.where(L.group == 0, theta[0], np.where(L.group == 1, theta[1], 0.0))
-        compute = m * rate >= b * theta[2]
-        key = np.packbits(compute).tobytes()
-        if key in seen:
-            break
-        seen.add(key)
+    def descend(compute: "np.ndarray") -> tuple[float, "np.ndarray"]:
         theta = solve_relative(_rows(L, m, b, compute), t)
-        if (cur := loss(theta)) < best_loss:
-            best, best_loss = theta, cur
-    return best_loss, best
+        best, best_loss = theta, loss(theta)
+        seen = {np.packbits(compute).tobytes()}
+        for _ in range(50):
+            rate = np.where(L.group == 0, theta[0], np.where(L.group == 1, theta[1], 0.0))
+            compute = m * rate >= b * theta[2]
+            key = np.packbits(compute).tobytes()
+            if key in seen:
+                break
+            seen.add(key)
+            theta = solve_relative(_rows(L, m, b, compute), t)
+            if (cur := loss(theta)) < best_loss:
+                best, best_loss = theta, cur
+        return best_loss, best
+
+    theta = solve_relative(_rows(L, m, b, None), t)
+    rate = np.where(L.group == 0, theta[0], np.where(L.group == 1, theta[1], 0.0))
+    results = [descend(m * rate >= b * theta[2])]
+    intensity = np.where(b > 0, m / np.where(b > 0, b, 1.0), np.inf)
+    ridges = []
+    for g in range(len(COMPUTE_GROUPS)):
+        x = intensity[(L.group == g) & (m > 0)]
+        ridges.append([np.inf] + (list(np.quantile(x, (0.1, 0.3, 0.5, 0.7, 0.9))) if len(x) else []))
+    for rd in ridges[0]:
+        for rw in ridges[1][::2]:
+            ridge = np.where(L.group == 0, rd, np.where(L.group == 1, rw, np.inf))
+            results.append(descend((m > 0) & (intensity >= ridge)))
+    return min(results, key=lambda r: r[0])
 
 
 # --------------------------------------------------------------------------- the fit
