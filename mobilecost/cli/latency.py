@@ -124,17 +124,25 @@ def suggest_cmd(
     res: Annotated[str, typer.Option(
         "--res", "-r", help=f"Resolutions, {GRID_HELP}.")] = "224,192,160,128",
     batch: BatchOpt = 1,
+    model: Annotated[str, typer.Option(
+        "--model", help="'whole' (the whole-network model) or 'roofline' (for accelerators: "
+                        "the order to measure in, and how the 90% interval narrows with "
+                        "each).")] = "whole",
+    dtype: Annotated[str, typer.Option(
+        "--dtype", help="With --model roofline: the dtype the device runs at.")] = "float32",
     format: FormatOpt = Format.table,
 ) -> None:
     """Which N configurations to measure for a well-determined latency fit (then `calibrate`).
 
-    Chosen from every spec × --alpha × --res, D-optimal on the model's scaled features.
+    Chosen from every spec × --alpha × --res, D-optimal on the model's scaled features (with
+    --model roofline, on its sensitivities at a prior accelerator).
 
     Example: mobilecost suggest mobilenet_v1 mobilenet_v2 -n 6
+    Example: mobilecost suggest mobilenet_v1 mobilenet_v2 -n 8 --model roofline --dtype fp16
     """
     from ..reports.latency import suggest_report
 
-    render(suggest_report(specs, alpha, res, n, batch), format)
+    render(suggest_report(specs, alpha, res, n, batch, model, dtype), format)
 
 
 @command("targets")

@@ -287,7 +287,7 @@ def validation_report(tv: "TargetValidation", out_dir: Path) -> Report:
 # --------------------------------------------------------------------------- which to measure
 
 def suggest_report(specs: Sequence["Spec | str"], alpha: str, res: str, n: int,
-                   batch: int = 1) -> Report:
+                   batch: int = 1, model: str = "whole", dtype: str = "float32") -> Report:
     """The n configurations of the grid (every spec × the α and resolution options) to measure
     for the best-determined latency fit (`latency.suggest`), with their Mult-Adds. A grid with
     more than MAX_SUGGEST_CANDIDATES configurations is refused before it is enumerated."""
@@ -308,6 +308,10 @@ def suggest_report(specs: Sequence["Spec | str"], alpha: str, res: str, n: int,
         lambda total: MobilecostError(f"cannot suggest from {total:,} configurations; at most "
                                       f"{MAX_SUGGEST_CANDIDATES:,} (give a coarser grid)"))
     configs = [Config(s, a, r, batch) for s in loaded for a in alphas for r in resolutions]
+    if model == "roofline":
+        return _suggest_roofline_report(configs, n, dtype)
+    if model != "whole":
+        raise MobilecostError(f"--model must be whole or roofline, got {model!r}")
     chosen = suggest(configs, n)
     rows = [{"spec": c.spec, "alpha": c.alpha, "resolution": c.resolution, "batch": c.batch,
              "macs": network_features(c).total_macs} for c in chosen]
@@ -321,3 +325,39 @@ def suggest_report(specs: Sequence["Spec | str"], alpha: str, res: str, n: int,
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Resolution"), Column("batch", "Batch"),
         Column("macs", "Mult-Adds (M)", millions)], rows, notes)
+
+
+def _suggest_roofline_report(configs: list, n: int, dtype: str) -> Report:
+    """`suggest --model roofline`: the configurations in the order to measure them, each with
+    how wide the 90% interval of the grid's predictions is once it is measured."""
+    from ..dtypes import lookup as lookup_dtype
+    from ..latency.design_roofline import NOISE, PRIOR, suggest_roofline
+    from ..latency.features import network_features
+    from ..latency.roofline import min_points as roofline_min_points
+
+    dtype = lookup_dtype(dtype).name
+    steps = suggest_roofline(configs, n, dtype)
+    rows = [{"order": i + 1, "spec": st.config.spec, "alpha": st.config.alpha,
+             "resolution": st.config.resolution, "batch": st.config.batch,
+             "macs": network_features(st.config).total_macs,
+             "half_width_90": None if st.half_width == float("inf") else st.half_width}
+            for i, st in enumerate(steps)]
+    first = next((r["order"] for r in rows if r["half_width_90"] is not None), None)
+    notes = [f"{n} of the grid's {len(configs):,} configurations, in the order to measure them: "
+             f"each the one that most sharpens the roofline model's five parameters (D-optimal "
+             f"on ∂ ln T / ∂ ln θ at a prior device: {PRIOR['peak'] / 1e12:g} TMAC/s, depthwise "
+             f"at {PRIOR['depthwise_efficiency']:.0%}, {PRIOR['bandwidth'] / 1e9:g} GB/s, "
+             f"{PRIOR['overhead'] * 1e6:g} µs a layer, W½ {PRIOR['fill_half']:g}; {dtype})",
+             f"90% ±: the widest 90% interval of any configuration of the grid once the rows up "
+             f"to it are measured, at {NOISE:.0%} noise per measurement; empty while the "
+             f"parameters are not all determined"
+             + (f" (the first {first} determine them; `calibrate` asks for "
+                f"{roofline_min_points()}, so that the fit's error means something)" if first else
+                " (these do not determine them: measure more)"),
+             "the design is local to the prior: once a few points are measured, `mobilecost "
+             "calibrate --model roofline` shows the device's own parameters"]
+    return Report(f"Configurations to measure for the roofline model ({n})", [
+        Column("order", "#"), Column("spec", "Spec", numeric=False),
+        Column("alpha", "α", format_number), Column("resolution", "Resolution"),
+        Column("batch", "Batch"), Column("macs", "Mult-Adds (M)", millions),
+        Column("half_width_90", "90% ±", _pct)], rows, notes)

@@ -178,3 +178,33 @@ def test_the_parameters_have_units_and_ranges():
     for p in roofline.PARAMETERS:
         assert p.low <= p.high and math.isfinite(p.high)
     assert [p.unit for p in roofline.PARAMETERS][:4] == ["MAC/s", "", "B/s", "s"]
+
+
+def test_suggest_for_the_roofline_says_when_it_is_determined_and_how_it_narrows():
+    r = run("suggest", "mobilenet_v1", "mobilenet_v2", "-n", "9", "--model", "roofline",
+            "--dtype", "fp16", "--format", "json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [row["order"] for row in rows] == list(range(1, 10))
+    widths = [row["half_width_90"] for row in rows]
+    # five parameters: four measurements cannot determine them, five can
+    assert widths[:4] == [None] * 4 and widths[4] is not None
+    # a measurement more never widens the interval (M only grows), and both families are used
+    assert all(b <= a * (1 + 1e-9) for a, b in zip(widths[4:], widths[5:]))
+    assert {row["spec"] for row in rows} == {"mobilenet_v1", "mobilenet_v2"}
+
+
+def test_the_interval_scales_with_the_noise():
+    from mobilecost.latency.design_roofline import suggest_roofline
+
+    grid = [Config(s, a, r) for s in ("mobilenet_v1", "mobilenet_v2")
+            for a in ("1", "0.5", "0.25") for r in (224, 160, 128)]
+    low = suggest_roofline(grid, 7, "float16", noise=0.01)
+    high = suggest_roofline(grid, 7, "float16", noise=0.04)
+    assert [s.config for s in low] == [s.config for s in high]
+    assert high[-1].half_width == pytest.approx(4 * low[-1].half_width, rel=1e-12)
+
+
+def test_suggest_refuses_an_unknown_model():
+    line = one_error_line(run("suggest", "mobilenet_v1", "--model", "fastest"))
+    assert "--model must be whole or roofline, got 'fastest'" in line
