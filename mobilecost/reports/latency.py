@@ -84,10 +84,10 @@ def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum", mo
     from ..latency.predictor import WholeNetwork
 
     notes = first + WholeNetwork(t.model).model_notes()
-    notes.append(f"whole-network fit on {len(t.points)} points: median error "
-                 f"{t.fit_median_error:.1%}, worst {t.fit_worst_error:.1%}")
+    notes.append(f"fit on {len(t.points)} points: median error {t.fit_median_error:.1%}, "
+                 f"worst {t.fit_worst_error:.1%}")
     if t.loo_within is not None:
-        notes.append(f"whole-network leave-one-out: {t.loo_within:.0%} within ±10%, median "
+        notes.append(f"leave-one-out: {t.loo_within:.0%} within ±10%, median "
                      f"{t.loo_median_error:.1%}, worst {t.loo_worst_error:.1%}")
     if t.roofline is not None:
         notes += t.roofline.notes()
