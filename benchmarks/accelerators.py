@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from mobilecost.errors import MobilecostError  # noqa: E402
 from mobilecost.latency import roofline, whole  # noqa: E402
+from mobilecost.latency.choice import compare  # noqa: E402
 from mobilecost.latency.measurements import Config, Point  # noqa: E402
-from mobilecost.latency.validation import ErrorSummary, baselines, leave_one_out  # noqa: E402
+from mobilecost.latency.validation import baselines  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 CALIBRATION = ("mobilenet_v1", "mobilenet_v2")
@@ -110,17 +111,8 @@ def evaluate(rows: list[Row]) -> tuple[dict, list[dict], str]:
         bad = rf.implausible()
         if bad:
             notes.append(f"outside plausible range: {', '.join(bad)}")
-        r_loo = roofline.loo_errors(cal, dtype)
-        w_loo = leave_one_out(cal, "sum", dtype).model.median_abs if len(cal) > whole.min_points() else None
-        if rf.unbounded():
-            pick = "whole"
-            notes.append(f"auto picks whole (no layer bound by the roofline's {', '.join(rf.unbounded())})")
-        elif r_loo is not None and w_loo is not None:
-            pick = "roofline" if ErrorSummary.of(r_loo).median_abs < w_loo else "whole"
-            notes.append(f"auto picks {pick} (leave-one-out median {ErrorSummary.of(r_loo).median_abs:.1%} "
-                         f"roofline, {w_loo:.1%} whole)")
-        else:
-            pick = "whole"
+        pick, why = compare(rf, cal, "sum", dtype)
+        notes.append(f"auto: {why}")
         preds["auto"] = preds[pick]
     except MobilecostError as exc:
         notes.append(f"roofline not fitted: {exc}")

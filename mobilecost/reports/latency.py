@@ -98,7 +98,7 @@ def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum", mo
     if cond > design.POOR_SPREAD_CONDITION:
         poor = (f"the {len(t.points)} calibration points are poorly spread (spread condition "
                 f"{cond:.0f}, above {design.POOR_SPREAD_CONDITION:g}): some coefficients are "
-                f"barely determined; `mobilecost calibrate --suggest N SPEC...` chooses "
+                f"barely determined; `mobilecost suggest -n N SPEC...` chooses "
                 f"better-spread ones")
         notes.append("warning: " + poor)
     notes += t.predictor.notes()
