@@ -6,7 +6,9 @@ timm_infer_latency.csv (GPUs at AMP and a large batch, two CPUs at batch 1),
 coral_edgetpu_latency.csv (Edge TPU) and published_phone_latency.csv (Pixel CPUs). For each
 device, the points of mobilenet_v1 and mobilenet_v2 calibrate four predictors, each fitted on
 the same points: the whole-network model (`latency.whole`, sum form), the roofline model
-(`latency.roofline`), and the baselines k·MACs and c0 + k·MACs; `auto` is the one of the two
+(`latency.roofline`; as `calibrate` fits it, and with φ declared from the runtime, `roofline
+φ`: 1 for timm's eager-PyTorch GPU rows, 0 for the compiled and TFLite ones), and the
+baselines k·MACs and c0 + k·MACs; `auto` is the one of the two
 models that `calibrate` would choose (lower leave-one-out median error on the calibration
 points). Every other family's points are predicted; each cell is the share within ±15% and the
 median |error|. The RTX 5090 file (`--held-out`) was kept apart while the roofline model's form
@@ -41,7 +43,7 @@ from mobilecost.latency.validation import baselines  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 CALIBRATION = ("mobilenet_v1", "mobilenet_v2")
-MODELS = ("auto", "roofline", "whole", "k·MACs", "c0 + k·MACs")
+MODELS = ("auto", "roofline", "roofline φ", "whole", "k·MACs", "c0 + k·MACs")
 BAND = 0.15
 HELD_OUT = ("rtx5090-amp",)
 KIND = {"amp": "GPU", "fp32": "CPU", "coral": "Edge TPU", "pixel": "CPU"}
@@ -117,6 +119,13 @@ def evaluate(rows: list[Row]) -> tuple[dict, list[dict], str]:
     except MobilecostError as exc:
         notes.append(f"roofline not fitted: {exc}")
         preds["auto"] = preds["whole"]
+    try:  # φ declared from the runtime: timm's GPU rows run eager PyTorch, the rest fuse
+        declared = roofline.fit(cal, dtype, unfused=int(rows[0].device.endswith("-amp")))
+        preds["roofline φ"] = declared.predict_many([p.config for p in test])
+        notes.append("roofline φ declared: " + "; ".join(
+            n.split(": ", 1)[1].split(" (plausible")[0] for n in declared.notes()))
+    except MobilecostError as exc:
+        notes.append(f"roofline φ declared not fitted: {exc}")
     b = baselines(cal, test)
     preds["k·MACs"] = [x[0] for x in b]
     preds["c0 + k·MACs"] = [x[1] for x in b]

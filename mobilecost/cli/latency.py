@@ -61,6 +61,11 @@ def calibrate_cmd(
                         "whichever has the lower leave-one-out median error), 'whole' or "
                         "'roofline' (per-layer max of compute at a fill-dependent rate and bytes "
                         "at a bandwidth, plus a fixed cost: for GPUs, NPUs, DSPs).")] = "auto",
+    unfused: Annotated[str, typer.Option(
+        "--unfused", help="For the roofline model: 'yes' where the runtime runs batchnorm and "
+                          "activations as kernels of their own (eager PyTorch), 'no' where it "
+                          "fuses them (TFLite, ONNX Runtime, torch.compile), 'auto' to fit "
+                          "it.")] = "auto",
     manifest: Annotated[Optional[Path], typer.Option(
         "--manifest", help="With logs: the manifest.csv of `mobilecost export`, matching each "
                            "log's model file to its configuration [default: read the "
@@ -104,7 +109,8 @@ def calibrate_cmd(
         timing = timing_of(batch=batch, threads=threads, min_time=min_time, max_time=max_time,
                            rounds=rounds, cache_dir=cache_dir, fresh=fresh, torch_needed=True)
     with progress("timing layer shapes", 0, show=layers) as step:
-        done = calibrate_target(measurements, target, form=form, model=model, manifest=manifest, spec=spec,
+        done = calibrate_target(measurements, target, form=form, model=model, unfused=unfused,
+                                manifest=manifest, spec=spec,
                                 layers=timing, layer_specs=layer_specs, alpha=alpha, res=res,
                                 targets_dir=targets_dir, on_progress=step)
     for message in done.timing_warnings:

@@ -22,7 +22,8 @@ MODELS: tuple[str, ...] = ("auto", "whole", "roofline")
 SIGNIFICANCE = 0.05
 
 
-def choose_model(target: Any, model_choice: str, source: str = "") -> dict:
+def choose_model(target: Any, model_choice: str, source: str = "",
+                 unfused: int | None = None) -> dict:
     """The roofline fit and which model predicts, with the reason in one line."""
     from .roofline import fit as fit_roofline
 
@@ -30,7 +31,7 @@ def choose_model(target: Any, model_choice: str, source: str = "") -> dict:
     if model_choice == "whole":
         return {"chosen": "whole", "choice": "whole-network model (--model whole)"}
     try:
-        roof = fit_roofline(target.points, target.model.dtype)
+        roof = fit_roofline(target.points, target.model.dtype, unfused)
     except MobilecostError as exc:
         if model_choice == "roofline":
             raise MobilecostError(f"{where}{exc}") from None
@@ -50,7 +51,7 @@ def compare(roof: Any, points: Any, form: str, dtype: str) -> tuple[str, str]:
     if free:
         return "whole", (f"whole-network model: in the roofline fit no layer was bound by its "
                          f"{' or '.join(free)}, which it would price as free")
-    roof_loo = loo_errors(points, dtype)
+    roof_loo = loo_errors(points, dtype, roof.unfused if roof.declared else None)
     if roof_loo is None or len(points) < whole_min_points() + 1:
         return "whole", ("whole-network model: too few points for leave-one-out to compare the "
                          "two (--model roofline to use the roofline model)")

@@ -324,6 +324,11 @@ class Roofline(Predictor):
         super().__init__(model)
         self.roofline = roofline
 
+    @property
+    def phi(self) -> int | None:
+        """φ where the user declared it (refits keep it), None where it was fitted."""
+        return self.roofline.unfused if self.roofline.declared else None
+
     def predict_ms(self, config: Config) -> float:
         return self.roofline.predict_ms(config)
 
@@ -335,19 +340,20 @@ class Roofline(Predictor):
     def loo_errors(self) -> list[float] | None:
         from .roofline import loo_errors
 
-        return loo_errors(self.points, self.roofline.dtype)
+        return loo_errors(self.points, self.roofline.dtype, self.phi)
 
     def refit(self, points: Sequence[Point]) -> "Roofline":
         from .roofline import fit as fit_roofline
         from .whole import fit
 
         return Roofline(fit(points, self.model.form, self.model.dtype),
-                        fit_roofline(points, self.roofline.dtype))
+                        fit_roofline(points, self.roofline.dtype, self.phi))
 
     def held_out_ms(self, train: Sequence[Point], test: Sequence[Point]) -> list[float]:
         from .roofline import fit as fit_roofline
 
-        return fit_roofline(train, self.roofline.dtype).predict_many([p.config for p in test])
+        return fit_roofline(train, self.roofline.dtype, self.phi).predict_many(
+            [p.config for p in test])
 
     def loo_ms(self) -> list[float]:
         errors = self.loo_errors

@@ -219,6 +219,7 @@ class RooflineFit:
     dtype: str
     points: tuple[Point, ...]
     determined: tuple[bool, ...]  # per THETA coefficient: did the points see its feature
+    declared: bool = False  # φ declared by the user (--unfused), not fitted
 
     @property
     def domain(self) -> "Domain | None":
@@ -272,12 +273,14 @@ class RooflineFit:
                 text = "not determined by these points (fitted as never the bound)"
             else:
                 text = _si(x, p.unit) + ("" if p.plausible(x) else "  ⚠ outside its plausible range")
+                if p.key == "unfused" and self.declared:
+                    text += ", declared (--unfused)"
             lines.append(f"roofline {p.label}: {text} ({rng})")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
         return {"theta": dict(zip(THETA, self.theta)), "fill_half": self.fill_half,
-                "unfused": self.unfused, "dtype": self.dtype,
+                "unfused": self.unfused, "unfused_declared": self.declared, "dtype": self.dtype,
                 "determined": dict(zip(THETA, self.determined))}
 
     @staticmethod
@@ -293,7 +296,7 @@ class RooflineFit:
             raise ValueError("roofline fill_half must be ≥ 0 and unfused 0 or 1")
         det = tuple(bool(d["determined"][k]) for k in THETA)
         return RooflineFit(theta, fill, int(unfused), lookup_dtype(str(d["dtype"])).name,
-                           tuple(points), det)
+                           tuple(points), det, bool(d.get("unfused_declared", False)))
 
 
 def _si(x: float, unit: str) -> str:
@@ -339,9 +342,13 @@ def _aic(loss: float, n: int, extra: int) -> float:
     return n * math.log(max(loss, 1e-300) / n) + 2 * extra
 
 
-def fit(points: Sequence[Point], dtype: str = "float32") -> RooflineFit:
+def fit(points: Sequence[Point], dtype: str = "float32", unfused: int | None = None) -> RooflineFit:
     """Fit the roofline model to whole-network latencies; a MobilecostError naming the
-    parameters the points cannot determine."""
+    parameters the points cannot determine. `unfused` declares φ (1: the runtime runs
+    batchnorm and activations as kernels of their own, as eager PyTorch does; 0: fused, as
+    compiled runtimes do); None chooses it with W½. Points of one or two families rarely
+    show φ (batchnorm and activation bytes grow with every convolution's output alike), so a
+    user who knows the runtime should say."""
     import numpy as np
 
     for p in points:
@@ -360,28 +367,30 @@ def fit(points: Sequence[Point], dtype: str = "float32") -> RooflineFit:
     L = layers_of([p.config for p in points], dtype)
     t = np.array([p.latency_ms for p in points], float)
     best = None
-    for unfused in UNFUSED_GRID:
+    if unfused not in (None, 0, 1):
+        raise MobilecostError(f"unfused must be 0 or 1, got {unfused!r}")
+    for phi in (UNFUSED_GRID if unfused is None else (unfused,)):
         for fill in FILL_GRID:
-            loss, theta = _fit_bound(L, t, fill, unfused)
-            score = _aic(loss, len(t), (fill > 0) + unfused)
+            loss, theta = _fit_bound(L, t, fill, phi)
+            score = _aic(loss, len(t), (fill > 0) + (phi if unfused is None else 0))
             if best is None or score < best[0] - 1e-9:
-                best = (score, fill, unfused, theta)
-    _, fill, unfused, theta = best
+                best = (score, fill, phi, theta)
+    _, fill, phi, theta = best
     m, _ = _terms(L, 0.0, 0)
     seen = [bool(np.any((L.group == g) & (m > 0))) for g in range(len(COMPUTE_GROUPS))] + [True, True]
-    return RooflineFit(tuple(float(x) for x in theta), float(fill), int(unfused), dtype,
-                       tuple(points), tuple(seen))
+    return RooflineFit(tuple(float(x) for x in theta), float(fill), int(phi), dtype,
+                       tuple(points), tuple(seen), unfused is not None)
 
 
-def loo_errors(points: Sequence[Point], dtype: str) -> list[float] | None:
-    """Leave-one-out relative errors, W½ and φ chosen again in each refit (None with too few
-    points or where a refit cannot be determined)."""
+def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None) -> list[float] | None:
+    """Leave-one-out relative errors, W½ (and φ unless declared) chosen again in each refit
+    (None with too few points or where a refit cannot be determined)."""
     if len(points) < min_points() + 1:
         return None
     errors = []
     for i, p in enumerate(points):
         try:
-            model = fit([q for j, q in enumerate(points) if j != i], dtype)
+            model = fit([q for j, q in enumerate(points) if j != i], dtype, unfused)
             errors.append(model.predict_ms(p.config) / p.latency_ms - 1)
         except MobilecostError:
             return None

@@ -302,7 +302,7 @@ def _target_from(d) -> Target:
 
 
 def calibrate(name: str, measurements: Measurements, source: str = "", form: str = "sum",
-              model_choice: str = "auto") -> Target:
+              model_choice: str = "auto", unfused: int | None = None) -> Target:
     """Fit a target to measurements (nothing is written): the whole-network model always, the
     roofline model where the points determine it, and choose which predicts (`model_choice`:
     auto, by leave-one-out median error; or whole, or roofline)."""
@@ -316,7 +316,7 @@ def calibrate(name: str, measurements: Measurements, source: str = "", form: str
     except MobilecostError as exc:
         raise MobilecostError(f"{source}: {exc}" if source else str(exc)) from None
     target = _whole_target(name, model, measurements, source, form)
-    return replace(target, **choose_model(target, model_choice, source))
+    return replace(target, **choose_model(target, model_choice, source, unfused))
 
 
 def _whole_target(name: str, model: Fit, measurements: Measurements, source: str, form: str) -> Target:

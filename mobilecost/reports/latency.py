@@ -46,6 +46,7 @@ class Calibrated:
 
 
 def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum", model: str = "auto",
+                     unfused: str = "auto",
                      manifest: Path | None = None, spec: str | None = None,
                      layers: "Timing | None" = None, layer_specs: str | None = None,
                      alpha: str = "", res: str = "", targets_dir: Path | None = None,
@@ -62,11 +63,14 @@ def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum", mo
 
     if model not in MODELS:
         raise MobilecostError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    phi = {"auto": None, "yes": 1, "no": 0}.get(unfused, -1)
+    if phi == -1:
+        raise MobilecostError(f"--unfused must be auto, yes or no, got {unfused!r}")
     if layer_specs is not None and layers is None:
         raise MobilecostError("--layer-specs goes with --layers")
     extra = [] if layers is None else layer_spec_configs(layer_specs, alpha, res, layers.batch)
     data, source, first = read_inputs(inputs, manifest, spec)
-    t = tg.calibrate(name, data, source=source, form=form, model_choice=model)
+    t = tg.calibrate(name, data, source=source, form=form, model_choice=model, unfused=phi)
     warnings: list[str] = []
     if layers is not None:
         from ..torch.layers import time_layer_table

@@ -208,3 +208,25 @@ def test_the_interval_scales_with_the_noise():
 def test_suggest_refuses_an_unknown_model():
     line = one_error_line(run("suggest", "mobilenet_v1", "--model", "fastest"))
     assert "--model must be whole or roofline, got 'fastest'" in line
+
+
+def test_a_declared_phi_is_kept_and_refits_keep_it(tmp_path):
+    # the hand-set device runs unfused; declared "no", the fit must do without φ and says so
+    pts = points(CALIBRATION)
+    fused = roofline.fit(pts, "float32", unfused=0)
+    assert fused.unfused == 0 and fused.declared
+    assert roofline.fit(pts, "float32", unfused=1).values()["bandwidth"] == pytest.approx(BANDWIDTH, rel=1e-6)
+    csv = write_csv(tmp_path / "m.csv", pts)
+    r = run("calibrate", csv, "--target", "d", "--targets-dir", tmp_path / "t", "--model", "roofline",
+            "--unfused", "no")
+    assert r.exit_code == 0, r.output
+    assert "unfused φ: 0, declared (--unfused)" in r.stdout.replace("\n", " ")
+    saved = json.loads((tmp_path / "t" / "d.json").read_text())
+    assert saved["roofline"]["unfused"] == 0 and saved["roofline"]["unfused_declared"] is True
+
+
+def test_an_unknown_unfused_is_one_line(tmp_path):
+    csv = write_csv(tmp_path / "m.csv", points(CALIBRATION))
+    line = one_error_line(run("calibrate", csv, "--target", "x", "--targets-dir", tmp_path / "t",
+                              "--unfused", "maybe"))
+    assert "--unfused must be auto, yes or no, got 'maybe'" in line
