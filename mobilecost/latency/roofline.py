@@ -176,10 +176,15 @@ def _fit_bound(L: Layers, t: "np.ndarray", fill: float, unfused: int) -> tuple[f
     def loss(th: "np.ndarray") -> float:
         return float(np.sum((_totals(L, th, fill, unfused) / t - 1) ** 2))
 
+    seen: set[bytes] = set()  # assignments already refitted, by any start: their paths are known
+
     def descend(compute: "np.ndarray") -> tuple[float, "np.ndarray"]:
+        key = np.packbits(compute).tobytes()
+        if key in seen:
+            return math.inf, np.zeros(len(THETA))
+        seen.add(key)
         theta = solve_relative(_rows(L, m, b, compute), t)
         best, best_loss = theta, loss(theta)
-        seen = {np.packbits(compute).tobytes()}
         for _ in range(50):
             rate = np.where(L.group == 0, theta[0], np.where(L.group == 1, theta[1], 0.0))
             compute = m * rate >= b * theta[2]
