@@ -230,3 +230,15 @@ def test_an_unknown_unfused_is_one_line(tmp_path):
     line = one_error_line(run("calibrate", csv, "--target", "x", "--targets-dir", tmp_path / "t",
                               "--unfused", "maybe"))
     assert "--unfused must be auto, yes or no, got 'maybe'" in line
+
+
+def test_sweep_and_pick_quote_the_roofline_targets_own_error(tmp_path):
+    csv = write_csv(tmp_path / "m.csv", points(CALIBRATION))
+    assert run("calibrate", csv, "--target", "acc", "--targets-dir", tmp_path / "t").exit_code == 0
+    r = run("pick", "--max-latency", "3ms", "--target", "acc", "--targets-dir", tmp_path / "t")
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.stdout.split())
+    # the device is a roofline device: its leave-one-out error is 0.0%, the whole-network
+    # model's is not, and pick quotes the model that predicts
+    assert "predicted by its roofline model" in text
+    assert "(leave-one-out median error 0.0%)" in text
