@@ -111,6 +111,8 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, alphas: Sequence[Frac
     prediction) and `latency_source` (measured | predicted)."""
     import numpy as np
 
+    from ..dtypes import lookup as lookup_dtype
+
     if len(df) != len(alphas) * len(resolutions):
         raise MobilecostError("internal: the sweep's rows are not the α × resolution grid")
     odd = [r for r in resolutions if isinstance(r, tuple)]
@@ -121,7 +123,8 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, alphas: Sequence[Frac
     df = with_columns(df, predicted_latency_ms=g.predicted_ms.reshape(-1),
                       predicted_latency_low_ms=g.low_ms.reshape(-1),
                       predicted_latency_high_ms=g.high_ms.reshape(-1),
-                      latency_extrapolated=text_column(g.extrapolated_codes, g.extrapolated_texts))
+                      latency_extrapolated=text_column(g.extrapolated_codes, g.extrapolated_texts),
+                      latency_dtype=lookup_dtype(target.dtype).short)  # the target's precision
     if measured:
         found = g.measured_ms.reshape(-1)
         df = df.assign(latency_ms=g.latency_ms.reshape(-1),
@@ -298,6 +301,8 @@ def latency_columns(df: "pd.DataFrame") -> list[Column]:
     if "latency_extrapolated" in df.columns:
         cols.append(Column("latency_extrapolated", "Extrapolates", _source, numeric=False,
                            table=bool((df["latency_extrapolated"] != "").any())))
+    if "latency_dtype" in df.columns:  # the precision of the target's latencies (a note says it)
+        cols.append(Column("latency_dtype", "Latency dtype", str, numeric=False, table=False))
     return cols
 
 
@@ -391,12 +396,15 @@ def noisy_note(rows: list[dict[str, Any]]) -> str | None:
 def latency_notes(df: "pd.DataFrame | None", rows: list[dict[str, Any]] | None, target,
                   rounds: int = 1) -> list[str]:
     """Notes on a sweep's predicted (target) and measured latencies."""
+    from ..latency.precision import latency_note
+
     notes = []
     if target is not None:
         notes.append(f"predicted_latency_ms: target {target.name} ({target.method} "
                      f"fitted on {len(target.points)} measured points"
                      + (f", leave-one-out median error {target.prediction_loo_median:.1%}"
                         if target.prediction_loo_median is not None else "") + ").")
+        notes.append(latency_note(target))
         if df is not None and "latency_extrapolated" in df.columns:
             outside = int((df["latency_extrapolated"] != "").sum())
             if outside:
