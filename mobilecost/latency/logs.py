@@ -262,16 +262,22 @@ def points_from_logs(paths: Sequence[Path], manifest_rows: Iterable[ManifestRow]
     rows = None
     if manifest_rows is not None:
         rows = {Path(r.file).stem: r for r in manifest_rows}
-    seen: dict[Config, tuple[DeviceLog, int]] = {}
-    points: list[Point] = []
+    configs: list[Config] = []
     for k, log in enumerate(logs):
         if rows is not None:
             config, row = _config_from_manifest(log, rows, network, manifest or Path("manifest"))
             check_file(manifest.parent if manifest else Path("."), row, manifest)
-            logs[k] = log = replace(log, dtype=lookup_dtype(row.dtype).name,
-                                    dtype_from=f"manifest row of {row.file}")
+            logs[k] = replace(log, dtype=lookup_dtype(row.dtype).name,
+                              dtype_from=f"manifest row of {row.file}")
         else:
             config = _config_from_name(log.model, spec, log.path)
+        configs.append(config)
+    # one precision before one latency per configuration: an int8 and an fp32 log of one
+    # configuration are two precisions, not two timings that disagree
+    single({log.where: log.dtype or "float32" for log in logs}, "logs")
+    seen: dict[Config, tuple[DeviceLog, int]] = {}
+    points: list[Point] = []
+    for log, config in zip(logs, configs):
         if config in seen:
             other, i = seen[config]
             low, high = sorted((other.latency_ms, log.latency_ms))
