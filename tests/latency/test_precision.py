@@ -280,3 +280,34 @@ def test_an_int8_and_an_fp32_log_of_one_configuration_are_two_precisions(tmp_pat
     with pytest.raises(MobilecostError, match="logs of two precisions") as err:
         points_from_logs([logs])
     assert "disagree" not in str(err.value)
+
+
+def test_validating_on_measurements_of_another_precision_is_refused(tmp_path):
+    folder = _target(tmp_path)
+    other = _csv(tmp_path / "fp32.csv", header_dtype=False)
+    line = one_error_line(run("predict", "--validate", "--target", "p8", "--targets-dir", folder,
+                              "--measurements", other, "--output-dir", tmp_path / "plots"))
+    assert line == (f"error: target p8 was calibrated at int8; it cannot predict fp32 latencies "
+                    f"({other} is of fp32): calibrate a target on fp32 measurements, or "
+                    f"validate on int8 measurements")
+    same = _csv(tmp_path / "int8.csv")
+    r = run("predict", "--validate", "--target", "p8", "--targets-dir", folder, "--measurements",
+            same, "--output-dir", tmp_path / "plots", "-f", "csv")
+    assert r.exit_code == 0, r.output
+
+
+def test_measure_rows_carry_their_dtype(tmp_path):
+    """A CSV with the columns `measure -o` and `sweep --measure` write (torch.timing's
+    ROW_COLUMNS): its dtype cells, short names, give the precision."""
+    pytest.importorskip("torch")
+    from mobilecost.torch.timing import ROW_COLUMNS
+
+    lines = [",".join(ROW_COLUMNS)]
+    for (a, r), ms in INT8_MS.items():
+        row = dict.fromkeys(ROW_COLUMNS, "")
+        row.update(spec="mobilenet_v1", alpha=a, resolution=str(r), batch="1",
+                   latency_ms=str(ms), device="cpu", dtype="int8", runtime="onnxruntime")
+        lines.append(",".join(row[c] for c in ROW_COLUMNS))
+    (tmp_path / "measured.csv").write_text("\n".join(lines) + "\n")
+    m = read_measurements(tmp_path / "measured.csv")
+    assert (m.dtype, m.device, len(m.points)) == ("int8", "cpu", 8)
