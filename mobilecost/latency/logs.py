@@ -41,7 +41,7 @@ name says another precision than its manifest row or its own op profile.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -83,7 +83,7 @@ class DeviceLog:
     statistic: str       # 'median' or 'avg'
     runs: int | None
     dtype: str | None = None  # the precision the model's name or the log states, None if neither
-    dtype_from: str = ""      # which: "name '…_quant'", 'op profile (QUANTIZE)', 'manifest row'
+    dtype_from: str = ""      # which: "name '_quant'", 'op profile: QUANTIZE', 'manifest row of F'
 
     @property
     def where(self) -> str:
@@ -94,8 +94,6 @@ class DeviceLog:
 def _with_dtype(log: DeviceLog, text: str) -> DeviceLog:
     """The log with the precision its model's name or its text states; the two disagreeing is
     refused."""
-    from dataclasses import replace
-
     _, by_name, word = split_name(log.model)
     stated = log_dtype(text)
     if by_name is not None and stated is not None and by_name != stated:
@@ -251,8 +249,6 @@ def points_from_logs(paths: Sequence[Path], manifest_rows: Iterable[ManifestRow]
     configurations through the manifest's rows or else the file-name pattern; also the logs
     read (each with its precision where the manifest or the log says one) and the tool they
     come from. See the module's docstring for what is refused."""
-    from dataclasses import replace
-
     logs = [read_log(p) for p in log_files(paths)]
     tools = {log.tool for log in logs}
     if len(tools) > 1:
