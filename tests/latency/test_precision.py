@@ -311,3 +311,14 @@ def test_measure_rows_carry_their_dtype(tmp_path):
     (tmp_path / "measured.csv").write_text("\n".join(lines) + "\n")
     m = read_measurements(tmp_path / "measured.csv")
     assert (m.dtype, m.device, len(m.points)) == ("int8", "cpu", 8)
+
+
+def test_a_layer_table_is_not_timed_at_int8(tmp_path):
+    # Layers are timed alone in torch (fp32, fp16, bf16); int8 measurements get the
+    # whole-network model, and --layers says so in one line naming the measurements' dtype.
+    result = run("calibrate", _csv(tmp_path / "p8.csv"), "--target", "p8", "--layers",
+                 "--targets-dir", tmp_path / "t")
+    line = one_error_line(result)
+    assert "the measurements are at int8" in line and "without --layers" in line
+    assert "--dtype" not in line
+    assert not (tmp_path / "t").exists() or not any((tmp_path / "t").iterdir())
