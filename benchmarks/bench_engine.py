@@ -21,8 +21,8 @@ peak memory ≤ 2× the frame, predictions ≤ 1.5× the frame, cost by name ≤
     python benchmarks/bench_engine.py             # 1000 α × 1000 resolutions, 15 rounds
     python benchmarks/bench_engine.py --quick     # 100 × 100, 3 rounds (a smoke run)
 
-MobileNetV4-Conv-M (`mobilenetv4_conv_medium`) is taken when it is a built-in spec; its
-numpy reference is one more layer list in reference.py.
+MobileNetV4-Conv-M's reference writes its universal and fused inverted bottlenecks as blocks
+of the same conv, dw and pw layers (reference.uib, reference.fused).
 """
 
 from __future__ import annotations

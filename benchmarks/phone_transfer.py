@@ -2,9 +2,11 @@
 
 Reads benchmarks/data/published_phone_latency.csv (float MobileNet-family latencies that
 Google's model pages print for Pixel phones; the file's header names each source and what its
-figures are) and, per phone (the `device` column, never mixing two), fits mobilecost's
-whole-network model (`latency.fit`) beside the two baselines k·MACs and c0 + k·MACs
-(`latency.fit_macs_baseline`, `fit_affine_baseline`), each on the same points:
+figures are), or with --data the quantized ones (published_phone_latency_int8.csv: a `dtype`
+column, int8; every fit is then at int8, one precision per file), and, per phone (the
+`device` column, never mixing two), fits mobilecost's whole-network model (`latency.fit`)
+beside the two baselines k·MACs and c0 + k·MACs (`latency.fit_macs_baseline`,
+`fit_affine_baseline`), each on the same points:
 
 (a) across families: calibrated on every MobileNet v1 and v2 row of the phone, predicting
     every row of the other families (MobileNetV3, MnasNet);
@@ -19,6 +21,8 @@ it fits published numbers and runs in seconds. Writes OUT/phone_transfer.md (and
 phone_transfer.csv, every prediction) and prints the md file.
 
 Usage: python benchmarks/phone_transfer.py [--data CSV] [--out reports/phone] [--draws 20]
+       python benchmarks/phone_transfer.py --data benchmarks/data/published_phone_latency_int8.csv \
+           --out reports/phone_int8
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from mobilecost.latency import whole as lt  # noqa: E402
 from mobilecost.latency.design import suggest
 from mobilecost.latency.features import network_features
 from mobilecost.latency.measurements import Config, Domain, Point
+from mobilecost.latency.precision import short, single  # noqa: E402
 from mobilecost.latency.validation import (
     ErrorSummary,
     fit_affine_baseline,
@@ -69,18 +74,22 @@ class Row:
         return 0.5 * 10 ** -decimals / self.point.latency_ms
 
 
-def load(path: Path) -> list[Row]:
-    """The data file's rows (lines starting with # are comments)."""
+def load(path: Path) -> tuple[list[Row], str]:
+    """The data file's rows (lines starting with # are comments) and their one precision (its
+    `dtype` column; fp32 without one)."""
     with open(path, encoding="utf-8") as fh:
-        reader = csv.DictReader(line for line in fh if not line.startswith("#"))
-        return [Row(Point(Config(r["spec"], Fraction(r["alpha"]), int(r["resolution"]),
-                                       int(r["batch"])), float(r["latency_ms"])),
-                    r["device"], r["source"], r["latency_ms"].strip()) for r in reader]
+        reader = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    rows = [Row(Point(Config(r["spec"], Fraction(r["alpha"]), int(r["resolution"]),
+                             int(r["batch"])), float(r["latency_ms"])),
+                r["device"], r["source"], r["latency_ms"].strip()) for r in reader]
+    return rows, single({f"{path} row {i}": r.get("dtype") or "float32"
+                         for i, r in enumerate(reader, 1)})
 
 
-def predictors(train: list[Point]):
-    """The three predictors fitted on `train`: config -> ms, in MODELS order."""
-    model = lt.fit(train)
+def predictors(train: list[Point], dtype: str = "float32"):
+    """The three predictors fitted on `train` (latencies at `dtype`): config -> ms, in MODELS
+    order."""
+    model = lt.fit(train, "sum", dtype)
     k = fit_macs_baseline(train)
     c0, k1 = fit_affine_baseline(train)
 
@@ -115,7 +124,8 @@ def box(points: list[Point]) -> str:
     return d.describe() if d else "nothing"
 
 
-def per_device(device: str, rows: list[Row], draws: int, pred_rows: list[list]) -> list[str]:
+def per_device(device: str, rows: list[Row], draws: int, pred_rows: list[list],
+               dtype: str = "float32") -> list[str]:
     points = [r.point for r in rows]
     sources = sorted({r.source for r in rows})
     specs = list(dict.fromkeys(p.config.spec for p in points))
@@ -140,7 +150,7 @@ def per_device(device: str, rows: list[Row], draws: int, pred_rows: list[list]) 
                if len(train) < lt.min_points() else "no other family")
         md += [f"Not possible on this phone: {why}.", ""]
     else:
-        fns = predictors(train)
+        fns = predictors(train, dtype)
         md += [f"Calibrated on the {len(train)} rows of {box(train)}.", "", head, rule]
         everything: list[list[float]] = [[] for _ in MODELS]
         v3: list[list[float]] = [[] for _ in MODELS]
@@ -181,7 +191,7 @@ def per_device(device: str, rows: list[Row], draws: int, pred_rows: list[list]) 
             picked = set(suggest([p.config for p in pts], WITHIN_CAL))
             cal = [p for p in pts if p.config in picked]
             test = [p for p in pts if p.config not in picked]
-            errs = errors(predictors(cal), test)
+            errs = errors(predictors(cal, dtype), test)
             for p, *es in zip(test, *errs):
                 pred_rows.append([device, "b", s, format_number(p.config.alpha), p.config.resolution,
                                   p.latency_ms, *(round((e + 1) * p.latency_ms, 3) for e in es)])
@@ -189,7 +199,7 @@ def per_device(device: str, rows: list[Row], draws: int, pred_rows: list[list]) 
             for _ in range(draws):
                 cal_r = rng.sample(pts, WITHIN_CAL)
                 test_r = [p for p in pts if p not in cal_r]
-                for acc, e in zip(shares, errors(predictors(cal_r), test_r)):
+                for acc, e in zip(shares, errors(predictors(cal_r, dtype), test_r)):
                     acc.append(ErrorSummary.of(e).within)
             md.append(f"| {s} | {len(test)} | " + " | ".join(cell(e) for e in errs) + " | "
                       + " | ".join(f"{statistics.mean(v):.0%} ({min(v):.0%})" for v in shares) + " |")
@@ -205,7 +215,7 @@ def per_device(device: str, rows: list[Row], draws: int, pred_rows: list[list]) 
         if rest < lt.min_points():
             skipped.append(f"{s} (leaves {rest})")
             continue
-        v = held_out_spec(points, s)
+        v = held_out_spec(points, s, "sum", dtype)
         errs = [[q.error for q in v.predictions], [q.baseline_error for q in v.predictions],
                 [q.affine_error for q in v.predictions]]
         for q in v.predictions:
@@ -231,20 +241,21 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=20)
     args = ap.parse_args()
 
-    rows = load(args.data)
+    rows, dtype = load(args.data)
+    kind = "float" if dtype == "float32" else f"{short(dtype)} (quantized)"
     sources = [line[2:].rstrip() for line in args.data.read_text(encoding="utf-8").splitlines()
                if line.startswith("#")]
     devices = list(dict.fromkeys(r.device for r in rows))
     shown = args.data.relative_to(ROOT) if args.data.is_relative_to(ROOT) else args.data
     md = ["# The latency model on published phone latencies", "",
-          (f"Data: `{shown}`, {len(rows)} float latencies (batch 1) of "
+          (f"Data: `{shown}`, {len(rows)} {kind} latencies (batch 1) of "
            f"{len({r.point.config.spec for r in rows})} networks on {len(devices)} phone settings "
            "(sources at the end); nothing measured here. Each cell: share of predictions within "
            "±10% (median |error|). Every predictor is fitted on the same points: mobilecost's "
            "whole-network model (4 coefficients), k·MACs and c0 + k·MACs."), ""]
     pred_rows: list[list] = []
     for d in devices:
-        md += per_device(d, [r for r in rows if r.device == d], args.draws, pred_rows)
+        md += per_device(d, [r for r in rows if r.device == d], args.draws, pred_rows, dtype)
     md += ["## The data and its sources", "", "From the data file's header:", "", "```"] + sources + ["```", ""]
 
     args.out.mkdir(parents=True, exist_ok=True)

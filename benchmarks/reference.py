@@ -83,6 +83,20 @@ def ir(c, s=1, t=6, k=3, se_ratio=0):
                  *([se(se_ratio)] if se_ratio else []), pw(c, act=False))
 
 
+def uib(c, s=1, a=0, k=3, t=4):
+    """MobileNetV4's universal inverted bottleneck: an optional a×a depthwise at the start
+    (batchnorm, no activation; it takes the stride when there is no k×k), the 1×1 expansion to
+    t·in, an optional k×k depthwise (the stride), the linear 1×1 to c."""
+    return block(*([dw(a, 1 if k else s, act=False)] if a else []), pw(Expand(Fraction(t))),
+                 *([dw(k, s)] if k else []), pw(c, act=False))
+
+
+def fused(c, s=1, t=4):
+    """MobileNetV4's fused inverted bottleneck: a full 3×3 convolution to t·in with the
+    stride, the linear 1×1 to c."""
+    return block(conv(3, Expand(Fraction(t)), s), pw(c, act=False))
+
+
 def pool():
     return ("pool",)
 
@@ -114,6 +128,18 @@ MNASNET_B1 = [conv(3, 32, 2), dw(3), pw(16, act=False),
               ir(192, 2, k=5), ir(192, k=5), ir(192, k=5), ir(192, k=5), ir(320),
               pw(Fixed(1280)), pool(), fc(Fixed(1000))]
 
+# MobileNetV4-Conv-M (Qin et al. 2024, appendix table; tensorflow/models' mobilenet.py
+# _mnv4_conv_medium_block_specs): the stem keeps 32 channels below α = 1, the 1280 head and
+# the classifier do not scale.
+MNV4_CONV_M = [conv(3, AtLeast(32), 2), fused(48, 2),
+               uib(80, 2, a=3, k=5), uib(80, a=3, t=2),
+               uib(160, 2, a=3, k=5, t=6), uib(160, a=3), uib(160, a=3), uib(160, a=3, k=5),
+               uib(160, a=3), uib(160, a=3, k=0), uib(160, k=0, t=2), uib(160, a=3, k=0),
+               uib(256, 2, a=5, k=5, t=6), uib(256, a=5, k=5), uib(256, a=3, k=5),
+               uib(256, a=3, k=5), uib(256, k=0), uib(256, a=3, k=0), uib(256, a=3, k=5, t=2),
+               uib(256, a=5, k=5), uib(256, k=0), uib(256, k=0), uib(256, a=5, k=0, t=2),
+               pw(960), pool(), pw(Fixed(1280)), fc(Fixed(1000))]
+
 #: name -> (rounding, layers): "int" is int(α·c), at least 1; "multiple" the nearest
 #: multiple of 8, never more than 10% down. Every network takes a 3-channel image.
 NETWORKS = {
@@ -121,6 +147,7 @@ NETWORKS = {
     "mobilenet_v2": ("multiple", V2),
     "mobilenet_v3_large": ("multiple", V3_LARGE),
     "mnasnet_b1": ("multiple", MNASNET_B1),
+    "mobilenetv4_conv_medium": ("multiple", MNV4_CONV_M),
 }
 
 KINDS = ("conv", "depthwise", "pointwise", "fc")

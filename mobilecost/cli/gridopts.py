@@ -66,17 +66,23 @@ def grid_options(ctx: typer.Context, spec: str, specs: str | None, alpha: str, r
     return s, alphas, resolutions, counting
 
 
-def load_target(target: str | None, targets_dir: Path | None):
-    """The calibrated target of --target (None without it); --targets-dir goes with it."""
+def load_target(target: str | None, targets_dir: Path | None, dtype: str | None = None,
+                *why: str):
+    """The calibrated target of --target (None without it); --targets-dir goes with it, and
+    `dtype`, a precision asked of its latencies, must be the target's (`why`: where it was
+    asked and the way out, as `latency.precision.check_dtype` takes them)."""
     from ..errors import MobilecostError
 
     if target is None:
         if targets_dir is not None:
             raise MobilecostError("--targets-dir goes with --target")
         return None
+    from ..latency.precision import check_dtype
     from ..latency.targets import load
 
-    return load(target, targets_dir)
+    t = load(target, targets_dir)
+    check_dtype(t, dtype, *why)
+    return t
 
 
 def one_spec_or_many(ctx: typer.Context, specs: str | None) -> None:

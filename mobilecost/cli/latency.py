@@ -28,6 +28,7 @@ from .common import (
 from .measuring import (
     BatchOpt,
     CacheDirOpt,
+    Dtype,
     FreshOpt,
     MaxTimeOpt,
     MinTimeOpt,
@@ -43,6 +44,9 @@ TargetsDirOpt = Annotated[Optional[Path], typer.Option(
     "--targets-dir", help="Where targets are stored \\[default: $MOBILECOST_TARGETS_DIR, "
                           "else ~/.config/mobilecost/targets].", file_okay=False,
     parser=nonempty_path("--targets-dir"), metavar="<path>")]
+LatencyDtypeOpt = Annotated[Optional[Dtype], typer.Option(
+    "--dtype", help="The precision of the latencies: the target's own (it was calibrated at one "
+                    "precision and predicts no other) \\[default: the target's].")]
 GRID_HELP = "a list or a range a..b[:step]"
 
 
@@ -173,6 +177,7 @@ def predict_cmd(
     res: Annotated[Optional[str], typer.Option(
         "--res", "-r", help="Resolutions, comma-separated \\[default: the spec's base resolution].")] = None,
     batch: BatchOpt = 1,
+    dtype: LatencyDtypeOpt = None,
     validate: Annotated[bool, typer.Option(
         "--validate", help="Validate the target instead: leave-one-out over its measured points "
                            "(or held-out, with --calibrate-on / --calibrate-with / --measurements).")] = False,
@@ -200,6 +205,7 @@ def predict_cmd(
     Example: mobilecost predict --validate --target my-cpu --calibrate-on 6
     Example: mobilecost predict --validate --target my-cpu --hold-out-spec mobilenet_v2
     """
+    from ..latency.precision import check_dtype
     from ..latency.targets import load
 
     held = {"calibrate_on": calibrate_on, "calibrate_with": calibrate_with,
@@ -210,6 +216,7 @@ def predict_cmd(
         raise MobilecostError("--calibrate-on, --calibrate-with, --measurements and --hold-out-spec "
                               "go with --validate")
     t = load(target, targets_dir)
+    check_dtype(t, None if dtype is None else dtype.value)
     if validate:
         from ..latency.checks import validate as validate_target
         from ..reports.latency import validation_report
@@ -232,4 +239,4 @@ def predict_cmd(
         err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
 
 
-__all__ = ["TargetOpt", "TargetsDirOpt"]
+__all__ = ["LatencyDtypeOpt", "TargetOpt", "TargetsDirOpt"]

@@ -33,7 +33,7 @@ from .gridopts import (
     grid_options,
     load_target,
 )
-from .latency import TargetsDirOpt
+from .latency import LatencyDtypeOpt, TargetsDirOpt
 from .render import render
 
 MaxMacsOpt = Annotated[Optional[str], typer.Option(
@@ -55,7 +55,8 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
              res: GridResOpt = None, rho: RhoOpt = None, aspect: AspectOpt = None,
              max_macs: MaxMacsOpt = None,
              max_params: MaxParamsOpt = None, max_latency: MaxLatencyOpt = None,
-             safe: SafeOpt = False, specs: SpecsOpt = None, target: PickTargetOpt = None, targets_dir: TargetsDirOpt = None,
+             safe: SafeOpt = False, specs: SpecsOpt = None, target: PickTargetOpt = None,
+             targets_dir: TargetsDirOpt = None, dtype: LatencyDtypeOpt = None,
              format: FormatOpt = Format.table, output_dir: OutputDirOpt = None,
              plot: PlotOpt = False, max_configs: MaxConfigsOpt = 5_000_000,
              convention: ConventionOpt = None, classes: ClassesOpt = None) -> None:
@@ -70,10 +71,13 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
     Example: mobilecost pick mobilenet_v1 --alpha 0.25..1:0.05 --res 128..224:16 --max-macs 300M
     Example: mobilecost pick --alpha 0.25..1:0.05 --res 128..224:16 --max-latency 5ms --target my-cpu
     Example: mobilecost pick --max-latency 5ms --safe --target my-cpu
+    Example: mobilecost pick --max-latency 10ms --target pixel3-int8 --dtype int8
     Example: mobilecost pick --spec mobilenet_v1,mobilenet_v2 --alpha 0.35..1:0.05 --max-macs 200M
     """
     from ..reports.pick import budgets_from_options, nothing_fits, pick_report, write_pick
 
+    if dtype is not None and target is None:
+        raise MobilecostError("--dtype goes with --target (the precision of its latencies)")
     if max_latency is not None and target is None:
         raise MobilecostError("--max-latency needs --target NAME (a calibrated target; "
                               "see `mobilecost targets`)")
@@ -82,7 +86,7 @@ def pick_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlph
         "json" if output_dir is not None else "table", convention, False, False, classes)
     budgets = budgets_from_options(max_macs, max_params, max_latency, safe)
     folder = checked_output(output_dir, plot)
-    t = load_target(target, targets_dir)
+    t = load_target(target, targets_dir, None if dtype is None else dtype.value)
     n = len(alphas) * len(resolutions) * (len(s) if isinstance(s, list) else 1)
     with status(f"picking from {n:,} configurations", n > 200_000 or (t is not None and n > 2_000)):
         p = pick_report(s, alphas, resolutions, budgets, t, target_spec=spec, counting=counting,

@@ -161,7 +161,10 @@ def sweep_cmd(ctx: typer.Context, spec: SpecArg = "mobilenet_v1", alpha: GridAlp
         ctx, spec, specs, alpha, res, rho, aspect, max_configs,
         "json" if output_dir is not None else fmt.value, convention, biases, bn, classes)
     folder = checked_output(output_dir, plot)
-    t = load_target(target, targets_dir)
+    # the precision timed (--measure) or asked for the bytes (--dtype) must be the target's
+    why = (("--dtype",) if bytes_dtype else
+           ("--measure times", "give --measure the target's precision with --dtype"))
+    t = load_target(target, targets_dir, dtype.value if measure or bytes_dtype else None, *why)
     n = len(alphas) * len(resolutions) * (len(s) if isinstance(s, list) else 1)
     with status(f"sweeping {n:,} configurations", n > 200_000 or (t is not None and n > 2_000)), \
             progress(f"measuring {spec}", 0, show=measure) as step:

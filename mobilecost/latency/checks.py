@@ -14,6 +14,7 @@ from ..errors import MobilecostError
 from ..lang.identity import network_of
 from .design import spread_subset
 from .measurements import Point, parse_alpha_res, read_measurements
+from .precision import check_dtype, short
 from .targets import Target
 from .validation import Prediction, Validation, baselines, held_out, held_out_spec, leave_one_out
 
@@ -64,6 +65,8 @@ def validate(t: Target, *, calibrate_on: int | None = None, calibrate_with: str 
         how, stem = "hold-out-spec", f"validate_{t.name}_without_{network_of(hold_out_spec).name}"
     elif measurements is not None:
         data = read_measurements(measurements)
+        check_dtype(t, data.dtype, f"{measurements} is of", f"validate on {short(t.dtype)} "
+                    f"measurements")
         preds = tuple(Prediction(p, t.model.predict_ms(p.config), b, a)
                       for p, (b, a) in zip(data.points, baselines(points, data.points)))
         v = Validation("held-out (new measurements)", preds, tuple(points))

@@ -26,25 +26,33 @@ one of its files', or name the same spec, α, resolution and batch as one (`mobi
 for `mobilenet_v1_1_224.onnx`); without one it is read as `SPEC_ALPHA_RES[_bBATCH]`, the names `export`
 writes and TF's published MobileNets carry (`mobilenet_v1_1.0_224`).
 
+The precision of a log's model (`latency.precision`): its manifest row's `dtype`, else the
+model's file name (`mobilenet_v1_1.0_224_quant`, `..._int8`: int8), else what the log states
+(a TFLite op profile with a QUANTIZE operator: int8), else fp32. The precision word is not
+part of the configuration: `mobilenet_v1_1.0_224_quant` is mobilenet_v1 α 1 at 224, in int8.
+
 Refused, each in one MobilecostError: a log of neither tool, a log cut short (the tool
 started but its summary line is missing), a log that matches no configuration, and two logs
-of one configuration whose latencies differ by more than NOISY_IQR (10%) of the lower;
-within that, the lower is kept (noise only adds time).
+of one configuration whose latencies differ by more than NOISY_IQR (10%) of the lower
+(within that, the lower is kept: noise only adds time), logs of two precisions, and a log whose
+name says another precision than its manifest row or its own op profile.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ..dtypes import lookup as lookup_dtype
 from ..errors import MobilecostError
 from ..lang.identity import Network, network_of
 from ..lang.values import exact_text, to_fraction
 from .manifest import ManifestRow, check_file
 from .measurements import Config, Measurements, Point
 from .options import NOISY_IQR
+from .precision import log_dtype, short, single, split_name
 
 MAX_LOG_BYTES = 64 * 2**20  # a log larger than this is refused before it is read
 LOG_SUFFIXES = (".log", ".txt")
@@ -74,6 +82,29 @@ class DeviceLog:
     latency_ms: float
     statistic: str       # 'median' or 'avg'
     runs: int | None
+    dtype: str | None = None  # the precision the model's name or the log states, None if neither
+    dtype_from: str = ""      # which: "name '_quant'", 'op profile: QUANTIZE', 'manifest row of F'
+
+    @property
+    def where(self) -> str:
+        """The log, and what says its precision: 'a.log (name '_quant')'."""
+        return f"{self.path} ({self.dtype_from or 'no precision stated: fp32'})"
+
+
+def _with_dtype(log: DeviceLog, text: str) -> DeviceLog:
+    """The log with the precision its model's name or its text states; the two disagreeing is
+    refused."""
+    _, by_name, word = split_name(log.model)
+    stated = log_dtype(text)
+    if by_name is not None and stated is not None and by_name != stated:
+        raise MobilecostError(f"{log.path}: model {log.model!r} is named {short(by_name)} "
+                              f"('{word}') but the log's op profile runs a QUANTIZE operator "
+                              f"({short(stated)})")
+    if by_name is not None:
+        return replace(log, dtype=by_name, dtype_from=f"name '{word}'")
+    if stated is not None:
+        return replace(log, dtype=stated, dtype_from="op profile: QUANTIZE")
+    return log
 
 
 def _stats(line: str) -> dict[str, float]:
@@ -105,8 +136,9 @@ def parse_tflite(text: str, path: Path) -> DeviceLog:
     else:
         us, statistic = summary, "avg"
     model = Path(graph.replace("\\", "/")).stem if graph else path.stem
-    return DeviceLog(path, "tflite", model, us / 1e3, statistic,
-                     int(timed["count"]) if timed is not None and "count" in timed else None)
+    return _with_dtype(DeviceLog(path, "tflite", model, us / 1e3, statistic,
+                                 int(timed["count"]) if timed is not None and "count" in timed
+                                 else None), text)
 
 
 def parse_ort(text: str, path: Path) -> DeviceLog:
@@ -123,7 +155,8 @@ def parse_ort(text: str, path: Path) -> DeviceLog:
         ms, statistic = float(p50.group(1)) * 1e3, "median"
     else:
         ms, statistic = float(avg.group(1)), "avg"
-    return DeviceLog(path, "ort", path.stem, ms, statistic, int(count.group(1)) if count else None)
+    return _with_dtype(DeviceLog(path, "ort", path.stem, ms, statistic,
+                                 int(count.group(1)) if count else None), text)
 
 
 def read_log(path: Path) -> DeviceLog:
@@ -166,7 +199,7 @@ def log_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def _config_from_name(model: str, spec: str | None, where: Path) -> Config:
-    m = _NAME.match(model)
+    m = _NAME.match(split_name(model)[0])
     if m is None:
         raise MobilecostError(f"{where}: model {model!r} matches no configuration: without "
                               f"--manifest its name must be SPEC_ALPHA_RES (as "
@@ -182,10 +215,11 @@ def _config_from_name(model: str, spec: str | None, where: Path) -> Config:
 def _config_from_manifest(log: DeviceLog, rows: dict[str, ManifestRow], network: Network | None,
                           manifest: Path) -> tuple[Config, ManifestRow]:
     row = rows.get(log.model)
-    if row is None and (m := _NAME.match(log.model)):  # another spelling: 1.0 for 1, a .tflite
+    if row is None and (m := _NAME.match(split_name(log.model)[0])):  # another spelling: 1.0 for 1
         key = (to_fraction(m["alpha"].replace("-", "/")), int(m["res"]), int(m["batch"] or 1))
         found = [r for r in rows.values() if (r.alpha, r.resolution, r.batch) == key
-                 and Path(r.file).stem.startswith(m["spec"] + "_")]
+                 and Path(r.file).stem.startswith(m["spec"] + "_")
+                 and (log.dtype is None or lookup_dtype(r.dtype).name == log.dtype)]
         row = found[0] if len(found) == 1 else None
     if row is None:
         raise MobilecostError(f"{log.path}: model {log.model!r} matches no configuration of "
@@ -198,6 +232,9 @@ def _config_from_manifest(log: DeviceLog, rows: dict[str, ManifestRow], network:
         except MobilecostError:
             raise MobilecostError(f"{manifest}: spec {row.spec!r} is no built-in; give its spec "
                                   f"file with --spec") from None
+    if log.dtype is not None and lookup_dtype(row.dtype).name != log.dtype:
+        raise MobilecostError(f"{log.where}: the model is {short(log.dtype)} but {manifest} "
+                              f"says {row.file} is {lookup_dtype(row.dtype).short}")
     if net.key != row.network:
         raise MobilecostError(f"{manifest}: {row.file} was exported from another network than "
                               f"{net.name} ({row.network} vs {net.key}); give the spec it was "
@@ -210,7 +247,8 @@ def points_from_logs(paths: Sequence[Path], manifest_rows: Iterable[ManifestRow]
                      ) -> tuple[list[Point], list[DeviceLog], str]:
     """The measured points of benchmark logs (files, or folders of *.log / *.txt), matched to
     configurations through the manifest's rows or else the file-name pattern; also the logs
-    read and the tool they come from. See the module's docstring for what is refused."""
+    read (each with its precision where the manifest or the log says one) and the tool they
+    come from. See the module's docstring for what is refused."""
     logs = [read_log(p) for p in log_files(paths)]
     tools = {log.tool for log in logs}
     if len(tools) > 1:
@@ -220,14 +258,22 @@ def points_from_logs(paths: Sequence[Path], manifest_rows: Iterable[ManifestRow]
     rows = None
     if manifest_rows is not None:
         rows = {Path(r.file).stem: r for r in manifest_rows}
-    seen: dict[Config, tuple[DeviceLog, int]] = {}
-    points: list[Point] = []
-    for log in logs:
+    configs: list[Config] = []
+    for k, log in enumerate(logs):
         if rows is not None:
             config, row = _config_from_manifest(log, rows, network, manifest or Path("manifest"))
             check_file(manifest.parent if manifest else Path("."), row, manifest)
+            logs[k] = replace(log, dtype=lookup_dtype(row.dtype).name,
+                              dtype_from=f"manifest row of {row.file}")
         else:
             config = _config_from_name(log.model, spec, log.path)
+        configs.append(config)
+    # one precision before one latency per configuration: an int8 and an fp32 log of one
+    # configuration are two precisions, not two timings that disagree
+    single({log.where: log.dtype or "float32" for log in logs}, "logs")
+    seen: dict[Config, tuple[DeviceLog, int]] = {}
+    points: list[Point] = []
+    for log, config in zip(logs, configs):
         if config in seen:
             other, i = seen[config]
             low, high = sorted((other.latency_ms, log.latency_ms))
@@ -256,6 +302,7 @@ def measurements_from_logs(paths: Sequence[Path], manifest: Path | None = None,
 
     rows = read_manifest(manifest) if manifest is not None else None
     points, logs, tool = points_from_logs(paths, rows, manifest, spec)
+    dtype = single({log.where: log.dtype or "float32" for log in logs}, "logs")
     for p in points:
         try:
             build(p.config.network.spec(), p.config.alpha, p.config.resolution)
@@ -265,10 +312,14 @@ def measurements_from_logs(paths: Sequence[Path], manifest: Path | None = None,
             raise MobilecostError(f"{p.config.label}: a latency of {p.latency_ms:g} ms is out of "
                                   f"range")
     stats = sorted({log.statistic for log in logs})
+    kinds = {"name": "file names", "op": "op profiles", "manifest": "manifest"}
+    said = sorted({kinds[log.dtype_from.split(" ")[0]] for log in logs if log.dtype_from})
     note = (f"{len(logs)} {tool} log(s), {len(points)} configuration(s); latency: the "
             f"{' or '.join(stats)} of each log's timed runs"
-            + (" (median where the log gives one, else the average)" if len(stats) > 1 else ""))
-    return Measurements(tuple(points), "float32", tool), note
+            + (" (median where the log gives one, else the average)" if len(stats) > 1 else "")
+            + f"; precision {short(dtype)} ("
+            + (f"by the {', '.join(said)}" if said else "no log names one: fp32") + ")")
+    return Measurements(tuple(points), dtype, tool), note
 
 
 def read_inputs(paths: Sequence[Path], manifest: Path | None = None,

@@ -16,6 +16,7 @@ from ..errors import MobilecostError
 from ..lang.identity import Network, network_of
 from ..lang.spec import build
 from ..lang.values import exact_text, norm_resolution, to_fraction
+from .precision import single
 
 # A prediction extrapolates in α or resolution when it lies outside the calibrated range by
 # more than this factor (α 1.1 on a target calibrated on α ≤ 1 is outside; 1.05 is not).
@@ -182,7 +183,8 @@ def read_measurements(path: Path | str) -> Measurements:
     seen: dict[Config, tuple[float, int]] = {}
     points: list[Point] = []
     devices: set[str] = set()
-    dtypes: set[str] = set()
+    dtypes: dict[str, str] = {}  # the line each precision is first on: dtype name -> 'file:line'
+
     networks: dict[str, Network] = {}
     for (lineno, _), row in zip(numbered[1:], rows[1:]):
         where = f"{path}:{lineno}"
@@ -225,7 +227,7 @@ def read_measurements(path: Path | str) -> Measurements:
             devices.add(cell("device"))
         if "dtype" in col and cell("dtype"):
             try:
-                dtypes.add(lookup_dtype(cell("dtype")).name)
+                dtypes.setdefault(lookup_dtype(cell("dtype")).name, where)
             except MobilecostError as exc:
                 raise MobilecostError(f"{where}: {exc}") from None
     if not points:
@@ -233,10 +235,8 @@ def read_measurements(path: Path | str) -> Measurements:
     if len(devices) > 1:
         raise MobilecostError(f"{path}: measurements from several devices ({', '.join(sorted(devices))}); "
                               f"calibrate one target per device")
-    if len(dtypes) > 1:
-        raise MobilecostError(f"{path}: measurements in several dtypes ({', '.join(sorted(dtypes))}); "
-                              f"calibrate one target per dtype")
-    dtype = dtypes.pop() if dtypes else "float32"
+    # one precision; a CSV without a dtype column is of fp32 (what a sweep times by default)
+    dtype = single({where: d for d, where in dtypes.items()})
     return Measurements(tuple(points), dtype, devices.pop() if devices else None)
 
 

@@ -99,6 +99,12 @@ class Target:
         return None if self.roofline is None else Roofline(self.model, self.roofline)
 
     @property
+    def dtype(self) -> str:
+        """The precision of the measurements the target was calibrated on, and so of every
+        latency it gives ('float32', 'int8'; `latency.precision`)."""
+        return self.model.dtype
+
+    @property
     def points(self) -> tuple[Point, ...]:
         return self.model.points
 
@@ -180,6 +186,7 @@ class Target:
             "device": self.device,
             "source": self.source,
             "created": self.created,
+            "dtype": self.dtype,
             "model": {"form": self.model.form, "dtype": self.model.dtype,
                       "coefficients": self.model.coefficients,
                       "determined": dict(zip(COEFFICIENTS, self.model.determined))},
@@ -250,6 +257,16 @@ def _format1_alpha(text: str, alpha: Fraction) -> Fraction:
     return alpha
 
 
+def _dtype_of(d: dict, m: dict) -> str:
+    """The target's precision: its `dtype`, which the model's must equal; a file written before
+    targets recorded it (no `dtype`) is of the model's, and one with neither of fp32."""
+    top = lookup_dtype(_need(d["dtype"], str, "dtype")).name if "dtype" in d else None
+    own = lookup_dtype(_need(m["dtype"], str, "model.dtype")).name if "dtype" in m else None
+    if top is not None and own is not None and top != own:
+        raise ValueError(f"dtype {top} but model.dtype {own}")
+    return top or own or "float32"
+
+
 def _target_from(d) -> Target:
     _need(d, dict, "the file's JSON")
     fmt = d.get("format")
@@ -283,7 +300,7 @@ def _target_from(d) -> Target:
     if not points:
         raise ValueError("no measured points")
     model = Fit(tuple(_finite(coef[k], f"coefficient {k}") for k in COEFFICIENTS),
-                _need(m["form"], str, "model.form"), lookup_dtype(_need(m["dtype"], str, "model.dtype")).name,
+                _need(m["form"], str, "model.form"), _dtype_of(d, m),
                 tuple(points), tuple(_need(determined[k], bool, f"determined.{k}") for k in COEFFICIENTS))
     model.check()
     table = None if d.get("layer_table") is None else LayerTable.from_dict(d["layer_table"])

@@ -103,7 +103,7 @@ def export_report(results, folder: Path) -> Report:
              else of_format(f).file_label for f in fmts]
     dtypes = sorted({r.dtype for r, _ in results if r.dtype != "fp32"})
     title = f"export to {folder} ({'; '.join(kinds)}{''.join(', ' + d for d in dtypes)})"
-    return Report(title, columns, rows, notes, drop_order=("sha256", "max_abs_diff", "params"))
+    return Report(title, columns, rows, notes, drop_order=("sha256", "max_abs_diff", "params", "macs"))
 
 
 def _share(v: float | None) -> str:

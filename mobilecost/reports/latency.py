@@ -186,6 +186,7 @@ def predict_report(t: "Target", spec: str, alphas: Sequence, resolutions: Sequen
     from ..lang.load import load_spec
     from ..latency.features import network_features
     from ..latency.measurements import Config
+    from ..latency.precision import latency_note, short
 
     resolutions = resolutions or [load_spec(spec).resolution]
     p = t.predictor
@@ -202,11 +203,12 @@ def predict_report(t: "Target", spec: str, alphas: Sequence, resolutions: Sequen
                          "predicted_latency_high_ms": None if high != high else high,
                          "measured_latency_ms": measured,
                          "error": None if measured is None else predicted / measured - 1,
-                         "extrapolated": ", ".join(t.extrapolation(config)), **p.detail(config)})
+                         "extrapolated": ", ".join(t.extrapolation(config)),
+                         "latency_dtype": short(t.dtype), **p.detail(config)})
     outside = [r for r in rows if r["extrapolated"]]
     domain = t.domain
     notes = [f"target {t.name}: {t.method} fitted on {len(t.points)} points of "
-             f"{domain.describe() if domain else 'nothing'}"]
+             f"{domain.describe() if domain else 'nothing'}", latency_note(t)]
     notes += p.prediction_notes(rows, Config(spec, alphas[0], resolutions[0], batch))
     loo = _pct(t.prediction_loo_median) or "n/a"
     if len(outside) < len(rows):
@@ -226,7 +228,8 @@ def predict_report(t: "Target", spec: str, alphas: Sequence, resolutions: Sequen
         Column("predicted_latency_high_ms", "90% high", milliseconds),
         Column("measured_latency_ms", "Measured ms", milliseconds),
         Column("error", "Error", _signed_pct),
-        Column("extrapolated", "Extrapolates", numeric=False, table=bool(outside))]
+        Column("extrapolated", "Extrapolates", numeric=False, table=bool(outside)),
+        Column("latency_dtype", "Latency dtype", numeric=False, table=False)]
         + [Column(k, header, table=False) for k, header in p.columns], rows, notes)
     return report, warning
 

@@ -17,7 +17,7 @@ from ..torch.profile import TIME_KIND_LABELS, TIME_KINDS, Profile, time_kind
 from ..torch.timing import ROW_COLUMNS
 from ..util import format_number, milliseconds, percent, plain
 from .report import Column, Report
-from .sweep import measurement_notes
+from .timing_notes import measurement_notes
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..lang.spec import Spec

@@ -78,6 +78,7 @@ def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
     from ..engine.axes import format_quantity
     from ..engine.pareto import pick
     from ..lang.load import load_spec
+    from ..latency.precision import latency_note
 
     several = isinstance(spec, (list, tuple))
     specs = [load_spec(x) for x in (spec if several else [spec])]
@@ -145,6 +146,7 @@ def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
                          f"{len(df):,} configurations (the target's calibration points), "
                          f"predicted by its {target.method} for the other "
                          f"{len(df) - measured:,}{loo}.")
+        notes.append(latency_note(target))
         outside = int(((df["latency_extrapolated"] != "")
                        & (df["latency_source"] == "predicted")).sum())
         if outside:

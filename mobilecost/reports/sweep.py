@@ -15,10 +15,10 @@ from ..engine.cost import Counting
 from ..engine.sweep import frame_specs
 from ..errors import MobilecostError
 from ..lang.kinds import LayerKind
-from ..runtimes import RUNTIMES
 from ..util import format_number, millions, milliseconds, percent, plain
 from .frame import text_column, with_columns
 from .report import Column, Report
+from .timing_notes import measurement_notes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -111,6 +111,8 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, alphas: Sequence[Frac
     prediction) and `latency_source` (measured | predicted)."""
     import numpy as np
 
+    from ..dtypes import lookup as lookup_dtype
+
     if len(df) != len(alphas) * len(resolutions):
         raise MobilecostError("internal: the sweep's rows are not the α × resolution grid")
     odd = [r for r in resolutions if isinstance(r, tuple)]
@@ -121,7 +123,8 @@ def add_target_latency(df: "pd.DataFrame", spec_name: str, alphas: Sequence[Frac
     df = with_columns(df, predicted_latency_ms=g.predicted_ms.reshape(-1),
                       predicted_latency_low_ms=g.low_ms.reshape(-1),
                       predicted_latency_high_ms=g.high_ms.reshape(-1),
-                      latency_extrapolated=text_column(g.extrapolated_codes, g.extrapolated_texts))
+                      latency_extrapolated=text_column(g.extrapolated_codes, g.extrapolated_texts),
+                      latency_dtype=lookup_dtype(target.dtype).short)  # the target's precision
     if measured:
         found = g.measured_ms.reshape(-1)
         df = df.assign(latency_ms=g.latency_ms.reshape(-1),
@@ -298,6 +301,8 @@ def latency_columns(df: "pd.DataFrame") -> list[Column]:
     if "latency_extrapolated" in df.columns:
         cols.append(Column("latency_extrapolated", "Extrapolates", _source, numeric=False,
                            table=bool((df["latency_extrapolated"] != "").any())))
+    if "latency_dtype" in df.columns:  # the precision of the target's latencies (a note says it)
+        cols.append(Column("latency_dtype", "Latency dtype", str, numeric=False, table=False))
     return cols
 
 
@@ -350,74 +355,24 @@ def sweep_report(df: "pd.DataFrame", limit: int | None = None,
                   drop_order=SWEEP_DROP_ORDER)
 
 
-def setting_note(row: dict[str, Any]) -> str:
-    """Device, torch, threads, dtype, batch and format of a measurement, in one line."""
-    rt = RUNTIMES.get(row.get("runtime") or "torch")
-    if rt is not None and rt.file_format:  # a runtime that runs the exported file
-        file = "exported file"
-        if row["dtype"] in rt.quantizes:
-            file = (f"{row['dtype']} file ({rt.quantizer}; calibrated on synthetic images, as "
-                    f"`export --quantize` makes it by default)")
-        return (f"{row['device_name']} (cpu), "
-                f"{rt.describe(row['runtime_version'], row['graph_optimization'])} on the "
-                f"{file}, {row['threads']} threads, {row['dtype']}, batch {row['batch']}.")
-    return (f"{row['device_name']} ({row['device']}), torch {row['torch_version']}, "
-            f"{row['threads']} threads, {row['dtype']}, batch {row['batch']}, "
-            f"{row['memory_format']}" + (", torch.compile" if row["compile"] else "")
-            + (", CUDA graphs" if row["cuda_graphs"] else "") + ".")
-
-
-def timing_note(rows: list[dict[str, Any]], rounds: int) -> str:
-    """What latency_ms is, for a report's notes."""
-    if rounds > 1:
-        return (f"latency_ms: the lowest of {rounds} round medians, latency_median_ms their "
-                f"median; the grid was timed {rounds} times, one round after the other, and "
-                "noise only ever adds time. Each round median is over `runs` timed runs "
-                "(torch.utils.benchmark adaptive_autorange, after warm-up).")
-    return ("latency_ms: median of `runs` timed runs (torch.utils.benchmark "
-            "adaptive_autorange, after warm-up); each run averages calls_per_run calls.")
-
-
-def noisy_note(rows: list[dict[str, Any]]) -> str | None:
-    """A note on the rows flagged noisy, if any."""
-    noisy = [r for r in rows if r.get("noisy")]
-    if not noisy:
-        return None
-    return (f"{len(noisy)} of {len(rows)} timings are noisy (column noisy: IQR above 10% of the "
-            f"median, or the machine's load above its cores while timing); they were taken "
-            f"again and will be measured again on the next run.")
-
-
 def latency_notes(df: "pd.DataFrame | None", rows: list[dict[str, Any]] | None, target,
                   rounds: int = 1) -> list[str]:
     """Notes on a sweep's predicted (target) and measured latencies."""
+    from ..latency.precision import latency_note
+
     notes = []
     if target is not None:
         notes.append(f"predicted_latency_ms: target {target.name} ({target.method} "
                      f"fitted on {len(target.points)} measured points"
                      + (f", leave-one-out median error {target.prediction_loo_median:.1%}"
                         if target.prediction_loo_median is not None else "") + ").")
+        notes.append(latency_note(target))
         if df is not None and "latency_extrapolated" in df.columns:
             outside = int((df["latency_extrapolated"] != "").sum())
             if outside:
                 notes.append(extrapolation_note(target, outside, len(df)))
     if rows:
         notes += measurement_notes(rows, rounds, "measured")
-    return notes
-
-
-def measurement_notes(rows: list[dict[str, Any]], rounds: int, what: str = "") -> list[str]:
-    """The setting, what latency_ms is, the noisy and the cached rows, as notes (`what`: a
-    label for the setting, such as 'measured')."""
-    if not rows:
-        return []
-    notes = [(f"{what}: " if what else "") + setting_note(rows[0]), timing_note(rows, rounds)]
-    if noisy := noisy_note(rows):
-        notes.append(noisy)
-    cached = sum(1 for r in rows if r.get("cached"))
-    if cached:
-        notes.append(f"{cached} of {len(rows)} {what + ' ' if what else ''}rows come from the "
-                     f"measurement cache (--fresh measures again).")
     return notes
 
 
@@ -454,5 +409,4 @@ def specs_from_option(text: str, option: str = "--spec") -> list[str]:
 __all__ = ["add_measured", "add_target_latency", "DEFAULT_ALPHAS", "DEFAULT_RESOLUTIONS",
            "extrapolation_note", "family_grid_from_options", "frame_rows", "grid_configs",
            "grid_from_options", "latency_columns", "latency_notes", "MEASURED_COLUMNS",
-           "measurement_notes", "noisy_note", "setting_note", "specs_from_option",
-           "sweep_columns", "sweep_frame", "sweep_notes", "sweep_report", "timing_note"]
+           "specs_from_option", "sweep_columns", "sweep_frame", "sweep_notes", "sweep_report"]

@@ -183,6 +183,10 @@ def time_layer_table(target: Any, extra: Sequence[Any], timing: Any, dtype: str,
     from ..latency.targets import with_layer_table
     from .cache import MeasurementCache, default_cache_dir
 
+    if lookup_dtype(dtype).quantized:
+        raise ConfigError(f"--layers: the measurements are at {lookup_dtype(dtype).short}, and layers are "
+                          f"timed alone in torch, which runs fp32, fp16 and bf16; calibrate without "
+                          f"--layers (the whole-network model)")
     options = MeasureOptions.of(replace(timing.options, dtype=lookup_dtype(dtype).short)).resolved()
     batch, rounds = options.batch, timing.rounds
     if not any(p.config.batch == batch for p in target.points):

@@ -69,3 +69,76 @@ def test_phone_transfer_writes_every_table(tmp_path):
     published = {(d["spec"], Fraction(d["alpha"]), d["resolution"]): float(d["latency_ms"]) for d in pixel1}
     assert all(published[(p["spec"], Fraction(p["alpha"]), p["resolution"])] == float(p["published_ms"])
                for p in a)
+
+
+INT8 = ROOT / "benchmarks" / "data" / "published_phone_latency_int8.csv"
+
+
+def test_phone_transfer_on_the_quantized_rows(tmp_path):
+    """The int8 file through the same script: every fit at int8, v1 within its family on the
+    Pixel 3 at 4 threads as the float rows are."""
+    from mobilecost.latency import whole as lt
+    from mobilecost.latency.measurements import Config, Point
+
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "phone_transfer.py"), "--data",
+                        str(INT8), "--out", str(tmp_path)], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "phone_transfer.md").read_text(encoding="utf-8")
+    assert (ROOT / "reports" / "phone_int8" / "phone_transfer.md").read_text(encoding="utf-8") == md
+    with open(INT8, encoding="utf-8") as fh:
+        data = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    assert {d["dtype"] for d in data} == {"int8"}
+    assert "26 int8 (quantized) latencies" in md
+    # (b) v1's 16 on the Pixel 3 at 4 threads: 6 suggested calibrate, 10 predicted
+    assert "| mobilenet_v1 | 10 | " in md
+    with open(tmp_path / "phone_transfer.csv", encoding="utf-8") as fh:
+        b = [p for p in csv.DictReader(fh) if p["test"] == "b"]
+    assert len(b) == 10 and {p["device"] for p in b} == {"pixel3-4threads"}
+    v1 = {(Fraction(d["alpha"]), int(d["resolution"])): float(d["latency_ms"]) for d in data
+          if d["spec"] == "mobilenet_v1"}
+    held = {(Fraction(p["alpha"]), int(p["resolution"])) for p in b}
+    cal = [Point(Config("mobilenet_v1", a, res), ms) for (a, res), ms in v1.items()
+           if (a, res) not in held]
+    # the six are the ones the report names
+    assert "mobilenet_v1: 1/224, 0.25/128, 0.5/224, 1/128, 0.25/224, 1/192." in md
+    assert {(p.config.alpha, p.config.resolution) for p in cal} == {
+        (Fraction(1), 224), (Fraction(1, 4), 128), (Fraction(1, 2), 224), (Fraction(1), 128),
+        (Fraction(1, 4), 224), (Fraction(1), 192)}
+    # the k·MACs baseline by hand on those six, and the model refitted on them at int8
+    def macs(spec, alpha, res):
+        return mobilecost.cost(spec, alpha, int(res)).macs
+
+    q = [macs("mobilenet_v1", p.config.alpha, p.config.resolution) / p.latency_ms for p in cal]
+    k = sum(q) / sum(x * x for x in q)
+    model = lt.fit(cal, "sum", "int8")
+    for p in b:
+        assert float(p["published_ms"]) == v1[(Fraction(p["alpha"]), int(p["resolution"]))]
+        c = Config("mobilenet_v1", Fraction(p["alpha"]), int(p["resolution"]))
+        assert abs(float(p["whole_network_ms"]) - lt.predict_ms(model, c)) < 1e-3
+        assert abs(float(p["k_macs_ms"]) - k * macs("mobilenet_v1", c.alpha, c.resolution)) < 1e-3
+    # the within-±10% share the report prints: 10 of 10 for the model on these six
+    errs = [float(p["whole_network_ms"]) / float(p["published_ms"]) - 1 for p in b]
+    assert sum(abs(e) <= 0.10 for e in errs) == 10
+    assert "| mobilenet_v1 | 10 | 100% (" in md
+
+
+def test_the_quantized_rows_are_the_float_rows_checkpoints():
+    """Each int8 row names a built-in network at a configuration the float file has on the same
+    phone setting, with the same printed Mult-Adds (the same checkpoint table), and is faster:
+    on the Pixel 3 at 4 threads every quantized v1 runs in 0.53-0.77 of its float time."""
+    with open(INT8, encoding="utf-8") as fh:
+        q = list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    assert len(q) == 16 + 1 + 3 * 3
+    f = {(d["spec"], Fraction(d["alpha"]), d["resolution"], d["device"]): d for d in data_rows()}
+    ratios = []
+    for d in q:
+        twin = f[(d["spec"], Fraction(d["alpha"]), d["resolution"], d["device"])]
+        assert twin["macs_m"] == d["macs_m"], d
+        ratios.append(float(d["latency_ms"]) / float(twin["latency_ms"]))
+        assert ratios[-1] < 1, d
+    v1 = ratios[:16]
+    # by hand from the two tables: the least 1.0-128, 4.8 / 9.0 = 0.533; the most 0.25-160,
+    # 1.3 / 1.7 = 0.765; 1.0-224 (the file's 16th row), 13 / 24.0 = 0.542
+    assert round(min(v1), 3) == 0.533 and round(max(v1), 3) == 0.765
+    assert round(ratios[15], 3) == 0.542

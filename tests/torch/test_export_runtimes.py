@@ -297,7 +297,7 @@ def test_measure_with_litert_says_what_ran_it(tmp_path):
     ("litert", "2.3.0 (litert-torch 0.10.0)", "LiteRT 2.3.0 (litert-torch 0.10.0)"),
 ])
 def test_reports_name_the_phone_runtime_that_ran(runtime, version, name):
-    from mobilecost.reports.sweep import setting_note
+    from mobilecost.reports.timing_notes import setting_note
     from mobilecost.reports.timing_plots import _setting
 
     row = {"runtime": runtime, "runtime_version": version, "graph_optimization": "XNNPACK delegate",
