@@ -60,6 +60,16 @@ def calibrate_cmd(
         "--target", help="Name of the target to write (see `mobilecost targets`).")] = None,
     form: Annotated[str, typer.Option("--form", help="The model: 'sum' (compute + memory per layer) "
                                                      "or 'max' (the roofline's max).")] = "sum",
+    model: Annotated[str, typer.Option(
+        "--model", help="Which model predicts: 'auto' (the whole-network or the roofline model, "
+                        "whichever has the lower leave-one-out median error), 'whole' or "
+                        "'roofline' (per-layer max of compute at a fill-dependent rate and bytes "
+                        "at a bandwidth, plus a fixed cost: for GPUs, NPUs, DSPs).")] = "auto",
+    unfused: Annotated[str, typer.Option(
+        "--unfused", help="For the roofline model: 'yes' where the runtime runs batchnorm and "
+                          "activations as kernels of their own (eager PyTorch), 'no' where it "
+                          "fuses them (TFLite, ONNX Runtime, torch.compile), 'auto' to fit "
+                          "it.")] = "auto",
     manifest: Annotated[Optional[Path], typer.Option(
         "--manifest", help="With logs: the manifest.csv of `mobilecost export`, matching each "
                            "log's model file to its configuration [default: read the "
@@ -103,7 +113,8 @@ def calibrate_cmd(
         timing = timing_of(batch=batch, threads=threads, min_time=min_time, max_time=max_time,
                            rounds=rounds, cache_dir=cache_dir, fresh=fresh, torch_needed=True)
     with progress("timing layer shapes", 0, show=layers) as step:
-        done = calibrate_target(measurements, target, form=form, manifest=manifest, spec=spec,
+        done = calibrate_target(measurements, target, form=form, model=model, unfused=unfused,
+                                manifest=manifest, spec=spec,
                                 layers=timing, layer_specs=layer_specs, alpha=alpha, res=res,
                                 targets_dir=targets_dir, on_progress=step)
     for message in done.timing_warnings:
@@ -123,17 +134,25 @@ def suggest_cmd(
     res: Annotated[str, typer.Option(
         "--res", "-r", help=f"Resolutions, {GRID_HELP}.")] = "224,192,160,128",
     batch: BatchOpt = 1,
+    model: Annotated[str, typer.Option(
+        "--model", help="'whole' (the whole-network model) or 'roofline' (for accelerators: "
+                        "the order to measure in, and how the 90% interval narrows with "
+                        "each).")] = "whole",
+    dtype: Annotated[str, typer.Option(
+        "--dtype", help="With --model roofline: the dtype the device runs at.")] = "float32",
     format: FormatOpt = Format.table,
 ) -> None:
     """Which N configurations to measure for a well-determined latency fit (then `calibrate`).
 
-    Chosen from every spec × --alpha × --res, D-optimal on the model's scaled features.
+    Chosen from every spec × --alpha × --res, D-optimal on the model's scaled features (with
+    --model roofline, on its sensitivities at a prior accelerator).
 
     Example: mobilecost suggest mobilenet_v1 mobilenet_v2 -n 6
+    Example: mobilecost suggest mobilenet_v1 mobilenet_v2 -n 8 --model roofline --dtype fp16
     """
     from ..reports.latency import suggest_report
 
-    render(suggest_report(specs, alpha, res, n, batch), format)
+    render(suggest_report(specs, alpha, res, n, batch, model, dtype), format)
 
 
 @command("targets")

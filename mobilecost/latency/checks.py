@@ -83,8 +83,8 @@ def _with_own(t: Target, v: Validation, points: Sequence[Point]) -> Validation:
     """The validation with the target's own predictor's value at each point (where it is not
     the whole-network model), refitted on the validation's calibration points: without the
     point itself in a leave-one-out, as stored for new measurements."""
-    p = t.predictor
-    if p.own is None:
+    p = own_predictor(t)
+    if p is None:
         return v
     if v.method == "leave-one-out":
         ms = p.loo_ms()
@@ -95,4 +95,13 @@ def _with_own(t: Target, v: Validation, points: Sequence[Point]) -> Validation:
     return replace(v, predictions=tuple(replace(q, own_ms=x) for q, x in zip(v.predictions, ms)))
 
 
-__all__ = ["TargetValidation", "validate"]
+def own_predictor(t: Target):
+    """The predictor a validation shows beside the whole-network model: the target's own where
+    it predicts otherwise (layer table, roofline), else its roofline model where it has one
+    (so that both models are reported), else None."""
+    if t.predictor.own is not None:
+        return t.predictor
+    return t.roofline_predictor
+
+
+__all__ = ["TargetValidation", "own_predictor", "validate"]

@@ -24,6 +24,7 @@ from ..lang.identity import Network
 from ..util import conformal_half_width
 from .layers import FULL_OVERHEAD_POINTS, LayerTable, loo_errors
 from .measurements import EXTRAPOLATION_MARGIN, Config, Point
+from .roofline import RooflineFit
 from .validation import INTERVAL_COVERAGE, leave_one_out
 from .whole import Fit, min_points, predict_grid
 
@@ -312,4 +313,70 @@ class LayerLevel(Predictor):
                 f"batch); the leave-one-out error does not apply to them")
 
 
-__all__ = ["GridPrediction", "LayerLevel", "MAX_LAYER_GRID", "Predictor", "WholeNetwork"]
+class Roofline(Predictor):
+    """The accelerator model (`latency.roofline`): per layer the slower of compute at a fill-
+    dependent rate and bytes at a bandwidth, plus a fixed cost; fitted on whole networks."""
+
+    method = "roofline model"
+    own = "roofline"
+
+    def __init__(self, model: Fit, roofline: RooflineFit) -> None:
+        super().__init__(model)
+        self.roofline = roofline
+
+    @property
+    def phi(self) -> int | None:
+        """φ where the user declared it (refits keep it), None where it was fitted."""
+        return self.roofline.unfused if self.roofline.declared else None
+
+    def predict_ms(self, config: Config) -> float:
+        return self.roofline.predict_ms(config)
+
+    def extrapolation(self, config: Config) -> list[str]:
+        d = self.roofline.domain
+        return d.outside(config) if d is not None else []
+
+    @cached_property
+    def loo_errors(self) -> list[float] | None:
+        from .roofline import loo_errors
+
+        return loo_errors(self.points, self.roofline.dtype, self.phi)
+
+    def refit(self, points: Sequence[Point]) -> "Roofline":
+        from .roofline import fit as fit_roofline
+        from .whole import fit
+
+        return Roofline(fit(points, self.model.form, self.model.dtype),
+                        fit_roofline(points, self.roofline.dtype, self.phi))
+
+    def held_out_ms(self, train: Sequence[Point], test: Sequence[Point]) -> list[float]:
+        from .roofline import fit as fit_roofline
+
+        return fit_roofline(train, self.roofline.dtype, self.phi).predict_many(
+            [p.config for p in test])
+
+    def loo_ms(self) -> list[float]:
+        errors = self.loo_errors
+        if errors is None:
+            return [math.nan] * len(self.points)
+        return [(1 + e) * p.latency_ms for e, p in zip(errors, self.points)]
+
+    def model_notes(self) -> list[str]:
+        return self.roofline.notes()
+
+    def notes(self) -> list[str]:
+        bad = self.roofline.implausible()
+        return [f"warning: roofline {', '.join(bad)} outside the plausible range: the fit "
+                f"explains these points with an unphysical device; treat its predictions with "
+                f"care"] if bad else []
+
+    def validation_note(self, summary: Any) -> str:
+        return (f"roofline model (column Roofline err, refitted on the same points): "
+                f"{summary.within:.0%} within ±10%, median error {summary.median_abs:.1%}, "
+                f"worst {summary.worst_abs:.1%}")
+
+    def extrapolation_note(self, outside: int, total: int, name: str) -> str:
+        return WholeNetwork.extrapolation_note(self, outside, total, name)  # type: ignore[arg-type]
+
+
+__all__ = ["GridPrediction", "LayerLevel", "MAX_LAYER_GRID", "Predictor", "Roofline", "WholeNetwork"]

@@ -25,9 +25,11 @@ from ..errors import MobilecostError
 from ..lang.identity import Network, network_of
 from ..lang.values import exact_text, to_fraction
 from ..util import write_atomic
+from .choice import MODELS, choose_model
 from .layers import LayerTable
 from .measurements import Config, Domain, Measurements, Point
-from .predictor import LayerLevel, Predictor, WholeNetwork
+from .predictor import LayerLevel, Predictor, Roofline, WholeNetwork
+from .roofline import RooflineFit
 from .validation import ErrorSummary, leave_one_out
 from .whole import COEFFICIENTS, Fit, fit, min_points
 
@@ -76,12 +78,25 @@ class Target:
     loo_median_error: float | None = None
     loo_worst_error: float | None = None
     layers: LayerTable | None = None  # timed layer shapes: predictions are layer-level
+    roofline: RooflineFit | None = None  # the accelerator model, where it could be fitted
+    chosen: str = "whole"  # which whole-network-fitted model predicts: whole | roofline
+    choice: str = ""       # why (one line, for calibrate's notes)
 
     @cached_property
     def predictor(self) -> Predictor:
         """How the target predicts: layer by layer where it holds a layer table, else by the
-        whole-network model."""
-        return WholeNetwork(self.model) if self.layers is None else LayerLevel(self.model, self.layers)
+        model calibrate chose (the whole-network model or the roofline model)."""
+        if self.layers is not None:
+            return LayerLevel(self.model, self.layers)
+        if self.chosen == "roofline" and self.roofline is not None:
+            return Roofline(self.model, self.roofline)
+        return WholeNetwork(self.model)
+
+    @property
+    def roofline_predictor(self) -> Roofline | None:
+        """The roofline model as a predictor, whichever model the target chose (None where it
+        has none)."""
+        return None if self.roofline is None else Roofline(self.model, self.roofline)
 
     @property
     def dtype(self) -> str:
@@ -189,6 +204,9 @@ class Target:
         }
         if self.layers is not None:
             data["layer_table"] = self.layers.to_dict()
+        if self.roofline is not None:
+            data["roofline"] = self.roofline.to_dict()
+        data["chosen"] = {"model": self.chosen, "why": self.choice}
         return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
     @staticmethod
@@ -286,21 +304,39 @@ def _target_from(d) -> Target:
                 tuple(points), tuple(_need(determined[k], bool, f"determined.{k}") for k in COEFFICIENTS))
     model.check()
     table = None if d.get("layer_table") is None else LayerTable.from_dict(d["layer_table"])
+    roofline = None if d.get("roofline") is None else RooflineFit.from_dict(d["roofline"], points)
+    chosen = _need(d.get("chosen", {"model": "whole", "why": ""}), dict, "chosen")
+    model_name = _need(chosen.get("model", "whole"), str, "chosen.model")
+    if model_name not in MODELS[1:] or (model_name == "roofline" and roofline is None):
+        raise ValueError(f"chosen.model must be whole, or roofline with a roofline object; got {model_name!r}")
     return Target(_need(d["name"], str, "name"), model, d.get("device"), str(d.get("source", "")),
                   str(d.get("created", "")), _finite(f["median_rel_error"], "fit.median_rel_error"),
                   _finite(f["worst_rel_error"], "fit.worst_rel_error"),
                   _finite(f.get("loo_within_10pct"), "loo_within_10pct", optional=True),
                   _finite(f.get("loo_median_rel_error"), "loo_median_rel_error", optional=True),
-                  _finite(f.get("loo_worst_rel_error"), "loo_worst_rel_error", optional=True), table)
+                  _finite(f.get("loo_worst_rel_error"), "loo_worst_rel_error", optional=True), table,
+                  roofline, model_name, str(chosen.get("why", "")))
 
 
-def calibrate(name: str, measurements: Measurements, source: str = "", form: str = "sum") -> Target:
-    """Fit a target to measurements (nothing is written)."""
+def calibrate(name: str, measurements: Measurements, source: str = "", form: str = "sum",
+              model_choice: str = "auto", unfused: int | None = None) -> Target:
+    """Fit a target to measurements (nothing is written): the whole-network model always, the
+    roofline model where the points determine it, and choose which predicts (`model_choice`:
+    auto, by leave-one-out median error; or whole, or roofline)."""
+    from dataclasses import replace
+
     check_name(name)
+    if model_choice not in MODELS:
+        raise MobilecostError(f"unknown model {model_choice!r}; known: {', '.join(MODELS)}")
     try:
         model = fit(measurements.points, form, measurements.dtype)
     except MobilecostError as exc:
         raise MobilecostError(f"{source}: {exc}" if source else str(exc)) from None
+    target = _whole_target(name, model, measurements, source, form)
+    return replace(target, **choose_model(target, model_choice, source, unfused))
+
+
+def _whole_target(name: str, model: Fit, measurements: Measurements, source: str, form: str) -> Target:
     errors = [model.predict_ms(p.config) / p.latency_ms - 1 for p in model.points]
     fit_err = ErrorSummary.of(errors)
     loo = None

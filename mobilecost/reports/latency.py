@@ -45,7 +45,8 @@ class Calibrated:
     timing_warnings: tuple[str, ...] = ()  # layers whose timing stayed noisy (a few, and a count)
 
 
-def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum",
+def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum", model: str = "auto",
+                     unfused: str = "auto",
                      manifest: Path | None = None, spec: str | None = None,
                      layers: "Timing | None" = None, layer_specs: str | None = None,
                      alpha: str = "", res: str = "", targets_dir: Path | None = None,
@@ -58,11 +59,18 @@ def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum",
     from ..latency.logs import read_inputs
 
     tg.check_name(name)
+    from ..latency.choice import MODELS
+
+    if model not in MODELS:
+        raise MobilecostError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    phi = {"auto": None, "yes": 1, "no": 0}.get(unfused, -1)
+    if phi == -1:
+        raise MobilecostError(f"--unfused must be auto, yes or no, got {unfused!r}")
     if layer_specs is not None and layers is None:
         raise MobilecostError("--layer-specs goes with --layers")
     extra = [] if layers is None else layer_spec_configs(layer_specs, alpha, res, layers.batch)
     data, source, first = read_inputs(inputs, manifest, spec)
-    t = tg.calibrate(name, data, source=source, form=form)
+    t = tg.calibrate(name, data, source=source, form=form, model_choice=model, unfused=phi)
     warnings: list[str] = []
     if layers is not None:
         from ..torch.layers import time_layer_table
@@ -77,18 +85,24 @@ def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum",
              "batch": p.config.batch, "latency_ms": p.latency_ms,
              "fitted_latency_ms": t.predict_ms(p.config),
              "error": t.predict_ms(p.config) / p.latency_ms - 1} for p in t.points]
-    notes = first + t.predictor.model_notes()
+    from ..latency.predictor import WholeNetwork
+
+    notes = first + WholeNetwork(t.model).model_notes()
     notes.append(f"fit on {len(t.points)} points: median error {t.fit_median_error:.1%}, "
                  f"worst {t.fit_worst_error:.1%}")
     if t.loo_within is not None:
         notes.append(f"leave-one-out: {t.loo_within:.0%} within ±10%, median "
                      f"{t.loo_median_error:.1%}, worst {t.loo_worst_error:.1%}")
+    if t.roofline is not None:
+        notes += t.roofline.notes()
+    if t.layers is None:
+        notes.append(f"predicts with the {t.choice}")
     cond = design.spread_condition([p.config for p in t.points], t.model.dtype)
     poor = None
     if cond > design.POOR_SPREAD_CONDITION:
         poor = (f"the {len(t.points)} calibration points are poorly spread (spread condition "
                 f"{cond:.0f}, above {design.POOR_SPREAD_CONDITION:g}): some coefficients are "
-                f"barely determined; `mobilecost calibrate --suggest N SPEC...` chooses "
+                f"barely determined; `mobilecost suggest -n N SPEC...` chooses "
                 f"better-spread ones")
         notes.append("warning: " + poor)
     notes += t.predictor.notes()
@@ -225,10 +239,12 @@ def predict_report(t: "Target", spec: str, alphas: Sequence, resolutions: Sequen
 def validation_report(tv: "TargetValidation", out_dir: Path) -> Report:
     """A target's validation (`latency.checks.validate`) as a report, its plot written into
     `out_dir`."""
+    from ..latency.checks import own_predictor
     from .plots import plot_validation
 
     t, v = tv.target, tv.validation
-    own = t.predictor.own
+    ownp = own_predictor(t)
+    own = None if ownp is None else ownp.own
     rows = [{"spec": p.point.config.spec, "alpha": p.point.config.alpha,
              "resolution": p.point.config.resolution, "batch": p.point.config.batch,
              "measured_latency_ms": p.point.latency_ms, "predicted_latency_ms": p.predicted_ms,
@@ -257,7 +273,7 @@ def validation_report(tv: "TargetValidation", out_dir: Path) -> Report:
               f"affine baseline (c0 + k·MACs, fitted on the same points): {af.within:.0%} within "
               f"±10%, median error {af.median_abs:.1%}, worst {af.worst_abs:.1%}"]
     if own:
-        notes.append(t.predictor.validation_note(v.own))
+        notes.append(ownp.validation_note(v.own))
     notes.append("plot: " + ", ".join(str(f) for f in files))
     head = own.capitalize() if own else ""
     return Report(f"Validation of target {t.name}: {v.method}", [
@@ -278,7 +294,7 @@ def validation_report(tv: "TargetValidation", out_dir: Path) -> Report:
 # --------------------------------------------------------------------------- which to measure
 
 def suggest_report(specs: Sequence["Spec | str"], alpha: str, res: str, n: int,
-                   batch: int = 1) -> Report:
+                   batch: int = 1, model: str = "whole", dtype: str = "float32") -> Report:
     """The n configurations of the grid (every spec × the α and resolution options) to measure
     for the best-determined latency fit (`latency.suggest`), with their Mult-Adds. A grid with
     more than MAX_SUGGEST_CANDIDATES configurations is refused before it is enumerated."""
@@ -299,6 +315,10 @@ def suggest_report(specs: Sequence["Spec | str"], alpha: str, res: str, n: int,
         lambda total: MobilecostError(f"cannot suggest from {total:,} configurations; at most "
                                       f"{MAX_SUGGEST_CANDIDATES:,} (give a coarser grid)"))
     configs = [Config(s, a, r, batch) for s in loaded for a in alphas for r in resolutions]
+    if model == "roofline":
+        return _suggest_roofline_report(configs, n, dtype)
+    if model != "whole":
+        raise MobilecostError(f"--model must be whole or roofline, got {model!r}")
     chosen = suggest(configs, n)
     rows = [{"spec": c.spec, "alpha": c.alpha, "resolution": c.resolution, "batch": c.batch,
              "macs": network_features(c).total_macs} for c in chosen]
@@ -312,3 +332,39 @@ def suggest_report(specs: Sequence["Spec | str"], alpha: str, res: str, n: int,
         Column("spec", "Spec", numeric=False), Column("alpha", "α", format_number),
         Column("resolution", "Resolution"), Column("batch", "Batch"),
         Column("macs", "Mult-Adds (M)", millions)], rows, notes)
+
+
+def _suggest_roofline_report(configs: list, n: int, dtype: str) -> Report:
+    """`suggest --model roofline`: the configurations in the order to measure them, each with
+    how wide the 90% interval of the grid's predictions is once it is measured."""
+    from ..dtypes import lookup as lookup_dtype
+    from ..latency.design_roofline import NOISE, PRIOR, suggest_roofline
+    from ..latency.features import network_features
+    from ..latency.roofline import min_points as roofline_min_points
+
+    dtype = lookup_dtype(dtype).name
+    steps = suggest_roofline(configs, n, dtype)
+    rows = [{"order": i + 1, "spec": st.config.spec, "alpha": st.config.alpha,
+             "resolution": st.config.resolution, "batch": st.config.batch,
+             "macs": network_features(st.config).total_macs,
+             "half_width_90": None if st.half_width == float("inf") else st.half_width}
+            for i, st in enumerate(steps)]
+    first = next((r["order"] for r in rows if r["half_width_90"] is not None), None)
+    notes = [f"{n} of the grid's {len(configs):,} configurations, in the order to measure them: "
+             f"each the one that most sharpens the roofline model's five parameters (D-optimal "
+             f"on ∂ ln T / ∂ ln θ at a prior device: {PRIOR['peak'] / 1e12:g} TMAC/s, depthwise "
+             f"at {PRIOR['depthwise_efficiency']:.0%}, {PRIOR['bandwidth'] / 1e9:g} GB/s, "
+             f"{PRIOR['overhead'] * 1e6:g} µs a layer, W½ {PRIOR['fill_half']:g}; {dtype})",
+             f"90% ±: the widest 90% interval of any configuration of the grid once the rows up "
+             f"to it are measured, at {NOISE:.0%} noise per measurement; empty while the "
+             f"parameters are not all determined"
+             + (f" (the first {first} determine them; `calibrate` asks for "
+                f"{roofline_min_points()}, so that the fit's error means something)" if first else
+                " (these do not determine them: measure more)"),
+             "the design is local to the prior: once a few points are measured, `mobilecost "
+             "calibrate --model roofline` shows the device's own parameters"]
+    return Report(f"Configurations to measure for the roofline model ({n})", [
+        Column("order", "#"), Column("spec", "Spec", numeric=False),
+        Column("alpha", "α", format_number), Column("resolution", "Resolution"),
+        Column("batch", "Batch"), Column("macs", "Mult-Adds (M)", millions),
+        Column("half_width_90", "90% ±", _pct)], rows, notes)

@@ -136,8 +136,8 @@ def pick_report(spec: "Spec | str | Sequence[Spec | str]", alphas: Sequence[Frac
     notes += sweep_notes(df)[1:]
     if target is not None:
         measured = int((df["latency_source"] == "measured").sum())
-        loo = (f" (leave-one-out median error {target.loo_median_error:.1%})"
-               if target.loo_median_error is not None else "")
+        loo = (f" (leave-one-out median error {target.prediction_loo_median:.1%})"
+               if target.prediction_loo_median is not None else "")
         if measured == len(df):
             notes.append(f"latency on target {target.name}: measured for all {measured:,} "
                          f"configurations (the target's calibration points).")

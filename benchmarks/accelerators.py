@@ -1,0 +1,255 @@
+"""Latency models across families on accelerators (and CPUs): calibrate on MobileNet v1 and
+v2, predict every other family, per device.
+
+Reads the published latencies in benchmarks/data (each file's header names its source):
+timm_infer_latency.csv (GPUs at AMP and a large batch, two CPUs at batch 1),
+coral_edgetpu_latency.csv (Edge TPU) and published_phone_latency.csv (Pixel CPUs). For each
+device, the points of mobilenet_v1 and mobilenet_v2 calibrate four predictors, each fitted on
+the same points: the whole-network model (`latency.whole`, sum form), the roofline model
+(`latency.roofline`; as `calibrate` fits it, and with φ declared from the runtime, `roofline
+φ`: 1 for timm's eager-PyTorch GPU rows, 0 for the compiled and TFLite ones), and the
+baselines k·MACs and c0 + k·MACs; `auto` is the one of the two
+models that `calibrate` would choose (lower leave-one-out median error on the calibration
+points). Every other family's points are predicted; each cell is the share within ±15% and the
+median |error|. The RTX 5090 file (`--held-out`) was kept apart while the roofline model's form
+was chosen and is reported apart. A device whose calibration points cannot determine a model
+says so in one line instead.
+
+Writes OUT/accelerators.md, OUT/accelerators.csv (every prediction) and the plot (predicted
+against published, one colour per family, one panel per device) to --plot, and prints the md.
+Nothing is timed; it runs in seconds.
+
+Usage: python benchmarks/accelerators.py [--out reports/accelerators] [--plot docs/accelerators.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mobilecost.errors import MobilecostError  # noqa: E402
+from mobilecost.latency import roofline, whole  # noqa: E402
+from mobilecost.latency.choice import compare  # noqa: E402
+from mobilecost.latency.measurements import Config, Point  # noqa: E402
+from mobilecost.latency.validation import baselines  # noqa: E402
+
+DATA = ROOT / "benchmarks" / "data"
+CALIBRATION = ("mobilenet_v1", "mobilenet_v2")
+MODELS = ("auto", "roofline", "roofline φ", "whole", "k·MACs", "c0 + k·MACs")
+BAND = 0.15
+HELD_OUT = ("rtx5090-amp",)
+KIND = {"amp": "GPU", "fp32": "CPU", "coral": "Edge TPU", "pixel": "CPU"}
+
+
+@dataclass(frozen=True)
+class Row:
+    point: Point
+    device: str
+    dtype: str
+    source: str
+
+
+def family(spec: str) -> str:
+    for prefix, name in (("mobilenet_v1", "MobileNet v1"), ("mobilenet_v2", "MobileNetV2"),
+                         ("mobilenet_v3", "MobileNetV3"), ("mnasnet", "MnasNet"),
+                         ("mobilenetv4_conv", "MobileNetV4 conv"),
+                         ("mobilenetv4_hybrid", "MobileNetV4 hybrid")):
+        if spec.startswith(prefix):
+            return name
+    return spec
+
+
+def kind(device: str) -> str:
+    return next((v for k, v in KIND.items() if k in device), "?")
+
+
+def _read(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+
+
+def load() -> list[Row]:
+    rows = []
+    for r in _read(DATA / "timm_infer_latency.csv"):
+        dtype = "float32" if r["device"].endswith("fp32") else "float16"
+        rows.append(Row(Point(Config(r["spec"], Fraction(r["alpha"]), int(r["resolution"]),
+                                     int(r["batch"])), float(r["latency_ms"])),
+                        r["device"], dtype, "timm"))
+    for name, dtype in (("coral_edgetpu_latency.csv", "int8"), ("published_phone_latency.csv", "float32")):
+        for r in _read(DATA / name):
+            rows.append(Row(Point(Config(r["spec"], Fraction(r["alpha"]), int(r["resolution"]),
+                                         int(r["batch"])), float(r["latency_ms"])),
+                            r["device"], dtype, r["source"]))
+    return rows
+
+
+def evaluate(rows: list[Row]) -> tuple[dict, list[dict], str]:
+    """Every model's predictions of the device's other families, and a note on the fit."""
+    dtype = rows[0].dtype
+    cal = [r.point for r in rows if r.point.config.spec in CALIBRATION]
+    test = [r.point for r in rows if r.point.config.spec not in CALIBRATION]
+    if not test or not cal:
+        return {}, [], f"{len(cal)} v1/v2 points, {len(test)} of other families: nothing to check"
+    preds: dict[str, list[float]] = {}
+    notes = []
+    try:
+        w = whole.fit(cal, "sum", dtype)
+        preds["whole"] = [w.predict_ms(p.config) for p in test]
+    except MobilecostError as exc:
+        return {}, [], f"whole-network model: {exc}"
+    try:
+        rf = roofline.fit(cal, dtype)
+        preds["roofline"] = rf.predict_many([p.config for p in test])
+        notes.append("roofline: " + "; ".join(n.split(": ", 1)[1].split(" (plausible")[0]
+                                               for n in rf.notes()))
+        bad = rf.implausible()
+        if bad:
+            notes.append(f"outside plausible range: {', '.join(bad)}")
+        pick, why = compare(rf, cal, "sum", dtype)
+        notes.append(f"auto: {why}")
+        preds["auto"] = preds[pick]
+    except MobilecostError as exc:
+        notes.append(f"roofline not fitted: {exc}")
+        preds["auto"] = preds["whole"]
+    try:  # φ declared from the runtime: timm's GPU rows run eager PyTorch, the rest fuse
+        declared = roofline.fit(cal, dtype, unfused=int(rows[0].device.endswith("-amp")))
+        preds["roofline φ"] = declared.predict_many([p.config for p in test])
+        notes.append("roofline φ declared: " + "; ".join(
+            n.split(": ", 1)[1].split(" (plausible")[0] for n in declared.notes()))
+    except MobilecostError as exc:
+        notes.append(f"roofline φ declared not fitted: {exc}")
+    b = baselines(cal, test)
+    preds["k·MACs"] = [x[0] for x in b]
+    preds["c0 + k·MACs"] = [x[1] for x in b]
+    detail = [{"device": rows[0].device, "spec": p.config.spec, "family": family(p.config.spec),
+               "alpha": str(p.config.alpha), "resolution": p.config.resolution,
+               "batch": p.config.batch, "published_ms": p.latency_ms,
+               **{f"{m}_ms": preds[m][i] for m in MODELS if m in preds}}
+              for i, p in enumerate(test)]
+    summary = {m: summarise([v / p.latency_ms - 1 for v, p in zip(preds[m], test)]) for m in preds}
+    return summary, detail, "; ".join(notes)
+
+
+def summarise(errors: list[float]) -> tuple[int, float, float]:
+    e = [abs(x) for x in errors]
+    return len(e), sum(x <= BAND + 1e-12 for x in e) / len(e), statistics.median(e)
+
+
+def cell(s: tuple[int, float, float] | None) -> str:
+    return "—" if s is None else f"{s[1]:.0%} ({s[2]:.1%})"
+
+
+def pooled(details: list[dict], model: str) -> tuple[int, float, float] | None:
+    e = [d[f"{model}_ms"] / d["published_ms"] - 1 for d in details if f"{model}_ms" in d]
+    return summarise(e) if e else None
+
+
+def plot(details: list[dict], devices: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    fams = sorted({d["family"] for d in details})
+    colours = dict(zip(fams, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    n = len(devices)
+    cols = min(3, n)
+    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(4.2 * cols, 4.0 * ((n + cols - 1) // cols)),
+                             squeeze=False)
+    for ax, dev in zip(axes.flat, devices):
+        ds = [d for d in details if d["device"] == dev]
+        pub = [d["published_ms"] for d in ds]
+        lo, hi = min(pub) / 1.6, max(pub) * 1.6
+        ax.fill_between([lo, hi], [lo * (1 - BAND), hi * (1 - BAND)], [lo * (1 + BAND), hi * (1 + BAND)],
+                        color="tab:green", alpha=0.12)
+        ax.plot([lo, hi], [lo, hi], color="tab:green", lw=0.8)
+        for f in fams:
+            fd = [d for d in ds if d["family"] == f]
+            if fd:
+                ax.scatter([d["published_ms"] for d in fd], [d["roofline_ms"] for d in fd],
+                           color=colours[f], s=18, label=f"{f}")
+                ax.scatter([d["published_ms"] for d in fd], [d["whole_ms"] for d in fd],
+                           color=colours[f], marker="x", s=14, alpha=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_title(f"{dev}{' (held out)' if dev in HELD_OUT else ''}", fontsize=9)
+        ax.set_xlabel("published ms", fontsize=8)
+        ax.set_ylabel("predicted ms (o roofline, x whole-network)", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.legend(fontsize=6, loc="upper left")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(f"Calibrated on MobileNet v1 + v2, predicting other families (band ±{BAND:.0%})", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "accelerators")
+    ap.add_argument("--plot", type=Path, default=ROOT / "docs" / "accelerators.png")
+    args = ap.parse_args(argv)
+    rows = load()
+    devices = list(dict.fromkeys(r.device for r in rows))
+    results, details, skipped = {}, [], []
+    for dev in devices:
+        summary, detail, note = evaluate([r for r in rows if r.device == dev])
+        if summary:
+            results[dev] = (summary, note)
+            details += detail
+        else:
+            skipped.append(f"- {dev}: {note}")
+    lines = ["| Device | kind | n | " + " | ".join(MODELS) + " |",
+             "|---|---|---:|" + "---:|" * len(MODELS)]
+    for dev, (summary, _) in results.items():
+        n = summary["whole"][0]
+        lines.append(f"| {dev}{' (held out)' if dev in HELD_OUT else ''} | {kind(dev)} | {n} | "
+                     + " | ".join(cell(summary.get(m)) for m in MODELS) + " |")
+    for label, keep in (("accelerators, designed on", lambda d: kind(d) != "CPU" and d not in HELD_OUT),
+                        ("accelerators, held out", lambda d: d in HELD_OUT),
+                        ("CPUs", lambda d: kind(d) == "CPU")):
+        ds = [d for d in details if keep(d["device"])]
+        if ds:
+            lines.append(f"| **pooled: {label}** | | {len(ds)} | "
+                         + " | ".join(cell(pooled(ds, m)) for m in MODELS) + " |")
+    fam_lines = ["| Family | n | " + " | ".join(MODELS) + " |", "|---|---:|" + "---:|" * len(MODELS)]
+    for f in sorted({d["family"] for d in details}):
+        ds = [d for d in details if d["family"] == f and kind(d["device"]) != "CPU"]
+        if ds:
+            fam_lines.append(f"| {f} (accelerators) | {len(ds)} | "
+                             + " | ".join(cell(pooled(ds, m)) for m in MODELS) + " |")
+    text = "\n".join(
+        [f"# Calibrated on MobileNet v1 + v2, predicting the other families: share within "
+         f"±{BAND:.0%} (median |error|)", ""] + lines + ["", "## By family, accelerators", ""]
+        + fam_lines + ["", "## Fits", ""]
+        + [f"- {dev}: {note}" for dev, (_, note) in results.items()]
+        + (["", "## Not checked", ""] + skipped if skipped else [])) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "accelerators.md").write_text(text, encoding="utf-8")
+    with open(args.out / "accelerators.csv", "w", newline="", encoding="utf-8") as fh:
+        keys = list(dict.fromkeys(k for d in details for k in d))
+        w = csv.DictWriter(fh, keys)
+        w.writeheader()
+        w.writerows(details)
+    plot(details, list(results), args.plot)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
