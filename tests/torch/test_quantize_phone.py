@@ -74,8 +74,10 @@ def test_the_int8_file_of_v1_is_about_a_quarter_of_the_float_one(files, name):
     # folded weights and biases of mobilenet_v1 α 0.25: counted from the torch module here
     n = sum(p.numel() for p in model.parameters() if p.dim() > 1)
     assert len(f) > 4 * n  # the float file holds every weight as 4 bytes
-    assert n < len(q) < 0.31 * len(f)  # one byte a weight, plus scales, int32 biases, graph
-    assert len(q) > 0.25 * len(f)
+    assert len(q) > n  # at least a byte a weight
+    # a byte a weight plus per-channel scales, int32 biases and the graph: measured 0.290
+    # (ExecuTorch) and 0.315 (LiteRT) of the float file here, 0.26 and 0.27 at α 1, 224 px
+    assert 0.25 < len(q) / len(f) < 0.33
 
 
 @pytest.mark.slow

@@ -123,7 +123,7 @@ def set_threads(threads: int | None) -> None:
     )
 
     n = int(threads or torch.get_num_threads())
-    with native_quiet():
+    with native_quiet(), _quiet():  # its log lines go to fd 2 and to Python's sys.stderr
         if _threadpool_get_thread_count() != n:
             _unsafe_reset_threadpool(n)
 
@@ -146,7 +146,7 @@ def load(data: bytes, threads: int | None = None) -> PteRunner:
     runtime = _runtime()
     set_threads(threads)
     try:
-        with native_quiet():
+        with native_quiet(), _quiet():
             from executorch.runtime import Verification
 
             program = runtime.load_program(data, verification=Verification.Minimal)
