@@ -33,12 +33,13 @@ HAS = {"executorch": importlib.util.find_spec("executorch") is not None,
                      for m in ("litert_torch", "ai_edge_litert"))}
 FORMAT = {"executorch": "pte", "litert": "tflite"}
 QUANTIZER = {"executorch": "XNNPACKQuantizer", "litert": "PT2EQuantizer"}
+LABEL = {"executorch": "ExecuTorch", "litert": "LiteRT"}
 RES = 128
 
 
 def _param(name):
-    return pytest.param(name, marks=pytest.mark.skipif(
-        not HAS[name], reason=f"{name} is an optional extra: pip install 'mobilecost[{name}]'"))
+    reason = f"{LABEL[name]} is an optional extra: pip install 'mobilecost[{name}]'"
+    return pytest.param(name, marks=pytest.mark.skipif(not HAS[name], reason=reason))
 
 
 RUNTIMES = [_param("executorch"), _param("litert")]
@@ -93,7 +94,7 @@ def test_the_int8_file_agrees_with_the_float_network_and_a_wrong_one_does_not(fi
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS["executorch"],
-                    reason="executorch is an optional extra: pip install 'mobilecost[executorch]'")
+                    reason="ExecuTorch is an optional extra: pip install 'mobilecost[executorch]'")
 def test_the_int8_program_is_one_xnnpack_delegate_with_float_input(files):
     from executorch.exir._serialize._program import deserialize_pte_binary
     from executorch.runtime import Runtime
@@ -109,7 +110,7 @@ def test_the_int8_program_is_one_xnnpack_delegate_with_float_input(files):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS["litert"],
-                    reason="litert is an optional extra: pip install 'mobilecost[litert]'")
+                    reason="LiteRT is an optional extra: pip install 'mobilecost[litert]'")
 def test_the_tflite_file_is_full_integer_and_the_runner_scales_its_input_and_output(files):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -197,7 +198,7 @@ def test_a_toolchain_that_cannot_quantize_is_one_line_naming_network_and_runtime
     out = tmp_path / "o"
     line = one_error_line(run("export", "mobilenet_v3_small", "--alpha", "0.5", "--res", "64",
                               "--quantize", "int8", "--to", FORMAT[name], "--output-dir", out))
-    label = {"executorch": "ExecuTorch", "litert": "litert-torch"}[name]
+    label = {"executorch": "ExecuTorch", "litert": "litert-torch"}[name]  # what quantizes
     assert "mobilenet_v3_small α=0.5 64" in line
     assert f"{label} cannot quantize the network" in line and "hardswish" in line
     assert not out.exists()
