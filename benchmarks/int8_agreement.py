@@ -10,13 +10,17 @@ int8` does), and compared with the float network on the check's 64 inputs (`agre
     what a file that ignores its input, or mixes up images, would score;
   * noise: the float network on its input plus 1% Gaussian noise (of the input's scale): how
     fragile the untrained network's logits are at all.
-Printed: top-1 agreement, cosine and centred cosine of each.
+Printed: top-1 agreement, cosine and centred cosine of each. `--runtime executorch|litert`
+quantizes with that runtime's toolchain instead (where its extra is installed); `--specs` and
+`--alphas` choose the networks.
 
     python benchmarks/int8_agreement.py
+    python benchmarks/int8_agreement.py --runtime litert --specs mobilenet_v1 --alphas 1
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -26,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from mobilecost.torch import runtimes  # noqa: E402
 from mobilecost.torch.build import build_model  # noqa: E402
 from mobilecost.torch.quantize import (  # noqa: E402
     CHECK_N,
@@ -35,24 +40,30 @@ from mobilecost.torch.quantize import (  # noqa: E402
     condition,
     synthetic,
 )
-from mobilecost.torch.runtimes import onnxruntime as ort_rt  # noqa: E402
 
 SPECS = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
          "mnasnet_a1", "mobilenetv4_conv_small", "mobilenetv4_hybrid_medium")
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runtime", default="onnxruntime",
+                    choices=("onnxruntime", "executorch", "litert"))
+    ap.add_argument("--specs", default=",".join(SPECS))
+    ap.add_argument("--alphas", default="1,0.5")
+    args = ap.parse_args()
+    rt = runtimes.load(args.runtime)
     torch.set_num_threads(1)
     xs = synthetic(CHECK_N, (3, 224, 224), CHECK_SEED)
     index = {x.tobytes(): i for i, x in enumerate(xs)}
     print("| network | α | int8 top-1 | int8 cos | int8 centred | wrong top-1 | wrong centred "
           "| noise top-1 | noise centred |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for spec in SPECS:
-        for alpha in ("1", "0.5"):
+    for spec in args.specs.split(","):
+        for alpha in args.alphas.split(","):
             model = condition(build_model(spec, alpha, 224))
-            q = ort_rt.quantize(model, 1, Calibration().inputs((3, 224, 224)))
-            a = agreement(model, ort_rt.runner(q), 1)
+            q = rt.quantize(model, 1, Calibration().inputs((3, 224, 224)))
+            a = agreement(model, rt.runner(q, 1), 1)
 
             def other(x):
                 j = (index[x[0].tobytes()] + 1) % len(xs)

@@ -73,13 +73,15 @@ RUNTIMES: dict[str, Runtime] = {r.name: r for r in (
             check="ExecuTorch (XNNPACK)", file_label="ExecuTorch .pte, XNNPACK-delegated",
             quantizes=("int8",),
             quantizer="PT2E with ExecuTorch's XNNPACKQuantizer: symmetric int8, per-channel "
-                      "weights"),
+                      "weights, per-tensor activations (histogram observers), float input "
+                      "and output"),
     Runtime("litert", "LiteRT", "litert", "tflite", "XNNPACK delegate",
             requires=(("litert_torch", "litert-torch"), ("ai_edge_litert", "ai-edge-litert")),
             extra="litert", check="LiteRT (XNNPACK)", file_label="LiteRT .tflite",
             quantizes=("int8",),
             quantizer="PT2E with litert-torch's PT2EQuantizer: full-integer int8, per-channel "
-                      "weights"),
+                      "weights, per-tensor activations (histogram observers), int8 input and "
+                      "output"),
 )}
 
 #: The model file formats (`export --to`) -> the runtime that runs and checks them.

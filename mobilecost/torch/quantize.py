@@ -210,4 +210,27 @@ def agreement(model: SpecNet, run: Callable[[np.ndarray], np.ndarray], batch: in
                      float(_cosines(w - mean, g - mean).mean()), len(xs))
 
 
-__all__ = ["Agreement", "CALIBRATION_N", "CHECK_N", "Calibration", "MIN_CENTRED_COSINE", "agreement", "condition", "synthetic"]
+def pt2e(model: SpecNet, batch: int, inputs: np.ndarray, quantizer, **convert) -> nn.Module:
+    """`model` quantized by torch's PT2E flow with a runtime's `quantizer` (ExecuTorch's
+    XNNPACKQuantizer, litert-torch's PT2EQuantizer): batchnorm folded, captured by
+    `torch.export` at input shape (batch, C, H, W), `prepare_pt2e`, the observers fed `inputs`
+    (N × C × H × W float32) `batch` at a time, then `convert_pt2e(**convert)`. The result is a
+    graph module with quantize and dequantize nodes, for the runtime's own lowering."""
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from .lowering import fold_batchnorm
+
+    if len(inputs) < batch:
+        raise MobilecostError(f"{len(inputs)} calibration inputs, fewer than the batch of {batch}")
+    folded = fold_batchnorm(model)
+    captured = torch.export.export(folded, (folded.example_input(batch),)).module()
+    prepared = prepare_pt2e(captured, quantizer)
+    with torch.no_grad():
+        for i in range(0, len(inputs) // batch * batch, batch):
+            prepared(torch.from_numpy(np.ascontiguousarray(inputs[i:i + batch], np.float32)))
+    return move_exported_model_to_eval(convert_pt2e(prepared, **convert))
+
+
+__all__ = ["Agreement", "CALIBRATION_N", "CHECK_N", "Calibration", "MIN_CENTRED_COSINE",
+           "agreement", "condition", "pt2e", "synthetic"]

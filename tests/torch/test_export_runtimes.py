@@ -114,6 +114,7 @@ def test_every_runtime_is_one_row_and_one_module():
     for r in RUNTIMES.values():  # what each module must provide, by its row
         module = runtimes.load(r.name)
         needs = ["version", "prepare"] + (["to_file", "run"] if r.file_format else []) \
+            + (["quantize", "runner"] if r.quantizes else []) \
             + (["profile", "profile_notes"] if r.profiled else [])
         assert all(callable(getattr(module, n, None)) for n in needs), (r.name, needs)
 

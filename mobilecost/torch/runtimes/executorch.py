@@ -7,6 +7,14 @@ partitioner, and serialised by `to_executorch()`: ExecuTorch's recipe for a CPU 
 phone. A program in which XNNPACK took no node (everything left to the portable kernels) is
 refused: it would not be the program a phone runs.
 
+`quantize` makes the int8 program (`export --quantize int8 --to pte`, `--dtype int8`) by
+ExecuTorch's recipe for a quantized CPU model: torch's PT2E flow (`torch.quantize.pt2e`) with
+ExecuTorch's `XNNPACKQuantizer` and `get_symmetric_quantization_config(is_per_channel=True)`
+(int8 weights per output channel, symmetric; int8 activations per tensor from histogram
+observers over the calibration inputs), then the same lowering to XNNPACK. The program takes
+and gives float32 tensors: the quantization of the input and dequantization of the logits
+are nodes of the program, run by XNNPACK with the rest.
+
 On the host the program runs through ExecuTorch's Python runtime (`executorch.runtime`,
 the same C++ runtime and XNNPACK kernels, built for x86-64); its thread pool is set to the
 asked number of threads. ExecuTorch is an optional extra (`pip install
@@ -17,7 +25,7 @@ in one line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -48,23 +56,60 @@ def to_file(model: SpecNet, batch: int = 1, opset: int | None = None) -> bytes:
     shape (batch, channels, resolution, resolution); an ExportError if a step fails or
     XNNPACK takes no node."""
     folded = fold_batchnorm(model)
-    x = folded.example_input(batch)
+    return _lower(lambda: torch.export.export(folded, (folded.example_input(batch),)), "export")
+
+
+def _lower(capture: Callable[[], Any], what: str) -> bytes:
+    """The program `capture()` exports, lowered to XNNPACK and serialised; an ExportError saying `what`
+    failed (the exporter and the lowering raise many types), or if XNNPACK took no node."""
     try:
         with native_quiet(), _quiet(), torch.inference_mode(False):
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
             from executorch.exir import to_edge_transform_and_lower
 
-            program = torch.export.export(folded, (x,))
+            program = capture()
             lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
             et = lowered.to_executorch()
     except Exception as exc:  # torch.export and the lowering raise many types
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ExportError(f"ExecuTorch cannot export the network: {first}") from None
+        raise ExportError(f"ExecuTorch cannot {what} the network: {first}") from None
     delegates = [d.id for plan in et.executorch_program.execution_plan for d in plan.delegates]
     if BACKEND not in delegates:
         raise ExportError("ExecuTorch's XNNPACK partitioner took no node of the network; "
                           "the program would run on portable kernels only")
     return bytes(et.buffer)
+
+
+def quantize(model: SpecNet, batch: int, inputs: np.ndarray, dtype: str = "int8") -> bytes:
+    """The int8 `.pte` program of `model` (see the module's docstring), calibrated on `inputs`
+    (N × C × H × W float32) `batch` at a time, at input shape (batch, C, H, W). Nothing is
+    written to disk. An ExportError if the quantizer or the lowering fails."""
+    if dtype != "int8":
+        raise ExportError(f"ExecuTorch's XNNPACK quantizer makes int8 programs, not {dtype}")
+    if len(inputs) < batch:
+        raise ExportError(f"{len(inputs)} calibration inputs, fewer than the batch of {batch}")
+
+    def capture():
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            XNNPACKQuantizer,
+            get_symmetric_quantization_config,
+        )
+
+        from ..quantize import pt2e
+
+        quantizer = XNNPACKQuantizer().set_global(
+            get_symmetric_quantization_config(is_per_channel=True))
+        quantized = pt2e(model, batch, inputs, quantizer)
+        return torch.export.export(quantized, (model.example_input(batch),))
+
+    return _lower(capture, "quantize")
+
+
+def runner(data: bytes, threads: int | None = 1):
+    """The program as a function of an input batch (N × C × H × W float32, N its batch) to
+    its logits (float32)."""
+    r = load(data, threads)
+    return lambda x: np.asarray(r(torch.from_numpy(np.ascontiguousarray(x, np.float32)))[0])
 
 
 def set_threads(threads: int | None) -> None:
@@ -78,7 +123,7 @@ def set_threads(threads: int | None) -> None:
     )
 
     n = int(threads or torch.get_num_threads())
-    with native_quiet():
+    with native_quiet(), _quiet():  # its log lines go to fd 2 and to Python's sys.stderr
         if _threadpool_get_thread_count() != n:
             _unsafe_reset_threadpool(n)
 
@@ -101,7 +146,7 @@ def load(data: bytes, threads: int | None = None) -> PteRunner:
     runtime = _runtime()
     set_threads(threads)
     try:
-        with native_quiet():
+        with native_quiet(), _quiet():
             from executorch.runtime import Verification
 
             program = runtime.load_program(data, verification=Verification.Minimal)
@@ -139,4 +184,5 @@ def prepare(model: SpecNet, options: Any, data: bytes | None = None) -> Prepared
     return Prepared(load(data, options.threads), model.example_input(options.batch), data)
 
 
-__all__ = ["PteRunner", "input_shape", "load", "prepare", "run", "set_threads", "to_file", "version"]
+__all__ = ["PteRunner", "input_shape", "load", "prepare", "quantize", "run", "runner",
+           "set_threads", "to_file", "version"]

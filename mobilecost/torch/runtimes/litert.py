@@ -8,6 +8,17 @@ module's. On the host it runs in ai-edge-litert's `Interpreter` (the LiteRT runt
 default XNNPACK delegate for float CPU kernels, as `benchmark_model` on a phone) with the
 asked number of threads. LiteRT is an optional extra (`pip install 'mobilecost[litert]'`);
 without it, `export --to tflite` and `--runtime litert` say so in one line.
+
+`quantize` makes the full-integer int8 file (`export --quantize int8 --to tflite`, `--dtype
+int8`) by litert-torch's PT2E recipe: torch's PT2E flow (`torch.quantize.pt2e`) with
+litert-torch's `PT2EQuantizer` and `get_symmetric_quantization_config(is_per_channel=True)`
+(int8 weights per output channel, symmetric; int8 activations per tensor from histogram
+observers over the calibration inputs), converted by `litert_torch.convert(...,
+quant_config=QuantConfig(pt2e_quantizer=...))`, which folds the quantize and dequantize nodes
+into LiteRT's integer kernels. The converter makes the file's input and output int8 too (a
+full-integer model, as phones run it): `runner` quantizes a float input with the input
+tensor's scale and zero point and dequantizes the logits with the output's; timing feeds the
+interpreter the quantized input, as TFLite's `benchmark_model` does.
 """
 
 from __future__ import annotations
@@ -47,6 +58,69 @@ def to_file(model: SpecNet, batch: int = 1, opset: int | None = None) -> bytes:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise ExportError(f"litert-torch cannot convert the network: {first}") from None
     return bytes(data)
+
+
+def quantize(model: SpecNet, batch: int, inputs: np.ndarray, dtype: str = "int8") -> bytes:
+    """The full-integer int8 `.tflite` file of `model` (see the module's docstring), calibrated
+    on `inputs` (N × C × H × W float32) `batch` at a time, at input shape (batch, C, H, W).
+    An ExportError if the quantizer or the converter fails."""
+    if dtype != "int8":
+        raise ExportError(f"litert-torch's PT2E quantizer makes int8 files, not {dtype}")
+    if len(inputs) < batch:
+        raise ExportError(f"{len(inputs)} calibration inputs, fewer than the batch of {batch}")
+    try:
+        with native_quiet((1, 2)), _quiet(), torch.inference_mode(False):
+            import litert_torch
+            from litert_torch.quantize.pt2e_quantizer import (
+                PT2EQuantizer,
+                get_symmetric_quantization_config,
+            )
+            from litert_torch.quantize.quant_config import QuantConfig
+
+            from ..quantize import pt2e
+
+            quantizer = PT2EQuantizer().set_global(
+                get_symmetric_quantization_config(is_per_channel=True))
+            quantized = pt2e(model, batch, inputs, quantizer, fold_quantize=False)
+            converted = litert_torch.convert(quantized, (model.example_input(batch),),
+                                             quant_config=QuantConfig(pt2e_quantizer=quantizer))
+            content = converted.model_content
+            data = content() if callable(content) else content
+    except Exception as exc:  # the quantizer and the converter raise many types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ExportError(f"litert-torch cannot quantize the network: {first}") from None
+    return bytes(data)
+
+
+def _quantized(details: dict) -> tuple[float, int] | None:
+    """(scale, zero point) of an int8 tensor, None for a float one."""
+    if np.dtype(details["dtype"]) != np.int8:
+        return None
+    scale, zero = details["quantization"]
+    return float(scale), int(zero)
+
+
+def feed(runner: "TfliteRunner", x: np.ndarray) -> np.ndarray:
+    """`x` (float32) as the file's input takes it: itself, or quantized to int8 with the input
+    tensor's scale and zero point."""
+    q = _quantized(runner.interpreter.get_input_details()[0])
+    if q is None:
+        return np.ascontiguousarray(x, np.float32)
+    scale, zero = q
+    return np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
+
+
+def runner(data: bytes, threads: int | None = 1):
+    """The file as a function of an input batch (N × C × H × W float32, N its batch) to its
+    logits as float32 (an int8 output dequantized)."""
+    r = load(data, threads)
+    q = _quantized(r.interpreter.get_output_details()[0])
+
+    def run(x: np.ndarray) -> np.ndarray:
+        out = r(feed(r, x))
+        return out.astype(np.float32) if q is None else (out.astype(np.float32) - q[1]) * q[0]
+
+    return run
 
 
 @dataclass
@@ -95,7 +169,7 @@ def run(data: bytes, x: torch.Tensor) -> tuple[list[int], np.ndarray]:
     shape = input_shape(runner)
     if shape != list(x.shape):
         return shape, np.empty(0)
-    return shape, np.array(runner(x.numpy()))
+    return shape, np.array(runner(feed(runner, x.numpy())))
 
 
 def prepare(model: SpecNet, options: Any, data: bytes | None = None) -> Prepared:
@@ -103,7 +177,9 @@ def prepare(model: SpecNet, options: Any, data: bytes | None = None) -> Prepared
     file, if already made."""
     if data is None:
         data = file_for(model, options)
-    return Prepared(load(data, options.threads), model.example_input(options.batch).numpy(), data)
+    r = load(data, options.threads)
+    return Prepared(r, feed(r, model.example_input(options.batch).numpy()), data)
 
 
-__all__ = ["TfliteRunner", "input_shape", "load", "prepare", "run", "to_file", "version"]
+__all__ = ["TfliteRunner", "feed", "input_shape", "load", "prepare", "quantize", "run", "runner",
+           "to_file", "version"]
