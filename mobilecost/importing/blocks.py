@@ -132,8 +132,8 @@ def _ir_of(run: list[Stmt], residual: bool, rounding: Rounding = Rounding()) -> 
     se = None
     if "se" in ops[1:-1]:
         se = ds[ops.index("se")]
-        if se.act is not None or ops.index("se") != len(ops) - 2:
-            return None  # an ir's squeeze-and-excitation has ReLU inside, after the depthwise
+        if ops.index("se") != len(ops) - 2:
+            return None  # an ir's squeeze-and-excitation comes after the depthwise
         ds = [d for d in ds if d.op != "se"]
         ops = [d.op for d in ds]
     if ops == ["pw", "dw", "pw"]:
@@ -144,7 +144,8 @@ def _ir_of(run: list[Stmt], residual: bool, rounding: Rounding = Rounding()) -> 
         return None
     cin = run[0].in_shape[0]
     cout = proj.channels.base
-    if not all(d.bn for d in ds) or proj.act != "none" or dw.pad != "same" or proj.stride != 1:
+    if not all(d.bn and not d.own_bias for d in ds) or proj.act != "none" or \
+            dw.pad not in ("same", "tf") or proj.stride != 1:
         return None
     if expand is not None:
         if expand.stride != 1 or expand.act != dw.act:
@@ -162,4 +163,5 @@ def _ir_of(run: list[Stmt], residual: bool, rounding: Rounding = Rounding()) -> 
         return None  # no rule fits its squeeze width
     return LayerDef("ir", kernel=dw.kernel, stride=dw.stride, channels=Channels(cout),
                     act=dw.act, expand=t, se=se.se if se else 0,
-                    gate=se.gate if se else "hsigmoid", squeeze=se.squeeze if se else "exp")
+                    gate=se.gate if se else "hsigmoid", squeeze=se.squeeze if se else "exp",
+                    se_act=(se.act or "relu") if se else "relu", pad=dw.pad)

@@ -26,12 +26,12 @@ class ModelImportError(MobilecostError):
 #: The neutral vocabulary the readers translate to. `mul` multiplies two tensors (a map by
 #: a map, or by a 1×1 gate); `addc` and `mulc` add or multiply a scalar constant (attrs
 #: value), what the decomposed hard-swish x·ReLU6(x + 3)/6 is made of (`fuse_activations`).
-NODE_OPS = ("conv", "bn", "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "add",
+NODE_OPS = ("conv", "bn", "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "gelu", "add",
             "mul", "addc", "mulc", "avgpool", "maxpool", "gpool", "flatten", "linear",
             "identity", "unknown")
 
 #: The activations a node may be, by the spec's names (`ops.ACTIVATIONS` less none).
-ACT_OPS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu")
+ACT_OPS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "gelu")
 
 
 @dataclass

@@ -3,11 +3,14 @@ package alone (no torch, no ONNX Runtime).
 
 Conv, BatchNormalization, Relu, Clip(0, 6), Add, AveragePool, MaxPool, GlobalAveragePool,
 ReduceMean over H and W, Flatten (and a Reshape or Squeeze to a vector), Gemm and MatMul (+ a
-bias Add) are read; Identity and Dropout are skipped; every other operation is kept as
-unknown, with the shape ONNX's shape inference gives it. Exporters fold batchnorm into the
-convolution's weights and bias for inference (torch.onnx.export does, in eval mode), so a
-convolution with a bias is read as one with batchnorm (`bn=yes`): the spec's convolutions have
-no bias of their own, and neither adds Mult-Adds or weights.
+bias Add), Gelu, and a zero Pad read by one convolution (its padding, TensorFlow's SAME as the
+`tf_` ports export it) are read; Identity and Dropout are skipped; every other operation is
+kept as unknown, with the shape ONNX's shape inference gives it. Exporters fold batchnorm into
+the convolution's weights and bias for inference (torch.onnx.export does, in eval mode), so a
+convolution with a bias is read as one with batchnorm (`bn=yes`), unless the bias is the
+convolution's own parameter: both of torch's exporters keep a parameter's name, so a bias
+named `P.bias` beside a weight `P.weight` (timm's `conv_head.bias`) is a bias (`bias=yes`),
+while a folded one has a made-up name (`onnx::Conv_508`, `conv_stem.weight_bias`).
 """
 
 from __future__ import annotations
@@ -139,6 +142,10 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             op = "hsigmoid"  # MobileNetV3's relu6(x + 3)/6; ONNX's default slope 0.2 is not
         elif t == "Sigmoid" and len(ins) == 1:
             op = "sigmoid"
+        elif t == "Gelu" and len(ins) == 1:
+            op = "gelu"
+        elif t == "Pad" and len(ins) == 1 and _zero_pad(n, a, consts) is not None:
+            op, attrs = "pad", {"pads": _zero_pad(n, a, consts)}
         elif t == "Add" and len(ins) == 2:
             op = "add"
         elif t == "Mul" and len(ins) == 2:
@@ -191,18 +198,57 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             b = consts[n.input[1]]
             op, attrs = "linear", {"in_features": int(b.shape[0]), "out_features": int(b.shape[1]),
                                    "bias": False}
-        if op == "unknown":
+        if op in ("unknown", "pad"):
             s = shapes.get(n.output[0])
-            attrs = {"out_shape": s[1:]} if s and len(s) in (2, 4) else {}
-        node = Node(name, op, ins, n.output[0], t, attrs)
+            attrs |= {"out_shape": s[1:]} if s and len(s) in (2, 4) else {}
+        node = Node(name, "unknown" if op == "pad" else op, ins, n.output[0], t, attrs)
         nodes.append(node)
         by_out[node.output] = node
     if len(g.output) != 1:
         raise ModelImportError(f"{path}: the graph has {len(g.output)} outputs; mobilecost "
                                f"imports networks of one output")
     out = alias.get(g.output[0].name, g.output[0].name)
+    nodes = _pads_into_convs(nodes, out)
     clean = re.sub(r"[^A-Za-z0-9_.\-]", "_", p.stem) or "imported"
     return Graph(str(path), clean, inputs[0].name, out, int(fixed[1]), int(h), nodes)
+
+
+def _zero_pad(n: Any, a: dict, consts: dict) -> tuple[int, int, int, int] | None:
+    """A Pad with zeros on H and W only (TensorFlow's SAME computed at export, as timm's
+    `Conv2dSame` pads at run time): (top, left, bottom, right); else None."""
+    if _dec(a.get("mode", "constant")) != "constant":
+        return None
+    pads = a.get("pads")
+    if pads is None and len(n.input) > 1 and n.input[1] in consts and consts[n.input[1]] is not None:
+        pads = [int(v) for v in consts[n.input[1]].reshape(-1)]
+    if len(n.input) > 2 and n.input[2]:
+        v = consts.get(n.input[2])
+        if v is None or v.size != 1 or float(v.reshape(-1)[0]) != 0:
+            return None
+    if len(n.input) > 3 and n.input[3]:
+        return None  # padding of chosen axes only
+    if pads is None or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
+        return None
+    return (int(pads[2]), int(pads[3]), int(pads[6]), int(pads[7]))
+
+
+def _pads_into_convs(nodes: list[Node], output: str) -> list[Node]:
+    """Zero padding read by one convolution alone becomes that convolution's padding."""
+    readers: dict[str, list[Node]] = {}
+    for n in nodes:
+        for t in n.inputs:
+            readers.setdefault(t, []).append(n)
+    out = []
+    for n in nodes:
+        rs = readers.get(n.output, [])
+        if "pads" in n.attrs and n.op == "unknown" and n.output != output and len(rs) == 1 \
+                and rs[0].op == "conv" and rs[0].inputs == (n.output,):
+            c = rs[0]
+            c.inputs = n.inputs
+            c.attrs["pads"] = tuple(x + y for x, y in zip(c.attrs["pads"], n.attrs["pads"]))
+            continue
+        out.append(n)
+    return out
 
 
 def _dims_text(dims) -> str:
@@ -245,10 +291,11 @@ def _conv(n: Any, a: dict, consts: dict, name: str, path: Any) -> dict:
         pads = (d[0] * (k[0] - 1) // 2, d[1] * (k[1] - 1) // 2) * 2
     else:
         pads = tuple(int(v) for v in a.get("pads", (0, 0, 0, 0)))
+    bias = len(n.input) > 2 and bool(n.input[2])
+    own = bias and n.input[1].endswith(".weight") and n.input[2] == n.input[1][:-7] + ".bias"
     return {"in_channels": int(w.shape[1]) * groups, "out_channels": int(w.shape[0]),
             "kernel": k, "stride": s, "pads": pads, "dilation": d, "groups": groups,
-            "bias": len(n.input) > 2 and bool(n.input[2]),
-            "folded_bn": len(n.input) > 2 and bool(n.input[2])}
+            "bias": bias, "folded_bn": bias and not own}
 
 
 __all__ = ["load_graph", "require_onnx"]

@@ -67,35 +67,66 @@ def _square(pair: tuple[int, int]) -> int | None:
     return pair[0] if pair[0] == pair[1] else None
 
 
-def conv_problem(n: Node) -> str | None:
-    """Why a convolution cannot be a spec statement, or None."""
+def tf_same_pads(a: dict, shape: Shape | None) -> tuple[int, int, int, int] | None:
+    """TensorFlow's SAME padding of a convolution on a map of `shape` (C, H, W): ⌈h/s⌉
+    outputs, max((⌈h/s⌉ - 1)·s + (K - 1)·d + 1 - h, 0) rows in all, the odd one at the bottom
+    (right). As (top, left, bottom, right)."""
+    if shape is None or len(shape) != 3:
+        return None
+    out = []
+    for h, k, s, d in zip(shape[1:], a["kernel"], a["stride"], a["dilation"]):
+        total = max((-(-h // s) - 1) * s + (k - 1) * d + 1 - h, 0)
+        out.append((total // 2, total - total // 2))
+    return (out[0][0], out[1][0], out[0][1], out[1][1])
+
+
+def conv_pad(n: Node, shape: Shape | None = None) -> str | None:
+    """The spec's padding of a convolution on a map of `shape`: same (K // 2 on every side,
+    odd K), valid (none), tf (TensorFlow's SAME where it pads unevenly), or None."""
+    a = n.attrs
+    k = _square(a["kernel"])
+    pads = set(a["pads"])
+    if pads == {0}:
+        return "valid"
+    if len(pads) == 1 and k is not None and k % 2 and pads == {k // 2}:
+        return "same"
+    if a["pads"] == tf_same_pads(a, shape) and k is not None:
+        return "tf"
+    return None
+
+
+def conv_problem(n: Node, shape: Shape | None = None) -> str | None:
+    """Why a convolution (on a map of `shape`, where known) cannot be a spec statement, or
+    None."""
     a = n.attrs
     k, s = _square(a["kernel"]), _square(a["stride"])
     if k is None or s is None:
         return f"kernel {a['kernel']} / stride {a['stride']} is not square"
     if a["dilation"] != (1, 1):
         return f"dilation {a['dilation']} (the spec has none)"
-    pads = set(a["pads"])
-    if len(pads) != 1:
-        return f"uneven padding {a['pads']}"
-    p = pads.pop()
-    if p not in (0, k // 2) or (p and k % 2 == 0):
+    pad = conv_pad(n, shape)
+    if pad is None:
+        if len(set(a["pads"])) != 1:
+            return (f"uneven padding {a['pads']} (neither symmetric nor TensorFlow's SAME on "
+                    f"this map)")
+        p = a["pads"][0]
         return f"padding {p} on a {k}×{k} kernel (the spec pads {k // 2}, SAME, or 0, VALID)"
     cin, cout, g = a["in_channels"], a["out_channels"], a["groups"]
     if g != 1 and not (g == cin == cout):
         return f"{g} groups on {cin} → {cout} channels (the spec has full and depthwise only)"
     if k == 1 and g != 1 and cin > 1:
         return "a 1×1 depthwise convolution"
-    if k == 1 and p:
+    if k == 1 and pad != "valid":
         return "padding on a 1×1 convolution"
     return None
 
 
 @recogniser("conv")
 def _conv(items: list, i: int, ctx: Ctx):
-    """A convolution, then optionally batchnorm, then optionally an activation."""
+    """A convolution, then optionally batchnorm, then optionally an activation. A bias that
+    is not batchnorm folded in by an exporter is the convolution's own (`bias=yes`)."""
     n = items[i]
-    if not _is(n, "conv") or conv_problem(n):
+    if not _is(n, "conv") or conv_problem(n, ctx.shape_in(n)):
         return None
     j, bn, act = i + 1, bool(n.attrs.get("folded_bn")), "none"
     if j < len(items) and _is(items[j], "bn"):
@@ -103,15 +134,17 @@ def _conv(items: list, i: int, ctx: Ctx):
     if j < len(items) and _is(items[j], *ACT_OPS):
         act, j = items[j].op, j + 1
     a = n.attrs
-    k, s, p = a["kernel"][0], a["stride"][0], a["pads"][0]
+    k, s = a["kernel"][0], a["stride"][0]
     cout, g = a["out_channels"], a["groups"]
-    pad = "same" if (p == k // 2 and k % 2) else "valid"
+    pad = conv_pad(n, ctx.shape_in(n))
+    bias = bool(a.get("bias")) and not a.get("folded_bn")
     if k == 1 and g == 1:
-        d = LayerDef("pw", kernel=1, stride=s, channels=Channels(cout), act=act, bn=bn)
+        d = LayerDef("pw", kernel=1, stride=s, channels=Channels(cout), act=act, bn=bn, own_bias=bias)
     elif g == 1:
-        d = LayerDef("conv", kernel=k, stride=s, channels=Channels(cout), act=act, bn=bn, pad=pad)
+        d = LayerDef("conv", kernel=k, stride=s, channels=Channels(cout), act=act, bn=bn, pad=pad,
+                     own_bias=bias)
     else:
-        d = LayerDef("dw", kernel=k, stride=s, act=act, bn=bn, pad=pad)
+        d = LayerDef("dw", kernel=k, stride=s, act=act, bn=bn, pad=pad, own_bias=bias)
     used = items[i:j]
     return j - i, Stmt(d, ctx.shape_in(n), ctx.shape_out(used[-1]), 1, [x.name for x in used])
 
@@ -309,7 +342,7 @@ def _unknown_stmt(item: Any, ctx: Ctx, why: str | None = None) -> Stmt:
         advice = ("a split whose paths meet other than by adding the input back; "
                   "the spec has residual blocks only")
     elif first.op == "conv":
-        advice = f"{conv_problem(first)}: {ADVICE['conv']}"
+        advice = f"{conv_problem(first, ctx.shape_in(first))}: {ADVICE['conv']}"
     else:
         advice = ADVICE.get(first.op, "the spec has no such operation; leave it out, or "
                                       "write its nearest spec layer by hand")

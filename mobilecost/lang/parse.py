@@ -68,7 +68,9 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
                             # (a bare INT is refused: 'input 320 240' is not 240 channels)
     sS         := 's' INT   # stride (default 1)
     opts       := 'act=' ACT | 'bn=' (yes | no) | 'pad=' (same | valid | tf) | 'g=' N
-                                                     # g: groups (conv, pw); tf: TensorFlow's SAME
+                | 'bias=' (yes | no)
+                                                     # g: groups (conv, pw); tf: TensorFlow's SAME;
+                                                     #   bias: the convolution's own (default no)
     K0         := K | '0'                            # a kernel size, or 0: no such convolution
     ACT        := relu | relu6 | hswish | hsigmoid | sigmoid | silu | gelu | none
     GATE       := hsigmoid | sigmoid                 # hsigmoid (MobileNetV3) is the default

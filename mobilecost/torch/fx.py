@@ -138,9 +138,12 @@ def _module_node(name: str, m: nn.Module) -> tuple[str, dict]:
     if isinstance(m, nn.ReLU):
         return "relu", {}
     for cls, act in ((nn.Hardswish, "hswish"), (nn.Hardsigmoid, "hsigmoid"),
-                     (nn.Sigmoid, "sigmoid"), (nn.SiLU, "silu")):
+                     (nn.Sigmoid, "sigmoid"), (nn.SiLU, "silu"), (nn.GELU, "gelu")):
         if isinstance(m, cls):
             return act, {}
+    act = _activation_of(m)
+    if act is not None:
+        return act, {}
     if isinstance(m, (nn.Identity, nn.Dropout)):
         return "identity", {}
     if isinstance(m, nn.AvgPool2d):
@@ -161,13 +164,14 @@ def _module_node(name: str, m: nn.Module) -> tuple[str, dict]:
 _FUNCTIONS: dict[Any, str] = {
     F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.dropout: "identity",
     F.hardswish: "hswish", F.hardsigmoid: "hsigmoid", torch.sigmoid: "sigmoid",
-    F.sigmoid: "sigmoid", F.silu: "silu",
+    F.sigmoid: "sigmoid", F.silu: "silu", F.gelu: "gelu", F.batch_norm: "bn",
 }
 
-_METHODS = {"relu": "relu", "sigmoid": "sigmoid"}
-_ADD = (operator.add, torch.add, operator.iadd)
-_MUL = (operator.mul, torch.mul, operator.imul)
-_DIV = (operator.truediv, torch.div, operator.itruediv)
+#: Tensor methods, in place or not (geffnet's hard-swish is `x.mul_(F.relu6(x + 3.).div_(6.))`).
+_METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid"}
+_ADD = (operator.add, torch.add, operator.iadd, "add", "add_")
+_MUL = (operator.mul, torch.mul, operator.imul, "mul", "mul_")
+_DIV = (operator.truediv, torch.div, operator.itruediv, "div", "div_")
 
 
 def _dims(args: Any) -> tuple[int, ...]:
@@ -176,22 +180,46 @@ def _dims(args: Any) -> tuple[int, ...]:
     return tuple(int(a) for a in args) if isinstance(args, (tuple, list)) else ()
 
 
-def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
+def _arith_node(n: fx.Node, data_args: list) -> tuple[str, dict] | None:
+    """x + y, x * y (functions, operators and methods, in place or not), and a number added
+    to, multiplying or dividing a tensor."""
     t, args, kw = n.target, n.args, n.kwargs
+    if t not in _ADD + _MUL + _DIV or kw:
+        return None
+    if t in _ADD + _MUL and len(data_args) == 2 and len(args) == 2:
+        return ("add" if t in _ADD else "mul"), {}
+    if len(data_args) == 1 and len(args) == 2:
+        c = args[1] if args[0] in data_args else args[0]
+        if isinstance(c, (int, float)) and not isinstance(c, bool) and \
+                (t not in _DIV or (args[0] in data_args and c != 0)):
+            if t in _ADD:
+                return "addc", {"value": float(c)}
+            return "mulc", {"value": float(c) if t in _MUL else 1.0 / c}
+    return None
+
+
+def _function_node(n: fx.Node, data_args: list, attr: Callable[[Any], Any]) -> tuple[str, dict]:
+    """The neutral op of a function or method call; `attr` gives a get_attr node's tensor
+    (F.linear's weight)."""
+    t, args, kw = n.target, n.args, n.kwargs
+    got = _arith_node(n, data_args)
+    if got is not None:
+        return got
     if n.op == "call_function":
-        if t in _ADD + _MUL and len(data_args) == 2 and not kw:
-            return ("add" if t in _ADD else "mul"), {}
-        if t in _ADD + _MUL + _DIV and len(data_args) == 1 and not kw and len(args) == 2:
-            c = args[1] if args[0] in data_args else args[0]
-            if isinstance(c, (int, float)) and not isinstance(c, bool) and \
-                    (t not in _DIV or (args[0] in data_args and c != 0)):
-                if t in _ADD:
-                    return "addc", {"value": float(c)}
-                return "mulc", {"value": float(c) if t in _MUL else 1.0 / c}
-        if t in _FUNCTIONS and len(data_args) == 1:
+        if t is F.hardtanh:
+            if (list(args[1:3]) or [kw.get("min_val"), kw.get("max_val")]) == [0.0, 6.0]:
+                return "relu6", {}
+        elif t is F.batch_norm:
+            if not (args[5] if len(args) > 5 else kw.get("training", False)):
+                return "bn", {}
+        elif t in _FUNCTIONS and len(data_args) == 1:
             return _FUNCTIONS[t], {}
-        if t is F.hardtanh and (list(args[1:3]) or [kw.get("min_val"), kw.get("max_val")]) == [0.0, 6.0]:
-            return "relu6", {}
+        if t is F.linear and len(data_args) == 1 and len(args) >= 2:
+            w = attr(args[1])
+            b = args[2] if len(args) > 2 else kw.get("bias")
+            if w is not None and w.dim() == 2:
+                return "linear", {"in_features": int(w.shape[1]), "out_features": int(w.shape[0]),
+                                  "bias": b is not None}
         if t in (torch.clamp, torch.clip) and len(data_args) == 1 and _bounds(args, kw) == [0, 6]:
             return "relu6", {}
         if t is torch.flatten and (args[1:2] or (kw.get("start_dim", 0),))[0] == 1 and \
@@ -206,7 +234,8 @@ def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
             return _METHODS[t], {}
         if t == "contiguous":
             return "identity", {}
-        if t in ("clamp", "clip") and len(data_args) == 1 and _bounds(args, kw) == [0, 6]:
+        if t in ("clamp", "clip", "clamp_", "clip_") and len(data_args) == 1 and \
+                _bounds(args, kw) == [0, 6]:
             return "relu6", {}
         if t == "flatten" and (args[1:2] or (kw.get("start_dim", 0),))[0] == 1:
             return "flatten", {}
@@ -217,15 +246,92 @@ def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
     return "unknown", {}
 
 
+def _attr_of(gm: fx.GraphModule, a: Any) -> torch.Tensor | None:
+    """The tensor a get_attr node reads (a functional layer's weight), or None."""
+    if not isinstance(a, fx.Node) or a.op != "get_attr":
+        return None
+    obj: Any = gm
+    for part in a.target.split("."):
+        obj = getattr(obj, part, None)
+    return obj if isinstance(obj, torch.Tensor) else None
+
+
+def _run_time_pads(op: str, attrs: dict, before: Any, after: Any) -> tuple[str, dict]:
+    """A Conv2d subclass with a forward of its own (timm's and geffnet's Conv2dSame): its
+    padding attribute where that gives the output it made, else TensorFlow's SAME where that
+    does (what `pad_same` computes from the input size at run time), else unknown."""
+    if before is None or after is None or len(before.shape) != 4:
+        return "unknown", attrs
+    h, w = (int(v) for v in before.shape[2:])
+    got = tuple(int(v) for v in after.shape[2:])
+    pads = []
+    for size, k, s, d, p in zip((h, w), attrs["kernel"], attrs["stride"], attrs["dilation"],
+                                attrs["pads"][:2]):
+        if (size + 2 * p - d * (k - 1) - 1) // s + 1 == got[len(pads)]:
+            pads.append((p, p))
+            continue
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        pads.append((total // 2, total - total // 2))
+    a = dict(attrs, pads=(pads[0][0], pads[1][0], pads[0][1], pads[1][1]))
+    outs = tuple((size + p0 + p1 - d * (k - 1) - 1) // s + 1 for size, (p0, p1), k, s, d in
+                 zip((h, w), pads, a["kernel"], a["stride"], a["dilation"]))
+    return ("conv", a) if outs == got else ("unknown", attrs)
+
+
 def _bounds(args: tuple, kw: dict) -> list:
     """The (min, max) of a clamp, given by position or by name: [0, 6] is ReLU6."""
     pos = list(args[1:3]) + [None] * (3 - len(args[:3]))
     return [kw.get("min", pos[0]), kw.get("max", pos[1])]
 
 
-def _trace(module: nn.Module, source: str) -> fx.GraphModule:
+class _Tracer(fx.Tracer):
+    """fx's tracer with every Conv2d a leaf, subclasses included: timm's and geffnet's
+    `Conv2dSame` pad at run time from the input's size (TensorFlow's SAME), Python arithmetic
+    on shapes that fx cannot trace; as a leaf it keeps its attributes, and its padding is read
+    from the shapes it maps (`_run_time_pads`)."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return (isinstance(m, nn.Conv2d) or super().is_leaf_module(m, qualname)
+                or _activation_of(m) is not None)
+
+
+#: The activations a module outside torch.nn may compute, by the function that does.
+_PROBES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": F.relu, "relu6": F.relu6, "hswish": F.hardswish, "hsigmoid": F.hardsigmoid,
+    "sigmoid": torch.sigmoid, "silu": F.silu, "gelu": F.gelu}
+
+
+def _activation_of(m: nn.Module) -> str | None:
+    """The activation a module of a library's own computes (geffnet's `HardSwishJit`, whose
+    forward calls a TorchScript function fx cannot trace): one without parameters or
+    submodules whose output equals one of torch's activations on values from -8 to 8."""
+    if type(m).__module__.startswith("torch.") or next(m.children(), None) is not None or \
+            next(m.parameters(), None) is not None or isinstance(m, fx.GraphModule):
+        return None
+    cached = m.__dict__.get("_mobilecost_activation", False)
+    if cached is not False:
+        return cached
+    x = torch.linspace(-8, 8, 400).reshape(1, 16, 5, 5)
+    found = None
     try:
-        return fx.symbolic_trace(module)
+        with torch.no_grad():
+            y = m(x.clone())
+        if isinstance(y, torch.Tensor) and y.shape == x.shape:
+            found = next((name for name, f in _PROBES.items()
+                          if torch.allclose(y, f(x), rtol=1e-5, atol=1e-6)), None)
+    except Exception:  # noqa: BLE001 - any failure: not an activation
+        found = None
+    m.__dict__["_mobilecost_activation"] = found
+    return found
+
+
+def _trace(module: nn.Module, source: str) -> fx.GraphModule:
+    for m in module.modules():  # probed before tracing: fx patches module calls while it traces
+        _activation_of(m)
+    try:
+        tracer = _Tracer()
+        graph = tracer.trace(module)
+        return fx.GraphModule(tracer.root, graph, type(module).__name__)
     except Exception as exc:
         raise ModelImportError(f"{source}: torch.fx cannot trace the module: {_one_line(exc)}"
                                f"{_user_frame(exc)}") from None
@@ -283,8 +389,10 @@ def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) 
             m = mods[n.target]
             op, attrs = _module_node(n.target, m)
             label, src = n.target, type(m).__name__
+            if op == "conv" and type(m).forward is not nn.Conv2d.forward:
+                op, attrs = _run_time_pads(op, attrs, data_args[0].meta.get("tensor_meta"), meta)
         else:
-            op, attrs = _function_node(n, data_args)
+            op, attrs = _function_node(n, data_args, lambda a: _attr_of(gm, a))
             label = n.name
             src = getattr(n.target, "__name__", str(n.target))
         if op == "unknown":

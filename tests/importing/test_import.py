@@ -178,14 +178,17 @@ def test_hand_written_network_imports_to_the_counts_of_flop_counter_mode():
     imp = _import_module(model, 64)
     assert imp.text.splitlines()[3:] == [
         "activation relu", "conv 3 16 s2", "dw 3 act=relu6", "pw 32 act=none bn=no",
-        "residual {", "  conv 3 32 act=relu6", "}", "maxpool 2", "conv 5 24 bn=no pad=valid",
-        "avgpool global", "fc 10!"]
+        "residual {", "  conv 3 32 act=relu6", "}", "maxpool 2",
+        "conv 5 24 bn=no pad=valid bias=yes", "avgpool global", "fc 10!"]
     assert [layer_cost(l).macs for l in imp.layers] == HAND_MACS
     with FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, 64, 64))
     assert imp.total_macs == sum(HAND_MACS) == counter.get_total_flops() // 2 == 13_316_336
     weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
     assert sum(layer_cost(l).params for l in imp.layers) == weights
+    # the 5×5's own bias (no batchnorm after it) counts where biases do: torch's own count
+    every = sum(layer_cost(l, Counting(True, True)).params for l in imp.layers)
+    assert every == sum(p.numel() for p in model.parameters())
 
 
 def test_hand_written_network_from_onnx_gives_the_same_spec(tmp_path):
