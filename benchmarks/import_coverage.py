@@ -106,6 +106,7 @@ def build(zoo: str, name: str):
         import geffnet
 
         m = geffnet.create_model(name, pretrained=False)
+        m._mobilecost_name = name
     m.eval()
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():  # a trained network's values: no zero bias, no identity batchnorm
@@ -119,6 +120,14 @@ def build(zoo: str, name: str):
             elif getattr(mod, "bias", None) is not None and isinstance(mod.bias, torch.nn.Parameter):
                 mod.bias.copy_(torch.randn(mod.bias.shape, generator=g) * 0.1)
     return m
+
+
+def rebuild(m):
+    """The same geffnet network built again (under the current geffnet config), its values
+    copied."""
+    fresh = build("geffnet", m._mobilecost_name)
+    fresh.load_state_dict(m.state_dict())
+    return fresh.eval()
 
 
 def reference(m) -> tuple[int, int]:
@@ -135,6 +144,16 @@ def export(m, path: Path, dynamo: bool) -> None:
 
     if path.exists():
         return
+    if not dynamo and type(m).__module__.startswith("geffnet"):
+        # geffnet's memory-efficient activations are autograd Functions the TorchScript
+        # exporter cannot write; its documented export switch builds plain ones
+        import geffnet
+
+        geffnet.config.set_exportable(True)
+        try:
+            m = rebuild(m)
+        finally:
+            geffnet.config.set_exportable(False)
     x = torch.zeros(1, 3, RES, RES)
     tmp = path.with_suffix(".tmp.onnx")
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \

@@ -71,11 +71,19 @@ def choose_se_ratios(stmts: list[Stmt]) -> None:
 
 def _resolve_squeezes(stmts: list[Stmt]) -> list[Stmt]:
     """Every SE statement left outside an inverted residual with no ratio of the spec's own
-    `se` rule is the unknown operation it was read as."""
+    `se` rule is the unknown operation it was read as (and a residual block around one is
+    unknown as a whole)."""
     out = []
     for s in stmts:
         if isinstance(s.node, Residual):
             s.inner = _resolve_squeezes(s.inner)
+            bad = [x.node for x in s.inner if not isinstance(x.node, (LayerDef, Residual))]
+            if bad and s.fallback is not None:
+                # a residual block around an operation the spec cannot write is unknown as a
+                # whole: all its operations named, all their Mult-Adds kept
+                s.fallback.node.advice = bad[0].advice
+                out.append(s.fallback)
+                continue
             s.node = Residual(tuple(x.node for x in s.inner))
         if (isinstance(s.node, LayerDef) and s.node.op == "se"
                 and (s.node.se == 0 or s.node.squeeze != "exp")):
@@ -102,7 +110,7 @@ def fold_inverted_residuals(stmts: list[Stmt], rounding: Rounding = Rounding()) 
             else:
                 inner = fold_inverted_residuals(s.inner, rounding)
                 out.append(Stmt(Residual(tuple(x.node for x in inner)), s.in_shape,
-                                s.out_shape, s.layers, s.names, inner))
+                                s.out_shape, s.layers, s.names, inner, fallback=s.fallback))
             i += 1
             continue
         for n in (4, 3, 2):

@@ -17,10 +17,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MobilecostError
+from ..lang.spec import MAX_LAYERS
 
 
 class ModelImportError(MobilecostError):
     """A network that cannot be imported: what is wrong and where."""
+
+
+#: The most operations of any kind a network may have before it is read (the layers are
+#: bounded by the spec's MAX_LAYERS; activations, adds and shape operations come beside them).
+MAX_OPERATIONS = 10 * MAX_LAYERS
+
+
+def check_size(origin: str, layers: int, operations: int | None = None) -> None:
+    """Refuse, before any tracing or reading, a network with more convolutions and linear
+    layers than a spec may build (`MAX_LAYERS`), or more operations than `MAX_OPERATIONS`."""
+    if layers > MAX_LAYERS:
+        raise ModelImportError(f"{origin}: the network has {layers:,} convolutions and linear "
+                               f"layers; a spec builds at most {MAX_LAYERS:,} layers")
+    if operations is not None and operations > MAX_OPERATIONS:
+        raise ModelImportError(f"{origin}: the network has {operations:,} operations; "
+                               f"mobilecost reads at most {MAX_OPERATIONS:,}")
+
 
 
 #: The neutral vocabulary the readers translate to. `mul` multiplies two tensors (a map by
@@ -358,5 +376,5 @@ def _who(n: Node | None) -> str:
     return "the input" if n is None else f"{n.name} ({n.source_op})"
 
 
-__all__ = ["ACT_OPS", "NODE_OPS", "Branch", "Graph", "ModelImportError", "Node", "Region", "Shape",
+__all__ = ["ACT_OPS", "MAX_OPERATIONS", "NODE_OPS", "check_size", "Branch", "Graph", "ModelImportError", "Node", "Region", "Shape",
            "fuse_activations", "pool_out", "propagate", "shape_text", "walk", "without_identities"]

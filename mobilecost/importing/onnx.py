@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .graph import Graph, ModelImportError, Node
+from .graph import Graph, ModelImportError, Node, check_size
 
 INSTALL_HINT = "install it: pip install 'mobilecost[onnx]' (or pip install onnx)"
 
@@ -61,6 +61,8 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
     if not g.node:
         raise ModelImportError(f"{path}: the ONNX graph has no operations (truncated or "
                                f"not ONNX?)")
+    check_size(str(path), sum(n.op_type in ("Conv", "Gemm", "MatMul") for n in g.node),
+               len(g.node))
     try:
         inferred = onnx.shape_inference.infer_shapes(model).graph
     except Exception:
@@ -120,8 +122,8 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             if t == "Identity" and n.input[0] in consts:
                 consts[n.output[0]] = consts[n.input[0]]
             else:
-                for o in n.output:
-                    consts.setdefault(o, None)
+                for o, v in zip(n.output, _fold(n, consts)):
+                    consts.setdefault(o, v)
             continue
         if t in ("Identity", "Dropout") and len(ins) == 1:
             alias[n.output[0]] = ins[0]
@@ -211,6 +213,30 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
     nodes = _pads_into_convs(nodes, out)
     clean = re.sub(r"[^A-Za-z0-9_.\-]", "_", p.stem) or "imported"
     return Graph(str(path), clean, inputs[0].name, out, int(fixed[1]), int(h), nodes)
+
+
+#: Operations on small constants worth evaluating: the TorchScript exporter writes a fixed
+#: F.pad's amounts as a chain of these.
+_FOLDABLE = {"ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast", "Unsqueeze",
+             "Squeeze", "Add", "Sub", "Mul", "Div", "Ceil", "Floor", "Clip", "Gather", "Max",
+             "Min", "Neg"}
+
+
+def _fold(n: Any, consts: dict) -> list:
+    """The outputs of a node whose inputs are all constants, by ONNX's reference evaluator
+    where the op is a small arithmetic or shape one and the inputs are few numbers; else
+    unknown (None)."""
+    vals = [consts.get(x) for x in n.input if x]
+    if n.op_type not in _FOLDABLE or any(v is None for v in vals) or \
+            sum(v.size for v in vals) > 1024:
+        return [None] * len(n.output)
+    try:
+        from onnx.reference import ReferenceEvaluator
+
+        got = ReferenceEvaluator(n).run(None, {x: consts[x] for x in n.input if x})
+    except Exception:  # noqa: BLE001 - an op the evaluator cannot run stays unknown
+        return [None] * len(n.output)
+    return list(got)
 
 
 def _zero_pad(n: Any, a: dict, consts: dict) -> tuple[int, int, int, int] | None:

@@ -212,7 +212,8 @@ def _residual(items: list, i: int, ctx: Ctx):
     x = ctx.shape_in(b)
     node = Residual(tuple(s.node for s in inner))
     return 1, Stmt(node, x, x, sum(s.layers for s in inner) + 1,
-                   [n for s in inner for n in s.names] + [b.join.name], inner)
+                   [n for s in inner for n in s.names] + [b.join.name], inner,
+                   fallback=_unknown_stmt(b, ctx))
 
 
 @recogniser("se")

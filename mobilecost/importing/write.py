@@ -70,7 +70,7 @@ def import_graph(g: Graph, rounding: Rounding = Rounding(), allow_unknown: bool 
     unknown = [s.node for s in _flat(stmts) if isinstance(s.node, Unknown)]
     if unknown and not allow_unknown:
         lines = [f"{u.text()}: {u.advice}" for u in unknown[:5]]
-        more = f"; and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        more = f"; and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
         raise ModelImportError(f"{g.origin}: {len(unknown)} operation(s) the spec cannot "
                                f"express: " + "; ".join(lines) + more
                                + " (--allow-unknown writes them as comments)")

@@ -25,7 +25,7 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
-from ..importing.graph import Graph, ModelImportError, Node
+from ..importing.graph import Graph, ModelImportError, Node, check_size
 
 
 def load_callable(source: str) -> tuple[Callable[[], Any], str]:
@@ -340,7 +340,12 @@ def _trace(module: nn.Module, source: str) -> fx.GraphModule:
 def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) -> Graph:
     """The module as the importer's graph, traced at a resolution×resolution input."""
     module = module.eval()
+    mods = list(module.modules())
+    check_size(source, sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in mods),
+               sum(next(m.children(), None) is None for m in mods))
     gm = _trace(module, source)
+    check_size(source, 0, sum(n.op in ("call_module", "call_function", "call_method")
+                              for n in gm.graph.nodes))
     mods = dict(gm.named_modules())
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
