@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .graph import Graph, ModelImportError, Node, check_size
 
 INSTALL_HINT = "install it: pip install 'mobilecost[onnx]' (or pip install onnx)"
@@ -128,6 +130,12 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
         if t in ("Identity", "Dropout") and len(ins) == 1:
             alias[n.output[0]] = ins[0]
             continue
+        if t == "Shape" and len(ins) == 1:  # a size the exporter computes with (run-time SAME)
+            v = _shape_now(ins[0], nodes, inputs[0].name, int(fixed[1]), int(h))
+            if v is not None:
+                lo, hi = a.get("start", 0), a.get("end", len(v))
+                consts[n.output[0]] = np.array(v[lo:hi], dtype=np.int64)
+                continue
         if t == "Conv" and len(ins) == 1 and n.input[1] in consts:
             op, attrs = "conv", _conv(n, a, consts, name, path)
         elif t == "BatchNormalization" and len(ins) == 1:
@@ -219,7 +227,7 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
 #: F.pad's amounts as a chain of these.
 _FOLDABLE = {"ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast", "Unsqueeze",
              "Squeeze", "Add", "Sub", "Mul", "Div", "Ceil", "Floor", "Clip", "Gather", "Max",
-             "Min", "Neg"}
+             "Min", "Neg", "Shape", "Size"}
 
 
 def _fold(n: Any, consts: dict) -> list:
@@ -237,6 +245,24 @@ def _fold(n: Any, consts: dict) -> list:
     except Exception:  # noqa: BLE001 - an op the evaluator cannot run stays unknown
         return [None] * len(n.output)
     return list(got)
+
+
+def _shape_now(t: str, nodes: list[Node], input_name: str, channels: int,
+               size: int) -> tuple[int, ...] | None:
+    """The N×C×H×W shape of data tensor t from the nodes read so far (their padding taken
+    into the convolutions first), or None where that cannot be worked out."""
+    from .graph import propagate
+
+    done = _pads_into_convs([Node(n.name, n.op, n.inputs, n.output, n.source_op, dict(n.attrs))
+                             for n in nodes], t)
+    try:
+        shapes = propagate(Graph("", "", input_name, t, channels, size, done))
+    except ModelImportError:
+        return None
+    s = shapes.get(t)
+    if s is None or any(n.op == "unknown" and "out_shape" not in n.attrs for n in done):
+        return None  # an operation of unknown shape on the way
+    return (1,) + tuple(s)
 
 
 def _zero_pad(n: Any, a: dict, consts: dict) -> tuple[int, int, int, int] | None:
