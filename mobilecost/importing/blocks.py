@@ -71,8 +71,9 @@ def choose_se_ratios(stmts: list[Stmt]) -> None:
 
 def _resolve_squeezes(stmts: list[Stmt]) -> list[Stmt]:
     """Every SE statement left outside an inverted residual with no ratio of the spec's own
-    `se` rule is the unknown operation it was read as (and a residual block around one is
-    unknown as a whole)."""
+    `se` rule is written with its squeeze width, `se R w=S` (MixNet's squeeze from the block
+    input after a mixed depthwise); one whose width is not known stays the unknown operation
+    it was read as (and a residual block around one is unknown as a whole)."""
     out = []
     for s in stmts:
         if isinstance(s.node, Residual):
@@ -87,7 +88,12 @@ def _resolve_squeezes(stmts: list[Stmt]) -> list[Stmt]:
             s.node = Residual(tuple(x.node for x in s.inner))
         if (isinstance(s.node, LayerDef) and s.node.op == "se"
                 and (s.node.se == 0 or s.node.squeeze != "exp")):
-            s = s.fallback if s.fallback is not None else s
+            if s.squeeze:  # the width itself: `se R w=S`, R the nearest ratio
+                c = s.in_shape[0]
+                s.node = s.node.replace(se=max(1, round(Fraction(c, s.squeeze))),
+                                        squeeze="exp", squeeze_width=Channels(s.squeeze))
+            else:
+                s = s.fallback if s.fallback is not None else s
         out.append(s)
     return out
 
@@ -152,7 +158,8 @@ def _ir_of(run: list[Stmt], residual: bool, rounding: Rounding = Rounding()) -> 
         return None
     cin = run[0].in_shape[0]
     cout = proj.channels.base
-    if not all(d.bn and not d.own_bias for d in ds) or proj.act != "none" or \
+    if not all(d.bn and not d.own_bias and d.groups == 1 for d in ds if d.op != "dw") or \
+            not all(d.bn for d in ds) or proj.act != "none" or \
             dw.pad not in ("same", "tf") or proj.stride != 1:
         return None
     if expand is not None:

@@ -46,7 +46,7 @@ def check_size(origin: str, layers: int, operations: int | None = None) -> None:
 #: value), what the decomposed hard-swish x·ReLU6(x + 3)/6 is made of (`fuse_activations`).
 NODE_OPS = ("conv", "bn", "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "gelu", "add",
             "mul", "addc", "mulc", "avgpool", "maxpool", "gpool", "flatten", "linear",
-            "identity", "unknown")
+            "mixconv", "identity", "unknown")
 
 #: The activations a node may be, by the spec's names (`ops.ACTIVATIONS` less none).
 ACT_OPS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "gelu")
@@ -58,7 +58,9 @@ class Node:
 
     attrs: conv: in_channels, out_channels, kernel (kh, kw), stride (sh, sw), pads (top, left,
     bottom, right), dilation (dh, dw), groups, bias, folded_bn (a bias that is batchnorm folded
-    in by an exporter: read as bn=yes); linear: in_features, out_features, bias;
+    in by an exporter: read as bn=yes); mixconv (the channels split into groups, a convolution
+    on each, concatenated in order: MixNet's MixConv): splits (input channels of each group),
+    parts (each group's conv attrs); linear: in_features, out_features, bias;
     avgpool/maxpool: kernel, stride, pads, ceil; gpool: keepdim."""
 
     name: str  # where it is in the source: a module path or an ONNX node name
@@ -115,6 +117,18 @@ def propagate(g: Graph) -> dict[str, Shape]:
                                                                 a["dilation"])
             out = (a["out_channels"], _conv_out(x[1], kh, sh, pt, pb, dh),
                    _conv_out(x[2], kw, sw, pl, pr, dw))
+        elif n.op == "mixconv":  # channels split, a convolution on each, concatenated
+            if len(x) != 3 or x[0] != sum(a["splits"]):
+                raise ModelImportError(f"{n.name} ({n.source_op}): splits {sum(a['splits'])} "
+                                       f"channels, gets {shape_text(x)}")
+            sides = {(_conv_out(x[1], p["kernel"][0], p["stride"][0], p["pads"][0], p["pads"][2],
+                                p["dilation"][0]),
+                      _conv_out(x[2], p["kernel"][1], p["stride"][1], p["pads"][1], p["pads"][3],
+                                p["dilation"][1])) for p in a["parts"]}
+            if len(sides) != 1:
+                raise ModelImportError(f"{n.name} ({n.source_op}): its groups' convolutions "
+                                       f"make maps of different sizes")
+            out = (sum(p["out_channels"] for p in a["parts"]),) + sides.pop()
         elif n.op in ("avgpool", "maxpool"):
             (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["stride"], a["pads"]
             out = (x[0], pool_out(x[1], kh, sh, pt, pb, a["ceil"]),

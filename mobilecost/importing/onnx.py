@@ -136,6 +136,17 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
                 lo, hi = a.get("start", 0), a.get("end", len(v))
                 consts[n.output[0]] = np.array(v[lo:hi], dtype=np.int64)
                 continue
+        if t == "Split" and len(ins) == 1 and int(a.get("axis", 0)) in (1, -3):
+            sizes = _split_sizes(n, a, consts, shapes)
+            if sizes is not None:  # one node per part; `_mixconvs` joins split-conv-concat
+                for i, o in enumerate(n.output):
+                    s = shapes.get(o)
+                    node = Node(name, "unknown", ins, o, t,
+                                {"split": (name, i, tuple(sizes))}
+                                | ({"out_shape": s[1:]} if s and len(s) == 4 else {}))
+                    nodes.append(node)
+                    by_out[o] = node
+                continue
         if t == "Conv" and len(ins) == 1 and n.input[1] in consts:
             op, attrs = "conv", _conv(n, a, consts, name, path)
         elif t == "BatchNormalization" and len(ins) == 1:
@@ -154,6 +165,8 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             op = "sigmoid"
         elif t == "Gelu" and len(ins) == 1:
             op = "gelu"
+        elif t == "Concat" and int(a.get("axis", 0)) in (1, -3):
+            op, attrs = "unknown", {"concat": True}
         elif t == "Pad" and len(ins) == 1 and _zero_pad(n, a, consts) is not None:
             op, attrs = "pad", {"pads": _zero_pad(n, a, consts)}
         elif t == "Add" and len(ins) == 2:
@@ -218,7 +231,7 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
         raise ModelImportError(f"{path}: the graph has {len(g.output)} outputs; mobilecost "
                                f"imports networks of one output")
     out = alias.get(g.output[0].name, g.output[0].name)
-    nodes = _pads_into_convs(nodes, out)
+    nodes = _mixconvs(_pads_into_convs(nodes, out), out)
     clean = re.sub(r"[^A-Za-z0-9_.\-]", "_", p.stem) or "imported"
     return Graph(str(path), clean, inputs[0].name, out, int(fixed[1]), int(h), nodes)
 
@@ -263,6 +276,65 @@ def _shape_now(t: str, nodes: list[Node], input_name: str, channels: int,
     if s is None or any(n.op == "unknown" and "out_shape" not in n.attrs for n in done):
         return None  # an operation of unknown shape on the way
     return (1,) + tuple(s)
+
+
+def _split_sizes(n: Any, a: dict, consts: dict, shapes: dict) -> list[int] | None:
+    """The channels of each part of a Split on axis 1."""
+    if len(n.input) > 1 and n.input[1]:
+        v = consts.get(n.input[1])
+        return None if v is None else [int(x) for x in v.reshape(-1)]
+    if "split" in a:
+        return [int(x) for x in a["split"]]
+    s = shapes.get(n.input[0])
+    parts = len(n.output)
+    if s is None or len(s) != 4:
+        return None
+    each = -(-s[1] // parts)  # equal parts, the last one smaller (ONNX's num_outputs rule)
+    return [each] * (parts - 1) + [s[1] - each * (parts - 1)]
+
+
+def _mixconvs(nodes: list[Node], output: str) -> list[Node]:
+    """A Split on the channels, one convolution on each part, and a Concat of their outputs
+    in order (MixNet's MixConv as the exporters write it): one `mixconv` node."""
+    readers: dict[str, list[Node]] = {}
+    for n in nodes:
+        for t in n.inputs:
+            readers.setdefault(t, []).append(n)
+    by_out = {n.output: n for n in nodes}
+    drop: set[int] = set()
+    new: dict[int, Node] = {}
+    for n in nodes:
+        if not n.attrs.get("concat") or n.output == output:
+            continue
+        convs = [by_out.get(t) for t in n.inputs]
+        if not convs or any(c is None or c.op != "conv" or len(readers.get(c.output, [])) != 1
+                            for c in convs):
+            continue
+        parts = [by_out.get(c.inputs[0]) for c in convs]
+        if any(p is None or "split" not in p.attrs or len(readers.get(p.output, [])) != 1
+               for p in parts):
+            continue
+        ids = [p.attrs["split"] for p in parts]
+        sizes = ids[0][2]
+        if len({i[0] for i in ids}) != 1 or [i[1] for i in ids] != list(range(len(sizes))) \
+                or len({p.inputs for p in parts}) != 1:
+            continue
+        for x in parts + convs:
+            drop.add(id(x))
+        new[id(n)] = Node(_prefix([c.name for c in convs]), "mixconv", parts[0].inputs,
+                          n.output, "Split, Conv, Concat",
+                          {"splits": list(sizes), "parts": [c.attrs for c in convs]})
+    return [new.get(id(n), n) for n in nodes if id(n) not in drop]
+
+
+def _prefix(names: list[str]) -> str:
+    parts = [x.split("/") for x in names]
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return "/".join(common) or names[0]
 
 
 def _zero_pad(n: Any, a: dict, consts: dict) -> tuple[int, int, int, int] | None:

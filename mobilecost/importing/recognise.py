@@ -149,6 +149,55 @@ def _conv(items: list, i: int, ctx: Ctx):
     return j - i, Stmt(d, ctx.shape_in(n), ctx.shape_out(used[-1]), 1, [x.name for x in used])
 
 
+def _mixconv_def(n: Node, shape: Shape) -> LayerDef | None:
+    """MixNet's split-convolve-concatenate as one statement: `mixdw K,K,...` where every part
+    is depthwise and the channels split as mixdw splits them (c // n each, the first the
+    remainder too), `pw CH g=N` where every part is a 1×1 convolution of equal width."""
+    splits, parts = n.attrs["splits"], n.attrs["parts"]
+    if len({(p["stride"], p["dilation"]) for p in parts}) != 1 or parts[0]["dilation"] != (1, 1):
+        return None
+    s = _square(parts[0]["stride"])
+    pads = {conv_pad(Node(n.name, "conv", n.inputs, n.output, "", p), shape) for p in parts}
+    ks = [_square(p["kernel"]) for p in parts]
+    c, g = sum(splits), len(splits)
+    if s is None or None in ks or any(p["bias"] for p in parts):
+        return None
+    if all(p["groups"] == p["in_channels"] == p["out_channels"] == w
+           for p, w in zip(parts, splits)):
+        want = [c // g] * g
+        want[0] += c - sum(want)
+        if splits != want or len(pads) != 1 or pads & {None, "valid"}:
+            return None
+        return LayerDef("mixdw", kernels=tuple(ks), stride=s, pad=pads.pop())
+    outs = {p["out_channels"] for p in parts}
+    if set(ks) == {1} and len(set(splits)) == 1 and len(outs) == 1 and pads == {"valid"} and \
+            all(p["groups"] == 1 for p in parts):
+        return LayerDef("pw", kernel=1, stride=s, channels=Channels(outs.pop() * g), groups=g)
+    return None
+
+
+@recogniser("mixconv")
+def _mixconv(items: list, i: int, ctx: Ctx):
+    """Channels split, a convolution on each part, concatenated (MixNet's MixConv): `mixdw`
+    or a grouped `pw`, then optionally batchnorm and an activation."""
+    n = items[i]
+    if not _is(n, "mixconv"):
+        return None
+    d = _mixconv_def(n, ctx.shape_in(n))
+    if d is None:
+        return None
+    j, bn, act = i + 1, False, "none"
+    if j < len(items) and _is(items[j], "bn"):
+        bn, j = True, j + 1
+    if j < len(items) and _is(items[j], *ACT_OPS):
+        act, j = items[j].op, j + 1
+    d = d.replace(act=act, bn=bn)
+    layers = 4 * len(d.kernels) - 3 if d.op == "mixdw" else 1  # dw, tap, take, concat
+    used = items[i:j]
+    return j - i, Stmt(d, ctx.shape_in(n), ctx.shape_out(used[-1]), layers,
+                       [x.name for x in used])
+
+
 @recogniser("pool")
 def _pool(items: list, i: int, ctx: Ctx):
     """Average or max pooling without padding; a window the size of the map is global."""
@@ -207,8 +256,9 @@ def _residual(items: list, i: int, ctx: Ctx):
     if not (isinstance(b, Branch) and b.join.op == "add"):
         return None
     inner = recognise(b.body, ctx)
-    if any(isinstance(s.node, Unknown) for s in inner):
-        return None
+    bad = [s.node for s in inner if isinstance(s.node, Unknown)]
+    if bad:  # unknown as a whole, saying what inside it the spec cannot write
+        return 1, _unknown_stmt(b, ctx, f"in a residual block, {bad[0].text()}: {bad[0].advice}")
     x = ctx.shape_in(b)
     node = Residual(tuple(s.node for s in inner))
     return 1, Stmt(node, x, x, sum(s.layers for s in inner) + 1,
@@ -312,6 +362,10 @@ def _node_macs(n: Node, shapes: dict[str, Shape]) -> int:
         return kh * kw * (a["in_channels"] // a["groups"]) * a["out_channels"] * out[1] * out[2]
     if n.op == "linear":
         return a["in_features"] * a["out_features"]
+    if n.op == "mixconv":
+        out = shapes[n.output]
+        return sum(p["kernel"][0] * p["kernel"][1] * (p["in_channels"] // p["groups"])
+                   * p["out_channels"] for p in a["parts"]) * out[1] * out[2]
     return int(a.get("macs", 0))
 
 
@@ -342,6 +396,10 @@ def _unknown_stmt(item: Any, ctx: Ctx, why: str | None = None) -> Stmt:
     elif isinstance(item, (Region, Branch)):
         advice = ("a split whose paths meet other than by adding the input back; "
                   "the spec has residual blocks only")
+    elif first.op == "mixconv":
+        advice = ("channels split into groups, a convolution on each, concatenated, other than "
+                  "the spec's mixdw (depthwise groups split c // n, the first the remainder "
+                  "too) or pw g=N (equal 1×1 groups)")
     elif first.op == "conv":
         advice = f"{conv_problem(first, ctx.shape_in(first))}: {ADVICE['conv']}"
     else:

@@ -334,16 +334,20 @@ def squeeze_excite(b: Builder, ratio: int, act: str, gate: str, line: int,
 
 @register
 class SqueezeExcite(Op):
-    """`se R`: squeeze-and-excitation on the current map (see `squeeze_excite`); `act=` is the
+    """`se R [w=S]`: squeeze-and-excitation on the current map (see `squeeze_excite`); `act=` is the
     activation between its two 1×1 convolutions (ReLU by default, as in MobileNetV3 and
     MnasNet), `gate=` hsigmoid (MobileNetV3, the default) or sigmoid (MnasNet). Not a layer
     itself: it builds a pool, two 1×1 convolutions and a scale."""
 
     name = "se"
-    grammar = Grammar((RATIO,), (ACT, GATE))
+    grammar = Grammar((RATIO,), (ACT, GATE, Option("w", "squeeze_width", None,
+                                                  channel_count("squeeze width"))))
 
     def build(self, b: Builder, d: LayerDef) -> None:
-        squeeze_excite(b, d.se, d.act or "relu", d.gate, d.line)
+        """`w=S`: the squeeze width itself (scaled by the spec's rounding), where no ratio
+        gives it: MixNet's squeezes from the block's input, 144 channels to int(24 · 0.5)."""
+        squeeze_excite(b, d.se, d.act or "relu", d.gate, d.line,
+                       None if d.squeeze_width is None else b.ch(d.squeeze_width))
 
     def max_layers(self, d: LayerDef) -> int:
         return 4

@@ -246,6 +246,51 @@ def _function_node(n: fx.Node, data_args: list, attr: Callable[[Any], Any]) -> t
     return "unknown", {}
 
 
+_SPLITS = (torch.split, torch.chunk, "split", "chunk")
+
+
+def _mixed_convs(gm: fx.GraphModule, mods: dict) -> tuple[dict, set]:
+    """MixNet's MixConv as code writes it (timm's and geffnet's `MixedConv2d`): the channels
+    split (`torch.split`, `.split`, `chunk`), a Conv2d on each part, the outputs concatenated
+    in order (`torch.cat(..., 1)`). {the cat node: (the split's input, the convolutions, the
+    parts' channels)} and the nodes that fused reading stands for."""
+    fused, inside = {}, set()
+    for n in gm.graph.nodes:
+        if n.op not in ("call_function", "call_method") or n.target not in _SPLITS:
+            continue
+        dim = n.args[2] if len(n.args) > 2 else n.kwargs.get("dim", 0)
+        meta = n.meta.get("tensor_meta")
+        if dim != 1 or not isinstance(meta, (tuple, list)) or not meta:
+            continue
+        gets = sorted(n.users, key=lambda u: u.args[1] if len(u.args) > 1 else -1)
+        if [u.args[1] if u.target is operator.getitem else None for u in gets] != \
+                list(range(len(meta))):
+            continue
+        convs = [next(iter(u.users)) if len(u.users) == 1 else None for u in gets]
+        if not all(c is not None and c.op == "call_module" and isinstance(mods.get(c.target),
+                   nn.Conv2d) and len(c.users) == 1 for c in convs):
+            continue
+        cat = next(iter(convs[0].users))
+        if cat.target is not torch.cat or \
+                (cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)) != 1 or \
+                list(cat.args[0]) != convs:
+            continue
+        fused[cat] = (n.args[0], convs, [int(m.shape[1]) for m in meta])
+        inside |= {n, *gets, *convs}
+    return fused, inside
+
+
+def _common_prefix(names: list[str]) -> str:
+    """The module path the names share (`blocks.2.0.conv_dw` of `blocks.2.0.conv_dw.0`, ...)."""
+    parts = [x.split(".") for x in names]
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return ".".join(common) or names[0]
+
+
 def _attr_of(gm: fx.GraphModule, a: Any) -> torch.Tensor | None:
     """The tensor a get_attr node reads (a functional layer's weight), or None."""
     if not isinstance(a, fx.Node) or a.op != "get_attr":
@@ -370,8 +415,25 @@ def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) 
     data: set[fx.Node] = set()
     nodes: list[Node] = []
     output = None
+    fused, inside = _mixed_convs(gm, mods)
     for n in gm.graph.nodes:
         if n.op == "placeholder":
+            data.add(n)
+            continue
+        if n in inside:
+            continue
+        if n in fused:
+            x, convs, splits = fused[n]
+            parts = []
+            for c in convs:
+                a = _conv_attrs(mods[c.target], c.target)
+                if type(mods[c.target]).forward is not nn.Conv2d.forward:
+                    _, a = _run_time_pads("conv", a, c.args[0].meta.get("tensor_meta"),
+                                          c.meta.get("tensor_meta"))
+                parts.append(a)
+            label = _common_prefix([c.target for c in convs])
+            nodes.append(Node(label, "mixconv", (x.name,), n.name, "split, Conv2d, cat",
+                              {"splits": splits, "parts": parts}))
             data.add(n)
             continue
         if n.op == "output":

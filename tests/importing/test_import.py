@@ -523,16 +523,14 @@ class Excite(nn.Module):
         return self.pw(x * s)
 
 
-def test_an_se_the_spec_cannot_express_is_one_unknown_region():
-    with pytest.raises(ModelImportError) as e:
-        _import_module(Excite(), 32)
-    assert "1 operation(s)" in str(e.value) and "adaptive_avg_pool2d" in str(e.value)
-    assert "squeezing 16 channels to 4: no ratio R" in str(e.value)
-    imp = _import_module(Excite(), 32, allow_unknown=True)
+def test_an_se_no_ratio_expresses_is_written_with_its_squeeze_width():
+    imp = _import_module(Excite(), 32)
+    # 16 → 4: make_divisible(16/R, 8) is at least 8, so the width is written, R = 16 / 4
+    assert imp.text.splitlines()[4:] == ["conv 3 16 s2 bn=no", "se 4 gate=sigmoid w=4",
+                                         "pw 8 bn=no"]
     # the gate's two 1×1 convolutions on the 1×1 map: 16·4 + 4·16 Mult-Adds
-    assert imp.unknown_macs == 16 * 4 + 4 * 16
     assert imp.total_macs == 3 * 3 * 3 * 16 * 16 * 16 + 16 * 4 + 4 * 16 + 16 * 8 * 16 * 16
-    assert [l.op for l in imp.layers] == ["conv", "pw"]
+    assert [l.op for l in imp.layers] == ["conv", "avgpool", "pw", "pw", "scale", "pw"]
 
 
 def test_package_module_callable_source(tmp_path, monkeypatch):
