@@ -147,6 +147,11 @@ def propagate(g: Graph) -> dict[str, Shape]:
                 raise ModelImportError(f"{n.name} ({n.source_op}): adds tensors of shapes "
                                        f"{' and '.join(shape_text(s) for s in ins)}")
             out = x
+        elif n.op == "mul" and any(len(s) != 3 for s in ins):  # no map: broadcast
+            out = _broadcast(ins)
+            if out is None:
+                raise ModelImportError(f"{n.name} ({n.source_op}): multiplies tensors of "
+                                       f"shapes {' and '.join(shape_text(s) for s in ins)}")
         elif n.op == "mul":  # equal shapes, or a map times a 1×1 gate of its channels
             big = max(ins, key=len) if len(ins[0]) != len(ins[1]) else max(ins, key=math.prod)
             if not all(s == big or (len(s) == 3 and len(big) == 3 and s == (big[0], 1, 1))
@@ -163,6 +168,18 @@ def propagate(g: Graph) -> dict[str, Shape]:
                                    f"{shape_text(x)} input")
         shapes[n.output] = out
     return shapes
+
+
+def _broadcast(shapes: list[Shape]) -> Shape | None:
+    """numpy's broadcast of shapes without the batch dimension (attention's tensors)."""
+    width = max(len(s) for s in shapes)
+    out = []
+    for dims in zip(*[(1,) * (width - len(s)) + tuple(s) for s in shapes]):
+        big = {d for d in dims if d != 1}
+        if len(big) > 1:
+            return None
+        out.append(big.pop() if big else 1)
+    return tuple(out)
 
 
 def shape_text(s: Shape | None) -> str:

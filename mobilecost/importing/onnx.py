@@ -221,9 +221,13 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             b = consts[n.input[1]]
             op, attrs = "linear", {"in_features": int(b.shape[0]), "out_features": int(b.shape[1]),
                                    "bias": False}
+        if t == "MatMul" and len(ins) == 2 and op == "unknown":  # attention's QKᵀ and ·V
+            a_s, o_s = shapes.get(n.input[0]), shapes.get(n.output[0])
+            if a_s and o_s:
+                attrs["macs"] = int(np.prod(o_s)) * int(a_s[-1])
         if op in ("unknown", "pad"):
             s = shapes.get(n.output[0])
-            attrs |= {"out_shape": s[1:]} if s and len(s) in (2, 4) else {}
+            attrs |= {"out_shape": s[1:]} if s and len(s) >= 2 else {}
         node = Node(name, "unknown" if op == "pad" else op, ins, n.output[0], t, attrs)
         nodes.append(node)
         by_out[node.output] = node

@@ -23,7 +23,9 @@ from typing import Any, Callable
 
 import torch
 from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
 from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from ..importing.graph import Graph, ModelImportError, Node, check_size
 
@@ -370,6 +372,20 @@ def _activation_of(m: nn.Module) -> str | None:
     return found
 
 
+class _MeasuringShapeProp(ShapeProp):
+    """ShapeProp that also measures each node's Mult-Adds with FlopCounterMode (FLOPs / 2):
+    what an operation the spec cannot express (attention's matrix products) keeps as its
+    cost under --allow-unknown."""
+
+    def run_node(self, n: fx.Node) -> Any:
+        if n.op not in ("call_function", "call_method", "call_module"):
+            return super().run_node(n)
+        with FlopCounterMode(display=False) as counter:
+            out = super().run_node(n)
+        n.meta["mobilecost_macs"] = counter.get_total_flops() // 2
+        return out
+
+
 def _trace(module: nn.Module, source: str) -> fx.GraphModule:
     for m in module.modules():  # probed before tracing: fx patches module calls while it traces
         _activation_of(m)
@@ -404,10 +420,8 @@ def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) 
     in_channels = convs[0].in_channels
     x = torch.zeros(1, in_channels, resolution, resolution)
     try:
-        from torch.fx.passes.shape_prop import ShapeProp
-
         with torch.no_grad():
-            ShapeProp(gm).propagate(x)
+            _MeasuringShapeProp(gm).propagate(x)
     except Exception as exc:
         raise ModelImportError(f"{source}: the module does not run on a 1×{in_channels}×"
                                f"{resolution}×{resolution} input: {_one_line(exc)}"
@@ -464,7 +478,8 @@ def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) 
             src = getattr(n.target, "__name__", str(n.target))
         if op == "unknown":
             shape = tuple(int(v) for v in meta.shape)
-            attrs = {"out_shape": shape[1:] if len(shape) in (2, 4) else shape}
+            attrs = {"out_shape": shape[1:] if len(shape) in (2, 4) else shape,
+                     "macs": n.meta.get("mobilecost_macs", 0)}
         nodes.append(Node(label, op, tuple(a.name for a in data_args), n.name, src, attrs))
     clean = re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "imported"
     return Graph(source, clean, placeholders[0].name, output, in_channels, resolution, nodes)

@@ -387,3 +387,47 @@ def test_an_import_summary_lists_ten_unknown_operations_and_a_count():
     lines = import_summary(imp)
     assert len(imp.unknown) == 12
     assert len(lines) == 2 + 10 + 1 and lines[-1].startswith("  ... and 2 more")
+
+
+class MobileMQA(nn.Module):
+    """MobileNetV4's Mobile MQA as timm writes it: 4 query heads of dimension 8 from a 1×1
+    convolution, one key and one value head shared by all, each from a stride-2 depthwise 3×3
+    then a 1×1 to 8 channels, softmax(Q·Kᵀ·scale)·V, and a 1×1 output projection; the matrix
+    products by torch.matmul, or by F.scaled_dot_product_attention."""
+
+    def __init__(self, c=16, heads=4, d=8, fused=False):
+        super().__init__()
+        self.heads, self.d, self.fused = heads, d, fused
+        self.query = nn.Conv2d(c, heads * d, 1, bias=False)
+        self.key_down = nn.Conv2d(c, c, 3, 2, 1, groups=c, bias=False)
+        self.key = nn.Conv2d(c, d, 1, bias=False)
+        self.value_down = nn.Conv2d(c, c, 3, 2, 1, groups=c, bias=False)
+        self.value = nn.Conv2d(c, d, 1, bias=False)
+        self.output = nn.Conv2d(heads * d, c, 1, bias=False)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        q = self.query(x).reshape(b, self.heads, self.d, h * w).transpose(-1, -2)
+        k = self.key(self.key_down(x)).reshape(b, 1, self.d, -1).transpose(-1, -2)
+        v = self.value(self.value_down(x)).reshape(b, 1, self.d, -1).transpose(-1, -2)
+        if self.fused:
+            o = F.scaled_dot_product_attention(q, k, v)
+        else:
+            o = (q * self.d ** -0.5) @ k.transpose(-1, -2)
+            o = o.softmax(dim=-1) @ v
+        o = o.transpose(-1, -2).reshape(b, self.heads * self.d, h, w)
+        return x + self.output(o)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_mobile_mqa_is_refused_by_name_and_kept_with_its_measured_mult_adds(fused):
+    # on 8×8: Q 16·32·64, K and V each 3·3·16·16 + 16·8·16 (a 4×4 map), QKᵀ and ·V each
+    # heads·d·L_q·L_kv = 4·8·64·16, the projection 32·16·64, the stem 3·3·3·16·64
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1), MobileMQA(fused=fused)).eval()
+    attention = 16 * 32 * 64 + 2 * (3 * 3 * 16 * 16 + 16 * 8 * 16) + 2 * 4 * 8 * 64 * 16 \
+        + 32 * 16 * 64
+    with pytest.raises(ModelImportError, match="the spec cannot express: "):
+        _import(model, 8)
+    imp = _import(model, 8, allow_unknown=True)
+    assert imp.total_macs == 3 * 3 * 3 * 16 * 64 + attention == _torch_counts(model, 8)[0]
+    assert imp.total_macs == 27_648 + 32_768 + 8_704 + 65_536 + 32_768 == 167_424
