@@ -92,6 +92,47 @@ NETWORKS = [("timm", n) for n in (
     "tf_mobilenetv3_large_100")]
 
 ROUTES = ("fx", "onnx", "dynamo")
+
+#: The networks with a built-in spec: (zoo/name, spec, α) for `crosscheck SPEC --alpha A
+#: --against` (the command's library call), layer by layer against the fx import.
+AGAINST = [
+    ("timm/mobilenetv1_100", "mobilenet_v1", "1"), ("timm/mobilenetv2_100", "mobilenet_v2", "1"),
+    ("timm/mobilenetv2_050", "mobilenet_v2", "0.5"),
+    ("timm/mobilenetv3_large_100", "mobilenet_v3_large", "1"),
+    ("timm/mobilenetv3_large_075", "mobilenet_v3_large", "0.75"),
+    ("timm/mobilenetv3_small_100", "mobilenet_v3_small", "1"),
+    ("timm/tf_mobilenetv3_large_minimal_100", "mobilenet_v3_large_minimalistic", "1"),
+    ("timm/mobilenetv4_conv_small", "mobilenetv4_conv_small", "1"),
+    ("timm/mobilenetv4_conv_medium", "mobilenetv4_conv_medium", "1"),
+    ("timm/mobilenetv4_conv_large", "mobilenetv4_conv_large", "1"),
+    ("timm/mobilenetv4_hybrid_medium", "mobilenetv4_hybrid_medium", "1"),
+    ("timm/mobilenetv4_hybrid_large", "mobilenetv4_hybrid_large", "1"),
+    ("timm/mnasnet_100", "mnasnet_b1", "1"), ("geffnet/mnasnet_100", "mnasnet_b1", "1"),
+    ("geffnet/mobilenetv2_100", "mobilenet_v2", "1"),
+    ("geffnet/mobilenetv3_large_100", "mobilenet_v3_large", "1"),
+    ("geffnet/mobilenetv3_small_100", "mobilenet_v3_small", "1"),
+]
+
+
+def against(m, label: str, spec_name: str, alpha: str) -> dict:
+    """`crosscheck SPEC --alpha A --res 224 --against` the network: agrees, or the first
+    disagreeing layer."""
+    from fractions import Fraction
+
+    from mobilecost.errors import MobilecostError
+    from mobilecost.importing.write import import_graph
+    from mobilecost.lang.load import load_spec
+    from mobilecost.reports.importing import against_report, disagreement_text
+    from mobilecost.torch.fx import graph_of_module
+
+    try:
+        imp = import_graph(graph_of_module(m, label, label.replace("/", "_"), RES),
+                           allow_unknown=True)
+        _, cmp = against_report(load_spec(spec_name), Fraction(alpha), RES, label, imp)
+    except MobilecostError as exc:
+        return {"result": "refused", "why": str(exc)}
+    return ({"result": "agrees", "why": ""} if cmp.agree
+            else {"result": "differs", "why": disagreement_text(cmp)})
 RES = 224
 
 
@@ -239,6 +280,21 @@ def markdown(rows: list[dict], versions: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def against_markdown(checks: list[dict]) -> str:
+    if not checks:
+        return ""
+    lines = ["", (f"`crosscheck SPEC --alpha A --res {RES} --against` each network with a "
+                  "built-in spec (its fx import, unknown operations as rows of their own):"), "",
+             "| network | spec | result | first disagreement |", "|---|---|---|---|"]
+    for c in checks:
+        why = c["why"].replace("|", "/")
+        lines.append(f"| {c['network']} | {c['spec']} | {c['result']} | "
+                     f"{why[:217] + '...' if len(why) > 220 else why} |")
+    ok = sum(c["result"] == "agrees" for c in checks)
+    lines += ["", f"- {ok} of {len(checks)} agree layer by layer"]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, help="write the Markdown table here (else stdout)")
@@ -273,9 +329,17 @@ def main() -> int:
             rows.append(r | {"network": label, "macs": want[0], "params": want[1]})
             print(f"{label:40s} {route:7s} {r['result']:9s} {r['why'][:150]}", file=sys.stderr,
                   flush=True)
+    checks = []
+    for label, spec_name, alpha in AGAINST:
+        if only and label not in only and label.split("/")[1] not in only:
+            continue
+        r = against(build(*label.split("/")), label, spec_name, alpha)
+        checks.append(r | {"network": label, "spec": f"{spec_name} at α {alpha}"})
+        print(f"{label:40s} against {spec_name} {alpha}: {r['result']} {r['why'][:150]}",
+              file=sys.stderr, flush=True)
     versions = (f"timm {timm.__version__}, geffnet {getattr(geffnet, '__version__', '1.0.2')}, "
                 f"torch {torch.__version__}, onnx {onnx.__version__}")
-    text = markdown(rows, versions)
+    text = markdown(rows, versions) + against_markdown(checks)
     if a.out:
         a.out.write_text(text)
     else:

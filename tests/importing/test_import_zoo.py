@@ -406,7 +406,7 @@ class MobileMQA(nn.Module):
         self.output = nn.Conv2d(heads * d, c, 1, bias=False)
 
     def forward(self, x):
-        b, c, h, w = x.shape
+        b, _, h, w = x.shape
         q = self.query(x).reshape(b, self.heads, self.d, h * w).transpose(-1, -2)
         k = self.key(self.key_down(x)).reshape(b, 1, self.d, -1).transpose(-1, -2)
         v = self.value(self.value_down(x)).reshape(b, 1, self.d, -1).transpose(-1, -2)
@@ -431,3 +431,17 @@ def test_mobile_mqa_is_refused_by_name_and_kept_with_its_measured_mult_adds(fuse
     imp = _import(model, 8, allow_unknown=True)
     assert imp.total_macs == 3 * 3 * 3 * 16 * 64 + attention == _torch_counts(model, 8)[0]
     assert imp.total_macs == 27_648 + 32_768 + 8_704 + 65_536 + 32_768 == 167_424
+
+
+def test_a_head_convolution_on_the_pooled_map_agrees_with_a_spec_fc():
+    from mobilecost.importing.compare import compare
+    from mobilecost.lang.parse import parse
+
+    # torchvision writes MobileNetV3's 1280-wide head as a Linear, timm as a 1×1 Conv2d with a
+    # bias after the pool: the same 24·64 products and weights
+    spec = parse("name h\ninput 32 3!\nrounding int\nactivation relu\nconv 3 16 s2\n"
+                 "ir 24 t=1\navgpool global\nfc 64 act=hswish\nfc 10!\n")
+    cmp = compare(spec.build(1, 32), _import(TimmStyle(), 32))
+    assert cmp.agree, cmp.first
+    assert [r["spec"].split()[0] for r in cmp.rows[-2:]] == ["fc", "fc"]
+    assert [r["network"].split()[0] for r in cmp.rows[-2:]] == ["pw", "fc"]
