@@ -24,9 +24,10 @@ class ModelImportError(MobilecostError):
     """A network that cannot be imported: what is wrong and where."""
 
 
-#: The most operations of any kind a network may have before it is read (the layers are
-#: bounded by the spec's MAX_LAYERS; activations, adds and shape operations come beside them).
-MAX_OPERATIONS = 10 * MAX_LAYERS
+#: The most operations of any kind (constants aside) a network may have before it is read:
+#: as many as the layers a spec may build (MAX_LAYERS). A network under the layer limit with
+#: more (an activation and an add beside every convolution) is far beyond a mobile network.
+MAX_OPERATIONS = MAX_LAYERS
 
 
 def check_size(origin: str, layers: int, operations: int | None = None) -> None:
