@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..importing.graph import Graph, ModelImportError, Node, check_size
+from .fx_layers import Tracer, activation_of, common_prefix, mixed_convs, run_time_pads
 
 
 def load_callable(source: str) -> tuple[Callable[[], Any], str]:
@@ -143,7 +144,7 @@ def _module_node(name: str, m: nn.Module) -> tuple[str, dict]:
                      (nn.Sigmoid, "sigmoid"), (nn.SiLU, "silu"), (nn.GELU, "gelu")):
         if isinstance(m, cls):
             return act, {}
-    act = _activation_of(m)
+    act = activation_of(m)
     if act is not None:
         return act, {}
     if isinstance(m, (nn.Identity, nn.Dropout)):
@@ -248,51 +249,6 @@ def _function_node(n: fx.Node, data_args: list, attr: Callable[[Any], Any]) -> t
     return "unknown", {}
 
 
-_SPLITS = (torch.split, torch.chunk, "split", "chunk")
-
-
-def _mixed_convs(gm: fx.GraphModule, mods: dict) -> tuple[dict, set]:
-    """MixNet's MixConv as code writes it (timm's and geffnet's `MixedConv2d`): the channels
-    split (`torch.split`, `.split`, `chunk`), a Conv2d on each part, the outputs concatenated
-    in order (`torch.cat(..., 1)`). {the cat node: (the split's input, the convolutions, the
-    parts' channels)} and the nodes that fused reading stands for."""
-    fused, inside = {}, set()
-    for n in gm.graph.nodes:
-        if n.op not in ("call_function", "call_method") or n.target not in _SPLITS:
-            continue
-        dim = n.args[2] if len(n.args) > 2 else n.kwargs.get("dim", 0)
-        meta = n.meta.get("tensor_meta")
-        if dim != 1 or not isinstance(meta, (tuple, list)) or not meta:
-            continue
-        gets = sorted(n.users, key=lambda u: u.args[1] if len(u.args) > 1 else -1)
-        if [u.args[1] if u.target is operator.getitem else None for u in gets] != \
-                list(range(len(meta))):
-            continue
-        convs = [next(iter(u.users)) if len(u.users) == 1 else None for u in gets]
-        if not all(c is not None and c.op == "call_module" and isinstance(mods.get(c.target),
-                   nn.Conv2d) and len(c.users) == 1 for c in convs):
-            continue
-        cat = next(iter(convs[0].users))
-        if cat.target is not torch.cat or \
-                (cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)) != 1 or \
-                list(cat.args[0]) != convs:
-            continue
-        fused[cat] = (n.args[0], convs, [int(m.shape[1]) for m in meta])
-        inside |= {n, *gets, *convs}
-    return fused, inside
-
-
-def _common_prefix(names: list[str]) -> str:
-    """The module path the names share (`blocks.2.0.conv_dw` of `blocks.2.0.conv_dw.0`, ...)."""
-    parts = [x.split(".") for x in names]
-    common = []
-    for level in zip(*parts):
-        if len(set(level)) != 1:
-            break
-        common.append(level[0])
-    return ".".join(common) or names[0]
-
-
 def _attr_of(gm: fx.GraphModule, a: Any) -> torch.Tensor | None:
     """The tensor a get_attr node reads (a functional layer's weight), or None."""
     if not isinstance(a, fx.Node) or a.op != "get_attr":
@@ -303,73 +259,10 @@ def _attr_of(gm: fx.GraphModule, a: Any) -> torch.Tensor | None:
     return obj if isinstance(obj, torch.Tensor) else None
 
 
-def _run_time_pads(op: str, attrs: dict, before: Any, after: Any) -> tuple[str, dict]:
-    """A Conv2d subclass with a forward of its own (timm's and geffnet's Conv2dSame): its
-    padding attribute where that gives the output it made, else TensorFlow's SAME where that
-    does (what `pad_same` computes from the input size at run time), else unknown."""
-    if before is None or after is None or len(before.shape) != 4:
-        return "unknown", attrs
-    h, w = (int(v) for v in before.shape[2:])
-    got = tuple(int(v) for v in after.shape[2:])
-    pads = []
-    for size, k, s, d, p in zip((h, w), attrs["kernel"], attrs["stride"], attrs["dilation"],
-                                attrs["pads"][:2]):
-        if (size + 2 * p - d * (k - 1) - 1) // s + 1 == got[len(pads)]:
-            pads.append((p, p))
-            continue
-        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        pads.append((total // 2, total - total // 2))
-    a = dict(attrs, pads=(pads[0][0], pads[1][0], pads[0][1], pads[1][1]))
-    outs = tuple((size + p0 + p1 - d * (k - 1) - 1) // s + 1 for size, (p0, p1), k, s, d in
-                 zip((h, w), pads, a["kernel"], a["stride"], a["dilation"]))
-    return ("conv", a) if outs == got else ("unknown", attrs)
-
-
 def _bounds(args: tuple, kw: dict) -> list:
     """The (min, max) of a clamp, given by position or by name: [0, 6] is ReLU6."""
     pos = list(args[1:3]) + [None] * (3 - len(args[:3]))
     return [kw.get("min", pos[0]), kw.get("max", pos[1])]
-
-
-class _Tracer(fx.Tracer):
-    """fx's tracer with every Conv2d a leaf, subclasses included: timm's and geffnet's
-    `Conv2dSame` pad at run time from the input's size (TensorFlow's SAME), Python arithmetic
-    on shapes that fx cannot trace; as a leaf it keeps its attributes, and its padding is read
-    from the shapes it maps (`_run_time_pads`)."""
-
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return (isinstance(m, nn.Conv2d) or super().is_leaf_module(m, qualname)
-                or _activation_of(m) is not None)
-
-
-#: The activations a module outside torch.nn may compute, by the function that does.
-_PROBES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": F.relu, "relu6": F.relu6, "hswish": F.hardswish, "hsigmoid": F.hardsigmoid,
-    "sigmoid": torch.sigmoid, "silu": F.silu, "gelu": F.gelu}
-
-
-def _activation_of(m: nn.Module) -> str | None:
-    """The activation a module of a library's own computes (geffnet's `HardSwishJit`, whose
-    forward calls a TorchScript function fx cannot trace): one without parameters or
-    submodules whose output equals one of torch's activations on values from -8 to 8."""
-    if type(m).__module__.startswith("torch.") or next(m.children(), None) is not None or \
-            next(m.parameters(), None) is not None or isinstance(m, fx.GraphModule):
-        return None
-    cached = m.__dict__.get("_mobilecost_activation", False)
-    if cached is not False:
-        return cached
-    x = torch.linspace(-8, 8, 400).reshape(1, 16, 5, 5)
-    found = None
-    try:
-        with torch.no_grad():
-            y = m(x.clone())
-        if isinstance(y, torch.Tensor) and y.shape == x.shape:
-            found = next((name for name, f in _PROBES.items()
-                          if torch.allclose(y, f(x), rtol=1e-5, atol=1e-6)), None)
-    except Exception:  # noqa: BLE001 - any failure: not an activation
-        found = None
-    m.__dict__["_mobilecost_activation"] = found
-    return found
 
 
 class _MeasuringShapeProp(ShapeProp):
@@ -388,9 +281,9 @@ class _MeasuringShapeProp(ShapeProp):
 
 def _trace(module: nn.Module, source: str) -> fx.GraphModule:
     for m in module.modules():  # probed before tracing: fx patches module calls while it traces
-        _activation_of(m)
+        activation_of(m)
     try:
-        tracer = _Tracer()
+        tracer = Tracer()
         graph = tracer.trace(module)
         return fx.GraphModule(tracer.root, graph, type(module).__name__)
     except Exception as exc:
@@ -429,7 +322,7 @@ def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) 
     data: set[fx.Node] = set()
     nodes: list[Node] = []
     output = None
-    fused, inside = _mixed_convs(gm, mods)
+    fused, inside = mixed_convs(gm, mods)
     for n in gm.graph.nodes:
         if n.op == "placeholder":
             data.add(n)
@@ -442,10 +335,10 @@ def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) 
             for c in convs:
                 a = _conv_attrs(mods[c.target], c.target)
                 if type(mods[c.target]).forward is not nn.Conv2d.forward:
-                    _, a = _run_time_pads("conv", a, c.args[0].meta.get("tensor_meta"),
+                    _, a = run_time_pads("conv", a, c.args[0].meta.get("tensor_meta"),
                                           c.meta.get("tensor_meta"))
                 parts.append(a)
-            label = _common_prefix([c.target for c in convs])
+            label = common_prefix([c.target for c in convs])
             nodes.append(Node(label, "mixconv", (x.name,), n.name, "split, Conv2d, cat",
                               {"splits": splits, "parts": parts}))
             data.add(n)
@@ -471,7 +364,7 @@ def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) 
             op, attrs = _module_node(n.target, m)
             label, src = n.target, type(m).__name__
             if op == "conv" and type(m).forward is not nn.Conv2d.forward:
-                op, attrs = _run_time_pads(op, attrs, data_args[0].meta.get("tensor_meta"), meta)
+                op, attrs = run_time_pads(op, attrs, data_args[0].meta.get("tensor_meta"), meta)
         else:
             op, attrs = _function_node(n, data_args, lambda a: _attr_of(gm, a))
             label = n.name
