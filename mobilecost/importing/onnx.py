@@ -10,7 +10,10 @@ the convolution's weights and bias for inference (torch.onnx.export does, in eva
 convolution with a bias is read as one with batchnorm (`bn=yes`), unless the bias is the
 convolution's own parameter: both of torch's exporters keep a parameter's name, so a bias
 named `P.bias` beside a weight `P.weight` (timm's `conv_head.bias`) is a bias (`bias=yes`),
-while a folded one has a made-up name (`onnx::Conv_508`, `conv_stem.weight_bias`).
+while a folded one has a made-up name (`onnx::Conv_508`, `conv_stem.weight_bias`). The Dynamo
+exporter drops a bias of zeros (an untrained network's, folded batchnorm's too) and names in
+each node's metadata the rewrites it made; a dropped bias and a folded batchnorm are read from
+there.
 """
 
 from __future__ import annotations
@@ -216,7 +219,8 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             b = consts[n.input[1]]
             out, inn = (b.shape[0], b.shape[1]) if a.get("transB", 0) else (b.shape[1], b.shape[0])
             op, attrs = "linear", {"in_features": int(inn), "out_features": int(out),
-                                   "bias": len(n.input) > 2 and bool(n.input[2])}
+                                   "bias": len(n.input) > 2 and bool(n.input[2])
+                                   or "RemoveOptionalBiasFromGemm" in _rules(n)}
         elif t == "MatMul" and len(ins) == 1 and n.input[1] in consts and consts[n.input[1]].ndim == 2:
             b = consts[n.input[1]]
             op, attrs = "linear", {"in_features": int(b.shape[0]), "out_features": int(b.shape[1]),
@@ -421,9 +425,23 @@ def _conv(n: Any, a: dict, consts: dict, name: str, path: Any) -> dict:
         pads = tuple(int(v) for v in a.get("pads", (0, 0, 0, 0)))
     bias = len(n.input) > 2 and bool(n.input[2])
     own = bias and n.input[1].endswith(".weight") and n.input[2] == n.input[1][:-7] + ".bias"
+    rules = _rules(n)  # the Dynamo exporter's rewrites, which its metadata names
+    folded = (bias and not own) or "FuseBatchNormIntoConv" in rules
+    if "RemoveOptionalBiasFromConv" in rules and "FuseBatchNormIntoConv" not in rules:
+        bias = own = True  # its own bias, all zeros (an untrained network), dropped
     return {"in_channels": int(w.shape[1]) * groups, "out_channels": int(w.shape[0]),
             "kernel": k, "stride": s, "pads": pads, "dilation": d, "groups": groups,
-            "bias": bias, "folded_bn": bias and not own}
+            "bias": bias or folded, "folded_bn": folded}
+
+
+def _rules(n: Any) -> set[str]:
+    """The rewrite rules the Dynamo exporter's optimizer applied to a node (its metadata
+    `pkg.onnxscript.rewriter.rule_name`): `FuseBatchNormIntoConv` says batchnorm was folded into
+    a convolution, `RemoveOptionalBiasFrom...` that a bias of zeros was dropped."""
+    for p in n.metadata_props:
+        if p.key == "pkg.onnxscript.rewriter.rule_name":
+            return {r.strip() for r in p.value.split(",")}
+    return set()
 
 
 __all__ = ["load_graph", "require_onnx"]

@@ -130,6 +130,24 @@ def test_head_bias_read_from_onnx_by_its_parameter_name(tmp_path):
         assert _counts(imp) == (TIMM_MACS, TIMM_PARAMS)
 
 
+def test_an_untrained_network_from_the_dynamo_exporter_keeps_its_dropped_biases(tmp_path):
+    # untrained: batchnorm the identity and every bias zero, which the Dynamo exporter's
+    # optimizer drops (folded batchnorm's bias, the head's and the classifier's); its metadata
+    # says so, and the counts are the network's
+    pytest.importorskip("onnx")
+    from mobilecost.importing.onnx import load_graph
+
+    model = TimmStyle().eval()
+    with torch.no_grad():
+        model.conv_head.bias.zero_()
+        model.classifier.bias.zero_()
+    path = export_onnx(model, tmp_path / "untrained.onnx", 32, dynamo=True, randomise_bn=False)
+    imp = import_graph(load_graph(path))
+    assert _body(imp) == ["conv 3 16 s2", "ir 24 t=1", "avgpool global",
+                          "pw 64 act=hswish bn=no bias=yes", "fc 10!"]
+    assert _counts(imp) == (TIMM_MACS, TIMM_PARAMS)
+
+
 # --------------------------------------------------------------------------- TF SAME padding
 
 def pad_same(x, k, s):
