@@ -369,6 +369,9 @@ def _node_macs(n: Node, shapes: dict[str, Shape]) -> int:
     return int(a.get("macs", 0))
 
 
+#: The source ops of attention (fx function names and ONNX op types, lower case).
+ATTENTION_OPS = ("matmul", "bmm", "softmax", "scaled_dot_product_attention", "einsum")
+
 ADVICE = {
     "conv": "write it by hand as the nearest conv/dw/pw, or leave it out",
     "relu": "the spec has activations only right after a convolution",
@@ -393,6 +396,15 @@ def _unknown_stmt(item: Any, ctx: Ctx, why: str | None = None) -> Stmt:
         advice = ("a path multiplied back into its input that is not squeeze-and-excitation as "
                   "the spec's se builds it (global average pool, 1×1 convolution with bias, "
                   "activation, 1×1 convolution with bias, gate)")
+    elif isinstance(item, (Region, Branch)) and any(
+            n.source_op.split()[0].lower() in ("cat", "concat") for n in nodes):
+        advice = ("paths concatenated along the channels (as GhostNet's ghost module does): "
+                  "the importer reads only residual adds and squeeze-and-excitation's product; "
+                  "the spec's ghost op writes a ghost module by hand")
+    elif isinstance(item, (Region, Branch)) and any(
+            n.source_op.split()[0].lower() in ATTENTION_OPS for n in nodes):
+        advice = ("attention (matrix products and softmax): the importer does not read it; the "
+                  "spec's attn op writes Mobile MQA and multi-head attention by hand")
     elif isinstance(item, (Region, Branch)):
         advice = ("a split whose paths meet other than by adding the input back; "
                   "the spec has residual blocks only")

@@ -369,6 +369,11 @@ def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) 
             op, attrs = _function_node(n, data_args, lambda a: _attr_of(gm, a))
             label = n.name
             src = getattr(n.target, "__name__", str(n.target))
+            stack = n.meta.get("nn_module_stack")
+            if stack:  # where it is: the module whose forward calls it, and that module's class
+                path, cls = list(stack.values())[-1]
+                label = f"{path}.{n.name}"
+                src = f"{src} in {getattr(cls, '__name__', cls)}"
         if op == "unknown":
             shape = tuple(int(v) for v in meta.shape)
             attrs = {"out_shape": shape[1:] if len(shape) in (2, 4) else shape,
