@@ -220,7 +220,7 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             out, inn = (b.shape[0], b.shape[1]) if a.get("transB", 0) else (b.shape[1], b.shape[0])
             op, attrs = "linear", {"in_features": int(inn), "out_features": int(out),
                                    "bias": len(n.input) > 2 and bool(n.input[2])
-                                   or "RemoveOptionalBiasFromGemm" in _rules(n)}
+                                   or _had_bias(n, "linear")}
         elif t == "MatMul" and len(ins) == 1 and n.input[1] in consts and consts[n.input[1]].ndim == 2:
             b = consts[n.input[1]]
             op, attrs = "linear", {"in_features": int(b.shape[0]), "out_features": int(b.shape[1]),
@@ -427,11 +427,22 @@ def _conv(n: Any, a: dict, consts: dict, name: str, path: Any) -> dict:
     own = bias and n.input[1].endswith(".weight") and n.input[2] == n.input[1][:-7] + ".bias"
     rules = _rules(n)  # the Dynamo exporter's rewrites, which its metadata names
     folded = (bias and not own) or "FuseBatchNormIntoConv" in rules
-    if "RemoveOptionalBiasFromConv" in rules and "FuseBatchNormIntoConv" not in rules:
+    if not bias and "FuseBatchNormIntoConv" not in rules and _had_bias(n, "conv2d"):
         bias = own = True  # its own bias, all zeros (an untrained network), dropped
     return {"in_channels": int(w.shape[1]) * groups, "out_channels": int(w.shape[0]),
             "kernel": k, "stride": s, "pads": pads, "dilation": d, "groups": groups,
             "bias": bias or folded, "folded_bn": folded}
+
+
+def _had_bias(n: Any, aten: str) -> bool:
+    """Whether the Dynamo exporter dropped a bias of this node (`RemoveOptionalBias...` among
+    its rewrites) that the torch call it came from passed as a parameter (its metadata
+    `pkg.torch.onnx.fx_node`: `aten.conv2d.default](args = (%x, %p_w, %p_b)`)."""
+    if not any(r.startswith("RemoveOptionalBias") for r in _rules(n)):
+        return False
+    call = next((p.value for p in n.metadata_props if p.key == "pkg.torch.onnx.fx_node"), "")
+    return re.search(rf"aten\.{aten}\.default\]\(args = \(%[^,()]+, %[^,()]+, %[^,()\s]+",
+                     call) is not None
 
 
 def _rules(n: Any) -> set[str]:

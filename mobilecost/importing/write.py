@@ -117,7 +117,7 @@ def _with_default_act(node: SpecNode, act: str) -> SpecNode:
     """A statement with its activation left to the spec's default where it is that default."""
     if isinstance(node, Residual):
         return Residual(tuple(_with_default_act(n, act) for n in node.body))
-    if node.op in ("conv", "dw", "pw", "ir") and node.act == act:
+    if node.op in ("conv", "dw", "pw", "ir", "mixdw") and node.act == act:
         return node.replace(act=None)
     return node
 

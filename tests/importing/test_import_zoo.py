@@ -208,6 +208,75 @@ def test_constant_zero_pad_before_a_convolution_becomes_its_padding_in_onnx(tmp_
     assert imp.total_macs == 3 * 3 * 3 * 8 * 16 * 16
 
 
+# --------------------------------------------------------------------------- MixNet's MixConv
+
+class MixedConv2d(nn.ModuleDict):
+    """timm's MixedConv2d as it is written: the channels split (timm's _split_channels: c // n
+    each, the first the remainder too), a Conv2d on each part, the outputs concatenated."""
+
+    def __init__(self, cin, cout, kernels, stride=1, depthwise=False):
+        super().__init__()
+        n = len(kernels)
+        ins = [cin // n] * n
+        ins[0] += cin - sum(ins)
+        outs = [cout // n] * n
+        outs[0] += cout - sum(outs)
+        for i, (k, ci, co) in enumerate(zip(kernels, ins, outs)):
+            self.add_module(str(i), nn.Conv2d(ci, co, k, stride, k // 2,
+                                              groups=ci if depthwise else 1, bias=False))
+        self.splits = ins
+
+    def forward(self, x):
+        parts = x.split(self.splits, 1)
+        return torch.cat([c(parts[i]) for i, c in enumerate(self.values())], 1)
+
+
+class Mix(nn.Module):
+    """A stem, then a MixNet block's layers: a grouped 1×1 expansion as two 1×1 parts, a
+    mixed depthwise 3×3/5×5/7×7 on 50 channels (18, 16, 16) with stride 2, a 1×1 projection."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn0 = nn.BatchNorm2d(16)
+        self.conv_pw = MixedConv2d(16, 50, [1, 1])
+        self.bn1 = nn.BatchNorm2d(50)
+        self.conv_dw = MixedConv2d(50, 50, [3, 5, 7], stride=2, depthwise=True)
+        self.bn2 = nn.BatchNorm2d(50)
+        self.conv_pwl = nn.Conv2d(50, 24, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(24)
+
+    def forward(self, x):
+        x = F.relu(self.bn0(self.stem(x)))
+        x = F.relu(self.bn1(self.conv_pw(x)))
+        x = F.relu(self.bn2(self.conv_dw(x)))
+        return self.bn3(self.conv_pwl(x))
+
+
+# at 16×16: the grouped 1×1 is 8 → 25 twice; the depthwise groups on an 8×8 output
+MIX_MACS = (3 * 3 * 3 * 16 + 2 * 8 * 25) * 16 * 16 + (9 * 18 + 25 * 16 + 49 * 16 + 50 * 24) * 8 * 8
+MIX_PARAMS = (3 * 3 * 3 * 16 + 32 + 2 * 8 * 25 + 100 + 9 * 18 + 25 * 16 + 49 * 16 + 100
+              + 50 * 24 + 48)
+
+
+def test_mixnet_split_convolutions_read_as_mixdw_and_a_grouped_pw():
+    model = Mix()
+    imp = _import(model, 16)
+    assert _body(imp) == ["conv 3 16", "pw 50 g=2", "mixdw 3,5,7 s2", "pw 24 act=none"]
+    assert _counts(imp) == (MIX_MACS, MIX_PARAMS) == _torch_counts(model, 16)
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_mixnet_split_convolutions_read_the_same_from_onnx(tmp_path, dynamo):
+    pytest.importorskip("onnx")
+    from mobilecost.importing.onnx import load_graph
+
+    path = export_onnx(Mix().eval(), tmp_path / "mix.onnx", 16, dynamo=dynamo)
+    imp = import_graph(load_graph(path))
+    assert _body(imp) == ["conv 3 16", "pw 50 g=2", "mixdw 3,5,7 s2", "pw 24 act=none"]
+    assert _counts(imp) == (MIX_MACS, MIX_PARAMS)
+
+
 # --------------------------------------------------------------------------- geffnet's activations
 
 @torch.jit.script
