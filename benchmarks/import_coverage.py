@@ -28,7 +28,8 @@ It is never part of mobilecost, nor needed by its tests. To run:
     PYTHONPATH=STUBS V/bin/python benchmarks/import_coverage.py --onnx-dir ONNX --out cov.md
 
 (`--only NAME,...` runs some networks; `--routes fx,onnx` some routes; ONNX files already in
-`--onnx-dir` are reused.)
+`--onnx-dir` are reused; `--untrained` keeps the values as built, zero biases the Dynamo
+exporter drops, which its metadata names.)
 """
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ def against(m, label: str, spec_name: str, alpha: str) -> dict:
 RES = 224
 
 
+UNTRAINED = False  # --untrained: the values as built (zero biases, identity batchnorm)
+
+
 def build(zoo: str, name: str):
     import torch
 
@@ -149,6 +153,8 @@ def build(zoo: str, name: str):
         m = geffnet.create_model(name, pretrained=False)
         m._mobilecost_name = name
     m.eval()
+    if UNTRAINED:
+        return m
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():  # a trained network's values: no zero bias, no identity batchnorm
         for mod in m.modules():
@@ -303,7 +309,12 @@ def main() -> int:
     ap.add_argument("--routes", default=",".join(ROUTES))
     ap.add_argument("--write-stub", type=Path, metavar="DIR",
                     help="write the torchvision stand-in package into DIR and stop")
+    ap.add_argument("--untrained", action="store_true",
+                    help="keep the values as built (zero biases, identity batchnorm), which the "
+                         "Dynamo exporter drops; use another --onnx-dir")
     a = ap.parse_args()
+    global UNTRAINED
+    UNTRAINED = a.untrained
     if a.write_stub:
         (a.write_stub / "torchvision").mkdir(parents=True, exist_ok=True)
         (a.write_stub / "torchvision" / "__init__.py").write_text(STUB)
