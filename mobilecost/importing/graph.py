@@ -47,7 +47,7 @@ def check_size(origin: str, layers: int, operations: int | None = None) -> None:
 #: value), what the decomposed hard-swish x·ReLU6(x + 3)/6 is made of (`fuse_activations`).
 NODE_OPS = ("conv", "bn", "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "gelu", "add",
             "mul", "addc", "mulc", "avgpool", "maxpool", "gpool", "flatten", "linear",
-            "mixconv", "identity", "unknown")
+            "mixconv", "layerscale", "identity", "unknown")
 
 #: The activations a node may be, by the spec's names (`ops.ACTIVATIONS` less none).
 ACT_OPS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "gelu")

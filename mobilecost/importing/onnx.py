@@ -176,6 +176,8 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             op = "add"
         elif t == "Mul" and len(ins) == 2:
             op = "mul"
+        elif t == "Mul" and len(ins) == 1 and _per_channel(n, consts, shapes.get(ins[0])):
+            op = "layerscale"
         elif t == "Add" and len(ins) == 1 and ins[0] in by_out and by_out[ins[0]].op == "linear" \
                 and not by_out[ins[0]].attrs["bias"]:
             by_out[ins[0]].attrs["bias"] = True  # MatMul + Add: the linear layer's bias
@@ -432,6 +434,14 @@ def _conv(n: Any, a: dict, consts: dict, name: str, path: Any) -> dict:
     return {"in_channels": int(w.shape[1]) * groups, "out_channels": int(w.shape[0]),
             "kernel": k, "stride": s, "pads": pads, "dilation": d, "groups": groups,
             "bias": bias or folded, "folded_bn": folded}
+
+
+def _per_channel(n: Any, consts: dict, x: tuple | None) -> bool:
+    """A Mul of a map by a constant of one value per channel (1×C×1×1 or C×1×1): layer
+    scale's γ."""
+    v = next((consts.get(i) for i in n.input if i in consts), None)
+    return v is not None and x is not None and len(x) == 4 and \
+        tuple(v.shape) in ((1, x[1], 1, 1), (x[1], 1, 1))
 
 
 def _had_bias(n: Any, aten: str) -> bool:

@@ -198,6 +198,16 @@ def _mixconv(items: list, i: int, ctx: Ctx):
                        [x.name for x in used])
 
 
+@recogniser("layerscale")
+def _layerscale(items: list, i: int, ctx: Ctx):
+    """The map times a learned value per channel (MobileNetV4-Hybrid's layer scale)."""
+    n = items[i]
+    if not _is(n, "layerscale"):
+        return None
+    x = ctx.shape_in(n)
+    return 1, Stmt(LayerDef("layerscale"), x, x, 1, [n.name])
+
+
 @recogniser("pool")
 def _pool(items: list, i: int, ctx: Ctx):
     """Average or max pooling without padding; a window the size of the map is global."""

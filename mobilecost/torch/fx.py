@@ -208,6 +208,10 @@ def _function_node(n: fx.Node, data_args: list, attr: Callable[[Any], Any]) -> t
     got = _arith_node(n, data_args)
     if got is not None:
         return got
+    if t in _MUL and len(data_args) == 1 and len(args) == 2 and not kw:
+        other = args[1] if args[0] is data_args[0] else args[0]
+        if _per_channel(other, data_args[0]):
+            return "layerscale", {}
     if n.op == "call_function":
         if t is F.hardtanh:
             if (list(args[1:3]) or [kw.get("min_val"), kw.get("max_val")]) == [0.0, 6.0]:
@@ -257,6 +261,26 @@ def _attr_of(gm: fx.GraphModule, a: Any) -> torch.Tensor | None:
     for part in a.target.split("."):
         obj = getattr(obj, part, None)
     return obj if isinstance(obj, torch.Tensor) else None
+
+
+def _per_channel(a: Any, x: fx.Node) -> bool:
+    """Whether `a` is a learned tensor of one value per channel of x, C×1×1 (timm's
+    LayerScale2d: `x * self.gamma.view(1, -1, 1, 1)`): not computed from the input."""
+    if not isinstance(a, fx.Node) or a.op not in ("get_attr", "call_method", "call_function"):
+        return False
+    seen, todo = set(), [a]
+    while todo:  # nothing it is made of reads the input
+        u = todo.pop()
+        if u.op == "placeholder":
+            return False
+        if u not in seen:
+            seen.add(u)
+            todo.extend(v for v in u.all_input_nodes)
+    m, mx = a.meta.get("tensor_meta"), x.meta.get("tensor_meta")
+    if m is None or mx is None or not hasattr(m, "shape") or len(mx.shape) != 4:
+        return False
+    shape = tuple(int(v) for v in m.shape)
+    return shape in ((1, int(mx.shape[1]), 1, 1), (int(mx.shape[1]), 1, 1))
 
 
 def _bounds(args: tuple, kw: dict) -> list:

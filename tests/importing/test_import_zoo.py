@@ -534,3 +534,46 @@ def test_a_head_convolution_on_the_pooled_map_agrees_with_a_spec_fc():
     assert cmp.agree, cmp.first
     assert [r["spec"].split()[0] for r in cmp.rows[-2:]] == ["fc", "fc"]
     assert [r["network"].split()[0] for r in cmp.rows[-2:]] == ["pw", "fc"]
+
+
+class LayerScale2d(nn.Module):
+    """timm's LayerScale2d: x · γ, one learned γ per channel."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.gamma = nn.Parameter(1e-5 * torch.ones(c))
+
+    def forward(self, x):
+        return x * self.gamma.view(1, -1, 1, 1)
+
+
+class Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.conv = nn.Conv2d(16, 16, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.layer_scale = LayerScale2d(16)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.stem(x)))
+        return x + self.layer_scale(F.relu(self.bn2(self.conv(x))))
+
+
+@pytest.mark.parametrize("route", ["fx", "onnx", "dynamo"])
+def test_layer_scale_reads_as_layerscale(tmp_path, route):
+    model = Scaled().eval()
+    if route == "fx":
+        imp = _import(model, 8)
+    else:
+        pytest.importorskip("onnx")
+        from mobilecost.importing.onnx import load_graph
+
+        imp = import_graph(load_graph(export_onnx(model, tmp_path / "ls.onnx", 8,
+                                                  dynamo=route == "dynamo")))
+    assert _body(imp) == ["conv 3 16", "residual {", "  conv 3 16", "  layerscale", "}"]
+    # γ's 16 values count where biases do, as torch counts every parameter
+    params = 3 * 3 * 3 * 16 + 32 + 3 * 3 * 16 * 16 + 32 + 16
+    assert _counts(imp) == ((3 * 3 * 3 * 16 + 3 * 3 * 16 * 16) * 64, params) \
+        == _torch_counts(model, 8)
