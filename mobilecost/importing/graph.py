@@ -215,7 +215,7 @@ def fuse_activations(g: Graph) -> Graph:
     node inside a pattern whose output is also read elsewhere stops the match. The fused node
     keeps the name of the pattern's last node and writes the pattern as its source op."""
     nodes = list(g.nodes)
-    for step in (_fuse_hsigmoid, _fuse_hswish_decomposed, _fuse_gated_self):
+    for step in (_fuse_hsigmoid, _fuse_hswish_decomposed, _fuse_gated_self, _fuse_gelu):
         nodes = step(nodes, g.output)
     return Graph(g.origin, g.name, g.input, g.output, g.in_channels, g.resolution, nodes)
 
@@ -298,6 +298,30 @@ def _fuse_gated_self(nodes: list[Node], output: str) -> list[Node]:
             if j is not None and nodes[j].inputs == (x,):
                 op, text = made[nodes[j].op]
                 p.replace((j,), k, Node(n.name, op, (x,), n.output, text))
+                break
+    return p.result()
+
+
+def _fuse_gelu(nodes: list[Node], output: str) -> list[Node]:
+    """mulc(0.5)(mul(x, addc(1)(erf(mulc(1/√2)(x))))): GELU, x·(1 + erf(x/√2))/2, as the
+    TorchScript exporter writes `nn.GELU` below opset 20."""
+    p = _Pass(nodes, output)
+    for k, n in enumerate(nodes):
+        if n.op != "mulc" or not _near(n.attrs.get("value"), 0.5) or k in p.taken:
+            continue
+        m = p.producer(n.inputs[0], "mul")
+        if m is None or len(nodes[m].inputs) != 2:
+            continue
+        for x, r in (nodes[m].inputs, nodes[m].inputs[::-1]):
+            a = p.producer(r, "addc")
+            e = None if a is None or not _near(nodes[a].attrs.get("value"), 1) else \
+                p.producer(nodes[a].inputs[0], "unknown")
+            d = None if e is None or nodes[e].source_op != "Erf" else \
+                p.producer(nodes[e].inputs[0], "mulc")
+            if d is not None and nodes[d].inputs == (x,) and \
+                    _near(nodes[d].attrs.get("value"), 0.5 ** 0.5):
+                p.replace((d, e, a, m), k, Node(n.name, "gelu", (x,), n.output,
+                                                "x·(1 + erf(x/√2))/2"))
                 break
     return p.result()
 

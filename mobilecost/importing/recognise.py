@@ -42,6 +42,7 @@ from .graph import (
     Shape,
     pool_out,
 )
+from .attention import attention_block
 from .statements import Ctx, Stmt, Unknown
 
 Recogniser = Callable[[list, int, Ctx], "tuple[int, Stmt] | None"]
@@ -267,6 +268,10 @@ def _residual(items: list, i: int, ctx: Ctx):
         return None
     inner = recognise(b.body, ctx)
     bad = [s.node for s in inner if isinstance(s.node, Unknown)]
+    if bad and any(n.source_op.split()[0].lower() in ATTENTION_OPS for n in _nodes_of(b)):
+        got = attention_block(b, ctx)
+        if got is not None:
+            return 1, got
     if bad:  # unknown as a whole, saying what inside it the spec cannot write
         return 1, _unknown_stmt(b, ctx, f"in a residual block, {bad[0].text()}: {bad[0].advice}")
     x = ctx.shape_in(b)

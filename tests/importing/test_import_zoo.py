@@ -577,3 +577,50 @@ def test_layer_scale_reads_as_layerscale(tmp_path, route):
     params = 3 * 3 * 3 * 16 + 32 + 3 * 3 * 16 * 16 + 32 + 16
     assert _counts(imp) == ((3 * 3 * 3 * 16 + 3 * 3 * 16 * 16) * 64, params) \
         == _torch_counts(model, 8)
+
+
+class MobileAttention(nn.Module):
+    """timm's MobileAttention block: batchnorm, Mobile MQA whose key and value are each
+    downsampled by a stride-2 depthwise 3×3 with batchnorm, the output projection, layer
+    scale, the input added back."""
+
+    def __init__(self, c=16, heads=4, d=8):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(c)
+        self.attn = MobileMQA(c, heads, d, fused=True)
+        self.attn.key_down = nn.Sequential(self.attn.key_down, nn.BatchNorm2d(c))
+        self.attn.value_down = nn.Sequential(self.attn.value_down, nn.BatchNorm2d(c))
+        self.layer_scale = LayerScale2d(c)
+
+    def forward(self, x):
+        return x + self.layer_scale(self.attn.output(self._attend(self.norm(x))))
+
+    def _attend(self, x):
+        a = self.attn
+        b, _, h, w = x.shape
+        q = a.query(x).reshape(b, a.heads, a.d, h * w).transpose(-1, -2)
+        k = a.key(a.key_down(x)).reshape(b, 1, a.d, -1).transpose(-1, -2)
+        v = a.value(a.value_down(x)).reshape(b, 1, a.d, -1).transpose(-1, -2)
+        o = F.scaled_dot_product_attention(q, k, v)
+        return o.transpose(-1, -2).reshape(b, a.heads * a.d, h, w)
+
+
+@pytest.mark.parametrize("route", ["fx", "onnx", "dynamo"])
+def test_mobilenetv4_attention_block_reads_as_attn(tmp_path, route):
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                          MobileAttention()).eval()
+    if route == "fx":
+        imp = _import(model, 8)
+    else:
+        pytest.importorskip("onnx")
+        from mobilecost.importing.onnx import load_graph
+
+        imp = import_graph(load_graph(export_onnx(model, tmp_path / "a.onnx", 8,
+                                                  dynamo=route == "dynamo")))
+    assert _body(imp) == ["conv 3 16", "attn 16 heads=4 d=8 kv=1 kvs=2 ls=yes"]
+    # Mult-Adds as in the Mobile MQA test above; parameters: the stem and its batchnorm, the
+    # block's batchnorm, the query, the two downsampling depthwise convolutions and their
+    # batchnorm, the key and value, the output, layer scale's γ
+    params = (3 * 3 * 3 * 16 + 32 + 32 + 16 * 32 + 2 * (3 * 3 * 16 + 32 + 16 * 8)
+              + 32 * 16 + 16)
+    assert _counts(imp) == (167_424, params) == _torch_counts(model, 8)
