@@ -47,7 +47,10 @@ def attention_block(b: Branch, ctx: Ctx) -> Stmt | None:
     if len(pw) != 4 or len(dw) not in (0, 2):
         return None
     after = {n.inputs[0]: n for n in nodes if n.inputs}
-    normed = lambda c: c.attrs.get("folded_bn") or getattr(after.get(c.output), "op", "") == "bn"  # noqa: E731
+
+    def normed(c: Node) -> bool:
+        return bool(c.attrs.get("folded_bn")) or getattr(after.get(c.output), "op", "") == "bn"
+
     if any(normed(c) for c in pw) or not all(normed(c) for c in dw):
         return None  # attn's 1×1s have no batchnorm, its downsampling depthwise ones have
     query, out = pw[0], pw[-1]
