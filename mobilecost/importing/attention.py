@@ -8,6 +8,7 @@ branch's measured Mult-Adds and its convolutions' weights exactly."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..lang.spec import LayerDef, Spec, build
@@ -24,16 +25,9 @@ def _nodes(item: Any) -> list[Node]:
     return list(item.nodes)
 
 
-def _macs(n: Node, ctx: Ctx) -> int:
-    from .recognise import _node_macs
-
-    return _node_macs(n, ctx.shapes)
-
-
-def attention_block(b: Branch, ctx: Ctx) -> Stmt | None:
-    """The `attn` statement a residual branch is, or None."""
-    from .recognise import conv_pad
-
+def attention_block(b: Branch, ctx: Ctx, conv_pad: Callable, node_macs: Callable) -> Stmt | None:
+    """The `attn` statement a residual branch is, or None (`conv_pad` and `node_macs` are the
+    recognisers' padding rule and Mult-Adds of a node)."""
     nodes = [n for x in b.body for n in _nodes(x)]
     x = ctx.shape_in(b)
     if len(x) != 3 or b.join.op != "add":
@@ -74,7 +68,7 @@ def attention_block(b: Branch, ctx: Ctx) -> Stmt | None:
             return None
     bn = nodes[0].op == "bn"
     ls = any(n.op == "layerscale" for n in nodes)
-    measured = sum(_macs(n, ctx) for n in nodes)
+    measured = sum(node_macs(n, ctx.shapes) for n in nodes)
     for heads, d in sorted(cands):
         if kv_out % d:
             continue

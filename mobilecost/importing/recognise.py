@@ -32,6 +32,7 @@ from ..errors import MobilecostError
 from ..lang.ops import SE_DIVISOR
 from ..lang.spec import LayerDef, Residual
 from ..lang.values import Channels, Rounding, make_divisible
+from .attention import attention_block
 from .blocks import _resolve_squeezes, choose_se_ratios, fold_inverted_residuals, se_ratios
 from .graph import (
     ACT_OPS,
@@ -42,7 +43,6 @@ from .graph import (
     Shape,
     pool_out,
 )
-from .attention import attention_block
 from .statements import Ctx, Stmt, Unknown
 
 Recogniser = Callable[[list, int, Ctx], "tuple[int, Stmt] | None"]
@@ -269,7 +269,7 @@ def _residual(items: list, i: int, ctx: Ctx):
     inner = recognise(b.body, ctx)
     bad = [s.node for s in inner if isinstance(s.node, Unknown)]
     if bad and any(n.source_op.split()[0].lower() in ATTENTION_OPS for n in _nodes_of(b)):
-        got = attention_block(b, ctx)
+        got = attention_block(b, ctx, conv_pad, _node_macs)
         if got is not None:
             return 1, got
     if bad:  # unknown as a whole, saying what inside it the spec cannot write
