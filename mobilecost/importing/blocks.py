@@ -71,15 +71,29 @@ def choose_se_ratios(stmts: list[Stmt]) -> None:
 
 def _resolve_squeezes(stmts: list[Stmt]) -> list[Stmt]:
     """Every SE statement left outside an inverted residual with no ratio of the spec's own
-    `se` rule is the unknown operation it was read as."""
+    `se` rule is written with its squeeze width, `se R w=S` (MixNet's squeeze from the block
+    input after a mixed depthwise); one whose width is not known stays the unknown operation
+    it was read as (and a residual block around one is unknown as a whole)."""
     out = []
     for s in stmts:
         if isinstance(s.node, Residual):
             s.inner = _resolve_squeezes(s.inner)
+            bad = [x.node for x in s.inner if not isinstance(x.node, (LayerDef, Residual))]
+            if bad and s.fallback is not None:
+                # a residual block around an operation the spec cannot write is unknown as a
+                # whole: all its operations named, all their Mult-Adds kept
+                s.fallback.node.advice = bad[0].advice
+                out.append(s.fallback)
+                continue
             s.node = Residual(tuple(x.node for x in s.inner))
         if (isinstance(s.node, LayerDef) and s.node.op == "se"
                 and (s.node.se == 0 or s.node.squeeze != "exp")):
-            s = s.fallback if s.fallback is not None else s
+            if s.squeeze:  # the width itself: `se R w=S`, R the nearest ratio
+                c = s.in_shape[0]
+                s.node = s.node.replace(se=max(1, round(Fraction(c, s.squeeze))),
+                                        squeeze="exp", squeeze_width=Channels(s.squeeze))
+            else:
+                s = s.fallback if s.fallback is not None else s
         out.append(s)
     return out
 
@@ -102,7 +116,7 @@ def fold_inverted_residuals(stmts: list[Stmt], rounding: Rounding = Rounding()) 
             else:
                 inner = fold_inverted_residuals(s.inner, rounding)
                 out.append(Stmt(Residual(tuple(x.node for x in inner)), s.in_shape,
-                                s.out_shape, s.layers, s.names, inner))
+                                s.out_shape, s.layers, s.names, inner, fallback=s.fallback))
             i += 1
             continue
         for n in (4, 3, 2):
@@ -132,8 +146,8 @@ def _ir_of(run: list[Stmt], residual: bool, rounding: Rounding = Rounding()) -> 
     se = None
     if "se" in ops[1:-1]:
         se = ds[ops.index("se")]
-        if se.act is not None or ops.index("se") != len(ops) - 2:
-            return None  # an ir's squeeze-and-excitation has ReLU inside, after the depthwise
+        if ops.index("se") != len(ops) - 2:
+            return None  # an ir's squeeze-and-excitation comes after the depthwise
         ds = [d for d in ds if d.op != "se"]
         ops = [d.op for d in ds]
     if ops == ["pw", "dw", "pw"]:
@@ -144,7 +158,9 @@ def _ir_of(run: list[Stmt], residual: bool, rounding: Rounding = Rounding()) -> 
         return None
     cin = run[0].in_shape[0]
     cout = proj.channels.base
-    if not all(d.bn for d in ds) or proj.act != "none" or dw.pad != "same" or proj.stride != 1:
+    if not all(d.bn and not d.own_bias and d.groups == 1 for d in ds if d.op != "dw") or \
+            not all(d.bn for d in ds) or proj.act != "none" or \
+            dw.pad not in ("same", "tf") or proj.stride != 1:
         return None
     if expand is not None:
         if expand.stride != 1 or expand.act != dw.act:
@@ -162,4 +178,5 @@ def _ir_of(run: list[Stmt], residual: bool, rounding: Rounding = Rounding()) -> 
         return None  # no rule fits its squeeze width
     return LayerDef("ir", kernel=dw.kernel, stride=dw.stride, channels=Channels(cout),
                     act=dw.act, expand=t, se=se.se if se else 0,
-                    gate=se.gate if se else "hsigmoid", squeeze=se.squeeze if se else "exp")
+                    gate=se.gate if se else "hsigmoid", squeeze=se.squeeze if se else "exp",
+                    se_act=(se.act or "relu") if se else "relu", pad=dw.pad)

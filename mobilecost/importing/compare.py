@@ -39,7 +39,7 @@ def compare(spec_layers: tuple[Layer, ...], net: Imported) -> Comparison:
              "spec_macs": a["macs"] if a else None, "network_macs": b["macs"] if b else None,
              "spec_params": a["params"] if a else None,
              "network_params": b["params"] if b else None}
-        same = (a is not None and b is not None and a["op"] == b["op"]
+        same = (a is not None and b is not None and _same_op(a, b)
                 and a["input"] == b["input"] and a["output"] == b["output"]
                 and a["macs"] == b["macs"] and a["params"] == b["params"])
         r["agree"] = "yes" if same else "NO"
@@ -52,6 +52,14 @@ def compare(spec_layers: tuple[Layer, ...], net: Imported) -> Comparison:
                 first = r
         rows.append(r)
     return Comparison(rows, first, macs_bad)
+
+
+def _same_op(a: dict, b: dict) -> bool:
+    """The same op, or a fully connected layer and a 1×1 convolution on a 1×1 map (timm's
+    MobileNetV3 head `conv_head` after the global pool is torchvision's `Linear`): the same
+    products, the same weights."""
+    return a["op"] == b["op"] or ({a["op"], b["op"]} == {"fc", "pw"}
+                                  and a["input"].startswith("1×1×"))
 
 
 def _side(r: dict | None) -> str:

@@ -17,21 +17,40 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import MobilecostError
+from ..lang.spec import MAX_LAYERS
 
 
 class ModelImportError(MobilecostError):
     """A network that cannot be imported: what is wrong and where."""
 
 
+#: The most operations of any kind (constants aside) a network may have before it is read:
+#: as many as the layers a spec may build (MAX_LAYERS). A network under the layer limit with
+#: more (an activation and an add beside every convolution) is far beyond a mobile network.
+MAX_OPERATIONS = MAX_LAYERS
+
+
+def check_size(origin: str, layers: int, operations: int | None = None) -> None:
+    """Refuse, before any tracing or reading, a network with more convolutions and linear
+    layers than a spec may build (`MAX_LAYERS`), or more operations than `MAX_OPERATIONS`."""
+    if layers > MAX_LAYERS:
+        raise ModelImportError(f"{origin}: the network has {layers:,} convolutions and linear "
+                               f"layers; a spec builds at most {MAX_LAYERS:,} layers")
+    if operations is not None and operations > MAX_OPERATIONS:
+        raise ModelImportError(f"{origin}: the network has {operations:,} operations; "
+                               f"mobilecost reads at most {MAX_OPERATIONS:,}")
+
+
+
 #: The neutral vocabulary the readers translate to. `mul` multiplies two tensors (a map by
 #: a map, or by a 1×1 gate); `addc` and `mulc` add or multiply a scalar constant (attrs
 #: value), what the decomposed hard-swish x·ReLU6(x + 3)/6 is made of (`fuse_activations`).
-NODE_OPS = ("conv", "bn", "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "add",
+NODE_OPS = ("conv", "bn", "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "gelu", "add",
             "mul", "addc", "mulc", "avgpool", "maxpool", "gpool", "flatten", "linear",
-            "identity", "unknown")
+            "mixconv", "layerscale", "identity", "unknown")
 
 #: The activations a node may be, by the spec's names (`ops.ACTIVATIONS` less none).
-ACT_OPS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu")
+ACT_OPS = ("relu", "relu6", "hswish", "hsigmoid", "sigmoid", "silu", "gelu")
 
 
 @dataclass
@@ -40,7 +59,9 @@ class Node:
 
     attrs: conv: in_channels, out_channels, kernel (kh, kw), stride (sh, sw), pads (top, left,
     bottom, right), dilation (dh, dw), groups, bias, folded_bn (a bias that is batchnorm folded
-    in by an exporter: read as bn=yes); linear: in_features, out_features, bias;
+    in by an exporter: read as bn=yes); mixconv (the channels split into groups, a convolution
+    on each, concatenated in order: MixNet's MixConv): splits (input channels of each group),
+    parts (each group's conv attrs); linear: in_features, out_features, bias;
     avgpool/maxpool: kernel, stride, pads, ceil; gpool: keepdim."""
 
     name: str  # where it is in the source: a module path or an ONNX node name
@@ -97,6 +118,18 @@ def propagate(g: Graph) -> dict[str, Shape]:
                                                                 a["dilation"])
             out = (a["out_channels"], _conv_out(x[1], kh, sh, pt, pb, dh),
                    _conv_out(x[2], kw, sw, pl, pr, dw))
+        elif n.op == "mixconv":  # channels split, a convolution on each, concatenated
+            if len(x) != 3 or x[0] != sum(a["splits"]):
+                raise ModelImportError(f"{n.name} ({n.source_op}): splits {sum(a['splits'])} "
+                                       f"channels, gets {shape_text(x)}")
+            sides = {(_conv_out(x[1], p["kernel"][0], p["stride"][0], p["pads"][0], p["pads"][2],
+                                p["dilation"][0]),
+                      _conv_out(x[2], p["kernel"][1], p["stride"][1], p["pads"][1], p["pads"][3],
+                                p["dilation"][1])) for p in a["parts"]}
+            if len(sides) != 1:
+                raise ModelImportError(f"{n.name} ({n.source_op}): its groups' convolutions "
+                                       f"make maps of different sizes")
+            out = (sum(p["out_channels"] for p in a["parts"]),) + sides.pop()
         elif n.op in ("avgpool", "maxpool"):
             (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["stride"], a["pads"]
             out = (x[0], pool_out(x[1], kh, sh, pt, pb, a["ceil"]),
@@ -115,6 +148,11 @@ def propagate(g: Graph) -> dict[str, Shape]:
                 raise ModelImportError(f"{n.name} ({n.source_op}): adds tensors of shapes "
                                        f"{' and '.join(shape_text(s) for s in ins)}")
             out = x
+        elif n.op == "mul" and any(len(s) != 3 for s in ins):  # no map: broadcast
+            out = _broadcast(ins)
+            if out is None:
+                raise ModelImportError(f"{n.name} ({n.source_op}): multiplies tensors of "
+                                       f"shapes {' and '.join(shape_text(s) for s in ins)}")
         elif n.op == "mul":  # equal shapes, or a map times a 1×1 gate of its channels
             big = max(ins, key=len) if len(ins[0]) != len(ins[1]) else max(ins, key=math.prod)
             if not all(s == big or (len(s) == 3 and len(big) == 3 and s == (big[0], 1, 1))
@@ -131,6 +169,18 @@ def propagate(g: Graph) -> dict[str, Shape]:
                                    f"{shape_text(x)} input")
         shapes[n.output] = out
     return shapes
+
+
+def _broadcast(shapes: list[Shape]) -> Shape | None:
+    """numpy's broadcast of shapes without the batch dimension (attention's tensors)."""
+    width = max(len(s) for s in shapes)
+    out = []
+    for dims in zip(*[(1,) * (width - len(s)) + tuple(s) for s in shapes]):
+        big = {d for d in dims if d != 1}
+        if len(big) > 1:
+            return None
+        out.append(big.pop() if big else 1)
+    return tuple(out)
 
 
 def shape_text(s: Shape | None) -> str:
@@ -165,7 +215,7 @@ def fuse_activations(g: Graph) -> Graph:
     node inside a pattern whose output is also read elsewhere stops the match. The fused node
     keeps the name of the pattern's last node and writes the pattern as its source op."""
     nodes = list(g.nodes)
-    for step in (_fuse_hsigmoid, _fuse_hswish_decomposed, _fuse_gated_self):
+    for step in (_fuse_hsigmoid, _fuse_hswish_decomposed, _fuse_gated_self, _fuse_gelu):
         nodes = step(nodes, g.output)
     return Graph(g.origin, g.name, g.input, g.output, g.in_channels, g.resolution, nodes)
 
@@ -248,6 +298,30 @@ def _fuse_gated_self(nodes: list[Node], output: str) -> list[Node]:
             if j is not None and nodes[j].inputs == (x,):
                 op, text = made[nodes[j].op]
                 p.replace((j,), k, Node(n.name, op, (x,), n.output, text))
+                break
+    return p.result()
+
+
+def _fuse_gelu(nodes: list[Node], output: str) -> list[Node]:
+    """mulc(0.5)(mul(x, addc(1)(erf(mulc(1/√2)(x))))): GELU, x·(1 + erf(x/√2))/2, as the
+    TorchScript exporter writes `nn.GELU` below opset 20."""
+    p = _Pass(nodes, output)
+    for k, n in enumerate(nodes):
+        if n.op != "mulc" or not _near(n.attrs.get("value"), 0.5) or k in p.taken:
+            continue
+        m = p.producer(n.inputs[0], "mul")
+        if m is None or len(nodes[m].inputs) != 2:
+            continue
+        for x, r in (nodes[m].inputs, nodes[m].inputs[::-1]):
+            a = p.producer(r, "addc")
+            e = None if a is None or not _near(nodes[a].attrs.get("value"), 1) else \
+                p.producer(nodes[a].inputs[0], "unknown")
+            d = None if e is None or nodes[e].source_op != "Erf" else \
+                p.producer(nodes[e].inputs[0], "mulc")
+            if d is not None and nodes[d].inputs == (x,) and \
+                    _near(nodes[d].attrs.get("value"), 0.5 ** 0.5):
+                p.replace((d, e, a, m), k, Node(n.name, "gelu", (x,), n.output,
+                                                "x·(1 + erf(x/√2))/2"))
                 break
     return p.result()
 
@@ -358,5 +432,5 @@ def _who(n: Node | None) -> str:
     return "the input" if n is None else f"{n.name} ({n.source_op})"
 
 
-__all__ = ["ACT_OPS", "NODE_OPS", "Branch", "Graph", "ModelImportError", "Node", "Region", "Shape",
+__all__ = ["ACT_OPS", "MAX_OPERATIONS", "NODE_OPS", "check_size", "Branch", "Graph", "ModelImportError", "Node", "Region", "Shape",
            "fuse_activations", "pool_out", "propagate", "shape_text", "walk", "without_identities"]

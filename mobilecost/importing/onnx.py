@@ -3,11 +3,17 @@ package alone (no torch, no ONNX Runtime).
 
 Conv, BatchNormalization, Relu, Clip(0, 6), Add, AveragePool, MaxPool, GlobalAveragePool,
 ReduceMean over H and W, Flatten (and a Reshape or Squeeze to a vector), Gemm and MatMul (+ a
-bias Add) are read; Identity and Dropout are skipped; every other operation is kept as
-unknown, with the shape ONNX's shape inference gives it. Exporters fold batchnorm into the
-convolution's weights and bias for inference (torch.onnx.export does, in eval mode), so a
-convolution with a bias is read as one with batchnorm (`bn=yes`): the spec's convolutions have
-no bias of their own, and neither adds Mult-Adds or weights.
+bias Add), Gelu, and a zero Pad read by one convolution (its padding, TensorFlow's SAME as the
+`tf_` ports export it) are read; Identity and Dropout are skipped; every other operation is
+kept as unknown, with the shape ONNX's shape inference gives it. Exporters fold batchnorm into
+the convolution's weights and bias for inference (torch.onnx.export does, in eval mode), so a
+convolution with a bias is read as one with batchnorm (`bn=yes`), unless the bias is the
+convolution's own parameter: both of torch's exporters keep a parameter's name, so a bias
+named `P.bias` beside a weight `P.weight` (timm's `conv_head.bias`) is a bias (`bias=yes`),
+while a folded one has a made-up name (`onnx::Conv_508`, `conv_stem.weight_bias`). The Dynamo
+exporter drops a bias of zeros (an untrained network's, folded batchnorm's too) and names in
+each node's metadata the rewrites it made; a dropped bias and a folded batchnorm are read from
+there.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .graph import Graph, ModelImportError, Node
+import numpy as np
+
+from .graph import Graph, ModelImportError, Node, check_size
 
 INSTALL_HINT = "install it: pip install 'mobilecost[onnx]' (or pip install onnx)"
 
@@ -58,6 +66,8 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
     if not g.node:
         raise ModelImportError(f"{path}: the ONNX graph has no operations (truncated or "
                                f"not ONNX?)")
+    check_size(str(path), sum(n.op_type in ("Conv", "Gemm", "MatMul") for n in g.node),
+               sum(n.op_type != "Constant" for n in g.node))
     try:
         inferred = onnx.shape_inference.infer_shapes(model).graph
     except Exception:
@@ -117,12 +127,29 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             if t == "Identity" and n.input[0] in consts:
                 consts[n.output[0]] = consts[n.input[0]]
             else:
-                for o in n.output:
-                    consts.setdefault(o, None)
+                for o, v in zip(n.output, _fold(n, consts)):
+                    consts.setdefault(o, v)
             continue
         if t in ("Identity", "Dropout") and len(ins) == 1:
             alias[n.output[0]] = ins[0]
             continue
+        if t == "Shape" and len(ins) == 1:  # a size the exporter computes with (run-time SAME)
+            v = _shape_now(ins[0], nodes, inputs[0].name, int(fixed[1]), int(h))
+            if v is not None:
+                lo, hi = a.get("start", 0), a.get("end", len(v))
+                consts[n.output[0]] = np.array(v[lo:hi], dtype=np.int64)
+                continue
+        if t == "Split" and len(ins) == 1 and int(a.get("axis", 0)) in (1, -3):
+            sizes = _split_sizes(n, a, consts, shapes)
+            if sizes is not None:  # one node per part; `_mixconvs` joins split-conv-concat
+                for i, o in enumerate(n.output):
+                    s = shapes.get(o)
+                    node = Node(name, "unknown", ins, o, t,
+                                {"split": (name, i, tuple(sizes))}
+                                | ({"out_shape": s[1:]} if s and len(s) == 4 else {}))
+                    nodes.append(node)
+                    by_out[o] = node
+                continue
         if t == "Conv" and len(ins) == 1 and n.input[1] in consts:
             op, attrs = "conv", _conv(n, a, consts, name, path)
         elif t == "BatchNormalization" and len(ins) == 1:
@@ -139,10 +166,18 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             op = "hsigmoid"  # MobileNetV3's relu6(x + 3)/6; ONNX's default slope 0.2 is not
         elif t == "Sigmoid" and len(ins) == 1:
             op = "sigmoid"
+        elif t == "Gelu" and len(ins) == 1:
+            op = "gelu"
+        elif t == "Concat" and int(a.get("axis", 0)) in (1, -3):
+            op, attrs = "unknown", {"concat": True}
+        elif t == "Pad" and len(ins) == 1 and _zero_pad(n, a, consts) is not None:
+            op, attrs = "pad", {"pads": _zero_pad(n, a, consts)}
         elif t == "Add" and len(ins) == 2:
             op = "add"
         elif t == "Mul" and len(ins) == 2:
             op = "mul"
+        elif t == "Mul" and len(ins) == 1 and _per_channel(n, consts, shapes.get(ins[0])):
+            op = "layerscale"
         elif t == "Add" and len(ins) == 1 and ins[0] in by_out and by_out[ins[0]].op == "linear" \
                 and not by_out[ins[0]].attrs["bias"]:
             by_out[ins[0]].attrs["bias"] = True  # MatMul + Add: the linear layer's bias
@@ -186,23 +221,168 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             b = consts[n.input[1]]
             out, inn = (b.shape[0], b.shape[1]) if a.get("transB", 0) else (b.shape[1], b.shape[0])
             op, attrs = "linear", {"in_features": int(inn), "out_features": int(out),
-                                   "bias": len(n.input) > 2 and bool(n.input[2])}
+                                   "bias": len(n.input) > 2 and bool(n.input[2])
+                                   or _had_bias(n, "linear")}
         elif t == "MatMul" and len(ins) == 1 and n.input[1] in consts and consts[n.input[1]].ndim == 2:
             b = consts[n.input[1]]
             op, attrs = "linear", {"in_features": int(b.shape[0]), "out_features": int(b.shape[1]),
                                    "bias": False}
-        if op == "unknown":
+        if t == "MatMul" and len(ins) == 2 and op == "unknown":  # attention's QKᵀ and ·V
+            a_s, o_s = shapes.get(n.input[0]), shapes.get(n.output[0])
+            if a_s and o_s:
+                attrs["macs"] = int(np.prod(o_s)) * int(a_s[-1])
+        if op in ("unknown", "pad"):
             s = shapes.get(n.output[0])
-            attrs = {"out_shape": s[1:]} if s and len(s) in (2, 4) else {}
-        node = Node(name, op, ins, n.output[0], t, attrs)
+            attrs |= {"out_shape": s[1:]} if s and len(s) >= 2 else {}
+        node = Node(name, "unknown" if op == "pad" else op, ins, n.output[0], t, attrs)
         nodes.append(node)
         by_out[node.output] = node
     if len(g.output) != 1:
         raise ModelImportError(f"{path}: the graph has {len(g.output)} outputs; mobilecost "
                                f"imports networks of one output")
     out = alias.get(g.output[0].name, g.output[0].name)
+    nodes = _mixconvs(_pads_into_convs(nodes, out), out)
     clean = re.sub(r"[^A-Za-z0-9_.\-]", "_", p.stem) or "imported"
     return Graph(str(path), clean, inputs[0].name, out, int(fixed[1]), int(h), nodes)
+
+
+#: Operations on small constants worth evaluating: the TorchScript exporter writes a fixed
+#: F.pad's amounts as a chain of these.
+_FOLDABLE = {"ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast", "Unsqueeze",
+             "Squeeze", "Add", "Sub", "Mul", "Div", "Ceil", "Floor", "Clip", "Gather", "Max",
+             "Min", "Neg", "Shape", "Size"}
+
+
+def _fold(n: Any, consts: dict) -> list:
+    """The outputs of a node whose inputs are all constants, by ONNX's reference evaluator
+    where the op is a small arithmetic or shape one and the inputs are few numbers; else
+    unknown (None)."""
+    vals = [consts.get(x) for x in n.input if x]
+    if n.op_type not in _FOLDABLE or any(v is None for v in vals) or \
+            sum(v.size for v in vals) > 1024:
+        return [None] * len(n.output)
+    try:
+        from onnx.reference import ReferenceEvaluator
+
+        got = ReferenceEvaluator(n).run(None, {x: consts[x] for x in n.input if x})
+    except Exception:  # noqa: BLE001 - an op the evaluator cannot run stays unknown
+        return [None] * len(n.output)
+    return list(got)
+
+
+def _shape_now(t: str, nodes: list[Node], input_name: str, channels: int,
+               size: int) -> tuple[int, ...] | None:
+    """The N×C×H×W shape of data tensor t from the nodes read so far (their padding taken
+    into the convolutions first), or None where that cannot be worked out."""
+    from .graph import propagate
+
+    done = _pads_into_convs([Node(n.name, n.op, n.inputs, n.output, n.source_op, dict(n.attrs))
+                             for n in nodes], t)
+    try:
+        shapes = propagate(Graph("", "", input_name, t, channels, size, done))
+    except ModelImportError:
+        return None
+    s = shapes.get(t)
+    if s is None or any(n.op == "unknown" and "out_shape" not in n.attrs for n in done):
+        return None  # an operation of unknown shape on the way
+    return (1,) + tuple(s)
+
+
+def _split_sizes(n: Any, a: dict, consts: dict, shapes: dict) -> list[int] | None:
+    """The channels of each part of a Split on axis 1."""
+    if len(n.input) > 1 and n.input[1]:
+        v = consts.get(n.input[1])
+        return None if v is None else [int(x) for x in v.reshape(-1)]
+    if "split" in a:
+        return [int(x) for x in a["split"]]
+    s = shapes.get(n.input[0])
+    parts = len(n.output)
+    if s is None or len(s) != 4:
+        return None
+    each = -(-s[1] // parts)  # equal parts, the last one smaller (ONNX's num_outputs rule)
+    return [each] * (parts - 1) + [s[1] - each * (parts - 1)]
+
+
+def _mixconvs(nodes: list[Node], output: str) -> list[Node]:
+    """A Split on the channels, one convolution on each part, and a Concat of their outputs
+    in order (MixNet's MixConv as the exporters write it): one `mixconv` node."""
+    readers: dict[str, list[Node]] = {}
+    for n in nodes:
+        for t in n.inputs:
+            readers.setdefault(t, []).append(n)
+    by_out = {n.output: n for n in nodes}
+    drop: set[int] = set()
+    new: dict[int, Node] = {}
+    for n in nodes:
+        if not n.attrs.get("concat") or n.output == output:
+            continue
+        convs = [by_out.get(t) for t in n.inputs]
+        if not convs or any(c is None or c.op != "conv" or len(readers.get(c.output, [])) != 1
+                            for c in convs):
+            continue
+        parts = [by_out.get(c.inputs[0]) for c in convs]
+        if any(p is None or "split" not in p.attrs or len(readers.get(p.output, [])) != 1
+               for p in parts):
+            continue
+        ids = [p.attrs["split"] for p in parts]
+        sizes = ids[0][2]
+        if len({i[0] for i in ids}) != 1 or [i[1] for i in ids] != list(range(len(sizes))) \
+                or len({p.inputs for p in parts}) != 1:
+            continue
+        for x in parts + convs:
+            drop.add(id(x))
+        new[id(n)] = Node(_prefix([c.name for c in convs]), "mixconv", parts[0].inputs,
+                          n.output, "Split, Conv, Concat",
+                          {"splits": list(sizes), "parts": [c.attrs for c in convs]})
+    return [new.get(id(n), n) for n in nodes if id(n) not in drop]
+
+
+def _prefix(names: list[str]) -> str:
+    parts = [x.split("/") for x in names]
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return "/".join(common) or names[0]
+
+
+def _zero_pad(n: Any, a: dict, consts: dict) -> tuple[int, int, int, int] | None:
+    """A Pad with zeros on H and W only (TensorFlow's SAME computed at export, as timm's
+    `Conv2dSame` pads at run time): (top, left, bottom, right); else None."""
+    if _dec(a.get("mode", "constant")) != "constant":
+        return None
+    pads = a.get("pads")
+    if pads is None and len(n.input) > 1 and n.input[1] in consts and consts[n.input[1]] is not None:
+        pads = [int(v) for v in consts[n.input[1]].reshape(-1)]
+    if len(n.input) > 2 and n.input[2]:
+        v = consts.get(n.input[2])
+        if v is None or v.size != 1 or float(v.reshape(-1)[0]) != 0:
+            return None
+    if len(n.input) > 3 and n.input[3]:
+        return None  # padding of chosen axes only
+    if pads is None or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
+        return None
+    return (int(pads[2]), int(pads[3]), int(pads[6]), int(pads[7]))
+
+
+def _pads_into_convs(nodes: list[Node], output: str) -> list[Node]:
+    """Zero padding read by one convolution alone becomes that convolution's padding."""
+    readers: dict[str, list[Node]] = {}
+    for n in nodes:
+        for t in n.inputs:
+            readers.setdefault(t, []).append(n)
+    out = []
+    for n in nodes:
+        rs = readers.get(n.output, [])
+        if "pads" in n.attrs and n.op == "unknown" and n.output != output and len(rs) == 1 \
+                and rs[0].op == "conv" and rs[0].inputs == (n.output,):
+            c = rs[0]
+            c.inputs = n.inputs
+            c.attrs["pads"] = tuple(x + y for x, y in zip(c.attrs["pads"], n.attrs["pads"]))
+            continue
+        out.append(n)
+    return out
 
 
 def _dims_text(dims) -> str:
@@ -245,10 +425,44 @@ def _conv(n: Any, a: dict, consts: dict, name: str, path: Any) -> dict:
         pads = (d[0] * (k[0] - 1) // 2, d[1] * (k[1] - 1) // 2) * 2
     else:
         pads = tuple(int(v) for v in a.get("pads", (0, 0, 0, 0)))
+    bias = len(n.input) > 2 and bool(n.input[2])
+    own = bias and n.input[1].endswith(".weight") and n.input[2] == n.input[1][:-7] + ".bias"
+    rules = _rules(n)  # the Dynamo exporter's rewrites, which its metadata names
+    folded = (bias and not own) or "FuseBatchNormIntoConv" in rules
+    if not bias and "FuseBatchNormIntoConv" not in rules and _had_bias(n, "conv2d"):
+        bias = own = True  # its own bias, all zeros (an untrained network), dropped
     return {"in_channels": int(w.shape[1]) * groups, "out_channels": int(w.shape[0]),
             "kernel": k, "stride": s, "pads": pads, "dilation": d, "groups": groups,
-            "bias": len(n.input) > 2 and bool(n.input[2]),
-            "folded_bn": len(n.input) > 2 and bool(n.input[2])}
+            "bias": bias or folded, "folded_bn": folded}
+
+
+def _per_channel(n: Any, consts: dict, x: tuple | None) -> bool:
+    """A Mul of a map by a constant of one value per channel (1×C×1×1 or C×1×1): layer
+    scale's γ."""
+    v = next((consts.get(i) for i in n.input if i in consts), None)
+    return v is not None and x is not None and len(x) == 4 and \
+        tuple(v.shape) in ((1, x[1], 1, 1), (x[1], 1, 1))
+
+
+def _had_bias(n: Any, aten: str) -> bool:
+    """Whether the Dynamo exporter dropped a bias of this node (`RemoveOptionalBias...` among
+    its rewrites) that the torch call it came from passed as a parameter (its metadata
+    `pkg.torch.onnx.fx_node`: `aten.conv2d.default](args = (%x, %p_w, %p_b)`)."""
+    if not any(r.startswith("RemoveOptionalBias") for r in _rules(n)):
+        return False
+    call = next((p.value for p in n.metadata_props if p.key == "pkg.torch.onnx.fx_node"), "")
+    return re.search(rf"aten\.{aten}\.default\]\(args = \(%[^,()]+, %[^,()]+, %[^,()\s]+",
+                     call) is not None
+
+
+def _rules(n: Any) -> set[str]:
+    """The rewrite rules the Dynamo exporter's optimizer applied to a node (its metadata
+    `pkg.onnxscript.rewriter.rule_name`): `FuseBatchNormIntoConv` says batchnorm was folded into
+    a convolution, `RemoveOptionalBiasFrom...` that a bias of zeros was dropped."""
+    for p in n.metadata_props:
+        if p.key == "pkg.onnxscript.rewriter.rule_name":
+            return {r.strip() for r in p.value.split(",")}
+    return set()
 
 
 __all__ = ["load_graph", "require_onnx"]

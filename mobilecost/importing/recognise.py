@@ -32,6 +32,7 @@ from ..errors import MobilecostError
 from ..lang.ops import SE_DIVISOR
 from ..lang.spec import LayerDef, Residual
 from ..lang.values import Channels, Rounding, make_divisible
+from .attention import attention_block
 from .blocks import _resolve_squeezes, choose_se_ratios, fold_inverted_residuals, se_ratios
 from .graph import (
     ACT_OPS,
@@ -67,35 +68,66 @@ def _square(pair: tuple[int, int]) -> int | None:
     return pair[0] if pair[0] == pair[1] else None
 
 
-def conv_problem(n: Node) -> str | None:
-    """Why a convolution cannot be a spec statement, or None."""
+def tf_same_pads(a: dict, shape: Shape | None) -> tuple[int, int, int, int] | None:
+    """TensorFlow's SAME padding of a convolution on a map of `shape` (C, H, W): ⌈h/s⌉
+    outputs, max((⌈h/s⌉ - 1)·s + (K - 1)·d + 1 - h, 0) rows in all, the odd one at the bottom
+    (right). As (top, left, bottom, right)."""
+    if shape is None or len(shape) != 3:
+        return None
+    out = []
+    for h, k, s, d in zip(shape[1:], a["kernel"], a["stride"], a["dilation"]):
+        total = max((-(-h // s) - 1) * s + (k - 1) * d + 1 - h, 0)
+        out.append((total // 2, total - total // 2))
+    return (out[0][0], out[1][0], out[0][1], out[1][1])
+
+
+def conv_pad(n: Node, shape: Shape | None = None) -> str | None:
+    """The spec's padding of a convolution on a map of `shape`: same (K // 2 on every side,
+    odd K), valid (none), tf (TensorFlow's SAME where it pads unevenly), or None."""
+    a = n.attrs
+    k = _square(a["kernel"])
+    pads = set(a["pads"])
+    if pads == {0}:
+        return "valid"
+    if len(pads) == 1 and k is not None and k % 2 and pads == {k // 2}:
+        return "same"
+    if a["pads"] == tf_same_pads(a, shape) and k is not None:
+        return "tf"
+    return None
+
+
+def conv_problem(n: Node, shape: Shape | None = None) -> str | None:
+    """Why a convolution (on a map of `shape`, where known) cannot be a spec statement, or
+    None."""
     a = n.attrs
     k, s = _square(a["kernel"]), _square(a["stride"])
     if k is None or s is None:
         return f"kernel {a['kernel']} / stride {a['stride']} is not square"
     if a["dilation"] != (1, 1):
         return f"dilation {a['dilation']} (the spec has none)"
-    pads = set(a["pads"])
-    if len(pads) != 1:
-        return f"uneven padding {a['pads']}"
-    p = pads.pop()
-    if p not in (0, k // 2) or (p and k % 2 == 0):
+    pad = conv_pad(n, shape)
+    if pad is None:
+        if len(set(a["pads"])) != 1:
+            return (f"uneven padding {a['pads']} (neither symmetric nor TensorFlow's SAME on "
+                    f"this map)")
+        p = a["pads"][0]
         return f"padding {p} on a {k}×{k} kernel (the spec pads {k // 2}, SAME, or 0, VALID)"
     cin, cout, g = a["in_channels"], a["out_channels"], a["groups"]
     if g != 1 and not (g == cin == cout):
         return f"{g} groups on {cin} → {cout} channels (the spec has full and depthwise only)"
     if k == 1 and g != 1 and cin > 1:
         return "a 1×1 depthwise convolution"
-    if k == 1 and p:
+    if k == 1 and pad != "valid":
         return "padding on a 1×1 convolution"
     return None
 
 
 @recogniser("conv")
 def _conv(items: list, i: int, ctx: Ctx):
-    """A convolution, then optionally batchnorm, then optionally an activation."""
+    """A convolution, then optionally batchnorm, then optionally an activation. A bias that
+    is not batchnorm folded in by an exporter is the convolution's own (`bias=yes`)."""
     n = items[i]
-    if not _is(n, "conv") or conv_problem(n):
+    if not _is(n, "conv") or conv_problem(n, ctx.shape_in(n)):
         return None
     j, bn, act = i + 1, bool(n.attrs.get("folded_bn")), "none"
     if j < len(items) and _is(items[j], "bn"):
@@ -103,17 +135,78 @@ def _conv(items: list, i: int, ctx: Ctx):
     if j < len(items) and _is(items[j], *ACT_OPS):
         act, j = items[j].op, j + 1
     a = n.attrs
-    k, s, p = a["kernel"][0], a["stride"][0], a["pads"][0]
+    k, s = a["kernel"][0], a["stride"][0]
     cout, g = a["out_channels"], a["groups"]
-    pad = "same" if (p == k // 2 and k % 2) else "valid"
+    pad = conv_pad(n, ctx.shape_in(n))
+    bias = bool(a.get("bias")) and not a.get("folded_bn")
     if k == 1 and g == 1:
-        d = LayerDef("pw", kernel=1, stride=s, channels=Channels(cout), act=act, bn=bn)
+        d = LayerDef("pw", kernel=1, stride=s, channels=Channels(cout), act=act, bn=bn, own_bias=bias)
     elif g == 1:
-        d = LayerDef("conv", kernel=k, stride=s, channels=Channels(cout), act=act, bn=bn, pad=pad)
+        d = LayerDef("conv", kernel=k, stride=s, channels=Channels(cout), act=act, bn=bn, pad=pad,
+                     own_bias=bias)
     else:
-        d = LayerDef("dw", kernel=k, stride=s, act=act, bn=bn, pad=pad)
+        d = LayerDef("dw", kernel=k, stride=s, act=act, bn=bn, pad=pad, own_bias=bias)
     used = items[i:j]
     return j - i, Stmt(d, ctx.shape_in(n), ctx.shape_out(used[-1]), 1, [x.name for x in used])
+
+
+def _mixconv_def(n: Node, shape: Shape) -> LayerDef | None:
+    """MixNet's split-convolve-concatenate as one statement: `mixdw K,K,...` where every part
+    is depthwise and the channels split as mixdw splits them (c // n each, the first the
+    remainder too), `pw CH g=N` where every part is a 1×1 convolution of equal width."""
+    splits, parts = n.attrs["splits"], n.attrs["parts"]
+    if len({(p["stride"], p["dilation"]) for p in parts}) != 1 or parts[0]["dilation"] != (1, 1):
+        return None
+    s = _square(parts[0]["stride"])
+    pads = {conv_pad(Node(n.name, "conv", n.inputs, n.output, "", p), shape) for p in parts}
+    ks = [_square(p["kernel"]) for p in parts]
+    c, g = sum(splits), len(splits)
+    if s is None or None in ks or any(p["bias"] for p in parts):
+        return None
+    if all(p["groups"] == p["in_channels"] == p["out_channels"] == w
+           for p, w in zip(parts, splits)):
+        want = [c // g] * g
+        want[0] += c - sum(want)
+        if splits != want or len(pads) != 1 or pads & {None, "valid"}:
+            return None
+        return LayerDef("mixdw", kernels=tuple(ks), stride=s, pad=pads.pop())
+    outs = {p["out_channels"] for p in parts}
+    if set(ks) == {1} and len(set(splits)) == 1 and len(outs) == 1 and pads == {"valid"} and \
+            all(p["groups"] == 1 for p in parts):
+        return LayerDef("pw", kernel=1, stride=s, channels=Channels(outs.pop() * g), groups=g)
+    return None
+
+
+@recogniser("mixconv")
+def _mixconv(items: list, i: int, ctx: Ctx):
+    """Channels split, a convolution on each part, concatenated (MixNet's MixConv): `mixdw`
+    or a grouped `pw`, then optionally batchnorm and an activation."""
+    n = items[i]
+    if not _is(n, "mixconv"):
+        return None
+    d = _mixconv_def(n, ctx.shape_in(n))
+    if d is None:
+        return None
+    j, bn, act = i + 1, False, "none"
+    if j < len(items) and _is(items[j], "bn"):
+        bn, j = True, j + 1
+    if j < len(items) and _is(items[j], *ACT_OPS):
+        act, j = items[j].op, j + 1
+    d = d.replace(act=act, bn=bn)
+    layers = 4 * len(d.kernels) - 3 if d.op == "mixdw" else 1  # dw, tap, take, concat
+    used = items[i:j]
+    return j - i, Stmt(d, ctx.shape_in(n), ctx.shape_out(used[-1]), layers,
+                       [x.name for x in used])
+
+
+@recogniser("layerscale")
+def _layerscale(items: list, i: int, ctx: Ctx):
+    """The map times a learned value per channel (MobileNetV4-Hybrid's layer scale)."""
+    n = items[i]
+    if not _is(n, "layerscale"):
+        return None
+    x = ctx.shape_in(n)
+    return 1, Stmt(LayerDef("layerscale"), x, x, 1, [n.name])
 
 
 @recogniser("pool")
@@ -174,12 +267,18 @@ def _residual(items: list, i: int, ctx: Ctx):
     if not (isinstance(b, Branch) and b.join.op == "add"):
         return None
     inner = recognise(b.body, ctx)
-    if any(isinstance(s.node, Unknown) for s in inner):
-        return None
+    bad = [s.node for s in inner if isinstance(s.node, Unknown)]
+    if bad and any(n.source_op.split()[0].lower() in ATTENTION_OPS for n in _nodes_of(b)):
+        got = attention_block(b, ctx, conv_pad, _node_macs)
+        if got is not None:
+            return 1, got
+    if bad:  # unknown as a whole, saying what inside it the spec cannot write
+        return 1, _unknown_stmt(b, ctx, f"in a residual block, {bad[0].text()}: {bad[0].advice}")
     x = ctx.shape_in(b)
     node = Residual(tuple(s.node for s in inner))
     return 1, Stmt(node, x, x, sum(s.layers for s in inner) + 1,
-                   [n for s in inner for n in s.names] + [b.join.name], inner)
+                   [n for s in inner for n in s.names] + [b.join.name], inner,
+                   fallback=_unknown_stmt(b, ctx))
 
 
 @recogniser("se")
@@ -278,8 +377,15 @@ def _node_macs(n: Node, shapes: dict[str, Shape]) -> int:
         return kh * kw * (a["in_channels"] // a["groups"]) * a["out_channels"] * out[1] * out[2]
     if n.op == "linear":
         return a["in_features"] * a["out_features"]
+    if n.op == "mixconv":
+        out = shapes[n.output]
+        return sum(p["kernel"][0] * p["kernel"][1] * (p["in_channels"] // p["groups"])
+                   * p["out_channels"] for p in a["parts"]) * out[1] * out[2]
     return int(a.get("macs", 0))
 
+
+#: The source ops of attention (fx function names and ONNX op types, lower case).
+ATTENTION_OPS = ("matmul", "bmm", "softmax", "scaled_dot_product_attention", "einsum")
 
 ADVICE = {
     "conv": "write it by hand as the nearest conv/dw/pw, or leave it out",
@@ -305,11 +411,24 @@ def _unknown_stmt(item: Any, ctx: Ctx, why: str | None = None) -> Stmt:
         advice = ("a path multiplied back into its input that is not squeeze-and-excitation as "
                   "the spec's se builds it (global average pool, 1×1 convolution with bias, "
                   "activation, 1×1 convolution with bias, gate)")
+    elif isinstance(item, (Region, Branch)) and any(
+            n.source_op.split()[0].lower() in ("cat", "concat") for n in nodes):
+        advice = ("paths concatenated along the channels (as GhostNet's ghost module does): "
+                  "the importer reads only residual adds and squeeze-and-excitation's product; "
+                  "the spec's ghost op writes a ghost module by hand")
+    elif isinstance(item, (Region, Branch)) and any(
+            n.source_op.split()[0].lower() in ATTENTION_OPS for n in nodes):
+        advice = ("attention (matrix products and softmax): the importer does not read it; the "
+                  "spec's attn op writes Mobile MQA and multi-head attention by hand")
     elif isinstance(item, (Region, Branch)):
         advice = ("a split whose paths meet other than by adding the input back; "
                   "the spec has residual blocks only")
+    elif first.op == "mixconv":
+        advice = ("channels split into groups, a convolution on each, concatenated, other than "
+                  "the spec's mixdw (depthwise groups split c // n, the first the remainder "
+                  "too) or pw g=N (equal 1×1 groups)")
     elif first.op == "conv":
-        advice = f"{conv_problem(first)}: {ADVICE['conv']}"
+        advice = f"{conv_problem(first, ctx.shape_in(first))}: {ADVICE['conv']}"
     else:
         advice = ADVICE.get(first.op, "the spec has no such operation; leave it out, or "
                                       "write its nearest spec layer by hand")

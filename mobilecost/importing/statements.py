@@ -28,7 +28,7 @@ class Unknown:
 
     def text(self) -> str:
         names = ", ".join(f"{n.name} ({n.source_op})" for n in self.nodes[:4])
-        more = f" and {len(self.nodes) - 4} more" if len(self.nodes) > 4 else ""
+        more = f" and {len(self.nodes) - 4:,} more" if len(self.nodes) > 4 else ""
         return f"{names}{more}"
 
 

@@ -70,7 +70,7 @@ def import_graph(g: Graph, rounding: Rounding = Rounding(), allow_unknown: bool 
     unknown = [s.node for s in _flat(stmts) if isinstance(s.node, Unknown)]
     if unknown and not allow_unknown:
         lines = [f"{u.text()}: {u.advice}" for u in unknown[:5]]
-        more = f"; and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        more = f"; and {len(unknown) - 5:,} more" if len(unknown) > 5 else ""
         raise ModelImportError(f"{g.origin}: {len(unknown)} operation(s) the spec cannot "
                                f"express: " + "; ".join(lines) + more
                                + " (--allow-unknown writes them as comments)")
@@ -117,7 +117,7 @@ def _with_default_act(node: SpecNode, act: str) -> SpecNode:
     """A statement with its activation left to the spec's default where it is that default."""
     if isinstance(node, Residual):
         return Residual(tuple(_with_default_act(n, act) for n in node.body))
-    if node.op in ("conv", "dw", "pw", "ir") and node.act == act:
+    if node.op in ("conv", "dw", "pw", "ir", "mixdw") and node.act == act:
         return node.replace(act=None)
     return node
 

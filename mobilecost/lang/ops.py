@@ -105,6 +105,9 @@ RATIO = Arg("se", "an SE ratio", positive("SE ratio", MAX_CHANNELS))
 STRIDE = Option("s", "stride", 1, kernel_size("stride"))
 ACT = Option("act", "act", None, choice("act", tuple(ACTIVATIONS)))
 BN = Option("bn", "bn", True, yes_no("bn"), yes_no_text)
+#: A convolution's own bias (`bias=yes`: one per output channel; the head's 1×1 convolution of
+#: MobileNetV3 and LCNet after the global pool, which has no batchnorm).
+CONV_BIAS = Option("bias", "own_bias", False, yes_no("bias"), yes_no_text)
 
 
 def _pad(text: str) -> str:
@@ -199,13 +202,14 @@ class Conv(_Conv):
     G groups of in/G channels each."""
 
     name, kind, table1 = "conv", LayerKind.CONV, "Conv"
-    grammar = Grammar((KERNEL, CHANNELS), (STRIDE, ACT, BN, PAD, GROUPS))
+    grammar = Grammar((KERNEL, CHANNELS), (STRIDE, ACT, BN, PAD, GROUPS, CONV_BIAS))
 
     def build(self, b: Builder, d: LayerDef) -> None:
         out = b.ch(d.channels)
         check_groups(b, d, out)
         b.emit("pw" if d.kernel == 1 else "conv", d.kernel, d.stride, out, pad=d.pad,
-               groups=d.groups, act=d.act or b.spec.activation, bn=d.bn, line=d.line)
+               groups=d.groups, act=d.act or b.spec.activation, bn=d.bn, bias=d.own_bias,
+               line=d.line)
 
 
 @register
@@ -213,11 +217,11 @@ class Depthwise(_Conv):
     """`dw K`: a depthwise K×K convolution, one filter per channel (groups = channels)."""
 
     name, kind, table1 = "dw", LayerKind.DEPTHWISE, "Conv dw"
-    grammar = Grammar((KERNEL,), (STRIDE, ACT, BN, PAD))
+    grammar = Grammar((KERNEL,), (STRIDE, ACT, BN, PAD, CONV_BIAS))
 
     def build(self, b: Builder, d: LayerDef) -> None:
         b.emit("dw", d.kernel, d.stride, b.channels, pad=d.pad, groups=b.channels,
-               act=d.act or b.spec.activation, bn=d.bn, line=d.line)
+               act=d.act or b.spec.activation, bn=d.bn, bias=d.own_bias, line=d.line)
 
     def filter_shape(self, x: Any) -> str:
         return f"{x.kernel}×{x.kernel}×{x.in_channels} dw"
@@ -229,13 +233,13 @@ class Pointwise(_Conv):
     groups of in/G channels each."""
 
     name, kind, table1 = "pw", LayerKind.POINTWISE, "Conv"
-    grammar = Grammar((CHANNELS,), (STRIDE, ACT, BN, GROUPS))
+    grammar = Grammar((CHANNELS,), (STRIDE, ACT, BN, GROUPS, CONV_BIAS))
 
     def build(self, b: Builder, d: LayerDef) -> None:
         out = b.ch(d.channels)
         check_groups(b, d, out)
         b.emit("pw", d.kernel, d.stride, out, pad=d.pad, groups=d.groups,
-               act=d.act or b.spec.activation, bn=d.bn, line=d.line)
+               act=d.act or b.spec.activation, bn=d.bn, bias=d.own_bias, line=d.line)
 
 
 @register
@@ -330,16 +334,20 @@ def squeeze_excite(b: Builder, ratio: int, act: str, gate: str, line: int,
 
 @register
 class SqueezeExcite(Op):
-    """`se R`: squeeze-and-excitation on the current map (see `squeeze_excite`); `act=` is the
+    """`se R [w=S]`: squeeze-and-excitation on the current map (see `squeeze_excite`); `act=` is the
     activation between its two 1×1 convolutions (ReLU by default, as in MobileNetV3 and
     MnasNet), `gate=` hsigmoid (MobileNetV3, the default) or sigmoid (MnasNet). Not a layer
     itself: it builds a pool, two 1×1 convolutions and a scale."""
 
     name = "se"
-    grammar = Grammar((RATIO,), (ACT, GATE))
+    grammar = Grammar((RATIO,), (ACT, GATE, Option("w", "squeeze_width", None,
+                                                  channel_count("squeeze width"))))
 
     def build(self, b: Builder, d: LayerDef) -> None:
-        squeeze_excite(b, d.se, d.act or "relu", d.gate, d.line)
+        """`w=S`: the squeeze width itself (scaled by the spec's rounding), where no ratio
+        gives it: MixNet's squeezes from the block's input, 144 channels to int(24 · 0.5)."""
+        squeeze_excite(b, d.se, d.act or "relu", d.gate, d.line,
+                       None if d.squeeze_width is None else b.ch(d.squeeze_width))
 
     def max_layers(self, d: LayerDef) -> int:
         return 4

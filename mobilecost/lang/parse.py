@@ -26,10 +26,11 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
                                                      #   se=R: squeeze-and-excitation after the dw,
                                                      #   squeezing to make_divisible(hidden/R, 8)
                                                      #   (squeeze=exp) or int(in/R) (squeeze=in)
-                | 'se'   R    ['act=' ACT] ['gate=' GATE]
+                | 'se'   R    ['act=' ACT] ['gate=' GATE] ['w=' CH]
                                                      # squeeze-and-excitation: global pool, 1×1 conv
                                                      #   (bias) to make_divisible(c/R, 8), act (relu),
-                                                     #   1×1 conv (bias) to c, gate, channel-wise scale
+                                                     #   1×1 conv (bias) to c, gate, channel-wise scale;
+                                                     #   w=CH: that squeeze width instead
                 | 'avgpool' ('global' | K [sS])      # pooling, no padding; stride defaults to K
                 | 'maxpool' K [sS]
                 | 'fc' CH ['act=' ACT] ['bias=' yes|no]
@@ -68,7 +69,9 @@ A spec is a line-oriented text file describing a network at α = 1. Grammar::
                             # (a bare INT is refused: 'input 320 240' is not 240 channels)
     sS         := 's' INT   # stride (default 1)
     opts       := 'act=' ACT | 'bn=' (yes | no) | 'pad=' (same | valid | tf) | 'g=' N
-                                                     # g: groups (conv, pw); tf: TensorFlow's SAME
+                | 'bias=' (yes | no)
+                                                     # g: groups (conv, pw); tf: TensorFlow's SAME;
+                                                     #   bias: the convolution's own (default no)
     K0         := K | '0'                            # a kernel size, or 0: no such convolution
     ACT        := relu | relu6 | hswish | hsigmoid | sigmoid | silu | gelu | none
     GATE       := hsigmoid | sigmoid                 # hsigmoid (MobileNetV3) is the default

@@ -57,7 +57,10 @@ def import_summary(imp: Imported) -> list[str]:
         lines.append(f"{len(imp.unknown)} operation(s) the spec cannot express, written as "
                      f"comments: they hold {imp.unknown_macs:,} of the {macs:,} Mult-Adds "
                      f"({share:.2%})")
-        lines += [f"  {u.text()}: {u.advice}" for u in imp.unknown]
+        lines += [f"  {u.text()}: {u.advice}" for u in imp.unknown[:10]]
+        if len(imp.unknown) > 10:
+            lines.append(f"  ... and {len(imp.unknown) - 10:,} more (written as comments in "
+                         f"the spec)")
     return lines
 
 

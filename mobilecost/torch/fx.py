@@ -23,9 +23,12 @@ from typing import Any, Callable
 
 import torch
 from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
 from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
-from ..importing.graph import Graph, ModelImportError, Node
+from ..importing.graph import Graph, ModelImportError, Node, check_size
+from .fx_layers import Tracer, activation_of, common_prefix, mixed_convs, run_time_pads
 
 
 def load_callable(source: str) -> tuple[Callable[[], Any], str]:
@@ -138,9 +141,12 @@ def _module_node(name: str, m: nn.Module) -> tuple[str, dict]:
     if isinstance(m, nn.ReLU):
         return "relu", {}
     for cls, act in ((nn.Hardswish, "hswish"), (nn.Hardsigmoid, "hsigmoid"),
-                     (nn.Sigmoid, "sigmoid"), (nn.SiLU, "silu")):
+                     (nn.Sigmoid, "sigmoid"), (nn.SiLU, "silu"), (nn.GELU, "gelu")):
         if isinstance(m, cls):
             return act, {}
+    act = activation_of(m)
+    if act is not None:
+        return act, {}
     if isinstance(m, (nn.Identity, nn.Dropout)):
         return "identity", {}
     if isinstance(m, nn.AvgPool2d):
@@ -161,13 +167,14 @@ def _module_node(name: str, m: nn.Module) -> tuple[str, dict]:
 _FUNCTIONS: dict[Any, str] = {
     F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.dropout: "identity",
     F.hardswish: "hswish", F.hardsigmoid: "hsigmoid", torch.sigmoid: "sigmoid",
-    F.sigmoid: "sigmoid", F.silu: "silu",
+    F.sigmoid: "sigmoid", F.silu: "silu", F.gelu: "gelu", F.batch_norm: "bn",
 }
 
-_METHODS = {"relu": "relu", "sigmoid": "sigmoid"}
-_ADD = (operator.add, torch.add, operator.iadd)
-_MUL = (operator.mul, torch.mul, operator.imul)
-_DIV = (operator.truediv, torch.div, operator.itruediv)
+#: Tensor methods, in place or not (geffnet's hard-swish is `x.mul_(F.relu6(x + 3.).div_(6.))`).
+_METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid"}
+_ADD = (operator.add, torch.add, operator.iadd, "add", "add_")
+_MUL = (operator.mul, torch.mul, operator.imul, "mul", "mul_")
+_DIV = (operator.truediv, torch.div, operator.itruediv, "div", "div_")
 
 
 def _dims(args: Any) -> tuple[int, ...]:
@@ -176,22 +183,50 @@ def _dims(args: Any) -> tuple[int, ...]:
     return tuple(int(a) for a in args) if isinstance(args, (tuple, list)) else ()
 
 
-def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
+def _arith_node(n: fx.Node, data_args: list) -> tuple[str, dict] | None:
+    """x + y, x * y (functions, operators and methods, in place or not), and a number added
+    to, multiplying or dividing a tensor."""
     t, args, kw = n.target, n.args, n.kwargs
+    if t not in _ADD + _MUL + _DIV or kw:
+        return None
+    if t in _ADD + _MUL and len(data_args) == 2 and len(args) == 2:
+        return ("add" if t in _ADD else "mul"), {}
+    if len(data_args) == 1 and len(args) == 2:
+        c = args[1] if args[0] in data_args else args[0]
+        if isinstance(c, (int, float)) and not isinstance(c, bool) and \
+                (t not in _DIV or (args[0] in data_args and c != 0)):
+            if t in _ADD:
+                return "addc", {"value": float(c)}
+            return "mulc", {"value": float(c) if t in _MUL else 1.0 / c}
+    return None
+
+
+def _function_node(n: fx.Node, data_args: list, attr: Callable[[Any], Any]) -> tuple[str, dict]:
+    """The neutral op of a function or method call; `attr` gives a get_attr node's tensor
+    (F.linear's weight)."""
+    t, args, kw = n.target, n.args, n.kwargs
+    got = _arith_node(n, data_args)
+    if got is not None:
+        return got
+    if t in _MUL and len(data_args) == 1 and len(args) == 2 and not kw:
+        other = args[1] if args[0] is data_args[0] else args[0]
+        if _per_channel(other, data_args[0]):
+            return "layerscale", {}
     if n.op == "call_function":
-        if t in _ADD + _MUL and len(data_args) == 2 and not kw:
-            return ("add" if t in _ADD else "mul"), {}
-        if t in _ADD + _MUL + _DIV and len(data_args) == 1 and not kw and len(args) == 2:
-            c = args[1] if args[0] in data_args else args[0]
-            if isinstance(c, (int, float)) and not isinstance(c, bool) and \
-                    (t not in _DIV or (args[0] in data_args and c != 0)):
-                if t in _ADD:
-                    return "addc", {"value": float(c)}
-                return "mulc", {"value": float(c) if t in _MUL else 1.0 / c}
-        if t in _FUNCTIONS and len(data_args) == 1:
+        if t is F.hardtanh:
+            if (list(args[1:3]) or [kw.get("min_val"), kw.get("max_val")]) == [0.0, 6.0]:
+                return "relu6", {}
+        elif t is F.batch_norm:
+            if not (args[5] if len(args) > 5 else kw.get("training", False)):
+                return "bn", {}
+        elif t in _FUNCTIONS and len(data_args) == 1:
             return _FUNCTIONS[t], {}
-        if t is F.hardtanh and (list(args[1:3]) or [kw.get("min_val"), kw.get("max_val")]) == [0.0, 6.0]:
-            return "relu6", {}
+        if t is F.linear and len(data_args) == 1 and len(args) >= 2:
+            w = attr(args[1])
+            b = args[2] if len(args) > 2 else kw.get("bias")
+            if w is not None and w.dim() == 2:
+                return "linear", {"in_features": int(w.shape[1]), "out_features": int(w.shape[0]),
+                                  "bias": b is not None}
         if t in (torch.clamp, torch.clip) and len(data_args) == 1 and _bounds(args, kw) == [0, 6]:
             return "relu6", {}
         if t is torch.flatten and (args[1:2] or (kw.get("start_dim", 0),))[0] == 1 and \
@@ -206,7 +241,8 @@ def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
             return _METHODS[t], {}
         if t == "contiguous":
             return "identity", {}
-        if t in ("clamp", "clip") and len(data_args) == 1 and _bounds(args, kw) == [0, 6]:
+        if t in ("clamp", "clip", "clamp_", "clip_") and len(data_args) == 1 and \
+                _bounds(args, kw) == [0, 6]:
             return "relu6", {}
         if t == "flatten" and (args[1:2] or (kw.get("start_dim", 0),))[0] == 1:
             return "flatten", {}
@@ -217,15 +253,63 @@ def _function_node(n: fx.Node, data_args: list) -> tuple[str, dict]:
     return "unknown", {}
 
 
+def _attr_of(gm: fx.GraphModule, a: Any) -> torch.Tensor | None:
+    """The tensor a get_attr node reads (a functional layer's weight), or None."""
+    if not isinstance(a, fx.Node) or a.op != "get_attr":
+        return None
+    obj: Any = gm
+    for part in a.target.split("."):
+        obj = getattr(obj, part, None)
+    return obj if isinstance(obj, torch.Tensor) else None
+
+
+def _per_channel(a: Any, x: fx.Node) -> bool:
+    """Whether `a` is a learned tensor of one value per channel of x, C×1×1 (timm's
+    LayerScale2d: `x * self.gamma.view(1, -1, 1, 1)`): not computed from the input."""
+    if not isinstance(a, fx.Node) or a.op not in ("get_attr", "call_method", "call_function"):
+        return False
+    seen, todo = set(), [a]
+    while todo:  # nothing it is made of reads the input
+        u = todo.pop()
+        if u.op == "placeholder":
+            return False
+        if u not in seen:
+            seen.add(u)
+            todo.extend(v for v in u.all_input_nodes)
+    m, mx = a.meta.get("tensor_meta"), x.meta.get("tensor_meta")
+    if m is None or mx is None or not hasattr(m, "shape") or len(mx.shape) != 4:
+        return False
+    shape = tuple(int(v) for v in m.shape)
+    return shape in ((1, int(mx.shape[1]), 1, 1), (int(mx.shape[1]), 1, 1))
+
+
 def _bounds(args: tuple, kw: dict) -> list:
     """The (min, max) of a clamp, given by position or by name: [0, 6] is ReLU6."""
     pos = list(args[1:3]) + [None] * (3 - len(args[:3]))
     return [kw.get("min", pos[0]), kw.get("max", pos[1])]
 
 
+class _MeasuringShapeProp(ShapeProp):
+    """ShapeProp that also measures each node's Mult-Adds with FlopCounterMode (FLOPs / 2):
+    what an operation the spec cannot express (attention's matrix products) keeps as its
+    cost under --allow-unknown."""
+
+    def run_node(self, n: fx.Node) -> Any:
+        if n.op not in ("call_function", "call_method", "call_module"):
+            return super().run_node(n)
+        with FlopCounterMode(display=False) as counter:
+            out = super().run_node(n)
+        n.meta["mobilecost_macs"] = counter.get_total_flops() // 2
+        return out
+
+
 def _trace(module: nn.Module, source: str) -> fx.GraphModule:
+    for m in module.modules():  # probed before tracing: fx patches module calls while it traces
+        activation_of(m)
     try:
-        return fx.symbolic_trace(module)
+        tracer = Tracer()
+        graph = tracer.trace(module)
+        return fx.GraphModule(tracer.root, graph, type(module).__name__)
     except Exception as exc:
         raise ModelImportError(f"{source}: torch.fx cannot trace the module: {_one_line(exc)}"
                                f"{_user_frame(exc)}") from None
@@ -234,7 +318,12 @@ def _trace(module: nn.Module, source: str) -> fx.GraphModule:
 def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) -> Graph:
     """The module as the importer's graph, traced at a resolution×resolution input."""
     module = module.eval()
+    mods = list(module.modules())
+    check_size(source, sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in mods),
+               sum(next(m.children(), None) is None for m in mods))
     gm = _trace(module, source)
+    check_size(source, 0, sum(n.op in ("call_module", "call_function", "call_method")
+                              for n in gm.graph.nodes))
     mods = dict(gm.named_modules())
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
@@ -248,10 +337,8 @@ def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) 
     in_channels = convs[0].in_channels
     x = torch.zeros(1, in_channels, resolution, resolution)
     try:
-        from torch.fx.passes.shape_prop import ShapeProp
-
         with torch.no_grad():
-            ShapeProp(gm).propagate(x)
+            _MeasuringShapeProp(gm).propagate(x)
     except Exception as exc:
         raise ModelImportError(f"{source}: the module does not run on a 1×{in_channels}×"
                                f"{resolution}×{resolution} input: {_one_line(exc)}"
@@ -259,8 +346,25 @@ def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) 
     data: set[fx.Node] = set()
     nodes: list[Node] = []
     output = None
+    fused, inside = mixed_convs(gm, mods)
     for n in gm.graph.nodes:
         if n.op == "placeholder":
+            data.add(n)
+            continue
+        if n in inside:
+            continue
+        if n in fused:
+            x, convs, splits = fused[n]
+            parts = []
+            for c in convs:
+                a = _conv_attrs(mods[c.target], c.target)
+                if type(mods[c.target]).forward is not nn.Conv2d.forward:
+                    _, a = run_time_pads("conv", a, c.args[0].meta.get("tensor_meta"),
+                                          c.meta.get("tensor_meta"))
+                parts.append(a)
+            label = common_prefix([c.target for c in convs])
+            nodes.append(Node(label, "mixconv", (x.name,), n.name, "split, Conv2d, cat",
+                              {"splits": splits, "parts": parts}))
             data.add(n)
             continue
         if n.op == "output":
@@ -283,13 +387,21 @@ def graph_of_module(module: nn.Module, source: str, name: str, resolution: int) 
             m = mods[n.target]
             op, attrs = _module_node(n.target, m)
             label, src = n.target, type(m).__name__
+            if op == "conv" and type(m).forward is not nn.Conv2d.forward:
+                op, attrs = run_time_pads(op, attrs, data_args[0].meta.get("tensor_meta"), meta)
         else:
-            op, attrs = _function_node(n, data_args)
+            op, attrs = _function_node(n, data_args, lambda a: _attr_of(gm, a))
             label = n.name
             src = getattr(n.target, "__name__", str(n.target))
+            stack = n.meta.get("nn_module_stack")
+            if stack:  # where it is: the module whose forward calls it, and that module's class
+                path, cls = list(stack.values())[-1]
+                label = f"{path}.{n.name}"
+                src = f"{src} in {getattr(cls, '__name__', cls)}"
         if op == "unknown":
             shape = tuple(int(v) for v in meta.shape)
-            attrs = {"out_shape": shape[1:] if len(shape) in (2, 4) else shape}
+            attrs = {"out_shape": shape[1:] if len(shape) in (2, 4) else shape,
+                     "macs": n.meta.get("mobilecost_macs", 0)}
         nodes.append(Node(label, op, tuple(a.name for a in data_args), n.name, src, attrs))
     clean = re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "imported"
     return Graph(source, clean, placeholders[0].name, output, in_channels, resolution, nodes)

@@ -178,14 +178,17 @@ def test_hand_written_network_imports_to_the_counts_of_flop_counter_mode():
     imp = _import_module(model, 64)
     assert imp.text.splitlines()[3:] == [
         "activation relu", "conv 3 16 s2", "dw 3 act=relu6", "pw 32 act=none bn=no",
-        "residual {", "  conv 3 32 act=relu6", "}", "maxpool 2", "conv 5 24 bn=no pad=valid",
-        "avgpool global", "fc 10!"]
+        "residual {", "  conv 3 32 act=relu6", "}", "maxpool 2",
+        "conv 5 24 bn=no pad=valid bias=yes", "avgpool global", "fc 10!"]
     assert [layer_cost(l).macs for l in imp.layers] == HAND_MACS
     with FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, 64, 64))
     assert imp.total_macs == sum(HAND_MACS) == counter.get_total_flops() // 2 == 13_316_336
     weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
     assert sum(layer_cost(l).params for l in imp.layers) == weights
+    # the 5×5's own bias (no batchnorm after it) counts where biases do: torch's own count
+    every = sum(layer_cost(l, Counting(True, True)).params for l in imp.layers)
+    assert every == sum(p.numel() for p in model.parameters())
 
 
 def test_hand_written_network_from_onnx_gives_the_same_spec(tmp_path):
@@ -520,16 +523,14 @@ class Excite(nn.Module):
         return self.pw(x * s)
 
 
-def test_an_se_the_spec_cannot_express_is_one_unknown_region():
-    with pytest.raises(ModelImportError) as e:
-        _import_module(Excite(), 32)
-    assert "1 operation(s)" in str(e.value) and "adaptive_avg_pool2d" in str(e.value)
-    assert "squeezing 16 channels to 4: no ratio R" in str(e.value)
-    imp = _import_module(Excite(), 32, allow_unknown=True)
+def test_an_se_no_ratio_expresses_is_written_with_its_squeeze_width():
+    imp = _import_module(Excite(), 32)
+    # 16 → 4: make_divisible(16/R, 8) is at least 8, so the width is written, R = 16 / 4
+    assert imp.text.splitlines()[4:] == ["conv 3 16 s2 bn=no", "se 4 gate=sigmoid w=4",
+                                         "pw 8 bn=no"]
     # the gate's two 1×1 convolutions on the 1×1 map: 16·4 + 4·16 Mult-Adds
-    assert imp.unknown_macs == 16 * 4 + 4 * 16
     assert imp.total_macs == 3 * 3 * 3 * 16 * 16 * 16 + 16 * 4 + 4 * 16 + 16 * 8 * 16 * 16
-    assert [l.op for l in imp.layers] == ["conv", "pw"]
+    assert [l.op for l in imp.layers] == ["conv", "avgpool", "pw", "pw", "scale", "pw"]
 
 
 def test_package_module_callable_source(tmp_path, monkeypatch):

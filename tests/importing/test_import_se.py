@@ -16,7 +16,7 @@ from onnx_helpers import export_onnx
 from torch import nn
 from torch.nn import functional as F
 
-from mobilecost.engine.cost import layer_cost
+from mobilecost.engine.cost import Counting, layer_cost
 from mobilecost.importing.blocks import se_ratios
 from mobilecost.importing.recognise import ModelImportError
 from mobilecost.importing.write import import_graph, parse_rounding
@@ -296,16 +296,17 @@ class OddSE(nn.Module):
         return self.pw(self.se(self.stem(x)))
 
 
-def test_se_whose_squeeze_width_fits_no_ratio_is_unknown_not_wrong():
-    with pytest.raises(ModelImportError) as e:
-        _import(OddSE(), 32)
-    msg = str(e.value)
-    assert "1 operation(s)" in msg and "squeezing 96 channels to 20" in msg
-    assert "no ratio R gives make_divisible(96/R, 8) = 20" in msg
-    imp = _import(OddSE(), 32, allow_unknown=True)
-    assert imp.unknown_macs == 96 * 20 + 20 * 96  # the two 1×1 convolutions on the 1×1 map
-    assert [l.op for l in imp.layers] == ["conv", "pw"]
+def test_se_whose_squeeze_width_fits_no_ratio_is_written_with_its_width():
+    # no ratio gives 20 (se_ratios(96, 20) == ()), so the width is written: `se 5 w=20`, 5 the
+    # nearest ratio (96 / 20 = 4.8), w= the squeeze width the block has
+    model = OddSE()
+    imp = _import(model, 32)
+    assert imp.text.splitlines()[4:] == ["conv 3 96 s2 bn=no", "se 5 w=20", "pw 16 bn=no"]
+    assert not imp.unknown
     assert imp.total_macs == 3 * 3 * 3 * 96 * 16 * 16 + 96 * 20 * 2 + 96 * 16 * 16 * 16
+    every = sum(layer_cost(l, Counting(True, True)).params for l in imp.layers)
+    assert every == sum(p.numel() for p in model.parameters()) \
+        == 3 * 3 * 3 * 96 + 96 * 20 + 20 + 20 * 96 + 96 + 96 * 16
 
 
 def test_se_with_a_gate_that_is_not_hsigmoid_or_sigmoid_names_the_gate():
@@ -318,20 +319,17 @@ def test_se_with_a_gate_that_is_not_hsigmoid_or_sigmoid_names_the_gate():
         "conv 3 96 s2 bn=no", "se 4", "pw 16 bn=no"]
 
 
-def test_cli_import_of_an_se_without_a_ratio_is_one_line(tmp_path):
+def test_cli_import_of_an_se_without_a_ratio_writes_its_width(tmp_path):
     src = tmp_path / "odd.py"
     import inspect
 
     src.write_text("import torch\nfrom torch import nn\nfrom torch.nn import functional as F\n\n"
                    + inspect.getsource(HandSE) + "\n\n" + inspect.getsource(OddSE)
                    + "\n\ndef make():\n    return OddSE()\n")
-    line = one_error_line(run("import", f"{src}:make", "--res", "32"))
-    assert "squeezing 96 channels to 20" in line and "--allow-unknown" in line
-    r = run("import", f"{src}:make", "--res", "32", "--allow-unknown")
+    r = run("import", f"{src}:make", "--res", "32")
     assert r.exit_code == 0, r.output
-    comments = [l for l in r.stdout.splitlines() if l.startswith("#")]
-    assert len(comments) == 1 and comments[0].startswith("# unknown: adaptive_avg_pool2d")
-    assert comments[0].endswith("3,840 Mult-Adds")  # 96·20 + 20·96
+    assert "se 5 w=20" in r.stdout.splitlines()
+    assert not [l for l in r.stdout.splitlines() if l.startswith("#")]
 
 
 def test_validate_a_v3_spec_without_its_se_blocks_against_the_network(tmp_path):

@@ -191,5 +191,5 @@ def test_an_option_declared_with_its_op_needs_no_other_edit(upsample):
     assert [x.out_size for x in spec.build(1, 8)] == [24, 48]
     with pytest.raises(SpecError, match=r"<spec>:3:4: factor must be a positive integer \(got 'f=0'\)"):
         parse("name u\ninput 8 3!\nup f=0\n")
-    with pytest.raises(SpecError, match=r"unexpected argument to 'pw' \(options: act=, bn=, g=, sN\)"):
+    with pytest.raises(SpecError, match=r"unexpected argument to 'pw' \(options: act=, bias=, bn=, g=, sN\)"):
         parse("name u\ninput 8 3!\npw 8 f=3\n")

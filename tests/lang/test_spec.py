@@ -141,7 +141,7 @@ def test_error_bad_channel_count():
 
 def test_error_bad_option_and_stride():
     assert error_of("input 8 3!\ndw 3 s0\n").startswith("net.spec:2:6: stride must be a positive")
-    assert "options: act=, bn=, pad=, sN" in error_of("input 8 3!\ndw 3 colour=red\n")
+    assert "options: act=, bias=, bn=, pad=, sN" in error_of("input 8 3!\ndw 3 colour=red\n")
 
 
 def test_error_blocks():
