@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .graph import Graph, ModelImportError, Node, check_size
+from .onnx_rewrite import dec, fold, mixconvs, pads_into_convs, shape_now, split_sizes, zero_pad
 
 INSTALL_HINT = "install it: pip install 'mobilecost[onnx]' (or pip install onnx)"
 
@@ -42,10 +43,6 @@ def _attrs(node: Any) -> dict[str, Any]:
     from onnx import helper
 
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _dec(v: Any) -> Any:
-    return v.decode() if isinstance(v, bytes) else v
 
 
 def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
@@ -127,21 +124,21 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             if t == "Identity" and n.input[0] in consts:
                 consts[n.output[0]] = consts[n.input[0]]
             else:
-                for o, v in zip(n.output, _fold(n, consts)):
+                for o, v in zip(n.output, fold(n, consts)):
                     consts.setdefault(o, v)
             continue
         if t in ("Identity", "Dropout") and len(ins) == 1:
             alias[n.output[0]] = ins[0]
             continue
         if t == "Shape" and len(ins) == 1:  # a size the exporter computes with (run-time SAME)
-            v = _shape_now(ins[0], nodes, inputs[0].name, int(fixed[1]), int(h))
+            v = shape_now(ins[0], nodes, inputs[0].name, int(fixed[1]), int(h))
             if v is not None:
                 lo, hi = a.get("start", 0), a.get("end", len(v))
                 consts[n.output[0]] = np.array(v[lo:hi], dtype=np.int64)
                 continue
         if t == "Split" and len(ins) == 1 and int(a.get("axis", 0)) in (1, -3):
-            sizes = _split_sizes(n, a, consts, shapes)
-            if sizes is not None:  # one node per part; `_mixconvs` joins split-conv-concat
+            sizes = split_sizes(n, a, consts, shapes)
+            if sizes is not None:  # one node per part; `mixconvs` joins split-conv-concat
                 for i, o in enumerate(n.output):
                     s = shapes.get(o)
                     node = Node(name, "unknown", ins, o, t,
@@ -170,8 +167,8 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             op = "gelu"
         elif t == "Concat" and int(a.get("axis", 0)) in (1, -3):
             op, attrs = "unknown", {"concat": True}
-        elif t == "Pad" and len(ins) == 1 and _zero_pad(n, a, consts) is not None:
-            op, attrs = "pad", {"pads": _zero_pad(n, a, consts)}
+        elif t == "Pad" and len(ins) == 1 and zero_pad(n, a, consts) is not None:
+            op, attrs = "pad", {"pads": zero_pad(n, a, consts)}
         elif t == "Add" and len(ins) == 2:
             op = "add"
         elif t == "Mul" and len(ins) == 2:
@@ -189,7 +186,7 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
             op, attrs = ("addc", {"value": v}) if t == "Add" else \
                 ("mulc", {"value": v if t == "Mul" else 1.0 / v})
         elif t in ("AveragePool", "MaxPool") and len(ins) == 1 and \
-                _dec(a.get("auto_pad", "NOTSET")) in ("NOTSET", "VALID") and \
+                dec(a.get("auto_pad", "NOTSET")) in ("NOTSET", "VALID") and \
                 a.get("dilations", [1, 1]) in ([1, 1], (1, 1)) and len(n.output) == 1:
             k = tuple(a["kernel_shape"])
             pads = tuple(a.get("pads", (0, 0, 0, 0)))
@@ -241,148 +238,9 @@ def load_graph(path: str | Path, resolution: int | None = None) -> Graph:
         raise ModelImportError(f"{path}: the graph has {len(g.output)} outputs; mobilecost "
                                f"imports networks of one output")
     out = alias.get(g.output[0].name, g.output[0].name)
-    nodes = _mixconvs(_pads_into_convs(nodes, out), out)
+    nodes = mixconvs(pads_into_convs(nodes, out), out)
     clean = re.sub(r"[^A-Za-z0-9_.\-]", "_", p.stem) or "imported"
     return Graph(str(path), clean, inputs[0].name, out, int(fixed[1]), int(h), nodes)
-
-
-#: Operations on small constants worth evaluating: the TorchScript exporter writes a fixed
-#: F.pad's amounts as a chain of these.
-_FOLDABLE = {"ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast", "Unsqueeze",
-             "Squeeze", "Add", "Sub", "Mul", "Div", "Ceil", "Floor", "Clip", "Gather", "Max",
-             "Min", "Neg", "Shape", "Size"}
-
-
-def _fold(n: Any, consts: dict) -> list:
-    """The outputs of a node whose inputs are all constants, by ONNX's reference evaluator
-    where the op is a small arithmetic or shape one and the inputs are few numbers; else
-    unknown (None)."""
-    vals = [consts.get(x) for x in n.input if x]
-    if n.op_type not in _FOLDABLE or any(v is None for v in vals) or \
-            sum(v.size for v in vals) > 1024:
-        return [None] * len(n.output)
-    try:
-        from onnx.reference import ReferenceEvaluator
-
-        got = ReferenceEvaluator(n).run(None, {x: consts[x] for x in n.input if x})
-    except Exception:  # noqa: BLE001 - an op the evaluator cannot run stays unknown
-        return [None] * len(n.output)
-    return list(got)
-
-
-def _shape_now(t: str, nodes: list[Node], input_name: str, channels: int,
-               size: int) -> tuple[int, ...] | None:
-    """The N×C×H×W shape of data tensor t from the nodes read so far (their padding taken
-    into the convolutions first), or None where that cannot be worked out."""
-    from .graph import propagate
-
-    done = _pads_into_convs([Node(n.name, n.op, n.inputs, n.output, n.source_op, dict(n.attrs))
-                             for n in nodes], t)
-    try:
-        shapes = propagate(Graph("", "", input_name, t, channels, size, done))
-    except ModelImportError:
-        return None
-    s = shapes.get(t)
-    if s is None or any(n.op == "unknown" and "out_shape" not in n.attrs for n in done):
-        return None  # an operation of unknown shape on the way
-    return (1,) + tuple(s)
-
-
-def _split_sizes(n: Any, a: dict, consts: dict, shapes: dict) -> list[int] | None:
-    """The channels of each part of a Split on axis 1."""
-    if len(n.input) > 1 and n.input[1]:
-        v = consts.get(n.input[1])
-        return None if v is None else [int(x) for x in v.reshape(-1)]
-    if "split" in a:
-        return [int(x) for x in a["split"]]
-    s = shapes.get(n.input[0])
-    parts = len(n.output)
-    if s is None or len(s) != 4:
-        return None
-    each = -(-s[1] // parts)  # equal parts, the last one smaller (ONNX's num_outputs rule)
-    return [each] * (parts - 1) + [s[1] - each * (parts - 1)]
-
-
-def _mixconvs(nodes: list[Node], output: str) -> list[Node]:
-    """A Split on the channels, one convolution on each part, and a Concat of their outputs
-    in order (MixNet's MixConv as the exporters write it): one `mixconv` node."""
-    readers: dict[str, list[Node]] = {}
-    for n in nodes:
-        for t in n.inputs:
-            readers.setdefault(t, []).append(n)
-    by_out = {n.output: n for n in nodes}
-    drop: set[int] = set()
-    new: dict[int, Node] = {}
-    for n in nodes:
-        if not n.attrs.get("concat") or n.output == output:
-            continue
-        convs = [by_out.get(t) for t in n.inputs]
-        if not convs or any(c is None or c.op != "conv" or len(readers.get(c.output, [])) != 1
-                            for c in convs):
-            continue
-        parts = [by_out.get(c.inputs[0]) for c in convs]
-        if any(p is None or "split" not in p.attrs or len(readers.get(p.output, [])) != 1
-               for p in parts):
-            continue
-        ids = [p.attrs["split"] for p in parts]
-        sizes = ids[0][2]
-        if len({i[0] for i in ids}) != 1 or [i[1] for i in ids] != list(range(len(sizes))) \
-                or len({p.inputs for p in parts}) != 1:
-            continue
-        for x in parts + convs:
-            drop.add(id(x))
-        new[id(n)] = Node(_prefix([c.name for c in convs]), "mixconv", parts[0].inputs,
-                          n.output, "Split, Conv, Concat",
-                          {"splits": list(sizes), "parts": [c.attrs for c in convs]})
-    return [new.get(id(n), n) for n in nodes if id(n) not in drop]
-
-
-def _prefix(names: list[str]) -> str:
-    parts = [x.split("/") for x in names]
-    common = []
-    for level in zip(*parts):
-        if len(set(level)) != 1:
-            break
-        common.append(level[0])
-    return "/".join(common) or names[0]
-
-
-def _zero_pad(n: Any, a: dict, consts: dict) -> tuple[int, int, int, int] | None:
-    """A Pad with zeros on H and W only (TensorFlow's SAME computed at export, as timm's
-    `Conv2dSame` pads at run time): (top, left, bottom, right); else None."""
-    if _dec(a.get("mode", "constant")) != "constant":
-        return None
-    pads = a.get("pads")
-    if pads is None and len(n.input) > 1 and n.input[1] in consts and consts[n.input[1]] is not None:
-        pads = [int(v) for v in consts[n.input[1]].reshape(-1)]
-    if len(n.input) > 2 and n.input[2]:
-        v = consts.get(n.input[2])
-        if v is None or v.size != 1 or float(v.reshape(-1)[0]) != 0:
-            return None
-    if len(n.input) > 3 and n.input[3]:
-        return None  # padding of chosen axes only
-    if pads is None or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
-        return None
-    return (int(pads[2]), int(pads[3]), int(pads[6]), int(pads[7]))
-
-
-def _pads_into_convs(nodes: list[Node], output: str) -> list[Node]:
-    """Zero padding read by one convolution alone becomes that convolution's padding."""
-    readers: dict[str, list[Node]] = {}
-    for n in nodes:
-        for t in n.inputs:
-            readers.setdefault(t, []).append(n)
-    out = []
-    for n in nodes:
-        rs = readers.get(n.output, [])
-        if "pads" in n.attrs and n.op == "unknown" and n.output != output and len(rs) == 1 \
-                and rs[0].op == "conv" and rs[0].inputs == (n.output,):
-            c = rs[0]
-            c.inputs = n.inputs
-            c.attrs["pads"] = tuple(x + y for x, y in zip(c.attrs["pads"], n.attrs["pads"]))
-            continue
-        out.append(n)
-    return out
 
 
 def _dims_text(dims) -> str:
@@ -416,7 +274,7 @@ def _conv(n: Any, a: dict, consts: dict, name: str, path: Any) -> dict:
     k = tuple(int(v) for v in a.get("kernel_shape", w.shape[2:]))
     s = tuple(int(v) for v in a.get("strides", (1, 1)))
     d = tuple(int(v) for v in a.get("dilations", (1, 1)))
-    auto = _dec(a.get("auto_pad", "NOTSET"))
+    auto = dec(a.get("auto_pad", "NOTSET"))
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         # only where SAME's padding is the same on both sides, as a spec's is (stride 1, odd k)
         if s != (1, 1) or k[0] % 2 == 0 or k[1] % 2 == 0:
