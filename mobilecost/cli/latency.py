@@ -58,11 +58,13 @@ def calibrate_cmd(
              "benchmark_model or onnxruntime_perf_test (files, or folders of *.log / *.txt).")],
     target: Annotated[Optional[str], typer.Option(
         "--target", help="Name of the target to write (see `mobilecost targets`).")] = None,
-    form: Annotated[str, typer.Option("--form", help="The model: 'sum' (compute + memory per layer) "
-                                                     "or 'max' (the roofline's max).")] = "sum",
+    form: Annotated[str, typer.Option("--form", help="The whole-network model's layer time: 'sum' "
+                                                     "(compute + memory) or 'max' (the larger "
+                                                     "of the two).")] = "sum",
     model: Annotated[str, typer.Option(
-        "--model", help="Which model predicts: 'auto' (the whole-network or the roofline model, "
-                        "whichever has the lower leave-one-out median error), 'whole' or "
+        "--model", help="Which model predicts: 'auto' (the roofline model where its leave-one-out "
+                        "errors are lower than the whole-network model's on significantly more "
+                        "points and in median, else the whole-network model), 'whole' or "
                         "'roofline' (per-layer max of compute at a fill-dependent rate and bytes "
                         "at a bandwidth, plus a fixed cost: for GPUs, NPUs, DSPs).")] = "auto",
     unfused: Annotated[str, typer.Option(
