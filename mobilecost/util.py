@@ -80,4 +80,17 @@ def conformal_half_width(errors: "Iterable[float]", coverage: float) -> float:
     return ranked[k - 1] if k <= len(ranked) else math.inf
 
 
-__all__ = ["conformal_half_width", "format_number", "millions", "milliseconds", "percent", "plain", "write_atomic"]
+def si_text(x: float, unit: str) -> str:
+    """x with an SI prefix and its unit, 3 significant digits; units that count things ('',
+    '0 or 1', 'output elements': the roofline model's parameters) print the plain number."""
+    if unit in ("", "0 or 1", "output elements"):
+        return format_number(round(x, 3)) if x < 1e4 else f"{x:.3g}"
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""),
+                           (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")):
+        if abs(x) >= factor or factor == 1e-9:
+            return f"{x / factor:.3g} {prefix}{unit}" if x else f"0 {unit}"
+    return f"{x:g} {unit}"  # pragma: no cover
+
+
+__all__ = ["conformal_half_width", "format_number", "millions", "milliseconds", "percent", "plain",
+           "si_text", "write_atomic"]

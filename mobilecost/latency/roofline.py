@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..dtypes import lookup as lookup_dtype
 from ..errors import MobilecostError
-from ..util import format_number
+from ..util import si_text
 from .features import COMPUTE_GROUPS, group_index
 from .measurements import MAX_LATENCY_MS, MIN_LATENCY_MS, Config, Domain, Point
 from .solve import solve_relative
@@ -256,9 +256,9 @@ class RooflineFit:
     def values(self) -> dict[str, float]:
         """The physical parameters in SI units (inf where a coefficient was fitted 0)."""
         th = self.theta
-        inv = (lambda x, s: s / x if x > 0 else math.inf)
-        return {"peak": inv(th[0], 1e3), "depthwise_efficiency": (th[0] / th[1] if th[1] > 0 and th[0] > 0 else math.inf),
-                "bandwidth": inv(th[2], 1e3), "overhead": th[3] * 1e-3,
+        dw_share = th[0] / th[1] if th[1] > 0 and th[0] > 0 else math.inf
+        return {"peak": _inv(th[0]), "depthwise_efficiency": dw_share, "bandwidth": _inv(th[2]),
+                "overhead": th[3] * 1e-3,
                 "fill_half": self.fill_half, "unfused": float(self.unfused)}
 
     def unbounded(self) -> list[str]:
@@ -279,13 +279,15 @@ class RooflineFit:
         lines = []
         for p in PARAMETERS:
             x = v[p.key]
-            rng = f"plausible {_si(p.low, p.unit)}–{_si(p.high, p.unit)}"
+            rng = f"plausible {si_text(p.low, p.unit)}–{si_text(p.high, p.unit)}"
             if not math.isfinite(x):
                 text = "not determined by these points (fitted as never the bound)"
             else:
-                text = _si(x, p.unit) + ("" if p.plausible(x) else "  ⚠ outside its plausible range")
+                text = si_text(x, p.unit) + ("" if p.plausible(x) else "  ⚠ outside its plausible range")
                 if p.key == "unfused" and self.declared:
                     text += ", declared (--unfused)"
+                if p.key == "fill_half" and x >= FILL_GRID[-1]:
+                    text += ", the largest value tried: the points want more (a fit, not the device)"
             lines.append(f"roofline {p.label}: {text} ({rng})")
         return lines
 
@@ -310,14 +312,9 @@ class RooflineFit:
                            tuple(points), det, bool(d.get("unfused_declared", False)))
 
 
-def _si(x: float, unit: str) -> str:
-    if unit in ("", "0 or 1", "output elements"):
-        return format_number(round(x, 3)) if x < 1e4 else f"{x:.3g}"
-    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""),
-                           (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")):
-        if abs(x) >= factor or factor == 1e-9:
-            return f"{x / factor:.3g} {prefix}{unit}" if x else f"0 {unit}"
-    return f"{x:g} {unit}"  # pragma: no cover
+def _inv(ms_per_unit: float) -> float:
+    """Units per second from milliseconds per unit (inf for 0: never the bound)."""
+    return 1e3 / ms_per_unit if ms_per_unit > 0 else math.inf
 
 
 def undetermined(points: Sequence[Point], dtype: str) -> list[str]:
@@ -411,9 +408,8 @@ def _result(L: Layers, theta, fill: float, phi: int, dtype: str, points: Sequenc
 def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None) -> list[float] | None:
     """Leave-one-out relative errors, W½ (and φ unless declared) chosen again in each refit
     (None with too few points or where a refit cannot be determined). Each refit descends
-    from the full fit's bound per layer at its W½ and φ and from the sum form's fit, not from
-    every ridge start (`_fit_bound`): ten times fewer solves, so `calibrate` on 96 points
-    takes seconds, not half a minute."""
+    from the full fit's bounds at its W½ and φ and from the sum form's fit, not from every
+    ridge start (`_fit_bound`): 96 points take seconds, not half a minute."""
     import numpy as np
 
     if len(points) < min_points() + 1:

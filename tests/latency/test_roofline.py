@@ -75,6 +75,17 @@ def test_an_out_of_range_parameter_is_flagged():
     assert any("⚠ outside its plausible range" in n for n in fake.notes())
 
 
+def test_a_fill_at_the_edge_of_its_grid_is_said():
+    # W½ is chosen from {0, 10³, ..., 10⁶}; at 10⁶ the points would take a larger one, and the
+    # peak it scales is then a fit, not the device's (as on a 2-core CPU's 96 points).
+    theta = (1e-12, 1e-11, 1e-9, 0.0)
+    edge = roofline.RooflineFit(theta, roofline.FILL_GRID[-1], 0, "float32", (), (True,) * 4)
+    inside = roofline.RooflineFit(theta, roofline.FILL_GRID[-2], 0, "float32", (), (True,) * 4)
+    said = "the largest value tried"
+    assert any(said in n and "W½" in n for n in edge.notes())
+    assert not any(said in n for n in inside.notes())
+
+
 def test_one_network_at_one_size_cannot_determine_it():
     same = [Point(Config("mobilenet_v1", "1", 224, b), device_ms("mobilenet_v1", "1", 224, b))
             for b in range(1, 8)]
