@@ -213,17 +213,21 @@ class Scaled(nn.Module):
         return x + self.layer_scale(F.relu(self.bn2(self.conv(x))))
 
 
+def _import_by(route, model, tmp_path, res):
+    """The import of `model` at `res` px by fx, or from its ONNX file (TorchScript or Dynamo)."""
+    if route == "fx":
+        return _import(model, res)
+    pytest.importorskip("onnx")
+    from mobilecost.importing.onnx import load_graph
+
+    return import_graph(load_graph(export_onnx(model, tmp_path / f"{route}.onnx", res,
+                                               dynamo=route == "dynamo")))
+
+
 @pytest.mark.parametrize("route", ["fx", "onnx", "dynamo"])
 def test_layer_scale_reads_as_layerscale(tmp_path, route):
     model = Scaled().eval()
-    if route == "fx":
-        imp = _import(model, 8)
-    else:
-        pytest.importorskip("onnx")
-        from mobilecost.importing.onnx import load_graph
-
-        imp = import_graph(load_graph(export_onnx(model, tmp_path / "ls.onnx", 8,
-                                                  dynamo=route == "dynamo")))
+    imp = _import_by(route, model, tmp_path, 8)
     assert _body(imp) == ["conv 3 16", "residual {", "  conv 3 16", "  layerscale", "}"]
     # γ's 16 values count where biases do, as torch counts every parameter
     params = 3 * 3 * 3 * 16 + 32 + 3 * 3 * 16 * 16 + 32 + 16
@@ -261,14 +265,7 @@ class MobileAttention(nn.Module):
 def test_mobilenetv4_attention_block_reads_as_attn(tmp_path, route):
     model = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
                           MobileAttention()).eval()
-    if route == "fx":
-        imp = _import(model, 8)
-    else:
-        pytest.importorskip("onnx")
-        from mobilecost.importing.onnx import load_graph
-
-        imp = import_graph(load_graph(export_onnx(model, tmp_path / "a.onnx", 8,
-                                                  dynamo=route == "dynamo")))
+    imp = _import_by(route, model, tmp_path, 8)
     assert _body(imp) == ["conv 3 16", "attn 16 heads=4 d=8 kv=1 kvs=2 ls=yes"]
     # Mult-Adds as in the Mobile MQA test above; parameters: the stem and its batchnorm, the
     # block's batchnorm, the query, the two downsampling depthwise convolutions and their
