@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import MobilecostError
+from .features import layers_of
 from .measurements import Config
-from .roofline import layers_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

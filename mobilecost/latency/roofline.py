@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..dtypes import lookup as lookup_dtype
 from ..errors import MobilecostError
 from ..util import si_text
-from .features import COMPUTE_GROUPS, group_index
+from .features import COMPUTE_GROUPS, Layers, layers_of
 from .measurements import MAX_LATENCY_MS, MIN_LATENCY_MS, Config, Domain, Point
 from .solve import solve_relative
 
@@ -85,47 +84,6 @@ def min_points() -> int:
     return len(THETA) + 2
 
 
-# --------------------------------------------------------------------------- features
-
-@dataclass(frozen=True)
-class Layers:
-    """Per-layer features of several configurations, flat (`config` says whose layer)."""
-
-    config: "np.ndarray"   # index of the configuration each layer belongs to
-    group: "np.ndarray"    # COMPUTE_GROUPS index, -1 without Mult-Adds
-    macs: "np.ndarray"
-    bytes: "np.ndarray"
-    unfused: "np.ndarray"  # bytes batchnorm and activations move as kernels of their own
-    work: "np.ndarray"     # batch × output elements
-    n: int
-
-
-@lru_cache(maxsize=1024)
-def _one(config: Config, dtype: str) -> tuple:
-    import numpy as np
-
-    from ..engine.cost import cost
-
-    width = lookup_dtype(dtype).bytes
-    b = config.batch
-    net = cost(config.network.spec(), config.alpha, config.resolution)
-    group = np.array([group_index(c.kind) for c in net.layers])
-    macs = np.array([float(c.macs * b) for c in net.layers])
-    moved = np.array([float(c.bytes_moved(b, width)) for c in net.layers])
-    unfused = np.array([float(2 * width * b * (c.output_elems * c.layer.bn + c.elementwise_ops))
-                        if c.macs else 0.0 for c in net.layers])
-    work = np.array([float(b * c.output_elems) for c in net.layers])
-    return group, macs, moved, unfused, work
-
-
-def layers_of(configs: Sequence[Config], dtype: str) -> Layers:
-    import numpy as np
-
-    parts = [_one(c, dtype) for c in configs]
-    which = np.concatenate([np.full(len(p[0]), i) for i, p in enumerate(parts)])
-    return Layers(which, *(np.concatenate([p[k] for p in parts]) for k in range(5)), len(configs))
-
-
 def _terms(L: Layers, fill: float, unfused: int) -> tuple["np.ndarray", "np.ndarray"]:
     """Per layer: Mult-Adds over its fill (m/u) and the bytes it moves (b + φ·e)."""
     import numpy as np
@@ -163,6 +121,14 @@ def _rows(L: Layers, m: "np.ndarray", b: "np.ndarray", compute: "np.ndarray | No
     return np.stack(cols, axis=1)
 
 
+def _bound(L: Layers, m: "np.ndarray", b: "np.ndarray", theta) -> "np.ndarray":
+    """Which layers θ makes compute-bound (the rest are memory-bound)."""
+    import numpy as np
+
+    rate = np.where(L.group == 0, theta[0], np.where(L.group == 1, theta[1], 0.0))
+    return m * rate >= b * theta[2]
+
+
 def _fit_bound(L: Layers, t: "np.ndarray", fill: float, unfused: int,
                start: "np.ndarray | None" = None) -> tuple[float, "np.ndarray"]:
     """θ ≥ 0 for fixed W½ and φ: alternate between assigning each layer to its bound and
@@ -189,8 +155,7 @@ def _fit_bound(L: Layers, t: "np.ndarray", fill: float, unfused: int,
         theta = solve_relative(_rows(L, m, b, compute), t)
         best, best_loss = theta, loss(theta)
         for _ in range(50):
-            rate = np.where(L.group == 0, theta[0], np.where(L.group == 1, theta[1], 0.0))
-            compute = m * rate >= b * theta[2]
+            compute = _bound(L, m, b, theta)
             key = np.packbits(compute).tobytes()
             if key in seen:
                 break
@@ -201,8 +166,7 @@ def _fit_bound(L: Layers, t: "np.ndarray", fill: float, unfused: int,
         return best_loss, best
 
     theta = solve_relative(_rows(L, m, b, None), t)
-    rate = np.where(L.group == 0, theta[0], np.where(L.group == 1, theta[1], 0.0))
-    results = [descend(m * rate >= b * theta[2])]
+    results = [descend(_bound(L, m, b, theta))]
     if start is not None:
         results.append(descend(start))
         return min(results, key=lambda r: r[0])
@@ -359,6 +323,16 @@ def fit(points: Sequence[Point], dtype: str = "float32", unfused: int | None = N
     user who knows the runtime should say."""
     import numpy as np
 
+    _check(points, dtype, unfused)
+    L = layers_of([p.config for p in points], dtype)
+    t = np.array([p.latency_ms for p in points], float)
+    _, fill, phi, theta = _fit_grid(L, t, unfused)
+    return _result(L, theta, fill, phi, dtype, points, unfused)
+
+
+def _check(points: Sequence[Point], dtype: str, unfused: int | None) -> None:
+    """The refusals of `fit`: latencies out of range, too few configurations, features that
+    move together, φ neither 0 nor 1."""
     for p in points:
         if not (isinstance(p.latency_ms, (int, float)) and MIN_LATENCY_MS <= p.latency_ms <= MAX_LATENCY_MS):
             raise MobilecostError(f"{p.config.label}: latency_ms must be between {MIN_LATENCY_MS:g} "
@@ -374,21 +348,20 @@ def fit(points: Sequence[Point], dtype: str = "float32", unfused: int | None = N
                               f"networks or sizes (`mobilecost suggest --model roofline`)")
     if unfused not in (None, 0, 1):
         raise MobilecostError(f"unfused must be 0 or 1, got {unfused!r}")
-    L = layers_of([p.config for p in points], dtype)
-    t = np.array([p.latency_ms for p in points], float)
-    _, fill, phi, theta = _fit_grid(L, t, unfused)
-    return _result(L, theta, fill, phi, dtype, points, unfused)
 
 
-def _fit_grid(L: Layers, t: "np.ndarray", unfused: int | None,
-              starts: dict | None = None) -> tuple[float, float, int, "np.ndarray"]:
+def _fit_grid(L: Layers, t: "np.ndarray", unfused: int | None, starts: dict | None = None,
+              thetas: dict | None = None) -> tuple[float, float, int, "np.ndarray"]:
     """The best (AIC, W½, φ, θ) over W½ and φ (φ fixed where declared); `starts` maps (φ, W½)
-    to a bound per layer to start from instead of the ridges."""
+    to a bound per layer to start from instead of the ridges; `thetas`, where given, gets
+    each (φ, W½)'s fitted θ."""
     best = None
     for phi in (UNFUSED_GRID if unfused is None else (unfused,)):
         for fill in FILL_GRID:
             start = None if starts is None else starts[(phi, fill)]
             loss, theta = _fit_bound(L, t, fill, phi, start)
+            if thetas is not None:
+                thetas[(phi, fill)] = theta
             score = _aic(loss, len(t), (fill > 0) + (phi if unfused is None else 0))
             if best is None or score < best[0] - 1e-9:
                 best = (score, fill, phi, theta)
@@ -415,18 +388,15 @@ def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None) 
     if len(points) < min_points() + 1:
         return None
     try:
-        fit(points, dtype, unfused)  # the refusals, once, before any refit
+        _check(points, dtype, unfused)
     except MobilecostError:
         return None
     L = layers_of([p.config for p in points], dtype)
     t = np.array([p.latency_ms for p in points], float)
-    starts = {}
-    for phi in (UNFUSED_GRID if unfused is None else (unfused,)):
-        for fill in FILL_GRID:
-            _, theta = _fit_bound(L, t, fill, phi)
-            m, b = _terms(L, fill, phi)
-            rate = np.where(L.group == 0, theta[0], np.where(L.group == 1, theta[1], 0.0))
-            starts[(phi, fill)] = m * rate >= b * theta[2]
+    thetas: dict = {}
+    _fit_grid(L, t, unfused, thetas=thetas)
+    starts = {(phi, fill): _bound(L, *_terms(L, fill, phi), theta)
+              for (phi, fill), theta in thetas.items()}
     errors = []
     for i, p in enumerate(points):
         rest = [q for j, q in enumerate(points) if j != i]
@@ -446,5 +416,5 @@ def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None) 
     return errors
 
 
-__all__ = ["FILL_GRID", "PARAMETERS", "Parameter", "RooflineFit", "THETA", "fit", "layers_of",
+__all__ = ["FILL_GRID", "PARAMETERS", "Parameter", "RooflineFit", "THETA", "fit",
            "loo_errors", "min_points", "undetermined"]
