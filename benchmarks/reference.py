@@ -219,8 +219,12 @@ class Grid:
     def conv(self, kind, k, stride, out, act, depthwise=False):
         cin, s_in = self.c, self.stage
         s_out = self.new_stage(stride)
-        w = k * k * (1 if depthwise else cin) * out
-        self.add(kind, w, s_out)
+        self.weights(kind, k * k * (1 if depthwise else cin) * out, s_out, cin, s_in, out, s_out, act)
+
+    def weights(self, kind, w, s_macs, cin, s_in, out, s_out, act):
+        """A layer of w weights: w Mult-Adds per element of stage s_macs, `out` channels
+        written on stage s_out (activated or not) from `cin` read on s_in."""
+        self.add(kind, w, s_macs)
         self.params += w
         if act:
             self.add("elem", out, s_out)
@@ -264,14 +268,8 @@ class Grid:
         s_out = 1
         if s_in != 1:
             raise ValueError("the reference's fc layers follow a global pool")
-        w = cin * out
-        self.add("fc", w, s_in)  # M·N times the input's area, 1 after a global pool
-        self.params += w
-        if act:
-            self.add("elem", out, s_out)
-        self.add("act", out, s_out)
-        self.live([(cin, s_in), (out, s_out)])
-        self.c, self.stage = out, s_out
+        # M·N Mult-Adds times the input's area, 1 after a global pool
+        self.weights("fc", cin * out, s_in, cin, s_in, out, s_out, act)
 
     def run(self, layers):
         for layer in layers:
