@@ -26,7 +26,7 @@ from timer import Spread, interleaved, machine_line, ratio  # noqa: E402
 
 from mobilecost.engine.sweep import sweep
 from mobilecost.latency import whole as lt  # noqa: E402
-from mobilecost.latency.features import network_features  # noqa: E402
+from mobilecost.latency.features import clear_caches  # noqa: E402
 from mobilecost.latency.measurements import Config  # noqa: E402
 
 THETA = (1 / 25e6, 1 / 4e6, 1 / 12e6, 0.040)
@@ -64,7 +64,7 @@ def main() -> None:
         grid = last[form][1]
 
         def one_at_a_time(model=model):
-            network_features.cache_clear()
+            clear_caches()
             return [lt.predict_ms(model, Config(args.spec, a, r)) for a, r in sample]
 
         one_times, one_last = interleaved({"one": one_at_a_time}, 3 if args.quick else 5)

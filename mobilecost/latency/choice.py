@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from ..errors import MobilecostError
-from .roofline import loo_errors
+from .roofline import held_out, loo_errors
 from .validation import ErrorSummary, leave_one_out
 from .whole import min_points as whole_min_points
 
@@ -55,14 +55,20 @@ def compare(roof: Any, points: Any, form: str, dtype: str) -> tuple[str, str]:
     if roof_loo is None or len(points) < whole_min_points() + 1:
         return "whole", ("whole-network model: too few points for leave-one-out to compare the "
                          "two (--model roofline to use the roofline model)")
-    whole_loo = [p.error for p in leave_one_out(points, form, dtype).predictions]
+    whole_all = [p.error for p in leave_one_out(points, form, dtype).predictions]
+    whole_loo = [whole_all[i] for i in held_out(len(points))]  # the points the roofline left out
     r, w = ErrorSummary.of(roof_loo).median_abs, ErrorSummary.of(whole_loo).median_abs
     wins, p = sign_test(roof_loo, whole_loo)
     pick = "roofline" if r < w and p < SIGNIFICANCE else "whole"
     name = {"roofline": "roofline model", "whole": "whole-network model"}[pick]
     return pick, (f"{name}: leave-one-out median error {r:.1%} (roofline) against {w:.1%} "
-                  f"(whole-network); the roofline closer on {wins} of {len(roof_loo)} points "
+                  f"(whole-network){_subset(len(roof_loo), len(points))}; the roofline closer on "
+                  f"{wins} of {len(roof_loo)} points "
                   f"(sign test p = {p:.2g}; below {SIGNIFICANCE:g} and a lower median take it)")
+
+
+def _subset(left_out: int, n: int) -> str:
+    return "" if left_out == n else f" on {left_out} of the {n} points, spread evenly"
 
 
 def sign_test(a: list[float], b: list[float]) -> tuple[int, float]:

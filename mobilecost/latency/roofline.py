@@ -378,11 +378,25 @@ def _result(L: Layers, theta, fill: float, phi: int, dtype: str, points: Sequenc
                        tuple(points), tuple(seen), unfused is not None)
 
 
+#: Points left out one at a time at most: beyond it, this many spread evenly through the set
+#: (each refit still fits on all the others), so 500 points take seconds, not a minute.
+LOO_MAX = 60
+
+
+def held_out(n: int) -> list[int]:
+    """Which of n points the roofline's leave-one-out leaves out: all up to LOO_MAX, else
+    LOO_MAX of them spread evenly, the first and the last included."""
+    if n <= LOO_MAX:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (LOO_MAX - 1)) for i in range(LOO_MAX)})
+
+
 def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None) -> list[float] | None:
     """Leave-one-out relative errors, W½ (and φ unless declared) chosen again in each refit
     (None with too few points or where a refit cannot be determined). Each refit descends
     from the full fit's bounds at its W½ and φ and from the sum form's fit, not from every
-    ridge start (`_fit_bound`): 96 points take seconds, not half a minute."""
+    ridge start (`_fit_bound`): 96 points take seconds, not half a minute. Errors of the
+    points `held_out` gives, in their order."""
     import numpy as np
 
     if len(points) < min_points() + 1:
@@ -398,7 +412,8 @@ def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None) 
     starts = {(phi, fill): _bound(L, *_terms(L, fill, phi), theta)
               for (phi, fill), theta in thetas.items()}
     errors = []
-    for i, p in enumerate(points):
+    for i in held_out(len(points)):
+        p = points[i]
         rest = [q for j, q in enumerate(points) if j != i]
         if len({q.config for q in rest}) < min_points() or undetermined(rest, dtype):
             return None
@@ -416,5 +431,5 @@ def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None) 
     return errors
 
 
-__all__ = ["FILL_GRID", "PARAMETERS", "Parameter", "RooflineFit", "THETA", "fit",
-           "loo_errors", "min_points", "undetermined"]
+__all__ = ["FILL_GRID", "LOO_MAX", "PARAMETERS", "Parameter", "RooflineFit", "THETA", "fit",
+           "held_out", "loo_errors", "min_points", "undetermined"]

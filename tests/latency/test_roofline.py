@@ -253,3 +253,22 @@ def test_sweep_and_pick_quote_the_roofline_targets_own_error(tmp_path):
     # model's is not, and pick quotes the model that predicts
     assert "predicted by its roofline model" in text
     assert "(leave-one-out median error 0.0%)" in text
+
+
+def test_a_large_set_leaves_out_an_even_spread_of_its_points():
+    assert roofline.held_out(9) == list(range(9))
+    assert roofline.held_out(roofline.LOO_MAX) == list(range(roofline.LOO_MAX))
+    big = roofline.held_out(500)
+    assert len(big) == roofline.LOO_MAX and big[0] == 0 and big[-1] == 499
+    gaps = {b - a for a, b in zip(big, big[1:])}
+    assert gaps <= {8, 9}  # 499 / 59 = 8.46: evenly spread, none skipped twice over
+
+
+def test_features_with_and_without_the_default_dtype_are_one_cache_entry():
+    # lru_cache keys f(c) and f(c, "float32") apart: a 500-point calibration then held two
+    # entries a point, overflowed the cache and recomputed every point in every refit.
+    from mobilecost.latency import features
+
+    features.clear_caches()
+    c = Config("mobilenet_v1", "0.5", 160)
+    assert features.network_features(c) is features.network_features(c, "float32")
