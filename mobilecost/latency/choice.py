@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from ..errors import MobilecostError
-from .roofline import held_out, loo_errors
+from .roofline_loo import held_out, loo_errors
 from .validation import ErrorSummary, leave_one_out
 from .whole import min_points as whole_min_points
 

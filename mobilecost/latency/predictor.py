@@ -334,11 +334,12 @@ class Roofline(Predictor):
 
     def extrapolation(self, config: Config) -> list[str]:
         d = self.roofline.domain
-        return d.outside(config) if d is not None else []
+        why = d.outside(config) if d is not None else []
+        return why + (["compute share"] if self.roofline.off_calibrated_share(config) else [])
 
     @cached_property
     def loo_errors(self) -> list[float] | None:
-        from .roofline import loo_errors
+        from .roofline_loo import loo_errors
 
         return loo_errors(self.points, self.roofline.dtype, self.phi)
 
@@ -376,7 +377,14 @@ class Roofline(Predictor):
                 f"worst {summary.worst_abs:.1%}")
 
     def extrapolation_note(self, outside: int, total: int, name: str) -> str:
-        return WholeNetwork.extrapolation_note(self, outside, total, name)  # type: ignore[arg-type]
+        from .roofline import SHARE_MARGIN
+
+        return (f"{outside} of {total} predictions extrapolate beyond what target {name} was "
+                f"calibrated on (column Extrapolates: another spec or batch, α or resolution "
+                f"more than {EXTRAPOLATION_MARGIN - 1:.0%} outside its range, or a compute "
+                f"share: its share of time on the compute roof more than {100 * SHARE_MARGIN:g} "
+                f"percentage points outside the calibration points'); the leave-one-out error "
+                f"does not apply to them")
 
 
 __all__ = ["GridPrediction", "LayerLevel", "MAX_LAYER_GRID", "Predictor", "Roofline", "WholeNetwork"]

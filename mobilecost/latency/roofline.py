@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..dtypes import lookup as lookup_dtype
@@ -50,6 +51,11 @@ if TYPE_CHECKING:  # pragma: no cover
 #: threads), so the grid, and the plausible range, stop there.
 FILL_GRID: tuple[float, ...] = (0.0,) + tuple(10.0 ** k for k in range(3, 7))
 UNFUSED_GRID: tuple[int, ...] = (0, 1)
+#: How far a configuration's share of time on the compute roof may lie outside the range of the
+#: calibration points' shares (in share points) before its prediction is marked as
+#: extrapolating: a network that leans on the peak more (or less) than any point it was
+#: fitted on is priced by a parameter those points barely saw.
+SHARE_MARGIN = 0.05
 #: The linear coefficients θ, in this order, in ms per unit.
 THETA: tuple[str, ...] = ("ms_per_mac", "ms_per_mac_depthwise", "ms_per_byte", "ms_per_layer")
 
@@ -217,6 +223,32 @@ class RooflineFit:
     def predict_ms(self, config: Config) -> float:
         return self.predict_many([config])[0]
 
+    def compute_shares(self, configs: Sequence[Config]) -> list[float]:
+        """Per configuration, the share of its predicted time in layers bound by compute."""
+        import numpy as np
+
+        L = layers_of(configs, self.dtype)
+        theta = np.asarray(self.theta)
+        m, b = _terms(L, self.fill_half, self.unfused)
+        t = _layer_ms(L, theta, self.fill_half, self.unfused)
+        on = _bound(L, m, b, theta) & (L.macs > 0)
+        total = np.bincount(L.config, t, minlength=L.n)
+        share = np.bincount(L.config, t * on, minlength=L.n) / np.maximum(total, 1e-300)
+        return [float(x) for x in share]
+
+    @cached_property
+    def share_range(self) -> tuple[float, float]:
+        """The least and greatest share of time on the compute roof among the points."""
+        shares = self.compute_shares([p.config for p in self.points])
+        return min(shares), max(shares)
+
+    def off_calibrated_share(self, config: Config) -> bool:
+        """Whether `config` spends a share of its time on the compute roof more than
+        SHARE_MARGIN outside the calibration points' range."""
+        lo, hi = self.share_range
+        share = self.compute_shares([config])[0]
+        return share < lo - SHARE_MARGIN or share > hi + SHARE_MARGIN
+
     def values(self) -> dict[str, float]:
         """The physical parameters in SI units (inf where a coefficient was fitted 0)."""
         th = self.theta
@@ -378,58 +410,5 @@ def _result(L: Layers, theta, fill: float, phi: int, dtype: str, points: Sequenc
                        tuple(points), tuple(seen), unfused is not None)
 
 
-#: Points left out one at a time at most: beyond it, this many spread evenly through the set
-#: (each refit still fits on all the others), so 500 points take seconds, not a minute.
-LOO_MAX = 60
-
-
-def held_out(n: int) -> list[int]:
-    """Which of n points the roofline's leave-one-out leaves out: all up to LOO_MAX, else
-    LOO_MAX of them spread evenly, the first and the last included."""
-    if n <= LOO_MAX:
-        return list(range(n))
-    return sorted({round(i * (n - 1) / (LOO_MAX - 1)) for i in range(LOO_MAX)})
-
-
-def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None) -> list[float] | None:
-    """Leave-one-out relative errors, W½ (and φ unless declared) chosen again in each refit
-    (None with too few points or where a refit cannot be determined). Each refit descends
-    from the full fit's bounds at its W½ and φ and from the sum form's fit, not from every
-    ridge start (`_fit_bound`): 96 points take seconds, not half a minute. Errors of the
-    points `held_out` gives, in their order."""
-    import numpy as np
-
-    if len(points) < min_points() + 1:
-        return None
-    try:
-        _check(points, dtype, unfused)
-    except MobilecostError:
-        return None
-    L = layers_of([p.config for p in points], dtype)
-    t = np.array([p.latency_ms for p in points], float)
-    thetas: dict = {}
-    _fit_grid(L, t, unfused, thetas=thetas)
-    starts = {(phi, fill): _bound(L, *_terms(L, fill, phi), theta)
-              for (phi, fill), theta in thetas.items()}
-    errors = []
-    for i in held_out(len(points)):
-        p = points[i]
-        rest = [q for j, q in enumerate(points) if j != i]
-        if len({q.config for q in rest}) < min_points() or undetermined(rest, dtype):
-            return None
-        keep = L.config != i
-        Li = Layers(np.where(L.config[keep] > i, L.config[keep] - 1, L.config[keep]),
-                    L.group[keep], L.macs[keep], L.bytes[keep], L.unfused[keep], L.work[keep],
-                    L.n - 1)
-        _, fill, phi, theta = _fit_grid(Li, np.delete(t, i), unfused,
-                                        {k: v[keep] for k, v in starts.items()})
-        model = _result(Li, theta, fill, phi, dtype, rest, unfused)
-        try:
-            errors.append(model.predict_ms(p.config) / p.latency_ms - 1)
-        except MobilecostError:
-            return None
-    return errors
-
-
-__all__ = ["FILL_GRID", "LOO_MAX", "PARAMETERS", "Parameter", "RooflineFit", "THETA", "fit",
-           "held_out", "loo_errors", "min_points", "undetermined"]
+__all__ = ["FILL_GRID", "PARAMETERS", "Parameter", "RooflineFit", "SHARE_MARGIN", "THETA", "fit",
+           "min_points", "undetermined"]

@@ -11,7 +11,7 @@ import pytest
 
 from mobilecost.engine.cost import cost
 from mobilecost.errors import MobilecostError
-from mobilecost.latency import roofline
+from mobilecost.latency import roofline, roofline_loo
 from mobilecost.latency.measurements import Config, Point
 from tests.cli_helpers import one_error_line, run
 
@@ -57,6 +57,59 @@ def test_the_fit_recovers_a_hand_set_device():
     for spec, a, r in (("mobilenet_v3_large", "1", 224), ("mnasnet_b1", "0.5", 192),
                        ("mobilenetv4_conv_small", "1", 256)):
         assert model.predict_ms(Config(spec, a, r)) == pytest.approx(device_ms(spec, a, r), rel=1e-6)
+
+
+def hand_share(spec, alpha, res, batch=1, width=4):
+    """The share of the hand-set device's time in layers bound by compute (their fixed cost
+    included), layer by layer from the cost engine's counts."""
+    on = total = 0.0
+    for c in cost(spec, alpha, res).layers:
+        work = batch * c.output_elems
+        share = DW_SHARE if c.kind.latency_group == "depthwise" else 1.0
+        compute = c.macs * batch / (PEAK * share * work / (work + FILL_HALF)) if c.macs else 0.0
+        moved = c.bytes_moved(batch, width)
+        if c.macs:
+            moved += UNFUSED * 2 * width * batch * (c.output_elems * c.layer.bn + c.elementwise_ops)
+        t = max(compute, moved / BANDWIDTH) + OVERHEAD_S
+        total += t
+        on += t if c.macs and compute >= moved / BANDWIDTH else 0.0
+    return on / total
+
+
+def hand_set_fit(points=()):
+    theta = (1e3 / PEAK, 1e3 / (PEAK * DW_SHARE), 1e3 / BANDWIDTH, 1e3 * OVERHEAD_S)
+    return roofline.RooflineFit(theta, FILL_HALF, UNFUSED, "float32", tuple(points), (True,) * 4)
+
+
+def test_the_compute_share_is_the_time_on_the_compute_roof():
+    configs = [("mobilenet_v1", "1", 224), ("mobilenet_v3_large", "0.75", 192),
+               ("conv_mobilenet", "1", 224), ("shallow_mobilenet", "0.5", 160)]
+    got = hand_set_fit().compute_shares([Config(*c) for c in configs])
+    assert got == pytest.approx([hand_share(*c) for c in configs], rel=1e-9)
+    # v1's layers are mostly memory-bound on this device; the full-convolution MobileNet's
+    # are mostly compute-bound
+    assert got[0] < 0.5 < got[2]
+
+
+def test_a_network_leaning_on_a_roof_the_points_did_not_is_marked(tmp_path):
+    csv = write_csv(tmp_path / "m.csv", points(CALIBRATION))
+    assert run("calibrate", csv, "--target", "acc", "--targets-dir", tmp_path / "t").exit_code == 0
+    shares = [hand_share(*c) for c in CALIBRATION]
+    lo, hi = min(shares) - roofline.SHARE_MARGIN, max(shares) + roofline.SHARE_MARGIN
+    marked = 0
+    for spec, a, r in (("mobilenet_v3_large", "1", 224), ("conv_mobilenet", "1", 224),
+                       ("shallow_mobilenet", "1", 224), ("mobilenet_v1", "0.75", 192)):
+        p = run("predict", spec, "-a", a, "-r", str(r), "--target", "acc",
+                "--targets-dir", tmp_path / "t", "--format", "json")
+        assert p.exit_code == 0, p.output
+        why = json.loads(p.stdout)[0]["extrapolated"]
+        outside = not lo <= hand_share(spec, a, r) <= hi
+        assert ("compute share" in why) is outside, (spec, why)
+        assert ("spec" in why) is (spec != "mobilenet_v1"), (spec, why)
+        marked += outside
+    assert marked == 2  # the full convolutions above the points' range, shallow below it
+    text = run("predict", "conv_mobilenet", "--target", "acc", "--targets-dir", tmp_path / "t")
+    assert "compute roof more than 5 percentage points outside" in " ".join(text.output.split())
 
 
 def test_the_whole_network_model_cannot_follow_the_same_device():
@@ -256,10 +309,10 @@ def test_sweep_and_pick_quote_the_roofline_targets_own_error(tmp_path):
 
 
 def test_a_large_set_leaves_out_an_even_spread_of_its_points():
-    assert roofline.held_out(9) == list(range(9))
-    assert roofline.held_out(roofline.LOO_MAX) == list(range(roofline.LOO_MAX))
-    big = roofline.held_out(500)
-    assert len(big) == roofline.LOO_MAX and big[0] == 0 and big[-1] == 499
+    assert roofline_loo.held_out(9) == list(range(9))
+    assert roofline_loo.held_out(roofline_loo.LOO_MAX) == list(range(roofline_loo.LOO_MAX))
+    big = roofline_loo.held_out(500)
+    assert len(big) == roofline_loo.LOO_MAX and big[0] == 0 and big[-1] == 499
     gaps = {b - a for a, b in zip(big, big[1:])}
     assert gaps <= {8, 9}  # 499 / 59 = 8.46: evenly spread, none skipped twice over
 
