@@ -23,11 +23,19 @@ def rows(path):
         return list(csv.DictReader(line for line in fh if not line.startswith("#")))
 
 
-def test_timm_rows_are_built_in_networks_on_six_devices():
+def test_timm_rows_are_built_in_networks_on_thirteen_devices():
     rs = rows(TIMM)
     assert {r["spec"] for r in rs} <= set(builtin_names())
-    assert {r["device"] for r in rs} == {"rtx3090-amp", "rtx4090-amp", "rtx5090-amp",
-                                         "pro6000maxq-amp", "i7-12700h-fp32", "i9-10940x-fp32"}
+    eager = {"rtx3090-amp", "rtx4090-amp", "rtx5090-amp", "pro6000maxq-amp"}
+    later = {"rtx3090-amp-nhwc", "rtx4090-amp-nhwc", "rtx4090-amp-compiled",
+             "rtx5090-amp-compiled", "pro6000maxq-amp-compiled", "pro6000maxq-ampbf16-compiled",
+             "pro6000maxq-bf16-compiled"}
+    assert {r["device"] for r in rs} == eager | later | {"i7-12700h-fp32", "i9-10940x-fp32"}
+    # each device is one file of timm's, named in the header
+    header = TIMM.read_text(encoding="utf-8").split("\ndevice,")[0]
+    for d in {r["device"] for r in rs}:
+        files = {r["file"] for r in rs if r["device"] == d}
+        assert len(files) == 1 and next(iter(files))[len("benchmark-infer-"):-4] in header
     keys = [(r["device"], r["spec"], Fraction(r["alpha"]), int(r["resolution"])) for r in rs]
     assert len(set(keys)) == len(keys)
     # every device has v1 and v2 points to calibrate on and other families to predict
@@ -73,7 +81,10 @@ def test_the_accelerator_benchmark_runs(tmp_path, capsys):
     assert mod.main(["--out", str(tmp_path), "--plot", str(tmp_path / "a.png")]) == 0
     text = (tmp_path / "accelerators.md").read_text()
     assert "rtx5090-amp (held out)" in text and "coral-usb: 2 v1/v2 points" in text
+    assert "rtx5090-amp-compiled (held out later)" in text
+    assert "| compute share outside (marked) |" in text
     assert (tmp_path / "a.png").stat().st_size > 10_000
     with open(tmp_path / "accelerators.csv", encoding="utf-8") as fh:
         preds = list(csv.DictReader(fh))
     assert not any(p["spec"] in ("mobilenet_v1", "mobilenet_v2") for p in preds)
+    assert {p["compute_share_outside"] for p in preds} == {"True", "False"}
