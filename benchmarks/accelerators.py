@@ -14,7 +14,9 @@ points). Every other family's points are predicted; each cell is the share withi
 median |error|. The RTX 5090 file was kept apart while the roofline model's form was chosen
 and is reported apart (`held out`); so are timm's channels-last, torch.compile and bf16 files,
 added after the form and the choice rule were fixed (`held out later`: nothing in
-mobilecost/latency was changed after they were added). A device whose calibration points cannot
+mobilecost/latency was changed after they were added), and timm's older-torch files, added after
+the later set had been reported, to check what it taught (`held out last`: the compute-share
+mark, and calibration with one MobileNetV4-Conv-S point, both shown in their own tables). A device whose calibration points cannot
 determine a model says so in one line instead.
 
 Writes OUT/accelerators.md, OUT/accelerators.csv (every prediction) and the plot (predicted
@@ -49,18 +51,47 @@ CALIBRATION = ("mobilenet_v1", "mobilenet_v2")
 MODELS = ("auto", "roofline", "roofline φ", "whole", "k·MACs", "c0 + k·MACs")
 BAND = 0.15
 EXTRA = (("mobilenetv4_conv_small", Fraction(1), 224),)
-HELD_OUT = ("rtx5090-amp",)
+#: When each device's data came in, against the model's design: "" designed on; "held out"
+#: kept apart while the form was chosen; "held out later" added after the form and the choice
+#: rule were fixed (timm's channels-last, compiled and bf16 files); "held out last" added after
+#: the later set had been reported (older torch versions), to check what was learnt from it.
+STAGE = {"rtx5090-amp": "held out",
+         **dict.fromkeys(("rtx3090-amp-nhwc", "rtx4090-amp-nhwc", "rtx4090-amp-compiled",
+                          "rtx5090-amp-compiled", "pro6000maxq-amp-compiled",
+                          "pro6000maxq-ampbf16-compiled", "pro6000maxq-bf16-compiled"),
+                         "held out later"),
+         **dict.fromkeys(("rtx4090-amp-pt240", "rtx4090-amp-compiled-pt240", "rtx3090-amp-pt210",
+                          "rtx3090-amp-nhwc-pt210", "rtx3090-amp-pt113",
+                          "rtx3090-amp-nhwc-pt113"), "held out last")}
+HELD_OUT = tuple(d for d, s in STAGE.items() if s == "held out")
 KIND = {"amp": "GPU", "bf16": "GPU", "fp32": "CPU", "coral": "Edge TPU", "pixel": "CPU"}
 
 
-def held_out_later(device: str) -> bool:
-    """timm's channels-last and compiled files, added after the model's form was fixed."""
-    return device.endswith(("-nhwc", "-compiled"))
+def stage(device: str) -> str:
+    return STAGE.get(device, "")
 
 
 def label(device: str) -> str:
-    return device + (" (held out)" if device in HELD_OUT
-                     else " (held out later)" if held_out_later(device) else "")
+    return device + (f" ({stage(device)})" if stage(device) else "")
+
+
+#: The pooled rows of each table: accelerators by stage, then the CPUs.
+POOLS = (("accelerators, designed on", lambda d: kind(d) != "CPU" and not stage(d)),
+         ("accelerators, held out", lambda d: stage(d) == "held out"),
+         ("accelerators, held out later", lambda d: stage(d) == "held out later"),
+         ("accelerators, held out last", lambda d: stage(d) == "held out last"),
+         ("CPUs", lambda d: kind(d) == "CPU"))
+
+
+def pool_lines(details: list[dict], bold: bool = False) -> list[str]:
+    out = []
+    for name, keep in POOLS:
+        ds = [d for d in details if keep(d["device"])]
+        if ds:
+            title = f"**pooled: {name}**" if bold else name
+            out.append(f"| {title} |{' |' if bold else ''} {len(ds)} | "
+                       + " | ".join(cell(pooled(ds, m)) for m in MODELS) + " |")
+    return out
 
 
 def precision(device: str) -> str:
@@ -70,7 +101,7 @@ def precision(device: str) -> str:
 def unfused(device: str) -> int:
     """φ as the runtime declares it: timm's eager GPU rows run batchnorm and activations as
     kernels of their own; torch.compile, TFLite and the Edge TPU fuse them."""
-    return int(kind(device) == "GPU" and not device.endswith("-compiled"))
+    return int(kind(device) == "GPU" and "-compiled" not in device)
 
 
 @dataclass(frozen=True)
@@ -207,7 +238,8 @@ def plot(details: list[dict], devices: list[str], path: Path) -> None:
         for f in fams:
             fd = [d for d in ds if d["family"] == f]
             if fd:
-                ax.scatter([d["published_ms"] for d in fd], [d["roofline_ms"] for d in fd],
+                fr = [d for d in fd if "roofline_ms" in d]  # none where it could not be fitted
+                ax.scatter([d["published_ms"] for d in fr], [d["roofline_ms"] for d in fr],
                            color=colours[f], s=18, label=f"{f}")
                 ax.scatter([d["published_ms"] for d in fd], [d["whole_ms"] for d in fd],
                            color=colours[f], marker="x", s=14, alpha=0.6)
@@ -252,44 +284,30 @@ def main(argv: list[str] | None = None) -> int:
         n = summary["whole"][0]
         lines.append(f"| {label(dev)} | {kind(dev)} | {n} | "
                      + " | ".join(cell(summary.get(m)) for m in MODELS) + " |")
-    for name, keep in (("accelerators, designed on",
-                        lambda d: kind(d) != "CPU" and d not in HELD_OUT and not held_out_later(d)),
-                       ("accelerators, held out", lambda d: d in HELD_OUT),
-                       ("accelerators, held out later", held_out_later),
-                       ("CPUs", lambda d: kind(d) == "CPU")):
-        ds = [d for d in details if keep(d["device"])]
-        if ds:
-            lines.append(f"| **pooled: {name}** | | {len(ds)} | "
-                         + " | ".join(cell(pooled(ds, m)) for m in MODELS) + " |")
+    lines += pool_lines(details, bold=True)
     fam_lines = ["| Family | n | " + " | ".join(MODELS) + " |", "|---|---:|" + "---:|" * len(MODELS)]
     for f in sorted({d["family"] for d in details}):
         ds = [d for d in details if d["family"] == f and kind(d["device"]) != "CPU"]
         if ds:
             fam_lines.append(f"| {f} (accelerators) | {len(ds)} | "
                              + " | ".join(cell(pooled(ds, m)) for m in MODELS) + " |")
-    gpu = [d for d in details if kind(d["device"]) != "CPU"]
-    mark_lines = ["| Roofline's mark | n | " + " | ".join(MODELS) + " |",
-                  "|---|---:|" + "---:|" * len(MODELS)]
-    for name, flag in (("inside the calibrated compute share", False),
-                       ("compute share outside (marked)", True)):
-        ds = [d for d in gpu if d["compute_share_outside"] is flag]
-        if ds:
-            mark_lines.append(f"| {name} | {len(ds)} | "
-                              + " | ".join(cell(pooled(ds, m)) for m in MODELS) + " |")
+    mark_lines = ["| Devices | roofline's mark | n | " + " | ".join(MODELS) + " |",
+                  "|---|---|---:|" + "---:|" * len(MODELS)]
+    for name, keep in (("accelerators before the last set",
+                        lambda d: kind(d) != "CPU" and stage(d) != "held out last"),
+                       ("accelerators, held out last", lambda d: stage(d) == "held out last")):
+        for mark, flag in (("inside the calibrated compute share", False),
+                           ("compute share outside (marked)", True)):
+            ds = [d for d in details if keep(d["device"]) and d["compute_share_outside"] is flag]
+            if ds:
+                mark_lines.append(f"| {name} | {mark} | {len(ds)} | "
+                                  + " | ".join(cell(pooled(ds, m)) for m in MODELS) + " |")
     extra_lines = ["| Devices | n | " + " | ".join(MODELS) + " |",
                    "|---|---:|" + "---:|" * len(MODELS)]
     added = []
     for dev in results:
         added += evaluate([r for r in rows if r.device == dev], EXTRA)[1]
-    for name, keep in (("accelerators, designed on",
-                        lambda d: kind(d) != "CPU" and d not in HELD_OUT and not held_out_later(d)),
-                       ("accelerators, held out", lambda d: d in HELD_OUT),
-                       ("accelerators, held out later", held_out_later),
-                       ("CPUs", lambda d: kind(d) == "CPU")):
-        ds = [d for d in added if keep(d["device"])]
-        if ds:
-            extra_lines.append(f"| {name} | {len(ds)} | "
-                               + " | ".join(cell(pooled(ds, m)) for m in MODELS) + " |")
+    extra_lines += pool_lines(added)
     text = "\n".join(
         [f"# Calibrated on MobileNet v1 + v2, predicting the other families: share within "
          f"±{BAND:.0%} (median |error|)", ""] + lines + ["", "## By family, accelerators", ""]

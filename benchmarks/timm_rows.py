@@ -12,7 +12,8 @@ FILES maps each device key to its file. The first six are those the accelerator 
 designed on (benchmarks/accelerators.py keeps rtx5090-amp apart as its first held-out device);
 the `-compiled`, `-nhwc` and bf16 keys were added after the model's form was fixed, as a
 second held-out set: the newest file for each card, runtime, layout and precision not already
-used (older-torch repeats of a file already used are left out).
+used; the `-pt240`, `-pt210` and `-pt113` keys (older torch versions of files already used)
+after the second set had been reported, as a third, to check what was learnt from the second.
 
 Usage: python benchmarks/timm_rows.py TIMM_CHECKOUT > benchmarks/data/timm_infer_latency.csv
 TIMM_CHECKOUT is a git clone (or bare mirror) of pytorch-image-models; the files are read at
@@ -46,6 +47,12 @@ FILES = {
     "pro6000maxq-amp-compiled": "amp-nchw-pt291-cu130-pro6000maxq-dynamo",
     "pro6000maxq-ampbf16-compiled": "amp_bf16-nchw-pt291-cu130-pro6000maxq-dynamo",
     "pro6000maxq-bf16-compiled": "bf16-nchw-pt291-cu130-pro6000maxq-dynamo",
+    "rtx4090-amp-pt240": "amp-nchw-pt240-cu124-rtx4090",
+    "rtx4090-amp-compiled-pt240": "amp-nchw-pt240-cu124-rtx4090-dynamo",
+    "rtx3090-amp-pt210": "amp-nchw-pt210-cu121-rtx3090",
+    "rtx3090-amp-nhwc-pt210": "amp-nhwc-pt210-cu121-rtx3090",
+    "rtx3090-amp-pt113": "amp-nchw-pt113-cu117-rtx3090",
+    "rtx3090-amp-nhwc-pt113": "amp-nhwc-pt113-cu117-rtx3090",
 }
 
 MAP = {
