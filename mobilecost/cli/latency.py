@@ -114,7 +114,7 @@ def calibrate_cmd(
     if layers:
         timing = timing_of(batch=batch, threads=threads, min_time=min_time, max_time=max_time,
                            rounds=rounds, cache_dir=cache_dir, fresh=fresh, torch_needed=True)
-    with progress("timing layer shapes", 0, show=layers) as step:
+    with progress("calibrating", 0) as step:  # the roofline's leave-one-out, --layers' timing
         done = calibrate_target(measurements, target, form=form, model=model, unfused=unfused,
                                 manifest=manifest, spec=spec,
                                 layers=timing, layer_specs=layer_specs, alpha=alpha, res=res,

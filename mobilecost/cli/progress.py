@@ -34,10 +34,11 @@ def progress(description: str, total: int,
                    TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
                    transient=True, disable=not (show and err_console.is_terminal))
     with bar:
-        task = bar.add_task(description, total=total)
+        # a bar whose total is not known yet stays hidden until its first step
+        task = bar.add_task(description, total=total, visible=total > 0)
 
         def step(done: int, total: int, text: str) -> None:
-            bar.update(task, completed=done, total=total, description=text)
+            bar.update(task, completed=done, total=total, description=text, visible=True)
 
         try:
             yield step

@@ -7,7 +7,7 @@ line saying which parameters it could not fit (`--model roofline` refuses it ins
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import MobilecostError
 from .roofline_loo import held_out, loo_errors
@@ -22,8 +22,8 @@ MODELS: tuple[str, ...] = ("auto", "whole", "roofline")
 SIGNIFICANCE = 0.05
 
 
-def choose_model(target: Any, model_choice: str, source: str = "",
-                 unfused: int | None = None) -> dict:
+def choose_model(target: Any, model_choice: str, source: str = "", unfused: int | None = None,
+                 on_progress: Callable[[int, int, str], None] | None = None) -> dict:
     """The roofline fit and which model predicts, with the reason in one line."""
     from .roofline import fit as fit_roofline
 
@@ -39,11 +39,12 @@ def choose_model(target: Any, model_choice: str, source: str = "",
                                              f"be fitted ({exc})"}
     if model_choice == "roofline":
         return {"roofline": roof, "chosen": "roofline", "choice": "roofline model (--model roofline)"}
-    pick, why = compare(roof, target.points, target.model.form, target.model.dtype)
+    pick, why = compare(roof, target.points, target.model.form, target.model.dtype, on_progress)
     return {"roofline": roof, "chosen": pick, "choice": why}
 
 
-def compare(roof: Any, points: Any, form: str, dtype: str) -> tuple[str, str]:
+def compare(roof: Any, points: Any, form: str, dtype: str,
+            on_progress: Callable[[int, int, str], None] | None = None) -> tuple[str, str]:
     """Which model `auto` takes for these points, given the roofline fitted on them, and why
     in one line: never a roofline that prices compute or memory as free; else the roofline
     where it is closer on significantly more leave-one-out points and lower in median."""
@@ -51,7 +52,7 @@ def compare(roof: Any, points: Any, form: str, dtype: str) -> tuple[str, str]:
     if free:
         return "whole", (f"whole-network model: in the roofline fit no layer was bound by its "
                          f"{' or '.join(free)}, which it would price as free")
-    roof_loo = loo_errors(points, dtype, roof.unfused if roof.declared else None)
+    roof_loo = loo_errors(points, dtype, roof.unfused if roof.declared else None, on_progress)
     if roof_loo is None or len(points) < whole_min_points() + 1:
         return "whole", ("whole-network model: too few points for leave-one-out to compare the "
                          "two (--model roofline to use the roofline model)")

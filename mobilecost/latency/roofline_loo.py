@@ -4,7 +4,7 @@ between the models (`latency.choice`) ask."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..errors import MobilecostError
 from .features import Layers, layers_of
@@ -24,12 +24,13 @@ def held_out(n: int) -> list[int]:
     return sorted({round(i * (n - 1) / (LOO_MAX - 1)) for i in range(LOO_MAX)})
 
 
-def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None) -> list[float] | None:
+def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None,
+               on_progress: Callable[[int, int, str], None] | None = None) -> list[float] | None:
     """Leave-one-out relative errors, W½ (and φ unless declared) chosen again in each refit
     (None with too few points or where a refit cannot be determined). Each refit descends
     from the full fit's bounds at its W½ and φ and from the sum form's fit, not from every
     ridge start (`_fit_bound`): 96 points take seconds, not half a minute. Errors of the
-    points `held_out` gives, in their order."""
+    points `held_out` gives, in their order; `on_progress(done, total, text)` after each."""
     import numpy as np
 
     if len(points) < min_points() + 1:
@@ -44,8 +45,9 @@ def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None) 
     _fit_grid(L, t, unfused, thetas=thetas)
     starts = {(phi, fill): _bound(L, *_terms(L, fill, phi), theta)
               for (phi, fill), theta in thetas.items()}
-    errors = []
-    for i in held_out(len(points)):
+    errors: list[float] = []
+    left_out = held_out(len(points))
+    for i in left_out:
         p = points[i]
         rest = [q for j, q in enumerate(points) if j != i]
         if len({q.config for q in rest}) < min_points() or undetermined(rest, dtype):
@@ -61,6 +63,8 @@ def loo_errors(points: Sequence[Point], dtype: str, unfused: int | None = None) 
             errors.append(model.predict_ms(p.config) / p.latency_ms - 1)
         except MobilecostError:
             return None
+        if on_progress is not None:
+            on_progress(len(errors), len(left_out), "roofline leave-one-out")
     return errors
 
 

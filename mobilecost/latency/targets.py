@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..dtypes import lookup as lookup_dtype
 from ..errors import MobilecostError
@@ -319,10 +319,12 @@ def _target_from(d) -> Target:
 
 
 def calibrate(name: str, measurements: Measurements, source: str = "", form: str = "sum",
-              model_choice: str = "auto", unfused: int | None = None) -> Target:
+              model_choice: str = "auto", unfused: int | None = None,
+              on_progress: Callable[[int, int, str], None] | None = None) -> Target:
     """Fit a target to measurements (nothing is written): the whole-network model always, the
     roofline model where the points determine it, and choose which predicts (`model_choice`:
-    auto, by leave-one-out median error; or whole, or roofline)."""
+    auto, by leave-one-out median error; or whole, or roofline). `on_progress(done, total,
+    text)` follows auto's leave-one-out refits of the roofline."""
     from dataclasses import replace
 
     check_name(name)
@@ -333,7 +335,7 @@ def calibrate(name: str, measurements: Measurements, source: str = "", form: str
     except MobilecostError as exc:
         raise MobilecostError(f"{source}: {exc}" if source else str(exc)) from None
     target = _whole_target(name, model, measurements, source, form)
-    return replace(target, **choose_model(target, model_choice, source, unfused))
+    return replace(target, **choose_model(target, model_choice, source, unfused, on_progress))
 
 
 def _whole_target(name: str, model: Fit, measurements: Measurements, source: str, form: str) -> Target:

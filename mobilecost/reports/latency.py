@@ -70,7 +70,8 @@ def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum", mo
         raise MobilecostError("--layer-specs goes with --layers")
     extra = [] if layers is None else layer_spec_configs(layer_specs, alpha, res, layers.batch)
     data, source, first = read_inputs(inputs, manifest, spec)
-    t = tg.calibrate(name, data, source=source, form=form, model_choice=model, unfused=phi)
+    t = tg.calibrate(name, data, source=source, form=form, model_choice=model, unfused=phi,
+                     on_progress=on_progress)
     warnings: list[str] = []
     if layers is not None:
         from ..torch.layers import time_layer_table

@@ -317,6 +317,25 @@ def test_a_large_set_leaves_out_an_even_spread_of_its_points():
     assert gaps <= {8, 9}  # 499 / 59 = 8.46: evenly spread, none skipped twice over
 
 
+def test_the_leave_one_out_reports_its_progress_refit_by_refit():
+    from mobilecost.latency.measurements import Measurements
+    from mobilecost.latency.targets import calibrate
+
+    pts = points(CALIBRATION)
+    steps = []
+    errors = roofline_loo.loo_errors(pts, "float32", on_progress=lambda *a: steps.append(a))
+    assert [s[:2] for s in steps] == [(k, len(pts)) for k in range(1, len(pts) + 1)]
+    assert len(errors) == len(pts)
+    # calibrate passes it on where auto compares the models, and not where it is told which
+    seen = []
+    calibrate("acc", Measurements(tuple(pts), "float32", None), on_progress=lambda *a: seen.append(a))
+    assert seen == steps
+    seen.clear()
+    calibrate("acc", Measurements(tuple(pts), "float32", None), model_choice="roofline",
+              on_progress=lambda *a: seen.append(a))
+    assert seen == []
+
+
 def test_features_with_and_without_the_default_dtype_are_one_cache_entry():
     # lru_cache keys f(c) and f(c, "float32") apart: a 500-point calibration then held two
     # entries a point, overflowed the cache and recomputed every point in every refit.
