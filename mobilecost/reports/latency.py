@@ -65,7 +65,7 @@ def calibrate_target(inputs: Sequence[Path], name: str, *, form: str = "sum", mo
         raise MobilecostError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
     phi = {"auto": None, "yes": 1, "no": 0}.get(unfused, -1)
     if phi == -1:
-        raise MobilecostError(f"--unfused must be auto, yes or no, got {unfused!r}")
+        raise MobilecostError(f"--unfused must be one of auto, yes, no, got {unfused!r}")
     if layer_specs is not None and layers is None:
         raise MobilecostError("--layer-specs goes with --layers")
     extra = [] if layers is None else layer_spec_configs(layer_specs, alpha, res, layers.batch)
@@ -319,7 +319,7 @@ def suggest_report(specs: Sequence["Spec | str"], alpha: str, res: str, n: int,
     if model == "roofline":
         return _suggest_roofline_report(configs, n, dtype)
     if model != "whole":
-        raise MobilecostError(f"--model must be whole or roofline, got {model!r}")
+        raise MobilecostError(f"--model must be one of whole, roofline, got {model!r}")
     chosen = suggest(configs, n)
     rows = [{"spec": c.spec, "alpha": c.alpha, "resolution": c.resolution, "batch": c.batch,
              "macs": network_features(c).total_macs} for c in chosen]

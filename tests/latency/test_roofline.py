@@ -271,7 +271,7 @@ def test_the_interval_scales_with_the_noise():
 
 def test_suggest_refuses_an_unknown_model():
     line = one_error_line(run("suggest", "mobilenet_v1", "--model", "fastest"))
-    assert "--model must be whole or roofline, got 'fastest'" in line
+    assert "--model must be one of whole, roofline, got 'fastest'" in line
 
 
 def test_a_declared_phi_is_kept_and_refits_keep_it(tmp_path):
@@ -293,7 +293,7 @@ def test_an_unknown_unfused_is_one_line(tmp_path):
     csv = write_csv(tmp_path / "m.csv", points(CALIBRATION))
     line = one_error_line(run("calibrate", csv, "--target", "x", "--targets-dir", tmp_path / "t",
                               "--unfused", "maybe"))
-    assert "--unfused must be auto, yes or no, got 'maybe'" in line
+    assert "--unfused must be one of auto, yes, no, got 'maybe'" in line
 
 
 def test_sweep_and_pick_quote_the_roofline_targets_own_error(tmp_path):
