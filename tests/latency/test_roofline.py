@@ -220,11 +220,13 @@ def test_model_roofline_refuses_too_few_points(tmp_path):
     assert "needs at least 6 distinct measured configurations, got 5" in line
 
 
-def test_an_unknown_model_is_one_line(tmp_path):
+@pytest.mark.parametrize("option, value, choices", [("--model", "fastest", "auto, whole, roofline"),
+                                                    ("--unfused", "maybe", "auto, yes, no")])
+def test_an_unknown_choice_is_one_line(tmp_path, option, value, choices):
     csv = write_csv(tmp_path / "m.csv", points(CALIBRATION))
     line = one_error_line(run("calibrate", csv, "--target", "x", "--targets-dir", tmp_path / "t",
-                              "--model", "fastest"))
-    assert "--model must be one of auto, whole, roofline, got 'fastest'" in line
+                              option, value))
+    assert f"{option} must be one of {choices}, got '{value}'" in line
 
 
 def test_a_corrupt_roofline_in_a_target_file_is_one_line(tmp_path):
@@ -287,13 +289,6 @@ def test_a_declared_phi_is_kept_and_refits_keep_it(tmp_path):
     assert "unfused φ: 0, declared (--unfused)" in r.stdout.replace("\n", " ")
     saved = json.loads((tmp_path / "t" / "d.json").read_text())
     assert saved["roofline"]["unfused"] == 0 and saved["roofline"]["unfused_declared"] is True
-
-
-def test_an_unknown_unfused_is_one_line(tmp_path):
-    csv = write_csv(tmp_path / "m.csv", points(CALIBRATION))
-    line = one_error_line(run("calibrate", csv, "--target", "x", "--targets-dir", tmp_path / "t",
-                              "--unfused", "maybe"))
-    assert "--unfused must be one of auto, yes, no, got 'maybe'" in line
 
 
 def test_sweep_and_pick_quote_the_roofline_targets_own_error(tmp_path):
