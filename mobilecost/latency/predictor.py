@@ -159,9 +159,20 @@ class Predictor:
         """The line on the predictor's own errors in a validation (`own` is not None)."""
         return ""
 
+    #: What the predictor was fitted on, as the warning's verb phrase ("target X ...").
+    fitted_on = "was calibrated on"
+
+    @property
+    def extrapolation_reasons(self) -> str:
+        """What column Extrapolates can say, for the warning."""
+        return (f"another spec or batch, or α or resolution more than "
+                f"{EXTRAPOLATION_MARGIN - 1:.0%} outside its range")
+
     def extrapolation_note(self, outside: int, total: int, name: str) -> str:
         """The warning for `outside` of `total` predictions extrapolating on target `name`."""
-        raise NotImplementedError
+        return (f"{outside} of {total} predictions extrapolate beyond what target {name} "
+                f"{self.fitted_on} (column Extrapolates: {self.extrapolation_reasons}); the "
+                f"leave-one-out error does not apply to them")
 
 
 class WholeNetwork(Predictor):
@@ -221,11 +232,6 @@ class WholeNetwork(Predictor):
 
         return WholeNetwork(fit(points, self.model.form, self.model.dtype))
 
-    def extrapolation_note(self, outside: int, total: int, name: str) -> str:
-        return (f"{outside} of {total} predictions extrapolate beyond what target {name} was "
-                f"calibrated on (column Extrapolates: another spec or batch, or α or resolution "
-                f"more than {EXTRAPOLATION_MARGIN - 1:.0%} outside its range); the "
-                f"leave-one-out error does not apply to them")
 
 
 class LayerLevel(Predictor):
@@ -307,10 +313,8 @@ class LayerLevel(Predictor):
                 f"shapes, overhead refitted on the same points): {summary.within:.0%} within "
                 f"±10%, median error {summary.median_abs:.1%}, worst {summary.worst_abs:.1%}")
 
-    def extrapolation_note(self, outside: int, total: int, name: str) -> str:
-        return (f"{outside} of {total} predictions extrapolate beyond what target {name} timed "
-                f"(column Extrapolates: layers priced by the per-layer model, or another "
-                f"batch); the leave-one-out error does not apply to them")
+    fitted_on = "timed"
+    extrapolation_reasons = "layers priced by the per-layer model, or another batch"
 
 
 class Roofline(Predictor):
@@ -376,15 +380,14 @@ class Roofline(Predictor):
                 f"{summary.within:.0%} within ±10%, median error {summary.median_abs:.1%}, "
                 f"worst {summary.worst_abs:.1%}")
 
-    def extrapolation_note(self, outside: int, total: int, name: str) -> str:
+    @property
+    def extrapolation_reasons(self) -> str:
         from .roofline import SHARE_MARGIN
 
-        return (f"{outside} of {total} predictions extrapolate beyond what target {name} was "
-                f"calibrated on (column Extrapolates: another spec or batch, α or resolution "
-                f"more than {EXTRAPOLATION_MARGIN - 1:.0%} outside its range, or a compute "
-                f"share: its share of time on the compute roof more than {100 * SHARE_MARGIN:g} "
-                f"percentage points outside the calibration points'); the leave-one-out error "
-                f"does not apply to them")
+        return (f"another spec or batch, α or resolution more than "
+                f"{EXTRAPOLATION_MARGIN - 1:.0%} outside its range, or a compute share: its "
+                f"share of time on the compute roof more than {100 * SHARE_MARGIN:g} percentage "
+                f"points outside the calibration points'")
 
 
 __all__ = ["GridPrediction", "LayerLevel", "MAX_LAYER_GRID", "Predictor", "Roofline", "WholeNetwork"]

@@ -378,18 +378,12 @@ def latency_notes(df: "pd.DataFrame | None", rows: list[dict[str, Any]] | None, 
 
 def extrapolation_note(target, outside: int, total: int) -> str:
     """The warning for predictions beyond a target's calibration (also printed on stderr)."""
-    from ..latency.measurements import EXTRAPOLATION_MARGIN
-
-    if target.layers is not None:
-        return (f"warning: {outside:,} of {total:,} predicted latencies extrapolate beyond what "
-                f"target {target.name} timed; column latency_extrapolated says how (untimed "
-                f"layers, priced by the per-layer model, or another batch); the leave-one-out "
-                f"error does not apply to them.")
+    p = target.predictor
     d = target.domain
+    on = "" if target.layers is not None else f" ({d.describe() if d else 'nothing'})"
     return (f"warning: {outside:,} of {total:,} predicted latencies extrapolate beyond what target "
-            f"{target.name} was calibrated on ({d.describe() if d else 'nothing'}); column "
-            f"latency_extrapolated says how (spec, batch, α or resolution more than "
-            f"{EXTRAPOLATION_MARGIN - 1:.0%} outside); the leave-one-out error does not apply to them.")
+            f"{target.name} {p.fitted_on}{on}; column latency_extrapolated says how "
+            f"({p.extrapolation_reasons}); the leave-one-out error does not apply to them.")
 
 
 # --------------------------------------------------------------------------- --spec

@@ -110,6 +110,12 @@ def test_a_network_leaning_on_a_roof_the_points_did_not_is_marked(tmp_path):
     assert marked == 2  # the full convolutions above the points' range, shallow below it
     text = run("predict", "conv_mobilenet", "--target", "acc", "--targets-dir", tmp_path / "t")
     assert "compute roof more than 5 percentage points outside" in " ".join(text.output.split())
+    # sweep --target says the same of its column latency_extrapolated
+    sw = run("sweep", "conv_mobilenet", "-a", "1", "-r", "224", "--target", "acc",
+             "--targets-dir", tmp_path / "t", "-f", "csv")
+    assert sw.exit_code == 0, sw.output
+    assert "compute share" in sw.stdout.splitlines()[1]
+    assert "or a compute share: its share of time on the compute roof" in sw.stderr
 
 
 def test_the_whole_network_model_cannot_follow_the_same_device():
