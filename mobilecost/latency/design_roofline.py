@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
 PRIOR = {"peak": 1e12, "depthwise_efficiency": 0.1, "bandwidth": 3e10, "overhead": 1e-5,
          "fill_half": 1e4}
 NOISE = 0.03   # relative noise of one measurement (a phone's run to run spread)
+#: A dense k×k convolution counts as one the device must be seen running when each output
+#: sums over at least this many input channels (a 3-channel stem does not: it is memory-bound).
+DENSE_MIN_INPUTS = 8
 Z90 = 1.6449   # two-sided 90%
 KEYS = ("peak", "depthwise_efficiency", "bandwidth", "overhead", "fill_half")
 
@@ -101,4 +104,17 @@ def suggest_roofline(configs: Sequence[Config], n: int, dtype: str = "float16",
     return steps
 
 
-__all__ = ["KEYS", "NOISE", "PRIOR", "Step", "sensitivities", "suggest_roofline", "widest"]
+def has_dense_convolutions(config: Config) -> bool:
+    """Whether a configuration has a dense k×k convolution (groups of one, kernel above 1)
+    over at least DENSE_MIN_INPUTS input channels: what a roofline fitted without one cannot
+    price (MobileNet v1 and v2 have none but their stem; docs/latency.md)."""
+    from ..engine.cost import cost
+    from ..lang.kinds import LayerKind
+
+    net = cost(config.network.spec(), config.alpha, config.resolution)
+    return any(c.kind is LayerKind.CONV and c.layer.groups == 1 and c.layer.kernel > 1
+               and c.layer.in_channels >= DENSE_MIN_INPUTS for c in net.layers)
+
+
+__all__ = ["DENSE_MIN_INPUTS", "KEYS", "NOISE", "PRIOR", "Step", "has_dense_convolutions",
+           "sensitivities", "suggest_roofline", "widest"]

@@ -339,7 +339,7 @@ def _suggest_roofline_report(configs: list, n: int, dtype: str) -> Report:
     """`suggest --model roofline`: the configurations in the order to measure them, each with
     how wide the 90% interval of the grid's predictions is once it is measured."""
     from ..dtypes import lookup as lookup_dtype
-    from ..latency.design_roofline import NOISE, PRIOR, suggest_roofline
+    from ..latency.design_roofline import NOISE, PRIOR, has_dense_convolutions, suggest_roofline
     from ..latency.features import network_features
     from ..latency.roofline import min_points as roofline_min_points
 
@@ -364,6 +364,13 @@ def _suggest_roofline_report(configs: list, n: int, dtype: str) -> Report:
                 " (these do not determine them: measure more)"),
              "the design is local to the prior: once a few points are measured, `mobilecost "
              "calibrate --model roofline` shows the device's own parameters"]
+    first_of = {c.network: c for c in reversed(configs)}  # one configuration of each network
+    if not any(has_dense_convolutions(c) for c in first_of.values()):
+        notes.append("warning: none of these networks has a dense k×k convolution beyond its "
+                     "stem, so the fit will not see the device run one, and networks that have "
+                     "them (MobileNetV4-Conv's fused blocks, full convolutions) will be priced by "
+                     "a peak these points barely exercise (docs/latency.md, 'Measured figures'); "
+                     "add one such network, e.g. mobilenetv4_conv_small")
     return Report(f"Configurations to measure for the roofline model ({n})", [
         Column("order", "#"), Column("spec", "Spec", numeric=False),
         Column("alpha", "α", format_number), Column("resolution", "Resolution"),

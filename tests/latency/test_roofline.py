@@ -266,6 +266,24 @@ def test_suggest_for_the_roofline_says_when_it_is_determined_and_how_it_narrows(
     assert {row["spec"] for row in rows} == {"mobilenet_v1", "mobilenet_v2"}
 
 
+@pytest.mark.parametrize("specs, warned", [
+    (("mobilenet_v1", "mobilenet_v2"), True),            # only the 3-channel stem is dense k×k
+    (("mobilenet_v3_large", "mnasnet_a1"), True),
+    (("mobilenet_v1", "mobilenetv4_conv_small"), False),  # fused blocks: dense 3×3 on 16+ channels
+    (("conv_mobilenet",), False),                        # every layer a full convolution
+])
+def test_suggest_says_when_no_network_has_dense_convolutions(specs, warned):
+    from mobilecost.engine.cost import cost
+
+    # the count by hand: any full convolution (groups of one, k > 1) over 8 or more channels
+    dense = any(c.kind.value == "conv" and c.layer.groups == 1 and c.layer.kernel > 1
+                and c.layer.in_channels >= 8 for s in specs for c in cost(s, 1, 224).layers)
+    assert dense is not warned
+    r = run("suggest", *specs, "-n", "6", "--model", "roofline", "--dtype", "fp16")
+    assert r.exit_code == 0, r.output
+    assert ("has a dense k×k convolution beyond its stem" in " ".join(r.output.split())) is warned
+
+
 def test_the_interval_scales_with_the_noise():
     from mobilecost.latency.design_roofline import suggest_roofline
 
