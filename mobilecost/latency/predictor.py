@@ -233,7 +233,6 @@ class WholeNetwork(Predictor):
         return WholeNetwork(fit(points, self.model.form, self.model.dtype))
 
 
-
 class LayerLevel(Predictor):
     """The layer table: each layer's timed (or modelled) time, summed, with the overhead."""
 

@@ -237,14 +237,17 @@ class RooflineFit:
         return [float(x) for x in share]
 
     @cached_property
-    def share_range(self) -> tuple[float, float]:
-        """The least and greatest share of time on the compute roof among the points."""
-        shares = self.compute_shares([p.config for p in self.points])
-        return min(shares), max(shares)
+    def share_range(self) -> tuple[float, float] | None:
+        """The least and greatest share of time on the compute roof among the points (None
+        without points)."""
+        shares = self.compute_shares([p.config for p in self.points]) if self.points else []
+        return (min(shares), max(shares)) if shares else None
 
     def off_calibrated_share(self, config: Config) -> bool:
         """Whether `config` spends a share of its time on the compute roof more than
         SHARE_MARGIN outside the calibration points' range."""
+        if self.share_range is None:
+            return False
         lo, hi = self.share_range
         share = self.compute_shares([config])[0]
         return share < lo - SHARE_MARGIN or share > hi + SHARE_MARGIN

@@ -89,6 +89,9 @@ def test_the_compute_share_is_the_time_on_the_compute_roof():
     # v1's layers are mostly memory-bound on this device; the full-convolution MobileNet's
     # are mostly compute-bound
     assert got[0] < 0.5 < got[2]
+    # a fit that carries no points has no range to be outside of
+    assert hand_set_fit().share_range is None
+    assert not hand_set_fit().off_calibrated_share(Config("conv_mobilenet", "1", 224))
 
 
 def test_a_network_leaning_on_a_roof_the_points_did_not_is_marked(tmp_path):
