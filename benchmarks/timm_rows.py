@@ -92,12 +92,14 @@ def agrees(timm_gmacs: float, exact_gmacs: float) -> bool:
 
 def rows(checkout: Path) -> tuple[str, list[dict]]:
     git = ["git", "-C", str(checkout)]
-    commit = subprocess.check_output([*git, "rev-parse", "HEAD"], text=True).strip()
+    commit = subprocess.check_output([*git, "rev-parse", "HEAD"], text=True,
+                                     stderr=subprocess.DEVNULL).strip()
     exact: dict[tuple[str, int], float] = {}
     out = []
     for device, name in FILES.items():
         path = f"results/benchmark-infer-{name}.csv"
-        text = subprocess.check_output([*git, "show", f"{commit}:{path}"], text=True)
+        text = subprocess.check_output([*git, "show", f"{commit}:{path}"], text=True,
+                                       stderr=subprocess.DEVNULL)
         for r in csv.DictReader(io.StringIO(text)):
             if r["model"] not in MAP:
                 continue
@@ -122,7 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print(__doc__.split("Usage: ")[1].split("\n")[0], file=sys.stderr)
         return 2
-    commit, out = rows(Path(args[0]))
+    try:
+        commit, out = rows(Path(args[0]))
+    except subprocess.CalledProcessError as exc:
+        print(f"error: {args[0]}: not a checkout of timm with its results/ files "
+              f"({' '.join(exc.cmd[3:])} failed)", file=sys.stderr)
+        return 2
     header = (ROOT / "benchmarks" / "data" / "timm_infer_latency.csv").read_text(encoding="utf-8")
     header = "".join(line + "\n" for line in header.splitlines() if line.startswith("#"))
     if commit not in header:
