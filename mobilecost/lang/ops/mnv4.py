@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ...errors import MobilecostError
 from ..kinds import LayerKind
@@ -31,6 +31,23 @@ from .common import (
 # The Universal Inverted Bottleneck, the fused one, and attention (Qin et al., MobileNetV4,
 # arXiv:2404.10518; as timm's `_gen_mobilenet_v4` and tensorflow/models'
 # official/vision/modeling/backbones/mobilenet.py build them).
+
+
+def _project(b: Builder, d: LayerDef, out: Any, expand: Callable[[], None]) -> None:
+    """An inverted bottleneck's end, shared by `uib` and `fused`: after `expand`, the linear
+    1×1 projection to `out`, `ls=yes` a layer scale, and the residual add around all of it
+    when the stride is 1 and the input has `out` channels."""
+
+    def body() -> None:
+        expand()
+        b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
+        if d.layer_scale:
+            b.emit("layerscale", 1, 1, out, line=d.line)
+
+    if d.stride == 1 and b.channels == out:
+        b.residual(body, d.line)
+    else:
+        body()
 
 
 @register
@@ -64,7 +81,7 @@ class UniversalInvertedBottleneck(Op):
         act = d.act or b.spec.activation
         hidden = expanded_width(b.channels, d.expand, b.spec.rounding)
 
-        def body() -> None:
+        def expand() -> None:
             if d.start:
                 b.emit("dw", d.start, 1 if d.kernel else d.stride, b.channels, pad=d.pad,
                        groups=b.channels, act="none", bn=True, line=d.line)
@@ -72,14 +89,8 @@ class UniversalInvertedBottleneck(Op):
             if d.kernel:
                 b.emit("dw", d.kernel, d.stride, hidden, pad=d.pad, groups=hidden, act=act,
                        bn=True, line=d.line)
-            b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
-            if d.layer_scale:
-                b.emit("layerscale", 1, 1, out, line=d.line)
 
-        if d.stride == 1 and b.channels == out:
-            b.residual(body, d.line)
-        else:
-            body()
+        _project(b, d, out, expand)
 
     def max_layers(self, d: LayerDef) -> int:
         """Start depthwise, expansion, middle depthwise, projection, layer scale, add."""
@@ -106,17 +117,11 @@ class FusedInvertedBottleneck(Op):
         act = d.act or b.spec.activation
         hidden = expanded_width(b.channels, d.expand, b.spec.rounding)
 
-        def body() -> None:
+        def expand() -> None:
             b.emit("pw" if d.kernel == 1 else "conv", d.kernel, d.stride, hidden, pad=d.pad,
                    act=act, bn=True, line=d.line)
-            b.emit("pw", 1, 1, out, act="none", bn=True, line=d.line)
-            if d.layer_scale:
-                b.emit("layerscale", 1, 1, out, line=d.line)
 
-        if d.stride == 1 and b.channels == out:
-            b.residual(body, d.line)
-        else:
-            body()
+        _project(b, d, out, expand)
 
     def max_layers(self, d: LayerDef) -> int:
         return 4
